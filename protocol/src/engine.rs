@@ -1,0 +1,980 @@
+//! The protocol core of one node: contacts, sessions, outbox and links, driven
+//! by inputs and drained for outputs.
+//!
+//! The driver (the node's runtime, a test, the simulator) follows one loop:
+//! feed one input (`link_up`, `link_down`, `handle_frame`, a user command,
+//! `handle_timeout`), call [`Engine::flush`] to commit staged writes in one
+//! batch, then drain [`Engine::poll_output`] and sleep until
+//! [`Engine::poll_timeout`]. Feeding several inputs before one `flush` is
+//! group commit.
+//!
+//! Invariants:
+//! - A message is sent only after the write that queued it is committed, and a
+//!   receipt only after the write that stored the received message is
+//!   committed: nothing acknowledged is ever lost.
+//! - A peer that sends something undecodable, wrongly keyed or replayed has the
+//!   link it came on closed; nothing it sends can make the engine panic or grow
+//!   without bound.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use thiserror::Error;
+use tracing::{debug, warn};
+
+use crate::contact::{Contact, ContactOrigin};
+use crate::envelope::Envelope;
+use crate::frame::Frame;
+use crate::identity::{Identity, IdentityKey};
+use crate::invite::{ContactCard, DEFAULT_VALIDITY, Hint, InviteError, validate_name};
+use crate::message::{DeliveryState, Direction, MessageRecord};
+use crate::outbox::{Backoff, Outbox};
+use crate::payload::{MAX_RECEIPT_IDS, MAX_TEXT_LEN, MessageId, Payload, ReceiptKind};
+use crate::session::SessionError;
+use crate::session_table::{Outcome, SessionLimits, SessionTable, TableError};
+use crate::store::{Store, StoreError, StoreOp, WriteBatch};
+use crate::time::Time;
+
+/// Names one link of one transport, as the driver numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub u64);
+
+/// The medium a link runs over; cheaper media are preferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Medium {
+    Memory,
+    Lan,
+    Ble,
+    Tor,
+}
+
+impl Medium {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Medium::Memory => "memory",
+            Medium::Lan => "lan",
+            Medium::Ble => "ble",
+            Medium::Tor => "tor",
+        }
+    }
+}
+
+/// A link as the transport announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub id: LinkId,
+    pub medium: Medium,
+    /// The identity the transport authenticated at the hop.
+    pub peer: IdentityKey,
+    /// Largest frame the link carries.
+    pub mtu: usize,
+    pub since: Time,
+}
+
+/// Why the engine asked for a link to be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A frame or payload that does not decode.
+    Malformed,
+    /// A handshake or message that fails authentication.
+    BadCrypto,
+    /// A message seen before.
+    Replay,
+    /// More handshakes or unknown-session frames than any honest peer sends.
+    Flooding,
+    /// The node holds as many links as it is allowed.
+    TooManyLinks,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Malformed => "malformed frame",
+            CloseReason::BadCrypto => "authentication failed",
+            CloseReason::Replay => "replayed message",
+            CloseReason::Flooding => "flooding",
+            CloseReason::TooManyLinks => "too many links",
+        }
+    }
+
+    /// Whether the peer misbehaved (and may be kept away for a while).
+    pub fn is_misbehaviour(self) -> bool {
+        !matches!(self, CloseReason::TooManyLinks)
+    }
+}
+
+/// Something for the user interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A message arrived and is stored. Carries message text: never log it.
+    MessageReceived(MessageRecord),
+    /// An outgoing message changed state.
+    MessageState {
+        peer: IdentityKey,
+        id: MessageId,
+        state: DeliveryState,
+    },
+    ContactAdded {
+        peer: IdentityKey,
+        origin: ContactOrigin,
+    },
+    /// A contact now presents a different static key. Show this loudly.
+    ContactKeyChanged {
+        peer: IdentityKey,
+    },
+    SessionUp {
+        peer: IdentityKey,
+    },
+    LinkClosed {
+        link: LinkId,
+        reason: CloseReason,
+    },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Transmit { link: LinkId, frame: Vec<u8> },
+    Close { link: LinkId, reason: CloseReason },
+    Event(Event),
+}
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invite(#[from] InviteError),
+    #[error("no contact matches \"{0}\"; `cairn contacts` lists them")]
+    UnknownContact(String),
+    #[error("\"{query}\" matches several contacts ({candidates}); use the id or an alias")]
+    AmbiguousContact { query: String, candidates: String },
+    #[error("that is this node's own invite")]
+    OwnInvite,
+    #[error("a message cannot be empty")]
+    EmptyText,
+    #[error("message is {0} bytes; at most {MAX_TEXT_LEN} fit in one message")]
+    TextTooLong(usize),
+    #[error("the outbox is full ({0} messages waiting); wait until some are delivered")]
+    OutboxFull(usize),
+    #[error("contact limit of {0} reached")]
+    TooManyContacts(usize),
+}
+
+/// Tunables, with defaults fit for a phone or laptop.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The name on this node's card.
+    pub name: String,
+    /// Hints on this node's card (onion address, …).
+    pub hints: Vec<Hint>,
+    pub invite_validity: Duration,
+    pub sessions: SessionLimits,
+    pub backoff: Backoff,
+    /// Messages in flight per peer before receipts must come back.
+    pub window: usize,
+    pub max_outbox: usize,
+    pub max_contacts: usize,
+    /// Contacts that wrote first and that the user has not added.
+    pub max_requests: usize,
+    pub max_links: usize,
+    /// Handshake starts accepted per link per minute.
+    pub inits_per_minute: u32,
+    /// Frames for unknown sessions tolerated per link per minute.
+    pub unknown_per_minute: u32,
+}
+
+impl Config {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            hints: Vec::new(),
+            invite_validity: DEFAULT_VALIDITY,
+            sessions: SessionLimits::default(),
+            backoff: Backoff {
+                initial: Duration::from_secs(3),
+                max: Duration::from_secs(120),
+            },
+            window: 512,
+            max_outbox: 100_000,
+            max_contacts: 10_000,
+            max_requests: 256,
+            max_links: 256,
+            inits_per_minute: 30,
+            unknown_per_minute: 64,
+        }
+    }
+}
+
+struct LinkState {
+    info: LinkInfo,
+    window_start: Time,
+    inits: u32,
+    unknown: u32,
+}
+
+/// Work that waits for the current batch to be committed.
+enum AfterCommit {
+    /// The outgoing message may now be sent.
+    Durable(IdentityKey, MessageId),
+    /// The incoming message is stored: acknowledge it.
+    Receipt(IdentityKey, MessageId),
+    Event(Event),
+}
+
+pub struct Engine<S: Store> {
+    config: Config,
+    identity: Identity,
+    card: ContactCard,
+    store: S,
+    rng: ChaCha20Rng,
+    contacts: BTreeMap<IdentityKey, Contact>,
+    links: BTreeMap<LinkId, LinkState>,
+    /// The link a peer's session traffic last arrived on, for replies when the
+    /// transport's hop identity is not the session's.
+    reply_links: BTreeMap<IdentityKey, LinkId>,
+    sessions: SessionTable,
+    outbox: Outbox,
+    batch: WriteBatch,
+    after_commit: Vec<AfterCommit>,
+    staged: HashSet<(IdentityKey, MessageId)>,
+    receipts: BTreeMap<IdentityKey, Vec<MessageId>>,
+    outputs: VecDeque<Output>,
+    next_housekeeping: Time,
+}
+
+const HOUSEKEEPING: Duration = Duration::from_secs(30);
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+impl<S: Store> Engine<S> {
+    /// Starts the core from what `store` holds. `seed` drives every random
+    /// choice the engine makes.
+    pub fn new(
+        config: Config,
+        identity: Identity,
+        store: S,
+        seed: [u8; 32],
+        now: Time,
+    ) -> Result<Self, EngineError> {
+        let card = ContactCard::new(
+            &identity,
+            &config.name,
+            config.hints.clone(),
+            now,
+            config.invite_validity,
+        )?;
+        let contacts = store
+            .contacts()?
+            .into_iter()
+            .map(|c| (c.identity, c))
+            .collect();
+        let mut outbox = Outbox::new(config.max_outbox, config.backoff);
+        for record in store.pending_outgoing()? {
+            // Everything in the store is durable; a full outbox at start-up can
+            // only mean the limit was lowered, and the rest waits on disk.
+            if outbox.push(record, true).is_err() {
+                break;
+            }
+        }
+        Ok(Self {
+            sessions: SessionTable::new(config.sessions),
+            config,
+            identity,
+            card,
+            store,
+            rng: ChaCha20Rng::from_seed(seed),
+            contacts,
+            links: BTreeMap::new(),
+            reply_links: BTreeMap::new(),
+            outbox,
+            batch: WriteBatch::default(),
+            after_commit: Vec::new(),
+            staged: HashSet::new(),
+            receipts: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            next_housekeeping: now + HOUSEKEEPING,
+        })
+    }
+
+    // ---- queries -------------------------------------------------------
+
+    pub fn identity_key(&self) -> IdentityKey {
+        self.identity.key()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// A freshly dated and signed card to hand out as an invite.
+    pub fn invite(&self, now: Time) -> Result<ContactCard, EngineError> {
+        Ok(ContactCard::new(
+            &self.identity,
+            &self.config.name,
+            self.config.hints.clone(),
+            now,
+            self.config.invite_validity,
+        )?)
+    }
+
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.values()
+    }
+
+    pub fn contact(&self, peer: &IdentityKey) -> Option<&Contact> {
+        self.contacts.get(peer)
+    }
+
+    pub fn links(&self) -> impl Iterator<Item = &LinkInfo> {
+        self.links.values().map(|l| &l.info)
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.session_count()
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Finds a contact by alias, name, full id or an id prefix of at least 8
+    /// characters.
+    pub fn resolve(&self, query: &str) -> Result<IdentityKey, EngineError> {
+        let q = query.trim();
+        if let Ok(key) = q.parse::<IdentityKey>()
+            && self.contacts.contains_key(&key)
+        {
+            return Ok(key);
+        }
+        let by = |f: &dyn Fn(&Contact) -> bool| -> Vec<&Contact> {
+            self.contacts.values().filter(|c| f(c)).collect()
+        };
+        let tiers: [Vec<&Contact>; 3] = [
+            by(&|c| {
+                c.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(q))
+            }),
+            by(&|c| c.card.name().eq_ignore_ascii_case(q)),
+            if q.len() >= 8 {
+                by(&|c| c.identity.to_string().starts_with(&q.to_ascii_lowercase()))
+            } else {
+                Vec::new()
+            },
+        ];
+        for found in tiers {
+            match found.as_slice() {
+                [] => continue,
+                [one] => return Ok(one.identity),
+                many => {
+                    return Err(EngineError::AmbiguousContact {
+                        query: q.to_owned(),
+                        candidates: many
+                            .iter()
+                            .map(|c| format!("{} {}", c.display_name(), c.identity.short()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+        Err(EngineError::UnknownContact(q.to_owned()))
+    }
+
+    // ---- user commands ------------------------------------------------
+
+    /// Adds (or refreshes) a contact from their invite.
+    pub fn add_contact(
+        &mut self,
+        now: Time,
+        card: ContactCard,
+        alias: Option<String>,
+    ) -> Result<IdentityKey, EngineError> {
+        card.check_fresh(now)?;
+        if card.identity() == self.identity.key() {
+            return Err(EngineError::OwnInvite);
+        }
+        if let Some(alias) = &alias {
+            validate_name(alias)?;
+        }
+        let peer = card.identity();
+        let contact = match self.contacts.get(&peer) {
+            Some(existing) => {
+                let mut c = existing.clone();
+                if c.static_key() != card.static_key() {
+                    c.key_changed = true;
+                    c.verified = false;
+                    self.after_commit
+                        .push(AfterCommit::Event(Event::ContactKeyChanged { peer }));
+                }
+                c.card = card;
+                c.origin = ContactOrigin::Invite;
+                if alias.is_some() {
+                    c.alias = alias;
+                }
+                c
+            }
+            None => {
+                if self.contacts.len() >= self.config.max_contacts {
+                    return Err(EngineError::TooManyContacts(self.config.max_contacts));
+                }
+                self.after_commit
+                    .push(AfterCommit::Event(Event::ContactAdded {
+                        peer,
+                        origin: ContactOrigin::Invite,
+                    }));
+                Contact::new(card, alias, ContactOrigin::Invite, now)
+            }
+        };
+        self.batch.push(StoreOp::PutContact(contact.clone()));
+        self.contacts.insert(peer, contact);
+        Ok(peer)
+    }
+
+    /// Marks a contact verified (safety numbers compared) or not; verifying
+    /// also acknowledges a key change.
+    pub fn set_verified(&mut self, peer: &IdentityKey, verified: bool) -> Result<(), EngineError> {
+        let contact = self
+            .contacts
+            .get_mut(peer)
+            .ok_or_else(|| EngineError::UnknownContact(peer.short()))?;
+        contact.verified = verified;
+        if verified {
+            contact.key_changed = false;
+        }
+        self.batch.push(StoreOp::PutContact(contact.clone()));
+        Ok(())
+    }
+
+    /// Queues a text for `peer`. It becomes durable at the next [`flush`]; only
+    /// then is it sent.
+    ///
+    /// [`flush`]: Engine::flush
+    pub fn send_text(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        if text.len() > MAX_TEXT_LEN {
+            return Err(EngineError::TextTooLong(text.len()));
+        }
+        if !self.contacts.contains_key(peer) {
+            return Err(EngineError::UnknownContact(peer.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        let record = MessageRecord {
+            peer: *peer,
+            id: MessageId(id),
+            direction: Direction::Outgoing,
+            text: text.to_owned(),
+            sent_at: now,
+            local_at: now,
+            state: DeliveryState::Queued,
+        };
+        self.batch.push(StoreOp::PutMessage(record.clone()));
+        self.outbox
+            .push(record, false)
+            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
+        self.after_commit
+            .push(AfterCommit::Durable(*peer, MessageId(id)));
+        Ok(MessageId(id))
+    }
+
+    // ---- transport inputs ----------------------------------------------
+
+    pub fn link_up(&mut self, now: Time, info: LinkInfo) {
+        let link = info.id;
+        if self.links.len() >= self.config.max_links {
+            self.outputs.push_back(Output::Close {
+                link,
+                reason: CloseReason::TooManyLinks,
+            });
+            return;
+        }
+        let peer = info.peer;
+        self.links.insert(
+            link,
+            LinkState {
+                info,
+                window_start: now,
+                inits: 0,
+                unknown: 0,
+            },
+        );
+        self.service_peer(now, &peer);
+    }
+
+    pub fn link_down(&mut self, _now: Time, link: LinkId) {
+        self.links.remove(&link);
+        self.reply_links.retain(|_, l| *l != link);
+    }
+
+    /// Handles one frame that arrived on `link`.
+    pub fn handle_frame(&mut self, now: Time, link: LinkId, bytes: &[u8]) {
+        if !self.links.contains_key(&link) {
+            return;
+        }
+        match Frame::decode(bytes) {
+            Ok(Frame::Envelope(env)) => self.on_envelope(now, link, env),
+            Err(e) => {
+                debug!(link = link.0, error = %e, "undecodable frame");
+                self.close(link, CloseReason::Malformed);
+            }
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.sessions.expire(now);
+        for state in self.links.values_mut() {
+            if now.since(state.window_start) >= RATE_WINDOW {
+                state.window_start = now;
+                state.inits = 0;
+                state.unknown = 0;
+            }
+        }
+        let peers: Vec<IdentityKey> = self.outbox.peers().copied().collect();
+        for peer in peers {
+            self.service_peer(now, &peer);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
+        }
+    }
+
+    // ---- driving ----------------------------------------------------------
+
+    /// Commits everything staged since the last flush in one batch, then
+    /// releases what waited for it (sends of new messages, receipts, events).
+    /// On failure nothing staged is acknowledged or sent, and the error says
+    /// why; the engine itself stays usable.
+    pub fn flush(&mut self, now: Time) -> Result<(), StoreError> {
+        let result = if self.batch.is_empty() {
+            Ok(())
+        } else {
+            self.store.commit(&self.batch)
+        };
+        self.batch = WriteBatch::default();
+        self.staged.clear();
+        let mut dirty = BTreeSet::new();
+        for item in std::mem::take(&mut self.after_commit) {
+            match (item, result.is_ok()) {
+                (AfterCommit::Durable(peer, id), true) => {
+                    self.outbox.mark_durable(&peer, &id);
+                    dirty.insert(peer);
+                }
+                (AfterCommit::Durable(peer, id), false) => {
+                    self.outbox.remove(&peer, &id);
+                }
+                (AfterCommit::Receipt(peer, id), true) => {
+                    self.receipts.entry(peer).or_default().push(id)
+                }
+                (AfterCommit::Event(event), true) => self.outputs.push_back(Output::Event(event)),
+                (_, false) => {}
+            }
+        }
+        for peer in dirty {
+            self.service_peer(now, &peer);
+        }
+        self.send_receipts();
+        result
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let retransmit = self
+            .outbox
+            .peers()
+            .filter_map(|p| self.outbox.next_timeout(p, self.sessions.current_index(p)?))
+            .min();
+        [
+            retransmit,
+            self.sessions.next_deadline(),
+            Some(self.next_housekeeping),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whether writes are staged and waiting for [`Engine::flush`].
+    pub fn has_staged(&self) -> bool {
+        !self.batch.is_empty() || !self.after_commit.is_empty()
+    }
+
+    // ---- internals --------------------------------------------------------
+
+    fn close(&mut self, link: LinkId, reason: CloseReason) {
+        if self.links.remove(&link).is_some() {
+            self.reply_links.retain(|_, l| *l != link);
+            self.outputs.push_back(Output::Close { link, reason });
+            self.outputs
+                .push_back(Output::Event(Event::LinkClosed { link, reason }));
+        }
+    }
+
+    fn best_link(&self, peer: &IdentityKey) -> Option<LinkId> {
+        self.links
+            .values()
+            .filter(|l| &l.info.peer == peer)
+            .min_by_key(|l| (l.info.medium, l.info.id))
+            .map(|l| l.info.id)
+            .or_else(|| self.reply_links.get(peer).copied())
+    }
+
+    fn transmit(&mut self, link: LinkId, env: &Envelope) {
+        self.outputs.push_back(Output::Transmit {
+            link,
+            frame: Frame::Envelope(env.clone()).encode(),
+        });
+    }
+
+    /// Seals `payload` in the current session with `peer` and sends it.
+    /// Returns false when there is no session or no link.
+    fn send_payload(&mut self, peer: &IdentityKey, payload: &Payload) -> bool {
+        let Some(link) = self.best_link(peer) else {
+            return false;
+        };
+        let Some(session) = self.sessions.current(peer) else {
+            return false;
+        };
+        match session.seal(&payload.encode_padded()) {
+            Ok(env) => {
+                self.transmit(link, &env);
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "could not seal a payload");
+                false
+            }
+        }
+    }
+
+    /// Sends what is due to `peer`, starting a handshake if that is needed.
+    /// Returns how many messages went out.
+    fn service_peer(&mut self, now: Time, peer: &IdentityKey) -> usize {
+        if !self.outbox.has_pending(peer) {
+            return 0;
+        }
+        let Some(link) = self.best_link(peer) else {
+            return 0;
+        };
+        if self.sessions.needs_handshake(peer, now) {
+            let peer_static = self.contacts.get(peer).map(Contact::static_key);
+            match self.sessions.initiate(
+                &self.identity,
+                &self.card,
+                *peer,
+                peer_static,
+                &mut self.rng,
+                now,
+            ) {
+                Ok(init) => self.transmit(link, &init),
+                Err(e) => warn!(error = %e, "could not start a handshake"),
+            }
+        }
+        let Some(index) = self.sessions.current_index(peer) else {
+            return 0;
+        };
+        let due = self.outbox.take_due(peer, index, now, self.config.window);
+        let mut sent = 0;
+        for (record, first) in due {
+            let payload = Payload::Text {
+                id: record.id,
+                sent_at: record.sent_at,
+                text: record.text,
+            };
+            if !self.send_payload(peer, &payload) {
+                break;
+            }
+            sent += 1;
+            if first {
+                self.batch.push(StoreOp::SetState {
+                    peer: *peer,
+                    id: record.id,
+                    state: DeliveryState::Sent,
+                });
+                self.outputs.push_back(Output::Event(Event::MessageState {
+                    peer: *peer,
+                    id: record.id,
+                    state: DeliveryState::Sent,
+                }));
+            }
+        }
+        sent
+    }
+
+    fn send_receipts(&mut self) {
+        for (peer, ids) in std::mem::take(&mut self.receipts) {
+            for chunk in ids.chunks(MAX_RECEIPT_IDS) {
+                let receipt = Payload::Receipt {
+                    kind: ReceiptKind::Delivered,
+                    ids: chunk.to_vec(),
+                };
+                // Without a session the receipt is dropped; the sender resends
+                // and the duplicate is acknowledged then.
+                self.send_payload(&peer, &receipt);
+            }
+        }
+    }
+
+    fn rate_limit(&mut self, now: Time, link: LinkId, init: bool) -> bool {
+        let Some(state) = self.links.get_mut(&link) else {
+            return false;
+        };
+        if now.since(state.window_start) >= RATE_WINDOW {
+            state.window_start = now;
+            state.inits = 0;
+            state.unknown = 0;
+        }
+        let (count, max) = if init {
+            state.inits += 1;
+            (state.inits, self.config.inits_per_minute)
+        } else {
+            state.unknown += 1;
+            (state.unknown, self.config.unknown_per_minute)
+        };
+        count <= max
+    }
+
+    fn on_envelope(&mut self, now: Time, link: LinkId, env: Envelope) {
+        let is_init = matches!(env, Envelope::Init { .. });
+        if is_init && !self.rate_limit(now, link, true) {
+            self.close(link, CloseReason::Flooding);
+            return;
+        }
+        let is_data = matches!(env, Envelope::Data { .. });
+        let outcome = self
+            .sessions
+            .handle(&self.identity, &self.card, env, &mut self.rng, now);
+        match outcome {
+            Ok(Outcome::Reply(reply)) => self.transmit(link, &reply),
+            Ok(Outcome::Established {
+                peer,
+                local_index: _,
+                reply,
+            }) => {
+                let peer_key = peer.identity();
+                self.reply_links.insert(peer_key, link);
+                if let Some(reply) = reply {
+                    self.transmit(link, &reply);
+                }
+                self.on_card(now, peer);
+                self.outputs
+                    .push_back(Output::Event(Event::SessionUp { peer: peer_key }));
+                let initiator = self
+                    .sessions
+                    .current(&peer_key)
+                    .is_some_and(|s| s.is_initiator());
+                let sent = self.service_peer(now, &peer_key);
+                if initiator && sent == 0 {
+                    // The responder uses a session only once it hears from us in it.
+                    self.send_payload(&peer_key, &Payload::Keepalive);
+                }
+            }
+            Ok(Outcome::Data {
+                peer,
+                plaintext,
+                newly_confirmed,
+            }) => {
+                self.reply_links.insert(peer, link);
+                match Payload::decode_padded(&plaintext) {
+                    Ok(payload) => self.on_payload(now, peer, payload),
+                    Err(e) => {
+                        debug!(error = %e, "undecodable payload in a session");
+                        self.close(link, CloseReason::Malformed);
+                        return;
+                    }
+                }
+                if newly_confirmed {
+                    self.service_peer(now, &peer);
+                }
+            }
+            Err(TableError::UnknownIndex(_)) => {
+                if !self.rate_limit(now, link, false) {
+                    self.close(link, CloseReason::Flooding);
+                    return;
+                }
+                // Most likely we restarted and forgot the session: if this is a
+                // contact, offer a fresh one so its outbox can drain.
+                if is_data
+                    && let Some(hop) = self.links.get(&link).map(|l| l.info.peer)
+                    && let Some(contact) = self.contacts.get(&hop)
+                    && self.sessions.needs_handshake(&hop, now)
+                {
+                    let peer_static = Some(contact.static_key());
+                    if let Ok(init) = self.sessions.initiate(
+                        &self.identity,
+                        &self.card,
+                        hop,
+                        peer_static,
+                        &mut self.rng,
+                        now,
+                    ) {
+                        self.transmit(link, &init);
+                    }
+                }
+            }
+            Err(TableError::Session(SessionError::Replay(_))) => {
+                self.close(link, CloseReason::Replay)
+            }
+            Err(TableError::Session(e)) => {
+                debug!(link = link.0, error = %e, "envelope refused");
+                self.close(link, CloseReason::BadCrypto);
+            }
+        }
+    }
+
+    /// A peer presented `card` in a session: refresh what we know of them.
+    fn on_card(&mut self, _now: Time, card: ContactCard) {
+        let peer = card.identity();
+        let Some(existing) = self.contacts.get(&peer) else {
+            return;
+        };
+        let mut c = existing.clone();
+        if c.static_key() != card.static_key() {
+            c.key_changed = true;
+            c.verified = false;
+            self.outputs
+                .push_back(Output::Event(Event::ContactKeyChanged { peer }));
+        } else if card.created() <= c.card.created() || card == c.card {
+            return;
+        }
+        c.card = card;
+        self.batch.push(StoreOp::PutContact(c.clone()));
+        self.contacts.insert(peer, c);
+    }
+
+    fn on_payload(&mut self, now: Time, peer: IdentityKey, payload: Payload) {
+        match payload {
+            Payload::Text { id, sent_at, text } => self.on_text(now, peer, id, sent_at, text),
+            Payload::Receipt { kind, ids } => {
+                for id in ids {
+                    match kind {
+                        ReceiptKind::Delivered => {
+                            if self.outbox.remove(&peer, &id).is_some() {
+                                self.batch.push(StoreOp::SetState {
+                                    peer,
+                                    id,
+                                    state: DeliveryState::Delivered,
+                                });
+                                self.after_commit
+                                    .push(AfterCommit::Event(Event::MessageState {
+                                        peer,
+                                        id,
+                                        state: DeliveryState::Delivered,
+                                    }));
+                            }
+                        }
+                        ReceiptKind::Read => {
+                            self.outbox.remove(&peer, &id);
+                            self.batch.push(StoreOp::SetState {
+                                peer,
+                                id,
+                                state: DeliveryState::Read,
+                            });
+                        }
+                    }
+                }
+                self.service_peer(now, &peer);
+            }
+            Payload::Card(card) => {
+                if card.identity() == peer {
+                    self.on_card(now, card);
+                }
+            }
+            Payload::Keepalive => {}
+        }
+    }
+
+    fn on_text(
+        &mut self,
+        now: Time,
+        peer: IdentityKey,
+        id: MessageId,
+        sent_at: Time,
+        text: String,
+    ) {
+        let duplicate = self.staged.contains(&(peer, id))
+            || match self.store.has_message(&peer, &id) {
+                Ok(known) => known,
+                Err(e) => {
+                    // Without knowing, neither store nor acknowledge: the sender retries.
+                    warn!(error = %e, "store lookup failed; message left for a retry");
+                    return;
+                }
+            };
+        if duplicate {
+            self.after_commit.push(AfterCommit::Receipt(peer, id));
+            return;
+        }
+        if !self.contacts.contains_key(&peer) && !self.accept_request(now, &peer) {
+            return;
+        }
+        let record = MessageRecord {
+            peer,
+            id,
+            direction: Direction::Incoming,
+            text,
+            sent_at,
+            local_at: now,
+            state: DeliveryState::Received,
+        };
+        self.staged.insert((peer, id));
+        self.batch.push(StoreOp::PutMessage(record.clone()));
+        self.after_commit.push(AfterCommit::Receipt(peer, id));
+        self.after_commit
+            .push(AfterCommit::Event(Event::MessageReceived(record)));
+    }
+
+    /// Someone not in our contacts wrote: keep them as a contact request if
+    /// there is room for one.
+    fn accept_request(&mut self, now: Time, peer: &IdentityKey) -> bool {
+        let requests = self
+            .contacts
+            .values()
+            .filter(|c| c.origin == ContactOrigin::Request)
+            .count();
+        if requests >= self.config.max_requests || self.contacts.len() >= self.config.max_contacts {
+            return false;
+        }
+        let Some(card) = self.sessions.peer_card(peer).cloned() else {
+            return false;
+        };
+        let contact = Contact::new(card, None, ContactOrigin::Request, now);
+        self.batch.push(StoreOp::PutContact(contact.clone()));
+        self.contacts.insert(*peer, contact);
+        self.after_commit
+            .push(AfterCommit::Event(Event::ContactAdded {
+                peer: *peer,
+                origin: ContactOrigin::Request,
+            }));
+        true
+    }
+}

@@ -1,0 +1,142 @@
+//! A message in a conversation's history, as stored.
+
+use crate::identity::IdentityKey;
+use crate::payload::{MAX_TEXT_LEN, MessageId};
+use crate::time::Time;
+use crate::wire::{DecodeError, Reader, Writer};
+
+const VERSION: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+/// Where a message stands. Outgoing messages move forward through
+/// `Queued → Sent → Delivered → Read`; incoming ones are `Received` (then `Read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeliveryState {
+    /// Durably in the outbox, not yet handed to any link.
+    Queued,
+    /// Handed to a link at least once; no receipt yet.
+    Sent,
+    /// The recipient stored it and said so.
+    Delivered,
+    /// The recipient opened it.
+    Read,
+    /// An incoming message, stored.
+    Received,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Received => "received",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            DeliveryState::Queued => 1,
+            DeliveryState::Sent => 2,
+            DeliveryState::Delivered => 3,
+            DeliveryState::Read => 4,
+            DeliveryState::Received => 5,
+        }
+    }
+
+    fn from_code(code: u8) -> Result<Self, DecodeError> {
+        Ok(match code {
+            1 => DeliveryState::Queued,
+            2 => DeliveryState::Sent,
+            3 => DeliveryState::Delivered,
+            4 => DeliveryState::Read,
+            5 => DeliveryState::Received,
+            kind => {
+                return Err(DecodeError::UnknownKind {
+                    field: "state",
+                    kind,
+                });
+            }
+        })
+    }
+
+    /// Whether an outgoing message in this state still needs sending.
+    pub fn is_pending(self) -> bool {
+        matches!(self, DeliveryState::Queued | DeliveryState::Sent)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// The other side of the conversation.
+    pub peer: IdentityKey,
+    pub id: MessageId,
+    pub direction: Direction,
+    pub text: String,
+    /// When the author wrote it, by the author's clock.
+    pub sent_at: Time,
+    /// When this node queued or received it, by this node's clock.
+    pub local_at: Time,
+    pub state: DeliveryState,
+}
+
+impl MessageRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64 + self.text.len());
+        w.u8(VERSION)
+            .raw(self.peer.as_bytes())
+            .raw(&self.id.0)
+            .u8(match self.direction {
+                Direction::Incoming => 1,
+                Direction::Outgoing => 2,
+            })
+            .u8(self.state.code())
+            .u64(self.sent_at.as_millis())
+            .u64(self.local_at.as_millis())
+            .long_bytes(self.text.as_bytes());
+        w.into_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8("message version")?;
+        if version != VERSION {
+            return Err(DecodeError::Version {
+                field: "message",
+                version,
+            });
+        }
+        let peer = IdentityKey::decode(&mut r)?;
+        let id = MessageId(r.array("message id")?);
+        let direction = match r.u8("direction")? {
+            1 => Direction::Incoming,
+            2 => Direction::Outgoing,
+            kind => {
+                return Err(DecodeError::UnknownKind {
+                    field: "direction",
+                    kind,
+                });
+            }
+        };
+        let state = DeliveryState::from_code(r.u8("state")?)?;
+        let sent_at = Time::from_millis(r.u64("sent at")?);
+        let local_at = Time::from_millis(r.u64("local at")?);
+        let text = r.long_str(MAX_TEXT_LEN, "text")?.to_owned();
+        r.finish()?;
+        Ok(Self {
+            peer,
+            id,
+            direction,
+            text,
+            sent_at,
+            local_at,
+            state,
+        })
+    }
+}

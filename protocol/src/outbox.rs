@@ -1,0 +1,269 @@
+//! Outgoing messages that are durably stored but not yet acknowledged.
+//!
+//! Per peer, entries keep the order they were queued in. An entry is sent when
+//! a session is up, and sent again on a new session or after its
+//! retransmission timeout, which doubles per attempt up to a cap. At most
+//! `window` entries per peer are in flight at once: receipts clock new sends,
+//! which keeps a slow receiver (or a slow link) from being flooded.
+//!
+//! Bound: the whole outbox holds at most `limit` entries; `push` beyond that is
+//! refused so the caller can tell the user, never silently dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::identity::IdentityKey;
+use crate::message::MessageRecord;
+use crate::payload::MessageId;
+use crate::time::Time;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    record: MessageRecord,
+    /// Committed to the store; only durable entries are ever sent.
+    durable: bool,
+    /// When and under which session (local index) it was last sent.
+    last_sent: Option<(Time, u64)>,
+    attempts: u32,
+}
+
+#[derive(Debug, Default)]
+struct PeerQueue {
+    entries: BTreeMap<u64, Entry>,
+    by_id: HashMap<MessageId, u64>,
+}
+
+/// Retransmission timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn timeout(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.saturating_sub(1).min(16);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    peers: BTreeMap<IdentityKey, PeerQueue>,
+    next_seq: u64,
+    len: usize,
+    limit: usize,
+    backoff: Backoff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxFull;
+
+impl Outbox {
+    pub fn new(limit: usize, backoff: Backoff) -> Self {
+        Self {
+            peers: BTreeMap::new(),
+            next_seq: 0,
+            len: 0,
+            limit,
+            backoff,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn has_room(&self) -> bool {
+        self.len < self.limit
+    }
+
+    /// Queues a record. `durable` says whether it is already committed.
+    pub fn push(&mut self, record: MessageRecord, durable: bool) -> Result<(), OutboxFull> {
+        if !self.has_room() {
+            return Err(OutboxFull);
+        }
+        let queue = self.peers.entry(record.peer).or_default();
+        if queue.by_id.contains_key(&record.id) {
+            return Ok(());
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        queue.by_id.insert(record.id, seq);
+        queue.entries.insert(
+            seq,
+            Entry {
+                record,
+                durable,
+                last_sent: None,
+                attempts: 0,
+            },
+        );
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn mark_durable(&mut self, peer: &IdentityKey, id: &MessageId) {
+        if let Some(entry) = self.entry_mut(peer, id) {
+            entry.durable = true;
+        }
+    }
+
+    /// Removes an entry; returns it if it was there.
+    pub fn remove(&mut self, peer: &IdentityKey, id: &MessageId) -> Option<MessageRecord> {
+        let queue = self.peers.get_mut(peer)?;
+        let seq = queue.by_id.remove(id)?;
+        let entry = queue.entries.remove(&seq)?;
+        if queue.entries.is_empty() {
+            self.peers.remove(peer);
+        }
+        self.len -= 1;
+        Some(entry.record)
+    }
+
+    fn entry_mut(&mut self, peer: &IdentityKey, id: &MessageId) -> Option<&mut Entry> {
+        let queue = self.peers.get_mut(peer)?;
+        let seq = queue.by_id.get(id)?;
+        queue.entries.get_mut(seq)
+    }
+
+    pub fn has_pending(&self, peer: &IdentityKey) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|q| q.entries.values().any(|e| e.durable))
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &IdentityKey> {
+        self.peers.keys()
+    }
+
+    /// Picks the entries to send to `peer` now under `session`, marks them sent,
+    /// and returns them with whether each was sent for the first time ever.
+    pub fn take_due(
+        &mut self,
+        peer: &IdentityKey,
+        session: u64,
+        now: Time,
+        window: usize,
+    ) -> Vec<(MessageRecord, bool)> {
+        let backoff = self.backoff;
+        let Some(queue) = self.peers.get_mut(peer) else {
+            return Vec::new();
+        };
+        let in_flight = |e: &Entry| matches!(e.last_sent, Some((at, s)) if s == session && now < at + backoff.timeout(e.attempts));
+        let mut budget =
+            window.saturating_sub(queue.entries.values().filter(|e| in_flight(e)).count());
+        let mut due = Vec::new();
+        for entry in queue.entries.values_mut() {
+            if budget == 0 {
+                break;
+            }
+            if !entry.durable || in_flight(entry) {
+                continue;
+            }
+            let first = entry.attempts == 0;
+            entry.last_sent = Some((now, session));
+            entry.attempts = entry.attempts.saturating_add(1);
+            due.push((entry.record.clone(), first));
+            budget -= 1;
+        }
+        due
+    }
+
+    /// When the next entry of `peer` sent under `session` times out.
+    pub fn next_timeout(&self, peer: &IdentityKey, session: u64) -> Option<Time> {
+        self.peers
+            .get(peer)?
+            .entries
+            .values()
+            .filter_map(|e| match e.last_sent {
+                Some((at, s)) if s == session => Some(at + self.backoff.timeout(e.attempts)),
+                _ => None,
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::message::{DeliveryState, Direction};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn record(peer: IdentityKey, n: u8) -> MessageRecord {
+        MessageRecord {
+            peer,
+            id: MessageId([n; 16]),
+            direction: Direction::Outgoing,
+            text: format!("m{n}"),
+            sent_at: Time::ZERO,
+            local_at: Time::ZERO,
+            state: DeliveryState::Queued,
+        }
+    }
+
+    fn outbox() -> Outbox {
+        Outbox::new(
+            3,
+            Backoff {
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(10),
+            },
+        )
+    }
+
+    #[test]
+    fn window_limits_in_flight_and_timeouts_resend() {
+        let peer = Identity::generate(&mut ChaCha20Rng::seed_from_u64(1)).key();
+        let mut ob = outbox();
+        for n in 0..3 {
+            ob.push(record(peer, n), true).unwrap();
+        }
+        let t0 = Time::from_secs(100);
+        let first: Vec<_> = ob
+            .take_due(&peer, 1, t0, 2)
+            .into_iter()
+            .map(|(r, f)| (r.id, f))
+            .collect();
+        assert_eq!(
+            first,
+            vec![(MessageId([0; 16]), true), (MessageId([1; 16]), true)]
+        );
+        assert!(ob.take_due(&peer, 1, t0, 2).is_empty(), "window is full");
+        ob.remove(&peer, &MessageId([0; 16]));
+        assert_eq!(ob.take_due(&peer, 1, t0, 2)[0].0.id, MessageId([2; 16]));
+        assert_eq!(ob.next_timeout(&peer, 1), Some(t0 + Duration::from_secs(2)));
+        let resent = ob.take_due(&peer, 1, t0 + Duration::from_secs(2), 2);
+        assert_eq!(resent.len(), 2);
+        assert!(resent.iter().all(|(_, first)| !first));
+        // A new session sends everything again at once.
+        assert_eq!(
+            ob.take_due(&peer, 2, t0 + Duration::from_secs(3), 5).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn full_outbox_refuses_and_uncommitted_entries_wait() {
+        let peer = Identity::generate(&mut ChaCha20Rng::seed_from_u64(2)).key();
+        let mut ob = outbox();
+        for n in 0..3 {
+            ob.push(record(peer, n), n != 1).unwrap();
+        }
+        assert_eq!(ob.push(record(peer, 9), true), Err(OutboxFull));
+        let due: Vec<_> = ob
+            .take_due(&peer, 1, Time::ZERO, 10)
+            .into_iter()
+            .map(|(r, _)| r.id)
+            .collect();
+        assert_eq!(due, vec![MessageId([0; 16]), MessageId([2; 16])]);
+        ob.mark_durable(&peer, &MessageId([1; 16]));
+        assert_eq!(ob.take_due(&peer, 1, Time::ZERO, 10).len(), 1);
+    }
+}

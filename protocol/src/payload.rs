@@ -1,0 +1,258 @@
+//! What travels inside an end-to-end session: typed, versioned, bounded, and
+//! padded to one of a few sizes so that lengths say little about contents.
+//!
+//! ```text
+//! padded  = len:u32 payload zero-padding      (total = smallest bucket that fits)
+//! payload = version:u8(=1) kind:u8 body
+//!   kind 1 Text       id:[16] sent_at:u64 text:bytes32 (UTF-8, ≤ MAX_TEXT_LEN)
+//!   kind 2 Receipt    state:u8 (1 delivered, 2 read) count:u16 ids:[16]*count
+//!   kind 3 Card       card:bytes16
+//!   kind 4 Keepalive
+//! ```
+
+use std::fmt;
+
+use crate::invite::{ContactCard, MAX_CARD_LEN};
+use crate::session::MAX_PLAINTEXT;
+use crate::time::Time;
+use crate::wire::{DecodeError, Reader, Writer};
+
+const VERSION: u8 = 1;
+/// Padded plaintext sizes. The last one is the most a Noise message can hold.
+pub const BUCKETS: [usize; 5] = [256, 1024, 4096, 16384, MAX_PLAINTEXT];
+/// Longest text message, in UTF-8 bytes.
+pub const MAX_TEXT_LEN: usize = 60_000;
+/// Most message ids one receipt acknowledges.
+pub const MAX_RECEIPT_IDS: usize = 1024;
+
+/// A random message id, chosen by the author; receivers deduplicate on it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId(pub [u8; 16]);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({self})")
+    }
+}
+
+impl std::str::FromStr for MessageId {
+    type Err = DecodeError;
+    fn from_str(s: &str) -> Result<Self, DecodeError> {
+        if s.len() != 32 || !s.is_ascii() {
+            return Err(DecodeError::Invalid("message id"));
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16)
+                .map_err(|_| DecodeError::Invalid("message id"))?;
+        }
+        Ok(MessageId(out))
+    }
+}
+
+/// Which receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Text {
+        id: MessageId,
+        sent_at: Time,
+        text: String,
+    },
+    Receipt {
+        kind: ReceiptKind,
+        ids: Vec<MessageId>,
+    },
+    Card(ContactCard),
+    /// Says nothing; confirms a fresh session to its responder.
+    Keepalive,
+}
+
+impl Payload {
+    fn encode_unpadded(&self, w: &mut Writer) {
+        w.u8(VERSION);
+        match self {
+            Payload::Text { id, sent_at, text } => {
+                w.u8(1)
+                    .raw(&id.0)
+                    .u64(sent_at.as_millis())
+                    .long_bytes(text.as_bytes());
+            }
+            Payload::Receipt { kind, ids } => {
+                let code = match kind {
+                    ReceiptKind::Delivered => 1,
+                    ReceiptKind::Read => 2,
+                };
+                w.u8(2).u8(code).u16(ids.len() as u16);
+                for id in ids {
+                    w.raw(&id.0);
+                }
+            }
+            Payload::Card(card) => {
+                w.u8(3).bytes(&card.encode());
+            }
+            Payload::Keepalive => {
+                w.u8(4);
+            }
+        }
+    }
+
+    /// Encodes and pads to the smallest bucket that fits.
+    ///
+    /// Callers keep texts within [`MAX_TEXT_LEN`] and receipts within
+    /// [`MAX_RECEIPT_IDS`], which always fit the largest bucket.
+    pub fn encode_padded(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(256);
+        w.u32(0);
+        self.encode_unpadded(&mut w);
+        let mut out = w.into_vec();
+        let len = (out.len() - 4) as u32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        let bucket = BUCKETS
+            .iter()
+            .copied()
+            .find(|b| *b >= out.len())
+            .unwrap_or(out.len());
+        out.resize(bucket, 0);
+        out
+    }
+
+    /// Decodes a padded payload.
+    pub fn decode_padded(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let len = r.u32("payload length")? as usize;
+        let body = r.take(len, "payload")?;
+        if r.rest().iter().any(|b| *b != 0) {
+            return Err(DecodeError::Invalid("padding"));
+        }
+        Self::decode(body)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8("payload version")?;
+        if version != VERSION {
+            return Err(DecodeError::Version {
+                field: "payload",
+                version,
+            });
+        }
+        let payload = match r.u8("payload kind")? {
+            1 => Payload::Text {
+                id: MessageId(r.array("message id")?),
+                sent_at: Time::from_millis(r.u64("sent at")?),
+                text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
+            },
+            2 => {
+                let kind = match r.u8("receipt kind")? {
+                    1 => ReceiptKind::Delivered,
+                    2 => ReceiptKind::Read,
+                    kind => {
+                        return Err(DecodeError::UnknownKind {
+                            field: "receipt",
+                            kind,
+                        });
+                    }
+                };
+                let count = usize::from(r.u16("receipt count")?);
+                if count > MAX_RECEIPT_IDS {
+                    return Err(DecodeError::TooLong {
+                        field: "receipt",
+                        len: count,
+                        max: MAX_RECEIPT_IDS,
+                    });
+                }
+                // The count is bounded and each id is read from input, so the
+                // allocation below is at most MAX_RECEIPT_IDS * 16 bytes.
+                let ids = (0..count)
+                    .map(|_| r.array("message id").map(MessageId))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Payload::Receipt { kind, ids }
+            }
+            3 => Payload::Card(
+                ContactCard::decode(r.bytes(MAX_CARD_LEN, "card")?)
+                    .map_err(|_| DecodeError::Invalid("card"))?,
+            ),
+            4 => Payload::Keepalive,
+            kind => {
+                return Err(DecodeError::UnknownKind {
+                    field: "payload",
+                    kind,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_hides_small_differences_in_length() {
+        let a = Payload::Text {
+            id: MessageId([1; 16]),
+            sent_at: Time::ZERO,
+            text: "hi".into(),
+        };
+        let b = Payload::Text {
+            id: MessageId([1; 16]),
+            sent_at: Time::ZERO,
+            text: "a somewhat longer message".into(),
+        };
+        assert_eq!(a.encode_padded().len(), 256);
+        assert_eq!(b.encode_padded().len(), 256);
+        assert_eq!(Payload::decode_padded(&a.encode_padded()).unwrap(), a);
+    }
+
+    #[test]
+    fn the_largest_text_and_receipt_fit_the_largest_bucket() {
+        let text = Payload::Text {
+            id: MessageId([0; 16]),
+            sent_at: Time::ZERO,
+            text: "x".repeat(MAX_TEXT_LEN),
+        };
+        let receipt = Payload::Receipt {
+            kind: ReceiptKind::Read,
+            ids: vec![MessageId([7; 16]); MAX_RECEIPT_IDS],
+        };
+        for p in [text, receipt] {
+            let enc = p.encode_padded();
+            assert!(enc.len() <= MAX_PLAINTEXT);
+            assert_eq!(Payload::decode_padded(&enc).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn nonzero_padding_is_refused() {
+        let mut enc = Payload::Keepalive.encode_padded();
+        *enc.last_mut().unwrap() = 1;
+        assert_eq!(
+            Payload::decode_padded(&enc),
+            Err(DecodeError::Invalid("padding"))
+        );
+    }
+
+    #[test]
+    fn message_id_text_round_trips() {
+        let id = MessageId([0xab; 16]);
+        assert_eq!(id.to_string().parse::<MessageId>().unwrap(), id);
+        assert!("zz".parse::<MessageId>().is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! The narrow interface through which the core reaches durable storage.
+//!
+//! The core keeps its working state in memory and writes through a
+//! [`WriteBatch`] that the driver commits in one transaction (group commit).
+//! It reads only at start-up and for deduplication. The node implements
+//! [`Store`] on redb; [`MemoryStore`] serves unit tests of the core.
+
+use std::collections::{BTreeMap, HashMap};
+
+use thiserror::Error;
+
+use crate::contact::Contact;
+use crate::identity::IdentityKey;
+use crate::message::{DeliveryState, Direction, MessageRecord};
+use crate::payload::MessageId;
+
+/// A storage failure, as the core sees it: it cannot tell disk-full from a
+/// broken file, and does not need to.
+#[derive(Debug, Error)]
+#[error("storage failed: {0}")]
+pub struct StoreError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    pub fn msg(message: impl Into<String>) -> Self {
+        StoreError(message.into().into())
+    }
+}
+
+/// One write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Insert or replace a contact.
+    PutContact(Contact),
+    /// Insert a message; a record with the same peer and id is replaced.
+    PutMessage(MessageRecord),
+    /// Move a stored message to a new state (never backwards).
+    SetState {
+        peer: IdentityKey,
+        id: MessageId,
+        state: DeliveryState,
+    },
+}
+
+/// Writes that become durable together or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    pub ops: Vec<StoreOp>,
+}
+
+impl WriteBatch {
+    pub fn push(&mut self, op: StoreOp) {
+        self.ops.push(op);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+pub trait Store {
+    /// Every contact.
+    fn contacts(&self) -> Result<Vec<Contact>, StoreError>;
+    /// Outgoing messages not yet delivered, oldest first.
+    fn pending_outgoing(&self) -> Result<Vec<MessageRecord>, StoreError>;
+    /// Whether a message from/to `peer` with this id is stored.
+    fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError>;
+    /// Makes every op in `batch` durable, atomically.
+    fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
+}
+
+/// A store in plain memory, for tests of the core.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    pub contacts: BTreeMap<IdentityKey, Contact>,
+    pub messages: Vec<MessageRecord>,
+    index: HashMap<(IdentityKey, MessageId), usize>,
+    /// When set, the next commit fails (to test what the core does then).
+    pub fail_next_commit: bool,
+}
+
+impl MemoryStore {
+    pub fn history(&self, peer: &IdentityKey) -> Vec<&MessageRecord> {
+        self.messages.iter().filter(|m| &m.peer == peer).collect()
+    }
+}
+
+impl Store for MemoryStore {
+    fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        Ok(self.contacts.values().cloned().collect())
+    }
+
+    fn pending_outgoing(&self) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .filter(|m| m.direction == Direction::Outgoing && m.state.is_pending())
+            .cloned()
+            .collect())
+    }
+
+    fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
+        Ok(self.index.contains_key(&(*peer, *id)))
+    }
+
+    fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if std::mem::take(&mut self.fail_next_commit) {
+            return Err(StoreError::msg("injected failure"));
+        }
+        for op in &batch.ops {
+            match op {
+                StoreOp::PutContact(c) => {
+                    self.contacts.insert(c.identity, c.clone());
+                }
+                StoreOp::PutMessage(m) => match self.index.get(&(m.peer, m.id)) {
+                    Some(&i) => self.messages[i] = m.clone(),
+                    None => {
+                        self.index.insert((m.peer, m.id), self.messages.len());
+                        self.messages.push(m.clone());
+                    }
+                },
+                StoreOp::SetState { peer, id, state } => {
+                    if let Some(&i) = self.index.get(&(*peer, *id)) {
+                        let m = &mut self.messages[i];
+                        m.state = m.state.max(*state);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

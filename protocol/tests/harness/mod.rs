@@ -1,0 +1,262 @@
+//! A small in-process network of engines on a virtual clock, for scenario
+//! tests of the core. Links deliver frames in order, instantly, unless cut.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use cairn_protocol::{
+    Config, ContactCard, Engine, Event, Identity, IdentityKey, LinkId, LinkInfo, Medium,
+    MemoryStore, Output, Time,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+pub struct Node {
+    pub engine: Engine<MemoryStore>,
+    pub events: Vec<Event>,
+    pub closed: Vec<(LinkId, cairn_protocol::CloseReason)>,
+    seed: u64,
+}
+
+pub struct Net {
+    pub now: Time,
+    pub nodes: Vec<Node>,
+    /// link id -> (owner node, peer node, peer's link id)
+    links: BTreeMap<LinkId, (usize, usize, LinkId)>,
+    next_link: u64,
+    queue: VecDeque<(LinkId, Vec<u8>)>,
+    /// Every frame that crossed any link, for tests that replay them.
+    pub wire_log: Vec<(LinkId, Vec<u8>)>,
+    pub config: fn(&str) -> Config,
+}
+
+pub fn identity(seed: u64) -> Identity {
+    Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed))
+}
+
+impl Net {
+    pub fn new(names: &[&str]) -> Self {
+        Self::with_config(names, |n| Config::new(n))
+    }
+
+    pub fn with_config(names: &[&str], config: fn(&str) -> Config) -> Self {
+        let now = Time::from_secs(1_700_000_000);
+        let nodes = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let seed = i as u64 + 1;
+                let engine = Engine::new(
+                    config(name),
+                    identity(seed),
+                    MemoryStore::default(),
+                    [seed as u8; 32],
+                    now,
+                )
+                .unwrap();
+                Node {
+                    engine,
+                    events: vec![],
+                    closed: vec![],
+                    seed,
+                }
+            })
+            .collect();
+        Self {
+            now,
+            nodes,
+            links: BTreeMap::new(),
+            next_link: 1,
+            queue: VecDeque::new(),
+            wire_log: vec![],
+            config,
+        }
+    }
+
+    pub fn key(&self, n: usize) -> IdentityKey {
+        self.nodes[n].engine.identity_key()
+    }
+
+    pub fn invite(&self, n: usize) -> ContactCard {
+        self.nodes[n].engine.invite(self.now).unwrap()
+    }
+
+    /// `a` adds `b`'s invite.
+    pub fn add(&mut self, a: usize, b: usize) {
+        let card = self.invite(b);
+        self.nodes[a]
+            .engine
+            .add_contact(self.now, card, None)
+            .unwrap();
+        self.nodes[a].engine.flush(self.now).unwrap();
+        self.pump();
+    }
+
+    pub fn befriend(&mut self, a: usize, b: usize) {
+        self.add(a, b);
+        self.add(b, a);
+    }
+
+    /// Connects `a` and `b`; returns (a's link, b's link).
+    pub fn connect(&mut self, a: usize, b: usize) -> (LinkId, LinkId) {
+        let la = LinkId(self.next_link);
+        let lb = LinkId(self.next_link + 1);
+        self.next_link += 2;
+        self.links.insert(la, (a, b, lb));
+        self.links.insert(lb, (b, a, la));
+        let (ka, kb) = (self.key(a), self.key(b));
+        let now = self.now;
+        self.nodes[a].engine.link_up(
+            now,
+            LinkInfo {
+                id: la,
+                medium: Medium::Memory,
+                peer: kb,
+                mtu: 1 << 17,
+                since: now,
+            },
+        );
+        self.nodes[b].engine.link_up(
+            now,
+            LinkInfo {
+                id: lb,
+                medium: Medium::Memory,
+                peer: ka,
+                mtu: 1 << 17,
+                since: now,
+            },
+        );
+        self.pump();
+        (la, lb)
+    }
+
+    pub fn disconnect(&mut self, link: LinkId) {
+        if let Some((a, b, peer_link)) = self.links.remove(&link) {
+            self.links.remove(&peer_link);
+            let now = self.now;
+            self.nodes[a].engine.link_down(now, link);
+            self.nodes[b].engine.link_down(now, peer_link);
+        }
+    }
+
+    pub fn send(&mut self, from: usize, to: usize, text: &str) -> cairn_protocol::MessageId {
+        let peer = self.key(to);
+        let now = self.now;
+        let id = self.nodes[from].engine.send_text(now, &peer, text).unwrap();
+        self.nodes[from].engine.flush(now).unwrap();
+        self.pump();
+        id
+    }
+
+    /// Injects raw bytes as if `from`'s side of `link` had sent them.
+    pub fn inject(&mut self, link: LinkId, bytes: Vec<u8>) {
+        self.queue.push_back((link, bytes));
+        self.pump();
+    }
+
+    /// Delivers every queued frame and output until nothing moves.
+    pub fn pump(&mut self) {
+        for _ in 0..100_000 {
+            self.drain_outputs();
+            let Some((link, frame)) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(&(_, to, to_link)) = self.links.get(&link) else {
+                continue;
+            };
+            self.wire_log.push((link, frame.clone()));
+            let now = self.now;
+            let node = &mut self.nodes[to];
+            node.engine.handle_frame(now, to_link, &frame);
+            node.engine.flush(now).unwrap();
+        }
+        panic!("network did not settle");
+    }
+
+    fn drain_outputs(&mut self) {
+        for n in 0..self.nodes.len() {
+            while let Some(out) = self.nodes[n].engine.poll_output() {
+                match out {
+                    Output::Transmit { link, frame } => self.queue.push_back((link, frame)),
+                    Output::Close { link, reason } => {
+                        self.nodes[n].closed.push((link, reason));
+                        self.disconnect(link);
+                    }
+                    Output::Event(e) => self.nodes[n].events.push(e),
+                }
+            }
+        }
+    }
+
+    /// Advances the clock, firing timers on the way.
+    pub fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        loop {
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.engine.poll_timeout())
+                .filter(|t| *t <= end)
+                .min();
+            let Some(t) = next else { break };
+            self.now = t.max(self.now);
+            let now = self.now;
+            for node in &mut self.nodes {
+                if node.engine.poll_timeout().is_some_and(|d| d <= now) {
+                    node.engine.handle_timeout(now);
+                    node.engine.flush(now).unwrap();
+                }
+            }
+            self.pump();
+            if self.now == end {
+                break;
+            }
+        }
+        self.now = end;
+    }
+
+    /// Rebuilds node `n` from its store, as after a crash: sessions, links and
+    /// anything unflushed are gone.
+    pub fn restart(&mut self, n: usize) {
+        let links: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, (owner, _, _))| *owner == n)
+            .map(|(l, _)| *l)
+            .collect();
+        for l in links {
+            self.disconnect(l);
+        }
+        let old = &self.nodes[n];
+        let store = old.engine.store().clone();
+        let name = old.engine.name().to_owned();
+        let seed = old.seed + 1000;
+        let engine = Engine::new(
+            (self.config)(&name),
+            identity(old.seed),
+            store,
+            [seed as u8; 32],
+            self.now,
+        )
+        .unwrap();
+        self.nodes[n] = Node {
+            engine,
+            events: vec![],
+            closed: vec![],
+            seed: old.seed,
+        };
+    }
+
+    pub fn history(&self, n: usize, peer: usize) -> Vec<cairn_protocol::MessageRecord> {
+        let key = self.key(peer);
+        self.nodes[n]
+            .engine
+            .store()
+            .history(&key)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+}
