@@ -1,1 +1,23 @@
-//! placeholder
+//! # cairn-node
+//!
+//! The only place where Cairn's pieces meet. It opens the profile's encrypted
+//! store ([`store`], [`vault`]), starts the transports the config enables,
+//! feeds their link events into the protocol core and carries out the core's
+//! outputs ([`runtime`]), and serves the local API ([`api`]) over an
+//! owner-only Unix socket ([`control`]) for the `cairn` CLI, or in-process
+//! through [`runtime::NodeHandle`] for the GUI.
+//!
+//! Invariant: an API call that changes state is answered only after the store
+//! committed it; an incoming message is acknowledged only after it is stored.
+
+pub mod api;
+pub mod control;
+pub mod profile;
+pub mod runtime;
+pub mod service;
+pub mod store;
+pub mod vault;
+
+pub use api::{ApiError, Reply, Request, Response};
+pub use profile::{NodeConfig, Profile};
+pub use runtime::{NodeHandle, RunOptions};

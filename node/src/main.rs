@@ -1,1 +1,499 @@
-fn main() {}
+//! `cairn`: run a Cairn node and talk to it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use cairn_node::api::{ContactInfo, MessageInfo, StatusInfo};
+use cairn_node::control::{self, ControlError};
+use cairn_node::profile::ProfileError;
+use cairn_node::{Profile, Reply, Request, Response, RunOptions};
+use cairn_protocol::{Config, Engine};
+use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
+
+/// Cairn: a serverless peer-to-peer messenger. Every device runs a node; nodes
+/// find each other on the local network and talk end-to-end encrypted.
+#[derive(Parser)]
+#[command(name = "cairn", version, propagate_version = true)]
+struct Cli {
+    /// Profile directory (identity, contacts, messages). Defaults to the
+    /// user's data directory, e.g. ~/.local/share/cairn.
+    #[arg(long, global = true, env = "CAIRN_PROFILE", value_name = "DIR")]
+    profile: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a profile: a new identity and an encrypted store. The
+    /// passphrase comes from CAIRN_PASSPHRASE or is asked for.
+    Init {
+        /// The name your contacts see.
+        #[arg(long)]
+        name: String,
+    },
+    /// Run the node in the foreground until Ctrl-C. Creates a profile first
+    /// if there is none.
+    Run {
+        /// Name for a new profile (default: your login name).
+        #[arg(long)]
+        name: Option<String>,
+        /// libp2p address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+        /// Peer to dial at start (repeatable), for networks without multicast.
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<String>,
+        /// Do not look for peers with multicast DNS.
+        #[arg(long)]
+        no_mdns: bool,
+        /// Turn the LAN transport off entirely.
+        #[arg(long)]
+        no_lan: bool,
+    },
+    /// Print this node's invite (a cairn: link) on the first line.
+    Invite {
+        /// Also draw it as a QR code in the terminal.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Add a contact from their invite.
+    Add {
+        /// Their cairn: invite.
+        invite: String,
+        /// What to call them (instead of the name they chose).
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Send a text message. Exits 0 once it is queued durably; it is delivered
+    /// as soon as the contact is reachable.
+    Send {
+        /// Alias, name or id (or an id prefix of 8+ characters).
+        contact: String,
+        text: String,
+    },
+    /// Show the conversation with a contact and each message's state.
+    Messages {
+        contact: String,
+        /// Only the last N messages.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List contacts.
+    Contacts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the node's identity and its links by transport.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the safety number shared with a contact; compare it with theirs.
+    Verify {
+        contact: String,
+        /// The numbers match: mark the contact verified.
+        #[arg(long)]
+        confirm: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Node(#[from] cairn_node::runtime::NodeError),
+    #[error("{0}")]
+    Api(#[from] cairn_node::ApiError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,libp2p_mdns=warn,libp2p_swarm=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn profile_of(cli: &Cli) -> Result<Profile, CliError> {
+    Ok(match &cli.profile {
+        Some(dir) => Profile::at(dir),
+        None => Profile::default_location()?,
+    })
+}
+
+/// The passphrase from CAIRN_PASSPHRASE, or asked for on the terminal.
+fn passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
+    if let Ok(p) = std::env::var("CAIRN_PASSPHRASE") {
+        return Ok(Zeroizing::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "a passphrase is needed: set CAIRN_PASSPHRASE or run in a terminal".into(),
+        ));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| CliError::Usage(format!("cannot read the passphrase: {e}")))
+    };
+    let first = ask(if new {
+        "New passphrase: "
+    } else {
+        "Passphrase: "
+    })?;
+    if new {
+        let again = ask("Repeat passphrase: ")?;
+        if *again != *first {
+            return Err(CliError::Usage(
+                "the passphrases differ; nothing was created".into(),
+            ));
+        }
+    }
+    Ok(first)
+}
+
+fn create_profile(profile: &Profile, name: &str) -> Result<(), CliError> {
+    cairn_protocol::invite::validate_name(name).map_err(|e| CliError::Usage(e.to_string()))?;
+    let pass = passphrase(true)?;
+    if pass.is_empty() {
+        eprintln!(
+            "warning: empty passphrase: anyone with this device's files can read your messages"
+        );
+    }
+    let opened = profile.create(name, pass.as_bytes())?;
+    println!("{}", opened.identity.key());
+    eprintln!("Created profile \"{name}\" in {}", profile.dir().display());
+    Ok(())
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let profile = profile_of(&cli)?;
+    match cli.command {
+        Command::Init { name } => create_profile(&profile, &name),
+        Command::Run {
+            name,
+            listen,
+            bootstrap,
+            no_mdns,
+            no_lan,
+        } => {
+            if !profile.exists() {
+                let name = name
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "Cairn user".into());
+                create_profile(&profile, &name)?;
+            }
+            let mut config = profile.load_config()?;
+            if !listen.is_empty() {
+                config.lan.listen = listen;
+            }
+            config.lan.bootstrap.extend(bootstrap);
+            config.lan.mdns &= !no_mdns;
+            config.lan.enabled &= !no_lan;
+            run(&profile, config).await
+        }
+        Command::Invite { qr } => {
+            let Reply::Invite { uri } = request(&profile, Request::Invite).await? else {
+                return Err(unexpected());
+            };
+            println!("{uri}");
+            if qr {
+                let code = qrcode::QrCode::new(uri.to_ascii_uppercase().as_bytes())
+                    .map_err(|e| CliError::Usage(format!("cannot draw the QR code: {e}")))?;
+                println!(
+                    "{}",
+                    code.render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build()
+                );
+            }
+            Ok(())
+        }
+        Command::Add { invite, alias } => {
+            let Reply::Contact(c) = request(&profile, Request::Add { invite, alias }).await? else {
+                return Err(unexpected());
+            };
+            println!("Added {} ({})", shown_name(&c), c.id);
+            println!(
+                "Compare safety numbers in person: cairn verify {}",
+                shown_name(&c)
+            );
+            Ok(())
+        }
+        Command::Send { contact, text } => {
+            let Reply::Sent { id } = request(&profile, Request::Send { contact, text }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("{id}");
+            Ok(())
+        }
+        Command::Messages {
+            contact,
+            limit,
+            json,
+        } => {
+            let Reply::Messages { messages, .. } =
+                request(&profile, Request::Messages { contact, limit }).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&messages);
+            } else {
+                for m in &messages {
+                    print_message(m);
+                }
+            }
+            Ok(())
+        }
+        Command::Contacts { json } => {
+            let Reply::Contacts { contacts } = request(&profile, Request::Contacts).await? else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&contacts);
+            } else if contacts.is_empty() {
+                println!("No contacts yet. Share `cairn invite` and add theirs with `cairn add`.");
+            } else {
+                for c in &contacts {
+                    print_contact(c);
+                }
+            }
+            Ok(())
+        }
+        Command::Status { json } => {
+            let status = match request(&profile, Request::Status).await {
+                Ok(Reply::Status(s)) => s,
+                Ok(_) => return Err(unexpected()),
+                Err(CliError::Usage(_)) if !json => {
+                    println!("No node is running on {}.", profile.dir().display());
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            if json {
+                print_json(&status);
+            } else {
+                print_status(&status);
+            }
+            Ok(())
+        }
+        Command::Verify { contact, confirm } => {
+            let Reply::Safety(s) = request(&profile, Request::Verify { contact, confirm }).await?
+            else {
+                return Err(unexpected());
+            };
+            if s.key_changed {
+                println!(
+                    "!! {}'s key CHANGED since you last checked. Compare again before trusting it.",
+                    s.name
+                );
+            }
+            println!("Safety number with {}:\n\n{}\n", s.name, s.safety_number);
+            if s.verified {
+                println!("{} is verified.", s.name);
+            } else {
+                println!(
+                    "Compare these digits with the ones on {}'s screen, in person or on a call.\n\
+                     If they match: cairn verify {} --confirm",
+                    s.name, s.name
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn unexpected() -> CliError {
+    CliError::Usage("the node gave an unexpected answer".into())
+}
+
+/// Sends a request to the running node, or, when none runs, handles it on the
+/// profile directly.
+async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
+    match control::call(&profile.socket_path(), &req).await {
+        Ok(Response::Ok(reply)) => Ok(reply),
+        Ok(Response::Error(e)) => Err(e.into()),
+        Err(ControlError::NotRunning) => offline(profile, req),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
+    if matches!(
+        req,
+        Request::Status | Request::Dial { .. } | Request::Shutdown
+    ) {
+        return Err(CliError::Usage(format!(
+            "no node is running on {}; start one with `cairn run`",
+            profile.dir().display()
+        )));
+    }
+    if !profile.exists() {
+        return Err(CliError::Usage(format!(
+            "no profile in {}; create one with `cairn init --name NAME`",
+            profile.dir().display()
+        )));
+    }
+    let pass = passphrase(false)?;
+    let opened = profile.open(pass.as_bytes())?;
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let now = cairn_node::service::now();
+    let mut engine = Engine::new(
+        Config::new(opened.name),
+        opened.identity,
+        opened.store,
+        seed,
+        now,
+    )
+    .map_err(cairn_node::ApiError::from)?;
+    let reply =
+        cairn_node::service::handle(&mut engine, &req).unwrap_or_else(|| Err(unexpected_api()))?;
+    engine.flush(now).map_err(cairn_node::ApiError::from)?;
+    Ok(reply)
+}
+
+fn unexpected_api() -> cairn_node::ApiError {
+    cairn_node::ApiError::new(cairn_node::api::ErrorKind::Internal, "unsupported offline")
+}
+
+async fn run(profile: &Profile, config: cairn_node::NodeConfig) -> Result<(), CliError> {
+    let pass = passphrase(false)?;
+    let opened = profile.open(pass.as_bytes())?;
+    drop(pass);
+    let id = opened.identity.key();
+    let options = RunOptions {
+        config,
+        control_socket: true,
+    };
+    let (handle, task) = cairn_node::runtime::start(profile, opened, options).await?;
+    eprintln!("Cairn node {id} is running. Ctrl-C stops it.");
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stopper.call(Request::Shutdown).await;
+    });
+    drop(handle);
+    let _ = task.await;
+    // Give the socket task a moment to remove its file.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = std::fs::remove_file(profile.socket_path());
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+}
+
+fn shown_name(c: &ContactInfo) -> &str {
+    c.alias.as_deref().unwrap_or(&c.name)
+}
+
+fn when(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn print_message(m: &MessageInfo) {
+    let arrow = if m.direction == "out" { "→" } else { "←" };
+    println!("{} {arrow} {}  [{}]", when(m.local_at), m.text, m.state);
+}
+
+fn print_contact(c: &ContactInfo) {
+    let mut flags = Vec::new();
+    if c.verified {
+        flags.push("verified");
+    }
+    if c.key_changed {
+        flags.push("KEY CHANGED");
+    }
+    if c.origin == "request" {
+        flags.push("wrote first");
+    }
+    if !c.links.is_empty() {
+        flags.push("online");
+    }
+    println!("{:<20} {}  {}", shown_name(c), c.id, flags.join(", "));
+}
+
+fn print_status(s: &StatusInfo) {
+    println!("{} ({})", s.name, s.id);
+    println!(
+        "contacts: {}   outbox: {}   sessions: {}",
+        s.contacts, s.outbox, s.sessions
+    );
+    if s.lan.enabled {
+        println!(
+            "lan: {} connected, {} discovered, mDNS {}",
+            s.lan.connected_peers,
+            s.lan.discovered_peers,
+            if s.lan.mdns { "on" } else { "off" }
+        );
+        for addr in &s.lan.listen_addrs {
+            println!("  listening on {addr}/p2p/{}", s.lan.peer_id);
+        }
+    } else {
+        println!("lan: off");
+    }
+    if s.links.is_empty() {
+        println!("links: none");
+    }
+    for l in &s.links {
+        let who = l
+            .peer_name
+            .clone()
+            .unwrap_or_else(|| l.peer[..12].to_owned());
+        println!("  {} link to {who}", l.medium);
+    }
+}

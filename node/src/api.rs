@@ -1,0 +1,209 @@
+//! The node's request/response API, shared by the control socket (JSON, one
+//! object per line) and the in-process Rust handle the GUI uses.
+//!
+//! A request names a command (`{"cmd":"send","contact":"bob","text":"hi"}`);
+//! the answer is `{"ok":{…}}` or `{"error":{"kind":…,"message":…}}`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    Invite,
+    Add {
+        invite: String,
+        alias: Option<String>,
+    },
+    Contacts,
+    Send {
+        contact: String,
+        text: String,
+    },
+    Messages {
+        contact: String,
+        limit: Option<usize>,
+    },
+    Verify {
+        contact: String,
+        confirm: bool,
+    },
+    Dial {
+        addr: String,
+    },
+    Shutdown,
+}
+
+impl Request {
+    /// Whether the answer must wait for the store to commit.
+    pub fn needs_commit(&self) -> bool {
+        matches!(
+            self,
+            Request::Add { .. } | Request::Send { .. } | Request::Verify { confirm: true, .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContactInfo {
+    pub id: String,
+    pub name: String,
+    pub alias: Option<String>,
+    pub verified: bool,
+    pub key_changed: bool,
+    /// "invite" (added by the user) or "request" (they wrote first).
+    pub origin: String,
+    /// Links currently up to this contact, by medium.
+    pub links: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageInfo {
+    pub id: String,
+    /// "in" or "out".
+    pub direction: String,
+    pub text: String,
+    /// Author's clock, ms since the epoch.
+    pub sent_at: u64,
+    /// This node's clock when queued or received.
+    pub local_at: u64,
+    /// queued, sent, delivered, read or received.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub id: u64,
+    pub medium: String,
+    pub peer: String,
+    pub peer_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct LanInfo {
+    pub enabled: bool,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub connected_peers: usize,
+    pub discovered_peers: usize,
+    pub mdns: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusInfo {
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+    pub links: Vec<LinkInfo>,
+    pub lan: LanInfo,
+    pub contacts: usize,
+    pub outbox: usize,
+    pub sessions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SafetyInfo {
+    pub contact: String,
+    pub name: String,
+    /// Sixty digits in twelve groups of five.
+    pub safety_number: String,
+    pub verified: bool,
+    pub key_changed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Status(StatusInfo),
+    Invite {
+        uri: String,
+    },
+    Contact(ContactInfo),
+    Contacts {
+        contacts: Vec<ContactInfo>,
+    },
+    Sent {
+        id: String,
+    },
+    Messages {
+        contact: String,
+        messages: Vec<MessageInfo>,
+    },
+    Safety(SafetyInfo),
+    Done,
+}
+
+/// Coarse error classes a caller can act on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request itself is wrong (bad invite, unknown contact, …).
+    Invalid,
+    NotFound,
+    /// The store failed; nothing was changed.
+    Storage,
+    /// The node cannot take more right now (outbox full).
+    Busy,
+    Internal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<cairn_protocol::EngineError> for ApiError {
+    fn from(e: cairn_protocol::EngineError) -> Self {
+        use cairn_protocol::EngineError as E;
+        let kind = match &e {
+            E::Store(_) => ErrorKind::Storage,
+            E::UnknownContact(_) => ErrorKind::NotFound,
+            E::OutboxFull(_) => ErrorKind::Busy,
+            _ => ErrorKind::Invalid,
+        };
+        ApiError::new(kind, e.to_string())
+    }
+}
+
+impl From<cairn_protocol::StoreError> for ApiError {
+    fn from(e: cairn_protocol::StoreError) -> Self {
+        ApiError::new(ErrorKind::Storage, e.to_string())
+    }
+}
+
+/// The wire form of an answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Ok(Reply),
+    Error(ApiError),
+}
+
+impl From<Result<Reply, ApiError>> for Response {
+    fn from(r: Result<Reply, ApiError>) -> Self {
+        match r {
+            Ok(reply) => Response::Ok(reply),
+            Err(e) => Response::Error(e),
+        }
+    }
+}
+
+impl From<Response> for Result<Reply, ApiError> {
+    fn from(r: Response) -> Self {
+        match r {
+            Response::Ok(reply) => Ok(reply),
+            Response::Error(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! A profile directory: the store, the control socket and an optional config
+//! file. The directory is the owner's alone (0700), and so is every file in it.
+//!
+//! ```text
+//! PROFILE/
+//!   cairn.redb     the encrypted store (0600)
+//!   control.sock   the running node's control socket (0600)
+//!   config.toml    optional settings; every key has a default
+//! ```
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Opened, RedbStore, StoreOpenError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error(transparent)]
+    Store(#[from] StoreOpenError),
+    #[error("cannot use profile directory {path}: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no default data directory on this system; pass --profile DIR")]
+    NoDefaultDir,
+    #[error("config file {path} is invalid: {reason}")]
+    Config { path: String, reason: String },
+}
+
+/// Settings from `config.toml`. Absent keys take the defaults shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub lan: LanSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LanSettings {
+    /// Run the LAN transport at all.
+    pub enabled: bool,
+    /// libp2p multiaddrs to listen on.
+    pub listen: Vec<String>,
+    /// Find peers on the local network by multicast DNS.
+    pub mdns: bool,
+    /// Multiaddrs to dial at start, for networks without multicast.
+    pub bootstrap: Vec<String>,
+}
+
+impl Default for LanSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".into(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".into(),
+                "/ip6/::/tcp/0".into(),
+                "/ip6/::/udp/0/quic-v1".into(),
+            ],
+            mdns: true,
+            bootstrap: Vec::new(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            lan: LanSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    dir: PathBuf,
+}
+
+impl Profile {
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// `$XDG_DATA_HOME/cairn` (or the platform's equivalent).
+    pub fn default_location() -> Result<Self, ProfileError> {
+        let dirs =
+            directories::ProjectDirs::from("", "", "cairn").ok_or(ProfileError::NoDefaultDir)?;
+        Ok(Self::at(dirs.data_dir()))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.join("cairn.redb")
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+
+    pub fn exists(&self) -> bool {
+        self.store_path().exists()
+    }
+
+    fn dir_error(&self, source: std::io::Error) -> ProfileError {
+        ProfileError::Dir {
+            path: self.dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// Creates the profile: directory, identity and store.
+    pub fn create(&self, name: &str, passphrase: &[u8]) -> Result<Opened, ProfileError> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.dir_error(e))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| self.dir_error(e))?;
+        let identity = cairn_protocol::Identity::generate(&mut rand::rngs::OsRng);
+        let opened = RedbStore::create(&self.store_path(), passphrase, &identity, name)?;
+        fs::set_permissions(self.store_path(), fs::Permissions::from_mode(0o600))
+            .map_err(|e| self.dir_error(e))?;
+        Ok(opened)
+    }
+
+    pub fn open(&self, passphrase: &[u8]) -> Result<Opened, ProfileError> {
+        Ok(RedbStore::open(&self.store_path(), passphrase)?)
+    }
+
+    pub fn load_config(&self) -> Result<NodeConfig, ProfileError> {
+        let path = self.config_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ProfileError::Config {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(NodeConfig::default()),
+            Err(e) => Err(ProfileError::Config {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}

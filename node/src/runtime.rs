@@ -1,0 +1,399 @@
+//! The running node: one task that owns the core and the store, fed by the
+//! transports' link events, API calls and timers, following the core's loop —
+//! take what inputs are ready (up to a batch), commit once, then carry out the
+//! outputs. Taking several inputs before one commit is the group commit that
+//! keeps durable messaging fast.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_protocol::{
+    CloseReason, Config, Engine, Event, IdentityKey, LinkId as CoreLink, LinkInfo,
+    Medium as CoreMedium, Output, Time,
+};
+use cairn_transports::lan::{LanConfig, LanTransport};
+use cairn_transports::{LinkEvent, LinkIds, LinkSender, Medium, SendError};
+use rand::RngCore;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::api::{self, ApiError, ErrorKind, Reply, Request, Response, StatusInfo};
+use crate::profile::{NodeConfig, Profile};
+use crate::service::{self, now};
+use crate::store::Opened;
+
+/// Inputs taken before one commit.
+const MAX_BATCH: usize = 512;
+/// Link events waiting for the node.
+const EVENT_QUEUE: usize = 4096;
+/// API calls waiting for the node.
+const CALL_QUEUE: usize = 1024;
+
+/// One API call and where its answer goes.
+pub struct Call {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error("could not start the core: {0}")]
+    Engine(#[from] cairn_protocol::EngineError),
+    #[error(transparent)]
+    Lan(#[from] cairn_transports::lan::LanError),
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
+    #[error("invalid address {addr}: {reason}")]
+    Address { addr: String, reason: String },
+}
+
+/// A handle to a running node, for in-process callers (the GUI, tests).
+#[derive(Clone)]
+pub struct NodeHandle {
+    calls: mpsc::Sender<Call>,
+    events: broadcast::Sender<Event>,
+}
+
+impl NodeHandle {
+    pub async fn call(&self, request: Request) -> Result<Reply, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.calls
+            .send(Call { request, reply: tx })
+            .await
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "node stopped"))?;
+        rx.await
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "node stopped"))?
+            .into()
+    }
+
+    /// Core events as they happen. Message events carry text: do not log them.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+/// How to run: what the profile's config says, plus command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub config: NodeConfig,
+    /// Serve the control socket (the CLI's way in).
+    pub control_socket: bool,
+}
+
+struct Node {
+    engine: Engine<crate::store::RedbStore>,
+    senders: HashMap<u64, (LinkSender, [u8; 32])>,
+    lan: Option<LanTransport>,
+    events: broadcast::Sender<Event>,
+    dropped_frames: u64,
+}
+
+/// Starts a node on an opened profile. Returns its handle and the task that
+/// runs it; the task ends after a `Shutdown` request or when every handle and
+/// the control socket are gone.
+pub async fn start(
+    profile: &Profile,
+    opened: Opened,
+    options: RunOptions,
+) -> Result<(NodeHandle, tokio::task::JoinHandle<()>), NodeError> {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let Opened {
+        store,
+        identity,
+        name,
+    } = opened;
+    let lan_seed = identity.ed25519_seed();
+    let engine = Engine::new(Config::new(name), identity, store, seed, now())?;
+    let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
+    let ids = LinkIds::default();
+    let lan = if options.config.lan.enabled {
+        let mut cfg = LanConfig::new(lan_seed);
+        cfg.mdns = options.config.lan.mdns;
+        cfg.listen = parse_addrs(&options.config.lan.listen)?;
+        cfg.bootstrap = parse_addrs(&options.config.lan.bootstrap)?;
+        Some(LanTransport::start(cfg, ids.clone(), link_tx.clone())?)
+    } else {
+        None
+    };
+    let (call_tx, call_rx) = mpsc::channel(CALL_QUEUE);
+    if options.control_socket {
+        let path = profile.socket_path();
+        let listener = crate::control::bind(&path).await?;
+        tokio::spawn(crate::control::serve(listener, call_tx.clone(), path));
+    }
+    let (events, _) = broadcast::channel(1024);
+    let node = Node {
+        engine,
+        senders: HashMap::new(),
+        lan,
+        events: events.clone(),
+        dropped_frames: 0,
+    };
+    let task = tokio::spawn(node.run(link_rx, call_rx, link_tx));
+    Ok((
+        NodeHandle {
+            calls: call_tx,
+            events,
+        },
+        task,
+    ))
+}
+
+fn parse_addrs(addrs: &[String]) -> Result<Vec<libp2p::Multiaddr>, NodeError> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse()
+                .map_err(|e: libp2p::multiaddr::Error| NodeError::Address {
+                    addr: a.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+impl Node {
+    async fn run(
+        mut self,
+        mut links: mpsc::Receiver<LinkEvent>,
+        mut calls: mpsc::Receiver<Call>,
+        // Kept so the link channel never closes under us.
+        _link_tx: mpsc::Sender<LinkEvent>,
+    ) {
+        info!(id = %self.engine.identity_key().short(), "node running");
+        let mut waiting: Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)> = Vec::new();
+        let mut stop = false;
+        while !stop {
+            let deadline = self
+                .engine
+                .poll_timeout()
+                .unwrap_or(now() + Duration::from_secs(60));
+            let sleep = tokio::time::sleep(deadline.since(now()));
+            tokio::select! {
+                event = links.recv() => match event {
+                    Some(event) => self.on_link_event(event),
+                    None => break,
+                },
+                call = calls.recv() => match call {
+                    Some(call) => stop |= self.on_call(call, &mut waiting),
+                    None => break,
+                },
+                () = sleep => self.engine.handle_timeout(now()),
+            }
+            for _ in 0..MAX_BATCH {
+                if let Ok(event) = links.try_recv() {
+                    self.on_link_event(event);
+                } else if let Ok(call) = calls.try_recv() {
+                    stop |= self.on_call(call, &mut waiting);
+                } else {
+                    break;
+                }
+            }
+            let committed = self.engine.flush(now());
+            if let Err(e) = &committed {
+                warn!(error = %e, "commit failed; nothing in this batch was acknowledged");
+            }
+            for (reply, answer) in waiting.drain(..) {
+                let answer = match (&committed, answer) {
+                    (Ok(()), answer) => answer,
+                    (Err(e), _) => Err(ApiError::new(ErrorKind::Storage, e.to_string())),
+                };
+                let _ = reply.send(answer.into());
+            }
+            self.drain_outputs();
+        }
+        if let Some(lan) = &self.lan {
+            lan.shutdown();
+        }
+        for (sender, _) in self.senders.values() {
+            sender.close();
+        }
+        info!("node stopped");
+    }
+
+    fn on_link_event(&mut self, event: LinkEvent) {
+        let now = now();
+        match event {
+            LinkEvent::Up {
+                link,
+                medium,
+                peer,
+                mtu,
+                sender,
+            } => {
+                let Ok(peer_key) = IdentityKey::from_bytes(peer) else {
+                    sender.close();
+                    return;
+                };
+                debug!(link = link.0, peer = %peer_key.short(), ?medium, "link up");
+                self.senders.insert(link.0, (sender, peer));
+                self.engine.link_up(
+                    now,
+                    LinkInfo {
+                        id: CoreLink(link.0),
+                        medium: match medium {
+                            Medium::Memory => CoreMedium::Memory,
+                            Medium::Lan => CoreMedium::Lan,
+                            Medium::Ble => CoreMedium::Ble,
+                            Medium::Tor => CoreMedium::Tor,
+                        },
+                        peer: peer_key,
+                        mtu,
+                        since: now,
+                    },
+                );
+            }
+            LinkEvent::Frame { link, frame } => {
+                self.engine.handle_frame(now, CoreLink(link.0), &frame)
+            }
+            LinkEvent::Down { link, reason } => {
+                if self.senders.remove(&link.0).is_some() {
+                    debug!(link = link.0, %reason, "link down");
+                    self.engine.link_down(now, CoreLink(link.0));
+                }
+            }
+        }
+    }
+
+    /// Answers a call now, or parks it until the commit. Returns true to stop.
+    fn on_call(
+        &mut self,
+        call: Call,
+        waiting: &mut Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)>,
+    ) -> bool {
+        let Call { request, reply } = call;
+        let answer = match &request {
+            Request::Status => Ok(Reply::Status(self.status())),
+            Request::Dial { addr } => match (&self.lan, addr.parse::<libp2p::Multiaddr>()) {
+                (Some(lan), Ok(addr)) => {
+                    lan.dial(addr);
+                    Ok(Reply::Done)
+                }
+                (None, _) => Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "the LAN transport is off",
+                )),
+                (_, Err(e)) => Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    format!("bad address: {e}"),
+                )),
+            },
+            Request::Shutdown => {
+                let _ = reply.send(Response::Ok(Reply::Done));
+                return true;
+            }
+            other => service::handle(&mut self.engine, other)
+                .unwrap_or_else(|| Err(ApiError::new(ErrorKind::Internal, "unhandled request"))),
+        };
+        if request.needs_commit() && answer.is_ok() {
+            waiting.push((reply, answer));
+        } else {
+            let _ = reply.send(answer.into());
+        }
+        false
+    }
+
+    fn status(&self) -> StatusInfo {
+        let links = self
+            .engine
+            .links()
+            .map(|l| api::LinkInfo {
+                id: l.id.0,
+                medium: l.medium.as_str().to_owned(),
+                peer: l.peer.to_string(),
+                peer_name: self
+                    .engine
+                    .contact(&l.peer)
+                    .map(|c| c.display_name().to_owned()),
+            })
+            .collect();
+        let lan = self
+            .lan
+            .as_ref()
+            .map(|lan| {
+                let s = lan.status();
+                api::LanInfo {
+                    enabled: true,
+                    peer_id: s.peer_id,
+                    listen_addrs: s.listen_addrs,
+                    connected_peers: s.connected_peers,
+                    discovered_peers: s.discovered_peers,
+                    mdns: s.mdns,
+                }
+            })
+            .unwrap_or_default();
+        StatusInfo {
+            id: self.engine.identity_key().to_string(),
+            name: self.engine.name().to_owned(),
+            running: true,
+            links,
+            lan,
+            contacts: self.engine.contacts().count(),
+            outbox: self.engine.outbox_len(),
+            sessions: self.engine.session_count(),
+        }
+    }
+
+    fn drain_outputs(&mut self) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                Output::Transmit { link, frame } => {
+                    let Some((sender, _)) = self.senders.get(&link.0) else {
+                        continue;
+                    };
+                    match sender.try_send(Bytes::from(frame)) {
+                        Ok(()) => {}
+                        // The outbox retransmits what a full queue refused.
+                        Err(SendError::Full) => self.dropped_frames += 1,
+                        Err(SendError::Closed) => {}
+                    }
+                }
+                Output::Close { link, reason } => self.close_link(link, reason),
+                Output::Event(event) => {
+                    log_event(&event);
+                    let _ = self.events.send(event);
+                }
+            }
+        }
+    }
+
+    fn close_link(&mut self, link: CoreLink, reason: CloseReason) {
+        let Some((sender, peer)) = self.senders.remove(&link.0) else {
+            return;
+        };
+        sender.close();
+        if reason.is_misbehaviour()
+            && let Some(lan) = &self.lan
+        {
+            lan.ban(&peer, cairn_transports::lan::VIOLATION_BAN);
+        }
+    }
+}
+
+/// Logs an event without message text.
+fn log_event(event: &Event) {
+    match event {
+        Event::MessageReceived(m) => info!(from = %m.peer.short(), id = %m.id, "message received"),
+        Event::MessageState { peer, id, state } => {
+            debug!(to = %peer.short(), %id, state = state.as_str(), "message state")
+        }
+        Event::ContactAdded { peer, origin } => {
+            info!(peer = %peer.short(), ?origin, "contact added")
+        }
+        Event::ContactKeyChanged { peer } => {
+            warn!(peer = %peer.short(), "contact's key changed: compare safety numbers again")
+        }
+        Event::SessionUp { peer } => debug!(peer = %peer.short(), "session up"),
+        Event::LinkClosed { link, reason } => {
+            info!(link = link.0, reason = reason.as_str(), "link closed")
+        }
+    }
+}
+
+/// For tests and tools: the core's clock.
+pub fn clock() -> Time {
+    now()
+}

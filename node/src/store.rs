@@ -1,0 +1,429 @@
+//! The profile's store: one redb file, every secret and every message sealed
+//! by the [`Vault`], implementing the core's [`Store`] trait.
+//!
+//! Tables (all values sealed, all keys blinded or plain counters):
+//!
+//! | table      | key                              | value                   |
+//! |------------|----------------------------------|-------------------------|
+//! | `meta`     | name                             | format, KDF params, key check (clear) |
+//! | `secrets`  | name                             | identity keys, profile name |
+//! | `contacts` | blind(peer)                      | `Contact` record        |
+//! | `messages` | blind(peer) ‖ seq:u64            | `MessageRecord`         |
+//! | `msg_index`| blind(peer, message id)          | messages key            |
+//! | `pending`  | seq:u64                          | messages key (outgoing, undelivered) |
+//!
+//! Opening checks the passphrase through a read-only handle first, so a wrong
+//! passphrase leaves the file byte-for-byte as it was.
+
+use std::path::Path;
+
+use cairn_protocol::{
+    Contact, DeliveryState, Direction, Identity, IdentityKey, MessageId, MessageRecord, Store,
+    StoreError, StoreOp, WriteBatch, identity::IDENTITY_SECRET_LEN,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use zeroize::Zeroizing;
+
+use crate::vault::{KdfParams, Vault};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
+const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
+const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
+const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+
+const FORMAT: &[u8] = b"cairn-store-1";
+/// redb's page cache; a messenger's working set is small.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreOpenError {
+    #[error("wrong passphrase for this profile")]
+    WrongPassphrase,
+    #[error("no profile store at {0}; create one with `cairn init`")]
+    Missing(String),
+    #[error("a profile already exists at {0}")]
+    Exists(String),
+    #[error("the profile is in use by another process (is `cairn run` already running?)")]
+    InUse,
+    #[error("{0} is not a Cairn store (or from an incompatible version)")]
+    NotAStore(String),
+    #[error("the store is damaged: {0}")]
+    Damaged(String),
+    #[error("store I/O failed: {0}")]
+    Io(String),
+}
+
+fn io(e: impl std::fmt::Display) -> StoreOpenError {
+    StoreOpenError::Io(e.to_string())
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError(Box::new(e))
+}
+
+/// What `open` returns besides the store.
+pub struct Opened {
+    pub store: RedbStore,
+    pub identity: Identity,
+    pub name: String,
+}
+
+pub struct RedbStore {
+    db: Database,
+    vault: Vault,
+    next_seq: u64,
+}
+
+impl RedbStore {
+    /// Creates a new store file holding `identity` and `name`.
+    pub fn create(
+        path: &Path,
+        passphrase: &[u8],
+        identity: &Identity,
+        name: &str,
+    ) -> Result<Opened, StoreOpenError> {
+        if path.exists() {
+            return Err(StoreOpenError::Exists(path.display().to_string()));
+        }
+        let params = KdfParams::generate();
+        let vault = Vault::derive(passphrase, &params).map_err(io)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(io)?;
+        let txn = db.begin_write().map_err(io)?;
+        {
+            let mut meta = txn.open_table(META).map_err(io)?;
+            meta.insert("format", FORMAT).map_err(io)?;
+            meta.insert("kdf", params.encode().as_slice()).map_err(io)?;
+            meta.insert("check", vault.check_value().as_slice())
+                .map_err(io)?;
+            meta.insert("next_seq", 0u64.to_be_bytes().as_slice())
+                .map_err(io)?;
+            let mut secrets = txn.open_table(SECRETS).map_err(io)?;
+            let secret = identity.to_secret_bytes();
+            secrets
+                .insert(
+                    "identity",
+                    vault
+                        .seal("secrets", b"identity", secret.as_ref())
+                        .as_slice(),
+                )
+                .map_err(io)?;
+            secrets
+                .insert(
+                    "name",
+                    vault.seal("secrets", b"name", name.as_bytes()).as_slice(),
+                )
+                .map_err(io)?;
+            for table in [CONTACTS, MESSAGES, MSG_INDEX] {
+                txn.open_table(table).map_err(io)?;
+            }
+            txn.open_table(PENDING).map_err(io)?;
+        }
+        txn.commit().map_err(io)?;
+        drop(db);
+        Self::open(path, passphrase)
+    }
+
+    /// Opens an existing store. A wrong passphrase is found before the file
+    /// is opened for writing.
+    pub fn open(path: &Path, passphrase: &[u8]) -> Result<Opened, StoreOpenError> {
+        if !path.exists() {
+            return Err(StoreOpenError::Missing(path.display().to_string()));
+        }
+        let read_only = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .open_read_only(path);
+        let vault = match read_only {
+            Ok(ro) => {
+                let vault = check_passphrase(&ro, path, passphrase)?;
+                drop(ro);
+                vault
+            }
+            // Not shut down cleanly: redb must repair it before anyone reads,
+            // which the writable open below does.
+            Err(redb::DatabaseError::RepairAborted) => None,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreOpenError::InUse),
+            Err(e) => {
+                return Err(StoreOpenError::NotAStore(format!(
+                    "{}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let db = match Database::builder().set_cache_size(CACHE_BYTES).open(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreOpenError::InUse),
+            Err(e) => return Err(StoreOpenError::Damaged(e.to_string())),
+        };
+        let vault = match vault {
+            Some(v) => v,
+            None => {
+                check_passphrase(&db, path, passphrase)?.ok_or(StoreOpenError::WrongPassphrase)?
+            }
+        };
+        let txn = db.begin_read().map_err(io)?;
+        let meta = txn.open_table(META).map_err(io)?;
+        let next_seq = meta
+            .get("next_seq")
+            .map_err(io)?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
+            .ok_or_else(|| StoreOpenError::Damaged("sequence counter missing".into()))?;
+        let secrets = txn.open_table(SECRETS).map_err(io)?;
+        let read_secret = |name: &str| -> Result<Zeroizing<Vec<u8>>, StoreOpenError> {
+            let sealed = secrets
+                .get(name)
+                .map_err(io)?
+                .ok_or_else(|| StoreOpenError::Damaged(format!("{name} missing")))?;
+            vault
+                .open("secrets", name.as_bytes(), sealed.value())
+                .map_err(|e| StoreOpenError::Damaged(e.to_string()))
+        };
+        let secret = read_secret("identity")?;
+        let secret: &[u8; IDENTITY_SECRET_LEN] = secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreOpenError::Damaged("identity has the wrong length".into()))?;
+        let identity = Identity::from_secret_bytes(secret);
+        let name = String::from_utf8(read_secret("name")?.to_vec())
+            .map_err(|_| StoreOpenError::Damaged("profile name is not UTF-8".into()))?;
+        drop((meta, secrets, txn));
+        Ok(Opened {
+            store: Self {
+                db,
+                vault,
+                next_seq,
+            },
+            identity,
+            name,
+        })
+    }
+
+    /// Messages exchanged with `peer`, oldest first; at most the last `limit`.
+    pub fn history(
+        &self,
+        peer: &IdentityKey,
+        limit: Option<usize>,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let prefix = self.vault.blind(&[peer.as_bytes()]);
+        let (lo, hi) = (message_key(&prefix, 0), message_key(&prefix, u64::MAX));
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(MESSAGES).map_err(backend)?;
+        let range = table
+            .range(lo.as_slice()..=hi.as_slice())
+            .map_err(backend)?;
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let take = limit.unwrap_or(usize::MAX);
+        for row in range.rev() {
+            if rows.len() >= take {
+                break;
+            }
+            let (k, v) = row.map_err(backend)?;
+            rows.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        rows.reverse();
+        rows.iter()
+            .map(|(k, v)| self.decode_message(k, v))
+            .collect()
+    }
+
+    fn decode_message(&self, key: &[u8], sealed: &[u8]) -> Result<MessageRecord, StoreError> {
+        let plain = self.vault.open("messages", key, sealed).map_err(backend)?;
+        MessageRecord::decode(&plain).map_err(backend)
+    }
+
+    fn put_message(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        m: &MessageRecord,
+    ) -> Result<(), StoreError> {
+        let index_key = self.vault.blind(&[m.peer.as_bytes(), &m.id.0]);
+        let mut index = txn.open_table(MSG_INDEX).map_err(backend)?;
+        let existing = index
+            .get(index_key.as_slice())
+            .map_err(backend)?
+            .map(|v| v.value().to_vec());
+        let key = match existing {
+            Some(key) => key,
+            None => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let key = message_key(&self.vault.blind(&[m.peer.as_bytes()]), seq);
+                index
+                    .insert(index_key.as_slice(), key.as_slice())
+                    .map_err(backend)?;
+                key
+            }
+        };
+        let mut messages = txn.open_table(MESSAGES).map_err(backend)?;
+        messages
+            .insert(
+                key.as_slice(),
+                self.vault.seal("messages", &key, &m.encode()).as_slice(),
+            )
+            .map_err(backend)?;
+        let mut pending = txn.open_table(PENDING).map_err(backend)?;
+        let seq = seq_of(&key);
+        if m.direction == Direction::Outgoing && m.state.is_pending() {
+            pending.insert(seq, key.as_slice()).map_err(backend)?;
+        } else {
+            pending.remove(seq).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn set_state(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        peer: &IdentityKey,
+        id: &MessageId,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
+        let index = txn.open_table(MSG_INDEX).map_err(backend)?;
+        let Some(key) = index
+            .get(index_key.as_slice())
+            .map_err(backend)?
+            .map(|v| v.value().to_vec())
+        else {
+            return Ok(());
+        };
+        drop(index);
+        let messages = txn.open_table(MESSAGES).map_err(backend)?;
+        let Some(sealed) = messages
+            .get(key.as_slice())
+            .map_err(backend)?
+            .map(|v| v.value().to_vec())
+        else {
+            return Ok(());
+        };
+        drop(messages);
+        let mut record = self.decode_message(&key, &sealed)?;
+        if state <= record.state {
+            return Ok(());
+        }
+        record.state = state;
+        self.put_message(txn, &record)
+    }
+}
+
+fn message_key(prefix: &[u8; 16], seq: u64) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&key[16..24]);
+    u64::from_be_bytes(seq)
+}
+
+/// Reads the KDF parameters and the key check through any handle. Returns
+/// `None` when the check fails (wrong passphrase), so the caller can decide.
+fn check_passphrase(
+    db: &impl ReadableDatabase,
+    path: &Path,
+    passphrase: &[u8],
+) -> Result<Option<Vault>, StoreOpenError> {
+    let not_a_store = || StoreOpenError::NotAStore(path.display().to_string());
+    let txn = db.begin_read().map_err(io)?;
+    let meta = txn.open_table(META).map_err(|_| not_a_store())?;
+    let format = meta.get("format").map_err(io)?.ok_or_else(not_a_store)?;
+    if format.value() != FORMAT {
+        return Err(not_a_store());
+    }
+    let params = meta
+        .get("kdf")
+        .map_err(io)?
+        .and_then(|v| KdfParams::decode(v.value()))
+        .ok_or_else(|| StoreOpenError::Damaged("KDF parameters missing".into()))?;
+    let check = meta
+        .get("check")
+        .map_err(io)?
+        .ok_or_else(|| StoreOpenError::Damaged("key check missing".into()))?
+        .value()
+        .to_vec();
+    let vault = Vault::derive(passphrase, &params).map_err(io)?;
+    if !vault.verify_check(&check) {
+        return Err(StoreOpenError::WrongPassphrase);
+    }
+    Ok(Some(vault))
+}
+
+impl Store for RedbStore {
+    fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(CONTACTS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            let plain = self
+                .vault
+                .open("contacts", k.value(), v.value())
+                .map_err(backend)?;
+            out.push(Contact::decode(&plain).map_err(backend)?);
+        }
+        Ok(out)
+    }
+
+    fn pending_outgoing(&self) -> Result<Vec<MessageRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let pending = txn.open_table(PENDING).map_err(backend)?;
+        let messages = txn.open_table(MESSAGES).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in pending.iter().map_err(backend)? {
+            let (_, key) = row.map_err(backend)?;
+            if let Some(sealed) = messages.get(key.value()).map_err(backend)? {
+                out.push(self.decode_message(key.value(), sealed.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
+        let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
+        let txn = self.db.begin_read().map_err(backend)?;
+        let index = txn.open_table(MSG_INDEX).map_err(backend)?;
+        Ok(index.get(index_key.as_slice()).map_err(backend)?.is_some())
+    }
+
+    fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let seq_before = self.next_seq;
+        let result = (|| {
+            let txn = self.db.begin_write().map_err(backend)?;
+            for op in &batch.ops {
+                match op {
+                    StoreOp::PutContact(c) => {
+                        let key = self.vault.blind(&[c.identity.as_bytes()]);
+                        let mut table = txn.open_table(CONTACTS).map_err(backend)?;
+                        table
+                            .insert(
+                                key.as_slice(),
+                                self.vault.seal("contacts", &key, &c.encode()).as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::PutMessage(m) => self.put_message(&txn, m)?,
+                    StoreOp::SetState { peer, id, state } => {
+                        self.set_state(&txn, peer, id, *state)?
+                    }
+                }
+            }
+            {
+                let mut meta = txn.open_table(META).map_err(backend)?;
+                meta.insert("next_seq", self.next_seq.to_be_bytes().as_slice())
+                    .map_err(backend)?;
+            }
+            txn.commit().map_err(backend)
+        })();
+        if result.is_err() {
+            self.next_seq = seq_before;
+        }
+        result
+    }
+}

@@ -1,0 +1,252 @@
+//! Encryption at rest: keys derived from the passphrase, records sealed with
+//! XChaCha20-Poly1305, and table keys blinded so the file does not even show
+//! which identity a row belongs to.
+//!
+//! Key schedule: `master = Argon2id(passphrase, salt, m, t, p)`; the record key
+//! and the blinding key are keyed BLAKE2b of `master` with distinct labels. A
+//! sealed record is `nonce(24) ‖ AEAD(len:u32 ‖ record ‖ zero padding)` with the
+//! table name and row key as associated data, so rows cannot be swapped, and
+//! the padding rounds lengths up to a few sizes.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use blake2::Blake2bMac;
+use blake2::digest::Mac;
+use blake2::digest::consts::{U16, U32};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+/// Padded record sizes, before the tag.
+const BUCKETS: [usize; 6] = [64, 256, 1024, 4096, 16384, 65536];
+const CHECK_PLAINTEXT: &[u8] = b"cairn store key check v1";
+
+/// Argon2id cost and salt, stored in the clear beside the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KdfParams {
+    pub salt: [u8; 16],
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// OWASP's Argon2id recommendation with a wide margin: 64 MiB, 3 passes.
+    pub fn generate() -> Self {
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        Self {
+            salt,
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.salt.to_vec();
+        out.extend_from_slice(&self.memory_kib.to_be_bytes());
+        out.extend_from_slice(&self.iterations.to_be_bytes());
+        out.extend_from_slice(&self.parallelism.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 28 {
+            return None;
+        }
+        let word =
+            |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&bytes[..16]);
+        Some(Self {
+            salt,
+            memory_kib: word(16),
+            iterations: word(20),
+            parallelism: word(24),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    #[error("key derivation failed: {0}")]
+    Kdf(String),
+    #[error("a record does not decrypt: wrong passphrase or a damaged store")]
+    Open,
+}
+
+/// The keys that open one profile's store.
+pub struct Vault {
+    cipher: XChaCha20Poly1305,
+    blind_key: Zeroizing<[u8; 32]>,
+}
+
+fn derive(master: &[u8], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    // A 32-byte key is always acceptable to keyed BLAKE2b.
+    #[allow(clippy::expect_used)]
+    let mut mac = <Blake2bMac<U32> as Mac>::new_from_slice(master).expect("32-byte key");
+    mac.update(label);
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+impl Vault {
+    /// Derives the keys from a passphrase. Deliberately slow (Argon2id).
+    pub fn derive(passphrase: &[u8], params: &KdfParams) -> Result<Self, VaultError> {
+        let argon_params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            Some(32),
+        )
+        .map_err(|e| VaultError::Kdf(e.to_string()))?;
+        let mut master = Zeroizing::new([0u8; 32]);
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params)
+            .hash_password_into(passphrase, &params.salt, master.as_mut())
+            .map_err(|e| VaultError::Kdf(e.to_string()))?;
+        let record_key = derive(master.as_ref(), b"cairn/store/records");
+        let blind_key = derive(master.as_ref(), b"cairn/store/blind");
+        Ok(Self {
+            cipher: XChaCha20Poly1305::new(record_key.as_ref().into()),
+            blind_key,
+        })
+    }
+
+    /// Seals `plaintext`, bound to `table` and `key`.
+    pub fn seal(&self, table: &str, key: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut padded = Zeroizing::new(Vec::with_capacity(plaintext.len() + 4));
+        padded.extend_from_slice(&(plaintext.len() as u32).to_be_bytes());
+        padded.extend_from_slice(plaintext);
+        let bucket = BUCKETS
+            .iter()
+            .copied()
+            .find(|b| *b >= padded.len())
+            .unwrap_or(padded.len());
+        padded.resize(bucket, 0);
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = aad(table, key);
+        // Encryption only fails for inputs beyond 2^38 bytes.
+        #[allow(clippy::expect_used)]
+        let sealed = self
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &padded,
+                    aad: &aad,
+                },
+            )
+            .expect("record within AEAD limits");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens a record sealed by [`Vault::seal`] for the same `table` and `key`.
+    pub fn open(
+        &self,
+        table: &str,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        if sealed.len() < 24 + 16 + 4 {
+            return Err(VaultError::Open);
+        }
+        let (nonce, body) = sealed.split_at(24);
+        let aad = aad(table, key);
+        let padded = Zeroizing::new(
+            self.cipher
+                .decrypt(
+                    XNonce::from_slice(nonce),
+                    Payload {
+                        msg: body,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| VaultError::Open)?,
+        );
+        let len = u32::from_be_bytes([padded[0], padded[1], padded[2], padded[3]]) as usize;
+        if len > padded.len() - 4 {
+            return Err(VaultError::Open);
+        }
+        Ok(Zeroizing::new(padded[4..4 + len].to_vec()))
+    }
+
+    /// A 16-byte keyed hash of `parts`: a row key that reveals nothing
+    /// without the passphrase.
+    pub fn blind(&self, parts: &[&[u8]]) -> [u8; 16] {
+        #[allow(clippy::expect_used)]
+        let mut mac =
+            <Blake2bMac<U16> as Mac>::new_from_slice(self.blind_key.as_ref()).expect("32-byte key");
+        for part in parts {
+            mac.update(&(part.len() as u32).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A value that only this vault opens, to tell a wrong passphrase.
+    pub fn check_value(&self) -> Vec<u8> {
+        self.seal("meta", b"check", CHECK_PLAINTEXT)
+    }
+
+    pub fn verify_check(&self, value: &[u8]) -> bool {
+        self.open("meta", b"check", value)
+            .is_ok_and(|v| v.as_slice() == CHECK_PLAINTEXT)
+    }
+}
+
+fn aad(table: &str, key: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(table.len() + key.len() + 1);
+    aad.extend_from_slice(table.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key);
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick() -> KdfParams {
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            ..KdfParams::generate()
+        }
+    }
+
+    #[test]
+    fn sealed_records_open_only_in_place_and_with_the_right_key() {
+        let params = quick();
+        let vault = Vault::derive(b"pass", &params).unwrap();
+        let sealed = vault.seal("messages", b"k1", b"hello");
+        assert_eq!(
+            vault.open("messages", b"k1", &sealed).unwrap().as_slice(),
+            b"hello"
+        );
+        assert!(vault.open("messages", b"k2", &sealed).is_err());
+        assert!(vault.open("contacts", b"k1", &sealed).is_err());
+        let wrong = Vault::derive(b"other", &params).unwrap();
+        assert!(wrong.open("messages", b"k1", &sealed).is_err());
+        assert!(!wrong.verify_check(&vault.check_value()));
+        assert!(vault.verify_check(&vault.check_value()));
+    }
+
+    #[test]
+    fn lengths_are_padded_to_buckets() {
+        let vault = Vault::derive(b"p", &quick()).unwrap();
+        let a = vault.seal("t", b"k", b"a");
+        let b = vault.seal("t", b"k", &[7u8; 50]);
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn kdf_params_round_trip() {
+        let p = KdfParams::generate();
+        assert_eq!(KdfParams::decode(&p.encode()), Some(p));
+        assert_eq!(KdfParams::decode(&[1, 2]), None);
+    }
+}
