@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use cairn_node::api::{ContactInfo, MessageInfo, StatusInfo};
 use cairn_node::control::{self, ControlError};
 use cairn_node::profile::ProfileError;
+use cairn_node::store::StoreOpenError;
 use cairn_node::{Profile, Reply, Request, Response, RunOptions};
 use cairn_protocol::{Config, Engine};
 use clap::{Parser, Subcommand};
@@ -345,11 +346,24 @@ fn unexpected() -> CliError {
 /// Sends a request to the running node, or, when none runs, handles it on the
 /// profile directly.
 async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
-    match control::call(&profile.socket_path(), &req).await {
-        Ok(Response::Ok(reply)) => Ok(reply),
-        Ok(Response::Error(e)) => Err(e.into()),
-        Err(ControlError::NotRunning) => offline(profile, req),
-        Err(e) => Err(e.into()),
+    // Another short-lived `cairn` command may hold the profile for a moment,
+    // or a node may be starting: wait for either rather than fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let result = match control::call(&profile.socket_path(), &req).await {
+            Ok(Response::Ok(reply)) => Ok(reply),
+            Ok(Response::Error(e)) => Err(e.into()),
+            Err(ControlError::NotRunning) => offline(profile, req.clone()),
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Err(CliError::Profile(ProfileError::Store(StoreOpenError::InUse)))
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -1,1 +1,431 @@
-//! placeholder
+//! Harness for end-to-end tests: real `cairn` processes, in network
+//! namespaces the test creates and removes.
+//!
+//! A [`Lab`] is a private Ethernet: a "switch" namespace holding a bridge, and
+//! one namespace per host joined to it by a veth pair, with a route for
+//! multicast so mDNS crosses the bridge. Nothing touches the host's own
+//! network. Creating namespaces needs root (CI runs as root).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The passphrase every test profile uses.
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// The `cairn` binary built alongside the tests.
+pub fn cairn_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CAIRN_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test> → target/<profile>/cairn
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let bin = dir.join("cairn");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build -p cairn-node)",
+        bin.display()
+    );
+    bin
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run command");
+    assert!(
+        out.status.success(),
+        "`{}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+/// A private L2 network of namespaces. Removed on drop.
+pub struct Lab {
+    tag: String,
+    switches: Vec<String>,
+    hosts: Vec<String>,
+}
+
+impl Lab {
+    /// `hosts` namespaces on one bridge.
+    pub fn new(hosts: usize) -> Self {
+        Self::with_bridges(&vec![vec![0]; hosts])
+    }
+
+    /// One namespace per entry of `membership`, attached to the bridges it
+    /// lists (bridge numbers from 0). Bridge `b` is subnet 10.b.0.0/24 and
+    /// host `h` is 10.b.0.(h+1) on it.
+    pub fn with_bridges(membership: &[Vec<usize>]) -> Self {
+        assert!(
+            unsafe_is_root(),
+            "network-namespace tests need root (CI runs as root); run with sudo"
+        );
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{:x}{:x}", std::process::id() % 0xfff, n);
+        let bridges = membership.iter().flatten().max().map_or(0, |m| m + 1);
+        let mut lab = Lab {
+            tag: tag.clone(),
+            switches: Vec::new(),
+            hosts: Vec::new(),
+        };
+        for b in 0..bridges {
+            let sw = format!("cs{tag}-{b}");
+            sh(&["ip", "netns", "add", &sw]);
+            sh(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge"]);
+            sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
+            lab.switches.push(sw);
+        }
+        for (h, nets) in membership.iter().enumerate() {
+            let ns = format!("ch{tag}-{h}");
+            sh(&["ip", "netns", "add", &ns]);
+            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            for &b in nets {
+                let inside = format!("e{b}");
+                let outside = format!("v{tag}{h}{b}");
+                assert!(outside.len() <= 15);
+                sh(&[
+                    "ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+                ]);
+                sh(&["ip", "link", "set", &inside, "netns", &ns]);
+                sh(&["ip", "link", "set", &outside, "netns", &lab.switches[b]]);
+                sh(&[
+                    "ip",
+                    "-n",
+                    &lab.switches[b],
+                    "link",
+                    "set",
+                    &outside,
+                    "master",
+                    "br0",
+                ]);
+                sh(&["ip", "-n", &lab.switches[b], "link", "set", &outside, "up"]);
+                let addr = format!("10.{b}.0.{}/24", h + 1);
+                sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", &inside]);
+                sh(&["ip", "-n", &ns, "link", "set", &inside, "up"]);
+                sh(&[
+                    "ip",
+                    "-n",
+                    &ns,
+                    "route",
+                    "add",
+                    "224.0.0.0/4",
+                    "dev",
+                    &inside,
+                ]);
+            }
+            lab.hosts.push(ns);
+        }
+        lab
+    }
+
+    pub fn host(&self, h: usize) -> &str {
+        &self.hosts[h]
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.hosts.iter().chain(&self.switches) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    // Reading our own effective uid without libc: /proc/self/status.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// One Cairn user: a profile directory and, while running, a node process.
+pub struct Peer {
+    pub name: String,
+    dir: tempfile::TempDir,
+    netns: Option<String>,
+    run_args: Vec<String>,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl Peer {
+    /// Creates a profile named `name`; the node will run in `netns` (or in
+    /// the test's own namespace when `None`).
+    pub fn new(name: &str, netns: Option<&str>) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("cairn-{name}-"))
+            .tempdir()
+            .expect("temp dir");
+        let peer = Self {
+            name: name.to_owned(),
+            dir,
+            netns: netns.map(str::to_owned),
+            run_args: Vec::new(),
+            child: None,
+            runs: 0,
+        };
+        let out = peer.cli(&["init", "--name", name]);
+        assert!(out.status.success(), "init failed: {}", stderr(&out));
+        peer
+    }
+
+    /// Extra arguments for `cairn run`.
+    pub fn with_run_args(mut self, args: &[&str]) -> Self {
+        self.run_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn profile(&self) -> &Path {
+        self.dir.path().as_ref()
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.profile().join("cairn.redb")
+    }
+
+    pub fn log_path(&self, run: u32) -> PathBuf {
+        self.dir.path().join(format!("run-{run}.log"))
+    }
+
+    /// Runs a CLI command against this profile (from the test's namespace:
+    /// the control socket is a file).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[("CAIRN_PASSPHRASE", PASSPHRASE)])
+    }
+
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(cairn_bin());
+        cmd.arg("--profile").arg(self.profile()).args(args);
+        cmd.env_remove("CAIRN_PASSPHRASE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null()).output().expect("run cairn")
+    }
+
+    /// Runs a CLI command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{}: `cairn {}` failed: {}",
+            self.name,
+            args.join(" "),
+            stderr(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut full = args.to_vec();
+        full.push("--json");
+        serde_json::from_str(&self.ok(&full)).expect("JSON output")
+    }
+
+    /// Starts `cairn run` and waits until its control socket answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.runs += 1;
+        let log = std::fs::File::create(self.log_path(self.runs)).expect("log file");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(cairn_bin());
+                c
+            }
+            None => Command::new(cairn_bin()),
+        };
+        cmd.arg("--profile")
+            .arg(self.profile())
+            .arg("run")
+            .args(&self.run_args)
+            .env("CAIRN_PASSPHRASE", PASSPHRASE)
+            .env("CAIRN_LOG", "info,cairn=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.child = Some(cmd.spawn().expect("spawn cairn run"));
+        let ok = wait_until(Duration::from_secs(30), || {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "{} exited at start ({status}):\n{}",
+                    self.name,
+                    self.log(self.runs)
+                );
+            }
+            self.cli(&["status", "--json"]).status.success()
+        });
+        assert!(
+            ok,
+            "{} did not become ready:\n{}",
+            self.name,
+            self.log(self.runs)
+        );
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the node gracefully (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{} did not stop on SIGTERM", self.name);
+        }
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self, run: u32) -> String {
+        std::fs::read_to_string(self.log_path(run)).unwrap_or_default()
+    }
+
+    pub fn all_logs(&self) -> String {
+        (1..=self.runs)
+            .map(|r| format!("--- {} run {r} ---\n{}", self.name, self.log(r)))
+            .collect()
+    }
+
+    pub fn invite(&self) -> String {
+        self.ok(&["invite"])
+            .lines()
+            .next()
+            .expect("invite line")
+            .to_owned()
+    }
+
+    pub fn id(&self) -> String {
+        self.json(&["status"])["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    pub fn add(&self, other: &Peer) {
+        self.ok(&["add", &other.invite(), "--alias", &other.name]);
+    }
+
+    pub fn send(&self, to: &str, text: &str) -> String {
+        self.ok(&["send", to, text]).trim().to_owned()
+    }
+
+    pub fn messages(&self, with: &str) -> Vec<Value> {
+        self.json(&["messages", with])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Texts received from `with`, in order.
+    pub fn received(&self, with: &str) -> Vec<String> {
+        self.messages(with)
+            .iter()
+            .filter(|m| m["direction"] == "in")
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    pub fn state_of(&self, with: &str, text: &str) -> Option<String> {
+        self.messages(with)
+            .iter()
+            .find(|m| m["text"] == text)
+            .and_then(|m| m["state"].as_str().map(str::to_owned))
+    }
+
+    pub fn links(&self) -> usize {
+        self.json(&["status"])["links"]
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
+    /// Resident memory of the running node, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("running");
+        rss_kib(pid)
+    }
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.all_logs());
+        }
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Polls `f` every 100 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

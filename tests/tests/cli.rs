@@ -1,0 +1,104 @@
+//! The CLI's surface: help everywhere, clear errors, non-zero exits.
+
+use std::process::Command;
+
+use cairn_tests::{Peer, cairn_bin, stderr};
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["run", "--help"],
+        vec!["invite", "--help"],
+        vec!["add", "--help"],
+        vec!["send", "--help"],
+        vec!["messages", "--help"],
+        vec!["contacts", "--help"],
+        vec!["status", "--help"],
+        vec!["verify", "--help"],
+    ] {
+        let out = Command::new(cairn_bin()).args(&cmd).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}");
+        assert!(!out.stdout.is_empty(), "{cmd:?} printed no help");
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_a_nonzero_exit() {
+    let alice = Peer::new("alice", None);
+    let cases: [(&[&str], &str); 5] = [
+        (&["add", "https://example.org"], "cairn:"),
+        (&["add", "cairn:aaaaaaaa"], "malformed"),
+        (&["send", "nobody", "hi"], "no contact matches"),
+        (&["messages", "nobody"], "no contact matches"),
+        (&["init", "--name", "again"], "already exists"),
+    ];
+    for (args, expected) in cases {
+        let out = alice.cli(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&out).to_lowercase().contains(expected),
+            "{args:?}: {:?} lacks {expected:?}",
+            stderr(&out)
+        );
+    }
+    let own = alice.invite();
+    let out = alice.cli(&["add", &own]);
+    assert!(stderr(&out).contains("own invite"), "{}", stderr(&out));
+}
+
+#[test]
+fn invites_verify_and_qr_work_offline() {
+    let alice = Peer::new("alice", None);
+    let bob = Peer::new("bob", None);
+    alice.add(&bob);
+    bob.add(&alice);
+    let a = alice.ok(&["verify", "bob"]);
+    let b = bob.ok(&["verify", "alice"]);
+    let digits = |s: &str| -> String {
+        s.lines()
+            .filter(|l| {
+                l.chars().any(|c| c.is_ascii_digit()) && l.split_whitespace().all(|w| w.len() == 5)
+            })
+            .collect()
+    };
+    assert_eq!(
+        digits(&a),
+        digits(&b),
+        "safety numbers differ between the two sides"
+    );
+    assert_eq!(digits(&a).chars().filter(char::is_ascii_digit).count(), 60);
+    assert!(
+        alice
+            .ok(&["verify", "bob", "--confirm"])
+            .contains("is verified")
+    );
+    assert_eq!(alice.json(&["contacts"])[0]["verified"], true);
+    let qr = alice.ok(&["invite", "--qr"]);
+    assert!(qr.lines().next().unwrap().starts_with("cairn:"));
+    assert!(qr.lines().count() > 20, "no QR code drawn");
+}
+
+#[test]
+fn control_socket_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut alice = Peer::new("alice", None).with_run_args(&["--no-lan"]);
+    alice.start();
+    let mode = std::fs::metadata(alice.profile().join("control.sock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let dir = std::fs::metadata(alice.profile())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir & 0o077, 0, "profile directory open to others");
+    let store = std::fs::metadata(alice.store_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(store & 0o077, 0);
+    let _ = stderr;
+}

@@ -1,0 +1,166 @@
+//! Real `cairn` processes in network namespaces joined by a bridge: discovery
+//! by mDNS alone, chat both ways, restarts and crashes.
+
+use std::time::Duration;
+
+use cairn_tests::{Lab, Peer, wait_until};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn befriend(a: &Peer, b: &Peer) {
+    a.add(b);
+    b.add(a);
+}
+
+#[test]
+fn three_hosts_find_each_other_by_mdns_and_chat_both_ways() {
+    let lab = Lab::new(3);
+    let mut peers: Vec<Peer> = ["alice", "bob", "carol"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Peer::new(name, Some(lab.host(i))))
+        .collect();
+    for p in &mut peers {
+        p.start();
+    }
+    // No addresses are given to anyone: links come from mDNS alone.
+    assert!(
+        wait_until(PATIENCE, || peers.iter().all(|p| p.links() >= 2)),
+        "nodes did not discover each other"
+    );
+    for i in 0..3 {
+        for j in i + 1..3 {
+            befriend(&peers[i], &peers[j]);
+        }
+    }
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        for j in 0..3 {
+            if i != j {
+                let text = format!("{} to {}", peers[i].name, peers[j].name);
+                peers[i].send(&peers[j].name, &text);
+                sent.push((i, j, text));
+            }
+        }
+    }
+    for (i, j, text) in &sent {
+        let (from, to) = (&peers[*i], &peers[*j]);
+        assert!(
+            wait_until(PATIENCE, || to.received(&from.name).contains(text)),
+            "{} never got {text:?}",
+            to.name
+        );
+        assert!(
+            wait_until(PATIENCE, || from.state_of(&to.name, text).as_deref()
+                == Some("delivered")),
+            "{text:?} not shown delivered on the sender"
+        );
+    }
+}
+
+#[test]
+fn restart_keeps_contacts_and_history_and_delivers_what_waited() {
+    let lab = Lab::new(2);
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+    alice.send("bob", "before the restart");
+    assert!(wait_until(PATIENCE, || bob.received("alice") == ["before the restart"]));
+
+    bob.stop();
+    alice.send("bob", "while you were away");
+    assert_eq!(
+        alice.state_of("bob", "while you were away").as_deref(),
+        Some("queued")
+    );
+    // History and contacts survive a restart of the sender too.
+    alice.stop();
+    alice.start();
+    assert_eq!(
+        alice.state_of("bob", "before the restart").as_deref(),
+        Some("delivered")
+    );
+
+    bob.start();
+    let contacts = bob.json(&["contacts"]);
+    assert_eq!(contacts[0]["alias"], "alice");
+    assert!(
+        wait_until(PATIENCE, || bob.received("alice")
+            == ["before the restart", "while you were away"]),
+        "queued message not delivered after restart; bob has {:?}",
+        bob.received("alice")
+    );
+    assert!(wait_until(PATIENCE, || {
+        alice.state_of("bob", "while you were away").as_deref() == Some("delivered")
+    }));
+}
+
+#[test]
+fn kill_9_during_a_burst_loses_no_acknowledged_send() {
+    let lab = Lab::new(2);
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+
+    // Four senders in parallel; alice is killed while they run. A send in
+    // flight at the kill may or may not have been accepted; the exit code says.
+    let accepted = std::sync::Mutex::new(Vec::new());
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    let profile = alice.profile().to_owned();
+    std::thread::scope(|s| {
+        let accepted = &accepted;
+        let killed = &killed;
+        let profile = &profile;
+        for t in 0..4 {
+            s.spawn(move || {
+                for i in (t..1000).step_by(4) {
+                    if killed.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let text = format!("burst {i}");
+                    let out = std::process::Command::new(cairn_tests::cairn_bin())
+                        .arg("--profile")
+                        .arg(profile)
+                        .args(["send", "bob", &text])
+                        .env("CAIRN_PASSPHRASE", cairn_tests::PASSPHRASE)
+                        .output()
+                        .expect("run cairn send");
+                    if out.status.success() {
+                        accepted.lock().unwrap().push(text);
+                    }
+                }
+            });
+        }
+        assert!(wait_until(PATIENCE, || accepted.lock().unwrap().len() >= 300));
+        alice.kill9();
+        killed.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let accepted = accepted.into_inner().unwrap();
+    assert!(accepted.len() >= 300);
+    alice.start();
+    let all_there = wait_until(Duration::from_secs(180), || {
+        let got = bob.received("alice");
+        accepted.iter().all(|t| got.contains(t))
+    });
+    let got = bob.received("alice");
+    assert!(
+        all_there,
+        "bob got {} of {} accepted sends",
+        got.len(),
+        accepted.len()
+    );
+    let mut unique = got.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "a message was delivered twice");
+    assert!(wait_until(PATIENCE, || {
+        alice
+            .messages("bob")
+            .iter()
+            .all(|m| m["state"] == "delivered")
+    }));
+}
