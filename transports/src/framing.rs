@@ -13,28 +13,69 @@ use crate::link::{DownReason, LinkEvent, LinkId, LinkQueue};
 /// Frames coalesced into one write when more are already waiting.
 const WRITE_BATCH: usize = 64;
 
+/// Splits a byte stream into frames, sans I/O: push what arrived, pop whole
+/// frames. A length above `max` is refused as soon as its 4 bytes are in, so
+/// the buffer never holds more than one maximal frame plus one read.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl FrameDecoder {
+    pub fn new(max: usize) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            max,
+        }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next whole frame, `Ok(None)` if more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Bytes>, DownReason> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if len > self.max {
+            return Err(DownReason::Violation(format!(
+                "frame of {len} bytes exceeds the {}-byte limit",
+                self.max
+            )));
+        }
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let _ = self.buf.split_to(4);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// Bytes held that do not yet form a frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+}
+
 /// Reads one frame; `Ok(None)` on a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
-    max: usize,
+    decoder: &mut FrameDecoder,
 ) -> Result<Option<Bytes>, DownReason> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(DownReason::Lost(e.to_string())),
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(frame) = decoder.next_frame()? {
+            return Ok(Some(frame));
+        }
+        match r.read(&mut chunk).await {
+            Ok(0) if decoder.buffered() == 0 => return Ok(None),
+            Ok(0) => return Err(DownReason::Lost("stream ended inside a frame".into())),
+            Ok(n) => decoder.push(&chunk[..n]),
+            Err(e) => return Err(DownReason::Lost(e.to_string())),
+        }
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > max {
-        return Err(DownReason::Violation(format!(
-            "frame of {len} bytes exceeds the {max}-byte limit"
-        )));
-    }
-    let mut buf = BytesMut::zeroed(len);
-    r.read_exact(&mut buf)
-        .await
-        .map_err(|e| DownReason::Lost(e.to_string()))?;
-    Ok(Some(buf.freeze()))
 }
 
 fn put_frame(out: &mut Vec<u8>, frame: &[u8]) {
@@ -55,8 +96,9 @@ pub async fn run_link<S>(
     let (mut reader, mut writer) = stream.split();
     let read_events = events.clone();
     let reading = async move {
+        let mut decoder = FrameDecoder::new(mtu);
         loop {
-            match read_frame(&mut reader, mtu).await {
+            match read_frame(&mut reader, &mut decoder).await {
                 Ok(Some(frame)) => {
                     if read_events
                         .send(LinkEvent::Frame { link, frame })
@@ -112,8 +154,9 @@ mod tests {
     async fn oversize_length_is_refused_before_reading_the_body() {
         let bytes = [0xff, 0xff, 0xff, 0xff, 1, 2, 3];
         let mut r = futures::io::Cursor::new(&bytes[..]);
+        let mut d = FrameDecoder::new(1024);
         assert!(matches!(
-            read_frame(&mut r, 1024).await,
+            read_frame(&mut r, &mut d).await,
             Err(DownReason::Violation(_))
         ));
     }
@@ -124,8 +167,31 @@ mod tests {
         put_frame(&mut buf, b"abc");
         put_frame(&mut buf, b"");
         let mut r = futures::io::Cursor::new(buf);
-        assert_eq!(read_frame(&mut r, 10).await.unwrap().unwrap(), &b"abc"[..]);
-        assert_eq!(read_frame(&mut r, 10).await.unwrap().unwrap(), &b""[..]);
-        assert_eq!(read_frame(&mut r, 10).await.unwrap(), None);
+        let mut d = FrameDecoder::new(10);
+        assert_eq!(
+            read_frame(&mut r, &mut d).await.unwrap().unwrap(),
+            &b"abc"[..]
+        );
+        assert_eq!(read_frame(&mut r, &mut d).await.unwrap().unwrap(), &b""[..]);
+        assert_eq!(read_frame(&mut r, &mut d).await.unwrap(), None);
+    }
+
+    #[test]
+    fn decoder_reassembles_frames_split_anywhere() {
+        let mut stream = Vec::new();
+        for f in [&b"one"[..], b"", b"three33"] {
+            put_frame(&mut stream, f);
+        }
+        for split in 0..stream.len() {
+            let mut d = FrameDecoder::new(16);
+            let mut got = Vec::new();
+            for part in [&stream[..split], &stream[split..]] {
+                d.push(part);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, vec![&b"one"[..], b"", b"three33"]);
+        }
     }
 }

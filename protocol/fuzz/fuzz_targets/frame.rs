@@ -1,0 +1,13 @@
+//! Link frames and the envelopes inside them.
+#![no_main]
+use cairn_protocol::envelope::Envelope;
+use cairn_protocol::frame::Frame;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(frame) = Frame::decode(data) {
+        // Whatever decodes must encode back to the same bytes.
+        assert_eq!(frame.encode(), data);
+    }
+    let _ = Envelope::decode(data);
+});

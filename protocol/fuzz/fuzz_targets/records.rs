@@ -1,0 +1,9 @@
+//! Records as stored (after the store opened them).
+#![no_main]
+use cairn_protocol::{Contact, MessageRecord};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = Contact::decode(data);
+    let _ = MessageRecord::decode(data);
+});

@@ -1,0 +1,213 @@
+//! Property tests of every codec: values round-trip, and arbitrary bytes
+//! never panic (they decode or give a typed error).
+
+use std::time::Duration;
+
+use cairn_protocol::envelope::{Envelope, Pattern};
+use cairn_protocol::frame::Frame;
+use cairn_protocol::invite::{MAX_HINT_LEN, MAX_NAME_LEN};
+use cairn_protocol::payload::{MAX_RECEIPT_IDS, Payload, ReceiptKind};
+use cairn_protocol::{
+    Contact, ContactCard, ContactOrigin, DeliveryState, Direction, Hint, Identity, MessageId,
+    MessageRecord, Time,
+};
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn identity(seed: u64) -> Identity {
+    Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed))
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 éü漢-]{1,20}"
+        .prop_filter("fits", |s| !s.trim().is_empty() && s.len() <= MAX_NAME_LEN)
+}
+
+fn hint() -> impl Strategy<Value = Hint> {
+    prop_oneof![
+        "[a-z2-7]{56}\\.onion".prop_map(Hint::Onion),
+        "/ip4/[0-9.]{7,15}/tcp/[0-9]{1,5}".prop_map(Hint::Addr),
+        (
+            3u8..=255,
+            proptest::collection::vec(any::<u8>(), 0..MAX_HINT_LEN)
+        )
+            .prop_map(|(kind, bytes)| Hint::Unknown { kind, bytes }),
+    ]
+}
+
+fn card() -> impl Strategy<Value = ContactCard> {
+    (
+        any::<u64>(),
+        name(),
+        proptest::collection::vec(hint(), 0..4),
+        any::<u32>(),
+    )
+        .prop_map(|(seed, name, hints, created)| {
+            ContactCard::new(
+                &identity(seed),
+                &name,
+                hints,
+                Time::from_secs(u64::from(created)),
+                Duration::from_secs(3600),
+            )
+            .unwrap()
+        })
+}
+
+fn envelope() -> impl Strategy<Value = Envelope> {
+    let noise = || proptest::collection::vec(any::<u8>(), 0..2000);
+    prop_oneof![
+        (any::<u64>(), any::<bool>(), noise()).prop_map(|(sender_index, ik, noise)| {
+            Envelope::Init {
+                sender_index,
+                pattern: if ik { Pattern::Ik } else { Pattern::Xx },
+                noise,
+            }
+        }),
+        (any::<u64>(), any::<u64>(), noise()).prop_map(|(receiver_index, sender_index, noise)| {
+            Envelope::Response {
+                receiver_index,
+                sender_index,
+                noise,
+            }
+        }),
+        (any::<u64>(), noise()).prop_map(|(receiver_index, noise)| Envelope::Finish {
+            receiver_index,
+            noise
+        }),
+        (any::<u64>(), any::<u64>(), noise()).prop_map(|(receiver_index, nonce, ciphertext)| {
+            Envelope::Data {
+                receiver_index,
+                nonce,
+                ciphertext,
+            }
+        }),
+    ]
+}
+
+fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        (any::<[u8; 16]>(), any::<u64>(), ".{0,300}").prop_map(|(id, at, text)| Payload::Text {
+            id: MessageId(id),
+            sent_at: Time::from_millis(at),
+            text
+        }),
+        (
+            any::<bool>(),
+            proptest::collection::vec(any::<[u8; 16]>(), 0..MAX_RECEIPT_IDS)
+        )
+            .prop_map(|(read, ids)| {
+                Payload::Receipt {
+                    kind: if read {
+                        ReceiptKind::Read
+                    } else {
+                        ReceiptKind::Delivered
+                    },
+                    ids: ids.into_iter().map(MessageId).collect(),
+                }
+            }),
+        card().prop_map(Payload::Card),
+        Just(Payload::Keepalive),
+    ]
+}
+
+fn record() -> impl Strategy<Value = MessageRecord> {
+    (
+        any::<u64>(),
+        any::<[u8; 16]>(),
+        any::<bool>(),
+        ".{0,200}",
+        any::<u64>(),
+        any::<u64>(),
+        0usize..5,
+    )
+        .prop_map(
+            |(seed, id, incoming, text, sent, local, state)| MessageRecord {
+                peer: identity(seed).key(),
+                id: MessageId(id),
+                direction: if incoming {
+                    Direction::Incoming
+                } else {
+                    Direction::Outgoing
+                },
+                text,
+                sent_at: Time::from_millis(sent),
+                local_at: Time::from_millis(local),
+                state: [
+                    DeliveryState::Queued,
+                    DeliveryState::Sent,
+                    DeliveryState::Delivered,
+                    DeliveryState::Read,
+                    DeliveryState::Received,
+                ][state],
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cards_round_trip_as_bytes_and_uris(card in card()) {
+        prop_assert_eq!(&ContactCard::decode(&card.encode()).unwrap(), &card);
+        prop_assert_eq!(&ContactCard::from_uri(&card.to_uri()).unwrap(), &card);
+    }
+
+    #[test]
+    fn envelopes_and_frames_round_trip(env in envelope()) {
+        prop_assert_eq!(&Envelope::decode(&env.encode()).unwrap(), &env);
+        let frame = Frame::Envelope(env);
+        prop_assert_eq!(Frame::decode(&frame.encode()).unwrap(), frame);
+    }
+
+    #[test]
+    fn payloads_round_trip_padded_to_a_bucket(p in payload()) {
+        let padded = p.encode_padded();
+        prop_assert!(cairn_protocol::payload::BUCKETS.contains(&padded.len()));
+        prop_assert_eq!(Payload::decode_padded(&padded).unwrap(), p);
+    }
+
+    #[test]
+    fn stored_records_round_trip(m in record(), card in card(), alias in proptest::option::of(name()), flags in 0u8..4) {
+        prop_assert_eq!(MessageRecord::decode(&m.encode()).unwrap(), m);
+        let mut c = Contact::new(card, alias, if flags & 1 == 0 { ContactOrigin::Invite } else { ContactOrigin::Request }, Time::ZERO);
+        c.verified = flags & 2 != 0;
+        prop_assert_eq!(Contact::decode(&c.encode()).unwrap(), c);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_a_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = Frame::decode(&bytes);
+        let _ = Envelope::decode(&bytes);
+        let _ = Payload::decode_padded(&bytes);
+        let _ = ContactCard::decode(&bytes);
+        let _ = Contact::decode(&bytes);
+        let _ = MessageRecord::decode(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics_the_uri_decoder(s in ".{0,600}", tail in "[a-z2-7]{0,600}") {
+        let _ = ContactCard::from_uri(&s);
+        let _ = ContactCard::from_uri(&format!("cairn:{tail}"));
+    }
+
+    #[test]
+    fn mutated_valid_frames_never_panic(env in envelope(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+        let mut bytes = Frame::Envelope(env).encode();
+        for (i, b) in flips {
+            let n = bytes.len();
+            bytes[i % n] ^= b;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = Frame::decode(&bytes);
+    }
+
+    #[test]
+    fn mutated_cards_are_refused_not_accepted(card in card(), i in any::<usize>(), b in 1u8..) {
+        let mut bytes = card.encode();
+        let n = bytes.len();
+        bytes[i % n] ^= b;
+        prop_assert!(ContactCard::decode(&bytes).is_err());
+    }
+}
