@@ -34,7 +34,7 @@ pub enum ProfileError {
 }
 
 /// Settings from `config.toml`. Absent keys take the defaults shown.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     pub lan: LanSettings,
@@ -65,14 +65,6 @@ impl Default for LanSettings {
             ],
             mdns: true,
             bootstrap: Vec::new(),
-        }
-    }
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        Self {
-            lan: LanSettings::default(),
         }
     }
 }

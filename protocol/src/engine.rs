@@ -441,7 +441,8 @@ impl<S: Store> Engine<S> {
                 Contact::new(card, alias, ContactOrigin::Invite, now)
             }
         };
-        self.batch.push(StoreOp::PutContact(contact.clone()));
+        self.batch
+            .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);
         Ok(peer)
     }
@@ -457,7 +458,8 @@ impl<S: Store> Engine<S> {
         if verified {
             contact.key_changed = false;
         }
-        self.batch.push(StoreOp::PutContact(contact.clone()));
+        self.batch
+            .push(StoreOp::PutContact(Box::new(contact.clone())));
         Ok(())
     }
 
@@ -494,7 +496,8 @@ impl<S: Store> Engine<S> {
             local_at: now,
             state: DeliveryState::Queued,
         };
-        self.batch.push(StoreOp::PutMessage(record.clone()));
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
         self.outbox
             .push(record, false)
             .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
@@ -785,7 +788,7 @@ impl<S: Store> Engine<S> {
                 if let Some(reply) = reply {
                     self.transmit(link, &reply);
                 }
-                self.on_card(now, peer);
+                self.on_card(now, *peer);
                 self.outputs
                     .push_back(Output::Event(Event::SessionUp { peer: peer_key }));
                 let initiator = self
@@ -867,7 +870,7 @@ impl<S: Store> Engine<S> {
             return;
         }
         c.card = card;
-        self.batch.push(StoreOp::PutContact(c.clone()));
+        self.batch.push(StoreOp::PutContact(Box::new(c.clone())));
         self.contacts.insert(peer, c);
     }
 
@@ -906,7 +909,7 @@ impl<S: Store> Engine<S> {
             }
             Payload::Card(card) => {
                 if card.identity() == peer {
-                    self.on_card(now, card);
+                    self.on_card(now, *card);
                 }
             }
             Payload::Keepalive => {}
@@ -947,7 +950,8 @@ impl<S: Store> Engine<S> {
             state: DeliveryState::Received,
         };
         self.staged.insert((peer, id));
-        self.batch.push(StoreOp::PutMessage(record.clone()));
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
         self.after_commit.push(AfterCommit::Receipt(peer, id));
         self.after_commit
             .push(AfterCommit::Event(Event::MessageReceived(record)));
@@ -968,7 +972,8 @@ impl<S: Store> Engine<S> {
             return false;
         };
         let contact = Contact::new(card, None, ContactOrigin::Request, now);
-        self.batch.push(StoreOp::PutContact(contact.clone()));
+        self.batch
+            .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(*peer, contact);
         self.after_commit
             .push(AfterCommit::Event(Event::ContactAdded {

@@ -77,7 +77,7 @@ pub enum Payload {
         kind: ReceiptKind,
         ids: Vec<MessageId>,
     },
-    Card(ContactCard),
+    Card(Box<ContactCard>),
     /// Says nothing; confirms a fresh session to its responder.
     Keepalive,
 }
@@ -183,10 +183,10 @@ impl Payload {
                     .collect::<Result<Vec<_>, _>>()?;
                 Payload::Receipt { kind, ids }
             }
-            3 => Payload::Card(
+            3 => Payload::Card(Box::new(
                 ContactCard::decode(r.bytes(MAX_CARD_LEN, "card")?)
                     .map_err(|_| DecodeError::Invalid("card"))?,
-            ),
+            )),
             4 => Payload::Keepalive,
             kind => {
                 return Err(DecodeError::UnknownKind {

@@ -155,6 +155,7 @@ impl Handshake {
     }
 
     /// Answers an `Init`.
+    #[allow(clippy::too_many_arguments)] // each is a distinct input of the handshake
     pub fn respond(
         identity: &Identity,
         own_card: &ContactCard,

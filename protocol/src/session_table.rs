@@ -65,7 +65,7 @@ pub enum Outcome {
     Reply(Envelope),
     /// A session is up with `peer`; `reply` (if any) must be sent to it.
     Established {
-        peer: ContactCard,
+        peer: Box<ContactCard>,
         local_index: u64,
         reply: Option<Envelope>,
     },
@@ -263,7 +263,7 @@ impl SessionTable {
                         reply,
                         timestamp,
                     } => {
-                        let peer = session.peer().clone();
+                        let peer = Box::new(session.peer().clone());
                         let state = self.peers.entry(peer.identity()).or_default();
                         if timestamp <= state.last_init {
                             return Err(SessionError::Replay(timestamp.as_millis()).into());
@@ -298,7 +298,7 @@ impl SessionTable {
                 }
                 let (session, finish) =
                     handshake.on_response(own_card, sender_index, &noise, now)?;
-                let peer = session.peer().clone();
+                let peer = Box::new(session.peer().clone());
                 self.insert_session(session);
                 Ok(Outcome::Established {
                     peer,
@@ -312,7 +312,7 @@ impl SessionTable {
             } => {
                 let handshake = self.take_handshake(receiver_index, false)?;
                 let session = handshake.on_finish(&noise, now)?;
-                let peer = session.peer().clone();
+                let peer = Box::new(session.peer().clone());
                 self.insert_session(session);
                 Ok(Outcome::Established {
                     peer,

@@ -30,9 +30,9 @@ impl StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
     /// Insert or replace a contact.
-    PutContact(Contact),
+    PutContact(Box<Contact>),
     /// Insert a message; a record with the same peer and id is replaced.
-    PutMessage(MessageRecord),
+    PutMessage(Box<MessageRecord>),
     /// Move a stored message to a new state (never backwards).
     SetState {
         peer: IdentityKey,
@@ -113,13 +113,13 @@ impl Store for MemoryStore {
         for op in &batch.ops {
             match op {
                 StoreOp::PutContact(c) => {
-                    self.contacts.insert(c.identity, c.clone());
+                    self.contacts.insert(c.identity, (**c).clone());
                 }
                 StoreOp::PutMessage(m) => match self.index.get(&(m.peer, m.id)) {
-                    Some(&i) => self.messages[i] = m.clone(),
+                    Some(&i) => self.messages[i] = (**m).clone(),
                     None => {
                         self.index.insert((m.peer, m.id), self.messages.len());
-                        self.messages.push(m.clone());
+                        self.messages.push((**m).clone());
                     }
                 },
                 StoreOp::SetState { peer, id, state } => {

@@ -1,5 +1,7 @@
 //! Scenario tests of the protocol core, driven on a virtual clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 use std::time::Duration;

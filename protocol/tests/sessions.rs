@@ -2,6 +2,8 @@
 //! duplication and loss, a receiver opens each message exactly once if it is
 //! within the replay window, and refuses everything else.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::time::Duration;
 

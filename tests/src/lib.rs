@@ -6,6 +6,9 @@
 //! multicast so mDNS crosses the bridge. Nothing touches the host's own
 //! network. Creating namespaces needs root (CI runs as root).
 
+// A test harness: failing loudly on anything unexpected is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -197,7 +200,7 @@ impl Peer {
     }
 
     pub fn profile(&self) -> &Path {
-        self.dir.path().as_ref()
+        self.dir.path()
     }
 
     pub fn store_path(&self) -> PathBuf {

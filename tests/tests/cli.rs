@@ -1,5 +1,7 @@
 //! The CLI's surface: help everywhere, clear errors, non-zero exits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use cairn_tests::{Peer, cairn_bin, stderr};

@@ -3,6 +3,8 @@
 //! gets its link dropped while an honest peer keeps chatting, and the node's
 //! memory stays bounded.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! Real `cairn` processes in network namespaces joined by a bridge: discovery
 //! by mDNS alone, chat both ways, restarts and crashes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use cairn_tests::{Lab, Peer, wait_until};

@@ -1,6 +1,8 @@
 //! The store at rest: a wrong passphrase changes nothing, and the file holds
 //! no message text or contact names in the clear.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use cairn_tests::{Peer, stderr, wait_until};

@@ -1,5 +1,6 @@
 //! A line on the control socket.
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_node::Request;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,6 @@
 //! Bytes read back from the store: the KDF header and sealed records.
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::OnceLock;
 
 use cairn_node::vault::{KdfParams, Vault};

@@ -1,5 +1,6 @@
 //! Link frames and the envelopes inside them.
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_protocol::envelope::Envelope;
 use cairn_protocol::frame::Frame;
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,6 @@
 //! Contact cards, as bytes and as `cairn:` URIs.
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_protocol::ContactCard;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,6 @@
 //! Padded session payloads (what a peer's session delivers after decryption).
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_protocol::payload::Payload;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,6 @@
 //! Records as stored (after the store opened them).
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_protocol::{Contact, MessageRecord};
 use libfuzzer_sys::fuzz_target;
 

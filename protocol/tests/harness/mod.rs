@@ -1,7 +1,7 @@
 //! A small in-process network of engines on a virtual clock, for scenario
 //! tests of the core. Links deliver frames in order, instantly, unless cut.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;

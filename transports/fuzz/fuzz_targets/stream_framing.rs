@@ -1,5 +1,6 @@
 //! The length-prefixed stream decoder, fed in arbitrary pieces.
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_transports::framing::FrameDecoder;
 use libfuzzer_sys::fuzz_target;
 
