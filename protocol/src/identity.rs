@@ -128,16 +128,18 @@ impl StaticBinding {
             .raw(&self.signature);
     }
 
-    /// Decodes and verifies.
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Decodes, and verifies unless the caller already has.
+    pub(crate) fn decode(r: &mut Reader<'_>, verify: bool) -> Result<Self, DecodeError> {
         let binding = Self {
             identity: IdentityKey::decode(r)?,
             static_key: StaticKey(r.array("static key")?),
             signature: r.array("static key signature")?,
         };
-        binding
-            .verify()
-            .map_err(|_| DecodeError::Invalid("static key signature"))?;
+        if verify {
+            binding
+                .verify()
+                .map_err(|_| DecodeError::Invalid("static key signature"))?;
+        }
         Ok(binding)
     }
 }

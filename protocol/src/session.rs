@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::envelope::{Envelope, MAX_NOISE_LEN, Pattern};
 use crate::identity::{Identity, IdentityKey, StaticKey};
-use crate::invite::{ContactCard, InviteError, MAX_CARD_LEN};
+use crate::invite::{ContactCard, InviteError, MAX_CARD_LEN, VerifiedCards};
 use crate::noise;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
@@ -68,9 +68,13 @@ impl HandshakePayload {
         w.into_vec()
     }
 
-    fn decode(bytes: &[u8], authenticated: Option<&[u8]>) -> Result<Self, SessionError> {
+    fn decode(
+        bytes: &[u8],
+        authenticated: Option<&[u8]>,
+        verified: &mut VerifiedCards,
+    ) -> Result<Self, SessionError> {
         let mut r = Reader::new(bytes);
-        let card = ContactCard::decode(r.bytes(MAX_CARD_LEN, "card")?)?;
+        let card = verified.decode(r.bytes(MAX_CARD_LEN, "card")?)?;
         let timestamp = Time::from_millis(r.u64("timestamp")?);
         r.finish()?;
         if authenticated != Some(&card.static_key().0[..]) {
@@ -78,6 +82,38 @@ impl HandshakePayload {
         }
         Ok(Self { card, timestamp })
     }
+}
+
+/// Room for the handshake's keys and tags around a payload.
+const HANDSHAKE_OVERHEAD: usize = 32 + 48 + 16 + 16;
+
+/// Writes one handshake message carrying `payload`.
+fn write_handshake(
+    state: &mut snow::HandshakeState,
+    payload: &[u8],
+) -> Result<Vec<u8>, SessionError> {
+    let mut buf = vec![0u8; payload.len() + HANDSHAKE_OVERHEAD];
+    let n = state.write_message(payload, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Reads one handshake message; returns its payload.
+fn read_handshake(
+    state: &mut snow::HandshakeState,
+    message: &[u8],
+) -> Result<Vec<u8>, SessionError> {
+    let mut buf = vec![0u8; message.len()];
+    let n = state.read_message(message, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// This side of a handshake: who we are, and the cards we already checked.
+pub struct LocalParty<'a> {
+    pub identity: &'a Identity,
+    pub card: &'a ContactCard,
+    pub verified: &'a mut VerifiedCards,
 }
 
 /// A handshake in progress, on either side.
@@ -111,15 +147,14 @@ impl Handshake {
     /// Starts a handshake towards `peer`: IK when its static key is known,
     /// XX otherwise.
     pub fn initiate(
-        identity: &Identity,
-        own_card: &ContactCard,
+        local: &LocalParty<'_>,
         peer: IdentityKey,
         peer_static: Option<StaticKey>,
         local_index: u64,
         seed: [u8; 32],
         now: Time,
     ) -> Result<(Self, Envelope), SessionError> {
-        let secret = identity.static_secret_bytes();
+        let secret = local.identity.static_secret_bytes();
         let pattern = if peer_static.is_some() {
             Pattern::Ik
         } else {
@@ -132,12 +167,10 @@ impl Handshake {
         };
         // XX sends its first message in the clear: nothing about us goes in it.
         let payload = match pattern {
-            Pattern::Ik => HandshakePayload::encode(own_card, now),
+            Pattern::Ik => HandshakePayload::encode(local.card, now),
             Pattern::Xx => Vec::new(),
         };
-        let mut buf = vec![0u8; MAX_NOISE_LEN];
-        let n = state.write_message(&payload, &mut buf)?;
-        buf.truncate(n);
+        let noise = write_handshake(&mut state, &payload)?;
         let handshake = Self {
             state,
             pattern,
@@ -149,43 +182,36 @@ impl Handshake {
         let init = Envelope::Init {
             sender_index: local_index,
             pattern,
-            noise: buf,
+            noise,
         };
         Ok((handshake, init))
     }
 
-    /// Answers an `Init`.
-    #[allow(clippy::too_many_arguments)] // each is a distinct input of the handshake
+    /// Answers an `Init` that carried `sender_index`, `pattern` and `noise_msg`.
     pub fn respond(
-        identity: &Identity,
-        own_card: &ContactCard,
-        sender_index: u64,
-        pattern: Pattern,
-        noise_msg: &[u8],
+        local: &mut LocalParty<'_>,
+        (sender_index, pattern, noise_msg): (u64, Pattern, &[u8]),
         local_index: u64,
         seed: [u8; 32],
         now: Time,
     ) -> Result<Responded, SessionError> {
-        let secret = identity.static_secret_bytes();
+        let secret = local.identity.static_secret_bytes();
         let mut state = noise::builder(pattern, seed)
             .local_private_key(&secret[..])?
             .build_responder()?;
-        let mut payload = vec![0u8; MAX_NOISE_LEN];
-        let n = state.read_message(noise_msg, &mut payload)?;
+        let payload = read_handshake(&mut state, noise_msg)?;
         let peer = match pattern {
             Pattern::Ik => Some(HandshakePayload::decode(
-                &payload[..n],
+                &payload,
                 state.get_remote_static(),
+                local.verified,
             )?),
             Pattern::Xx => None,
         };
-        let mut buf = vec![0u8; MAX_NOISE_LEN];
-        let n = state.write_message(&HandshakePayload::encode(own_card, now), &mut buf)?;
-        buf.truncate(n);
         let reply = Envelope::Response {
             receiver_index: sender_index,
             sender_index: local_index,
-            noise: buf,
+            noise: write_handshake(&mut state, &HandshakePayload::encode(local.card, now))?,
         };
         match peer {
             Some(peer) => Ok(Responded::Session {
@@ -218,7 +244,7 @@ impl Handshake {
     /// envelope to send.
     pub fn on_response(
         mut self,
-        own_card: &ContactCard,
+        local: &mut LocalParty<'_>,
         sender_index: u64,
         noise_msg: &[u8],
         now: Time,
@@ -229,9 +255,9 @@ impl Handshake {
         {
             return Err(SessionError::Unexpected);
         }
-        let mut payload = vec![0u8; MAX_NOISE_LEN];
-        let n = self.state.read_message(noise_msg, &mut payload)?;
-        let peer = HandshakePayload::decode(&payload[..n], self.state.get_remote_static())?;
+        let payload = read_handshake(&mut self.state, noise_msg)?;
+        let peer =
+            HandshakePayload::decode(&payload, self.state.get_remote_static(), local.verified)?;
         if let Some(expected) = self.expected
             && expected != peer.card.identity()
         {
@@ -242,17 +268,13 @@ impl Handshake {
         }
         let finish = match self.pattern {
             Pattern::Ik => None,
-            Pattern::Xx => {
-                let mut buf = vec![0u8; MAX_NOISE_LEN];
-                let n = self
-                    .state
-                    .write_message(&HandshakePayload::encode(own_card, now), &mut buf)?;
-                buf.truncate(n);
-                Some(Envelope::Finish {
-                    receiver_index: sender_index,
-                    noise: buf,
-                })
-            }
+            Pattern::Xx => Some(Envelope::Finish {
+                receiver_index: sender_index,
+                noise: write_handshake(
+                    &mut self.state,
+                    &HandshakePayload::encode(local.card, now),
+                )?,
+            }),
         };
         let session = Session::new(
             self.state,
@@ -266,13 +288,18 @@ impl Handshake {
     }
 
     /// XX responder: takes the initiator's `Finish`.
-    pub fn on_finish(mut self, noise_msg: &[u8], now: Time) -> Result<Session, SessionError> {
+    pub fn on_finish(
+        mut self,
+        local: &mut LocalParty<'_>,
+        noise_msg: &[u8],
+        now: Time,
+    ) -> Result<Session, SessionError> {
         if self.state.is_initiator() || self.pattern != Pattern::Xx {
             return Err(SessionError::Unexpected);
         }
-        let mut payload = vec![0u8; MAX_NOISE_LEN];
-        let n = self.state.read_message(noise_msg, &mut payload)?;
-        let peer = HandshakePayload::decode(&payload[..n], self.state.get_remote_static())?;
+        let payload = read_handshake(&mut self.state, noise_msg)?;
+        let peer =
+            HandshakePayload::decode(&payload, self.state.get_remote_static(), local.verified)?;
         let mut session = Session::new(
             self.state,
             peer.card,
@@ -465,38 +492,48 @@ mod tests {
     struct Party {
         id: Identity,
         card: ContactCard,
+        cache: VerifiedCards,
+    }
+
+    impl Party {
+        fn local(&mut self) -> LocalParty<'_> {
+            LocalParty {
+                identity: &self.id,
+                card: &self.card,
+                verified: &mut self.cache,
+            }
+        }
     }
 
     fn party(seed: u64, name: &str) -> Party {
         let id = Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed));
         let card = ContactCard::new(&id, name, vec![], Time::ZERO, DEFAULT_VALIDITY).unwrap();
-        Party { id, card }
+        Party {
+            id,
+            card,
+            cache: VerifiedCards::new(8),
+        }
     }
 
-    fn establish(a: &Party, b: &Party, ik: bool) -> (Session, Session) {
+    fn init_parts(init: Envelope) -> (u64, Pattern, Vec<u8>) {
+        match init {
+            Envelope::Init {
+                sender_index,
+                pattern,
+                noise,
+            } => (sender_index, pattern, noise),
+            _ => panic!("not an init"),
+        }
+    }
+
+    fn establish(a: &mut Party, b: &mut Party, ik: bool) -> (Session, Session) {
         let now = Time::from_secs(5);
         let known = ik.then(|| b.id.static_key());
         let (hs, init) =
-            Handshake::initiate(&a.id, &a.card, b.id.key(), known, 11, [1; 32], now).unwrap();
-        let Envelope::Init {
-            sender_index,
-            pattern,
-            noise,
-        } = init
-        else {
-            panic!("not an init")
-        };
-        let responded = Handshake::respond(
-            &b.id,
-            &b.card,
-            sender_index,
-            pattern,
-            &noise,
-            22,
-            [2; 32],
-            now,
-        )
-        .unwrap();
+            Handshake::initiate(&a.local(), b.id.key(), known, 11, [1; 32], now).unwrap();
+        let (index, pattern, noise) = init_parts(init);
+        let responded =
+            Handshake::respond(&mut b.local(), (index, pattern, &noise), 22, [2; 32], now).unwrap();
         let (reply, pending, b_session) = match responded {
             Responded::Session { session, reply, .. } => (reply, None, Some(*session)),
             Responded::Pending { handshake, reply } => (reply, Some(*handshake), None),
@@ -509,11 +546,13 @@ mod tests {
         else {
             panic!("not a response")
         };
-        let (a_session, finish) = hs.on_response(&a.card, sender_index, &noise, now).unwrap();
+        let (a_session, finish) = hs
+            .on_response(&mut a.local(), sender_index, &noise, now)
+            .unwrap();
         let b_session = match (b_session, pending, finish) {
             (Some(s), None, None) => s,
             (None, Some(hs), Some(Envelope::Finish { noise, .. })) => {
-                hs.on_finish(&noise, now).unwrap()
+                hs.on_finish(&mut b.local(), &noise, now).unwrap()
             }
             _ => panic!("pattern produced the wrong shape"),
         };
@@ -533,9 +572,9 @@ mod tests {
 
     #[test]
     fn ik_and_xx_both_authenticate_both_identities() {
-        let (a, b) = (party(1, "a"), party(2, "b"));
+        let (mut a, mut b) = (party(1, "a"), party(2, "b"));
         for ik in [true, false] {
-            let (mut sa, mut sb) = establish(&a, &b, ik);
+            let (mut sa, mut sb) = establish(&mut a, &mut b, ik);
             assert_eq!(sa.peer().identity(), b.id.key());
             assert_eq!(sb.peer().identity(), a.id.key());
             let (idx, nonce, ct) = data(sa.seal(b"hello").unwrap());
@@ -549,10 +588,10 @@ mod tests {
 
     #[test]
     fn ik_towards_the_wrong_static_key_fails() {
-        let (a, b, c) = (party(1, "a"), party(2, "b"), party(3, "c"));
+        let (a, mut b, c) = (party(1, "a"), party(2, "b"), party(3, "c"));
+        let mut a = a;
         let (_, init) = Handshake::initiate(
-            &a.id,
-            &a.card,
+            &a.local(),
             b.id.key(),
             Some(c.id.static_key()),
             1,
@@ -560,21 +599,11 @@ mod tests {
             Time::ZERO,
         )
         .unwrap();
-        let Envelope::Init {
-            sender_index,
-            pattern,
-            noise,
-        } = init
-        else {
-            panic!()
-        };
+        let (index, pattern, noise) = init_parts(init);
         assert!(
             Handshake::respond(
-                &b.id,
-                &b.card,
-                sender_index,
-                pattern,
-                &noise,
+                &mut b.local(),
+                (index, pattern, &noise),
                 2,
                 [0; 32],
                 Time::ZERO
@@ -586,10 +615,10 @@ mod tests {
     #[test]
     fn a_card_for_another_key_is_refused_in_the_handshake() {
         // Mallory runs the handshake with her own static key but presents Bob's card.
-        let (a, b, m) = (party(1, "a"), party(2, "b"), party(3, "m"));
+        let (mut a, b, mut m) = (party(1, "a"), party(2, "b"), party(3, "m"));
+        m.card = b.card.clone();
         let (_, init) = Handshake::initiate(
-            &m.id,
-            &b.card,
+            &m.local(),
             a.id.key(),
             Some(a.id.static_key()),
             1,
@@ -597,21 +626,11 @@ mod tests {
             Time::ZERO,
         )
         .unwrap();
-        let Envelope::Init {
-            sender_index,
-            pattern,
-            noise,
-        } = init
-        else {
-            panic!()
-        };
+        let (index, pattern, noise) = init_parts(init);
         assert!(matches!(
             Handshake::respond(
-                &a.id,
-                &a.card,
-                sender_index,
-                pattern,
-                &noise,
+                &mut a.local(),
+                (index, pattern, &noise),
                 2,
                 [0; 32],
                 Time::ZERO
@@ -622,8 +641,8 @@ mod tests {
 
     #[test]
     fn replayed_and_tampered_messages_are_refused() {
-        let (a, b) = (party(1, "a"), party(2, "b"));
-        let (mut sa, mut sb) = establish(&a, &b, true);
+        let (mut a, mut b) = (party(1, "a"), party(2, "b"));
+        let (mut sa, mut sb) = establish(&mut a, &mut b, true);
         let (_, nonce, ct) = data(sa.seal(b"once").unwrap());
         sb.open(nonce, &ct).unwrap();
         assert!(matches!(sb.open(nonce, &ct), Err(SessionError::Replay(_))));
@@ -634,8 +653,8 @@ mod tests {
 
     #[test]
     fn out_of_order_delivery_within_the_window_is_accepted() {
-        let (a, b) = (party(1, "a"), party(2, "b"));
-        let (mut sa, mut sb) = establish(&a, &b, true);
+        let (mut a, mut b) = (party(1, "a"), party(2, "b"));
+        let (mut sa, mut sb) = establish(&mut a, &mut b, true);
         let msgs: Vec<_> = (0..100)
             .map(|i| data(sa.seal(&[i as u8]).unwrap()))
             .collect();

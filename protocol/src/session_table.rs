@@ -16,8 +16,8 @@ use rand_core::RngCore;
 
 use crate::envelope::{Envelope, Pattern};
 use crate::identity::{Identity, IdentityKey, StaticKey};
-use crate::invite::ContactCard;
-use crate::session::{Handshake, Responded, Session, SessionError};
+use crate::invite::{ContactCard, VerifiedCards};
+use crate::session::{Handshake, LocalParty, Responded, Session, SessionError};
 use crate::time::Time;
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +86,7 @@ pub struct SessionTable {
     /// Timestamp of our newest `Init`: each one must be later than the last,
     /// or the peer takes it for a replay.
     last_init_sent: Time,
+    verified: VerifiedCards,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,7 @@ impl SessionTable {
             sessions: BTreeMap::new(),
             peers: BTreeMap::new(),
             last_init_sent: Time::ZERO,
+            verified: VerifiedCards::new(limits.max_sessions),
         }
     }
 
@@ -213,15 +215,13 @@ impl SessionTable {
         let index = self.fresh_index(rng);
         let stamp = now.max(self.last_init_sent + Duration::from_millis(1));
         self.last_init_sent = stamp;
-        let (handshake, init) = Handshake::initiate(
+        let local = LocalParty {
             identity,
-            own_card,
-            peer,
-            peer_static,
-            index,
-            Self::seed(rng),
-            stamp,
-        )?;
+            card: own_card,
+            verified: &mut self.verified,
+        };
+        let (handshake, init) =
+            Handshake::initiate(&local, peer, peer_static, index, Self::seed(rng), stamp)?;
         self.make_room_for_handshake();
         self.handshakes.insert(index, handshake);
         let state = self.peers.entry(peer).or_default();
@@ -247,12 +247,14 @@ impl SessionTable {
                 noise,
             } => {
                 let index = self.fresh_index(rng);
-                let responded = Handshake::respond(
+                let mut local = LocalParty {
                     identity,
-                    own_card,
-                    sender_index,
-                    pattern,
-                    &noise,
+                    card: own_card,
+                    verified: &mut self.verified,
+                };
+                let responded = Handshake::respond(
+                    &mut local,
+                    (sender_index, pattern, &noise),
                     index,
                     Self::seed(rng),
                     now,
@@ -296,8 +298,13 @@ impl SessionTable {
                 {
                     peer.initiating = None;
                 }
+                let mut local = LocalParty {
+                    identity,
+                    card: own_card,
+                    verified: &mut self.verified,
+                };
                 let (session, finish) =
-                    handshake.on_response(own_card, sender_index, &noise, now)?;
+                    handshake.on_response(&mut local, sender_index, &noise, now)?;
                 let peer = Box::new(session.peer().clone());
                 self.insert_session(session);
                 Ok(Outcome::Established {
@@ -311,7 +318,12 @@ impl SessionTable {
                 noise,
             } => {
                 let handshake = self.take_handshake(receiver_index, false)?;
-                let session = handshake.on_finish(&noise, now)?;
+                let mut local = LocalParty {
+                    identity,
+                    card: own_card,
+                    verified: &mut self.verified,
+                };
+                let session = handshake.on_finish(&mut local, &noise, now)?;
                 let peer = Box::new(session.peer().clone());
                 self.insert_session(session);
                 Ok(Outcome::Established {

@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use cairn_protocol::envelope::Envelope;
-use cairn_protocol::session::{Handshake, REPLAY_WINDOW, Responded, Session};
+use cairn_protocol::invite::VerifiedCards;
+use cairn_protocol::session::{Handshake, LocalParty, REPLAY_WINDOW, Responded, Session};
 use cairn_protocol::{ContactCard, Identity, Time};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -19,16 +20,19 @@ fn pair(seed: u64) -> (Session, Session) {
     let (a, b) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let ca = ContactCard::new(&a, "a", vec![], Time::ZERO, Duration::from_secs(60)).unwrap();
     let cb = ContactCard::new(&b, "b", vec![], Time::ZERO, Duration::from_secs(60)).unwrap();
-    let (hs, init) = Handshake::initiate(
-        &a,
-        &ca,
-        b.key(),
-        Some(b.static_key()),
-        1,
-        [1; 32],
-        Time::ZERO,
-    )
-    .unwrap();
+    let (mut va, mut vb) = (VerifiedCards::new(4), VerifiedCards::new(4));
+    let mut la = LocalParty {
+        identity: &a,
+        card: &ca,
+        verified: &mut va,
+    };
+    let mut lb = LocalParty {
+        identity: &b,
+        card: &cb,
+        verified: &mut vb,
+    };
+    let (hs, init) =
+        Handshake::initiate(&la, b.key(), Some(b.static_key()), 1, [1; 32], Time::ZERO).unwrap();
     let Envelope::Init {
         sender_index,
         pattern,
@@ -38,11 +42,8 @@ fn pair(seed: u64) -> (Session, Session) {
         unreachable!()
     };
     let Ok(Responded::Session { session, reply, .. }) = Handshake::respond(
-        &b,
-        &cb,
-        sender_index,
-        pattern,
-        &noise,
+        &mut lb,
+        (sender_index, pattern, &noise),
         2,
         [2; 32],
         Time::ZERO,
@@ -58,7 +59,7 @@ fn pair(seed: u64) -> (Session, Session) {
         unreachable!()
     };
     let (sa, _) = hs
-        .on_response(&ca, sender_index, &noise, Time::ZERO)
+        .on_response(&mut la, sender_index, &noise, Time::ZERO)
         .unwrap();
     (sa, *session)
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_protocol::envelope::Envelope;
 use cairn_protocol::frame::Frame;
+use cairn_protocol::invite::VerifiedCards;
 use cairn_protocol::payload::Payload;
-use cairn_protocol::session::Handshake;
+use cairn_protocol::session::{Handshake, LocalParty};
 use cairn_protocol::{ContactCard, Identity, Time};
 use cairn_tests::{Peer, wait_until};
 use cairn_transports::lan::{LanConfig, LanTransport};
@@ -101,9 +102,15 @@ impl Raw {
         .unwrap();
         let mut seed = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut seed);
+        let me = Identity::from_secret_bytes(&self.identity.to_secret_bytes());
+        let mut cache = VerifiedCards::new(4);
+        let mut local = LocalParty {
+            identity: &me,
+            card: &own,
+            verified: &mut cache,
+        };
         let (hs, init) = Handshake::initiate(
-            &self.identity,
-            &own,
+            &local,
             node.identity(),
             Some(node.static_key()),
             7,
@@ -121,7 +128,9 @@ impl Raw {
         else {
             panic!("expected a handshake response")
         };
-        hs.on_response(&own, sender_index, &noise, now()).unwrap().0
+        hs.on_response(&mut local, sender_index, &noise, now())
+            .unwrap()
+            .0
     }
 }
 
@@ -214,9 +223,14 @@ async fn misbehaving_raw_peers_are_dropped_and_honest_peers_keep_talking() {
     let other = Identity::generate(&mut rand::rngs::OsRng);
     let own =
         ContactCard::new(&raw.identity, "raw", vec![], now(), Duration::from_secs(60)).unwrap();
+    let mut cache = VerifiedCards::new(4);
+    let local = LocalParty {
+        identity: &raw.identity,
+        card: &own,
+        verified: &mut cache,
+    };
     let (_, init) = Handshake::initiate(
-        &raw.identity,
-        &own,
+        &local,
         card.identity(),
         Some(other.static_key()),
         1,
