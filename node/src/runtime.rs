@@ -82,6 +82,54 @@ pub struct RunOptions {
     pub control_socket: bool,
 }
 
+/// Calls whose answers wait for a commit, with the answer to give if it lands.
+type Waiting = Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)>;
+
+fn reply_all(waiting: Waiting, committed: &Result<(), cairn_protocol::StoreError>) {
+    for (reply, answer) in waiting {
+        let answer = match committed {
+            Ok(()) => answer,
+            Err(e) => Err(ApiError::new(ErrorKind::Storage, e.to_string())),
+        };
+        let _ = reply.send(answer.into());
+    }
+}
+
+/// The thread that commits batches, one at a time, in the order given.
+struct Committer {
+    batches: std::sync::mpsc::Sender<(u64, cairn_protocol::WriteBatch)>,
+    done: mpsc::Receiver<(u64, Result<(), cairn_protocol::StoreError>)>,
+}
+
+impl Committer {
+    fn start(mut store: crate::store::RedbStore) -> Self {
+        let (batches, batch_rx) = std::sync::mpsc::channel::<(u64, cairn_protocol::WriteBatch)>();
+        let (done_tx, done) = mpsc::channel(4);
+        std::thread::Builder::new()
+            .name("cairn-commit".into())
+            .spawn(move || {
+                while let Ok((ticket, batch)) = batch_rx.recv() {
+                    let started = std::time::Instant::now();
+                    let result = if batch.is_empty() {
+                        Ok(())
+                    } else {
+                        cairn_protocol::Store::commit(&mut store, &batch)
+                    };
+                    tracing::trace!(
+                        ops = batch.len(),
+                        us = started.elapsed().as_micros() as u64,
+                        "commit"
+                    );
+                    if done_tx.blocking_send((ticket, result)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok();
+        Self { batches, done }
+    }
+}
+
 struct Node {
     engine: Engine<crate::store::RedbStore>,
     senders: HashMap<u64, (LinkSender, [u8; 32])>,
@@ -164,7 +212,11 @@ impl Node {
         _link_tx: mpsc::Sender<LinkEvent>,
     ) {
         info!(id = %self.engine.identity_key().short(), "node running");
-        let mut waiting: Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)> = Vec::new();
+        let committer = Committer::start(self.engine.store().clone());
+        let (mut done_rx, commit_tx) = (committer.done, committer.batches);
+        // Answers that wait for the batch being staged, and for the one in flight.
+        let mut staged: Waiting = Vec::new();
+        let mut in_flight: Option<(u64, Waiting)> = None;
         let mut stop = false;
         while !stop {
             let deadline = self
@@ -178,33 +230,51 @@ impl Node {
                     None => break,
                 },
                 call = calls.recv() => match call {
-                    Some(call) => stop |= self.on_call(call, &mut waiting),
+                    Some(call) => stop |= self.on_call(call, &mut staged),
                     None => break,
                 },
+                Some((ticket, result)) = done_rx.recv() => {
+                    if let Some((_, waiting)) = in_flight.take() {
+                        self.finish_commit(ticket, result, waiting);
+                    }
+                }
                 () = sleep => self.engine.handle_timeout(now()),
             }
             for _ in 0..MAX_BATCH {
                 if let Ok(event) = links.try_recv() {
                     self.on_link_event(event);
                 } else if let Ok(call) = calls.try_recv() {
-                    stop |= self.on_call(call, &mut waiting);
+                    stop |= self.on_call(call, &mut staged);
                 } else {
                     break;
                 }
             }
-            let committed = self.engine.flush(now());
-            if let Err(e) = &committed {
-                warn!(error = %e, "commit failed; nothing in this batch was acknowledged");
-            }
-            for (reply, answer) in waiting.drain(..) {
-                let answer = match (&committed, answer) {
-                    (Ok(()), answer) => answer,
-                    (Err(e), _) => Err(ApiError::new(ErrorKind::Storage, e.to_string())),
-                };
-                let _ = reply.send(answer.into());
+            // One batch commits on the committer thread while the next one
+            // gathers here: the disk and the CPU work at the same time.
+            if in_flight.is_none() {
+                match self.engine.begin_commit() {
+                    Some(commit) => {
+                        if commit_tx.send((commit.ticket, commit.batch)).is_err() {
+                            warn!("the store's committer stopped");
+                            break;
+                        }
+                        in_flight = Some((commit.ticket, std::mem::take(&mut staged)));
+                    }
+                    None => reply_all(std::mem::take(&mut staged), &Ok(())),
+                }
             }
             self.drain_outputs();
         }
+        // Let what is in flight land, then commit the rest inline.
+        if let Some((ticket, waiting)) = in_flight.take()
+            && let Some((done, result)) = done_rx.recv().await
+        {
+            debug_assert_eq!(done, ticket);
+            self.finish_commit(ticket, result, waiting);
+        }
+        let last = self.engine.flush(now());
+        reply_all(std::mem::take(&mut staged), &last);
+        self.drain_outputs();
         if let Some(lan) = &self.lan {
             lan.shutdown();
         }
@@ -212,6 +282,19 @@ impl Node {
             sender.close();
         }
         info!("node stopped");
+    }
+
+    fn finish_commit(
+        &mut self,
+        ticket: u64,
+        result: Result<(), cairn_protocol::StoreError>,
+        waiting: Waiting,
+    ) {
+        let result = self.engine.end_commit(now(), ticket, result);
+        if let Err(e) = &result {
+            warn!(error = %e, "commit failed; nothing in that batch was acknowledged");
+        }
+        reply_all(waiting, &result);
     }
 
     fn on_link_event(&mut self, event: LinkEvent) {

@@ -10,12 +10,14 @@
 //! | `contacts` | blind(peer)                      | `Contact` record        |
 //! | `messages` | blind(peer) ‖ seq:u64            | `MessageRecord`         |
 //! | `msg_index`| blind(peer, message id)          | messages key            |
+//! | `states`   | messages key                     | latest delivery state (1 byte) |
 //! | `pending`  | seq:u64                          | messages key (outgoing, undelivered) |
 //!
 //! Opening checks the passphrase through a read-only handle first, so a wrong
 //! passphrase leaves the file byte-for-byte as it was.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use cairn_protocol::{
     Contact, DeliveryState, Direction, Identity, IdentityKey, MessageId, MessageRecord, Store,
@@ -32,10 +34,11 @@ const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts")
 const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
 const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
 const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
-const CACHE_BYTES: usize = 8 * 1024 * 1024;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -71,10 +74,12 @@ pub struct Opened {
     pub name: String,
 }
 
+/// A handle to the store. Clones share the database: the runtime reads
+/// through one while a committer thread writes through another.
+#[derive(Clone)]
 pub struct RedbStore {
-    db: Database,
-    vault: Vault,
-    next_seq: u64,
+    db: Arc<Database>,
+    vault: Arc<Vault>,
 }
 
 impl RedbStore {
@@ -94,39 +99,24 @@ impl RedbStore {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(io)?;
-        let txn = db.begin_write().map_err(io)?;
-        {
-            let mut meta = txn.open_table(META).map_err(io)?;
-            meta.insert("format", FORMAT).map_err(io)?;
-            meta.insert("kdf", params.encode().as_slice()).map_err(io)?;
-            meta.insert("check", vault.check_value().as_slice())
-                .map_err(io)?;
-            meta.insert("next_seq", 0u64.to_be_bytes().as_slice())
-                .map_err(io)?;
-            let mut secrets = txn.open_table(SECRETS).map_err(io)?;
-            let secret = identity.to_secret_bytes();
-            secrets
-                .insert(
-                    "identity",
-                    vault
-                        .seal("secrets", b"identity", secret.as_ref())
-                        .as_slice(),
-                )
-                .map_err(io)?;
-            secrets
-                .insert(
-                    "name",
-                    vault.seal("secrets", b"name", name.as_bytes()).as_slice(),
-                )
-                .map_err(io)?;
-            for table in [CONTACTS, MESSAGES, MSG_INDEX] {
-                txn.open_table(table).map_err(io)?;
-            }
-            txn.open_table(PENDING).map_err(io)?;
-        }
-        txn.commit().map_err(io)?;
+        initialise(&db, &vault, Some(&params), identity, name)?;
         drop(db);
         Self::open(path, passphrase)
+    }
+
+    /// A store that lives in memory only, under a random key: for tests,
+    /// benchmarks and the simulator.
+    pub fn in_memory(identity: &Identity, name: &str) -> Result<Self, StoreOpenError> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(io)?;
+        let vault = Vault::random();
+        initialise(&db, &vault, None, identity, name)?;
+        Ok(Self {
+            db: Arc::new(db),
+            vault: Arc::new(vault),
+        })
     }
 
     /// Opens an existing store. A wrong passphrase is found before the file
@@ -167,12 +157,6 @@ impl RedbStore {
             }
         };
         let txn = db.begin_read().map_err(io)?;
-        let meta = txn.open_table(META).map_err(io)?;
-        let next_seq = meta
-            .get("next_seq")
-            .map_err(io)?
-            .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
-            .ok_or_else(|| StoreOpenError::Damaged("sequence counter missing".into()))?;
         let secrets = txn.open_table(SECRETS).map_err(io)?;
         let read_secret = |name: &str| -> Result<Zeroizing<Vec<u8>>, StoreOpenError> {
             let sealed = secrets
@@ -191,12 +175,11 @@ impl RedbStore {
         let identity = Identity::from_secret_bytes(secret);
         let name = String::from_utf8(read_secret("name")?.to_vec())
             .map_err(|_| StoreOpenError::Damaged("profile name is not UTF-8".into()))?;
-        drop((meta, secrets, txn));
+        drop((secrets, txn));
         Ok(Opened {
             store: Self {
-                db,
-                vault,
-                next_seq,
+                db: Arc::new(db),
+                vault: Arc::new(vault),
             },
             identity,
             name,
@@ -227,7 +210,7 @@ impl RedbStore {
         }
         rows.reverse();
         rows.iter()
-            .map(|(k, v)| self.decode_message(k, v))
+            .map(|(k, v)| self.load_message(&txn, k, v))
             .collect()
     }
 
@@ -236,79 +219,191 @@ impl RedbStore {
         MessageRecord::decode(&plain).map_err(backend)
     }
 
-    fn put_message(
-        &mut self,
-        txn: &redb::WriteTransaction,
-        m: &MessageRecord,
-    ) -> Result<(), StoreError> {
+    fn put_message(&self, t: &mut WriteTables<'_>, m: &MessageRecord) -> Result<(), StoreError> {
         let index_key = self.vault.blind(&[m.peer.as_bytes(), &m.id.0]);
-        let mut index = txn.open_table(MSG_INDEX).map_err(backend)?;
-        let existing = index
+        let existing = t
+            .index
             .get(index_key.as_slice())
             .map_err(backend)?
             .map(|v| v.value().to_vec());
         let key = match existing {
             Some(key) => key,
             None => {
-                let seq = self.next_seq;
-                self.next_seq += 1;
+                let seq = t.next_seq;
+                t.next_seq += 1;
                 let key = message_key(&self.vault.blind(&[m.peer.as_bytes()]), seq);
-                index
+                t.index
                     .insert(index_key.as_slice(), key.as_slice())
                     .map_err(backend)?;
                 key
             }
         };
-        let mut messages = txn.open_table(MESSAGES).map_err(backend)?;
-        messages
+        t.messages
             .insert(
                 key.as_slice(),
                 self.vault.seal("messages", &key, &m.encode()).as_slice(),
             )
             .map_err(backend)?;
-        let mut pending = txn.open_table(PENDING).map_err(backend)?;
         let seq = seq_of(&key);
         if m.direction == Direction::Outgoing && m.state.is_pending() {
-            pending.insert(seq, key.as_slice()).map_err(backend)?;
+            t.pending.insert(seq, key.as_slice()).map_err(backend)?;
         } else {
-            pending.remove(seq).map_err(backend)?;
+            t.pending.remove(seq).map_err(backend)?;
         }
         Ok(())
     }
 
+    /// Moves a message's state forward. States live in their own small
+    /// table, so a receipt never rewrites (or even reads) a message body.
     fn set_state(
-        &mut self,
-        txn: &redb::WriteTransaction,
+        &self,
+        t: &mut WriteTables<'_>,
         peer: &IdentityKey,
         id: &MessageId,
         state: DeliveryState,
     ) -> Result<(), StoreError> {
         let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
-        let index = txn.open_table(MSG_INDEX).map_err(backend)?;
-        let Some(key) = index
+        let Some(key) = t
+            .index
             .get(index_key.as_slice())
             .map_err(backend)?
             .map(|v| v.value().to_vec())
         else {
             return Ok(());
         };
-        drop(index);
-        let messages = txn.open_table(MESSAGES).map_err(backend)?;
-        let Some(sealed) = messages
-            .get(key.as_slice())
-            .map_err(backend)?
-            .map(|v| v.value().to_vec())
-        else {
-            return Ok(());
+        let current = match t.states.get(key.as_slice()).map_err(backend)? {
+            Some(sealed) => Some(self.open_state(&key, sealed.value())?),
+            None => None,
         };
-        drop(messages);
-        let mut record = self.decode_message(&key, &sealed)?;
-        if state <= record.state {
+        if current.is_some_and(|c| state <= c) {
             return Ok(());
         }
-        record.state = state;
-        self.put_message(txn, &record)
+        t.states
+            .insert(
+                key.as_slice(),
+                self.vault
+                    .seal("states", &key, &[state_code(state)])
+                    .as_slice(),
+            )
+            .map_err(backend)?;
+        if !state.is_pending() {
+            t.pending.remove(seq_of(&key)).map_err(backend)?;
+        }
+        Ok(())
     }
+
+    fn open_state(&self, key: &[u8], sealed: &[u8]) -> Result<DeliveryState, StoreError> {
+        let plain = self.vault.open("states", key, sealed).map_err(backend)?;
+        plain
+            .first()
+            .and_then(|c| state_from_code(*c))
+            .ok_or_else(|| StoreError::msg("damaged message state"))
+    }
+
+    /// The stored record with its latest state applied.
+    fn load_message(
+        &self,
+        txn: &redb::ReadTransaction,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<MessageRecord, StoreError> {
+        let mut record = self.decode_message(key, sealed)?;
+        let states = txn.open_table(STATES).map_err(backend)?;
+        if let Some(s) = states.get(key).map_err(backend)? {
+            record.state = record.state.max(self.open_state(key, s.value())?);
+        }
+        Ok(record)
+    }
+}
+
+const STATE_CODES: [DeliveryState; 5] = [
+    DeliveryState::Queued,
+    DeliveryState::Sent,
+    DeliveryState::Delivered,
+    DeliveryState::Read,
+    DeliveryState::Received,
+];
+
+fn state_code(state: DeliveryState) -> u8 {
+    STATE_CODES.iter().position(|s| *s == state).unwrap_or(0) as u8
+}
+
+fn state_from_code(code: u8) -> Option<DeliveryState> {
+    STATE_CODES.get(usize::from(code)).copied()
+}
+
+/// Every table a commit may touch, opened once per commit.
+struct WriteTables<'txn> {
+    meta: redb::Table<'txn, &'static str, &'static [u8]>,
+    contacts: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    messages: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    index: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    states: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    pending: redb::Table<'txn, u64, &'static [u8]>,
+    next_seq: u64,
+}
+
+impl<'txn> WriteTables<'txn> {
+    fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
+        let meta = txn.open_table(META).map_err(backend)?;
+        let next_seq = meta
+            .get("next_seq")
+            .map_err(backend)?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
+            .ok_or_else(|| StoreError::msg("sequence counter missing"))?;
+        Ok(Self {
+            meta,
+            contacts: txn.open_table(CONTACTS).map_err(backend)?,
+            messages: txn.open_table(MESSAGES).map_err(backend)?,
+            index: txn.open_table(MSG_INDEX).map_err(backend)?,
+            states: txn.open_table(STATES).map_err(backend)?,
+            pending: txn.open_table(PENDING).map_err(backend)?,
+            next_seq,
+        })
+    }
+}
+
+/// Writes the tables and secrets of a new store.
+fn initialise(
+    db: &Database,
+    vault: &Vault,
+    kdf: Option<&KdfParams>,
+    identity: &Identity,
+    name: &str,
+) -> Result<(), StoreOpenError> {
+    let txn = db.begin_write().map_err(io)?;
+    {
+        let mut meta = txn.open_table(META).map_err(io)?;
+        meta.insert("format", FORMAT).map_err(io)?;
+        if let Some(params) = kdf {
+            meta.insert("kdf", params.encode().as_slice()).map_err(io)?;
+        }
+        meta.insert("check", vault.check_value().as_slice())
+            .map_err(io)?;
+        meta.insert("next_seq", 0u64.to_be_bytes().as_slice())
+            .map_err(io)?;
+        let mut secrets = txn.open_table(SECRETS).map_err(io)?;
+        let secret = identity.to_secret_bytes();
+        secrets
+            .insert(
+                "identity",
+                vault
+                    .seal("secrets", b"identity", secret.as_ref())
+                    .as_slice(),
+            )
+            .map_err(io)?;
+        secrets
+            .insert(
+                "name",
+                vault.seal("secrets", b"name", name.as_bytes()).as_slice(),
+            )
+            .map_err(io)?;
+        for table in [CONTACTS, MESSAGES, MSG_INDEX, STATES] {
+            txn.open_table(table).map_err(io)?;
+        }
+        txn.open_table(PENDING).map_err(io)?;
+    }
+    txn.commit().map_err(io)
 }
 
 fn message_key(prefix: &[u8; 16], seq: u64) -> Vec<u8> {
@@ -379,7 +474,7 @@ impl Store for RedbStore {
         for row in pending.iter().map_err(backend)? {
             let (_, key) = row.map_err(backend)?;
             if let Some(sealed) = messages.get(key.value()).map_err(backend)? {
-                out.push(self.decode_message(key.value(), sealed.value())?);
+                out.push(self.load_message(&txn, key.value(), sealed.value())?);
             }
         }
         Ok(out)
@@ -393,37 +488,31 @@ impl Store for RedbStore {
     }
 
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let seq_before = self.next_seq;
-        let result = (|| {
-            let txn = self.db.begin_write().map_err(backend)?;
+        let txn = self.db.begin_write().map_err(backend)?;
+        {
+            let mut t = WriteTables::open(&txn)?;
             for op in &batch.ops {
                 match op {
                     StoreOp::PutContact(c) => {
                         let key = self.vault.blind(&[c.identity.as_bytes()]);
-                        let mut table = txn.open_table(CONTACTS).map_err(backend)?;
-                        table
+                        t.contacts
                             .insert(
                                 key.as_slice(),
                                 self.vault.seal("contacts", &key, &c.encode()).as_slice(),
                             )
                             .map_err(backend)?;
                     }
-                    StoreOp::PutMessage(m) => self.put_message(&txn, m)?,
+                    StoreOp::PutMessage(m) => self.put_message(&mut t, m)?,
                     StoreOp::SetState { peer, id, state } => {
-                        self.set_state(&txn, peer, id, *state)?
+                        self.set_state(&mut t, peer, id, *state)?
                     }
                 }
             }
-            {
-                let mut meta = txn.open_table(META).map_err(backend)?;
-                meta.insert("next_seq", self.next_seq.to_be_bytes().as_slice())
-                    .map_err(backend)?;
-            }
-            txn.commit().map_err(backend)
-        })();
-        if result.is_err() {
-            self.next_seq = seq_before;
+            t.meta
+                .insert("next_seq", t.next_seq.to_be_bytes().as_slice())
+                .map_err(backend)?;
         }
-        result
+        // Returning early above drops `txn`, which aborts the whole batch.
+        txn.commit().map_err(backend)
     }
 }

@@ -24,7 +24,11 @@ const X25519_PER_HANDSHAKE: f64 = 10.0;
 
 /// Runs the closures in small interleaved batches for `seconds`, so every
 /// machine hiccup hits all of them alike; returns each one's rate per second.
-fn interleaved<const N: usize>(seconds: f64, batch: [u64; N], fs: &mut [&mut dyn FnMut(); N]) -> [f64; N] {
+fn interleaved<const N: usize>(
+    seconds: f64,
+    batch: [u64; N],
+    fs: &mut [&mut dyn FnMut(); N],
+) -> [f64; N] {
     let mut spent = [Duration::ZERO; N];
     let mut done = [0u64; N];
     let start = Instant::now();
@@ -48,7 +52,7 @@ fn main() {
     let cb = ContactCard::new(&b, "bob", vec![], Time::ZERO, Duration::from_secs(3600)).unwrap();
     let (mut va, mut vb) = (VerifiedCards::new(16), VerifiedCards::new(16));
 
-    let mut handshake = |seed: u64, fresh: bool| {
+    let handshake = |seed: u64, fresh: bool| {
         if fresh {
             va = VerifiedCards::new(16);
             vb = VerifiedCards::new(16);
@@ -58,8 +62,15 @@ fn main() {
             card: &ca,
             verified: &mut va,
         };
-        let (hs, init) =
-            Handshake::initiate(&la, b.key(), Some(b.static_key()), seed, [seed as u8; 32], Time::ZERO).unwrap();
+        let (hs, init) = Handshake::initiate(
+            &la,
+            b.key(),
+            Some(b.static_key()),
+            seed,
+            [seed as u8; 32],
+            Time::ZERO,
+        )
+        .unwrap();
         let Envelope::Init {
             sender_index,
             pattern,
@@ -73,18 +84,26 @@ fn main() {
             card: &cb,
             verified: &mut vb,
         };
-        let Ok(Responded::Session { session, reply, .. }) =
-            Handshake::respond(&mut lb, (sender_index, pattern, &noise), seed + 1, [7; 32], Time::ZERO)
-        else {
+        let Ok(Responded::Session { session, reply, .. }) = Handshake::respond(
+            &mut lb,
+            (sender_index, pattern, &noise),
+            seed + 1,
+            [7; 32],
+            Time::ZERO,
+        ) else {
             unreachable!()
         };
         let Envelope::Response {
-            sender_index, noise, ..
+            sender_index,
+            noise,
+            ..
         } = reply
         else {
             unreachable!()
         };
-        let (mine, _) = hs.on_response(&mut la, sender_index, &noise, Time::ZERO).unwrap();
+        let (mine, _) = hs
+            .on_response(&mut la, sender_index, &noise, Time::ZERO)
+            .unwrap();
         black_box((mine, session));
     };
 
@@ -116,10 +135,16 @@ fn main() {
             seed2 += 2;
             (handshake.borrow_mut())(seed2, true)
         };
-        let [x, h, first] = interleaved(secs, [100, 10, 10], &mut [&mut x25519, &mut known, &mut fresh]);
+        let [x, h, first] = interleaved(
+            secs,
+            [100, 10, 10],
+            &mut [&mut x25519, &mut known, &mut fresh],
+        );
         rounds.push((x, h, first));
     }
-    println!("round  x25519 ops/s  DH-bound hs/s  IK hs/s (known card)  ratio  IK hs/s (new card)  ratio");
+    println!(
+        "round  x25519 ops/s  DH-bound hs/s  IK hs/s (known card)  ratio  IK hs/s (new card)  ratio"
+    );
     for (i, (x, h, first)) in rounds.iter().enumerate() {
         let bound = x / X25519_PER_HANDSHAKE;
         println!(
@@ -133,7 +158,10 @@ fn main() {
             first / bound
         );
     }
-    let mut ratios: Vec<f64> = rounds.iter().map(|(x, h, _)| h / (x / X25519_PER_HANDSHAKE)).collect();
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(x, h, _)| h / (x / X25519_PER_HANDSHAKE))
+        .collect();
     ratios.sort_by(f64::total_cmp);
     println!("median ratio, known card: {:.3} (goal >= 0.9)", ratios[1]);
 }

@@ -6,7 +6,9 @@
 //! `handle_timeout`), call [`Engine::flush`] to commit staged writes in one
 //! batch, then drain [`Engine::poll_output`] and sleep until
 //! [`Engine::poll_timeout`]. Feeding several inputs before one `flush` is
-//! group commit.
+//! group commit. A driver that wants the disk and the CPU busy at once takes
+//! the batch with [`Engine::begin_commit`], commits it elsewhere while it goes
+//! on feeding inputs, and reports back with [`Engine::end_commit`].
 //!
 //! Invariants:
 //! - A message is sent only after the write that queued it is committed, and a
@@ -16,7 +18,7 @@
 //!   link it came on closed; nothing it sends can make the engine panic or grow
 //!   without bound.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -216,6 +218,19 @@ struct LinkState {
     unknown: u32,
 }
 
+/// A batch of writes for the driver to commit, named by a ticket.
+#[derive(Debug)]
+pub struct Commit {
+    pub ticket: u64,
+    pub batch: WriteBatch,
+}
+
+struct InFlight {
+    ticket: u64,
+    after: Vec<AfterCommit>,
+    ids: HashSet<(IdentityKey, MessageId)>,
+}
+
 /// Work that waits for the current batch to be committed.
 enum AfterCommit {
     /// The outgoing message may now be sent.
@@ -240,7 +255,14 @@ pub struct Engine<S: Store> {
     outbox: Outbox,
     batch: WriteBatch,
     after_commit: Vec<AfterCommit>,
+    /// Incoming messages staged in the current batch.
     staged: HashSet<(IdentityKey, MessageId)>,
+    /// Where in the current batch a message's `Sent` state was staged, so a
+    /// receipt arriving before the commit replaces it instead of adding a write.
+    staged_sent: HashMap<(IdentityKey, MessageId), usize>,
+    /// Batches taken by the driver and not yet reported committed.
+    in_flight: VecDeque<InFlight>,
+    next_ticket: u64,
     receipts: BTreeMap<IdentityKey, Vec<MessageId>>,
     outputs: VecDeque<Output>,
     next_housekeeping: Time,
@@ -293,6 +315,9 @@ impl<S: Store> Engine<S> {
             batch: WriteBatch::default(),
             after_commit: Vec::new(),
             staged: HashSet::new(),
+            staged_sent: HashMap::new(),
+            in_flight: VecDeque::new(),
+            next_ticket: 0,
             receipts: BTreeMap::new(),
             outputs: VecDeque::new(),
             next_housekeeping: now + HOUSEKEEPING,
@@ -356,10 +381,8 @@ impl<S: Store> Engine<S> {
     /// characters.
     pub fn resolve(&self, query: &str) -> Result<IdentityKey, EngineError> {
         let q = query.trim();
-        if let Ok(key) = q.parse::<IdentityKey>()
-            && self.contacts.contains_key(&key)
-        {
-            return Ok(key);
+        if let Some(key) = IdentityKey::find_in(q, &self.contacts) {
+            return Ok(*key);
         }
         let by = |f: &dyn Fn(&Contact) -> bool| -> Vec<&Contact> {
             self.contacts.values().filter(|c| f(c)).collect()
@@ -518,6 +541,7 @@ impl<S: Store> Engine<S> {
             return;
         }
         let peer = info.peer;
+        self.outbox.resend_now(&peer);
         self.links.insert(
             link,
             LinkState {
@@ -573,16 +597,58 @@ impl<S: Store> Engine<S> {
     /// releases what waited for it (sends of new messages, receipts, events).
     /// On failure nothing staged is acknowledged or sent, and the error says
     /// why; the engine itself stays usable.
+    ///
+    /// This is [`Engine::begin_commit`], the store's commit and
+    /// [`Engine::end_commit`] in one step, for drivers that commit inline.
     pub fn flush(&mut self, now: Time) -> Result<(), StoreError> {
-        let result = if self.batch.is_empty() {
+        let Some(commit) = self.begin_commit() else {
+            return Ok(());
+        };
+        let result = if commit.batch.is_empty() {
             Ok(())
         } else {
-            self.store.commit(&self.batch)
+            self.store.commit(&commit.batch)
         };
-        self.batch = WriteBatch::default();
-        self.staged.clear();
+        self.end_commit(now, commit.ticket, result)
+    }
+
+    /// Takes what is staged as one batch for the driver to commit — on another
+    /// thread if it likes, while this engine keeps taking inputs. Batches must
+    /// be committed in the order they were taken. `None` when nothing waits.
+    pub fn begin_commit(&mut self) -> Option<Commit> {
+        if self.batch.is_empty() && self.after_commit.is_empty() {
+            return None;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.staged_sent.clear();
+        self.in_flight.push_back(InFlight {
+            ticket,
+            after: std::mem::take(&mut self.after_commit),
+            ids: std::mem::take(&mut self.staged),
+        });
+        Some(Commit {
+            ticket,
+            batch: std::mem::take(&mut self.batch),
+        })
+    }
+
+    /// Reports how the commit of `ticket` went, and releases (or drops) what
+    /// waited for it. Returns the same result, for the caller's convenience.
+    pub fn end_commit(
+        &mut self,
+        now: Time,
+        ticket: u64,
+        result: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let Some(pos) = self.in_flight.iter().position(|f| f.ticket == ticket) else {
+            return result;
+        };
+        let Some(done) = self.in_flight.remove(pos) else {
+            return result;
+        };
         let mut dirty = BTreeSet::new();
-        for item in std::mem::take(&mut self.after_commit) {
+        for item in done.after {
             match (item, result.is_ok()) {
                 (AfterCommit::Durable(peer, id), true) => {
                     self.outbox.mark_durable(&peer, &id);
@@ -626,9 +692,14 @@ impl<S: Store> Engine<S> {
         .min()
     }
 
-    /// Whether writes are staged and waiting for [`Engine::flush`].
+    /// Whether writes are staged and waiting for a commit.
     pub fn has_staged(&self) -> bool {
         !self.batch.is_empty() || !self.after_commit.is_empty()
+    }
+
+    /// Whether a batch was taken and its commit not yet reported.
+    pub fn commit_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
     }
 
     // ---- internals --------------------------------------------------------
@@ -642,19 +713,21 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// The cheapest medium, and on it the newest link: after a peer restarts,
+    /// the older link is the one likely to be dead and not yet noticed.
     fn best_link(&self, peer: &IdentityKey) -> Option<LinkId> {
         self.links
             .values()
             .filter(|l| &l.info.peer == peer)
-            .min_by_key(|l| (l.info.medium, l.info.id))
+            .min_by_key(|l| (l.info.medium, std::cmp::Reverse(l.info.id)))
             .map(|l| l.info.id)
             .or_else(|| self.reply_links.get(peer).copied())
     }
 
-    fn transmit(&mut self, link: LinkId, env: &Envelope) {
+    fn transmit(&mut self, link: LinkId, env: Envelope) {
         self.outputs.push_back(Output::Transmit {
             link,
-            frame: Frame::Envelope(env.clone()).encode(),
+            frame: Frame::Envelope(env).encode(),
         });
     }
 
@@ -669,7 +742,7 @@ impl<S: Store> Engine<S> {
         };
         match session.seal(&payload.encode_padded()) {
             Ok(env) => {
-                self.transmit(link, &env);
+                self.transmit(link, env);
                 true
             }
             Err(e) => {
@@ -698,7 +771,7 @@ impl<S: Store> Engine<S> {
                 &mut self.rng,
                 now,
             ) {
-                Ok(init) => self.transmit(link, &init),
+                Ok(init) => self.transmit(link, init),
                 Err(e) => warn!(error = %e, "could not start a handshake"),
             }
         }
@@ -718,6 +791,8 @@ impl<S: Store> Engine<S> {
             }
             sent += 1;
             if first {
+                self.staged_sent
+                    .insert((*peer, record.id), self.batch.len());
                 self.batch.push(StoreOp::SetState {
                     peer: *peer,
                     id: record.id,
@@ -777,7 +852,7 @@ impl<S: Store> Engine<S> {
             .sessions
             .handle(&self.identity, &self.card, env, &mut self.rng, now);
         match outcome {
-            Ok(Outcome::Reply(reply)) => self.transmit(link, &reply),
+            Ok(Outcome::Reply(reply)) => self.transmit(link, reply),
             Ok(Outcome::Established {
                 peer,
                 local_index: _,
@@ -786,7 +861,7 @@ impl<S: Store> Engine<S> {
                 let peer_key = peer.identity();
                 self.reply_links.insert(peer_key, link);
                 if let Some(reply) = reply {
-                    self.transmit(link, &reply);
+                    self.transmit(link, reply);
                 }
                 self.on_card(now, *peer);
                 self.outputs
@@ -840,7 +915,7 @@ impl<S: Store> Engine<S> {
                         &mut self.rng,
                         now,
                     ) {
-                        self.transmit(link, &init);
+                        self.transmit(link, init);
                     }
                 }
             }
@@ -882,11 +957,15 @@ impl<S: Store> Engine<S> {
                     match kind {
                         ReceiptKind::Delivered => {
                             if self.outbox.remove(&peer, &id).is_some() {
-                                self.batch.push(StoreOp::SetState {
+                                let delivered = StoreOp::SetState {
                                     peer,
                                     id,
                                     state: DeliveryState::Delivered,
-                                });
+                                };
+                                match self.staged_sent.remove(&(peer, id)) {
+                                    Some(at) => self.batch.ops[at] = delivered,
+                                    None => self.batch.push(delivered),
+                                }
                                 self.after_commit
                                     .push(AfterCommit::Event(Event::MessageState {
                                         peer,
@@ -925,6 +1004,7 @@ impl<S: Store> Engine<S> {
         text: String,
     ) {
         let duplicate = self.staged.contains(&(peer, id))
+            || self.in_flight.iter().any(|f| f.ids.contains(&(peer, id)))
             || match self.store.has_message(&peer, &id) {
                 Ok(known) => known,
                 Err(e) => {

@@ -73,7 +73,17 @@ pub enum Envelope {
 
 impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(self.body_len() + 20);
+        let mut w = Writer::with_capacity(self.encoded_len());
+        self.encode_into(&mut w);
+        w.into_vec()
+    }
+
+    /// An upper bound of the encoded size.
+    pub fn encoded_len(&self) -> usize {
+        self.body_len() + 20
+    }
+
+    pub(crate) fn encode_into(&self, w: &mut Writer) {
         w.u8(VERSION);
         match self {
             Envelope::Init {
@@ -96,7 +106,6 @@ impl Envelope {
                 ciphertext,
             } => w.u8(4).u64(*receiver_index).u64(*nonce).bytes(ciphertext),
         };
-        w.into_vec()
     }
 
     fn body_len(&self) -> usize {

@@ -8,7 +8,7 @@
 //! that meets a kind it does not know drops the frame and keeps the link.
 
 use crate::envelope::{Envelope, MAX_ENVELOPE_LEN};
-use crate::wire::{DecodeError, Reader};
+use crate::wire::{DecodeError, Reader, Writer};
 
 const VERSION: u8 = 1;
 /// The largest frame this version ever sends or accepts.
@@ -23,11 +23,10 @@ impl Frame {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Frame::Envelope(env) => {
-                let body = env.encode();
-                let mut out = Vec::with_capacity(2 + body.len());
-                out.extend_from_slice(&[VERSION, 1]);
-                out.extend_from_slice(&body);
-                out
+                let mut w = Writer::with_capacity(2 + env.encoded_len());
+                w.u8(VERSION).u8(1);
+                env.encode_into(&mut w);
+                w.into_vec()
             }
         }
     }

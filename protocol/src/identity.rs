@@ -84,17 +84,33 @@ impl fmt::Debug for IdentityKey {
     }
 }
 
-impl FromStr for IdentityKey {
-    type Err = KeyError;
-    fn from_str(s: &str) -> Result<Self, KeyError> {
+impl IdentityKey {
+    /// The key bytes a textual id spells, not yet checked to be a valid key.
+    fn text_bytes(s: &str) -> Result<[u8; 32], KeyError> {
         if s.len() != 52 {
             return Err(KeyError::BadIdentityText);
         }
         let raw = BASE32_NOPAD
             .decode(s.to_ascii_uppercase().as_bytes())
             .map_err(|_| KeyError::BadIdentityText)?;
-        let bytes: [u8; 32] = raw.try_into().map_err(|_| KeyError::BadIdentityText)?;
-        Self::from_bytes(bytes)
+        raw.try_into().map_err(|_| KeyError::BadIdentityText)
+    }
+
+    /// Looks a textual id up among keys already known to be valid, without
+    /// the cost of validating it again (a curve point decompression).
+    pub fn find_in<'a, V>(
+        s: &str,
+        known: &'a std::collections::BTreeMap<IdentityKey, V>,
+    ) -> Option<&'a IdentityKey> {
+        let bytes = Self::text_bytes(s).ok()?;
+        known.get_key_value(&IdentityKey(bytes)).map(|(k, _)| k)
+    }
+}
+
+impl FromStr for IdentityKey {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Self::from_bytes(Self::text_bytes(s)?)
     }
 }
 

@@ -35,7 +35,7 @@ pub mod wire;
 
 pub use contact::{Contact, ContactOrigin};
 pub use engine::{
-    CloseReason, Config, Engine, EngineError, Event, LinkId, LinkInfo, Medium, Output,
+    CloseReason, Commit, Config, Engine, EngineError, Event, LinkId, LinkInfo, Medium, Output,
 };
 pub use identity::{Identity, IdentityKey, StaticKey};
 pub use invite::{ContactCard, Hint, InviteError};

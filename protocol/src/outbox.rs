@@ -131,6 +131,17 @@ impl Outbox {
         queue.entries.get_mut(seq)
     }
 
+    /// Forgets when `peer`'s entries were last sent, so they go out again at
+    /// once: a new link often means the last one was already dead when they
+    /// were handed to it.
+    pub fn resend_now(&mut self, peer: &IdentityKey) {
+        if let Some(queue) = self.peers.get_mut(peer) {
+            for entry in queue.entries.values_mut() {
+                entry.last_sent = None;
+            }
+        }
+    }
+
     pub fn has_pending(&self, peer: &IdentityKey) -> bool {
         self.peers
             .get(peer)

@@ -116,7 +116,7 @@ impl Payload {
     /// Callers keep texts within [`MAX_TEXT_LEN`] and receipts within
     /// [`MAX_RECEIPT_IDS`], which always fit the largest bucket.
     pub fn encode_padded(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(256);
+        let mut w = Writer::with_capacity(self.padded_len());
         w.u32(0);
         self.encode_unpadded(&mut w);
         let mut out = w.into_vec();
@@ -129,6 +129,18 @@ impl Payload {
             .unwrap_or(out.len());
         out.resize(bucket, 0);
         out
+    }
+
+    /// The bucket this payload pads to.
+    fn padded_len(&self) -> usize {
+        let body = match self {
+            Payload::Text { text, .. } => 16 + 8 + 4 + text.len(),
+            Payload::Receipt { ids, .. } => 3 + 16 * ids.len(),
+            Payload::Card(_) => 2 + crate::invite::MAX_CARD_LEN,
+            Payload::Keepalive => 0,
+        };
+        let len = 4 + 2 + body;
+        BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
     }
 
     /// Decodes a padded payload.

@@ -381,3 +381,123 @@ fn a_key_change_is_reported_never_silent() {
 fn links_prefer_the_cheapest_medium() {
     assert!(Medium::Lan < Medium::Ble && Medium::Ble < Medium::Tor);
 }
+
+#[test]
+fn the_longest_text_goes_through() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    net.connect(0, 1);
+    let long = "x".repeat(cairn_protocol::payload::MAX_TEXT_LEN);
+    net.send(0, 1, &long);
+    assert_eq!(texts(&net, 1, 0, Direction::Incoming), vec![long.clone()]);
+    assert_eq!(state_of(&net, 0, 1, &long), DeliveryState::Delivered);
+}
+
+#[test]
+fn a_batch_committed_elsewhere_releases_its_sends_only_when_reported() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    net.connect(0, 1);
+    net.send(0, 1, "warm up");
+    let (bob, now) = (net.key(1), net.now);
+    let alice = &mut net.nodes[0].engine;
+    alice.send_text(now, &bob, "pipelined").unwrap();
+    let commit = alice.begin_commit().unwrap();
+    assert!(alice.commit_in_flight());
+    assert!(
+        std::iter::from_fn(|| alice.poll_output())
+            .all(|o| !matches!(o, cairn_protocol::Output::Transmit { .. })),
+        "nothing may be sent before its batch is durable"
+    );
+    // The driver commits on its own and reports back.
+    cairn_protocol::Store::commit(alice.store_mut(), &commit.batch).unwrap();
+    alice.end_commit(now, commit.ticket, Ok(())).unwrap();
+    assert!(!alice.commit_in_flight());
+    net.pump();
+    assert_eq!(
+        texts(&net, 1, 0, Direction::Incoming),
+        vec!["warm up", "pipelined"]
+    );
+}
+
+#[test]
+fn a_duplicate_arriving_while_the_original_commits_is_stored_once() {
+    use cairn_protocol::{Output, Store};
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    let (la, lb) = net.connect(0, 1);
+    net.send(0, 1, "warm up");
+    let (bob, now) = (net.key(1), net.now);
+    let data_frames =
+        |engine: &mut cairn_protocol::Engine<cairn_protocol::MemoryStore>| -> Vec<Vec<u8>> {
+            std::iter::from_fn(|| engine.poll_output())
+                .filter_map(|o| match o {
+                    Output::Transmit { link, frame } if link == la => Some(frame),
+                    _ => None,
+                })
+                .collect()
+        };
+    net.nodes[0].engine.send_text(now, &bob, "twice").unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    let first = data_frames(&mut net.nodes[0].engine);
+    // Alice's retransmission timer fires before any receipt: same message,
+    // new nonce.
+    let later = now + Duration::from_secs(10);
+    net.nodes[0].engine.handle_timeout(later);
+    net.nodes[0].engine.flush(later).unwrap();
+    let again = data_frames(&mut net.nodes[0].engine);
+    assert!(!first.is_empty() && !again.is_empty());
+
+    let b = &mut net.nodes[1].engine;
+    for f in &first {
+        b.handle_frame(later, lb, f);
+    }
+    let commit = b.begin_commit().unwrap();
+    for f in &again {
+        b.handle_frame(later, lb, f);
+    }
+    let second = b.begin_commit().unwrap();
+    assert!(
+        second
+            .batch
+            .ops
+            .iter()
+            .all(|op| !matches!(op, cairn_protocol::StoreOp::PutMessage(_))),
+        "the duplicate was staged again"
+    );
+    b.store_mut().commit(&commit.batch).unwrap();
+    b.end_commit(later, commit.ticket, Ok(())).unwrap();
+    b.store_mut().commit(&second.batch).unwrap();
+    b.end_commit(later, second.ticket, Ok(())).unwrap();
+    net.pump();
+    let stored = net
+        .history(1, 0)
+        .iter()
+        .filter(|m| m.text == "twice")
+        .count();
+    assert_eq!(stored, 1);
+    assert_eq!(state_of(&net, 0, 1, "twice"), DeliveryState::Delivered);
+}
+
+#[test]
+fn a_new_link_is_preferred_and_resends_what_a_dead_one_swallowed() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    let (stale_a, _) = net.connect(0, 1);
+    net.send(0, 1, "first");
+    // The old link dies silently: frames put on it vanish, nobody is told.
+    net.blackhole(stale_a);
+    net.send(0, 1, "into the void");
+    assert_eq!(texts(&net, 1, 0, Direction::Incoming), vec!["first"]);
+    // A fresh link comes up beside it; the stale one is still listed.
+    net.connect(0, 1);
+    assert_eq!(
+        texts(&net, 1, 0, Direction::Incoming),
+        vec!["first", "into the void"]
+    );
+    net.send(0, 1, "after");
+    assert_eq!(
+        texts(&net, 1, 0, Direction::Incoming),
+        vec!["first", "into the void", "after"]
+    );
+}

@@ -30,6 +30,7 @@ pub struct Net {
     /// Every frame that crossed any link, for tests that replay them.
     pub wire_log: Vec<(LinkId, Vec<u8>)>,
     pub config: fn(&str) -> Config,
+    dead: std::collections::BTreeSet<LinkId>,
 }
 
 pub fn identity(seed: u64) -> Identity {
@@ -72,6 +73,7 @@ impl Net {
             queue: VecDeque::new(),
             wire_log: vec![],
             config,
+            dead: Default::default(),
         }
     }
 
@@ -150,6 +152,15 @@ impl Net {
         id
     }
 
+    /// Makes frames sent on `link` (either direction) vanish without either
+    /// side noticing, like a peer that died without closing its connection.
+    pub fn blackhole(&mut self, link: LinkId) {
+        if let Some(&(_, _, peer_link)) = self.links.get(&link) {
+            self.dead.insert(link);
+            self.dead.insert(peer_link);
+        }
+    }
+
     /// Injects raw bytes as if `from`'s side of `link` had sent them.
     pub fn inject(&mut self, link: LinkId, bytes: Vec<u8>) {
         self.queue.push_back((link, bytes));
@@ -166,6 +177,9 @@ impl Net {
             let Some(&(_, to, to_link)) = self.links.get(&link) else {
                 continue;
             };
+            if self.dead.contains(&link) {
+                continue;
+            }
             self.wire_log.push((link, frame.clone()));
             let now = self.now;
             let node = &mut self.nodes[to];
