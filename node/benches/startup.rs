@@ -66,7 +66,10 @@ async fn main() {
             ) {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "node never became ready");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "node never became ready"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         ready_ms.push(start.elapsed().as_secs_f64() * 1e3);
@@ -85,7 +88,10 @@ async fn main() {
             })
             .collect(),
     );
-    println!("run to ready: median {:.0} ms over {runs} runs ({ready_ms:.0?}); of which the passphrase KDF (Argon2id, 64 MiB, t=3) takes {kdf_ms:.0} ms", median(ready_ms.clone()));
+    println!(
+        "run to ready: median {:.0} ms over {runs} runs ({ready_ms:.0?}); of which the passphrase KDF (Argon2id, 64 MiB, t=3) takes {kdf_ms:.0} ms",
+        median(ready_ms.clone())
+    );
     println!(
         "idle RSS after {} s: median {:.1} MB ({rss_mb:.1?}) (goal <= 25 MB)",
         idle.as_secs(),

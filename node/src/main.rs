@@ -186,7 +186,7 @@ fn passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
     Ok(first)
 }
 
-fn create_profile(profile: &Profile, name: &str) -> Result<(), CliError> {
+fn create_profile(profile: &Profile, name: &str) -> Result<cairn_node::store::Opened, CliError> {
     cairn_protocol::invite::validate_name(name).map_err(|e| CliError::Usage(e.to_string()))?;
     let pass = passphrase(true)?;
     if pass.is_empty() {
@@ -197,13 +197,13 @@ fn create_profile(profile: &Profile, name: &str) -> Result<(), CliError> {
     let opened = profile.create(name, pass.as_bytes())?;
     println!("{}", opened.identity.key());
     eprintln!("Created profile \"{name}\" in {}", profile.dir().display());
-    Ok(())
+    Ok(opened)
 }
 
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let profile = profile_of(&cli)?;
     match cli.command {
-        Command::Init { name } => create_profile(&profile, &name),
+        Command::Init { name } => create_profile(&profile, &name).map(drop),
         Command::Run {
             name,
             listen,
@@ -211,12 +211,14 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             no_mdns,
             no_lan,
         } => {
-            if !profile.exists() {
+            let created = if profile.exists() {
+                None
+            } else {
                 let name = name
                     .or_else(|| std::env::var("USER").ok())
                     .unwrap_or_else(|| "Cairn user".into());
-                create_profile(&profile, &name)?;
-            }
+                Some(create_profile(&profile, &name)?)
+            };
             let mut config = profile.load_config()?;
             if !listen.is_empty() {
                 config.lan.listen = listen;
@@ -224,7 +226,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             config.lan.bootstrap.extend(bootstrap);
             config.lan.mdns &= !no_mdns;
             config.lan.enabled &= !no_lan;
-            run(&profile, config).await
+            run(&profile, config, created).await
         }
         Command::Invite { qr } => {
             let Reply::Invite { uri } = request(&profile, Request::Invite).await? else {
@@ -406,10 +408,15 @@ fn unexpected_api() -> cairn_node::ApiError {
     cairn_node::ApiError::new(cairn_node::api::ErrorKind::Internal, "unsupported offline")
 }
 
-async fn run(profile: &Profile, config: cairn_node::NodeConfig) -> Result<(), CliError> {
-    let pass = passphrase(false)?;
-    let opened = profile.open(pass.as_bytes())?;
-    drop(pass);
+async fn run(
+    profile: &Profile,
+    config: cairn_node::NodeConfig,
+    created: Option<cairn_node::store::Opened>,
+) -> Result<(), CliError> {
+    let opened = match created {
+        Some(opened) => opened,
+        None => profile.open(passphrase(false)?.as_bytes())?,
+    };
     let id = opened.identity.key();
     let options = RunOptions {
         config,
