@@ -61,16 +61,16 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
 /// Serves connections until the node's call channel closes.
 pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>, path: PathBuf) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                warn!(error = %e, "control socket accept failed");
-                continue;
-            }
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    warn!(error = %e, "control socket accept failed");
+                    continue;
+                }
+            },
+            () = calls.closed() => break,
         };
-        if calls.is_closed() {
-            break;
-        }
         tokio::spawn(connection(stream, calls.clone()));
     }
     let _ = fs::remove_file(path);

@@ -54,6 +54,10 @@ pub enum NodeError {
 pub struct NodeHandle {
     calls: mpsc::Sender<Call>,
     events: broadcast::Sender<Event>,
+    /// Where in-process transports (memory links) report to this node.
+    links: mpsc::Sender<LinkEvent>,
+    link_ids: LinkIds,
+    identity: [u8; 32],
 }
 
 impl NodeHandle {
@@ -66,6 +70,25 @@ impl NodeHandle {
         rx.await
             .map_err(|_| ApiError::new(ErrorKind::Internal, "node stopped"))?
             .into()
+    }
+
+    /// Joins two in-process nodes with a memory link of `mtu` bytes, as if
+    /// a transport had found them: for tests and for the GUI's demo mode.
+    pub async fn connect_memory(&self, other: &NodeHandle, mtu: usize) {
+        cairn_transports::memory::connect(
+            cairn_transports::memory::Endpoint {
+                ids: &self.link_ids,
+                events: self.links.clone(),
+                identity: self.identity,
+            },
+            cairn_transports::memory::Endpoint {
+                ids: &other.link_ids,
+                events: other.links.clone(),
+                identity: other.identity,
+            },
+            mtu,
+        )
+        .await;
     }
 
     /// Core events as they happen. Message events carry text: do not log them.
@@ -154,6 +177,7 @@ pub async fn start(
         name,
     } = opened;
     let lan_seed = identity.ed25519_seed();
+    let identity_bytes = *identity.key().as_bytes();
     let engine = Engine::new(Config::new(name), identity, store, seed, now())?;
     let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
     let ids = LinkIds::default();
@@ -180,11 +204,14 @@ pub async fn start(
         events: events.clone(),
         dropped_frames: 0,
     };
-    let task = tokio::spawn(node.run(link_rx, call_rx, link_tx));
+    let task = tokio::spawn(node.run(link_rx, call_rx, link_tx.clone()));
     Ok((
         NodeHandle {
             calls: call_tx,
             events,
+            links: link_tx,
+            link_ids: ids,
+            identity: identity_bytes,
         },
         task,
     ))
@@ -239,6 +266,10 @@ impl Node {
                     }
                 }
                 () = sleep => self.engine.handle_timeout(now()),
+            }
+            // A steady stream of inputs must not starve the timers.
+            if self.engine.poll_timeout().is_some_and(|t| t <= now()) {
+                self.engine.handle_timeout(now());
             }
             for _ in 0..MAX_BATCH {
                 if let Ok(event) = links.try_recv() {
