@@ -12,6 +12,7 @@
 //! | `msg_index`| blind(peer, message id)          | messages key            |
 //! | `states`   | messages key                     | latest delivery state (1 byte) |
 //! | `pending`  | seq:u64                          | messages key (outgoing, undelivered) |
+//! | `carried`  | blind("carried", envelope id)    | a carried envelope and whose it is |
 //!
 //! Opening checks the passphrase through a read-only handle first, so a wrong
 //! passphrase leaves the file byte-for-byte as it was.
@@ -19,6 +20,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{
     Contact, DeliveryState, Direction, Identity, IdentityKey, MessageId, MessageRecord, Store,
     StoreError, StoreOp, WriteBatch, identity::IDENTITY_SECRET_LEN,
@@ -35,6 +37,7 @@ const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages")
 const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
 const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
+const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
@@ -340,6 +343,7 @@ struct WriteTables<'txn> {
     index: redb::Table<'txn, &'static [u8], &'static [u8]>,
     states: redb::Table<'txn, &'static [u8], &'static [u8]>,
     pending: redb::Table<'txn, u64, &'static [u8]>,
+    carried: redb::Table<'txn, &'static [u8], &'static [u8]>,
     next_seq: u64,
 }
 
@@ -358,6 +362,7 @@ impl<'txn> WriteTables<'txn> {
             index: txn.open_table(MSG_INDEX).map_err(backend)?,
             states: txn.open_table(STATES).map_err(backend)?,
             pending: txn.open_table(PENDING).map_err(backend)?,
+            carried: txn.open_table(CARRIED).map_err(backend)?,
             next_seq,
         })
     }
@@ -398,7 +403,7 @@ fn initialise(
                 vault.seal("secrets", b"name", name.as_bytes()).as_slice(),
             )
             .map_err(io)?;
-        for table in [CONTACTS, MESSAGES, MSG_INDEX, STATES] {
+        for table in [CONTACTS, MESSAGES, MSG_INDEX, STATES, CARRIED] {
             txn.open_table(table).map_err(io)?;
         }
         txn.open_table(PENDING).map_err(io)?;
@@ -480,6 +485,26 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn carried(&self) -> Result<Vec<CarriedRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = match txn.open_table(CARRIED) {
+            Ok(t) => t,
+            // Stores made before the mesh existed: created at the first commit.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(backend(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            let plain = self
+                .vault
+                .open("carried", k.value(), v.value())
+                .map_err(backend)?;
+            out.push(CarriedRecord::decode(&plain).map_err(backend)?);
+        }
+        Ok(out)
+    }
+
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
         let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
         let txn = self.db.begin_read().map_err(backend)?;
@@ -505,6 +530,19 @@ impl Store for RedbStore {
                     StoreOp::PutMessage(m) => self.put_message(&mut t, m)?,
                     StoreOp::SetState { peer, id, state } => {
                         self.set_state(&mut t, peer, id, *state)?
+                    }
+                    StoreOp::PutCarried(c) => {
+                        let key = self.vault.blind(&[b"carried", &c.env.id.0]);
+                        t.carried
+                            .insert(
+                                key.as_slice(),
+                                self.vault.seal("carried", &key, &c.encode()).as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::DeleteCarried(id) => {
+                        let key = self.vault.blind(&[b"carried", &id.0]);
+                        t.carried.remove(key.as_slice()).map_err(backend)?;
                     }
                 }
             }

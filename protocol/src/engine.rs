@@ -31,6 +31,10 @@ use crate::envelope::Envelope;
 use crate::frame::Frame;
 use crate::identity::{Identity, IdentityKey};
 use crate::invite::{ContactCard, DEFAULT_VALIDITY, Hint, InviteError, validate_name};
+use crate::mesh::carrier::{CarriedRecord, Held, Origin};
+use crate::mesh::envelope::{Carried, EnvelopeId, ack_hash};
+use crate::mesh::tag::{epoch_of, tag};
+use crate::mesh::{Mesh, MeshConfig, MeshEvent, MeshFrame, MeshStats, Recognised};
 use crate::message::{DeliveryState, Direction, MessageRecord};
 use crate::outbox::{Backoff, Outbox};
 use crate::payload::{MAX_RECEIPT_IDS, MAX_TEXT_LEN, MessageId, Payload, ReceiptKind};
@@ -187,6 +191,8 @@ pub struct Config {
     pub inits_per_minute: u32,
     /// Frames for unknown sessions tolerated per link per minute.
     pub unknown_per_minute: u32,
+    /// Store and forward across other nodes.
+    pub mesh: MeshConfig,
 }
 
 impl Config {
@@ -207,6 +213,7 @@ impl Config {
             max_links: 256,
             inits_per_minute: 30,
             unknown_per_minute: 64,
+            mesh: MeshConfig::default(),
         }
     }
 }
@@ -266,9 +273,16 @@ pub struct Engine<S: Store> {
     receipts: BTreeMap<IdentityKey, Vec<MessageId>>,
     outputs: VecDeque<Output>,
     next_housekeeping: Time,
+    mesh: Mesh,
+    /// Contacts' identity keys, for the mesh to recognise their envelopes.
+    contact_keys: Vec<IdentityKey>,
 }
 
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
+
+fn contacts_keys(contacts: &BTreeMap<IdentityKey, Contact>) -> Vec<IdentityKey> {
+    contacts.keys().copied().collect()
+}
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 impl<S: Store> Engine<S> {
@@ -288,7 +302,7 @@ impl<S: Store> Engine<S> {
             now,
             config.invite_validity,
         )?;
-        let contacts = store
+        let contacts: BTreeMap<IdentityKey, Contact> = store
             .contacts()?
             .into_iter()
             .map(|c| (c.identity, c))
@@ -301,7 +315,26 @@ impl<S: Store> Engine<S> {
                 break;
             }
         }
+        let mut mesh = Mesh::new(config.mesh.clone());
+        for record in store.carried()? {
+            if let Origin::Own { peer, message } = record.origin {
+                outbox.mark_meshed(&peer, &message);
+            }
+            let size = record.env.encoded_len();
+            mesh.restore(
+                Held {
+                    env: record.env,
+                    origin: record.origin,
+                    size,
+                },
+                record.secret,
+                now,
+            );
+        }
+        let contact_keys = contacts_keys(&contacts);
         Ok(Self {
+            mesh,
+            contact_keys,
             sessions: SessionTable::new(config.sessions),
             config,
             identity,
@@ -363,6 +396,15 @@ impl<S: Store> Engine<S> {
 
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
+    }
+
+    pub fn mesh_stats(&self) -> MeshStats {
+        self.mesh.stats()
+    }
+
+    /// The envelopes this node carries, as a relay sees them.
+    pub fn mesh_carried(&self) -> Vec<Carried> {
+        self.mesh.carrier().iter().map(|h| h.env.clone()).collect()
     }
 
     pub fn session_count(&self) -> usize {
@@ -467,6 +509,7 @@ impl<S: Store> Engine<S> {
         self.batch
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);
+        self.contacts_changed();
         Ok(peer)
     }
 
@@ -542,6 +585,11 @@ impl<S: Store> Engine<S> {
         }
         let peer = info.peer;
         self.outbox.resend_now(&peer);
+        let contact = self.contacts.contains_key(&peer);
+        let frames = self
+            .mesh
+            .link_up(&self.identity.key(), now, link, peer, contact);
+        self.mesh_out(frames);
         self.links.insert(
             link,
             LinkState {
@@ -556,6 +604,7 @@ impl<S: Store> Engine<S> {
 
     pub fn link_down(&mut self, _now: Time, link: LinkId) {
         self.links.remove(&link);
+        self.mesh.link_down(link);
         self.reply_links.retain(|_, l| *l != link);
     }
 
@@ -566,6 +615,15 @@ impl<S: Store> Engine<S> {
         }
         match Frame::decode(bytes) {
             Ok(Frame::Envelope(env)) => self.on_envelope(now, link, env),
+            Ok(Frame::Summary(summary)) => {
+                let frames = self.mesh.on_summary(now, link, summary, &self.contact_keys);
+                self.mesh_out(frames);
+            }
+            Ok(Frame::Carry(env)) => self.on_carry(now, link, *env),
+            Ok(Frame::Acks(acks)) => {
+                let frames = self.mesh.on_acks(link, acks);
+                self.mesh_out(frames);
+            }
             Err(e) => {
                 debug!(link = link.0, error = %e, "undecodable frame");
                 self.close(link, CloseReason::Malformed);
@@ -575,6 +633,8 @@ impl<S: Store> Engine<S> {
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.sessions.expire(now);
+        let frames = self.mesh.tick(&self.identity.key(), now);
+        self.mesh_out(frames);
         for state in self.links.values_mut() {
             if now.since(state.window_start) >= RATE_WINDOW {
                 state.window_start = now;
@@ -667,7 +727,7 @@ impl<S: Store> Engine<S> {
         for peer in dirty {
             self.service_peer(now, &peer);
         }
-        self.send_receipts();
+        self.send_receipts(now);
         result
     }
 
@@ -685,6 +745,7 @@ impl<S: Store> Engine<S> {
         [
             retransmit,
             self.sessions.next_deadline(),
+            self.mesh.next_wakeup(),
             Some(self.next_housekeeping),
         ]
         .into_iter()
@@ -759,6 +820,7 @@ impl<S: Store> Engine<S> {
             return 0;
         }
         let Some(link) = self.best_link(peer) else {
+            self.mesh_pending(now, peer);
             return 0;
         };
         if self.sessions.needs_handshake(peer, now) {
@@ -808,18 +870,167 @@ impl<S: Store> Engine<S> {
         sent
     }
 
-    fn send_receipts(&mut self) {
+    fn send_receipts(&mut self, now: Time) {
         for (peer, ids) in std::mem::take(&mut self.receipts) {
             for chunk in ids.chunks(MAX_RECEIPT_IDS) {
                 let receipt = Payload::Receipt {
                     kind: ReceiptKind::Delivered,
                     ids: chunk.to_vec(),
                 };
-                // Without a session the receipt is dropped; the sender resends
-                // and the duplicate is acknowledged then.
-                self.send_payload(&peer, &receipt);
+                // Without a session, the receipt goes through the mesh; without
+                // either it is dropped, the sender resends, and the duplicate is
+                // acknowledged then.
+                if !self.send_payload(&peer, &receipt) {
+                    self.mesh_send(now, &peer, &receipt, None);
+                }
             }
         }
+    }
+
+    /// Hands the durable messages for `peer` that have no link to the mesh,
+    /// once each.
+    fn mesh_pending(&mut self, now: Time, peer: &IdentityKey) {
+        if !self.mesh.enabled() {
+            return;
+        }
+        for record in self.outbox.unmeshed(peer) {
+            self.outbox.mark_meshed(peer, &record.id);
+            let payload = Payload::Text {
+                id: record.id,
+                sent_at: record.sent_at,
+                text: record.text,
+            };
+            self.mesh_send(now, peer, &payload, Some(record.id));
+        }
+    }
+
+    /// Seals `payload` one way to `peer` and starts it through the mesh.
+    /// `message` names the outbox entry it carries, if any.
+    fn mesh_send(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        payload: &Payload,
+        message: Option<MessageId>,
+    ) {
+        if !self.mesh.enabled() {
+            return;
+        }
+        let Some(recipient) = self.contacts.get(peer).map(Contact::static_key) else {
+            return;
+        };
+        let mut secret = [0u8; 16];
+        let mut id = [0u8; 16];
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut secret);
+        self.rng.fill_bytes(&mut id);
+        self.rng.fill_bytes(&mut seed);
+        let sealed = match crate::sealed::seal(
+            &self.identity,
+            &self.card,
+            &recipient,
+            secret,
+            payload,
+            seed,
+        ) {
+            Ok(sealed) => sealed,
+            // Too large for one sealed message: it waits for a direct link.
+            Err(e) => {
+                debug!(error = %e, "not sent through the mesh");
+                return;
+            }
+        };
+        let mesh = self.mesh.config();
+        let epoch = epoch_of(now, mesh.epoch);
+        let env = Carried {
+            id: EnvelopeId(id),
+            epoch,
+            tag: tag(peer, epoch),
+            expiry: now + mesh.ttl,
+            hop_limit: mesh.hop_limit,
+            copies: 1,
+            ack_hash: ack_hash(&secret),
+            sealed,
+        };
+        let message = message.unwrap_or(MessageId(id));
+        let frames = self
+            .mesh
+            .originate(now, env, *peer, message, secret, &self.contact_keys);
+        self.mesh_out(frames);
+    }
+
+    /// Sends what the mesh asked for and records what it changed.
+    fn mesh_out(&mut self, frames: Vec<(LinkId, MeshFrame)>) {
+        for (link, frame) in frames {
+            let frame = match frame {
+                MeshFrame::Summary(s) => Frame::Summary(s),
+                MeshFrame::Carry(c) => Frame::Carry(c),
+                MeshFrame::Acks(a) => Frame::Acks(a),
+            };
+            self.outputs.push_back(Output::Transmit {
+                link,
+                frame: frame.encode(),
+            });
+        }
+        for event in self.mesh.take_events() {
+            match event {
+                MeshEvent::Stored(id) => {
+                    if let Some(h) = self.mesh.carrier().get(&id) {
+                        let record = CarriedRecord {
+                            env: h.env.clone(),
+                            origin: h.origin,
+                            secret: self.mesh.own_secret(&id),
+                        };
+                        self.batch.push(StoreOp::PutCarried(Box::new(record)));
+                    }
+                }
+                MeshEvent::Removed(id) => self.batch.push(StoreOp::DeleteCarried(id)),
+                MeshEvent::OwnSent { peer, message } => {
+                    if self.outbox.contains(&peer, &message) {
+                        self.batch.push(StoreOp::SetState {
+                            peer,
+                            id: message,
+                            state: DeliveryState::Sent,
+                        });
+                        self.outputs.push_back(Output::Event(Event::MessageState {
+                            peer,
+                            id: message,
+                            state: DeliveryState::Sent,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    /// An envelope a neighbour handed us: ours to open, or to carry on.
+    fn on_carry(&mut self, now: Time, link: LinkId, env: Carried) {
+        if !self.mesh.enabled() {
+            return;
+        }
+        let me = self.identity.key();
+        if self.mesh.recognise(&me, &env, now) == Recognised::Mine
+            && let Ok(opened) = crate::sealed::open(&self.identity, &env.sealed)
+        {
+            let frames = self
+                .mesh
+                .delivered_here(link, env.id, opened.ack_secret, env.expiry);
+            self.mesh_out(frames);
+            let peer = opened.sender.identity();
+            if peer == me {
+                return;
+            }
+            if self.contacts.contains_key(&peer) {
+                self.on_card(now, opened.sender);
+            } else if matches!(opened.payload, Payload::Text { .. }) {
+                self.add_request(now, opened.sender);
+            }
+            self.on_payload(now, peer, opened.payload);
+            return;
+        }
+        // Not ours (or a tag collision): carry it on.
+        let frames = self.mesh.on_carry(now, link, env, &self.contact_keys);
+        self.mesh_out(frames);
     }
 
     fn rate_limit(&mut self, now: Time, link: LinkId, init: bool) -> bool {
@@ -956,7 +1167,12 @@ impl<S: Store> Engine<S> {
                 for id in ids {
                     match kind {
                         ReceiptKind::Delivered => {
+                            let meshed = self.outbox.is_meshed(&peer, &id);
                             if self.outbox.remove(&peer, &id).is_some() {
+                                if meshed {
+                                    let frames = self.mesh.delivered_own(&peer, &id);
+                                    self.mesh_out(frames);
+                                }
                                 let delivered = StoreOp::SetState {
                                     peer,
                                     id,
@@ -1040,6 +1256,18 @@ impl<S: Store> Engine<S> {
     /// Someone not in our contacts wrote: keep them as a contact request if
     /// there is room for one.
     fn accept_request(&mut self, now: Time, peer: &IdentityKey) -> bool {
+        match self.sessions.peer_card(peer).cloned() {
+            Some(card) => self.add_request(now, card),
+            None => false,
+        }
+    }
+
+    /// Keeps someone who wrote first as a contact request, if there is room.
+    fn add_request(&mut self, now: Time, card: ContactCard) -> bool {
+        let peer = card.identity();
+        if self.contacts.contains_key(&peer) {
+            return true;
+        }
         let requests = self
             .contacts
             .values()
@@ -1048,18 +1276,21 @@ impl<S: Store> Engine<S> {
         if requests >= self.config.max_requests || self.contacts.len() >= self.config.max_contacts {
             return false;
         }
-        let Some(card) = self.sessions.peer_card(peer).cloned() else {
-            return false;
-        };
         let contact = Contact::new(card, None, ContactOrigin::Request, now);
         self.batch
             .push(StoreOp::PutContact(Box::new(contact.clone())));
-        self.contacts.insert(*peer, contact);
+        self.contacts.insert(peer, contact);
+        self.contacts_changed();
         self.after_commit
             .push(AfterCommit::Event(Event::ContactAdded {
-                peer: *peer,
+                peer,
                 origin: ContactOrigin::Request,
             }));
         true
+    }
+
+    fn contacts_changed(&mut self) {
+        self.contact_keys = contacts_keys(&self.contacts);
+        self.mesh.contacts_changed();
     }
 }

@@ -53,6 +53,17 @@ pub(crate) fn params(pattern: Pattern) -> NoiseParams {
     name.parse().expect("valid Noise parameter string")
 }
 
+/// The one-way pattern for messages sealed to a static key: the sender's
+/// static key travels encrypted and is authenticated (`X`).
+pub(crate) fn one_way_builder<'a>(seed: [u8; 32]) -> snow::Builder<'a> {
+    // A constant that snow is known to parse.
+    #[allow(clippy::expect_used)]
+    let params = "Noise_X_25519_ChaChaPoly_BLAKE2s"
+        .parse()
+        .expect("valid Noise parameter string");
+    snow::Builder::with_resolver(params, Box::new(SeededResolver { seed }))
+}
+
 /// A snow builder whose ephemeral keys come from `seed`.
 pub(crate) fn builder<'a>(pattern: Pattern, seed: [u8; 32]) -> snow::Builder<'a> {
     snow::Builder::with_resolver(params(pattern), Box::new(SeededResolver { seed }))

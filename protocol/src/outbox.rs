@@ -25,6 +25,8 @@ struct Entry {
     /// When and under which session (local index) it was last sent.
     last_sent: Option<(Time, u64)>,
     attempts: u32,
+    /// Handed to the mesh (sealed one way) as well.
+    meshed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -101,10 +103,31 @@ impl Outbox {
                 durable,
                 last_sent: None,
                 attempts: 0,
+                meshed: false,
             },
         );
         self.len += 1;
         Ok(())
+    }
+
+    pub fn mark_meshed(&mut self, peer: &IdentityKey, id: &MessageId) {
+        if let Some(entry) = self.entry_mut(peer, id) {
+            entry.meshed = true;
+        }
+    }
+
+    /// Durable entries for `peer` not yet handed to the mesh.
+    pub fn unmeshed(&self, peer: &IdentityKey) -> Vec<MessageRecord> {
+        self.peers
+            .get(peer)
+            .map(|q| {
+                q.entries
+                    .values()
+                    .filter(|e| e.durable && !e.meshed)
+                    .map(|e| e.record.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn mark_durable(&mut self, peer: &IdentityKey, id: &MessageId) {
@@ -140,6 +163,19 @@ impl Outbox {
                 entry.last_sent = None;
             }
         }
+    }
+
+    pub fn contains(&self, peer: &IdentityKey, id: &MessageId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|q| q.by_id.contains_key(id))
+    }
+
+    pub fn is_meshed(&self, peer: &IdentityKey, id: &MessageId) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|q| q.entries.get(q.by_id.get(id)?))
+            .is_some_and(|e| e.meshed)
     }
 
     pub fn has_pending(&self, peer: &IdentityKey) -> bool {

@@ -11,6 +11,8 @@ use thiserror::Error;
 
 use crate::contact::Contact;
 use crate::identity::IdentityKey;
+use crate::mesh::carrier::CarriedRecord;
+use crate::mesh::envelope::EnvelopeId;
 use crate::message::{DeliveryState, Direction, MessageRecord};
 use crate::payload::MessageId;
 
@@ -39,6 +41,10 @@ pub enum StoreOp {
         id: MessageId,
         state: DeliveryState,
     },
+    /// Insert or replace an envelope the node carries.
+    PutCarried(Box<CarriedRecord>),
+    /// Forget a carried envelope.
+    DeleteCarried(EnvelopeId),
 }
 
 /// Writes that become durable together or not at all.
@@ -68,6 +74,8 @@ pub trait Store {
     fn pending_outgoing(&self) -> Result<Vec<MessageRecord>, StoreError>;
     /// Whether a message from/to `peer` with this id is stored.
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError>;
+    /// Every envelope the node carries (its own and others').
+    fn carried(&self) -> Result<Vec<CarriedRecord>, StoreError>;
     /// Makes every op in `batch` durable, atomically.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
 }
@@ -77,6 +85,7 @@ pub trait Store {
 pub struct MemoryStore {
     pub contacts: BTreeMap<IdentityKey, Contact>,
     pub messages: Vec<MessageRecord>,
+    pub carried: BTreeMap<EnvelopeId, CarriedRecord>,
     index: HashMap<(IdentityKey, MessageId), usize>,
     /// When set, the next commit fails (to test what the core does then).
     pub fail_next_commit: bool,
@@ -106,6 +115,10 @@ impl Store for MemoryStore {
         Ok(self.index.contains_key(&(*peer, *id)))
     }
 
+    fn carried(&self) -> Result<Vec<CarriedRecord>, StoreError> {
+        Ok(self.carried.values().cloned().collect())
+    }
+
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         if std::mem::take(&mut self.fail_next_commit) {
             return Err(StoreError::msg("injected failure"));
@@ -127,6 +140,12 @@ impl Store for MemoryStore {
                         let m = &mut self.messages[i];
                         m.state = m.state.max(*state);
                     }
+                }
+                StoreOp::PutCarried(c) => {
+                    self.carried.insert(c.env.id, (**c).clone());
+                }
+                StoreOp::DeleteCarried(id) => {
+                    self.carried.remove(id);
                 }
             }
         }

@@ -199,7 +199,15 @@ fn handshake_flood_from_one_link_is_cut_off() {
         net.send(0, 1, "hi");
         net.wire_log
             .iter()
-            .find(|(l, _)| *l == la)
+            .find(|(l, f)| {
+                *l == la
+                    && matches!(
+                        cairn_protocol::frame::Frame::decode(f),
+                        Ok(cairn_protocol::frame::Frame::Envelope(
+                            cairn_protocol::envelope::Envelope::Init { .. }
+                        ))
+                    )
+            })
             .unwrap()
             .1
             .clone()

@@ -1,10 +1,12 @@
 //! Records as stored (after the store opened them).
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{Contact, MessageRecord};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = Contact::decode(data);
     let _ = MessageRecord::decode(data);
+    let _ = CarriedRecord::decode(data);
 });

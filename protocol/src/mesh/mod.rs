@@ -1,0 +1,695 @@
+//! Store and forward: envelopes that hop across nodes which are not the
+//! recipient and wait in them until someone carries them on.
+//!
+//! Neighbours exchange [`Summary`] frames — a Bloom filter of the envelope ids
+//! each holds, and one of the recipient tags it wants (its own, for the
+//! epochs an envelope can live) — and then push each other what the other
+//! lacks, as the [`Policy`] allows:
+//!
+//! - `Epidemic`: everything, until the hop limit runs out (the flooding
+//!   baseline, what bitchat does).
+//! - `SprayAndWait { copies }`: an envelope starts with `copies`; a holder
+//!   with more than one hands half to each new neighbour; with one left it
+//!   waits to meet the recipient.
+//! - `Direct`: only the sender's own copy, only to the recipient (baseline).
+//!
+//! Whatever the policy, an envelope goes to a neighbour whose interest filter
+//! matches its tag, or who is known to be its recipient. Delivery proofs
+//! (`Acks`: the secret whose hash the envelope carries) travel back and make
+//! holders drop their copies.
+//!
+//! This module is sans-I/O like the rest of the crate: the engine feeds it
+//! link events and frames and sends what it returns.
+
+pub mod bloom;
+pub mod carrier;
+pub mod envelope;
+pub mod tag;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::engine::LinkId;
+use crate::identity::IdentityKey;
+use crate::payload::MessageId;
+use crate::time::Time;
+use crate::wire::{DecodeError, Reader, Writer};
+use bloom::Bloom;
+use carrier::{Carrier, CarrierLimits, Held, Origin, Refusal};
+use envelope::{Carried, EnvelopeId};
+use tag::{Tag, epoch_of, tag};
+
+/// Most delivery proofs in one frame.
+pub const MAX_ACKS: usize = 256;
+
+/// How envelopes spread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Epidemic,
+    SprayAndWait { copies: u16 },
+    Direct,
+}
+
+impl Policy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Policy::Epidemic => "epidemic",
+            Policy::SprayAndWait { .. } => "spray-and-wait",
+            Policy::Direct => "direct",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    pub enabled: bool,
+    pub policy: Policy,
+    /// Send and honour delivery proofs (off only for the flooding baseline).
+    pub acks: bool,
+    /// Tell neighbours which recipient tags are ours, so they can hand over
+    /// what they hold for us. Off means we get mail only by flooding or from
+    /// contacts.
+    pub announce_interest: bool,
+    pub carrier: CarrierLimits,
+    /// Lifetime of an envelope we create.
+    pub ttl: Duration,
+    pub hop_limit: u8,
+    /// How often recipient tags change.
+    pub epoch: Duration,
+    /// How often a long-lived link re-exchanges summaries.
+    pub summary_interval: Duration,
+    /// Envelopes accepted per minute from a neighbour that is not a contact.
+    pub strangers_per_minute: u32,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            policy: Policy::SprayAndWait { copies: 16 },
+            acks: true,
+            announce_interest: true,
+            carrier: CarrierLimits::default(),
+            ttl: Duration::from_secs(24 * 3600),
+            hop_limit: 16,
+            epoch: Duration::from_secs(3600),
+            summary_interval: Duration::from_secs(30),
+            strangers_per_minute: 120,
+        }
+    }
+}
+
+/// What neighbours tell each other they hold and want.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub have: Bloom,
+    pub interest: Bloom,
+}
+
+impl Summary {
+    pub fn encode(&self, w: &mut Writer) {
+        self.have.encode(w);
+        self.interest.encode(w);
+    }
+
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            have: Bloom::decode(r)?,
+            interest: Bloom::decode(r)?,
+        })
+    }
+}
+
+/// A frame the mesh wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeshFrame {
+    Summary(Summary),
+    Carry(Box<Carried>),
+    Acks(Vec<(EnvelopeId, [u8; 16])>),
+}
+
+/// Things the engine must know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeshEvent {
+    /// An own envelope left on a link for the first time.
+    OwnSent {
+        peer: IdentityKey,
+        message: MessageId,
+    },
+    /// Persist this envelope (added or changed).
+    Stored(EnvelopeId),
+    /// Forget this envelope.
+    Removed(EnvelopeId),
+}
+
+#[derive(Debug)]
+struct Neighbour {
+    peer: IdentityKey,
+    contact: bool,
+    have: Option<Bloom>,
+    interest: Option<Bloom>,
+    /// Envelopes already handed over on this link.
+    given: BTreeSet<EnvelopeId>,
+    next_summary: Time,
+    window_start: Time,
+    taken_in_window: u32,
+}
+
+/// Counters, for status screens and the simulator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeshStats {
+    pub carried: usize,
+    pub relayed_bytes: usize,
+    pub capacity_bytes: usize,
+    pub refused: u64,
+    pub transmissions: u64,
+}
+
+pub struct Mesh {
+    config: MeshConfig,
+    carrier: Carrier,
+    neighbours: BTreeMap<LinkId, Neighbour>,
+    /// Our own tags, for the epochs an envelope can live, by epoch.
+    own: Option<(u32, BTreeMap<u32, Tag>)>,
+    /// Contacts' tags by epoch, computed when first needed.
+    contact_tags: BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
+    /// Delivery proofs we know, to pass on: id → (secret, until).
+    proofs: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
+    /// The delivery secrets of our own envelopes still out.
+    own_secrets: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
+    events: Vec<MeshEvent>,
+    stats: MeshStats,
+}
+
+/// What a carried envelope means to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recognised {
+    /// Its tag is ours: try to open it.
+    Mine,
+    Other,
+}
+
+impl Mesh {
+    pub fn new(config: MeshConfig) -> Self {
+        Self {
+            carrier: Carrier::new(config.carrier),
+            config,
+            neighbours: BTreeMap::new(),
+            own: None,
+            contact_tags: BTreeMap::new(),
+            proofs: BTreeMap::new(),
+            own_secrets: BTreeMap::new(),
+            events: Vec::new(),
+            stats: MeshStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &MeshConfig {
+        &self.config
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    pub fn stats(&self) -> MeshStats {
+        MeshStats {
+            carried: self.carrier.len(),
+            relayed_bytes: self.carrier.relayed_bytes(),
+            capacity_bytes: self.config.carrier.capacity_bytes,
+            ..self.stats
+        }
+    }
+
+    pub fn carrier(&self) -> &Carrier {
+        &self.carrier
+    }
+
+    pub fn take_events(&mut self) -> Vec<MeshEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn epochs_alive(&self) -> u32 {
+        let e = self.config.epoch.as_millis().max(1);
+        u32::try_from(self.config.carrier.max_ttl.as_millis() / e + 1).unwrap_or(u32::MAX)
+    }
+
+    /// Our tags for every epoch an envelope made now or earlier may carry.
+    fn own_tags(&mut self, me: &IdentityKey, now: Time) -> &BTreeMap<u32, Tag> {
+        let epoch = epoch_of(now, self.config.epoch);
+        if self.own.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let span = self.epochs_alive().min(24 * 8);
+            let tags = (epoch.saturating_sub(span)..=epoch.saturating_add(1))
+                .map(|e| (e, tag(me, e)))
+                .collect();
+            self.own = Some((epoch, tags));
+        }
+        // Just set above when missing.
+        #[allow(clippy::unwrap_used)]
+        &self.own.as_ref().unwrap().1
+    }
+
+    /// Whether `env` is addressed to `me`.
+    pub fn recognise(&mut self, me: &IdentityKey, env: &Carried, now: Time) -> Recognised {
+        match self.own_tags(me, now).get(&env.epoch) {
+            Some(t) if *t == env.tag => Recognised::Mine,
+            _ => Recognised::Other,
+        }
+    }
+
+    /// Which of `contacts` an envelope is for, if any: all a relay can ever
+    /// learn about a recipient.
+    pub fn recipient_among(
+        &mut self,
+        env: &Carried,
+        contacts: &[IdentityKey],
+    ) -> Option<IdentityKey> {
+        if contacts.is_empty() {
+            return None;
+        }
+        let table = self
+            .contact_tags
+            .entry(env.epoch)
+            .or_insert_with(|| contacts.iter().map(|c| (tag(c, env.epoch), *c)).collect());
+        // Bounded: one table per epoch seen, dropped at each housekeeping.
+        table.get(&env.tag).copied()
+    }
+
+    /// Contacts changed: recompute their tags when next needed.
+    pub fn contacts_changed(&mut self) {
+        self.contact_tags.clear();
+    }
+
+    fn summary(&mut self, me: &IdentityKey, now: Time) -> Summary {
+        let mut have = Bloom::for_items(self.carrier.len() + self.proofs.len());
+        for h in self.carrier.iter() {
+            have.insert(&h.env.id.0);
+        }
+        for id in self.proofs.keys() {
+            have.insert(&id.0);
+        }
+        let announce = self.config.announce_interest;
+        let tags: Vec<Tag> = self.own_tags(me, now).values().copied().collect();
+        let mut interest = Bloom::for_items(tags.len());
+        if announce {
+            for t in &tags {
+                interest.insert(&t.0);
+            }
+        }
+        Summary { have, interest }
+    }
+
+    pub fn link_up(
+        &mut self,
+        me: &IdentityKey,
+        now: Time,
+        link: LinkId,
+        peer: IdentityKey,
+        contact: bool,
+    ) -> Vec<(LinkId, MeshFrame)> {
+        if !self.config.enabled {
+            return Vec::new();
+        }
+        self.neighbours.insert(
+            link,
+            Neighbour {
+                peer,
+                contact,
+                have: None,
+                interest: None,
+                given: BTreeSet::new(),
+                next_summary: now + self.config.summary_interval,
+                window_start: now,
+                taken_in_window: 0,
+            },
+        );
+        vec![(link, MeshFrame::Summary(self.summary(me, now)))]
+    }
+
+    pub fn link_down(&mut self, link: LinkId) {
+        self.neighbours.remove(&link);
+    }
+
+    /// A neighbour told us what it holds and wants: push what it lacks.
+    pub fn on_summary(
+        &mut self,
+        now: Time,
+        link: LinkId,
+        summary: Summary,
+        contacts: &[IdentityKey],
+    ) -> Vec<(LinkId, MeshFrame)> {
+        let Some(n) = self.neighbours.get_mut(&link) else {
+            return Vec::new();
+        };
+        n.have = Some(summary.have);
+        n.interest = Some(summary.interest);
+        let mut out = self.acks_for(link);
+        let ids: Vec<EnvelopeId> = self.carrier.iter().map(|h| h.env.id).collect();
+        for id in ids {
+            if let Some(frame) = self.offer(now, link, &id, contacts) {
+                out.push((link, frame));
+            }
+        }
+        out
+    }
+
+    /// Proofs for envelopes the neighbour says it holds.
+    fn acks_for(&self, link: LinkId) -> Vec<(LinkId, MeshFrame)> {
+        if !self.config.acks {
+            return Vec::new();
+        }
+        let Some(have) = self.neighbours.get(&link).and_then(|n| n.have.as_ref()) else {
+            return Vec::new();
+        };
+        let proofs: Vec<(EnvelopeId, [u8; 16])> = self
+            .proofs
+            .iter()
+            .filter(|(id, _)| have.contains(&id.0))
+            .map(|(id, (secret, _))| (*id, *secret))
+            .collect();
+        proofs
+            .chunks(MAX_ACKS)
+            .map(|c| (link, MeshFrame::Acks(c.to_vec())))
+            .collect()
+    }
+
+    /// Decides whether to hand envelope `id` to the neighbour on `link`, and
+    /// if so updates our copy and returns the frame.
+    fn offer(
+        &mut self,
+        _now: Time,
+        link: LinkId,
+        id: &EnvelopeId,
+        contacts: &[IdentityKey],
+    ) -> Option<MeshFrame> {
+        let policy = self.config.policy;
+        let n = self.neighbours.get(&link)?;
+        let held = self.carrier.get(id)?;
+        if n.given.contains(id) || n.have.as_ref().is_some_and(|h| h.contains(&id.0)) {
+            return None;
+        }
+        let wants = n
+            .interest
+            .as_ref()
+            .is_some_and(|i| i.contains(&held.env.tag.0));
+        let recipient = match held.origin {
+            Origin::Own { peer, .. } => Some(peer),
+            Origin::Relayed { .. } => None,
+        };
+        let peer = n.peer;
+        let env_for_lookup = held.env.clone();
+        let is_recipient = wants
+            || recipient == Some(peer)
+            || (recipient.is_none()
+                && self.recipient_among(&env_for_lookup, contacts) == Some(peer));
+        let held = self.carrier.get(id)?;
+        let last_hop = held.env.hop_limit <= 1 && !matches!(held.origin, Origin::Own { .. });
+        if last_hop && !is_recipient {
+            return None;
+        }
+        let mut sent = held.env.clone();
+        sent.hop_limit = sent.hop_limit.saturating_sub(1);
+        let give = if is_recipient {
+            true
+        } else {
+            match policy {
+                Policy::Epidemic => true,
+                Policy::Direct => false,
+                Policy::SprayAndWait { .. } => held.env.copies > 1,
+            }
+        };
+        if !give {
+            return None;
+        }
+        if !is_recipient && let Policy::SprayAndWait { .. } = policy {
+            let half = held.env.copies / 2;
+            sent.copies = half;
+            // Not persisted: after a restart an envelope starts again from the
+            // copies it was stored with, which only spreads it a little more.
+            if let Some(h) = self.carrier.get_mut(id) {
+                h.env.copies -= half;
+            }
+        }
+        if let Some(h) = self.carrier.get(id)
+            && let Origin::Own { peer, message } = h.origin
+            && self.neighbours.values().all(|n| !n.given.contains(id))
+        {
+            self.events.push(MeshEvent::OwnSent { peer, message });
+        }
+        if let Some(n) = self.neighbours.get_mut(&link) {
+            n.given.insert(*id);
+        }
+        self.stats.transmissions += 1;
+        Some(MeshFrame::Carry(Box::new(sent)))
+    }
+
+    /// Offers one envelope to every current neighbour.
+    fn spread(
+        &mut self,
+        now: Time,
+        id: &EnvelopeId,
+        except: Option<LinkId>,
+        contacts: &[IdentityKey],
+    ) -> Vec<(LinkId, MeshFrame)> {
+        let links: Vec<LinkId> = self
+            .neighbours
+            .keys()
+            .copied()
+            .filter(|l| Some(*l) != except)
+            .collect();
+        links
+            .into_iter()
+            .filter_map(|l| self.offer(now, l, id, contacts).map(|f| (l, f)))
+            .collect()
+    }
+
+    /// Our own new envelope for `peer`: keep it and start it on its way.
+    pub fn originate(
+        &mut self,
+        now: Time,
+        mut env: Carried,
+        peer: IdentityKey,
+        message: MessageId,
+        secret: [u8; 16],
+        contacts: &[IdentityKey],
+    ) -> Vec<(LinkId, MeshFrame)> {
+        env.copies = match self.config.policy {
+            Policy::SprayAndWait { copies } => copies.max(1),
+            _ => 1,
+        };
+        let id = env.id;
+        let until = env.expiry;
+        if self
+            .carrier
+            .accept(env, Origin::Own { peer, message }, now)
+            .is_err()
+        {
+            return Vec::new();
+        }
+        // The sender can prove delivery too, once it learns of it.
+        self.own_secrets.insert(id, (secret, until));
+        self.events.push(MeshEvent::Stored(id));
+        self.spread(now, &id, None, contacts)
+    }
+
+    /// An envelope a neighbour handed us, not addressed to us.
+    pub fn on_carry(
+        &mut self,
+        now: Time,
+        link: LinkId,
+        env: Carried,
+        contacts: &[IdentityKey],
+    ) -> Vec<(LinkId, MeshFrame)> {
+        let Some(n) = self.neighbours.get_mut(&link) else {
+            return Vec::new();
+        };
+        let from = n.peer;
+        // The sender has it; never offer it back.
+        n.given.insert(env.id);
+        if !n.contact {
+            if now.since(n.window_start) >= Duration::from_secs(60) {
+                n.window_start = now;
+                n.taken_in_window = 0;
+            }
+            n.taken_in_window += 1;
+            if n.taken_in_window > self.config.strangers_per_minute {
+                self.stats.refused += 1;
+                return Vec::new();
+            }
+        }
+        if env.hop_limit == 0 {
+            self.stats.refused += 1;
+            return Vec::new();
+        }
+        let id = env.id;
+        match self.carrier.accept(env, Origin::Relayed { from }, now) {
+            Ok(evicted) => {
+                for e in evicted {
+                    self.events.push(MeshEvent::Removed(e));
+                }
+                self.events.push(MeshEvent::Stored(id));
+                self.spread(now, &id, Some(link), contacts)
+            }
+            Err(Refusal::AlreadyDelivered) => {
+                // Tell the neighbour so it drops its copy too.
+                match self.proofs.get(&id) {
+                    Some((secret, _)) if self.config.acks => {
+                        vec![(link, MeshFrame::Acks(vec![(id, *secret)]))]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Err(_) => {
+                self.stats.refused += 1;
+                Vec::new()
+            }
+        }
+    }
+
+    /// We are the recipient of `id` and opened it: prove it to whoever holds it.
+    pub fn delivered_here(
+        &mut self,
+        link: LinkId,
+        id: EnvelopeId,
+        secret: [u8; 16],
+        until: Time,
+    ) -> Vec<(LinkId, MeshFrame)> {
+        self.learn_proof(id, secret, until);
+        if !self.config.acks {
+            return Vec::new();
+        }
+        vec![(link, MeshFrame::Acks(vec![(id, secret)]))]
+    }
+
+    /// One of our messages was delivered (by any path): stop its envelope.
+    pub fn delivered_own(
+        &mut self,
+        peer: &IdentityKey,
+        message: &MessageId,
+    ) -> Vec<(LinkId, MeshFrame)> {
+        let Some(id) = self.carrier.own_for(peer, message) else {
+            return Vec::new();
+        };
+        let Some((secret, until)) = self.own_secrets.remove(&id) else {
+            return Vec::new();
+        };
+        if self.carrier.remove(&id).is_some() {
+            self.events.push(MeshEvent::Removed(id));
+        }
+        self.learn_proof(id, secret, until);
+        if !self.config.acks {
+            return Vec::new();
+        }
+        let links: Vec<LinkId> = self.neighbours.keys().copied().collect();
+        links
+            .into_iter()
+            .filter(|l| {
+                self.neighbours
+                    .get(l)
+                    .is_some_and(|n| n.given.contains(&id))
+            })
+            .map(|l| (l, MeshFrame::Acks(vec![(id, secret)])))
+            .collect()
+    }
+
+    fn learn_proof(&mut self, id: EnvelopeId, secret: [u8; 16], until: Time) {
+        self.carrier.tombstone(id, until);
+        self.proofs.insert(id, (secret, until));
+        while self.proofs.len() > self.config.carrier.max_tombstones {
+            self.proofs.pop_first();
+        }
+    }
+
+    /// Delivery proofs from a neighbour.
+    pub fn on_acks(
+        &mut self,
+        link: LinkId,
+        acks: Vec<(EnvelopeId, [u8; 16])>,
+    ) -> Vec<(LinkId, MeshFrame)> {
+        if !self.config.acks {
+            return Vec::new();
+        }
+        let mut learned = Vec::new();
+        for (id, secret) in acks.into_iter().take(MAX_ACKS) {
+            if let Some(held) = self.carrier.acknowledge(&id, &secret) {
+                self.events.push(MeshEvent::Removed(id));
+                if let Origin::Own { .. } = held.origin {
+                    self.own_secrets.remove(&id);
+                }
+                self.proofs.insert(id, (secret, held.env.expiry));
+                learned.push((id, secret));
+            }
+        }
+        // Pass proofs on to the other neighbours we gave those envelopes to.
+        let mut out = Vec::new();
+        for (l, n) in &self.neighbours {
+            if *l == link {
+                continue;
+            }
+            let relevant: Vec<_> = learned
+                .iter()
+                .filter(|(id, _)| n.given.contains(id))
+                .copied()
+                .collect();
+            if !relevant.is_empty() {
+                out.push((*l, MeshFrame::Acks(relevant)));
+            }
+        }
+        out
+    }
+
+    /// Expiry and periodic summaries. Returns frames to send.
+    pub fn tick(&mut self, me: &IdentityKey, now: Time) -> Vec<(LinkId, MeshFrame)> {
+        if !self.config.enabled {
+            return Vec::new();
+        }
+        for held in self.carrier.expire(now) {
+            self.own_secrets.remove(&held.env.id);
+            self.events.push(MeshEvent::Removed(held.env.id));
+        }
+        self.proofs.retain(|_, (_, until)| *until > now);
+        let current = epoch_of(now, self.config.epoch);
+        let alive = self.epochs_alive();
+        self.contact_tags
+            .retain(|e, _| e.saturating_add(alive) >= current);
+        let due: Vec<LinkId> = self
+            .neighbours
+            .iter()
+            .filter(|(_, n)| n.next_summary <= now)
+            .map(|(l, _)| *l)
+            .collect();
+        let mut out = Vec::new();
+        for link in due {
+            let summary = self.summary(me, now);
+            if let Some(n) = self.neighbours.get_mut(&link) {
+                n.next_summary = now + self.config.summary_interval;
+                n.given.retain(|id| self.carrier.get(id).is_some());
+            }
+            out.push((link, MeshFrame::Summary(summary)));
+        }
+        out
+    }
+
+    /// When `tick` next has work.
+    pub fn next_wakeup(&self) -> Option<Time> {
+        let summaries = self.neighbours.values().map(|n| n.next_summary).min();
+        let expiry = self.carrier.iter().map(|h| h.env.expiry).min();
+        summaries.into_iter().chain(expiry).min()
+    }
+
+    /// Restores an envelope from the store at start-up.
+    pub fn restore(&mut self, held: Held, secret: Option<[u8; 16]>, now: Time) {
+        let id = held.env.id;
+        let until = held.env.expiry;
+        if self.carrier.accept(held.env, held.origin, now).is_ok()
+            && let Some(secret) = secret
+        {
+            self.own_secrets.insert(id, (secret, until));
+        }
+    }
+
+    /// The own envelope's delivery secret, for persisting.
+    pub fn own_secret(&self, id: &EnvelopeId) -> Option<[u8; 16]> {
+        self.own_secrets.get(id).map(|(s, _)| *s)
+    }
+}
