@@ -76,7 +76,14 @@ impl Lab {
             "network-namespace tests need root (CI runs as root); run with sudo"
         );
         let n = LABS.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{:x}{:x}", std::process::id() % 0xfff, n);
+        // Unique across concurrent test processes: pid, counter and a random part.
+        let random = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(n);
+            h.finish() as u32
+        };
+        let tag = format!("{:x}{n:x}{random:08x}", std::process::id());
         let bridges = membership.iter().flatten().max().map_or(0, |m| m + 1);
         let mut lab = Lab {
             tag: tag.clone(),
@@ -95,14 +102,25 @@ impl Lab {
             sh(&["ip", "netns", "add", &ns]);
             sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             for &b in nets {
+                // Both ends are created inside their namespaces, so names only
+                // need to be unique there, never in the host's namespace.
                 let inside = format!("e{b}");
-                let outside = format!("v{tag}{h}{b}");
-                assert!(outside.len() <= 15);
+                let outside = format!("h{h}b{b}");
                 sh(&[
-                    "ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+                    "ip",
+                    "link",
+                    "add",
+                    &inside,
+                    "netns",
+                    &ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &outside,
+                    "netns",
+                    &lab.switches[b],
                 ]);
-                sh(&["ip", "link", "set", &inside, "netns", &ns]);
-                sh(&["ip", "link", "set", &outside, "netns", &lab.switches[b]]);
                 sh(&[
                     "ip",
                     "-n",

@@ -119,14 +119,17 @@ impl Raw {
         )
         .unwrap();
         self.send(Frame::Envelope(init).encode()).await;
-        let reply = self.recv().await.expect("handshake response");
-        let Frame::Envelope(Envelope::Response {
-            sender_index,
-            noise,
-            ..
-        }) = Frame::decode(&reply).unwrap()
-        else {
-            panic!("expected a handshake response")
+        // The node may speak first (its mesh summary); wait for the answer.
+        let (sender_index, noise) = loop {
+            let reply = self.recv().await.expect("handshake response");
+            if let Ok(Frame::Envelope(Envelope::Response {
+                sender_index,
+                noise,
+                ..
+            })) = Frame::decode(&reply)
+            {
+                break (sender_index, noise);
+            }
         };
         hs.on_response(&mut local, sender_index, &noise, now())
             .unwrap()

@@ -34,6 +34,8 @@ use crate::link::{self, DownReason, LinkEvent, LinkIds, Medium};
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/link/1");
 /// Largest frame a LAN link carries.
 pub const LAN_MTU: usize = 128 * 1024;
+/// How often known peers are redialled and missing links reopened.
+const MAINTENANCE: Duration = Duration::from_secs(5);
 /// How long a peer that broke the framing is kept away.
 pub const VIOLATION_BAN: Duration = Duration::from_secs(600);
 
@@ -127,6 +129,14 @@ pub struct LanTransport {
 pub fn peer_key(peer: &PeerId) -> Option<[u8; 32]> {
     let key = libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
     Some(key.try_into_ed25519().ok()?.to_bytes())
+}
+
+/// The peer id a multiaddr ends with (`…/p2p/<id>`), if any.
+fn peer_of_addr(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
 }
 
 /// The peer id of an Ed25519 key.
@@ -224,7 +234,12 @@ impl LanTransport {
             status: status.clone(),
             links: HashMap::new(),
             banned: HashSet::new(),
-            discovered: HashSet::new(),
+            discovered: HashMap::new(),
+            known: config
+                .bootstrap
+                .iter()
+                .filter_map(|a| Some((peer_of_addr(a)?, vec![a.clone()])))
+                .collect(),
         };
         tokio::spawn(task.run());
         Ok(Self {
@@ -270,13 +285,18 @@ struct SwarmTask {
     /// Links (open or opening) per peer.
     links: HashMap<PeerId, u32>,
     banned: HashSet<PeerId>,
-    discovered: HashSet<PeerId>,
+    /// Peers mDNS told us about, with their addresses.
+    discovered: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Bootstrap peers whose ids we know, kept connected like discovered ones.
+    known: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl SwarmTask {
     async fn run(mut self) {
+        let mut maintenance = tokio::time::interval(MAINTENANCE);
         loop {
             tokio::select! {
+                _ = maintenance.tick() => self.maintain(),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some((peer, stream)) = self.incoming.next() => {
                     if self.banned.contains(&peer) {
@@ -339,6 +359,41 @@ impl SwarmTask {
         }
     }
 
+    /// Keeps every known peer connected and linked: redials those whose
+    /// connection dropped (mDNS reports a peer only once while its record
+    /// lives) and reopens links that failed to open.
+    fn maintain(&mut self) {
+        let peers: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .discovered
+            .iter()
+            .chain(self.known.iter())
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (peer, addrs) in peers {
+            if peer == self.local || self.banned.contains(&peer) {
+                continue;
+            }
+            if !self.swarm.is_connected(&peer) {
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                let _ = self.swarm.dial(opts);
+            }
+        }
+        let unlinked: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| {
+                self.local < **p && !self.links.contains_key(*p) && !self.banned.contains(*p)
+            })
+            .copied()
+            .collect();
+        for peer in unlinked {
+            self.open_link(peer);
+        }
+    }
+
     fn ban(&mut self, peer: PeerId, duration: Duration) {
         info!(%peer, secs = duration.as_secs(), "keeping peer away");
         self.banned.insert(peer);
@@ -373,7 +428,7 @@ impl SwarmTask {
                     by_peer.entry(peer).or_default().push(addr);
                 }
                 for (peer, addrs) in by_peer {
-                    self.discovered.insert(peer);
+                    self.discovered.insert(peer, addrs.clone());
                     if peer == self.local
                         || self.banned.contains(&peer)
                         || self.swarm.is_connected(&peer)
