@@ -62,7 +62,7 @@ async fn node(
 
 async fn status(h: &NodeHandle) -> cairn_node::api::StatusInfo {
     match h.call(Request::Status).await.unwrap() {
-        Reply::Status(s) => s,
+        Reply::Status(s) => *s,
         _ => unreachable!(),
     }
 }

@@ -99,6 +99,22 @@ pub struct StatusInfo {
     pub contacts: usize,
     pub outbox: usize,
     pub sessions: usize,
+    pub mesh: MeshInfo,
+}
+
+/// What this node carries for others.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct MeshInfo {
+    pub policy: String,
+    /// Envelopes held: our own still on their way and others'.
+    pub carried: usize,
+    /// Bytes held for others, and the most we will hold.
+    pub relayed_bytes: usize,
+    pub capacity_bytes: usize,
+    /// Envelopes refused (quotas, rate limits, hop limits) since start.
+    pub refused: u64,
+    /// Envelopes handed to neighbours since start.
+    pub handed_on: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,7 +130,7 @@ pub struct SafetyInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
-    Status(StatusInfo),
+    Status(Box<StatusInfo>),
     Invite {
         uri: String,
     },

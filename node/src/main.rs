@@ -494,6 +494,15 @@ fn print_status(s: &StatusInfo) {
         "contacts: {}   outbox: {}   sessions: {}",
         s.contacts, s.outbox, s.sessions
     );
+    println!(
+        "mesh ({}): carrying {} envelopes, {} of {} KiB for others; {} handed on, {} refused",
+        s.mesh.policy,
+        s.mesh.carried,
+        s.mesh.relayed_bytes / 1024,
+        s.mesh.capacity_bytes / 1024,
+        s.mesh.handed_on,
+        s.mesh.refused
+    );
     if s.lan.enabled {
         println!(
             "lan: {} connected, {} discovered, mDNS {}",

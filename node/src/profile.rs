@@ -38,6 +38,41 @@ pub enum ProfileError {
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     pub lan: LanSettings,
+    pub mesh: MeshSettings,
+}
+
+/// Store and forward: what this node carries for others.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeshSettings {
+    /// Carry and pass on other people's envelopes (and send our own through
+    /// others). Off means messages go only over direct links.
+    pub enabled: bool,
+    /// The most this node holds for others, in MiB (0: carry nothing for
+    /// others; our own outbox is never counted).
+    pub relay_capacity_mib: u32,
+    /// Tell neighbours which (hourly, unlinkable) tags are ours, so they hand
+    /// over what they carry for us.
+    pub announce_interest: bool,
+}
+
+impl Default for MeshSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            relay_capacity_mib: 8,
+            announce_interest: true,
+        }
+    }
+}
+
+impl MeshSettings {
+    /// Applies these settings to the core's configuration.
+    pub fn apply(&self, config: &mut cairn_protocol::Config) {
+        config.mesh.enabled = self.enabled;
+        config.mesh.carrier.capacity_bytes = self.relay_capacity_mib as usize * 1024 * 1024;
+        config.mesh.announce_interest = self.announce_interest;
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

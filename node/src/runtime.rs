@@ -178,7 +178,9 @@ pub async fn start(
     } = opened;
     let lan_seed = identity.ed25519_seed();
     let identity_bytes = *identity.key().as_bytes();
-    let engine = Engine::new(Config::new(name), identity, store, seed, now())?;
+    let mut config = Config::new(name);
+    options.config.mesh.apply(&mut config);
+    let engine = Engine::new(config, identity, store, seed, now())?;
     let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
     let ids = LinkIds::default();
     let lan = if options.config.lan.enabled {
@@ -380,7 +382,7 @@ impl Node {
     ) -> bool {
         let Call { request, reply } = call;
         let answer = match &request {
-            Request::Status => Ok(Reply::Status(self.status())),
+            Request::Status => Ok(Reply::Status(Box::new(self.status()))),
             Request::Dial { addr } => match (&self.lan, addr.parse::<libp2p::Multiaddr>()) {
                 (Some(lan), Ok(addr)) => {
                     lan.dial(addr);
@@ -448,6 +450,17 @@ impl Node {
             contacts: self.engine.contacts().count(),
             outbox: self.engine.outbox_len(),
             sessions: self.engine.session_count(),
+            mesh: {
+                let m = self.engine.mesh_stats();
+                api::MeshInfo {
+                    policy: self.engine.mesh_policy().to_owned(),
+                    carried: m.carried,
+                    relayed_bytes: m.relayed_bytes,
+                    capacity_bytes: m.capacity_bytes,
+                    refused: m.refused,
+                    handed_on: m.transmissions,
+                }
+            },
         }
     }
 

@@ -402,6 +402,15 @@ impl<S: Store> Engine<S> {
         self.mesh.stats()
     }
 
+    /// The forwarding policy's name ("spray-and-wait", …).
+    pub fn mesh_policy(&self) -> &'static str {
+        if self.mesh.enabled() {
+            self.mesh.config().policy.name()
+        } else {
+            "off"
+        }
+    }
+
     /// The envelopes this node carries, as a relay sees them.
     pub fn mesh_carried(&self) -> Vec<Carried> {
         self.mesh.carrier().iter().map(|h| h.env.clone()).collect()
@@ -737,9 +746,12 @@ impl<S: Store> Engine<S> {
 
     /// When [`Engine::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Time> {
+        // Only peers we can reach now: a timeout with no link to send on
+        // would wake us again and again for nothing.
         let retransmit = self
             .outbox
             .peers()
+            .filter(|p| self.best_link(p).is_some())
             .filter_map(|p| self.outbox.next_timeout(p, self.sessions.current_index(p)?))
             .min();
         [

@@ -509,3 +509,20 @@ fn a_new_link_is_preferred_and_resends_what_a_dead_one_swallowed() {
         vec!["first", "into the void", "after"]
     );
 }
+
+#[test]
+fn a_peer_gone_with_messages_in_flight_does_not_keep_the_engine_awake() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    let (la, _) = net.connect(0, 1);
+    net.send(0, 1, "first");
+    net.blackhole(la);
+    net.send(0, 1, "lost in flight");
+    net.disconnect(la);
+    // Past every retransmission deadline the engine had: after handling the
+    // timeout, its next wake-up must lie in the future.
+    let later = net.now + Duration::from_secs(600);
+    net.nodes[0].engine.handle_timeout(later);
+    let next = net.nodes[0].engine.poll_timeout().unwrap();
+    assert!(next > later, "wakes at {next}, not after {later}");
+}

@@ -135,6 +135,8 @@ impl Lab {
                 let addr = format!("10.{b}.0.{}/24", h + 1);
                 sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", &inside]);
                 sh(&["ip", "-n", &ns, "link", "set", &inside, "up"]);
+                // One multicast route per interface (metrics tell them apart).
+                let metric = (b + 1).to_string();
                 sh(&[
                     "ip",
                     "-n",
@@ -144,6 +146,8 @@ impl Lab {
                     "224.0.0.0/4",
                     "dev",
                     &inside,
+                    "metric",
+                    &metric,
                 ]);
             }
             lab.hosts.push(ns);

@@ -78,6 +78,10 @@ pub struct Carrier {
     by_neighbour: BTreeMap<IdentityKey, usize>,
     tombstones: BTreeMap<EnvelopeId, Time>,
     tombstones_by_expiry: BTreeSet<(Time, EnvelopeId)>,
+    /// Own envelopes by expiry.
+    own_by_expiry: BTreeSet<(Time, EnvelopeId)>,
+    /// Changes whenever the set of held envelopes changes.
+    generation: u64,
 }
 
 impl Carrier {
@@ -110,6 +114,8 @@ impl Carrier {
         }
         let size = env.encoded_len();
         let Origin::Relayed { from } = origin else {
+            self.generation += 1;
+            self.own_by_expiry.insert((env.expiry, env.id));
             self.held.insert(env.id, Held { env, origin, size });
             return Ok(Vec::new());
         };
@@ -126,23 +132,31 @@ impl Carrier {
         if size > self.limits.capacity_bytes {
             return Err(Refusal::Full);
         }
+        // Make room from the envelopes that expire before the newcomer, soonest
+        // first; if they cannot free enough, the newcomer is refused and
+        // nothing is evicted.
         let mut evicted = Vec::new();
-        while self.relayed_bytes + size > self.limits.capacity_bytes {
-            let Some(&(soonest, id)) = self.by_expiry.first() else {
-                return Err(Refusal::Full);
-            };
-            if env.expiry <= soonest {
-                // The newcomer would be the first to go: refuse it instead,
-                // and keep what was evicted so far out (it is gone already).
-                return if evicted.is_empty() {
-                    Err(Refusal::Full)
-                } else {
-                    Ok(evicted)
-                };
+        let mut free = self
+            .limits
+            .capacity_bytes
+            .saturating_sub(self.relayed_bytes);
+        for &(expiry, id) in &self.by_expiry {
+            if free >= size {
+                break;
             }
-            self.remove(&id);
+            if expiry >= env.expiry {
+                return Err(Refusal::Full);
+            }
+            free += self.held.get(&id).map_or(0, |h| h.size);
             evicted.push(id);
         }
+        if free < size {
+            return Err(Refusal::Full);
+        }
+        for id in &evicted {
+            self.remove(id);
+        }
+        self.generation += 1;
         self.relayed_bytes += size;
         *self.by_neighbour.entry(from).or_default() += size;
         self.by_expiry.insert((env.expiry, env.id));
@@ -152,6 +166,8 @@ impl Carrier {
 
     pub fn remove(&mut self, id: &EnvelopeId) -> Option<Held> {
         let held = self.held.remove(id)?;
+        self.generation += 1;
+        self.own_by_expiry.remove(&(held.env.expiry, *id));
         if let Origin::Relayed { from } = held.origin {
             self.relayed_bytes -= held.size;
             self.by_expiry.remove(&(held.env.expiry, *id));
@@ -196,14 +212,28 @@ impl Carrier {
         self.tombstones.contains_key(id)
     }
 
+    /// When the next held envelope expires.
+    pub fn earliest_expiry(&self) -> Option<Time> {
+        let relayed = self.by_expiry.first().map(|(t, _)| *t);
+        let own = self.own_by_expiry.first().map(|(t, _)| *t);
+        relayed.into_iter().chain(own).min()
+    }
+
+    /// A number that changes whenever the held set does.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Drops what expired; returns the envelopes dropped.
     pub fn expire(&mut self, now: Time) -> Vec<Held> {
-        let expired: Vec<EnvelopeId> = self
-            .held
-            .values()
-            .filter(|h| h.env.expiry <= now)
-            .map(|h| h.env.id)
-            .collect();
+        let due = |set: &BTreeSet<(Time, EnvelopeId)>| -> Vec<EnvelopeId> {
+            set.iter()
+                .take_while(|(t, _)| *t <= now)
+                .map(|(_, id)| *id)
+                .collect()
+        };
+        let mut expired = due(&self.by_expiry);
+        expired.extend(due(&self.own_by_expiry));
         while let Some(&(t, id)) = self.tombstones_by_expiry.first() {
             if t > now {
                 break;
@@ -380,6 +410,29 @@ mod tests {
             Err(Refusal::Full)
         );
         assert!(c.get(&EnvelopeId([1; 16])).is_some());
+    }
+
+    #[test]
+    fn a_newcomer_that_needs_more_room_than_sooner_envelopes_free_evicts_nothing() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut from = || Origin::Relayed {
+            from: Identity::generate(&mut rng).key(),
+        };
+        let size = env(0, 0, 1000).encoded_len();
+        let limits = CarrierLimits {
+            capacity_bytes: size * 2,
+            max_share_percent: 100,
+            ..CarrierLimits::default()
+        };
+        let mut c = Carrier::new(limits);
+        let now = Time::from_secs(100);
+        c.accept(env(1, 10, 1000), from(), now).unwrap();
+        c.accept(env(2, 30, 1000), from(), now).unwrap();
+        // Twice the size: it would need both out, but only the first expires
+        // before it does.
+        assert_eq!(c.accept(env(3, 20, 2000), from(), now), Err(Refusal::Full));
+        assert!(c.get(&EnvelopeId([1; 16])).is_some());
+        assert!(c.get(&EnvelopeId([2; 16])).is_some());
     }
 
     #[test]

@@ -150,6 +150,10 @@ struct Neighbour {
     interest: Option<Bloom>,
     /// Envelopes already handed over on this link.
     given: BTreeSet<EnvelopeId>,
+    /// Whether everything we hold was weighed for this neighbour already; after
+    /// that, new envelopes reach it as they arrive (`spread`), and later
+    /// summaries only refresh its filters and bring delivery proofs.
+    weighed: bool,
     next_summary: Time,
     window_start: Time,
     taken_in_window: u32,
@@ -175,10 +179,30 @@ pub struct Mesh {
     contact_tags: BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
     /// Delivery proofs we know, to pass on: id → (secret, until).
     proofs: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
+    /// The last "have" filter built, and what it was built from.
+    have_cache: Option<((u64, usize), Bloom)>,
     /// The delivery secrets of our own envelopes still out.
     own_secrets: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
     events: Vec<MeshEvent>,
     stats: MeshStats,
+}
+
+/// Looks `tag` up among the tags `contacts` have in `epoch`, computing that
+/// epoch's table on first use (one table per epoch seen, dropped by `tick`).
+fn recipient_of(
+    tables: &mut BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
+    contacts: &[IdentityKey],
+    epoch: u32,
+    wanted: &Tag,
+) -> Option<IdentityKey> {
+    if contacts.is_empty() {
+        return None;
+    }
+    tables
+        .entry(epoch)
+        .or_insert_with(|| contacts.iter().map(|c| (tag(c, epoch), *c)).collect())
+        .get(wanted)
+        .copied()
 }
 
 /// What a carried envelope means to us.
@@ -199,6 +223,7 @@ impl Mesh {
             contact_tags: BTreeMap::new(),
             proofs: BTreeMap::new(),
             own_secrets: BTreeMap::new(),
+            have_cache: None,
             events: Vec::new(),
             stats: MeshStats::default(),
         }
@@ -264,15 +289,7 @@ impl Mesh {
         env: &Carried,
         contacts: &[IdentityKey],
     ) -> Option<IdentityKey> {
-        if contacts.is_empty() {
-            return None;
-        }
-        let table = self
-            .contact_tags
-            .entry(env.epoch)
-            .or_insert_with(|| contacts.iter().map(|c| (tag(c, env.epoch), *c)).collect());
-        // Bounded: one table per epoch seen, dropped at each housekeeping.
-        table.get(&env.tag).copied()
+        recipient_of(&mut self.contact_tags, contacts, env.epoch, &env.tag)
     }
 
     /// Contacts changed: recompute their tags when next needed.
@@ -281,13 +298,22 @@ impl Mesh {
     }
 
     fn summary(&mut self, me: &IdentityKey, now: Time) -> Summary {
-        let mut have = Bloom::for_items(self.carrier.len() + self.proofs.len());
-        for h in self.carrier.iter() {
-            have.insert(&h.env.id.0);
-        }
-        for id in self.proofs.keys() {
-            have.insert(&id.0);
-        }
+        // Rebuilt only when what we hold changed since the last summary.
+        let key = (self.carrier.generation(), self.proofs.len());
+        let have = match &self.have_cache {
+            Some((k, bloom)) if *k == key => bloom.clone(),
+            _ => {
+                let mut have = Bloom::for_items(self.carrier.len() + self.proofs.len());
+                for h in self.carrier.iter() {
+                    have.insert(&h.env.id.0);
+                }
+                for id in self.proofs.keys() {
+                    have.insert(&id.0);
+                }
+                self.have_cache = Some((key, have.clone()));
+                have
+            }
+        };
         let announce = self.config.announce_interest;
         let tags: Vec<Tag> = self.own_tags(me, now).values().copied().collect();
         let mut interest = Bloom::for_items(tags.len());
@@ -318,6 +344,7 @@ impl Mesh {
                 have: None,
                 interest: None,
                 given: BTreeSet::new(),
+                weighed: false,
                 next_summary: now + self.config.summary_interval,
                 window_start: now,
                 taken_in_window: 0,
@@ -343,7 +370,11 @@ impl Mesh {
         };
         n.have = Some(summary.have);
         n.interest = Some(summary.interest);
+        let first = !std::mem::replace(&mut n.weighed, true);
         let mut out = self.acks_for(link);
+        if !first {
+            return out;
+        }
         let ids: Vec<EnvelopeId> = self.carrier.iter().map(|h| h.env.id).collect();
         for id in ids {
             if let Some(frame) = self.offer(now, link, &id, contacts) {
@@ -388,52 +419,47 @@ impl Mesh {
         if n.given.contains(id) || n.have.as_ref().is_some_and(|h| h.contains(&id.0)) {
             return None;
         }
-        let wants = n
-            .interest
-            .as_ref()
-            .is_some_and(|i| i.contains(&held.env.tag.0));
-        let recipient = match held.origin {
-            Origin::Own { peer, .. } => Some(peer),
-            Origin::Relayed { .. } => None,
-        };
+        let (epoch, tag, copies, hop_limit, origin) = (
+            held.env.epoch,
+            held.env.tag,
+            held.env.copies,
+            held.env.hop_limit,
+            held.origin,
+        );
         let peer = n.peer;
-        let env_for_lookup = held.env.clone();
+        let wants = n.interest.as_ref().is_some_and(|i| i.contains(&tag.0));
         let is_recipient = wants
-            || recipient == Some(peer)
-            || (recipient.is_none()
-                && self.recipient_among(&env_for_lookup, contacts) == Some(peer));
-        let held = self.carrier.get(id)?;
-        let last_hop = held.env.hop_limit <= 1 && !matches!(held.origin, Origin::Own { .. });
-        if last_hop && !is_recipient {
+            || match origin {
+                Origin::Own { peer: to, .. } => to == peer,
+                Origin::Relayed { .. } => {
+                    recipient_of(&mut self.contact_tags, contacts, epoch, &tag) == Some(peer)
+                }
+            };
+        let own = matches!(origin, Origin::Own { .. });
+        if hop_limit <= 1 && !own && !is_recipient {
             return None;
         }
-        let mut sent = held.env.clone();
-        sent.hop_limit = sent.hop_limit.saturating_sub(1);
-        let give = if is_recipient {
-            true
-        } else {
-            match policy {
+        let give = is_recipient
+            || match policy {
                 Policy::Epidemic => true,
                 Policy::Direct => false,
-                Policy::SprayAndWait { .. } => held.env.copies > 1,
-            }
-        };
+                Policy::SprayAndWait { .. } => copies > 1,
+            };
         if !give {
             return None;
         }
+        let first_time = own && self.neighbours.values().all(|n| !n.given.contains(id));
+        let h = self.carrier.get_mut(id)?;
+        let mut sent = h.env.clone();
+        sent.hop_limit = sent.hop_limit.saturating_sub(1);
         if !is_recipient && let Policy::SprayAndWait { .. } = policy {
-            let half = held.env.copies / 2;
-            sent.copies = half;
             // Not persisted: after a restart an envelope starts again from the
             // copies it was stored with, which only spreads it a little more.
-            if let Some(h) = self.carrier.get_mut(id) {
-                h.env.copies -= half;
-            }
+            let half = copies / 2;
+            sent.copies = half;
+            h.env.copies -= half;
         }
-        if let Some(h) = self.carrier.get(id)
-            && let Origin::Own { peer, message } = h.origin
-            && self.neighbours.values().all(|n| !n.given.contains(id))
-        {
+        if first_time && let Origin::Own { peer, message } = origin {
             self.events.push(MeshEvent::OwnSent { peer, message });
         }
         if let Some(n) = self.neighbours.get_mut(&link) {
@@ -673,7 +699,7 @@ impl Mesh {
     /// When `tick` next has work.
     pub fn next_wakeup(&self) -> Option<Time> {
         let summaries = self.neighbours.values().map(|n| n.next_summary).min();
-        let expiry = self.carrier.iter().map(|h| h.env.expiry).min();
+        let expiry = self.carrier.earliest_expiry();
         summaries.into_iter().chain(expiry).min()
     }
 

@@ -1,0 +1,198 @@
+//! `cairn-sim`: run scenarios of Cairn's mesh and compare routings.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cairn_sim::{Metrics, Progress, Routing, Scenario, World, plot};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Simulates Cairn's store-and-forward mesh with the real protocol cores.
+#[derive(Parser)]
+#[command(name = "cairn-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario and print its metrics.
+    Run {
+        /// Scenario file (TOML), e.g. simulator/scenarios/shutdown-square.toml.
+        file: PathBuf,
+        /// Seed (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Routing: cairn, epidemic or direct.
+        #[arg(long, default_value = "cairn")]
+        routing: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Leave out wall-clock time, so identical runs print identical bytes.
+        #[arg(long)]
+        no_timing: bool,
+        /// Write PNG plots (delivery over time, latency CDF) into this directory.
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
+        /// Print a progress line to stderr every virtual minute (a bar is
+        /// drawn anyway when stderr is a terminal).
+        #[arg(long)]
+        progress: bool,
+    },
+    /// Run Cairn's routing, epidemic flooding and direct delivery on the same
+    /// seed and print one table.
+    Compare {
+        file: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        no_timing: bool,
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
+        #[arg(long)]
+        progress: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let (file, seed, routings, json, no_timing, plot_dir, lines) = match cli.command {
+        Command::Run {
+            file,
+            seed,
+            routing,
+            json,
+            no_timing,
+            plot,
+            progress,
+        } => {
+            let r = Routing::parse(&routing)
+                .ok_or_else(|| format!("unknown routing {routing:?} (cairn, epidemic, direct)"))?;
+            (file, seed, vec![r], json, no_timing, plot, progress)
+        }
+        Command::Compare {
+            file,
+            seed,
+            json,
+            no_timing,
+            plot,
+            progress,
+        } => (
+            file,
+            seed,
+            vec![Routing::Cairn, Routing::Epidemic, Routing::Direct],
+            json,
+            no_timing,
+            plot,
+            progress,
+        ),
+    };
+    let scenario = Scenario::load(&file)?;
+    let seed = seed.unwrap_or(scenario.seed);
+    let mut results: Vec<Metrics> = Vec::new();
+    for routing in routings {
+        if !json {
+            eprintln!(
+                "running {} with {} routing, seed {seed}…",
+                scenario.name,
+                routing.name()
+            );
+        }
+        let mut world = World::new(scenario.clone(), routing, seed);
+        world.on_progress(reporter(routing, scenario.duration_s, lines));
+        let mut m = world.run();
+        if no_timing {
+            m.wall_s = None;
+        }
+        results.push(m);
+    }
+    if let Some(dir) = plot_dir {
+        plot::write(&dir, &results, scenario.duration_s as f64)?;
+    }
+    if json {
+        let out = if results.len() == 1 {
+            serde_json::to_string_pretty(&results[0])?
+        } else {
+            serde_json::to_string_pretty(&results)?
+        };
+        println!("{out}");
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}
+
+/// Shows how far a run is: a bar on a terminal, or plain lines with `--progress`.
+fn reporter(routing: Routing, duration_s: u64, lines: bool) -> impl FnMut(Progress) {
+    let bar = ProgressBar::new(duration_s);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:>9} [{bar:30}] {pos}/{len} virtual s  {msg}  ({elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(routing.name());
+    let started = std::time::Instant::now();
+    move |p: Progress| {
+        let msg = format!("{} events, {}/{} delivered", p.events, p.delivered, p.sent);
+        if lines {
+            eprintln!(
+                "{:>9} t={:>6}/{} s  {msg}  wall {:.0} s",
+                routing.name(),
+                p.virtual_s,
+                p.duration_s,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        bar.set_position(p.virtual_s);
+        bar.set_message(msg);
+        if p.virtual_s + 60 > p.duration_s {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn print_table(results: &[Metrics]) {
+    println!(
+        "{:<10} {:>6} {:>8} {:>9} {:>9} {:>9} {:>13} {:>14} {:>14} {:>10} {:>8}",
+        "routing",
+        "nodes",
+        "messages",
+        "delivery",
+        "p50 s",
+        "p95 s",
+        "tx/delivered",
+        "bytes/deliv.",
+        "max store B",
+        "events",
+        "wall s"
+    );
+    for m in results {
+        println!(
+            "{:<10} {:>6} {:>8} {:>9.4} {:>9.1} {:>9.1} {:>13.2} {:>14.0} {:>14} {:>10} {:>8}",
+            m.routing,
+            m.nodes,
+            m.messages,
+            m.delivery_ratio,
+            m.latency_p50_s,
+            m.latency_p95_s,
+            m.transmissions_per_delivered,
+            m.bytes_per_delivered,
+            m.max_node_store_bytes,
+            m.events,
+            m.wall_s.map_or("-".into(), |w| format!("{w:.1}")),
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! What a run measured, in the names and units the project reports.
+
+use std::collections::HashSet;
+
+use cairn_protocol::{IdentityKey, MessageId};
+use serde::Serialize;
+
+use crate::scenario::Scenario;
+use crate::world::Routing;
+
+/// Raw counts gathered during a run.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub messages: usize,
+    pub sent_at: Vec<u64>,
+    pub delivered: HashSet<(IdentityKey, MessageId)>,
+    pub delivered_at: Vec<u64>,
+    pub latencies_ms: Vec<u64>,
+    pub transmissions: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub max_store_bytes: usize,
+    pub events: u64,
+    pub ticks: u64,
+    pub link_ups: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    pub scenario: String,
+    pub routing: String,
+    pub seed: u64,
+    pub nodes: usize,
+    pub messages: usize,
+    pub delivered: usize,
+    pub delivery_ratio: f64,
+    pub latency_p50_s: f64,
+    pub latency_p95_s: f64,
+    pub transmissions_per_delivered: f64,
+    pub bytes_per_delivered: f64,
+    pub max_node_store_bytes: usize,
+    pub link_ups: u64,
+    pub events: u64,
+    /// Wall-clock seconds; the one field that differs between identical runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_s: Option<f64>,
+    /// Deliveries over time: (virtual second, delivered so far), for plots.
+    #[serde(skip)]
+    pub curve: Vec<(f64, usize)>,
+    #[serde(skip)]
+    pub latencies_s: Vec<f64>,
+}
+
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+/// Rounds to micro-units so that printing is stable and short.
+fn round(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+impl Metrics {
+    pub fn from_tally(sc: &Scenario, routing: Routing, seed: u64, t: &Tally, wall_s: f64) -> Self {
+        let mut lat = t.latencies_ms.clone();
+        lat.sort_unstable();
+        let delivered = t.delivered.len();
+        let per = |x: f64| {
+            if delivered == 0 {
+                0.0
+            } else {
+                round(x / delivered as f64)
+            }
+        };
+        let mut at = t.delivered_at.clone();
+        at.sort_unstable();
+        let curve = at
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| (*ms as f64 / 1000.0, i + 1))
+            .collect();
+        Self {
+            scenario: sc.name.clone(),
+            routing: routing.name().into(),
+            seed,
+            nodes: sc.nodes.count,
+            messages: t.messages,
+            delivered,
+            delivery_ratio: if t.messages == 0 {
+                0.0
+            } else {
+                round(delivered as f64 / t.messages as f64)
+            },
+            latency_p50_s: round(percentile(&lat, 0.5)),
+            latency_p95_s: round(percentile(&lat, 0.95)),
+            transmissions_per_delivered: per(t.transmissions as f64),
+            bytes_per_delivered: per(t.bytes as f64),
+            max_node_store_bytes: t.max_store_bytes,
+            link_ups: t.link_ups,
+            events: t.events,
+            wall_s: Some((wall_s * 1000.0).round() / 1000.0),
+            curve,
+            latencies_s: lat.iter().map(|ms| *ms as f64 / 1000.0).collect(),
+        }
+    }
+}

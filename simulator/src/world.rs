@@ -1,0 +1,646 @@
+//! The discrete-event simulator: a virtual clock, one seeded RNG, and one real
+//! protocol core per person (`cairn_protocol::Engine` over redb's in-memory
+//! backend, the same code `cairn run` uses), joined by modelled links.
+//!
+//! Events sit in an ordered map keyed by (time, sequence), so ties resolve the
+//! same way every run; every collection iterated is ordered. One seed and one
+//! scenario give one result, byte for byte.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use cairn_node::store::RedbStore;
+use cairn_protocol::mesh::{MeshConfig, Policy};
+use cairn_protocol::{
+    Config, Engine, Event, Identity, IdentityKey, LinkId, LinkInfo, Medium, MessageId, Output, Time,
+};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::metrics::{Metrics, Tally};
+use crate::mobility::{self, Walker};
+use crate::scenario::Scenario;
+
+/// The routing a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Cairn's default: spray-and-wait with interest and delivery proofs.
+    Cairn,
+    /// Flooding with a hop limit and nothing else (what bitchat does).
+    Epidemic,
+    /// Only the sender's copy, only to the recipient.
+    Direct,
+}
+
+impl Routing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Routing::Cairn => "cairn",
+            Routing::Epidemic => "epidemic",
+            Routing::Direct => "direct",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cairn" => Some(Routing::Cairn),
+            "epidemic" => Some(Routing::Epidemic),
+            "direct" => Some(Routing::Direct),
+            _ => None,
+        }
+    }
+
+    fn mesh(self, sc: &Scenario) -> MeshConfig {
+        let m = &sc.mesh;
+        let mut cfg = MeshConfig::default();
+        cfg.carrier.capacity_bytes = m.capacity_bytes;
+        cfg.ttl = Duration::from_secs(m.ttl_s);
+        cfg.hop_limit = m.hop_limit;
+        match self {
+            Routing::Cairn => cfg.policy = Policy::SprayAndWait { copies: m.copies },
+            Routing::Epidemic => {
+                cfg.policy = Policy::Epidemic;
+                cfg.acks = false;
+                cfg.hop_limit = m.flood_hop_limit;
+            }
+            Routing::Direct => cfg.policy = Policy::Direct,
+        }
+        cfg
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Ble,
+    Lan(usize),
+    Internet,
+}
+
+struct SimLink {
+    owner: usize,
+    peer_link: LinkId,
+    busy_until: u64,
+    bandwidth_bps: f64,
+    latency_ms: f64,
+    loss: f64,
+}
+
+enum Ev {
+    Tick,
+    Timer(usize),
+    Deliver { link: LinkId, frame: Vec<u8> },
+    Send { from: usize, to: usize, n: usize },
+    Churn(usize),
+    Commit(usize),
+}
+
+/// Milliseconds since the epoch at virtual time zero.
+const BASE_MS: u64 = 1_800_000_000_000;
+
+pub struct World {
+    sc: Scenario,
+    seed: u64,
+    routing: Routing,
+    rng: ChaCha20Rng,
+    now: u64,
+    engines: Vec<Engine<RedbStore>>,
+    keys: Vec<IdentityKey>,
+    walkers: Vec<Walker>,
+    online: Vec<bool>,
+    internet: Vec<bool>,
+    contacts: Vec<Vec<usize>>,
+    timer_at: Vec<Option<u64>>,
+    committing: Vec<bool>,
+    events: BTreeMap<(u64, u64), Ev>,
+    seq: u64,
+    links: BTreeMap<LinkId, SimLink>,
+    pairs: BTreeMap<(usize, usize, Kind), (LinkId, LinkId)>,
+    next_link: u64,
+    tally: Tally,
+    sent: HashMap<(IdentityKey, MessageId), u64>,
+    progress: Option<Box<dyn FnMut(Progress)>>,
+}
+
+/// Where a run is, reported every virtual minute to [`World::on_progress`].
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub virtual_s: u64,
+    pub duration_s: u64,
+    pub events: u64,
+    pub delivered: usize,
+    pub sent: usize,
+}
+
+impl World {
+    pub fn new(sc: Scenario, routing: Routing, seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let n = sc.nodes.count;
+        let t0 = Time::from_millis(BASE_MS);
+        let mut engines = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n {
+            let identity = Identity::generate(&mut rng);
+            keys.push(identity.key());
+            let name = format!("p{i}");
+            // The store is redb with its in-memory backend: nothing simulated
+            // ever touches the disk.
+            #[allow(clippy::expect_used)]
+            let store = RedbStore::in_memory(&identity, &name).expect("in-memory store");
+            let mut config = Config::new(&name);
+            config.mesh = routing.mesh(&sc);
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            #[allow(clippy::expect_used)]
+            engines.push(Engine::new(config, identity, store, seed, t0).expect("engine starts"));
+        }
+        // A random contact graph: each person befriends a few others.
+        let mut contacts: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+        for a in 0..n {
+            for _ in 0..sc.nodes.contacts.div_ceil(2) {
+                let b = rng.gen_range(0..n);
+                if a != b {
+                    contacts[a].insert(b);
+                    contacts[b].insert(a);
+                }
+            }
+        }
+        #[allow(clippy::expect_used)]
+        let cards: Vec<_> = engines
+            .iter()
+            .map(|e| e.invite(t0).expect("card"))
+            .collect();
+        for (a, cs) in contacts.iter().enumerate() {
+            for &b in cs {
+                let _ = engines[a].add_contact(t0, cards[b].clone(), None);
+            }
+            let _ = engines[a].flush(t0);
+            while engines[a].poll_output().is_some() {}
+        }
+        let walkers = mobility::place(n, &sc.area, &sc.mobility, &mut rng);
+        let internet = (0..n)
+            .map(|_| {
+                sc.internet
+                    .as_ref()
+                    .is_some_and(|i| rng.gen_bool(i.fraction.clamp(0.0, 1.0)))
+            })
+            .collect();
+        let mut world = Self {
+            routing,
+            rng,
+            now: 0,
+            engines,
+            keys,
+            walkers,
+            online: vec![true; n],
+            internet,
+            contacts: contacts
+                .into_iter()
+                .map(|s| s.into_iter().collect())
+                .collect(),
+            timer_at: vec![None; n],
+            committing: vec![false; n],
+            events: BTreeMap::new(),
+            seq: 0,
+            links: BTreeMap::new(),
+            pairs: BTreeMap::new(),
+            next_link: 1,
+            tally: Tally::default(),
+            sent: HashMap::new(),
+            progress: None,
+            seed,
+            sc,
+        };
+        world.schedule(0, Ev::Tick);
+        world.plan_traffic();
+        world.plan_churn();
+        for i in 0..n {
+            world.reschedule_timer(i);
+        }
+        world
+    }
+
+    fn schedule(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.events.insert((at, self.seq), ev);
+    }
+
+    fn time(&self) -> Time {
+        Time::from_millis(BASE_MS + self.now)
+    }
+
+    fn plan_traffic(&mut self) {
+        let t = self.sc.traffic.clone();
+        let senders: Vec<usize> = (0..self.engines.len())
+            .filter(|i| !self.contacts[*i].is_empty())
+            .collect();
+        if senders.is_empty() {
+            return;
+        }
+        for n in 0..t.messages {
+            let at = self.rng.gen_range(t.start_s * 1000..=t.end_s * 1000);
+            let from = senders[self.rng.gen_range(0..senders.len())];
+            let to = self.contacts[from][self.rng.gen_range(0..self.contacts[from].len())];
+            self.schedule(at, Ev::Send { from, to, n });
+        }
+        self.tally.messages = t.messages;
+    }
+
+    fn plan_churn(&mut self) {
+        let Some(c) = self.sc.churn.clone() else {
+            return;
+        };
+        for i in 0..self.engines.len() {
+            if self.rng.gen_bool(c.fraction.clamp(0.0, 1.0)) {
+                let first = self.exp(c.mean_online_s);
+                self.schedule(first, Ev::Churn(i));
+            }
+        }
+    }
+
+    /// An exponentially distributed delay in ms with the given mean in seconds.
+    fn exp(&mut self, mean_s: f64) -> u64 {
+        let u: f64 = self.rng.gen_range(f64::MIN_POSITIVE..1.0);
+        (-u.ln() * mean_s * 1000.0) as u64
+    }
+
+    /// Calls `f` once per virtual minute while running (for progress bars).
+    pub fn on_progress(&mut self, f: impl FnMut(Progress) + 'static) {
+        self.progress = Some(Box::new(f));
+    }
+
+    /// Runs to the scenario's end and returns the metrics.
+    pub fn run(mut self) -> Metrics {
+        let started = Instant::now();
+        let end = self.sc.duration_s * 1000;
+        let mut next_report = 0;
+        while let Some(((at, _), ev)) = self.events.pop_first() {
+            if at > end {
+                break;
+            }
+            if at >= next_report {
+                next_report = at - at % 60_000 + 60_000;
+                let p = Progress {
+                    virtual_s: at / 1000,
+                    duration_s: self.sc.duration_s,
+                    events: self.tally.events,
+                    delivered: self.tally.delivered.len(),
+                    sent: self.tally.sent_at.len(),
+                };
+                if let Some(f) = self.progress.as_mut() {
+                    f(p);
+                }
+            }
+            self.now = at;
+            self.tally.events += 1;
+            match ev {
+                Ev::Tick => self.tick(),
+                Ev::Timer(i) => {
+                    if self.timer_at[i] == Some(at) {
+                        self.timer_at[i] = None;
+                        if self.online[i] {
+                            let now = self.time();
+                            self.engines[i].handle_timeout(now);
+                        }
+                        self.after(i);
+                    }
+                }
+                Ev::Deliver { link, frame } => {
+                    if let Some(l) = self.links.get(&link) {
+                        let owner = l.owner;
+                        let now = self.time();
+                        self.engines[owner].handle_frame(now, link, &frame);
+                        self.after(owner);
+                    }
+                }
+                Ev::Send { from, to, n } => {
+                    if !self.online[from] {
+                        // Typed when the phone is back on.
+                        self.schedule(at + 60_000, Ev::Send { from, to, n });
+                        continue;
+                    }
+                    let text = format!(
+                        "m{n:06} {}",
+                        "x".repeat(self.sc.traffic.text_bytes.saturating_sub(8))
+                    );
+                    let (peer, now) = (self.keys[to], self.time());
+                    if let Ok(id) = self.engines[from].send_text(now, &peer, &text) {
+                        self.sent.insert((self.keys[from], id), at);
+                        self.tally.sent_at.push(at);
+                    }
+                    self.after(from);
+                }
+                Ev::Churn(i) => self.churn(i),
+                Ev::Commit(i) => {
+                    self.committing[i] = false;
+                    let now = self.time();
+                    let _ = self.engines[i].flush(now);
+                    self.after(i);
+                }
+            }
+        }
+        self.tally.duration_ms = end;
+        self.tally.max_store_bytes = self.tally.max_store_bytes.max(self.max_store());
+        Metrics::from_tally(
+            &self.sc,
+            self.routing,
+            self.seed,
+            &self.tally,
+            started.elapsed().as_secs_f64(),
+        )
+    }
+
+    fn max_store(&self) -> usize {
+        self.engines
+            .iter()
+            .map(|e| e.mesh_stats().relayed_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn churn(&mut self, i: usize) {
+        let Some(c) = self.sc.churn.clone() else {
+            return;
+        };
+        self.online[i] = !self.online[i];
+        if self.online[i] {
+            self.reschedule_timer(i);
+            let next = self.exp(c.mean_online_s);
+            self.schedule(self.now + next, Ev::Churn(i));
+        } else {
+            let gone: Vec<_> = self
+                .pairs
+                .keys()
+                .filter(|(a, b, _)| *a == i || *b == i)
+                .copied()
+                .collect();
+            for p in gone {
+                self.link_down(p);
+            }
+            let next = self.exp(c.mean_offline_s);
+            self.schedule(self.now + next, Ev::Churn(i));
+        }
+    }
+
+    fn tick(&mut self) {
+        let dt = self.sc.mobility.tick_s;
+        let now_s = self.now as f64 / 1000.0;
+        mobility::step(
+            &mut self.walkers,
+            dt,
+            now_s,
+            &self.sc.area,
+            &self.sc.mobility,
+            &mut self.rng,
+        );
+        let wanted = self.wanted_links();
+        let current: Vec<(usize, usize, Kind)> = self.pairs.keys().copied().collect();
+        for p in current {
+            if !wanted.contains(&p) {
+                self.link_down(p);
+            }
+        }
+        for p in wanted {
+            if !self.pairs.contains_key(&p) {
+                self.link_up(p);
+            }
+        }
+        self.tally.ticks += 1;
+        if self.tally.ticks % 10 == 0 {
+            self.tally.max_store_bytes = self.tally.max_store_bytes.max(self.max_store());
+        }
+        let next = self.now + (dt * 1000.0) as u64;
+        self.schedule(next, Ev::Tick);
+    }
+
+    fn blocked(&self, a: usize, b: usize) -> bool {
+        let t = self.now / 1000;
+        self.sc.partition.iter().any(|p| {
+            t >= p.start_s
+                && t < p.end_s
+                && ((self.walkers[a].pos.0 < p.x_m) != (self.walkers[b].pos.0 < p.x_m))
+        })
+    }
+
+    /// Every link that should exist now.
+    fn wanted_links(&self) -> BTreeSet<(usize, usize, Kind)> {
+        let mut wanted = BTreeSet::new();
+        let online: Vec<usize> = (0..self.engines.len())
+            .filter(|i| self.online[*i])
+            .collect();
+        if let Some(ble) = &self.sc.ble {
+            let r = ble.range_m;
+            let mut grid: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
+            for &i in &online {
+                let (x, y) = self.walkers[i].pos;
+                grid.entry(((x / r) as i64, (y / r) as i64))
+                    .or_default()
+                    .push(i);
+            }
+            for (&(cx, cy), members) in &grid {
+                for dx in -1..=1 {
+                    for dy in -1..=1 {
+                        let Some(others) = grid.get(&(cx + dx, cy + dy)) else {
+                            continue;
+                        };
+                        for &a in members {
+                            for &b in others {
+                                if a < b && self.dist(a, b) <= r && !self.blocked(a, b) {
+                                    wanted.insert((a, b, Kind::Ble));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (h, spot) in self.sc.hotspot.iter().enumerate() {
+            let members: Vec<usize> = online
+                .iter()
+                .copied()
+                .filter(|i| {
+                    let (x, y) = self.walkers[*i].pos;
+                    ((x - spot.x_m).powi(2) + (y - spot.y_m).powi(2)).sqrt() <= spot.radius_m
+                })
+                .collect();
+            for (k, &a) in members.iter().enumerate() {
+                for &b in &members[k + 1..] {
+                    wanted.insert((a, b, Kind::Lan(h)));
+                }
+            }
+        }
+        if self.sc.internet.is_some() {
+            for &a in &online {
+                if !self.internet[a] {
+                    continue;
+                }
+                for &b in &self.contacts[a] {
+                    if a < b && self.online[b] && self.internet[b] {
+                        wanted.insert((a, b, Kind::Internet));
+                    }
+                }
+            }
+        }
+        wanted
+    }
+
+    fn dist(&self, a: usize, b: usize) -> f64 {
+        let (ax, ay) = self.walkers[a].pos;
+        let (bx, by) = self.walkers[b].pos;
+        ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt()
+    }
+
+    fn model(&self, kind: Kind) -> (f64, f64, f64, Medium) {
+        match kind {
+            Kind::Ble => {
+                let m = self.sc.ble.as_ref();
+                (
+                    m.map_or(1e5, |m| m.bandwidth_bps),
+                    m.map_or(20.0, |m| m.latency_ms),
+                    m.map_or(0.0, |m| m.loss),
+                    Medium::Ble,
+                )
+            }
+            Kind::Lan(h) => {
+                let s = &self.sc.hotspot[h];
+                (s.bandwidth_bps, s.latency_ms, s.loss, Medium::Lan)
+            }
+            Kind::Internet => {
+                let m = self.sc.internet.as_ref();
+                (
+                    m.map_or(5e5, |m| m.bandwidth_bps),
+                    m.map_or(500.0, |m| m.latency_ms),
+                    m.map_or(0.0, |m| m.loss),
+                    Medium::Tor,
+                )
+            }
+        }
+    }
+
+    fn link_up(&mut self, p: (usize, usize, Kind)) {
+        let (a, b, kind) = p;
+        let (bw, latency, loss, medium) = self.model(kind);
+        let la = LinkId(self.next_link);
+        let lb = LinkId(self.next_link + 1);
+        self.next_link += 2;
+        for (owner, me, other) in [(a, la, lb), (b, lb, la)] {
+            self.links.insert(
+                me,
+                SimLink {
+                    owner,
+                    peer_link: other,
+                    busy_until: 0,
+                    bandwidth_bps: bw,
+                    latency_ms: latency,
+                    loss,
+                },
+            );
+        }
+        self.pairs.insert(p, (la, lb));
+        self.tally.link_ups += 1;
+        let now = self.time();
+        for (owner, link, peer) in [(a, la, b), (b, lb, a)] {
+            let info = LinkInfo {
+                id: link,
+                medium,
+                peer: self.keys[peer],
+                mtu: 1 << 17,
+                since: now,
+            };
+            self.engines[owner].link_up(now, info);
+            self.after(owner);
+        }
+    }
+
+    fn link_down(&mut self, p: (usize, usize, Kind)) {
+        let Some((la, lb)) = self.pairs.remove(&p) else {
+            return;
+        };
+        let now = self.time();
+        for (owner, link) in [(p.0, la), (p.1, lb)] {
+            self.links.remove(&link);
+            self.engines[owner].link_down(now, link);
+            self.after(owner);
+        }
+    }
+
+    /// Carries out node `i`'s outputs, plans the commit of what it staged,
+    /// and sets its next timer.
+    fn after(&mut self, i: usize) {
+        if self.engines[i].has_staged() && !self.committing[i] {
+            self.committing[i] = true;
+            let at = self.now + self.sc.nodes.commit_ms;
+            self.schedule(at, Ev::Commit(i));
+        }
+        while let Some(out) = self.engines[i].poll_output() {
+            match out {
+                Output::Transmit { link, frame } => self.transmit(link, frame),
+                Output::Close { link, .. } => {
+                    let pair = self
+                        .pairs
+                        .iter()
+                        .find(|(_, (x, y))| *x == link || *y == link)
+                        .map(|(p, _)| *p);
+                    if let Some(p) = pair {
+                        self.link_down(p);
+                    }
+                }
+                Output::Event(Event::MessageReceived(m)) => {
+                    if let Some(&sent_at) = self.sent.get(&(m.peer, m.id))
+                        && self.tally.delivered.insert((m.peer, m.id))
+                    {
+                        self.tally.latencies_ms.push(self.now - sent_at);
+                        self.tally.delivered_at.push(self.now);
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+        self.reschedule_timer(i);
+    }
+
+    fn transmit(&mut self, link: LinkId, frame: Vec<u8>) {
+        let now = self.now;
+        let lost = {
+            let Some(l) = self.links.get(&link) else {
+                return;
+            };
+            l.loss > 0.0 && self.rng.gen_bool(l.loss.clamp(0.0, 1.0))
+        };
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        self.tally.frames += 1;
+        self.tally.bytes += frame.len() as u64;
+        if carries_a_message(&frame) {
+            self.tally.transmissions += 1;
+        }
+        let tx_ms = (frame.len() as f64 * 8.0 / l.bandwidth_bps * 1000.0).ceil() as u64;
+        let start = now.max(l.busy_until);
+        l.busy_until = start + tx_ms;
+        let arrive = start + tx_ms + l.latency_ms as u64;
+        let to = l.peer_link;
+        if !lost {
+            self.schedule(arrive, Ev::Deliver { link: to, frame });
+        }
+    }
+
+    fn reschedule_timer(&mut self, i: usize) {
+        let Some(t) = self.engines[i].poll_timeout() else {
+            return;
+        };
+        let at = t.as_millis().saturating_sub(BASE_MS).max(self.now);
+        if self.timer_at[i].is_none_or(|cur| at < cur) {
+            self.timer_at[i] = Some(at);
+            self.schedule(at, Ev::Timer(i));
+        }
+    }
+}
+
+/// Frames that carry a message copy: carried envelopes and session messages.
+fn carries_a_message(frame: &[u8]) -> bool {
+    match frame.get(1) {
+        Some(3) => true,
+        Some(1) => frame.get(3) == Some(&4),
+        _ => false,
+    }
+}

@@ -1,0 +1,56 @@
+//! The simulator's own sanity: on the small scenario, Cairn's routing
+//! delivers what flooding delivers with far fewer copies, and beats direct
+//! delivery. (The real comparison, on shutdown-square, is a benchmark:
+//! docs/PERFORMANCE.md.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use cairn_sim::{Routing, Scenario, World};
+
+#[test]
+fn cairn_routing_delivers_like_flooding_with_fewer_copies() {
+    let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))
+        .unwrap();
+    let cairn = World::new(sc.clone(), Routing::Cairn, 5).run();
+    let flood = World::new(sc.clone(), Routing::Epidemic, 5).run();
+    let direct = World::new(sc, Routing::Direct, 5).run();
+    assert!(
+        cairn.delivery_ratio >= 0.95 * flood.delivery_ratio,
+        "{cairn:?} vs {flood:?}"
+    );
+    assert!(cairn.transmissions_per_delivered < 0.5 * flood.transmissions_per_delivered);
+    assert!(cairn.delivery_ratio >= direct.delivery_ratio);
+}
+
+#[test]
+fn plots_are_written() {
+    let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))
+        .unwrap();
+    let m = World::new(sc.clone(), Routing::Cairn, 1).run();
+    let dir = tempfile::tempdir().unwrap();
+    cairn_sim::plot::write(dir.path(), &[m], sc.duration_s as f64).unwrap();
+    for f in ["delivery.png", "latency_cdf.png"] {
+        let bytes = std::fs::read(dir.path().join(f)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{f} is not a PNG");
+    }
+}
+
+#[test]
+fn bad_scenarios_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, reason) in [
+        (
+            "name = \"x\"\n[nodes]\ncount = 1\n[ble]\nrange_m=1.0\nbandwidth_bps=1.0\nlatency_ms=1.0\nloss=0.0\n",
+            "two nodes",
+        ),
+        ("name = \"x\"\n", "no medium"),
+        ("name = \"x\"\nbogus = 1\n", "unknown field"),
+    ] {
+        let p = dir.path().join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        let e = Scenario::load(&p).unwrap_err().to_string();
+        assert!(e.contains(reason), "{e}");
+    }
+}
