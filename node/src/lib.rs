@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod control;
+mod paged;
 pub mod profile;
 pub mod runtime;
 pub mod service;

@@ -43,7 +43,7 @@ const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The page cache of an in-memory store (simulations run thousands).
-const MEMORY_CACHE_BYTES: usize = 64 * 1024;
+const MEMORY_CACHE_BYTES: usize = 0;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -109,13 +109,13 @@ impl RedbStore {
         Self::open(path, passphrase)
     }
 
-    /// A store that lives in memory only, under a random key: for tests,
-    /// benchmarks and the simulator.
+    /// A store that lives in memory only (redb over [`crate::paged`]), under
+    /// a random key: for tests, benchmarks and the simulator.
     pub fn in_memory(identity: &Identity, name: &str) -> Result<Self, StoreOpenError> {
         // The data already lives in memory: a page cache would only copy it.
         let db = Database::builder()
             .set_cache_size(MEMORY_CACHE_BYTES)
-            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .create_with_backend(crate::paged::PagedMemory::default())
             .map_err(io)?;
         let vault = Vault::random();
         initialise(&db, &vault, None, identity, name)?;

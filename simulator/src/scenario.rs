@@ -19,6 +19,12 @@ pub enum ScenarioError {
     Invalid { path: String, reason: String },
 }
 
+/// Bounds on what a scenario may ask for, so a typo cannot exhaust memory.
+pub const MAX_NODES: usize = 1_000_000;
+pub const MAX_MESSAGES: usize = 10_000_000;
+pub const MAX_DURATION_S: u64 = 30 * 24 * 3600;
+const MAX_SCENARIO_BYTES: usize = 1 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -238,29 +244,92 @@ impl Scenario {
             path: path.display().to_string(),
             source,
         })?;
-        let s: Scenario = toml::from_str(&text).map_err(|e| ScenarioError::Invalid {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        s.validate().map_err(|reason| ScenarioError::Invalid {
+        Self::parse(&text).map_err(|reason| ScenarioError::Invalid {
             path: path.display().to_string(),
             reason,
-        })?;
+        })
+    }
+
+    /// Parses and checks a scenario; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.len() > MAX_SCENARIO_BYTES {
+            return Err(format!("longer than {MAX_SCENARIO_BYTES} bytes"));
+        }
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.validate()?;
         Ok(s)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.nodes.count < 2 {
-            return Err("at least two nodes are needed".into());
+        if self.nodes.count < 2 || self.nodes.count > MAX_NODES {
+            return Err(format!("nodes.count must be 2..={MAX_NODES}"));
         }
-        if self.area.width_m <= 0.0 || self.area.height_m <= 0.0 {
-            return Err("the area must have a positive size".into());
+        if self.duration_s > MAX_DURATION_S {
+            return Err(format!(
+                "duration_s must be at most {MAX_DURATION_S} (30 days)"
+            ));
         }
-        if !["random_waypoint", "static"].contains(&self.mobility.model.as_str()) {
-            return Err(format!("unknown mobility model {:?}", self.mobility.model));
+        if self.traffic.messages > MAX_MESSAGES {
+            return Err(format!("traffic.messages must be at most {MAX_MESSAGES}"));
         }
-        if self.mobility.tick_s <= 0.0 {
-            return Err("mobility.tick_s must be positive".into());
+        if self.traffic.text_bytes > 60_000 {
+            return Err("traffic.text_bytes must be at most 60000".into());
+        }
+        if self.nodes.contacts >= self.nodes.count {
+            return Err("nodes.contacts must be fewer than the nodes".into());
+        }
+        if self.hotspot.len() > 10_000 || self.partition.len() > 10_000 {
+            return Err("at most 10000 hotspots and partitions".into());
+        }
+        let (a, m) = (&self.area, &self.mobility);
+        positive("area.width_m", a.width_m, 1e7)?;
+        positive("area.height_m", a.height_m, 1e7)?;
+        if !["random_waypoint", "static"].contains(&m.model.as_str()) {
+            return Err(format!("unknown mobility model {:?}", m.model));
+        }
+        positive("mobility.tick_s", m.tick_s, 3600.0)?;
+        if m.tick_s < 0.01 {
+            return Err("mobility.tick_s must be at least 0.01".into());
+        }
+        at_least_zero("mobility.speed_min_mps", m.speed_min_mps, 1000.0)?;
+        at_least_zero("mobility.speed_max_mps", m.speed_max_mps, 1000.0)?;
+        if m.speed_min_mps > m.speed_max_mps {
+            return Err("mobility.speed_min_mps must not exceed speed_max_mps".into());
+        }
+        at_least_zero("mobility.pause_max_s", m.pause_max_s, 1e7)?;
+        fraction("mobility.group_fraction", m.group_fraction)?;
+        if m.group_size == 0 || m.group_size > 1000 {
+            return Err("mobility.group_size must be 1..=1000".into());
+        }
+        if let Some(b) = &self.ble {
+            positive("ble.range_m", b.range_m, 1e5)?;
+            link("ble", b.bandwidth_bps, b.latency_ms, b.loss)?;
+        }
+        for h in &self.hotspot {
+            positive("hotspot.radius_m", h.radius_m, 1e5)?;
+            if !h.x_m.is_finite() || !h.y_m.is_finite() {
+                return Err("hotspot position must be a number".into());
+            }
+            link("hotspot", h.bandwidth_bps, h.latency_ms, h.loss)?;
+        }
+        if let Some(i) = &self.internet {
+            fraction("internet.fraction", i.fraction)?;
+            link("internet", i.bandwidth_bps, i.latency_ms, i.loss)?;
+        }
+        if let Some(c) = &self.churn {
+            fraction("churn.fraction", c.fraction)?;
+            positive("churn.mean_online_s", c.mean_online_s, 1e7)?;
+            positive("churn.mean_offline_s", c.mean_offline_s, 1e7)?;
+        }
+        if self
+            .partition
+            .iter()
+            .any(|p| !p.x_m.is_finite() || p.end_s < p.start_s)
+        {
+            return Err("a partition needs a position and must end after it starts".into());
+        }
+        if self.nodes.commit_ms > 60_000 {
+            return Err("nodes.commit_ms must be at most 60000".into());
         }
         if self.traffic.end_s < self.traffic.start_s || self.traffic.end_s > self.duration_s {
             return Err("traffic must start before it ends, within the run".into());
@@ -270,4 +339,33 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+fn positive(name: &str, v: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 && v <= max {
+        Ok(())
+    } else {
+        Err(format!("{name} must be above 0 and at most {max}"))
+    }
+}
+
+fn at_least_zero(name: &str, v: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && (0.0..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be 0..={max}"))
+    }
+}
+
+fn fraction(name: &str, v: f64) -> Result<(), String> {
+    at_least_zero(name, v, 1.0)
+}
+
+fn link(name: &str, bandwidth_bps: f64, latency_ms: f64, loss: f64) -> Result<(), String> {
+    positive(&format!("{name}.bandwidth_bps"), bandwidth_bps, 1e12)?;
+    at_least_zero(&format!("{name}.latency_ms"), latency_ms, 1e7)?;
+    if !(0.0..1.0).contains(&loss) {
+        return Err(format!("{name}.loss must be at least 0 and below 1"));
+    }
+    Ok(())
 }

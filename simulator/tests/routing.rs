@@ -43,9 +43,25 @@ fn bad_scenarios_are_refused_with_a_reason() {
     for (text, reason) in [
         (
             "name = \"x\"\n[nodes]\ncount = 1\n[ble]\nrange_m=1.0\nbandwidth_bps=1.0\nlatency_ms=1.0\nloss=0.0\n",
-            "two nodes",
+            "nodes.count must be 2..=",
         ),
         ("name = \"x\"\n", "no medium"),
+        (
+            "name = \"x\"\n[ble]\nrange_m=-1.0\nbandwidth_bps=1.0\nlatency_ms=1.0\nloss=0.0\n",
+            "ble.range_m must be above 0",
+        ),
+        (
+            "name = \"x\"\n[ble]\nrange_m=30.0\nbandwidth_bps=1.0\nlatency_ms=1.0\nloss=1.5\n",
+            "ble.loss",
+        ),
+        (
+            "name = \"x\"\n[mobility]\nspeed_min_mps=3.0\nspeed_max_mps=1.0\n[ble]\nrange_m=30.0\nbandwidth_bps=1.0\nlatency_ms=1.0\nloss=0.0\n",
+            "speed_min_mps must not exceed",
+        ),
+        (
+            "name = \"x\"\n[nodes]\ncount = 100000000\n[ble]\nrange_m=30.0\nbandwidth_bps=1.0\nlatency_ms=1.0\nloss=0.0\n",
+            "nodes.count must be 2..=",
+        ),
         ("name = \"x\"\nbogus = 1\n", "unknown field"),
     ] {
         let p = dir.path().join("s.toml");
