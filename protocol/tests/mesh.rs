@@ -7,6 +7,7 @@ mod harness;
 
 use std::time::Duration;
 
+use cairn_protocol::mesh::{MeshConfig, Policy};
 use cairn_protocol::{DeliveryState, Direction};
 use harness::Net;
 
@@ -86,8 +87,13 @@ fn spray_and_wait_hands_out_at_most_its_copies() {
     let holders = (2..all.len())
         .filter(|i| net.nodes[*i].engine.mesh_stats().carried > 0)
         .count();
-    // 16 copies, halved at each hand-over: alice gives away 8, 4, 2, 1.
-    assert_eq!(holders, 4);
+    // L copies, halved at each hand-over: alice gives away L/2, L/4, … 1,
+    // then waits with her last one.
+    let Policy::SprayAndWait { copies } = MeshConfig::default().policy else {
+        panic!("the default policy is spray and wait");
+    };
+    assert!(all.len() - 2 > copies.ilog2() as usize, "enough strangers");
+    assert_eq!(holders, copies.ilog2() as usize);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use cairn_protocol::mesh::{MeshConfig, Policy};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -227,12 +228,17 @@ pub struct MeshSettings {
 }
 
 impl Default for MeshSettings {
+    /// What a node runs with out of the box.
     fn default() -> Self {
+        let node = MeshConfig::default();
         Self {
-            copies: 16,
-            capacity_bytes: 8 * 1024 * 1024,
-            ttl_s: 24 * 3600,
-            hop_limit: 16,
+            copies: match node.policy {
+                Policy::SprayAndWait { copies } => copies,
+                _ => 1,
+            },
+            capacity_bytes: node.carrier.capacity_bytes,
+            ttl_s: node.ttl.as_secs(),
+            hop_limit: node.hop_limit,
             flood_hop_limit: 7,
         }
     }
