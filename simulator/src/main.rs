@@ -115,7 +115,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         world.on_progress(reporter(routing, scenario.duration_s, lines));
         let mut m = world.run();
         if no_timing {
-            m.wall_s = None;
+            m = m.without_timing();
         }
         results.push(m);
     }

@@ -42,9 +42,18 @@ pub struct Metrics {
     pub max_node_store_bytes: usize,
     pub link_ups: u64,
     pub events: u64,
-    /// Wall-clock seconds; the one field that differs between identical runs.
+    /// Wall-clock seconds. This and the fields below differ between
+    /// identical runs; `--no-timing` leaves them out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_s: Option<f64>,
+    /// The process's peak resident memory so far (Linux), and that divided by
+    /// the nodes: an upper bound on what one simulated node costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_node_kib: Option<f64>,
     /// Deliveries over time: (virtual second, delivered so far), for plots.
     #[serde(skip)]
     pub curve: Vec<(f64, usize)>,
@@ -65,7 +74,28 @@ fn round(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
+/// VmHWM from /proc/self/status, in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 impl Metrics {
+    /// Leaves out everything that differs between identical runs.
+    pub fn without_timing(mut self) -> Self {
+        self.wall_s = None;
+        self.events_per_s = None;
+        self.peak_rss_mib = None;
+        self.rss_per_node_kib = None;
+        self
+    }
+
     pub fn from_tally(sc: &Scenario, routing: Routing, seed: u64, t: &Tally, wall_s: f64) -> Self {
         let mut lat = t.latencies_ms.clone();
         lat.sort_unstable();
@@ -104,6 +134,9 @@ impl Metrics {
             link_ups: t.link_ups,
             events: t.events,
             wall_s: Some((wall_s * 1000.0).round() / 1000.0),
+            events_per_s: Some((t.events as f64 / wall_s.max(1e-9)).round()),
+            peak_rss_mib: peak_rss_kib().map(|k| (k as f64 / 1024.0).round()),
+            rss_per_node_kib: peak_rss_kib().map(|k| (k as f64 / sc.nodes.count as f64).round()),
             curve,
             latencies_s: lat.iter().map(|ms| *ms as f64 / 1000.0).collect(),
         }

@@ -297,11 +297,13 @@ impl World {
                 Ev::Timer(i) => {
                     if self.timer_at[i] == Some(at) {
                         self.timer_at[i] = None;
+                        // A switched-off phone's timers wait until it is back
+                        // on (`churn` sets them again).
                         if self.online[i] {
                             let now = self.time();
                             self.engines[i].handle_timeout(now);
+                            self.after(i);
                         }
-                        self.after(i);
                     }
                 }
                 Ev::Deliver { link, frame } => {
@@ -625,6 +627,9 @@ impl World {
     }
 
     fn reschedule_timer(&mut self, i: usize) {
+        if !self.online[i] {
+            return;
+        }
         let Some(t) = self.engines[i].poll_timeout() else {
             return;
         };
