@@ -225,7 +225,7 @@ impl RedbStore {
         MessageRecord::decode(&plain).map_err(backend)
     }
 
-    fn put_message(&self, t: &mut WriteTables<'_>, m: &MessageRecord) -> Result<(), StoreError> {
+    fn put_message(&self, t: &mut MessageTables<'_>, m: &MessageRecord) -> Result<(), StoreError> {
         let index_key = self.vault.blind(&[m.peer.as_bytes(), &m.id.0]);
         let existing = t
             .index
@@ -263,7 +263,7 @@ impl RedbStore {
     /// table, so a receipt never rewrites (or even reads) a message body.
     fn set_state(
         &self,
-        t: &mut WriteTables<'_>,
+        t: &mut MessageTables<'_>,
         peer: &IdentityKey,
         id: &MessageId,
         state: DeliveryState,
@@ -338,19 +338,19 @@ fn state_from_code(code: u8) -> Option<DeliveryState> {
     STATE_CODES.get(usize::from(code)).copied()
 }
 
-/// Every table a commit may touch, opened once per commit.
-struct WriteTables<'txn> {
+/// The tables a batch touching messages writes. Opened only when a batch has
+/// such writes: opening a table costs page reads, and most batches on a busy
+/// relay only touch `carried`.
+struct MessageTables<'txn> {
     meta: redb::Table<'txn, &'static str, &'static [u8]>,
-    contacts: redb::Table<'txn, &'static [u8], &'static [u8]>,
     messages: redb::Table<'txn, &'static [u8], &'static [u8]>,
     index: redb::Table<'txn, &'static [u8], &'static [u8]>,
     states: redb::Table<'txn, &'static [u8], &'static [u8]>,
     pending: redb::Table<'txn, u64, &'static [u8]>,
-    carried: redb::Table<'txn, &'static [u8], &'static [u8]>,
     next_seq: u64,
 }
 
-impl<'txn> WriteTables<'txn> {
+impl<'txn> MessageTables<'txn> {
     fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
         let meta = txn.open_table(META).map_err(backend)?;
         let next_seq = meta
@@ -360,12 +360,10 @@ impl<'txn> WriteTables<'txn> {
             .ok_or_else(|| StoreError::msg("sequence counter missing"))?;
         Ok(Self {
             meta,
-            contacts: txn.open_table(CONTACTS).map_err(backend)?,
             messages: txn.open_table(MESSAGES).map_err(backend)?,
             index: txn.open_table(MSG_INDEX).map_err(backend)?,
             states: txn.open_table(STATES).map_err(backend)?,
             pending: txn.open_table(PENDING).map_err(backend)?,
-            carried: txn.open_table(CARRIED).map_err(backend)?,
             next_seq,
         })
     }
@@ -518,25 +516,49 @@ impl Store for RedbStore {
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         {
-            let mut t = WriteTables::open(&txn)?;
+            let touches = |f: fn(&StoreOp) -> bool| batch.ops.iter().any(f);
+            let mut messages =
+                if touches(|op| matches!(op, StoreOp::PutMessage(_) | StoreOp::SetState { .. })) {
+                    Some(MessageTables::open(&txn)?)
+                } else {
+                    None
+                };
+            let mut contacts = if touches(|op| matches!(op, StoreOp::PutContact(_))) {
+                Some(txn.open_table(CONTACTS).map_err(backend)?)
+            } else {
+                None
+            };
+            let mut carried =
+                if touches(|op| matches!(op, StoreOp::PutCarried(_) | StoreOp::DeleteCarried(_))) {
+                    Some(txn.open_table(CARRIED).map_err(backend)?)
+                } else {
+                    None
+                };
+            let unopened = || StoreError::msg("table not opened for this batch");
             for op in &batch.ops {
                 match op {
                     StoreOp::PutContact(c) => {
                         let key = self.vault.blind(&[c.identity.as_bytes()]);
-                        t.contacts
+                        contacts
+                            .as_mut()
+                            .ok_or_else(unopened)?
                             .insert(
                                 key.as_slice(),
                                 self.vault.seal("contacts", &key, &c.encode()).as_slice(),
                             )
                             .map_err(backend)?;
                     }
-                    StoreOp::PutMessage(m) => self.put_message(&mut t, m)?,
+                    StoreOp::PutMessage(m) => {
+                        self.put_message(messages.as_mut().ok_or_else(unopened)?, m)?
+                    }
                     StoreOp::SetState { peer, id, state } => {
-                        self.set_state(&mut t, peer, id, *state)?
+                        self.set_state(messages.as_mut().ok_or_else(unopened)?, peer, id, *state)?
                     }
                     StoreOp::PutCarried(c) => {
                         let key = self.vault.blind(&[b"carried", &c.env.id.0]);
-                        t.carried
+                        carried
+                            .as_mut()
+                            .ok_or_else(unopened)?
                             .insert(
                                 key.as_slice(),
                                 self.vault.seal("carried", &key, &c.encode()).as_slice(),
@@ -545,13 +567,19 @@ impl Store for RedbStore {
                     }
                     StoreOp::DeleteCarried(id) => {
                         let key = self.vault.blind(&[b"carried", &id.0]);
-                        t.carried.remove(key.as_slice()).map_err(backend)?;
+                        carried
+                            .as_mut()
+                            .ok_or_else(unopened)?
+                            .remove(key.as_slice())
+                            .map_err(backend)?;
                     }
                 }
             }
-            t.meta
-                .insert("next_seq", t.next_seq.to_be_bytes().as_slice())
-                .map_err(backend)?;
+            if let Some(t) = &mut messages {
+                t.meta
+                    .insert("next_seq", t.next_seq.to_be_bytes().as_slice())
+                    .map_err(backend)?;
+            }
         }
         // Returning early above drops `txn`, which aborts the whole batch.
         txn.commit().map_err(backend)
