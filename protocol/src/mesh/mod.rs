@@ -182,8 +182,8 @@ pub struct Mesh {
     contact_tags: BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
     /// Delivery proofs we know, to pass on: id → (secret, until).
     proofs: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
-    /// The last "have" filter built, and what it was built from.
-    have_cache: Option<((u64, usize), Bloom)>,
+    /// The "have" filter neighbours get, kept up to date by insertion.
+    have: HaveFilter,
     /// The delivery secrets of our own envelopes still out.
     own_secrets: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
     events: Vec<MeshEvent>,
@@ -208,6 +208,52 @@ fn recipient_of(
         .copied()
 }
 
+/// The Bloom filter of what we hold (and hold proofs for), grown by
+/// insertion as envelopes arrive instead of rebuilt for every summary. What
+/// leaves (delivered, expired, evicted) keeps its bits until the next
+/// rebuild: a neighbour then merely skips offering us something we no longer
+/// want. Rebuilt from scratch, twice as large, once the insertions since the
+/// last rebuild exceed what it was sized for.
+#[derive(Debug)]
+struct HaveFilter {
+    bloom: Bloom,
+    capacity: usize,
+    inserted: usize,
+}
+
+impl Default for HaveFilter {
+    fn default() -> Self {
+        Self {
+            bloom: Bloom::for_items(0),
+            capacity: 0,
+            inserted: 1,
+        }
+    }
+}
+
+impl HaveFilter {
+    fn needs_rebuild(&self) -> bool {
+        self.inserted > self.capacity
+    }
+
+    fn insert(&mut self, id: &EnvelopeId) {
+        self.inserted += 1;
+        if !self.needs_rebuild() {
+            self.bloom.insert(&id.0);
+        }
+    }
+
+    fn rebuild(&mut self, live: usize, ids: impl Iterator<Item = EnvelopeId>) {
+        self.capacity = (live * 2).max(64);
+        self.bloom = Bloom::for_items(self.capacity);
+        self.inserted = 0;
+        for id in ids {
+            self.bloom.insert(&id.0);
+            self.inserted += 1;
+        }
+    }
+}
+
 /// What a carried envelope means to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recognised {
@@ -226,7 +272,7 @@ impl Mesh {
             contact_tags: BTreeMap::new(),
             proofs: BTreeMap::new(),
             own_secrets: BTreeMap::new(),
-            have_cache: None,
+            have: HaveFilter::default(),
             events: Vec::new(),
             stats: MeshStats::default(),
         }
@@ -301,22 +347,11 @@ impl Mesh {
     }
 
     fn summary(&mut self, me: &IdentityKey, now: Time) -> Summary {
-        // Rebuilt only when what we hold changed since the last summary.
-        let key = (self.carrier.generation(), self.proofs.len());
-        let have = match &self.have_cache {
-            Some((k, bloom)) if *k == key => bloom.clone(),
-            _ => {
-                let mut have = Bloom::for_items(self.carrier.len() + self.proofs.len());
-                for h in self.carrier.iter() {
-                    have.insert(&h.env.id.0);
-                }
-                for id in self.proofs.keys() {
-                    have.insert(&id.0);
-                }
-                self.have_cache = Some((key, have.clone()));
-                have
-            }
-        };
+        if self.have.needs_rebuild() {
+            let ids = self.carrier.iter().map(|h| h.env.id).chain(self.proofs.keys().copied());
+            self.have.rebuild(self.carrier.len() + self.proofs.len(), ids);
+        }
+        let have = self.have.bloom.clone();
         let announce = self.config.announce_interest;
         let tags: Vec<Tag> = self.own_tags(me, now).values().copied().collect();
         let mut interest = Bloom::for_items(tags.len());
@@ -515,6 +550,7 @@ impl Mesh {
         {
             return Vec::new();
         }
+        self.have.insert(&id);
         // The sender can prove delivery too, once it learns of it.
         self.own_secrets.insert(id, (secret, until));
         self.events.push(MeshEvent::Stored(id));
@@ -553,6 +589,7 @@ impl Mesh {
         let id = env.id;
         match self.carrier.accept(env, Origin::Relayed { from }, now) {
             Ok(evicted) => {
+                self.have.insert(&id);
                 for e in evicted {
                     self.events.push(MeshEvent::Removed(e));
                 }
@@ -624,6 +661,7 @@ impl Mesh {
     fn learn_proof(&mut self, id: EnvelopeId, secret: [u8; 16], until: Time) {
         self.carrier.tombstone(id, until);
         self.proofs.insert(id, (secret, until));
+        self.have.insert(&id);
         while self.proofs.len() > self.config.carrier.max_tombstones {
             self.proofs.pop_first();
         }
@@ -646,6 +684,7 @@ impl Mesh {
                     self.own_secrets.remove(&id);
                 }
                 self.proofs.insert(id, (secret, held.env.expiry));
+                self.have.insert(&id);
                 learned.push((id, secret));
             }
         }
@@ -710,9 +749,11 @@ impl Mesh {
     pub fn restore(&mut self, held: Held, secret: Option<[u8; 16]>, now: Time) {
         let id = held.env.id;
         let until = held.env.expiry;
-        if self.carrier.accept(held.env, held.origin, now).is_ok()
-            && let Some(secret) = secret
-        {
+        let accepted = self.carrier.accept(held.env, held.origin, now).is_ok();
+        if accepted {
+            self.have.insert(&id);
+        }
+        if accepted && let Some(secret) = secret {
             self.own_secrets.insert(id, (secret, until));
         }
     }
