@@ -348,8 +348,13 @@ impl Mesh {
 
     fn summary(&mut self, me: &IdentityKey, now: Time) -> Summary {
         if self.have.needs_rebuild() {
-            let ids = self.carrier.iter().map(|h| h.env.id).chain(self.proofs.keys().copied());
-            self.have.rebuild(self.carrier.len() + self.proofs.len(), ids);
+            let ids = self
+                .carrier
+                .iter()
+                .map(|h| h.env.id)
+                .chain(self.proofs.keys().copied());
+            self.have
+                .rebuild(self.carrier.len() + self.proofs.len(), ids);
         }
         let have = self.have.bloom.clone();
         let announce = self.config.announce_interest;
