@@ -136,23 +136,18 @@ impl World {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let n = sc.nodes.count;
         let t0 = Time::from_millis(BASE_MS);
-        let mut engines = Vec::with_capacity(n);
-        let mut keys = Vec::with_capacity(n);
-        for i in 0..n {
-            let identity = Identity::generate(&mut rng);
-            keys.push(identity.key());
-            let name = format!("p{i}");
-            // The store is redb with its in-memory backend: nothing simulated
-            // ever touches the disk.
-            #[allow(clippy::expect_used)]
-            let store = RedbStore::in_memory(&identity, &name).expect("in-memory store");
-            let mut config = Config::new(&name);
-            config.mesh = routing.mesh(&sc);
+        // Everything random is drawn here, in order, from the one RNG; the
+        // expensive part (stores, engines, cards, contacts) then runs on all
+        // cores, which changes nothing in the result.
+        let mut identities = Vec::with_capacity(n);
+        let mut seeds = Vec::with_capacity(n);
+        for _ in 0..n {
+            identities.push(Identity::generate(&mut rng));
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
-            #[allow(clippy::expect_used)]
-            engines.push(Engine::new(config, identity, store, seed, t0).expect("engine starts"));
+            seeds.push(seed);
         }
+        let keys: Vec<IdentityKey> = identities.iter().map(Identity::key).collect();
         // A random contact graph: each person befriends a few others.
         let mut contacts: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
         for a in 0..n {
@@ -164,18 +159,35 @@ impl World {
                 }
             }
         }
+        let mesh = routing.mesh(&sc);
+        let build = |(i, (identity, seed)): (usize, (Identity, [u8; 32]))| {
+            let name = format!("p{i}");
+            // The store is redb over memory: nothing simulated ever touches
+            // the disk.
+            #[allow(clippy::expect_used)]
+            let store = RedbStore::in_memory(&identity, &name).expect("in-memory store");
+            let mut config = Config::new(&name);
+            config.mesh = mesh.clone();
+            #[allow(clippy::expect_used)]
+            Engine::new(config, identity, store, seed, t0).expect("engine starts")
+        };
+        let mut engines: Vec<Engine<RedbStore>> = parallel_map(
+            identities.into_iter().zip(seeds).enumerate().collect(),
+            &build,
+        );
         #[allow(clippy::expect_used)]
         let cards: Vec<_> = engines
             .iter()
             .map(|e| e.invite(t0).expect("card"))
             .collect();
-        for (a, cs) in contacts.iter().enumerate() {
-            for &b in cs {
-                let _ = engines[a].add_contact(t0, cards[b].clone(), None);
+        let befriend = |(a, engine): (usize, &mut Engine<RedbStore>)| {
+            for &b in &contacts[a] {
+                let _ = engine.add_contact(t0, cards[b].clone(), None);
             }
-            let _ = engines[a].flush(t0);
-            while engines[a].poll_output().is_some() {}
-        }
+            let _ = engine.flush(t0);
+            while engine.poll_output().is_some() {}
+        };
+        parallel_each(engines.iter_mut().enumerate().collect(), &befriend);
         let walkers = mobility::place(n, &sc.area, &sc.mobility, &mut rng);
         let internet = (0..n)
             .map(|_| {
@@ -269,7 +281,7 @@ impl World {
     }
 
     /// Runs to the scenario's end and returns the metrics.
-    pub fn run(mut self) -> Metrics {
+    pub fn run(&mut self) -> Metrics {
         let started = Instant::now();
         let end = self.sc.duration_s * 1000;
         let mut next_report = 0;
@@ -648,4 +660,33 @@ fn carries_a_message(frame: &[u8]) -> bool {
         Some(1) => frame.get(3) == Some(&4),
         _ => false,
     }
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `f` over `items` on all cores, results in order.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: &(impl Fn(T) -> R + Sync)) -> Vec<R> {
+    let per = items.len().div_ceil(workers()).max(1);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(per).collect());
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| s.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// `f` on every item, on all cores.
+fn parallel_each<T: Send>(items: Vec<T>, f: &(impl Fn(T) + Sync)) {
+    parallel_map(items, f);
 }
