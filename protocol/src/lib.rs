@@ -20,6 +20,7 @@ pub mod contact;
 pub mod engine;
 pub mod envelope;
 pub mod frame;
+pub mod group;
 pub mod identity;
 pub mod invite;
 pub mod mesh;

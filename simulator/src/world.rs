@@ -419,7 +419,7 @@ impl World {
             }
         }
         self.tally.ticks += 1;
-        if self.tally.ticks % 10 == 0 {
+        if self.tally.ticks.is_multiple_of(10) {
             self.tally.max_store_bytes = self.tally.max_store_bytes.max(self.max_store());
         }
         let next = self.now + (dt * 1000.0) as u64;
