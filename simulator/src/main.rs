@@ -19,43 +19,41 @@ struct Cli {
 enum Command {
     /// Run one scenario and print its metrics.
     Run {
-        /// Scenario file (TOML), e.g. simulator/scenarios/shutdown-square.toml.
-        file: PathBuf,
-        /// Seed (default: the scenario's).
-        #[arg(long)]
-        seed: Option<u64>,
+        #[command(flatten)]
+        common: Common,
         /// Routing: cairn, epidemic or direct.
         #[arg(long, default_value = "cairn")]
         routing: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Leave out wall-clock time, so identical runs print identical bytes.
-        #[arg(long)]
-        no_timing: bool,
-        /// Write PNG plots (delivery over time, latency CDF) into this directory.
-        #[arg(long, value_name = "DIR")]
-        plot: Option<PathBuf>,
-        /// Print a progress line to stderr every virtual minute (a bar is
-        /// drawn anyway when stderr is a terminal).
-        #[arg(long)]
-        progress: bool,
     },
     /// Run Cairn's routing, epidemic flooding and direct delivery on the same
     /// seed and print one table.
     Compare {
-        file: PathBuf,
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long)]
-        json: bool,
-        #[arg(long)]
-        no_timing: bool,
-        #[arg(long, value_name = "DIR")]
-        plot: Option<PathBuf>,
-        #[arg(long)]
-        progress: bool,
+        #[command(flatten)]
+        common: Common,
     },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Scenario file (TOML), e.g. simulator/scenarios/shutdown-square.toml.
+    file: PathBuf,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Leave out wall-clock time and memory, so identical runs print
+    /// identical bytes.
+    #[arg(long)]
+    no_timing: bool,
+    /// Write PNG plots (delivery over time, latency CDF) into this directory.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Print a progress line to stderr every virtual minute (a bar is drawn
+    /// anyway when stderr is a terminal).
+    #[arg(long)]
+    progress: bool,
 }
 
 fn main() -> ExitCode {
@@ -69,37 +67,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let (file, seed, routings, json, no_timing, plot_dir, lines) = match cli.command {
-        Command::Run {
-            file,
-            seed,
-            routing,
-            json,
-            no_timing,
-            plot,
-            progress,
-        } => {
+    let (common, routings) = match cli.command {
+        Command::Run { common, routing } => {
             let r = Routing::parse(&routing)
                 .ok_or_else(|| format!("unknown routing {routing:?} (cairn, epidemic, direct)"))?;
-            (file, seed, vec![r], json, no_timing, plot, progress)
+            (common, vec![r])
         }
-        Command::Compare {
-            file,
-            seed,
-            json,
-            no_timing,
-            plot,
-            progress,
-        } => (
-            file,
-            seed,
+        Command::Compare { common } => (
+            common,
             vec![Routing::Cairn, Routing::Epidemic, Routing::Direct],
-            json,
-            no_timing,
-            plot,
-            progress,
         ),
     };
+    let Common {
+        file,
+        seed,
+        json,
+        no_timing,
+        plot: plot_dir,
+        progress: lines,
+    } = common;
     let scenario = Scenario::load(&file)?;
     let seed = seed.unwrap_or(scenario.seed);
     let mut results: Vec<Metrics> = Vec::new();
