@@ -31,6 +31,36 @@ pub enum Request {
     Dial {
         addr: String,
     },
+    GroupCreate {
+        name: String,
+    },
+    GroupAdd {
+        group: String,
+        contact: String,
+    },
+    GroupRemove {
+        group: String,
+        member: String,
+    },
+    GroupSend {
+        group: String,
+        text: String,
+    },
+    GroupMessages {
+        group: String,
+        limit: Option<usize>,
+    },
+    GroupMembers {
+        group: String,
+    },
+    GroupLeave {
+        group: String,
+    },
+    GroupList,
+    /// The group's automerge document, as saved (base64 in the reply).
+    GroupExport {
+        group: String,
+    },
     Shutdown,
 }
 
@@ -39,7 +69,14 @@ impl Request {
     pub fn needs_commit(&self) -> bool {
         matches!(
             self,
-            Request::Add { .. } | Request::Send { .. } | Request::Verify { confirm: true, .. }
+            Request::Add { .. }
+                | Request::Send { .. }
+                | Request::Verify { confirm: true, .. }
+                | Request::GroupCreate { .. }
+                | Request::GroupAdd { .. }
+                | Request::GroupRemove { .. }
+                | Request::GroupSend { .. }
+                | Request::GroupLeave { .. }
         )
     }
 }
@@ -118,6 +155,41 @@ pub struct MeshInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub id: String,
+    pub name: String,
+    pub topic: String,
+    pub members: usize,
+    pub messages: usize,
+    /// Our role: "admin", "member", or none (left or removed).
+    pub role: Option<String>,
+    pub left: bool,
+    pub epoch: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupMemberInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// Id of the admin who added them.
+    pub added_by: Option<String>,
+    /// ms since the epoch.
+    pub added_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupMessageInfo {
+    pub id: String,
+    pub author: String,
+    pub author_name: String,
+    pub mine: bool,
+    pub text: String,
+    /// Author's clock, ms since the epoch.
+    pub sent_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SafetyInfo {
     pub contact: String,
     pub name: String,
@@ -146,6 +218,22 @@ pub enum Reply {
         messages: Vec<MessageInfo>,
     },
     Safety(SafetyInfo),
+    Group(GroupInfo),
+    Groups {
+        groups: Vec<GroupInfo>,
+    },
+    GroupMembers {
+        group: String,
+        members: Vec<GroupMemberInfo>,
+    },
+    GroupMessages {
+        group: String,
+        messages: Vec<GroupMessageInfo>,
+    },
+    GroupExport {
+        name: String,
+        base64: String,
+    },
     Done,
 }
 
@@ -184,7 +272,7 @@ impl From<cairn_protocol::EngineError> for ApiError {
         use cairn_protocol::EngineError as E;
         let kind = match &e {
             E::Store(_) => ErrorKind::Storage,
-            E::UnknownContact(_) => ErrorKind::NotFound,
+            E::UnknownContact(_) | E::UnknownGroup(_) => ErrorKind::NotFound,
             E::OutboxFull(_) => ErrorKind::Busy,
             _ => ErrorKind::Invalid,
         };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use cairn_node::api::{ContactInfo, MessageInfo, StatusInfo};
+use cairn_node::api::{ContactInfo, GroupInfo, MessageInfo, StatusInfo};
 use cairn_node::control::{self, ControlError};
 use cairn_node::profile::ProfileError;
 use cairn_node::store::StoreOpenError;
@@ -102,6 +102,54 @@ enum Command {
         #[arg(long)]
         confirm: bool,
     },
+    /// Group chats: create, add and remove members, send, read.
+    #[command(subcommand)]
+    Group(GroupCommand),
+}
+
+/// GROUP below is the group's name or its id (or an id prefix of 4+ characters).
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Create a group with you as its only member and admin; prints its id.
+    Create { name: String },
+    /// Add a contact to a group (admins only). They receive the whole history
+    /// from whichever member they meet first.
+    Add { group: String, contact: String },
+    /// Remove a member (admins only). A new epoch starts; they receive
+    /// nothing written after it.
+    Remove {
+        group: String,
+        /// Contact alias, name or id, or the name or id the group shows.
+        contact: String,
+    },
+    /// Send a text to the group. Exits 0 once it is stored; members get it
+    /// when they are reachable.
+    Send { group: String, text: String },
+    /// Show the group's messages, oldest first.
+    Messages {
+        group: String,
+        /// Only the last N messages.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the members and their roles.
+    Members {
+        group: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave a group. Its history stays readable here.
+    Leave { group: String },
+    /// List your groups.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the group's plain automerge document to FILE (schema in
+    /// docs/GROUPS.md); any automerge implementation can load it.
+    Export { group: String, file: PathBuf },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +363,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Group(command) => group_command(&profile, command).await,
         Command::Verify { contact, confirm } => {
             let Reply::Safety(s) = request(&profile, Request::Verify { contact, confirm }).await?
             else {
@@ -339,6 +388,129 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), CliError> {
+    let print_group = |g: &GroupInfo| {
+        let role = g
+            .role
+            .as_deref()
+            .unwrap_or(if g.left { "left" } else { "removed" });
+        println!(
+            "{:<24} {}  {} members, {} messages, you: {role}",
+            g.name, g.id, g.members, g.messages
+        );
+    };
+    match command {
+        GroupCommand::Create { name } => {
+            let Reply::Group(g) = request(profile, Request::GroupCreate { name }).await? else {
+                return Err(unexpected());
+            };
+            println!("{}", g.id);
+            eprintln!(
+                "Created {:?}. Add contacts with: cairn group add {} CONTACT",
+                g.name, g.name
+            );
+        }
+        GroupCommand::Add { group, contact } => {
+            let Reply::Group(g) = request(profile, Request::GroupAdd { group, contact }).await?
+            else {
+                return Err(unexpected());
+            };
+            print_group(&g);
+        }
+        GroupCommand::Remove { group, contact } => {
+            let req = Request::GroupRemove {
+                group,
+                member: contact,
+            };
+            let Reply::Group(g) = request(profile, req).await? else {
+                return Err(unexpected());
+            };
+            print_group(&g);
+        }
+        GroupCommand::Send { group, text } => {
+            let Reply::Sent { id } = request(profile, Request::GroupSend { group, text }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("{id}");
+        }
+        GroupCommand::Messages { group, limit, json } => {
+            let Reply::GroupMessages { messages, .. } =
+                request(profile, Request::GroupMessages { group, limit }).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&messages);
+            } else if messages.is_empty() {
+                println!("No messages yet.");
+            } else {
+                for m in &messages {
+                    let who = if m.mine {
+                        "you"
+                    } else {
+                        m.author_name.as_str()
+                    };
+                    println!("{} {who}: {}", when(m.sent_at), m.text);
+                }
+            }
+        }
+        GroupCommand::Members { group, json } => {
+            let Reply::GroupMembers { members, .. } =
+                request(profile, Request::GroupMembers { group }).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&members);
+            } else {
+                for m in &members {
+                    println!("{:<20} {}  {}", m.name, m.id, m.role);
+                }
+            }
+        }
+        GroupCommand::Leave { group } => {
+            let Reply::Group(g) = request(profile, Request::GroupLeave { group }).await? else {
+                return Err(unexpected());
+            };
+            println!("Left {:?}; its history stays readable here.", g.name);
+        }
+        GroupCommand::List { json } => {
+            let Reply::Groups { groups } = request(profile, Request::GroupList).await? else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&groups);
+            } else if groups.is_empty() {
+                println!("No groups yet. Start one with `cairn group create NAME`.");
+            } else {
+                for g in &groups {
+                    print_group(g);
+                }
+            }
+        }
+        GroupCommand::Export { group, file } => {
+            let Reply::GroupExport { name, base64 } =
+                request(profile, Request::GroupExport { group }).await?
+            else {
+                return Err(unexpected());
+            };
+            let bytes = data_encoding::BASE64
+                .decode(base64.as_bytes())
+                .map_err(|_| unexpected())?;
+            std::fs::write(&file, &bytes)
+                .map_err(|e| CliError::Usage(format!("could not write {}: {e}", file.display())))?;
+            eprintln!(
+                "Wrote {:?} ({} bytes) to {}",
+                name,
+                bytes.len(),
+                file.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn unexpected() -> CliError {

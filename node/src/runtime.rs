@@ -517,6 +517,7 @@ fn log_event(event: &Event) {
         Event::LinkClosed { link, reason } => {
             info!(link = link.0, reason = reason.as_str(), "link closed")
         }
+        Event::GroupChanged { group } => debug!(%group, "group changed"),
     }
 }
 

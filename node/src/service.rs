@@ -7,7 +7,13 @@ use cairn_protocol::{
     ContactCard, ContactOrigin, Direction, Engine, IdentityKey, SafetyNumber, Time,
 };
 
-use crate::api::{ApiError, ContactInfo, ErrorKind, MessageInfo, Reply, Request, SafetyInfo};
+use cairn_protocol::GroupId;
+use cairn_protocol::group::groups::Group;
+
+use crate::api::{
+    ApiError, ContactInfo, ErrorKind, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo,
+    Reply, Request, SafetyInfo,
+};
 use crate::store::RedbStore;
 
 /// The wall clock, as the core wants it.
@@ -39,6 +45,60 @@ pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<Co
         .to_owned(),
         links,
     })
+}
+
+pub fn group_info(engine: &Engine<RedbStore>, g: &Group) -> GroupInfo {
+    let me = engine.identity_key();
+    GroupInfo {
+        id: g.id.to_string(),
+        name: g.name(),
+        topic: g.doc.topic(),
+        members: g.members().len(),
+        messages: g.doc.message_count(),
+        role: g.doc.role_of(&me).map(|r| r.as_str().to_owned()),
+        left: g.left,
+        epoch: g.doc.epoch(),
+    }
+}
+
+fn group_reply(engine: &Engine<RedbStore>, id: &GroupId) -> Result<Reply, ApiError> {
+    engine
+        .group(id)
+        .map(|g| Reply::Group(group_info(engine, g)))
+        .ok_or_else(|| ApiError::new(ErrorKind::Internal, "group vanished"))
+}
+
+/// A member of `group` named by contact alias/name/id, or by the name or id
+/// prefix the group records (members need not be our contacts).
+fn resolve_member(
+    engine: &Engine<RedbStore>,
+    group: &GroupId,
+    query: &str,
+) -> Result<IdentityKey, ApiError> {
+    if let Ok(peer) = engine.resolve(query) {
+        return Ok(peer);
+    }
+    let g = engine
+        .group(group)
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such group"))?;
+    let q = query.trim();
+    let hits: Vec<IdentityKey> = g
+        .members()
+        .into_iter()
+        .filter(|m| m.name == q || (q.len() >= 8 && m.identity.to_string().starts_with(q)))
+        .map(|m| m.identity)
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("no member of the group matches {q:?}"),
+        )),
+        _ => Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("{q:?} matches several members; use their id"),
+        )),
+    }
 }
 
 /// Handles the requests that need only the core and the store. Returns
@@ -113,6 +173,100 @@ pub fn handle(
                 verified: c.verified,
                 key_changed: c.key_changed,
             }))
+        })(),
+        Request::GroupCreate { name } => (|| {
+            let id = engine.group_create(now, name)?;
+            group_reply(engine, &id)
+        })(),
+        Request::GroupAdd { group, contact } => (|| {
+            let id = engine.resolve_group(group)?;
+            let peer = engine.resolve(contact)?;
+            engine.group_add(now, &id, &peer)?;
+            group_reply(engine, &id)
+        })(),
+        Request::GroupRemove { group, member } => (|| {
+            let id = engine.resolve_group(group)?;
+            let peer = resolve_member(engine, &id, member)?;
+            engine.group_remove(now, &id, &peer)?;
+            group_reply(engine, &id)
+        })(),
+        Request::GroupSend { group, text } => (|| {
+            let id = engine.resolve_group(group)?;
+            let msg = engine.group_send(now, &id, text)?;
+            Ok(Reply::Sent {
+                id: msg.to_string(),
+            })
+        })(),
+        Request::GroupLeave { group } => (|| {
+            let id = engine.resolve_group(group)?;
+            engine.group_leave(now, &id)?;
+            group_reply(engine, &id)
+        })(),
+        Request::GroupList => Ok(Reply::Groups {
+            groups: engine.groups().map(|g| group_info(engine, g)).collect(),
+        }),
+        Request::GroupMembers { group } => (|| {
+            let id = engine.resolve_group(group)?;
+            let g = engine
+                .group(&id)
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such group"))?;
+            Ok(Reply::GroupMembers {
+                group: id.to_string(),
+                members: g
+                    .members()
+                    .into_iter()
+                    .map(|m| GroupMemberInfo {
+                        id: m.identity.to_string(),
+                        name: m.name,
+                        role: m.role.as_str().to_owned(),
+                        added_by: m.added_by.map(|k| k.to_string()),
+                        added_at: m.added_at.as_millis(),
+                    })
+                    .collect(),
+            })
+        })(),
+        Request::GroupMessages { group, limit } => (|| {
+            let id = engine.resolve_group(group)?;
+            let g = engine
+                .group(&id)
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such group"))?;
+            let me = engine.identity_key();
+            let names: std::collections::HashMap<IdentityKey, String> = g
+                .members()
+                .into_iter()
+                .map(|m| (m.identity, m.name))
+                .collect();
+            let all = g.messages();
+            let skip = limit.map_or(0, |l| all.len().saturating_sub(l));
+            Ok(Reply::GroupMessages {
+                group: id.to_string(),
+                messages: all
+                    .into_iter()
+                    .skip(skip)
+                    .map(|m| GroupMessageInfo {
+                        id: m.id.to_string(),
+                        author: m.author.to_string(),
+                        author_name: engine
+                            .contact(&m.author)
+                            .map(|c| c.display_name().to_owned())
+                            .or_else(|| names.get(&m.author).cloned())
+                            .unwrap_or_else(|| m.author.short()),
+                        mine: m.author == me,
+                        text: m.text,
+                        sent_at: m.sent_at.as_millis(),
+                    })
+                    .collect(),
+            })
+        })(),
+        Request::GroupExport { group } => (|| {
+            let id = engine.resolve_group(group)?;
+            let (name, bytes) = engine
+                .group_export(&id)
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such group"))?;
+            Ok(Reply::GroupExport {
+                name,
+                base64: data_encoding::BASE64.encode(&bytes),
+            })
         })(),
         Request::Status | Request::Dial { .. } | Request::Shutdown => return None,
     })

@@ -13,6 +13,8 @@
 //! | `states`   | messages key                     | latest delivery state (1 byte) |
 //! | `pending`  | seq:u64                          | messages key (outgoing, undelivered) |
 //! | `carried`  | blind("carried", envelope id)    | a carried envelope and whose it is |
+//! | `groups`   | blind("group", group id)         | group id and metadata (flags, signatures, refusals) |
+//! | `group_log`| blind("group", group id) ‖ seq:u64 | a document snapshot or increment |
 //!
 //! Opening checks the passphrase through a read-only handle first, so a wrong
 //! passphrase leaves the file byte-for-byte as it was.
@@ -22,8 +24,8 @@ use std::sync::Arc;
 
 use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{
-    Contact, DeliveryState, Direction, Identity, IdentityKey, MessageId, MessageRecord, Store,
-    StoreError, StoreOp, WriteBatch, identity::IDENTITY_SECRET_LEN,
+    Contact, DeliveryState, Direction, GroupId, Identity, IdentityKey, MessageId, MessageRecord,
+    Store, StoreError, StoreOp, StoredGroup, WriteBatch, identity::IDENTITY_SECRET_LEN,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
@@ -38,6 +40,8 @@ const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index
 const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
 const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
+const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
+const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("group_log");
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
@@ -506,6 +510,53 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let groups = match txn.open_table(GROUPS) {
+            Ok(t) => t,
+            // Stores made before groups existed: created at the first commit.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(backend(e)),
+        };
+        let log = txn.open_table(GROUP_LOG).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in groups.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            let plain = self
+                .vault
+                .open("groups", k.value(), v.value())
+                .map_err(backend)?;
+            if plain.len() < 16 {
+                return Err(StoreError::msg("a group record is too short"));
+            }
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&plain[..16]);
+            let prefix = k.value().to_vec();
+            let mut end = prefix.clone();
+            end.extend_from_slice(&[0xff; 8]);
+            let mut entries = Vec::new();
+            for row in log
+                .range(prefix.as_slice()..=end.as_slice())
+                .map_err(backend)?
+            {
+                let (lk, lv) = row.map_err(backend)?;
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&lk.value()[16..]);
+                let bytes = self
+                    .vault
+                    .open("group_log", lk.value(), lv.value())
+                    .map_err(backend)?;
+                entries.push((u64::from_be_bytes(seq), bytes.to_vec()));
+            }
+            out.push(StoredGroup {
+                id: GroupId(id),
+                meta: plain[16..].to_vec(),
+                log: entries,
+            });
+        }
+        Ok(out)
+    }
+
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
         let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
         let txn = self.db.begin_read().map_err(backend)?;
@@ -534,6 +585,22 @@ impl Store for RedbStore {
                 } else {
                     None
                 };
+            let group_ops = touches(|op| {
+                matches!(
+                    op,
+                    StoreOp::PutGroup { .. }
+                        | StoreOp::AppendGroupLog { .. }
+                        | StoreOp::CompactGroupLog { .. }
+                )
+            });
+            let mut groups = if group_ops {
+                Some((
+                    txn.open_table(GROUPS).map_err(backend)?,
+                    txn.open_table(GROUP_LOG).map_err(backend)?,
+                ))
+            } else {
+                None
+            };
             let unopened = || StoreError::msg("table not opened for this batch");
             for op in &batch.ops {
                 match op {
@@ -571,6 +638,36 @@ impl Store for RedbStore {
                             .as_mut()
                             .ok_or_else(unopened)?
                             .remove(key.as_slice())
+                            .map_err(backend)?;
+                    }
+                    StoreOp::PutGroup { group, meta } => {
+                        let key = self.vault.blind(&[b"group", &group.0]);
+                        let mut plain = group.0.to_vec();
+                        plain.extend_from_slice(meta);
+                        let (table, _) = groups.as_mut().ok_or_else(unopened)?;
+                        table
+                            .insert(
+                                key.as_slice(),
+                                self.vault.seal("groups", &key, &plain).as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::AppendGroupLog { group, seq, bytes } => {
+                        let mut key = self.vault.blind(&[b"group", &group.0]).to_vec();
+                        key.extend_from_slice(&seq.to_be_bytes());
+                        let (_, log) = groups.as_mut().ok_or_else(unopened)?;
+                        log.insert(
+                            key.as_slice(),
+                            self.vault.seal("group_log", &key, bytes).as_slice(),
+                        )
+                        .map_err(backend)?;
+                    }
+                    StoreOp::CompactGroupLog { group, before } => {
+                        let prefix = self.vault.blind(&[b"group", &group.0]).to_vec();
+                        let mut end = prefix.clone();
+                        end.extend_from_slice(&before.to_be_bytes());
+                        let (_, log) = groups.as_mut().ok_or_else(unopened)?;
+                        log.retain_in(prefix.as_slice()..end.as_slice(), |_, _| false)
                             .map_err(backend)?;
                     }
                 }

@@ -29,6 +29,8 @@ use tracing::{debug, warn};
 use crate::contact::{Contact, ContactOrigin};
 use crate::envelope::Envelope;
 use crate::frame::Frame;
+use crate::group::groups::{Group, GroupOutput, Groups};
+use crate::group::{GroupError, GroupId, NewMember, Role};
 use crate::identity::{Identity, IdentityKey};
 use crate::invite::{ContactCard, DEFAULT_VALIDITY, Hint, InviteError, validate_name};
 use crate::mesh::carrier::{CarriedRecord, Held, Origin};
@@ -137,6 +139,10 @@ pub enum Event {
         link: LinkId,
         reason: CloseReason,
     },
+    /// A group's document changed (new messages, members, or we joined).
+    GroupChanged {
+        group: GroupId,
+    },
 }
 
 /// What the driver must do.
@@ -166,6 +172,12 @@ pub enum EngineError {
     TextTooLong(usize),
     #[error("the outbox is full ({0} messages waiting); wait until some are delivered")]
     OutboxFull(usize),
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    #[error("no group matches {0:?}")]
+    UnknownGroup(String),
+    #[error("{query:?} matches several groups: {candidates}")]
+    AmbiguousGroup { query: String, candidates: String },
     #[error("contact limit of {0} reached")]
     TooManyContacts(usize),
 }
@@ -245,6 +257,8 @@ enum AfterCommit {
     /// The incoming message is stored: acknowledge it.
     Receipt(IdentityKey, MessageId),
     Event(Event),
+    /// Group writes were in the batch (on failure, they must be redone).
+    GroupsSaved,
 }
 
 pub struct Engine<S: Store> {
@@ -276,6 +290,7 @@ pub struct Engine<S: Store> {
     mesh: Mesh,
     /// Contacts' identity keys, for the mesh to recognise their envelopes.
     contact_keys: Vec<IdentityKey>,
+    groups: Groups,
 }
 
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
@@ -332,7 +347,15 @@ impl<S: Store> Engine<S> {
             );
         }
         let contact_keys = contacts_keys(&contacts);
+        let mut groups = Groups::new(identity.key(), config.mesh.enabled);
+        for stored in store.groups()? {
+            let id = stored.id;
+            if let Err(e) = groups.restore(stored) {
+                warn!(group = %id, error = %e, "a stored group could not be read");
+            }
+        }
         Ok(Self {
+            groups,
             mesh,
             contact_keys,
             sessions: SessionTable::new(config.sessions),
@@ -581,6 +604,150 @@ impl<S: Store> Engine<S> {
         Ok(MessageId(id))
     }
 
+    // ---- groups ---------------------------------------------------------
+
+    /// Groups we are in (or were: left groups stay readable).
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter()
+    }
+
+    pub fn group(&self, id: &GroupId) -> Option<&Group> {
+        self.groups.get(id)
+    }
+
+    /// A group's name and its whole document, as stock automerge loads it.
+    pub fn group_export(&mut self, id: &GroupId) -> Option<(String, Vec<u8>)> {
+        let g = self.groups.get_mut(id)?;
+        Some((g.name(), g.doc.save()))
+    }
+
+    /// Finds a group by id (or a unique prefix of it) or by its exact name.
+    pub fn resolve_group(&self, query: &str) -> Result<GroupId, EngineError> {
+        let q = query.trim();
+        let lower = q.to_ascii_lowercase();
+        let hits: Vec<&Group> = self
+            .groups
+            .iter()
+            .filter(|g| g.name() == q || (lower.len() >= 4 && g.id.to_string().starts_with(&lower)))
+            .collect();
+        match hits.as_slice() {
+            [g] => Ok(g.id),
+            [] => Err(EngineError::UnknownGroup(q.to_owned())),
+            many => Err(EngineError::AmbiguousGroup {
+                query: q.to_owned(),
+                candidates: many
+                    .iter()
+                    .map(|g| format!("{} ({})", g.name(), &g.id.to_string()[..8]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    fn me_as_member(&self) -> NewMember {
+        NewMember {
+            identity: self.identity.key(),
+            name: self.config.name.clone(),
+            static_key: self.identity.static_key(),
+        }
+    }
+
+    /// Creates a group with us as its admin.
+    pub fn group_create(&mut self, now: Time, name: &str) -> Result<GroupId, EngineError> {
+        let me = self.me_as_member();
+        let id = self.groups.create(&self.identity, me, name.trim(), now)?;
+        self.drain_groups(now);
+        Ok(id)
+    }
+
+    /// Adds a contact to a group (admins only).
+    pub fn group_add(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        peer: &IdentityKey,
+    ) -> Result<(), EngineError> {
+        let contact = self
+            .contacts
+            .get(peer)
+            .ok_or_else(|| EngineError::UnknownContact(peer.short()))?;
+        let who = NewMember {
+            identity: *peer,
+            name: contact.card.name().to_owned(),
+            static_key: contact.static_key(),
+        };
+        self.groups
+            .add(&self.identity, group, who, Role::Member, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
+    /// Removes a member (admins only); a new epoch starts.
+    pub fn group_remove(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        peer: &IdentityKey,
+    ) -> Result<(), EngineError> {
+        self.groups.remove(&self.identity, group, peer, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
+    pub fn group_leave(&mut self, now: Time, group: &GroupId) -> Result<(), EngineError> {
+        self.groups.leave(&self.identity, group, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
+    /// Posts a text to a group. Durable at the next flush, sent after it.
+    pub fn group_send(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        if text.len() > MAX_TEXT_LEN {
+            return Err(EngineError::TextTooLong(text.len()));
+        }
+        let mut random = [0u8; 8];
+        self.rng.fill_bytes(&mut random);
+        let id = crate::group::message_id(now, random);
+        self.groups.post(&self.identity, group, id, text, now)?;
+        self.drain_groups(now);
+        Ok(id)
+    }
+
+    /// Carries out what the groups asked for.
+    fn drain_groups(&mut self, now: Time) {
+        let mut saved = false;
+        while let Some(out) = self.groups.take_output() {
+            match out {
+                GroupOutput::Send { peer, fragment } => {
+                    if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
+                        self.groups.peer_down(&peer);
+                    }
+                }
+                GroupOutput::Mesh { peer, fragment } => {
+                    self.mesh_send(now, &peer, &Payload::Group(Box::new(fragment)), None);
+                }
+                GroupOutput::Store(op) => {
+                    saved = true;
+                    self.batch.push(op);
+                }
+                GroupOutput::Changed(group) => self
+                    .after_commit
+                    .push(AfterCommit::Event(Event::GroupChanged { group })),
+            }
+        }
+        if saved {
+            self.after_commit.push(AfterCommit::GroupsSaved);
+        }
+    }
+
     // ---- transport inputs ----------------------------------------------
 
     pub fn link_up(&mut self, now: Time, info: LinkInfo) {
@@ -657,6 +824,8 @@ impl<S: Store> Engine<S> {
         }
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
+            self.groups.tick();
+            self.drain_groups(now);
         }
     }
 
@@ -730,7 +899,8 @@ impl<S: Store> Engine<S> {
                     self.receipts.entry(peer).or_default().push(id)
                 }
                 (AfterCommit::Event(event), true) => self.outputs.push_back(Output::Event(event)),
-                (_, false) => {}
+                (AfterCommit::GroupsSaved, false) => self.groups.commit_failed(),
+                (_, false) | (AfterCommit::GroupsSaved, true) => {}
             }
         }
         for peer in dirty {
@@ -1032,12 +1202,20 @@ impl<S: Store> Engine<S> {
             if peer == me {
                 return;
             }
-            if self.contacts.contains_key(&peer) {
+            let contact = self.contacts.contains_key(&peer);
+            if contact {
                 self.on_card(now, opened.sender);
             } else if matches!(opened.payload, Payload::Text { .. }) {
                 self.add_request(now, opened.sender);
             }
-            self.on_payload(now, peer, opened.payload);
+            match opened.payload {
+                // Through the mesh: pushes only, never the sync protocol.
+                Payload::Group(fragment) => {
+                    self.groups.on_fragment(peer, *fragment, false, contact);
+                    self.drain_groups(now);
+                }
+                payload => self.on_payload(now, peer, payload),
+            }
             return;
         }
         // Not ours (or a tag collision): carry it on.
@@ -1089,6 +1267,8 @@ impl<S: Store> Engine<S> {
                 self.on_card(now, *peer);
                 self.outputs
                     .push_back(Output::Event(Event::SessionUp { peer: peer_key }));
+                self.groups.peer_up(peer_key);
+                self.drain_groups(now);
                 let initiator = self
                     .sessions
                     .current(&peer_key)
@@ -1220,6 +1400,11 @@ impl<S: Store> Engine<S> {
                 }
             }
             Payload::Keepalive => {}
+            Payload::Group(fragment) => {
+                let contact = self.contacts.contains_key(&peer);
+                self.groups.on_fragment(peer, *fragment, true, contact);
+                self.drain_groups(now);
+            }
         }
     }
 

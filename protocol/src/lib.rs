@@ -40,10 +40,11 @@ pub use contact::{Contact, ContactOrigin};
 pub use engine::{
     CloseReason, Commit, Config, Engine, EngineError, Event, LinkId, LinkInfo, Medium, Output,
 };
+pub use group::GroupId;
 pub use identity::{Identity, IdentityKey, StaticKey};
 pub use invite::{ContactCard, Hint, InviteError};
 pub use message::{DeliveryState, Direction, MessageRecord};
 pub use payload::MessageId;
 pub use safety::SafetyNumber;
-pub use store::{MemoryStore, Store, StoreError, StoreOp, WriteBatch};
+pub use store::{MemoryStore, Store, StoreError, StoreOp, StoredGroup, WriteBatch};
 pub use time::Time;

@@ -8,10 +8,16 @@
 //!   kind 2 Receipt    state:u8 (1 delivered, 2 read) count:u16 ids:[16]*count
 //!   kind 3 Card       card:bytes16
 //!   kind 4 Keepalive
+//!   kind 5 Group      group:[16] serial:u32 part:u16 parts:u16 data:bytes32 (≤ FRAGMENT_LEN)
 //! ```
+//!
+//! A `Group` fragment carries part of a group sync message (see
+//! [`crate::group::groups`]).
 
 use std::fmt;
 
+use crate::group::GroupId;
+use crate::group::groups::FRAGMENT_LEN;
 use crate::invite::{ContactCard, MAX_CARD_LEN};
 use crate::session::MAX_PLAINTEXT;
 use crate::time::Time;
@@ -80,6 +86,19 @@ pub enum Payload {
     Card(Box<ContactCard>),
     /// Says nothing; confirms a fresh session to its responder.
     Keepalive,
+    /// Part of a group sync message.
+    Group(Box<GroupFragment>),
+}
+
+/// One fragment of a group sync message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFragment {
+    pub group: GroupId,
+    /// Names the message the fragment belongs to (per sender).
+    pub serial: u32,
+    pub part: u16,
+    pub parts: u16,
+    pub data: Vec<u8>,
 }
 
 impl Payload {
@@ -107,6 +126,14 @@ impl Payload {
             }
             Payload::Keepalive => {
                 w.u8(4);
+            }
+            Payload::Group(f) => {
+                w.u8(5)
+                    .raw(&f.group.0)
+                    .u32(f.serial)
+                    .u16(f.part)
+                    .u16(f.parts)
+                    .long_bytes(&f.data);
             }
         }
     }
@@ -138,6 +165,7 @@ impl Payload {
             Payload::Receipt { ids, .. } => 3 + 16 * ids.len(),
             Payload::Card(_) => 2 + crate::invite::MAX_CARD_LEN,
             Payload::Keepalive => 0,
+            Payload::Group(f) => 16 + 4 + 2 + 2 + 4 + f.data.len(),
         };
         let len = 4 + 2 + body;
         BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
@@ -200,6 +228,13 @@ impl Payload {
                     .map_err(|_| DecodeError::Invalid("card"))?,
             )),
             4 => Payload::Keepalive,
+            5 => Payload::Group(Box::new(GroupFragment {
+                group: GroupId(r.array("group id")?),
+                serial: r.u32("fragment serial")?,
+                part: r.u16("fragment part")?,
+                parts: r.u16("fragment parts")?,
+                data: r.long_bytes(FRAGMENT_LEN, "fragment")?.to_vec(),
+            })),
             kind => {
                 return Err(DecodeError::UnknownKind {
                     field: "payload",

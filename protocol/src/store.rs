@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 use crate::contact::Contact;
+use crate::group::GroupId;
 use crate::identity::IdentityKey;
 use crate::mesh::carrier::CarriedRecord;
 use crate::mesh::envelope::EnvelopeId;
@@ -45,6 +46,24 @@ pub enum StoreOp {
     PutCarried(Box<CarriedRecord>),
     /// Forget a carried envelope.
     DeleteCarried(EnvelopeId),
+    /// Insert or replace a group's metadata (flags, signatures, refusals).
+    PutGroup { group: GroupId, meta: Vec<u8> },
+    /// Append to a group's document log (a snapshot or an increment).
+    AppendGroupLog {
+        group: GroupId,
+        seq: u64,
+        bytes: Vec<u8>,
+    },
+    /// Drop a group's log entries before `before` (a snapshot replaced them).
+    CompactGroupLog { group: GroupId, before: u64 },
+}
+
+/// A group as stored: its metadata and its document log in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredGroup {
+    pub id: GroupId,
+    pub meta: Vec<u8>,
+    pub log: Vec<(u64, Vec<u8>)>,
 }
 
 /// Writes that become durable together or not at all.
@@ -76,9 +95,14 @@ pub trait Store {
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError>;
     /// Every envelope the node carries (its own and others').
     fn carried(&self) -> Result<Vec<CarriedRecord>, StoreError>;
+    /// Every group with its log.
+    fn groups(&self) -> Result<Vec<StoredGroup>, StoreError>;
     /// Makes every op in `batch` durable, atomically.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
 }
+
+/// A group in [`MemoryStore`]: metadata, and the log by sequence number.
+pub type MemoryGroup = (Vec<u8>, BTreeMap<u64, Vec<u8>>);
 
 /// A store in plain memory, for tests of the core.
 #[derive(Debug, Default, Clone)]
@@ -86,6 +110,8 @@ pub struct MemoryStore {
     pub contacts: BTreeMap<IdentityKey, Contact>,
     pub messages: Vec<MessageRecord>,
     pub carried: BTreeMap<EnvelopeId, CarriedRecord>,
+    /// Per group: its metadata and its log by sequence number.
+    pub groups: BTreeMap<GroupId, MemoryGroup>,
     index: HashMap<(IdentityKey, MessageId), usize>,
     /// When set, the next commit fails (to test what the core does then).
     pub fail_next_commit: bool,
@@ -119,6 +145,18 @@ impl Store for MemoryStore {
         Ok(self.carried.values().cloned().collect())
     }
 
+    fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        Ok(self
+            .groups
+            .iter()
+            .map(|(id, (meta, log))| StoredGroup {
+                id: *id,
+                meta: meta.clone(),
+                log: log.iter().map(|(s, b)| (*s, b.clone())).collect(),
+            })
+            .collect())
+    }
+
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         if std::mem::take(&mut self.fail_next_commit) {
             return Err(StoreError::msg("injected failure"));
@@ -146,6 +184,21 @@ impl Store for MemoryStore {
                 }
                 StoreOp::DeleteCarried(id) => {
                     self.carried.remove(id);
+                }
+                StoreOp::PutGroup { group, meta } => {
+                    self.groups.entry(*group).or_default().0 = meta.clone();
+                }
+                StoreOp::AppendGroupLog { group, seq, bytes } => {
+                    self.groups
+                        .entry(*group)
+                        .or_default()
+                        .1
+                        .insert(*seq, bytes.clone());
+                }
+                StoreOp::CompactGroupLog { group, before } => {
+                    if let Some((_, log)) = self.groups.get_mut(group) {
+                        log.retain(|s, _| s >= before);
+                    }
                 }
             }
         }

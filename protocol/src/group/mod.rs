@@ -1,30 +1,94 @@
 //! Groups: one automerge document per group (docs/GROUPS.md).
 //!
-//! **Work in progress.** What is here: the document's schema, local edits
-//! (create, add and remove members, post), reading it back, and the per-change
-//! rule check a received change must pass before it is applied. Not yet here:
-//! signatures on changes, evaluating the rules in each change's causal past,
-//! sync over sessions and the mesh, storage, epochs, the CLI.
+//! - [`GroupDoc`]: the document's schema, local edits and reading it back.
+//! - [`gate`]: what a received change must pass before it is applied —
+//!   authorship (signatures), the rules judged in the change's causal past,
+//!   and the sync-protocol bookkeeping for refused changes.
+//! - [`groups`]: every group of a node, syncing with members over sessions and
+//!   pushing through the mesh; fragmentation and storage.
 //!
-//! The schema keeps every value a scalar in one of three flat maps whose
-//! object ids the genesis change fixes, so a change can be judged from its own
-//! operations:
+//! The schema keeps every value a scalar in flat maps whose object ids the
+//! genesis change fixes, so a change can be judged from its own operations:
 //!
 //! ```text
-//! ROOT     schema "cairn-group/1", id (hex), name, topic, epoch (int)
-//! members  identity (hex) → "admin" | "member"
-//! removed  identity (hex) → epoch at which they were removed
-//! messages "<author identity hex>/<message id hex>" → text
+//! ROOT      schema "cairn-group/1", name, topic, epoch (int)
+//! members   identity (hex) → "admin" | "member"
+//! names     identity (hex) → display name
+//! keys      identity (hex) → static X25519 key (hex)
+//! added_by  identity (hex) → identity (hex) of the admin who added them
+//! added_at  identity (hex) → milliseconds since the Unix epoch
+//! removed   identity (hex) → the epoch their removal started
+//! messages  "<author hex>/<message id hex>" → text
 //! ```
+//!
+//! A message id is 8 bytes of the author's clock (ms, big-endian) and 8
+//! random bytes. A group's id is the first 16 bytes of the hash of its genesis
+//! change, so a document proves which group it is.
 
-use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+pub mod gate;
+pub mod groups;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 use thiserror::Error;
 
-use crate::identity::IdentityKey;
+use crate::identity::{IdentityKey, StaticKey};
+use crate::payload::MessageId;
+use crate::time::Time;
 
 pub const SCHEMA: &str = "cairn-group/1";
+/// The commit message that marks a change touching membership or settings.
+/// Only such changes may do so; they are judged as admin changes.
+pub const ADMIN_MARK: &str = "cairn:admin";
+/// Longest group name and topic, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// The maps an admin change may write, besides ROOT.
+const ADMIN_MAPS: [&str; 6] = [
+    "members", "names", "keys", "added_by", "added_at", "removed",
+];
+
+/// A group's id: the first 16 bytes of its genesis change's hash.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub [u8; 16]);
+
+impl GroupId {
+    pub fn of_genesis(hash: &ChangeHash) -> Self {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&hash.0[..16]);
+        GroupId(id)
+    }
+}
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+impl fmt::Debug for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GroupId({self})")
+    }
+}
+
+impl std::str::FromStr for GroupId {
+    type Err = GroupError;
+    fn from_str(s: &str) -> Result<Self, GroupError> {
+        let bytes = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.as_bytes())
+            .map_err(|_| GroupError::Malformed("group id"))?;
+        Ok(GroupId(
+            bytes
+                .try_into()
+                .map_err(|_| GroupError::Malformed("group id"))?,
+        ))
+    }
+}
 
 /// A member's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,14 +98,14 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Member => "member",
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "admin" => Some(Role::Admin),
             "member" => Some(Role::Member),
@@ -61,6 +125,12 @@ pub enum GroupError {
     NotAdmin,
     #[error("not a member of this group")]
     NotMember,
+    #[error("already a member of this group")]
+    AlreadyMember,
+    #[error("the group has not arrived yet")]
+    NotYetJoined,
+    #[error("name or topic too long ({0} bytes; at most {MAX_NAME_LEN})")]
+    NameTooLong(usize),
 }
 
 impl From<automerge::AutomergeError> for GroupError {
@@ -69,95 +139,176 @@ impl From<automerge::AutomergeError> for GroupError {
     }
 }
 
-/// Why a received change is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum Refusal {
-    #[error("actor id is not an identity key")]
-    BadActor,
-    #[error("author is not a member")]
-    NotMember,
-    #[error("only admins may change {0}")]
-    AdminOnly(&'static str),
-    #[error("a message written under someone else's name")]
-    Impersonation,
-    #[error("operation not allowed: {0}")]
-    Forbidden(&'static str),
-}
-
 /// The automerge actor of an identity: its 32 key bytes.
 pub fn actor_of(key: &IdentityKey) -> ActorId {
     ActorId::from(key.as_bytes().as_slice())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// The objects the genesis change created.
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    data_encoding::HEXLOWER
+        .decode(s.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()
+}
+
+/// One member, as the document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub identity: IdentityKey,
+    pub role: Role,
+    pub name: String,
+    pub static_key: Option<StaticKey>,
+    pub added_by: Option<IdentityKey>,
+    pub added_at: Time,
+}
+
+/// One message of the group's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMessage {
+    pub author: IdentityKey,
+    pub id: MessageId,
+    pub sent_at: Time,
+    pub text: String,
+}
+
+/// Someone to add: what the document records of them.
 #[derive(Debug, Clone)]
-struct Layout {
-    members: ObjId,
-    removed: ObjId,
-    messages: ObjId,
+pub struct NewMember {
+    pub identity: IdentityKey,
+    pub name: String,
+    pub static_key: StaticKey,
 }
 
-pub struct GroupDoc {
-    doc: AutoCommit,
-    layout: Layout,
+/// The objects the genesis change created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub members: ObjId,
+    pub maps: Vec<(&'static str, ObjId)>,
+    pub messages: ObjId,
 }
 
-impl GroupDoc {
-    /// A new group with `creator` as its only member and admin.
-    pub fn create(creator: &IdentityKey, id: [u8; 16], name: &str) -> Result<Self, GroupError> {
-        let mut doc = AutoCommit::new().with_actor(actor_of(creator));
-        doc.put(ROOT, "schema", SCHEMA)?;
-        doc.put(ROOT, "id", hex(&id))?;
-        doc.put(ROOT, "name", name)?;
-        doc.put(ROOT, "topic", "")?;
-        doc.put(ROOT, "epoch", 0i64)?;
-        let members = doc.put_object(ROOT, "members", ObjType::Map)?;
-        let removed = doc.put_object(ROOT, "removed", ObjType::Map)?;
-        let messages = doc.put_object(ROOT, "messages", ObjType::Map)?;
-        doc.put(&members, hex(creator.as_bytes()), Role::Admin.as_str())?;
-        doc.commit();
-        Ok(Self {
-            doc,
-            layout: Layout {
-                members,
-                removed,
-                messages,
-            },
+impl Layout {
+    fn read(doc: &AutoCommit) -> Option<Self> {
+        match doc.get(ROOT, "schema") {
+            Ok(Some((automerge::Value::Scalar(s), _))) if s.as_str() == Some(SCHEMA) => {}
+            _ => return None,
+        }
+        let obj = |key: &str| match doc.get(ROOT, key) {
+            Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Some(id),
+            _ => None,
+        };
+        let maps = ADMIN_MAPS
+            .iter()
+            .map(|k| Some((*k, obj(k)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Layout {
+            members: obj("members")?,
+            maps,
+            messages: obj("messages")?,
         })
     }
 
-    /// Loads a saved document, written by `me`.
-    pub fn load(bytes: &[u8], me: &IdentityKey) -> Result<Self, GroupError> {
-        let doc = AutoCommit::load(bytes)
-            .map_err(|e| GroupError::Automerge(e.to_string()))?
-            .with_actor(actor_of(me));
-        let obj = |key: &'static str| match doc.get(ROOT, key) {
-            Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Ok(id),
-            _ => Err(GroupError::Malformed(key)),
-        };
-        let layout = Layout {
-            members: obj("members")?,
-            removed: obj("removed")?,
-            messages: obj("messages")?,
-        };
-        match doc.get(ROOT, "schema") {
-            Ok(Some((automerge::Value::Scalar(s), _))) if s.as_str() == Some(SCHEMA) => {}
-            _ => return Err(GroupError::Malformed("schema")),
+    fn map(&self, name: &str) -> &ObjId {
+        self.maps
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, id)| id)
+            .unwrap_or(&self.members)
+    }
+}
+
+/// A group's automerge document, edited as `me`.
+pub struct GroupDoc {
+    pub(crate) doc: AutoCommit,
+    pub(crate) layout: Option<Layout>,
+    me: IdentityKey,
+}
+
+impl GroupDoc {
+    /// A new group with `creator` as its only member and admin. Returns the
+    /// document and its id.
+    pub fn create(
+        creator: &NewMember,
+        name: &str,
+        now: Time,
+    ) -> Result<(Self, GroupId), GroupError> {
+        check_len(name)?;
+        let me = creator.identity;
+        let mut doc = AutoCommit::new().with_actor(actor_of(&me));
+        doc.put(ROOT, "schema", SCHEMA)?;
+        doc.put(ROOT, "name", name)?;
+        doc.put(ROOT, "topic", "")?;
+        doc.put(ROOT, "epoch", 0i64)?;
+        for map in ADMIN_MAPS {
+            doc.put_object(ROOT, map, ObjType::Map)?;
         }
-        Ok(Self { doc, layout })
+        doc.put_object(ROOT, "messages", ObjType::Map)?;
+        let layout = Layout::read(&doc).ok_or(GroupError::Malformed("layout"))?;
+        let mut g = Self {
+            doc,
+            layout: Some(layout),
+            me,
+        };
+        g.write_member(creator, Role::Admin, now)?;
+        let hash = g
+            .commit(true, now)
+            .ok_or(GroupError::Malformed("empty genesis"))?;
+        Ok((g, GroupId::of_genesis(&hash)))
     }
 
+    /// A group we were added to and whose document has not arrived yet.
+    pub fn empty(me: &IdentityKey) -> Self {
+        Self {
+            doc: AutoCommit::new().with_actor(actor_of(me)),
+            layout: None,
+            me: *me,
+        }
+    }
+
+    /// Loads saved bytes (a snapshot and increments, concatenated).
+    pub fn load(bytes: &[u8], me: &IdentityKey) -> Result<Self, GroupError> {
+        let mut doc = AutoCommit::new().with_actor(actor_of(me));
+        doc.load_incremental(bytes)?;
+        let layout = Layout::read(&doc);
+        Ok(Self {
+            doc,
+            layout,
+            me: *me,
+        })
+    }
+
+    /// Whether the genesis has arrived.
+    pub fn is_ready(&self) -> bool {
+        self.layout.is_some()
+    }
+
+    /// Re-reads the layout after changes were applied to an empty document.
+    pub(crate) fn refresh_layout(&mut self) {
+        if self.layout.is_none() {
+            self.layout = Layout::read(&self.doc);
+        }
+    }
+
+    fn layout(&self) -> Result<&Layout, GroupError> {
+        self.layout.as_ref().ok_or(GroupError::NotYetJoined)
+    }
+
+    /// The whole document, as stock automerge reads it.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
     }
 
     pub fn name(&self) -> String {
         self.string(&ROOT, "name").unwrap_or_default()
+    }
+
+    pub fn topic(&self) -> String {
+        self.string(&ROOT, "topic").unwrap_or_default()
     }
 
     pub fn epoch(&self) -> i64 {
@@ -174,242 +325,243 @@ impl GroupDoc {
         }
     }
 
-    /// Current members and their roles, by identity.
-    pub fn members(&self) -> Vec<(IdentityKey, Role)> {
-        let mut out: Vec<(IdentityKey, Role)> = self
+    fn int(&self, obj: &ObjId, key: &str) -> Option<i64> {
+        match self.doc.get(obj, key) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => s.as_i64(),
+            _ => None,
+        }
+    }
+
+    /// Current members, ordered by identity.
+    pub fn members(&self) -> Vec<Member> {
+        let Some(l) = &self.layout else {
+            return Vec::new();
+        };
+        let mut out: Vec<Member> = self
             .doc
-            .keys(&self.layout.members)
+            .keys(&l.members)
             .filter_map(|k| {
-                let role = Role::parse(&self.string(&self.layout.members, &k)?)?;
-                let bytes: [u8; 32] = data_encoding::HEXLOWER
-                    .decode(k.as_bytes())
-                    .ok()?
-                    .try_into()
-                    .ok()?;
-                Some((IdentityKey::from_bytes(bytes).ok()?, role))
+                let role = Role::parse(&self.string(&l.members, &k)?)?;
+                let identity = IdentityKey::from_bytes(unhex(&k)?).ok()?;
+                Some(Member {
+                    identity,
+                    role,
+                    name: self.string(l.map("names"), &k).unwrap_or_default(),
+                    static_key: self
+                        .string(l.map("keys"), &k)
+                        .and_then(|s| unhex(&s))
+                        .map(StaticKey),
+                    added_by: self
+                        .string(l.map("added_by"), &k)
+                        .and_then(|s| unhex(&s))
+                        .and_then(|b| IdentityKey::from_bytes(b).ok()),
+                    added_at: Time::from_millis(
+                        self.int(l.map("added_at"), &k).unwrap_or(0).max(0) as u64,
+                    ),
+                })
             })
             .collect();
-        out.sort_by_key(|(k, _)| *k.as_bytes());
+        out.sort_by_key(|m| *m.identity.as_bytes());
         out
     }
 
-    pub fn role_of(&self, who: &IdentityKey) -> Option<Role> {
-        Role::parse(&self.string(&self.layout.members, &hex(who.as_bytes()))?)
+    pub fn is_member(&self, who: &IdentityKey) -> bool {
+        self.role_of(who).is_some()
     }
 
-    fn require_admin(&self, me: &IdentityKey) -> Result<(), GroupError> {
-        match self.role_of(me) {
+    pub fn role_of(&self, who: &IdentityKey) -> Option<Role> {
+        Role::parse(&self.string(&self.layout.as_ref()?.members, &hex(who.as_bytes()))?)
+    }
+
+    /// A member's role as the document stood at `heads` (which it holds).
+    pub(crate) fn role_at(&self, who: &IdentityKey, heads: &[ChangeHash]) -> Option<Role> {
+        let l = self.layout.as_ref()?;
+        match self.doc.get_at(&l.members, hex(who.as_bytes()), heads) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => Role::parse(s.as_str()?),
+            _ => None,
+        }
+    }
+
+    /// Whether `who` was ever removed (and at which epoch, the latest).
+    pub fn removed_at(&self, who: &IdentityKey) -> Option<i64> {
+        self.int(self.layout.as_ref()?.map("removed"), &hex(who.as_bytes()))
+    }
+
+    fn require_admin(&self) -> Result<(), GroupError> {
+        match self.role_of(&self.me) {
             Some(Role::Admin) => Ok(()),
             Some(Role::Member) => Err(GroupError::NotAdmin),
             None => Err(GroupError::NotMember),
         }
     }
 
-    /// Adds (or changes the role of) a member. Admins only.
-    pub fn add_member(
-        &mut self,
-        me: &IdentityKey,
-        who: &IdentityKey,
-        role: Role,
-    ) -> Result<(), GroupError> {
-        self.require_admin(me)?;
+    fn write_member(&mut self, who: &NewMember, role: Role, now: Time) -> Result<(), GroupError> {
+        let l = self.layout()?.clone();
+        let k = hex(who.identity.as_bytes());
+        self.doc.put(&l.members, &k, role.as_str())?;
+        self.doc.put(l.map("names"), &k, clip(&who.name))?;
+        self.doc.put(l.map("keys"), &k, hex(&who.static_key.0))?;
         self.doc
-            .put(&self.layout.members, hex(who.as_bytes()), role.as_str())?;
-        self.doc.commit();
+            .put(l.map("added_by"), &k, hex(self.me.as_bytes()))?;
+        self.doc
+            .put(l.map("added_at"), &k, now.as_millis() as i64)?;
         Ok(())
     }
 
-    /// Removes a member and starts a new epoch. Admins only.
-    pub fn remove_member(&mut self, me: &IdentityKey, who: &IdentityKey) -> Result<(), GroupError> {
-        self.require_admin(me)?;
+    fn commit(&mut self, admin: bool, now: Time) -> Option<ChangeHash> {
+        let mut options = CommitOptions::default().with_time(now.as_millis() as i64);
+        if admin {
+            options.set_message(ADMIN_MARK);
+        }
+        self.doc.commit_with(options)
+    }
+
+    /// Adds a member (or changes a member's role). Admins only.
+    pub fn add_member(
+        &mut self,
+        who: &NewMember,
+        role: Role,
+        now: Time,
+    ) -> Result<ChangeHash, GroupError> {
+        self.require_admin()?;
+        if self.role_of(&who.identity) == Some(role) {
+            return Err(GroupError::AlreadyMember);
+        }
+        self.write_member(who, role, now)?;
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Removes a member and starts a new epoch. Admins only; anyone may
+    /// remove themselves ([`GroupDoc::leave`]).
+    pub fn remove_member(
+        &mut self,
+        who: &IdentityKey,
+        now: Time,
+    ) -> Result<ChangeHash, GroupError> {
+        if who != &self.me {
+            self.require_admin()?;
+        }
+        if !self.is_member(who) {
+            return Err(GroupError::NotMember);
+        }
+        let l = self.layout()?.clone();
         let epoch = self.epoch() + 1;
-        self.doc.delete(&self.layout.members, hex(who.as_bytes()))?;
-        self.doc
-            .put(&self.layout.removed, hex(who.as_bytes()), epoch)?;
-        self.doc.put(ROOT, "epoch", epoch)?;
-        self.doc.commit();
-        Ok(())
+        let k = hex(who.as_bytes());
+        self.doc.delete(&l.members, &k)?;
+        self.doc.put(l.map("removed"), &k, epoch)?;
+        if self.role_of(&self.me) == Some(Role::Admin) {
+            self.doc.put(ROOT, "epoch", epoch)?;
+        }
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Leaves the group.
+    pub fn leave(&mut self, now: Time) -> Result<ChangeHash, GroupError> {
+        let me = self.me;
+        self.remove_member(&me, now)
+    }
+
+    /// Renames the group or sets its topic. Admins only.
+    pub fn set_setting(
+        &mut self,
+        key: &'static str,
+        value: &str,
+        now: Time,
+    ) -> Result<ChangeHash, GroupError> {
+        self.require_admin()?;
+        check_len(value)?;
+        self.doc.put(ROOT, key, value)?;
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
     }
 
     /// Posts a message as `me`. Members only.
-    pub fn post(&mut self, me: &IdentityKey, id: [u8; 16], text: &str) -> Result<(), GroupError> {
-        if self.role_of(me).is_none() {
+    pub fn post(&mut self, id: MessageId, text: &str, now: Time) -> Result<ChangeHash, GroupError> {
+        if !self.is_member(&self.me) {
             return Err(GroupError::NotMember);
         }
-        let key = format!("{}/{}", hex(me.as_bytes()), hex(&id));
-        self.doc.put(&self.layout.messages, key, text)?;
-        self.doc.commit();
-        Ok(())
+        let messages = self.layout()?.messages.clone();
+        let key = format!("{}/{}", hex(self.me.as_bytes()), id);
+        self.doc.put(&messages, key, text)?;
+        self.commit(false, now)
+            .ok_or(GroupError::Malformed("empty change"))
     }
 
-    /// Messages as (author, message id hex, text), ordered by author then id.
-    pub fn messages(&self) -> Vec<(String, String, String)> {
-        self.doc
-            .keys(&self.layout.messages)
+    /// Messages, oldest first (by the authors' clocks, then author and id).
+    pub fn messages(&self) -> Vec<GroupMessage> {
+        let Some(l) = &self.layout else {
+            return Vec::new();
+        };
+        let mut out: Vec<GroupMessage> = self
+            .doc
+            .keys(&l.messages)
             .filter_map(|k| {
                 let (author, id) = k.split_once('/')?;
-                let text = self.string(&self.layout.messages, &k)?;
-                Some((author.to_owned(), id.to_owned(), text))
+                let author = IdentityKey::from_bytes(unhex(author)?).ok()?;
+                let id = MessageId(unhex(id)?);
+                let text = self.string(&l.messages, &k)?;
+                Some(GroupMessage {
+                    author,
+                    id,
+                    sent_at: sent_at(&id),
+                    text,
+                })
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| {
+            (a.sent_at, a.author.as_bytes(), a.id).cmp(&(b.sent_at, b.author.as_bytes(), b.id))
+        });
+        out
     }
 
-    /// The changes after `heads` (all with `&[]`), for tests and sync.
-    pub fn changes_since(&mut self, heads: &[automerge::ChangeHash]) -> Vec<Change> {
-        self.doc.get_changes(heads)
+    pub fn message_count(&self) -> usize {
+        self.layout
+            .as_ref()
+            .map(|l| self.doc.length(&l.messages))
+            .unwrap_or(0)
     }
 
-    pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
     }
 
-    /// Whether `change` may be applied, judged by the rules against this
-    /// document's current members. (The full rule judges each change against
-    /// its causal past; docs/GROUPS.md.)
-    pub fn check(&self, change: &Change) -> Result<(), Refusal> {
-        let actor = change.actor_id().to_bytes();
-        let author: [u8; 32] = actor.try_into().map_err(|_| Refusal::BadActor)?;
-        let author = IdentityKey::from_bytes(author).map_err(|_| Refusal::BadActor)?;
-        let role = self.role_of(&author).ok_or(Refusal::NotMember)?;
-        let members = legacy_id(&self.layout.members);
-        let removed = legacy_id(&self.layout.removed);
-        let messages = legacy_id(&self.layout.messages);
-        let prefix = format!("{}/", hex(author.as_bytes()));
-        for op in change.decode().operations {
-            match (&op.obj, &op.action) {
-                (ObjectId::Root, OpType::Put(_)) if role == Role::Admin => {}
-                (ObjectId::Root, _) => return Err(Refusal::AdminOnly("the group's settings")),
-                (o, OpType::Put(ScalarValue::Str(_)) | OpType::Delete) if *o == members => {
-                    if role != Role::Admin {
-                        return Err(Refusal::AdminOnly("members"));
-                    }
-                }
-                (o, OpType::Put(ScalarValue::Int(_))) if *o == removed => {
-                    if role != Role::Admin {
-                        return Err(Refusal::AdminOnly("removals"));
-                    }
-                }
-                (o, OpType::Put(ScalarValue::Str(_))) if *o == messages => match &op.key {
-                    Key::Map(k) if k.starts_with(prefix.as_str()) => {
-                        // Overwriting only one's own messages.
-                        if !op.pred.iter().all(|p| p.actor() == change.actor_id()) {
-                            return Err(Refusal::Impersonation);
-                        }
-                    }
-                    _ => return Err(Refusal::Impersonation),
-                },
-                _ => return Err(Refusal::Forbidden("only scalar puts on the group's maps")),
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies changes that passed [`GroupDoc::check`], in one batch.
-    pub fn apply(&mut self, changes: Vec<Change>) -> Result<(), GroupError> {
-        self.doc.apply_changes(changes)?;
-        Ok(())
+    /// The changes after `heads` (all with `&[]`).
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<automerge::Change> {
+        self.doc.get_changes(heads)
     }
 }
 
-fn legacy_id(id: &ObjId) -> ObjectId {
-    match id {
-        ObjId::Root => ObjectId::Root,
-        ObjId::Id(counter, actor, _) => ObjectId::Id(OpId::new(*counter, actor)),
+fn check_len(s: &str) -> Result<(), GroupError> {
+    if s.len() > MAX_NAME_LEN {
+        return Err(GroupError::NameTooLong(s.len()));
     }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-    use crate::identity::Identity;
-    use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
-
-    fn keys(n: usize) -> Vec<IdentityKey> {
-        let mut rng = ChaCha20Rng::seed_from_u64(9);
-        (0..n).map(|_| Identity::generate(&mut rng).key()).collect()
+fn clip(s: &str) -> &str {
+    if s.len() <= MAX_NAME_LEN {
+        return s;
     }
-
-    /// A copy of `doc` acting as `who` (as another member's device would).
-    fn replica(doc: &mut GroupDoc, who: &IdentityKey) -> GroupDoc {
-        GroupDoc::load(&doc.save(), who).unwrap()
+    let mut end = MAX_NAME_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
+    &s[..end]
+}
 
-    #[test]
-    fn members_post_and_admins_manage() {
-        let k = keys(3);
-        let mut g = GroupDoc::create(&k[0], [1; 16], "walkers").unwrap();
-        g.add_member(&k[0], &k[1], Role::Member).unwrap();
-        g.post(&k[0], [2; 16], "hello").unwrap();
-        let mut b = replica(&mut g, &k[1]);
-        b.post(&k[1], [3; 16], "hi").unwrap();
-        assert_eq!(
-            b.add_member(&k[1], &k[2], Role::Member),
-            Err(GroupError::NotAdmin)
-        );
-        let heads = g.heads();
-        let new = b.changes_since(&heads);
-        for c in &new {
-            assert_eq!(g.check(c), Ok(()));
-        }
-        g.apply(new).unwrap();
-        assert_eq!(g.messages().len(), 2);
-        g.remove_member(&k[0], &k[1]).unwrap();
-        assert_eq!(g.members(), vec![(k[0], Role::Admin)]);
-        assert_eq!(g.epoch(), 1);
-    }
+/// A fresh message id: the author's clock, then randomness.
+pub fn message_id(now: Time, random: [u8; 8]) -> MessageId {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&now.as_millis().to_be_bytes());
+    id[8..].copy_from_slice(&random);
+    MessageId(id)
+}
 
-    #[test]
-    fn crafted_changes_from_non_members_non_admins_and_impostors_are_refused() {
-        let k = keys(3);
-        let mut g = GroupDoc::create(&k[0], [1; 16], "walkers").unwrap();
-        g.add_member(&k[0], &k[1], Role::Member).unwrap();
-        let base = g.save();
-        let heads = g.heads();
-
-        // A member adding someone: the change is made by hand on a copy
-        // (the API would refuse), as an attacker would.
-        let mut b = GroupDoc::load(&base, &k[1]).unwrap();
-        let members = b.layout.members.clone();
-        b.doc.put(&members, hex(k[2].as_bytes()), "admin").unwrap();
-        b.doc.commit();
-        let c = b.changes_since(&heads).pop().unwrap();
-        assert_eq!(g.check(&c), Err(Refusal::AdminOnly("members")));
-
-        // A member posting under the admin's name.
-        let mut b = GroupDoc::load(&base, &k[1]).unwrap();
-        let messages = b.layout.messages.clone();
-        let forged = format!("{}/{}", hex(k[0].as_bytes()), hex(&[9; 16]));
-        b.doc.put(&messages, forged, "I resign").unwrap();
-        b.doc.commit();
-        let c = b.changes_since(&heads).pop().unwrap();
-        assert_eq!(g.check(&c), Err(Refusal::Impersonation));
-
-        // A stranger posting.
-        let mut s = GroupDoc::load(&base, &k[2]).unwrap();
-        let messages = s.layout.messages.clone();
-        let key = format!("{}/{}", hex(k[2].as_bytes()), hex(&[8; 16]));
-        s.doc.put(&messages, key, "let me in").unwrap();
-        s.doc.commit();
-        let c = s.changes_since(&heads).pop().unwrap();
-        assert_eq!(g.check(&c), Err(Refusal::NotMember));
-
-        // A member renaming the group, or making nested objects.
-        let mut b = GroupDoc::load(&base, &k[1]).unwrap();
-        b.doc.put(ROOT, "name", "mine now").unwrap();
-        b.doc.commit();
-        let c = b.changes_since(&heads).pop().unwrap();
-        assert_eq!(g.check(&c), Err(Refusal::AdminOnly("the group's settings")));
-
-        // An actor id that is not a key.
-        let mut x = AutoCommit::load(&base)
-            .unwrap()
-            .with_actor(ActorId::from(&[7u8; 5][..]));
-        x.put(ROOT, "topic", "x").unwrap();
-        x.commit();
-        let c = x.get_changes(&heads).pop().unwrap();
-        assert_eq!(g.check(&c), Err(Refusal::BadActor));
-    }
+/// When the author says it wrote a message (the first 8 bytes of its id).
+pub fn sent_at(id: &MessageId) -> Time {
+    let mut ms = [0u8; 8];
+    ms.copy_from_slice(&id.0[..8]);
+    Time::from_millis(u64::from_be_bytes(ms))
 }

@@ -1,0 +1,801 @@
+//! What a received change must pass before it is applied (docs/GROUPS.md).
+//!
+//! A change is accepted when
+//! - its actor is an identity key and its `seq` is the next one for that actor;
+//! - its author vouched for it: a valid signature by the author on it or on a
+//!   later change of the author's that has it in its history ([`Vouch`]);
+//! - the author was a member — an admin, for changes marked [`ADMIN_MARK`] —
+//!   **in the change's causal past**, and its operations are ones that role
+//!   may make.
+//!
+//! Judging in the causal past (not against the receiver's current state)
+//! makes validity a property of the change and its history alone, so every
+//! member accepts the same set of changes whatever order they arrive in. The
+//! causal past's membership is read cheaply: only admin changes touch the
+//! membership maps, so the membership at a change equals the membership at
+//! its "admin frontier" (the newest admin changes in its history), which is
+//! computed per change from its deps and cached.
+//!
+//! Changes whose deps have not all arrived wait (bounded); a change that
+//! fails is refused for good, with every change built on it, and the
+//! refusal is remembered so a peer's heads can be rewritten around it
+//! ([`Gate::sanitize`]) — otherwise the sync protocol would ask for it forever.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ScalarValue};
+use thiserror::Error;
+
+use super::{ADMIN_MARK, GroupDoc, GroupId, Role, hex};
+use crate::identity::IdentityKey;
+
+/// The signature domain of a change hash.
+pub const VOUCH_DOMAIN: &[u8] = b"cairn/group-change/v1";
+/// Changes that may wait for their deps, per group.
+pub const MAX_PENDING: usize = 50_000;
+/// Signatures on changes not yet held, per group.
+pub const MAX_PENDING_VOUCHES: usize = 4096;
+
+/// An author's signature on one of its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vouch {
+    pub hash: ChangeHash,
+    pub author: IdentityKey,
+    pub sig: [u8; 64],
+}
+
+impl Vouch {
+    pub fn verify(&self) -> bool {
+        self.author
+            .verify(VOUCH_DOMAIN, &self.hash.0, &self.sig)
+            .is_ok()
+    }
+}
+
+/// Why a received change is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error("actor id is not an identity key")]
+    BadActor,
+    #[error("no valid signature from its author")]
+    Unsigned,
+    #[error("sequence number out of order")]
+    Sequence,
+    #[error("author is not a member")]
+    NotMember,
+    #[error("only admins may change {0}")]
+    AdminOnly(&'static str),
+    #[error("a message written under someone else's name")]
+    Impersonation,
+    #[error("operation not allowed: {0}")]
+    Forbidden(&'static str),
+    #[error("a second genesis, or one of another group")]
+    BadGenesis,
+    #[error("built on a refused change")]
+    RefusedDep,
+}
+
+#[derive(Debug, Error)]
+pub enum GateError {
+    #[error("malformed sync data: {0}")]
+    Malformed(String),
+    #[error("automerge: {0}")]
+    Automerge(String),
+}
+
+/// What one batch came to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Changes new to us in the batch (duplicates not counted).
+    pub new: usize,
+    pub accepted: usize,
+    pub refused: Vec<(ChangeHash, Refusal)>,
+    /// Waiting for deps, or for their author's signature.
+    pub waiting: usize,
+    /// Of those, the ones no signature covers yet.
+    pub unsigned: usize,
+}
+
+/// The legacy-encoded ids of the group's maps, to judge ops by.
+#[derive(Debug, Clone)]
+struct Objects {
+    members: ObjectId,
+    removed: ObjectId,
+    messages: ObjectId,
+    admin_maps: Vec<(&'static str, ObjectId)>,
+}
+
+fn legacy_id(id: &ObjId) -> ObjectId {
+    match id {
+        ObjId::Root => ObjectId::Root,
+        ObjId::Id(counter, actor, _) => ObjectId::Id(OpId::new(*counter, actor)),
+    }
+}
+
+/// Per group: refusals, waiting changes, signatures, and the causal index.
+#[derive(Debug)]
+pub struct Gate {
+    id: GroupId,
+    /// Refused hash → its deps (to rewrite a peer's heads around it).
+    refused: HashMap<ChangeHash, Vec<ChangeHash>>,
+    /// Changes waiting for deps, and whether they were authenticated.
+    pending: HashMap<ChangeHash, (Change, bool)>,
+    /// Verified signatures on changes not (yet) held.
+    vouches: HashMap<ChangeHash, Vouch>,
+    /// Per author, the signature on its newest change we hold: what we
+    /// forward so others can accept what we pass on.
+    latest: BTreeMap<[u8; 32], (u64, Vouch)>,
+    index: Option<Index>,
+}
+
+/// The causal index: per change its admin frontier, per actor its last seq.
+#[derive(Debug, Default)]
+struct Index {
+    seqs: HashMap<ActorId, u64>,
+    /// Change → interned frontier.
+    frontier: HashMap<ChangeHash, u32>,
+    frontiers: Vec<Vec<ChangeHash>>,
+    interned: HashMap<Vec<ChangeHash>, u32>,
+    /// Admin change → the frontier of its deps (its admin ancestry).
+    admin_deps: HashMap<ChangeHash, u32>,
+    roles: HashMap<(u32, [u8; 32]), Option<Role>>,
+    genesis: Option<ChangeHash>,
+}
+
+impl Index {
+    fn intern(&mut self, mut f: Vec<ChangeHash>) -> u32 {
+        f.sort();
+        f.dedup();
+        if let Some(id) = self.interned.get(&f) {
+            return *id;
+        }
+        let id = self.frontiers.len() as u32;
+        self.frontiers.push(f.clone());
+        self.interned.insert(f, id);
+        id
+    }
+
+    /// Whether admin change `a` is in the history of admin change `b`.
+    fn admin_ancestor(&self, a: &ChangeHash, b: &ChangeHash) -> bool {
+        let mut stack = vec![*b];
+        let mut seen = HashSet::new();
+        while let Some(h) = stack.pop() {
+            let Some(f) = self.admin_deps.get(&h) else {
+                continue;
+            };
+            for p in &self.frontiers[*f as usize] {
+                if p == a {
+                    return true;
+                }
+                if seen.insert(*p) {
+                    stack.push(*p);
+                }
+            }
+        }
+        false
+    }
+
+    /// The admin frontier of a set of deps (all indexed).
+    fn merge(&mut self, deps: &[ChangeHash]) -> u32 {
+        let mut ids: Vec<u32> = deps
+            .iter()
+            .filter_map(|d| self.frontier.get(d).copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() == 1 {
+            return ids[0];
+        }
+        let mut union: Vec<ChangeHash> = ids
+            .iter()
+            .flat_map(|i| self.frontiers[*i as usize].iter().copied())
+            .collect();
+        union.sort();
+        union.dedup();
+        if union.len() > 1 {
+            let all = union.clone();
+            union.retain(|a| !all.iter().any(|b| b != a && self.admin_ancestor(a, b)));
+        }
+        self.intern(union)
+    }
+
+    /// Records an applied or accepted change.
+    fn add(
+        &mut self,
+        hash: ChangeHash,
+        actor: &ActorId,
+        seq: u64,
+        deps: &[ChangeHash],
+        admin: bool,
+    ) {
+        let f = self.merge(deps);
+        let mine = if admin {
+            self.admin_deps.insert(hash, f);
+            self.intern(vec![hash])
+        } else {
+            f
+        };
+        self.frontier.insert(hash, mine);
+        let s = self.seqs.entry(actor.clone()).or_insert(0);
+        *s = (*s).max(seq);
+        if deps.is_empty() && self.genesis.is_none() {
+            self.genesis = Some(hash);
+        }
+    }
+}
+
+impl Gate {
+    pub fn new(id: GroupId) -> Self {
+        Self {
+            id,
+            refused: HashMap::new(),
+            pending: HashMap::new(),
+            vouches: HashMap::new(),
+            latest: BTreeMap::new(),
+            index: None,
+        }
+    }
+
+    /// Refused hashes and their deps, to persist.
+    pub fn refused(&self) -> impl Iterator<Item = (&ChangeHash, &Vec<ChangeHash>)> {
+        self.refused.iter()
+    }
+
+    pub fn restore_refused(&mut self, hash: ChangeHash, deps: Vec<ChangeHash>) {
+        self.refused.insert(hash, deps);
+    }
+
+    /// The newest signature per author, to persist and to forward.
+    pub fn latest(&self) -> impl Iterator<Item = &Vouch> {
+        self.latest.values().map(|(_, v)| v)
+    }
+
+    /// Restores a stored signature (verified again).
+    pub fn restore_vouch(&mut self, doc: &mut GroupDoc, v: Vouch) {
+        if v.verify()
+            && let Some(meta) = doc.doc.get_change_meta_by_hash(&v.hash)
+        {
+            let seq = meta.seq;
+            self.note_latest(seq, v);
+        }
+    }
+
+    fn note_latest(&mut self, seq: u64, v: Vouch) {
+        let e = self.latest.entry(*v.author.as_bytes()).or_insert((seq, v));
+        if seq >= e.0 {
+            *e = (seq, v);
+        }
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Builds the causal index from the document, once.
+    fn index(&mut self, doc: &mut GroupDoc) -> &mut Index {
+        self.index.get_or_insert_with(|| {
+            let mut index = Index::default();
+            for meta in doc.doc.get_changes_meta(&[]) {
+                let admin = meta.message.as_deref() == Some(ADMIN_MARK);
+                index.add(meta.hash, &meta.actor, meta.seq, &meta.deps, admin);
+            }
+            index
+        })
+    }
+
+    /// Records a change we made ourselves, with our signature on it.
+    pub fn note_local(&mut self, doc: &mut GroupDoc, hash: ChangeHash, vouch: Vouch) {
+        let Some(meta) = doc
+            .doc
+            .get_change_meta_by_hash(&hash)
+            .map(|m| m.into_owned())
+        else {
+            return;
+        };
+        let admin = meta.message.as_deref() == Some(ADMIN_MARK);
+        if let Some(index) = self.index.as_mut() {
+            index.add(hash, &meta.actor, meta.seq, &meta.deps, admin);
+        }
+        self.note_latest(meta.seq, vouch);
+    }
+
+    /// Judges `incoming` (and what was waiting) and applies what passes, in as
+    /// few automerge batches as the rules allow. `vouches` are the signatures
+    /// that came with them.
+    pub fn receive(
+        &mut self,
+        doc: &mut GroupDoc,
+        incoming: Vec<Change>,
+        vouches: &[Vouch],
+    ) -> Result<Outcome, GateError> {
+        for v in vouches {
+            if self.vouches.len() < MAX_PENDING_VOUCHES
+                && !self.vouches.contains_key(&v.hash)
+                && v.verify()
+            {
+                self.vouches.insert(v.hash, *v);
+            }
+        }
+        let mut out = Outcome::default();
+        // Candidates: what waited, then what is new.
+        let mut cands: Vec<(Change, bool)> = self.pending.drain().map(|(_, c)| c).collect();
+        let mut seen: HashSet<ChangeHash> = cands.iter().map(|(c, _)| c.hash()).collect();
+        for c in incoming {
+            let h = c.hash();
+            if self.refused.contains_key(&h)
+                || seen.contains(&h)
+                || doc.doc.get_change_meta_by_hash(&h).is_some()
+            {
+                continue;
+            }
+            seen.insert(h);
+            out.new += 1;
+            cands.push((c, false));
+        }
+        if cands.is_empty() {
+            return Ok(out);
+        }
+        let order = topo_order(&cands);
+        authenticate(&mut cands, &order, &self.vouches);
+        self.index(doc);
+        let objects = doc.layout.as_ref().map(objects_of);
+        let mut objects = objects;
+        let mut batch: Vec<Change> = Vec::new();
+        let mut batch_hashes: HashSet<ChangeHash> = HashSet::new();
+        let mut accepted: HashSet<ChangeHash> = HashSet::new();
+        let mut waiting: Vec<(Change, bool)> = Vec::new();
+        let mut taken: Vec<Option<(Change, bool)>> = cands.into_iter().map(Some).collect();
+        for i in order {
+            let Some((c, authed)) = taken[i].take() else {
+                continue;
+            };
+            let h = c.hash();
+            let deps = c.deps().to_vec();
+            if deps.iter().any(|d| self.refused.contains_key(d)) {
+                self.refuse(&mut out, h, deps, Refusal::RefusedDep);
+                continue;
+            }
+            let present = |d: &ChangeHash, doc: &mut GroupDoc| {
+                accepted.contains(d) || doc.doc.get_change_meta_by_hash(d).is_some()
+            };
+            if !deps.iter().all(|d| present(d, doc)) {
+                waiting.push((c, authed));
+                continue;
+            }
+            if !authed {
+                // Not refused for good: the signature may have been in a
+                // message lost with its session, and comes again in the next.
+                out.unsigned += 1;
+                waiting.push((c, authed));
+                continue;
+            }
+            let verdict = self.judge(doc, &mut objects, &c, &mut batch, &mut batch_hashes)?;
+            match verdict {
+                Ok(admin) => {
+                    let actor = c.actor_id().clone();
+                    let index = self.index(doc);
+                    index.add(h, &actor, c.seq(), &deps, admin);
+                    if let Some(v) = self.vouches.remove(&h) {
+                        self.note_latest(c.seq(), v);
+                    }
+                    accepted.insert(h);
+                    batch_hashes.insert(h);
+                    batch.push(c);
+                    out.accepted += 1;
+                }
+                Err(why) => self.refuse(&mut out, h, deps, why),
+            }
+        }
+        flush(doc, &mut batch, &mut batch_hashes)?;
+        out.waiting = waiting.len();
+        for (c, authed) in waiting.into_iter().take(MAX_PENDING) {
+            self.pending.insert(c.hash(), (c, authed));
+        }
+        Ok(out)
+    }
+
+    fn refuse(&mut self, out: &mut Outcome, hash: ChangeHash, deps: Vec<ChangeHash>, why: Refusal) {
+        tracing::debug!(reason = %why, "group change refused");
+        self.refused.insert(hash, deps);
+        out.refused.push((hash, why));
+    }
+
+    /// The rules, for a change whose deps are all present and that its author
+    /// vouched for. `Ok(admin)` says whether it is an admin change.
+    fn judge(
+        &mut self,
+        doc: &mut GroupDoc,
+        objects: &mut Option<Objects>,
+        c: &Change,
+        batch: &mut Vec<Change>,
+        batch_hashes: &mut HashSet<ChangeHash>,
+    ) -> Result<Result<bool, Refusal>, GateError> {
+        let author: [u8; 32] = match c.actor_id().to_bytes().try_into() {
+            Ok(a) => a,
+            Err(_) => return Ok(Err(Refusal::BadActor)),
+        };
+        let Ok(author) = IdentityKey::from_bytes(author) else {
+            return Ok(Err(Refusal::BadActor));
+        };
+        let admin = c.message() == Some(ADMIN_MARK);
+        let id = self.id;
+        let index = self.index(doc);
+        if c.seq() != index.seqs.get(c.actor_id()).copied().unwrap_or(0) + 1 {
+            return Ok(Err(Refusal::Sequence));
+        }
+        if c.deps().is_empty() {
+            // The genesis: it names the group, and there is one.
+            let ok = index.genesis.is_none()
+                && admin
+                && c.seq() == 1
+                && GroupId::of_genesis(&c.hash()) == id;
+            if !ok {
+                return Ok(Err(Refusal::BadGenesis));
+            }
+            // Later changes are judged against the layout it creates.
+            batch_hashes.insert(c.hash());
+            batch.push(c.clone());
+            flush(doc, batch, batch_hashes)?;
+            doc.refresh_layout();
+            *objects = doc.layout.as_ref().map(objects_of);
+            batch_hashes.remove(&c.hash());
+            return Ok(Ok(true));
+        }
+        let Some(obj) = objects.clone() else {
+            return Ok(Err(Refusal::Forbidden("no genesis before it")));
+        };
+        // The author's role in the change's causal past.
+        let f = index.merge(c.deps());
+        let key = (f, *author.as_bytes());
+        let role = match index.roles.get(&key) {
+            Some(r) => *r,
+            None => {
+                let heads = index.frontiers[f as usize].clone();
+                if heads.iter().any(|h| batch_hashes.contains(h)) {
+                    flush(doc, batch, batch_hashes)?;
+                }
+                let r = doc.role_at(&author, &heads);
+                self.index(doc).roles.insert(key, r);
+                r
+            }
+        };
+        Ok(check_ops(c, &author, role, admin, &obj).map(|()| admin))
+    }
+
+    /// Rewrites the peer's advertised heads, replacing refused hashes by their
+    /// ancestors, so both sides see themselves in sync when the only difference
+    /// is what we refused.
+    pub fn sanitize(&self, doc: &mut GroupDoc, st: &mut State) {
+        let Some(heads) = st.their_heads.clone() else {
+            return;
+        };
+        if !heads.iter().any(|h| self.refused.contains_key(h)) {
+            return;
+        }
+        let mut out = Vec::new();
+        let mut stack = heads;
+        let mut seen = HashSet::new();
+        while let Some(h) = stack.pop() {
+            if !seen.insert(h) {
+                continue;
+            }
+            match self.refused.get(&h) {
+                Some(deps) => stack.extend(deps.iter().copied()),
+                None => out.push(h),
+            }
+        }
+        out.sort();
+        out.dedup();
+        let known: Vec<ChangeHash> = out
+            .iter()
+            .copied()
+            .filter(|h| doc.doc.get_change_meta_by_hash(h).is_some())
+            .collect();
+        if known.len() > 1 {
+            out.retain(|h| {
+                if !known.contains(h) {
+                    return true;
+                }
+                // An ancestor of another kept head adds nothing to it.
+                let others: Vec<ChangeHash> = known.iter().copied().filter(|o| o != h).collect();
+                let mut with = others.clone();
+                with.push(*h);
+                doc.doc.get_changes_meta(&others).len() != doc.doc.get_changes_meta(&with).len()
+            });
+        }
+        st.their_heads = Some(out);
+    }
+
+    /// `generate_sync_message`. (It does not ask for the deps of changes that
+    /// wait here: a peer that lacks them could never answer, and the two would
+    /// exchange heads forever. They arrive with the normal sync from whoever
+    /// holds the changes built on them.)
+    pub fn generate(&self, doc: &mut GroupDoc, st: &mut State) -> Option<Message> {
+        doc.doc.sync().generate_sync_message(st)
+    }
+}
+
+fn objects_of(l: &super::Layout) -> Objects {
+    Objects {
+        members: legacy_id(&l.members),
+        removed: legacy_id(l.map("removed")),
+        messages: legacy_id(&l.messages),
+        admin_maps: l.maps.iter().map(|(k, id)| (*k, legacy_id(id))).collect(),
+    }
+}
+
+fn flush(
+    doc: &mut GroupDoc,
+    batch: &mut Vec<Change>,
+    hashes: &mut HashSet<ChangeHash>,
+) -> Result<(), GateError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    doc.doc
+        .apply_changes(std::mem::take(batch))
+        .map_err(|e| GateError::Automerge(e.to_string()))?;
+    hashes.clear();
+    Ok(())
+}
+
+/// The per-op rules for a non-genesis change by `author`, whose role in the
+/// change's causal past is `role`.
+fn check_ops(
+    c: &Change,
+    author: &IdentityKey,
+    role: Option<Role>,
+    admin: bool,
+    obj: &Objects,
+) -> Result<(), Refusal> {
+    let Some(role) = role else {
+        return Err(Refusal::NotMember);
+    };
+    let me = hex(author.as_bytes());
+    let own_key = |key: &Key| matches!(key, Key::Map(k) if k.as_str() == me);
+    let ops = c.decode().operations;
+    if !admin {
+        // A post: puts of strings on the author's own message keys.
+        let prefix = format!("{me}/");
+        for op in &ops {
+            if op.obj != obj.messages {
+                return Err(
+                    if obj.admin_maps.iter().any(|(_, o)| *o == op.obj) || op.obj == ObjectId::Root
+                    {
+                        Refusal::AdminOnly("membership and settings")
+                    } else {
+                        Refusal::Forbidden("unknown object")
+                    },
+                );
+            }
+            match (&op.action, &op.key) {
+                (OpType::Put(ScalarValue::Str(text)), Key::Map(k))
+                    if !op.insert && text.len() <= crate::payload::MAX_TEXT_LEN =>
+                {
+                    if !k.starts_with(prefix.as_str()) {
+                        return Err(Refusal::Impersonation);
+                    }
+                    // Overwriting only one's own messages.
+                    if !op.pred.iter().all(|p| p.actor() == c.actor_id()) {
+                        return Err(Refusal::Impersonation);
+                    }
+                }
+                (OpType::Delete, Key::Map(k)) if k.starts_with(prefix.as_str()) => {
+                    if !op.pred.iter().all(|p| p.actor() == c.actor_id()) {
+                        return Err(Refusal::Impersonation);
+                    }
+                }
+                (OpType::Delete, _) => return Err(Refusal::Impersonation),
+                _ => return Err(Refusal::Forbidden("only text on one's own message keys")),
+            }
+        }
+        return Ok(());
+    }
+    if role != Role::Admin {
+        // A member may only leave: delete its own entry, record its removal.
+        for op in &ops {
+            let leaving = match &op.action {
+                OpType::Delete => op.obj == obj.members && own_key(&op.key),
+                OpType::Put(ScalarValue::Int(_)) => op.obj == obj.removed && own_key(&op.key),
+                _ => false,
+            };
+            if !leaving {
+                return Err(Refusal::AdminOnly("membership and settings"));
+            }
+        }
+        return Ok(());
+    }
+    for op in &ops {
+        if op.insert {
+            return Err(Refusal::Forbidden("list insertions"));
+        }
+        if op.obj == ObjectId::Root {
+            let ok = match (&op.key, &op.action) {
+                (Key::Map(k), OpType::Put(ScalarValue::Str(s))) => {
+                    (k == "name" || k == "topic") && s.len() <= super::MAX_NAME_LEN
+                }
+                (Key::Map(k), OpType::Put(ScalarValue::Int(_))) => k == "epoch",
+                _ => false,
+            };
+            if !ok {
+                return Err(Refusal::Forbidden("that change to the group's settings"));
+            }
+            continue;
+        }
+        let Some((map, _)) = obj.admin_maps.iter().find(|(_, o)| *o == op.obj) else {
+            return Err(if op.obj == obj.messages {
+                Refusal::Forbidden("messages in an admin change")
+            } else {
+                Refusal::Forbidden("unknown object")
+            });
+        };
+        let ok = match (&op.action, *map) {
+            (OpType::Delete, _) => true,
+            (OpType::Put(ScalarValue::Str(s)), "members") => Role::parse(s).is_some(),
+            (OpType::Put(ScalarValue::Str(s)), "names" | "keys" | "added_by") => {
+                s.len() <= super::MAX_NAME_LEN
+            }
+            (OpType::Put(ScalarValue::Int(_)), "added_at" | "removed") => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(Refusal::Forbidden("that value in the membership maps"));
+        }
+    }
+    Ok(())
+}
+
+/// Candidates in an order where deps come first (Kahn's algorithm over the
+/// deps inside the set; changes whose deps lie outside come first).
+fn topo_order(cands: &[(Change, bool)]) -> Vec<usize> {
+    let pos: HashMap<ChangeHash, usize> = cands
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| (c.hash(), i))
+        .collect();
+    let mut indegree = vec![0usize; cands.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); cands.len()];
+    for (i, (c, _)) in cands.iter().enumerate() {
+        for d in c.deps() {
+            if let Some(&j) = pos.get(d) {
+                indegree[i] += 1;
+                children[j].push(i);
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..cands.len()).filter(|i| indegree[*i] == 0).collect();
+    ready.reverse();
+    let mut order = Vec::with_capacity(cands.len());
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &k in &children[i] {
+            indegree[k] -= 1;
+            if indegree[k] == 0 {
+                ready.push(k);
+            }
+        }
+    }
+    order
+}
+
+/// Marks each candidate its author vouched for: a signature on it, or on a
+/// later change of the same author (in the set) that has it in its history.
+/// One pass in reverse causal order, carrying per change the set of authors
+/// whose signed changes descend from it, as a bitset.
+fn authenticate(
+    cands: &mut [(Change, bool)],
+    order: &[usize],
+    vouches: &HashMap<ChangeHash, Vouch>,
+) {
+    let pos: HashMap<ChangeHash, usize> = cands
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| (c.hash(), i))
+        .collect();
+    let mut authors: HashMap<ActorId, usize> = HashMap::new();
+    for (c, _) in cands.iter() {
+        let n = authors.len();
+        authors.entry(c.actor_id().clone()).or_insert(n);
+    }
+    let words = authors.len().div_ceil(64);
+    let mut bits = vec![0u64; words * cands.len()];
+    for &i in order.iter().rev() {
+        let (c, _) = &cands[i];
+        let a = authors[c.actor_id()];
+        if let Some(v) = vouches.get(&c.hash())
+            && v.author.as_bytes().as_slice() == c.actor_id().to_bytes()
+        {
+            bits[i * words + a / 64] |= 1 << (a % 64);
+        }
+        let mine: Vec<u64> = bits[i * words..(i + 1) * words].to_vec();
+        for d in c.deps() {
+            if let Some(&j) = pos.get(d) {
+                for (w, m) in mine.iter().enumerate() {
+                    bits[j * words + w] |= m;
+                }
+            }
+        }
+    }
+    for (i, (c, authed)) in cands.iter_mut().enumerate() {
+        let a = authors[c.actor_id()];
+        *authed |= bits[i * words + a / 64] & (1 << (a % 64)) != 0;
+    }
+}
+
+/// The chunk types of automerge's storage format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkType {
+    Document,
+    Change,
+    Compressed,
+}
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+fn uleb(buf: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, b) in buf.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Splits bytes into automerge storage chunks (magic, checksum, type,
+/// uLEB128 length, data), refusing unknown types.
+fn split_chunks(buf: &[u8]) -> Result<Vec<(ChunkType, &[u8])>, GateError> {
+    let bad = |why: &str| GateError::Malformed(why.to_owned());
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < buf.len() {
+        let rest = &buf[i..];
+        if rest.len() < 10 || rest[..4] != MAGIC {
+            return Err(bad("not an automerge chunk"));
+        }
+        let ty = match rest[8] {
+            0 => ChunkType::Document,
+            1 => ChunkType::Change,
+            2 => ChunkType::Compressed,
+            _ => return Err(bad("unknown chunk type")),
+        };
+        let (len, n) = uleb(&rest[9..]).ok_or_else(|| bad("chunk length"))?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(9 + n))
+            .ok_or_else(|| bad("chunk length"))?;
+        if end > rest.len() {
+            return Err(bad("truncated chunk"));
+        }
+        out.push((ty, &rest[..end]));
+        i += end;
+    }
+    Ok(out)
+}
+
+/// Every change carried by a sync message's chunks. A whole-document chunk
+/// (sent to a peer that is new or far behind) is opened in a scratch
+/// document.
+pub fn changes_in(msg: &Message) -> Result<Vec<Change>, GateError> {
+    let mut out = Vec::new();
+    for element in msg.changes.iter() {
+        for (ty, bytes) in split_chunks(element)? {
+            match ty {
+                ChunkType::Change | ChunkType::Compressed => out.push(
+                    Change::try_from(bytes).map_err(|e| GateError::Malformed(e.to_string()))?,
+                ),
+                ChunkType::Document => {
+                    let scratch =
+                        AutoCommit::load(bytes).map_err(|e| GateError::Malformed(e.to_string()))?;
+                    let mut scratch = scratch;
+                    out.extend(scratch.get_changes(&[]));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,834 @@
+//! Every group of a node: syncing with members, storage, fragmentation.
+//!
+//! - With a member whose session is up, automerge's sync protocol runs
+//!   pairwise (one [`State`] per peer and group, fresh for every session), so
+//!   whoever was away catches up from the first member it meets.
+//! - A change we make is also pushed through the mesh, sealed, to members with
+//!   no session (a "push": one sync message judged with a throwaway state).
+//! - Only members (at our heads) are synced with, and only their sync messages
+//!   are read: a removed member gets nothing written after its removal.
+//! - Sync messages are unbounded (a first catch-up of 100 000 messages is one
+//!   9 MB message), so they travel as numbered fragments, reassembled per
+//!   peer and group within fixed bounds.
+//!
+//! Blob inside the fragments:
+//!
+//! ```text
+//! blob  = version:u8(=1) kind:u8 (1 sync, 2 push) count:u16 vouch*count message
+//! vouch = change hash:[32] author:[32] signature:[64]
+//! message = an automerge sync message (automerge's own encoding)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use automerge::ChangeHash;
+use automerge::sync::{ChunkList, Message, State};
+
+use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
+use super::{GroupDoc, GroupError, GroupId, GroupMessage, Member, NewMember, Role};
+use crate::identity::{Identity, IdentityKey};
+use crate::payload::{GroupFragment, MessageId};
+use crate::store::{StoreOp, StoredGroup};
+use crate::time::Time;
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// Bytes of blob per fragment: fits the largest payload bucket.
+pub const FRAGMENT_LEN: usize = 65_000;
+/// Largest blob (a first sync of a very large group).
+pub const MAX_BLOB: usize = 64 * 1024 * 1024;
+/// Most fragments one blob may have.
+pub const MAX_PARTS: usize = MAX_BLOB.div_ceil(FRAGMENT_LEN);
+/// Bytes being reassembled at once, over all peers.
+pub const MAX_REASSEMBLY: usize = 128 * 1024 * 1024;
+/// Signatures in one blob.
+pub const MAX_VOUCHES: usize = 10_000;
+/// Groups one node may be in.
+pub const MAX_GROUPS: usize = 1024;
+/// Log entries before a snapshot is considered.
+const COMPACT_MIN_ENTRIES: usize = 64;
+
+const BLOB_VERSION: u8 = 1;
+const KIND_SYNC: u8 = 1;
+const KIND_PUSH: u8 = 2;
+const META_VERSION: u8 = 1;
+
+/// What the groups want the engine to do.
+#[derive(Debug)]
+pub enum GroupOutput {
+    /// Send in the session with `peer`.
+    Send {
+        peer: IdentityKey,
+        fragment: GroupFragment,
+    },
+    /// Seal one way to `peer` and hand to the mesh.
+    Mesh {
+        peer: IdentityKey,
+        fragment: GroupFragment,
+    },
+    /// Stage a write.
+    Store(StoreOp),
+    /// Tell the user (after the commit).
+    Changed(GroupId),
+}
+
+/// A group and what we keep about it.
+pub struct Group {
+    pub id: GroupId,
+    pub doc: GroupDoc,
+    gate: Gate,
+    /// We left (or were removed); the history stays readable.
+    pub left: bool,
+    /// The document arrived and we were a member in it; until then a group
+    /// we were invited to lives in memory only.
+    joined: bool,
+    log_next: u64,
+    log_entries: usize,
+    log_bytes: usize,
+    snapshot_bytes: usize,
+    saved: Vec<ChangeHash>,
+}
+
+impl Group {
+    fn new(id: GroupId, doc: GroupDoc, joined: bool) -> Self {
+        Self {
+            id,
+            doc,
+            gate: Gate::new(id),
+            left: false,
+            joined,
+            log_next: 0,
+            log_entries: 0,
+            log_bytes: 0,
+            snapshot_bytes: 0,
+            saved: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.doc.name()
+    }
+
+    pub fn members(&self) -> Vec<Member> {
+        self.doc.members()
+    }
+
+    pub fn messages(&self) -> Vec<GroupMessage> {
+        self.doc.messages()
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.gate.waiting()
+    }
+
+    /// Writes what changed since the last save (or a snapshot, when the log
+    /// has grown past it) and the group's metadata.
+    fn stage_save(&mut self, out: &mut VecDeque<GroupOutput>) {
+        if !self.joined {
+            return;
+        }
+        let heads = self.doc.heads();
+        if heads != self.saved {
+            let incremental = self.doc.doc.save_after(&self.saved);
+            let compact = self.saved.is_empty()
+                || (self.log_entries >= COMPACT_MIN_ENTRIES
+                    && self.log_bytes > self.snapshot_bytes);
+            let seq = self.log_next;
+            self.log_next += 1;
+            if compact {
+                let snapshot = self.doc.save();
+                self.snapshot_bytes = snapshot.len();
+                self.log_entries = 0;
+                self.log_bytes = 0;
+                out.push_back(GroupOutput::Store(StoreOp::AppendGroupLog {
+                    group: self.id,
+                    seq,
+                    bytes: snapshot,
+                }));
+                out.push_back(GroupOutput::Store(StoreOp::CompactGroupLog {
+                    group: self.id,
+                    before: seq,
+                }));
+            } else {
+                self.log_entries += 1;
+                self.log_bytes += incremental.len();
+                out.push_back(GroupOutput::Store(StoreOp::AppendGroupLog {
+                    group: self.id,
+                    seq,
+                    bytes: incremental,
+                }));
+            }
+            self.saved = heads;
+        }
+        out.push_back(GroupOutput::Store(StoreOp::PutGroup {
+            group: self.id,
+            meta: self.encode_meta(),
+        }));
+    }
+
+    fn encode_meta(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64);
+        w.u8(META_VERSION)
+            .u8(u8::from(self.left) | (u8::from(self.joined) << 1));
+        let vouches: Vec<&Vouch> = self.gate.latest().collect();
+        w.u32(vouches.len() as u32);
+        for v in vouches {
+            w.raw(&v.hash.0).raw(v.author.as_bytes()).raw(&v.sig);
+        }
+        let refused: Vec<_> = self.gate.refused().collect();
+        w.u32(refused.len() as u32);
+        for (h, deps) in refused {
+            w.raw(&h.0).u16(deps.len().min(u16::MAX as usize) as u16);
+            for d in deps.iter().take(u16::MAX as usize) {
+                w.raw(&d.0);
+            }
+        }
+        w.into_vec()
+    }
+
+    fn restore_meta(&mut self, meta: &[u8]) -> Result<(), DecodeError> {
+        let mut r = Reader::new(meta);
+        let version = r.u8("group meta version")?;
+        if version != META_VERSION {
+            return Err(DecodeError::Version {
+                field: "group meta",
+                version,
+            });
+        }
+        let flags = r.u8("group flags")?;
+        self.left = flags & 1 != 0;
+        self.joined = flags & 2 != 0;
+        let n = r.u32("vouch count")? as usize;
+        for _ in 0..n {
+            let v = read_vouch(&mut r)?;
+            self.gate.restore_vouch(&mut self.doc, v);
+        }
+        let n = r.u32("refused count")? as usize;
+        for _ in 0..n {
+            let h = ChangeHash(r.array("refused hash")?);
+            let k = usize::from(r.u16("refused deps")?);
+            let deps = (0..k)
+                .map(|_| r.array("refused dep").map(ChangeHash))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.gate.restore_refused(h, deps);
+        }
+        r.finish()
+    }
+
+    /// How we sync this group with `peer`.
+    ///
+    /// - A member at our heads: both ways. (Whether *we* are still a member
+    ///   does not matter: an admin may have added us back concurrently with
+    ///   our removal, and whoever holds that will sync with us.)
+    /// - A former member: we read what it has and send it no changes. A
+    ///   removal concurrent with other membership changes could otherwise cut
+    ///   the group in two for good (each side refusing to hear the other);
+    ///   this way valid changes still flow in, and nothing written after a
+    ///   removal flows out to the removed.
+    /// - Anyone else: not at all.
+    fn mode_with(&self, me: &IdentityKey, peer: &IdentityKey) -> Mode {
+        if self.left || peer == me {
+            Mode::None
+        } else if !self.doc.is_ready() || self.doc.is_member(peer) {
+            Mode::Full
+        } else if self.doc.removed_at(peer).is_some() {
+            Mode::ReceiveOnly
+        } else {
+            Mode::None
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn gate_receive(
+        &mut self,
+        changes: Vec<automerge::Change>,
+        vouches: &[Vouch],
+    ) -> Result<Outcome, super::gate::GateError> {
+        self.gate.receive(&mut self.doc, changes, vouches)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Full,
+    ReceiveOnly,
+    None,
+}
+
+fn read_vouch(r: &mut Reader<'_>) -> Result<Vouch, DecodeError> {
+    let hash = ChangeHash(r.array("vouch hash")?);
+    let author = IdentityKey::from_bytes(r.array("vouch author")?)
+        .map_err(|_| DecodeError::Invalid("vouch author"))?;
+    let sig = r.array("vouch signature")?;
+    Ok(Vouch { hash, author, sig })
+}
+
+/// The sync protocol's state with one peer for one group, for one session.
+#[derive(Default)]
+struct PeerSync {
+    state: State,
+    /// Signatures already sent in this session.
+    sent: HashSet<ChangeHash>,
+    /// Messages in a row that carried no changes while neither side's heads
+    /// moved. Two peers whose heads cannot meet (a change one of them waits
+    /// on) would otherwise trade heads forever; past [`MAX_QUIET`] we stop
+    /// until something changes or the periodic tick.
+    quiet: u8,
+    last: (Vec<ChangeHash>, Option<Vec<ChangeHash>>),
+}
+
+const MAX_QUIET: u8 = 4;
+
+struct Partial {
+    serial: u32,
+    parts: u16,
+    next: u16,
+    data: Vec<u8>,
+}
+
+/// A decoded blob.
+struct Blob {
+    kind: u8,
+    vouches: Vec<Vouch>,
+    message: Message,
+}
+
+fn encode_blob(kind: u8, vouches: &[Vouch], message: Message) -> Vec<u8> {
+    let body = message.encode();
+    let mut w = Writer::with_capacity(4 + vouches.len() * 128 + body.len());
+    w.u8(BLOB_VERSION).u8(kind).u16(vouches.len() as u16);
+    for v in vouches {
+        w.raw(&v.hash.0).raw(v.author.as_bytes()).raw(&v.sig);
+    }
+    w.raw(&body);
+    w.into_vec()
+}
+
+fn decode_blob(bytes: &[u8]) -> Result<Blob, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let version = r.u8("group blob version")?;
+    if version != BLOB_VERSION {
+        return Err(DecodeError::Version {
+            field: "group blob",
+            version,
+        });
+    }
+    let kind = r.u8("group blob kind")?;
+    if kind != KIND_SYNC && kind != KIND_PUSH {
+        return Err(DecodeError::UnknownKind {
+            field: "group blob",
+            kind,
+        });
+    }
+    let n = usize::from(r.u16("vouch count")?);
+    if n > MAX_VOUCHES {
+        return Err(DecodeError::TooLong {
+            field: "vouches",
+            len: n,
+            max: MAX_VOUCHES,
+        });
+    }
+    let vouches = (0..n)
+        .map(|_| read_vouch(&mut r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let message = Message::decode(r.rest()).map_err(|_| DecodeError::Invalid("sync message"))?;
+    Ok(Blob {
+        kind,
+        vouches,
+        message,
+    })
+}
+
+/// Why a group operation failed, for the user.
+pub type GroupResult<T> = Result<T, GroupError>;
+
+pub struct Groups {
+    me: IdentityKey,
+    groups: BTreeMap<GroupId, Group>,
+    sync: HashMap<(IdentityKey, GroupId), PeerSync>,
+    up: BTreeSet<IdentityKey>,
+    partial: HashMap<(IdentityKey, GroupId), Partial>,
+    partial_bytes: usize,
+    serial: u32,
+    out: VecDeque<GroupOutput>,
+    mesh: bool,
+}
+
+impl Groups {
+    pub fn new(me: IdentityKey, mesh: bool) -> Self {
+        Self {
+            me,
+            groups: BTreeMap::new(),
+            sync: HashMap::new(),
+            up: BTreeSet::new(),
+            partial: HashMap::new(),
+            partial_bytes: 0,
+            serial: 0,
+            out: VecDeque::new(),
+            mesh,
+        }
+    }
+
+    /// Restores a stored group (at start-up).
+    pub fn restore(&mut self, stored: StoredGroup) -> GroupResult<()> {
+        let mut bytes = Vec::new();
+        for (_, chunk) in &stored.log {
+            bytes.extend_from_slice(chunk);
+        }
+        let doc = GroupDoc::load(&bytes, &self.me)?;
+        let mut g = Group::new(stored.id, doc, true);
+        g.restore_meta(&stored.meta)
+            .map_err(|_| GroupError::Malformed("stored group metadata"))?;
+        g.log_next = stored.log.last().map(|(s, _)| s + 1).unwrap_or(0);
+        g.log_entries = stored.log.len().saturating_sub(1);
+        g.snapshot_bytes = stored.log.first().map(|(_, b)| b.len()).unwrap_or(0);
+        g.log_bytes = bytes.len() - g.snapshot_bytes;
+        g.saved = g.doc.heads();
+        self.groups.insert(stored.id, g);
+        Ok(())
+    }
+
+    pub fn take_output(&mut self) -> Option<GroupOutput> {
+        self.out.pop_front()
+    }
+
+    pub fn get(&self, id: &GroupId) -> Option<&Group> {
+        self.groups.get(id).filter(|g| g.joined)
+    }
+
+    pub fn get_mut(&mut self, id: &GroupId) -> Option<&mut Group> {
+        self.groups.get_mut(id).filter(|g| g.joined)
+    }
+
+    /// Joined groups.
+    pub fn iter(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values().filter(|g| g.joined)
+    }
+
+    /// A commit failed: what was staged is lost, so every group writes a
+    /// full snapshot at its next save.
+    pub fn commit_failed(&mut self) {
+        for g in self.groups.values_mut() {
+            g.saved.clear();
+        }
+    }
+
+    // ---- local edits ------------------------------------------------------
+
+    pub fn create(
+        &mut self,
+        identity: &Identity,
+        me: NewMember,
+        name: &str,
+        now: Time,
+    ) -> GroupResult<GroupId> {
+        if self.groups.len() >= MAX_GROUPS {
+            return Err(GroupError::Malformed("too many groups"));
+        }
+        let (mut doc, id) = GroupDoc::create(&me, name, now)?;
+        let hash = doc.heads()[0];
+        let mut g = Group::new(id, doc, true);
+        sign_local(identity, &mut g, hash);
+        self.groups.insert(id, g);
+        self.after_local(id);
+        Ok(id)
+    }
+
+    fn group_mut(&mut self, id: &GroupId) -> GroupResult<&mut Group> {
+        match self.groups.get_mut(id) {
+            Some(g) if g.joined && !g.left => Ok(g),
+            Some(g) if g.joined => Err(GroupError::NotMember),
+            _ => Err(GroupError::Malformed("no such group")),
+        }
+    }
+
+    pub fn add(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        who: NewMember,
+        role: Role,
+        now: Time,
+    ) -> GroupResult<()> {
+        let g = self.group_mut(id)?;
+        let hash = g.doc.add_member(&who, role, now)?;
+        sign_local(identity, g, hash);
+        self.after_local(*id);
+        Ok(())
+    }
+
+    pub fn remove(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        who: &IdentityKey,
+        now: Time,
+    ) -> GroupResult<()> {
+        let g = self.group_mut(id)?;
+        let hash = g.doc.remove_member(who, now)?;
+        sign_local(identity, g, hash);
+        // Whatever the removed member's session was doing for this group stops.
+        self.sync.remove(&(*who, *id));
+        self.after_local(*id);
+        Ok(())
+    }
+
+    pub fn leave(&mut self, identity: &Identity, id: &GroupId, now: Time) -> GroupResult<()> {
+        let g = self.group_mut(id)?;
+        let hash = g.doc.leave(now)?;
+        sign_local(identity, g, hash);
+        // Tell the others first; then stop.
+        self.after_local(*id);
+        if let Some(g) = self.groups.get_mut(id) {
+            g.left = true;
+            g.stage_save(&mut self.out);
+        }
+        Ok(())
+    }
+
+    pub fn post(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        msg: MessageId,
+        text: &str,
+        now: Time,
+    ) -> GroupResult<()> {
+        let g = self.group_mut(id)?;
+        let hash = g.doc.post(msg, text, now)?;
+        sign_local(identity, g, hash);
+        self.after_local(*id);
+        Ok(())
+    }
+
+    /// After a local change: save it, sync it to members who are up, and
+    /// push it through the mesh to the others.
+    fn after_local(&mut self, id: GroupId) {
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        g.stage_save(&mut self.out);
+        self.out.push_back(GroupOutput::Changed(id));
+        self.sync_group(id);
+        if self.mesh {
+            self.push_latest(id);
+        }
+    }
+
+    /// Pushes our newest change to members with no session, through the mesh.
+    fn push_latest(&mut self, id: GroupId) {
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        let Some(change) = g.doc.doc.get_last_local_change() else {
+            return;
+        };
+        let Some(vouch) = g.gate.latest().find(|v| v.author == self.me).copied() else {
+            return;
+        };
+        let message = Message {
+            heads: g.doc.heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: ChunkList::from(vec![change.raw_bytes().to_vec()]),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        };
+        let blob = encode_blob(KIND_PUSH, &[vouch], message);
+        if blob.len() > FRAGMENT_LEN {
+            return; // too big for one sealed message: the sync will carry it
+        }
+        let away: Vec<IdentityKey> = g
+            .doc
+            .members()
+            .into_iter()
+            .map(|m| m.identity)
+            .filter(|p| *p != self.me && !self.up.contains(p))
+            .collect();
+        for peer in away {
+            self.serial = self.serial.wrapping_add(1);
+            self.out.push_back(GroupOutput::Mesh {
+                peer,
+                fragment: GroupFragment {
+                    group: id,
+                    serial: self.serial,
+                    part: 0,
+                    parts: 1,
+                    data: blob.clone(),
+                },
+            });
+        }
+    }
+
+    // ---- sessions -----------------------------------------------------------
+
+    /// A session with `peer` came up: sync every group we share, afresh.
+    pub fn peer_up(&mut self, peer: IdentityKey) {
+        self.up.insert(peer);
+        self.sync.retain(|(p, _), _| *p != peer);
+        self.partial.retain(|(p, _), _| *p != peer);
+        let ids: Vec<GroupId> = self.groups.keys().copied().collect();
+        for id in ids {
+            self.sync_one(peer, id);
+        }
+    }
+
+    /// The session with `peer` is gone (a send failed).
+    pub fn peer_down(&mut self, peer: &IdentityKey) {
+        self.up.remove(peer);
+        self.sync.retain(|(p, _), _| p != peer);
+        let before = self.partial.len();
+        self.partial.retain(|(p, _), _| p != peer);
+        if before != self.partial.len() {
+            self.partial_bytes = self.partial.values().map(|p| p.data.len()).sum();
+        }
+    }
+
+    /// Periodically: nudge every sync that may have stalled on a lost message.
+    pub fn tick(&mut self) {
+        for ps in self.sync.values_mut() {
+            ps.state.in_flight = false;
+            ps.quiet = 0;
+        }
+        let ids: Vec<GroupId> = self.groups.keys().copied().collect();
+        for id in ids {
+            self.sync_group(id);
+        }
+    }
+
+    /// Sync `id` with every member whose session is up.
+    fn sync_group(&mut self, id: GroupId) {
+        let peers: Vec<IdentityKey> = self.up.iter().copied().collect();
+        for peer in peers {
+            self.sync_one(peer, id);
+        }
+    }
+
+    fn sync_one(&mut self, peer: IdentityKey, id: GroupId) {
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        let mode = g.mode_with(&self.me, &peer);
+        if mode == Mode::None || (!g.doc.is_ready() && !self.sync.contains_key(&(peer, id))) {
+            return;
+        }
+        let ps = self.sync.entry((peer, id)).or_default();
+        let now = (g.doc.heads(), ps.state.their_heads.clone());
+        if now != ps.last {
+            ps.quiet = 0;
+        }
+        if ps.quiet >= MAX_QUIET {
+            return;
+        }
+        // To a former member we only answer, and never say we hold more than
+        // it does: otherwise it would ask for what we will not send, forever.
+        let their_heads = ps.state.their_heads.clone();
+        if mode == Mode::ReceiveOnly && their_heads.is_none() {
+            return;
+        }
+        let Some(mut message) = g.gate.generate(&mut g.doc, &mut ps.state) else {
+            return;
+        };
+        if message.changes.is_empty() {
+            ps.quiet += 1;
+        } else {
+            ps.quiet = 0;
+        }
+        ps.last = now;
+        if mode == Mode::ReceiveOnly {
+            message.changes = ChunkList::empty();
+            message.heads = their_heads
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| g.doc.doc.get_change_meta_by_hash(h).is_some())
+                .collect();
+        }
+        let vouches: Vec<Vouch> = if message.changes.is_empty() {
+            Vec::new()
+        } else {
+            g.gate
+                .latest()
+                .filter(|v| !ps.sent.contains(&v.hash))
+                .take(MAX_VOUCHES)
+                .copied()
+                .collect()
+        };
+        ps.sent.extend(vouches.iter().map(|v| v.hash));
+        let blob = encode_blob(KIND_SYNC, &vouches, message);
+        self.serial = self.serial.wrapping_add(1);
+        let parts = blob.len().div_ceil(FRAGMENT_LEN).max(1);
+        if parts > MAX_PARTS {
+            tracing::warn!(group = %id, "a sync message too large to send");
+            return;
+        }
+        for (i, chunk) in blob.chunks(FRAGMENT_LEN).enumerate() {
+            self.out.push_back(GroupOutput::Send {
+                peer,
+                fragment: GroupFragment {
+                    group: id,
+                    serial: self.serial,
+                    part: i as u16,
+                    parts: parts as u16,
+                    data: chunk.to_vec(),
+                },
+            });
+        }
+    }
+
+    // ---- receiving ----------------------------------------------------------
+
+    /// A fragment from `peer`. `in_session` says whether it came in a live
+    /// session (sync) or through the mesh (pushes only); `contact` whether the
+    /// peer is a contact (only contacts may bring us a group we do not know).
+    pub fn on_fragment(
+        &mut self,
+        peer: IdentityKey,
+        frag: GroupFragment,
+        in_session: bool,
+        contact: bool,
+    ) {
+        let key = (peer, frag.group);
+        if usize::from(frag.parts) > MAX_PARTS
+            || frag.part >= frag.parts
+            || frag.data.len() > FRAGMENT_LEN
+        {
+            return;
+        }
+        let blob = if frag.parts == 1 {
+            frag.data
+        } else {
+            let restart = self
+                .partial
+                .get(&key)
+                .is_none_or(|p| p.serial != frag.serial || p.next != frag.part);
+            if restart {
+                if let Some(old) = self.partial.remove(&key) {
+                    self.partial_bytes -= old.data.len();
+                }
+                if frag.part != 0 {
+                    return; // joined in the middle of a message: wait for the next one
+                }
+                self.partial.insert(
+                    key,
+                    Partial {
+                        serial: frag.serial,
+                        parts: frag.parts,
+                        next: 0,
+                        data: Vec::new(),
+                    },
+                );
+            }
+            if self.partial_bytes + frag.data.len() > MAX_REASSEMBLY {
+                if let Some(old) = self.partial.remove(&key) {
+                    self.partial_bytes -= old.data.len();
+                }
+                return;
+            }
+            let Some(p) = self.partial.get_mut(&key) else {
+                return;
+            };
+            p.data.extend_from_slice(&frag.data);
+            p.next += 1;
+            self.partial_bytes += frag.data.len();
+            if p.next < p.parts {
+                return;
+            }
+            let Some(done) = self.partial.remove(&key) else {
+                return;
+            };
+            self.partial_bytes -= done.data.len();
+            done.data
+        };
+        match decode_blob(&blob) {
+            Ok(b) => self.on_blob(peer, frag.group, b, in_session, contact),
+            Err(e) => tracing::debug!(error = %e, "undecodable group message"),
+        }
+    }
+
+    fn on_blob(
+        &mut self,
+        peer: IdentityKey,
+        id: GroupId,
+        blob: Blob,
+        in_session: bool,
+        contact: bool,
+    ) {
+        if blob.kind == KIND_SYNC && !in_session {
+            return; // the sync protocol needs a session
+        }
+        if !self.groups.contains_key(&id) {
+            // A group we were added to, arriving from a contact in a session.
+            if blob.kind != KIND_SYNC || !contact || self.groups.len() >= MAX_GROUPS {
+                return;
+            }
+            self.groups
+                .insert(id, Group::new(id, GroupDoc::empty(&self.me), false));
+            self.sync.insert((peer, id), PeerSync::default());
+        }
+        let me = self.me;
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        if g.doc.is_ready() && g.mode_with(&me, &peer) == Mode::None {
+            return; // never a member (or we left): nothing read, nothing answered
+        }
+        let mut message = blob.message;
+        let outcome = match changes_in(&message)
+            .and_then(|cs| g.gate.receive(&mut g.doc, cs, &blob.vouches))
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(error = %e, "group sync message refused");
+                return;
+            }
+        };
+        if blob.kind == KIND_SYNC {
+            let ps = self.sync.entry((peer, id)).or_default();
+            message.changes = ChunkList::empty();
+            if let Err(e) = automerge::sync::SyncDoc::receive_sync_message(
+                &mut g.doc.doc.sync(),
+                &mut ps.state,
+                message,
+            ) {
+                tracing::debug!(error = %e, "group sync state");
+            }
+            g.gate.sanitize(&mut g.doc, &mut ps.state);
+        }
+        self.after_receive(peer, id, &outcome);
+    }
+
+    fn after_receive(&mut self, peer: IdentityKey, id: GroupId, outcome: &Outcome) {
+        let me = self.me;
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        if !g.joined && g.doc.is_ready() {
+            if g.doc.is_member(&me) {
+                g.joined = true;
+            } else if outcome.waiting == 0 {
+                // Not for us after all.
+                self.groups.remove(&id);
+                self.sync.retain(|(_, gid), _| *gid != id);
+                return;
+            }
+        }
+        if outcome.accepted > 0 {
+            g.stage_save(&mut self.out);
+            if g.joined {
+                self.out.push_back(GroupOutput::Changed(id));
+            }
+            // Others who are up may lack what just arrived.
+            self.sync_group(id);
+        } else {
+            self.sync_one(peer, id);
+        }
+    }
+}
+
+fn sign_local(identity: &Identity, g: &mut Group, hash: ChangeHash) {
+    let vouch = Vouch {
+        hash,
+        author: identity.key(),
+        sig: identity.sign(VOUCH_DOMAIN, &hash.0),
+    };
+    g.gate.note_local(&mut g.doc, hash, vouch);
+}

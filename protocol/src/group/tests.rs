@@ -1,0 +1,594 @@
+//! Groups driven through their real sync cores over a lossy in-memory network.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeSet, VecDeque};
+
+use automerge::transaction::Transactable;
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::gate::{Refusal, VOUCH_DOMAIN, Vouch};
+use super::groups::{GroupOutput, Groups};
+use super::*;
+use crate::identity::Identity;
+use crate::payload::GroupFragment;
+
+pub(crate) struct Node {
+    pub id: Identity,
+    pub groups: Groups,
+}
+
+impl Node {
+    fn me(&self) -> NewMember {
+        NewMember {
+            identity: self.id.key(),
+            name: format!("n{}", &self.id.key().short()),
+            static_key: self.id.static_key(),
+        }
+    }
+}
+
+/// A network of nodes. `link[a][b]` says whether a session is up between them.
+pub(crate) struct Net {
+    pub nodes: Vec<Node>,
+    up: Vec<Vec<bool>>,
+    queue: VecDeque<(usize, usize, GroupFragment, bool)>,
+    pub rng: ChaCha20Rng,
+    pub loss: u32,
+    pub dup: u32,
+    pub reorder: bool,
+    /// Nodes switched off: nothing reaches them, not even the mesh.
+    pub offline: BTreeSet<usize>,
+    now: u64,
+}
+
+impl Net {
+    pub fn new(n: usize, seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let nodes = (0..n)
+            .map(|_| {
+                let id = Identity::generate(&mut rng);
+                let groups = Groups::new(id.key(), true);
+                Node { id, groups }
+            })
+            .collect();
+        Self {
+            nodes,
+            up: vec![vec![false; n]; n],
+            queue: VecDeque::new(),
+            rng,
+            loss: 0,
+            dup: 0,
+            reorder: false,
+            offline: BTreeSet::new(),
+            now: 1_000_000,
+        }
+    }
+
+    pub fn now(&mut self) -> Time {
+        self.now += 1000;
+        Time::from_millis(self.now)
+    }
+
+    fn index_of(&self, key: &IdentityKey) -> usize {
+        self.nodes.iter().position(|n| n.id.key() == *key).unwrap()
+    }
+
+    pub fn connect(&mut self, a: usize, b: usize) {
+        if a == b || self.up[a][b] {
+            return;
+        }
+        self.up[a][b] = true;
+        self.up[b][a] = true;
+        let (ka, kb) = (self.nodes[a].id.key(), self.nodes[b].id.key());
+        self.nodes[a].groups.peer_up(kb);
+        self.nodes[b].groups.peer_up(ka);
+        self.collect(a);
+        self.collect(b);
+    }
+
+    pub fn disconnect(&mut self, a: usize, b: usize) {
+        if !self.up[a][b] {
+            return;
+        }
+        self.up[a][b] = false;
+        self.up[b][a] = false;
+        let (ka, kb) = (self.nodes[a].id.key(), self.nodes[b].id.key());
+        self.nodes[a].groups.peer_down(&kb);
+        self.nodes[b].groups.peer_down(&ka);
+        self.queue
+            .retain(|(f, t, _, s)| !*s || !((*f == a && *t == b) || (*f == b && *t == a)));
+    }
+
+    pub fn collect(&mut self, from: usize) {
+        while let Some(out) = self.nodes[from].groups.take_output() {
+            match out {
+                GroupOutput::Send { peer, fragment } => {
+                    let to = self.index_of(&peer);
+                    if self.up[from][to] {
+                        self.queue.push_back((from, to, fragment, true));
+                    } else {
+                        self.nodes[from].groups.peer_down(&peer);
+                    }
+                }
+                GroupOutput::Mesh { peer, fragment } => {
+                    let to = self.index_of(&peer);
+                    self.queue.push_back((from, to, fragment, false));
+                }
+                GroupOutput::Store(_) | GroupOutput::Changed(_) => {}
+            }
+        }
+    }
+
+    /// Delivers one queued fragment (with loss, duplication, reordering).
+    pub fn step(&mut self) -> bool {
+        let pick = if self.reorder && self.queue.len() > 1 {
+            // Any fragment may overtake another, except within one session.
+            let i = (self.rng.next_u32() as usize) % self.queue.len();
+            let (f, t, _, s) = &self.queue[i];
+            if *s {
+                let (f, t) = (*f, *t);
+                self.queue
+                    .iter()
+                    .position(|(a, b, _, s)| *s && *a == f && *b == t)
+                    .unwrap_or(i)
+            } else {
+                i
+            }
+        } else {
+            0
+        };
+        let Some((from, to, frag, session)) = self.queue.remove(pick) else {
+            return false;
+        };
+        if (session && !self.up[from][to]) || self.offline.contains(&to) {
+            return true;
+        }
+        // Sessions run over reliable, ordered streams whose Noise layer drops
+        // replays: there, a loss means the link (and the session) died. The
+        // mesh loses, duplicates and reorders whole pushes.
+        if self.loss > 0 && self.rng.next_u32() % 100 < self.loss {
+            if session {
+                self.disconnect(from, to);
+            }
+            return true;
+        }
+        if !session && self.dup > 0 && self.rng.next_u32() % 100 < self.dup {
+            self.queue.push_back((from, to, frag.clone(), session));
+        }
+        let key = self.nodes[from].id.key();
+        self.nodes[to].groups.on_fragment(key, frag, session, true);
+        self.collect(to);
+        true
+    }
+
+    /// Delivers until nothing is left; panics if `max` steps do not get
+    /// there (the sync would be looping).
+    pub fn run(&mut self, max: usize) {
+        for _ in 0..max {
+            if !self.step() {
+                return;
+            }
+        }
+        let kinds: Vec<String> = self
+            .queue
+            .iter()
+            .take(6)
+            .map(|(f, t, fr, s)| {
+                format!(
+                    "{f}->{t} {} {}B",
+                    if *s { "sync" } else { "push" },
+                    fr.data.len()
+                )
+            })
+            .collect();
+        panic!(
+            "still {} fragments in flight after {max} steps: {kinds:?}",
+            self.queue.len()
+        );
+    }
+
+    /// Delivers at most `max` fragments.
+    pub fn run_some(&mut self, max: usize) {
+        for _ in 0..max {
+            if !self.step() {
+                return;
+            }
+        }
+    }
+
+    /// Heals everything and syncs until nothing moves.
+    pub fn settle(&mut self) {
+        self.loss = 0;
+        self.dup = 0;
+        self.reorder = false;
+        let n = self.nodes.len();
+        for a in 0..n {
+            for b in 0..n {
+                self.disconnect(a, b);
+            }
+        }
+        self.queue.clear();
+        for a in 0..n {
+            for b in a + 1..n {
+                self.connect(a, b);
+            }
+        }
+        for _ in 0..4 {
+            self.run(200_000);
+            for i in 0..n {
+                self.nodes[i].groups.tick();
+                self.collect(i);
+            }
+        }
+        self.run(200_000);
+    }
+
+    pub fn create(&mut self, who: usize, name: &str) -> GroupId {
+        let now = self.now();
+        let me = self.nodes[who].me();
+        let node = &mut self.nodes[who];
+        let id = node.groups.create(&node.id, me, name, now).unwrap();
+        self.collect(who);
+        id
+    }
+
+    pub fn add(
+        &mut self,
+        who: usize,
+        g: &GroupId,
+        whom: usize,
+        role: Role,
+    ) -> Result<(), GroupError> {
+        let now = self.now();
+        let new = self.nodes[whom].me();
+        let node = &mut self.nodes[who];
+        let r = node.groups.add(&node.id, g, new, role, now);
+        self.collect(who);
+        r
+    }
+
+    pub fn remove(&mut self, who: usize, g: &GroupId, whom: usize) -> Result<(), GroupError> {
+        let now = self.now();
+        let key = self.nodes[whom].id.key();
+        let node = &mut self.nodes[who];
+        let r = node.groups.remove(&node.id, g, &key, now);
+        self.collect(who);
+        r
+    }
+
+    pub fn post(&mut self, who: usize, g: &GroupId, text: &str) -> Result<(), GroupError> {
+        let now = self.now();
+        let mut random = [0u8; 8];
+        self.rng.fill_bytes(&mut random);
+        let node = &mut self.nodes[who];
+        let r = node
+            .groups
+            .post(&node.id, g, message_id(now, random), text, now);
+        self.collect(who);
+        r
+    }
+
+    pub fn texts(&self, who: usize, g: &GroupId) -> Vec<String> {
+        self.nodes[who]
+            .groups
+            .get(g)
+            .map(|g| g.messages().into_iter().map(|m| m.text).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn heads(&mut self, who: usize, g: &GroupId) -> Vec<automerge::ChangeHash> {
+        self.nodes[who]
+            .groups
+            .get_mut(g)
+            .map(|g| g.doc.heads())
+            .unwrap_or_default()
+    }
+
+    pub fn members(&self, who: usize, g: &GroupId) -> Vec<IdentityKey> {
+        self.nodes[who]
+            .groups
+            .get(g)
+            .map(|g| g.members().into_iter().map(|m| m.identity).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn three_members_chat_and_a_removed_one_gets_nothing_after() {
+    let mut net = Net::new(3, 1);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.add(0, &g, 2, Role::Member).unwrap();
+    net.connect(0, 1);
+    net.connect(0, 2);
+    net.run(10_000);
+    net.post(1, &g, "hello from bob").unwrap();
+    net.run(10_000);
+    assert_eq!(net.texts(2, &g), vec!["hello from bob"]);
+    net.remove(0, &g, 2).unwrap();
+    net.run(10_000);
+    net.post(0, &g, "after carol left").unwrap();
+    net.post(1, &g, "bob too").unwrap();
+    net.run(10_000);
+    net.connect(1, 2);
+    net.run(10_000);
+    assert_eq!(net.texts(2, &g), vec!["hello from bob"]);
+    assert_eq!(net.texts(1, &g).len(), 3);
+    assert_eq!(net.members(1, &g).len(), 2);
+}
+
+#[test]
+fn an_absent_member_catches_up_from_someone_other_than_the_author() {
+    let mut net = Net::new(3, 2);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.add(0, &g, 2, Role::Member).unwrap();
+    net.connect(0, 1);
+    net.connect(0, 2);
+    net.run(10_000);
+    net.disconnect(0, 2);
+    net.offline.insert(2);
+    for i in 0..500 {
+        net.post(0, &g, &format!("message {i}")).unwrap();
+        net.run(1_000);
+    }
+    net.disconnect(0, 1);
+    net.offline.clear();
+    assert_eq!(net.texts(1, &g).len(), 500);
+    assert_eq!(net.texts(2, &g).len(), 0);
+    net.connect(1, 2);
+    net.run(100_000);
+    assert_eq!(net.texts(2, &g).len(), 500);
+    assert_eq!(net.heads(2, &g), net.heads(1, &g));
+}
+
+#[test]
+fn a_new_member_gets_the_whole_history_in_fragments() {
+    let mut net = Net::new(2, 3);
+    let g = net.create(0, "big");
+    let text = "x".repeat(1000);
+    for _ in 0..300 {
+        net.post(0, &g, &text).unwrap();
+    }
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.connect(0, 1);
+    net.run(100_000);
+    assert_eq!(net.texts(1, &g).len(), 300);
+}
+
+/// A change made by hand on a copy of the document, as an attacker would,
+/// signed by `signer`.
+fn forged(
+    base: &mut GroupDoc,
+    actor: &IdentityKey,
+    signer: &Identity,
+    edit: impl FnOnce(&mut AutoCommit, &Layout),
+) -> (automerge::Change, Vouch) {
+    let heads = base.heads();
+    let mut doc = base.doc.fork().with_actor(actor_of(actor));
+    let layout = base.layout.clone().unwrap();
+    edit(&mut doc, &layout);
+    doc.commit();
+    let c = doc.get_changes(&heads).pop().unwrap();
+    let v = Vouch {
+        hash: c.hash(),
+        author: signer.key(),
+        sig: signer.sign(VOUCH_DOMAIN, &c.hash().0),
+    };
+    (c, v)
+}
+
+#[test]
+fn forged_and_non_member_changes_are_refused() {
+    let mut net = Net::new(3, 4);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Member).unwrap();
+    let admin = net.nodes[0].id.key();
+    let (bob, carol) = (
+        Identity::from_secret_bytes(&net.nodes[1].id.to_secret_bytes()),
+        Identity::from_secret_bytes(&net.nodes[2].id.to_secret_bytes()),
+    );
+    let mut base =
+        GroupDoc::load(&net.nodes[0].groups.get_mut(&g).unwrap().doc.save(), &admin).unwrap();
+    let hex_of = |k: &IdentityKey| hex(k.as_bytes());
+    let cases: Vec<((automerge::Change, Vouch), Refusal)> = vec![
+        // A member adding someone.
+        (
+            forged(&mut base, &bob.key(), &bob, |d, l| {
+                d.put(&l.members, hex_of(&carol.key()), "admin").unwrap();
+                d.commit_with(
+                    automerge::transaction::CommitOptions::default().with_message(ADMIN_MARK),
+                );
+            }),
+            Refusal::AdminOnly("membership and settings"),
+        ),
+        // A member adding someone without the admin mark.
+        (
+            forged(&mut base, &bob.key(), &bob, |d, l| {
+                d.put(&l.members, hex_of(&carol.key()), "member").unwrap();
+            }),
+            Refusal::AdminOnly("membership and settings"),
+        ),
+        // A member posting under the admin's name.
+        (
+            forged(&mut base, &bob.key(), &bob, |d, l| {
+                let key = format!("{}/{}", hex_of(&admin), MessageId([9; 16]));
+                d.put(&l.messages, key, "I resign").unwrap();
+            }),
+            Refusal::Impersonation,
+        ),
+        // A stranger posting, signed by themselves.
+        (
+            forged(&mut base, &carol.key(), &carol, |d, l| {
+                let key = format!("{}/{}", hex_of(&carol.key()), MessageId([8; 16]));
+                d.put(&l.messages, key, "let me in").unwrap();
+            }),
+            Refusal::NotMember,
+        ),
+        // A member's change signed by someone else: not vouched for.
+        (
+            forged(&mut base, &bob.key(), &carol, |d, l| {
+                let key = format!("{}/{}", hex_of(&bob.key()), MessageId([7; 16]));
+                d.put(&l.messages, key, "hi").unwrap();
+            }),
+            Refusal::Unsigned,
+        ),
+        // The admin's actor, signed by bob: a forgery of the admin.
+        (
+            forged(&mut base, &admin, &bob, |d, _| {
+                d.put(ROOT, "name", "mine now").unwrap();
+                d.commit_with(
+                    automerge::transaction::CommitOptions::default().with_message(ADMIN_MARK),
+                );
+            }),
+            Refusal::Unsigned,
+        ),
+    ];
+    for ((change, vouch), why) in cases {
+        let group = net.nodes[0].groups.get_mut(&g).unwrap();
+        let heads = group.doc.heads();
+        let out = group.gate_receive(vec![change], &[vouch]).unwrap();
+        assert_eq!(out.accepted, 0, "{why:?}");
+        if why == Refusal::Unsigned {
+            assert!(
+                out.refused.is_empty() && out.unsigned >= 1,
+                "waits for a signature"
+            );
+        } else {
+            assert_eq!(out.refused.first().map(|r| r.1.clone()), Some(why));
+        }
+        assert_eq!(group.doc.heads(), heads, "nothing was applied");
+    }
+    // An actor id that is not a key.
+    let heads = base.heads();
+    let mut x = base
+        .doc
+        .fork()
+        .with_actor(automerge::ActorId::from(&[7u8; 5][..]));
+    x.put(ROOT, "topic", "x").unwrap();
+    x.commit();
+    let c = x.get_changes(&heads).pop().unwrap();
+    let group = net.nodes[0].groups.get_mut(&g).unwrap();
+    let out = group.gate_receive(vec![c], &[]).unwrap();
+    assert_eq!(out.accepted, 0);
+}
+
+#[test]
+fn two_admins_removing_each_other_are_both_removed_everywhere() {
+    let mut net = Net::new(4, 5);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Admin).unwrap();
+    net.add(0, &g, 2, Role::Member).unwrap();
+    net.add(0, &g, 3, Role::Member).unwrap();
+    net.settle();
+    // Apart, each removes the other; a member is added and removed at once.
+    for a in 0..4 {
+        for b in 0..4 {
+            net.disconnect(a, b);
+        }
+    }
+    net.remove(0, &g, 1).unwrap();
+    net.remove(1, &g, 0).unwrap();
+    net.remove(1, &g, 3).unwrap();
+    net.add(0, &g, 3, Role::Admin).unwrap();
+    net.post(2, &g, "still here").unwrap();
+    net.queue.clear();
+    // Deliver to 2 and 3 in opposite orders.
+    net.connect(2, 0);
+    net.run(10_000);
+    net.connect(2, 1);
+    net.run(10_000);
+    net.connect(3, 1);
+    net.run(10_000);
+    net.connect(3, 0);
+    net.run(10_000);
+    net.connect(2, 3);
+    net.run(10_000);
+    let (m2, m3) = (net.members(2, &g), net.members(3, &g));
+    assert_eq!(m2, m3);
+    assert_eq!(net.heads(2, &g), net.heads(3, &g));
+    let k = |i: usize| net.nodes[i].id.key();
+    assert!(
+        !m2.contains(&k(0)) && !m2.contains(&k(1)),
+        "both removals stand"
+    );
+    assert!(m2.contains(&k(3)), "an add concurrent with a removal wins");
+}
+
+/// The 30-member run: random partitions, posts, removals and re-adds under
+/// loss, duplication and reordering; then everyone connects. Returns the
+/// net and the group for checks.
+fn thirty(seed: u64, loss: u32, dup: u32, steps: usize) -> (Net, GroupId) {
+    let n = 30;
+    let mut net = Net::new(n, seed);
+    let g = net.create(0, "village");
+    for i in 1..n {
+        let role = if i < 3 { Role::Admin } else { Role::Member };
+        net.add(0, &g, i, role).unwrap();
+    }
+    net.settle();
+    net.loss = loss;
+    net.dup = dup;
+    net.reorder = true;
+    for _ in 0..steps {
+        // A random partition: two halves, a few links across.
+        let r = net.rng.next_u32();
+        for a in 0..n {
+            for b in a + 1..n {
+                let same = (a as u32 * 7 + r) % 2 == (b as u32 * 7 + r) % 2;
+                if same && net.rng.next_u32().is_multiple_of(4) {
+                    net.connect(a, b);
+                } else if net.rng.next_u32().is_multiple_of(3) {
+                    net.disconnect(a, b);
+                }
+            }
+        }
+        for _ in 0..3 {
+            let who = (net.rng.next_u32() as usize) % n;
+            let _ = net.post(who, &g, "hello");
+        }
+        match net.rng.next_u32() % 10 {
+            0 => {
+                let admin = (net.rng.next_u32() as usize) % 3;
+                let whom = 3 + (net.rng.next_u32() as usize) % (n - 3);
+                let _ = net.remove(admin, &g, whom);
+            }
+            1 => {
+                let admin = (net.rng.next_u32() as usize) % 3;
+                let whom = 3 + (net.rng.next_u32() as usize) % (n - 3);
+                let _ = net.add(admin, &g, whom, Role::Member);
+            }
+            _ => {}
+        }
+        let budget = 200 + (net.rng.next_u32() as usize) % 2000;
+        net.run_some(budget);
+    }
+    net.settle();
+    (net, g)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// 30 members under random partitions, loss, duplication and reordering:
+    /// once connected, every member has the same heads and member list.
+    #[test]
+    fn thirty_members_converge(seed in any::<u64>(), loss in 0u32..30, dup in 0u32..20, steps in 20usize..60) {
+        let (mut net, g) = thirty(seed, loss, dup, steps);
+        let n = net.nodes.len();
+        // Every member (at the admin's view) agrees with every other.
+        let members: BTreeSet<IdentityKey> = net.members(0, &g).into_iter().collect();
+        let in_group: Vec<usize> = (0..n).filter(|i| members.contains(&net.nodes[*i].id.key())).collect();
+        prop_assert!(!in_group.is_empty());
+        let first = in_group[0];
+        let heads = net.heads(first, &g);
+        let list = net.members(first, &g);
+        for &i in &in_group {
+            prop_assert_eq!(&net.heads(i, &g), &heads, "heads of member {}", i);
+            prop_assert_eq!(&net.members(i, &g), &list, "members at {}", i);
+        }
+    }
+}
