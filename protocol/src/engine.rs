@@ -779,9 +779,16 @@ impl<S: Store> Engine<S> {
     }
 
     pub fn link_down(&mut self, _now: Time, link: LinkId) {
-        self.links.remove(&link);
+        let peer = self.links.remove(&link).map(|l| l.info.peer);
         self.mesh.link_down(link);
         self.reply_links.retain(|_, l| *l != link);
+        if let Some(peer) = peer
+            && self.best_link(&peer).is_none()
+        {
+            // Its group syncs end with the session's reach; what we write
+            // next goes to it through the mesh.
+            self.groups.peer_down(&peer);
+        }
     }
 
     /// Handles one frame that arrived on `link`.
@@ -998,7 +1005,7 @@ impl<S: Store> Engine<S> {
     /// Sends what is due to `peer`, starting a handshake if that is needed.
     /// Returns how many messages went out.
     fn service_peer(&mut self, now: Time, peer: &IdentityKey) -> usize {
-        if !self.outbox.has_pending(peer) {
+        if !self.outbox.has_pending(peer) && !self.groups.wants_session(peer) {
             return 0;
         }
         let Some(link) = self.best_link(peer) else {
@@ -1294,6 +1301,9 @@ impl<S: Store> Engine<S> {
                     }
                 }
                 if newly_confirmed {
+                    // The responder could not send in the session until now.
+                    self.groups.peer_up(peer);
+                    self.drain_groups(now);
                     self.service_peer(now, &peer);
                 }
             }

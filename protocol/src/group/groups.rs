@@ -561,6 +561,14 @@ impl Groups {
 
     // ---- sessions -----------------------------------------------------------
 
+    /// Whether we share a group with `peer` (so a session with it is worth
+    /// starting even with nothing else to send).
+    pub fn wants_session(&self, peer: &IdentityKey) -> bool {
+        self.groups
+            .values()
+            .any(|g| g.joined && g.doc.is_ready() && g.mode_with(&self.me, peer) == Mode::Full)
+    }
+
     /// A session with `peer` came up: sync every group we share, afresh.
     pub fn peer_up(&mut self, peer: IdentityKey) {
         self.up.insert(peer);

@@ -1,0 +1,175 @@
+//! Group chat between real `cairn` processes in network namespaces.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use automerge::ReadDoc;
+use cairn_tests::{Lab, Peer, wait_until};
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn texts(p: &Peer, group: &str) -> Vec<String> {
+    p.json(&["group", "messages", group])
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["text"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_group(p: &Peer, name: &str) -> bool {
+    p.json(&["group", "list"])
+        .as_array()
+        .is_some_and(|a| a.iter().any(|g| g["name"] == name))
+}
+
+fn members(p: &Peer, group: &str) -> Vec<String> {
+    let v: Value = p.json(&["group", "members", group]);
+    let mut names: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Three people who all know each other, on one network.
+fn trio(lab: &Lab) -> (Peer, Peer, Peer) {
+    let alice = Peer::new("alice", Some(lab.host(0)));
+    let bob = Peer::new("bob", Some(lab.host(1)));
+    let carol = Peer::new("carol", Some(lab.host(2)));
+    for (a, b) in [(&alice, &bob), (&alice, &carol), (&bob, &carol)] {
+        a.add(b);
+        b.add(a);
+    }
+    (alice, bob, carol)
+}
+
+#[test]
+fn three_people_chat_and_a_removed_member_gets_nothing_afterwards() {
+    let lab = Lab::new(3);
+    let (mut alice, mut bob, mut carol) = trio(&lab);
+    let id = alice.ok(&["group", "create", "walkers"]).trim().to_owned();
+    assert_eq!(id.len(), 32, "a group id: {id}");
+    alice.ok(&["group", "add", "walkers", "bob"]);
+    alice.ok(&["group", "add", "walkers", "carol"]);
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.start();
+    }
+    assert!(
+        wait_until(PATIENCE, || has_group(&bob, "walkers")
+            && has_group(&carol, "walkers")),
+        "the group never reached bob and carol"
+    );
+    alice.ok(&["group", "send", "walkers", "hello from alice"]);
+    bob.ok(&["group", "send", "walkers", "hello from bob"]);
+    carol.ok(&["group", "send", "walkers", "hello from carol"]);
+    for p in [&alice, &bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || texts(p, "walkers").len() == 3),
+            "{} has {:?}",
+            p.name,
+            texts(p, "walkers")
+        );
+    }
+    assert_eq!(members(&bob, "walkers"), vec!["alice", "bob", "carol"]);
+
+    // carol is removed; what follows never reaches her.
+    alice.ok(&["group", "remove", "walkers", "carol"]);
+    assert!(
+        wait_until(PATIENCE, || members(&bob, "walkers")
+            == vec!["alice", "bob"]),
+        "bob never saw the removal"
+    );
+    bob.ok(&["group", "send", "walkers", "carol cannot read this"]);
+    alice.ok(&["group", "send", "walkers", "nor this"]);
+    for p in [&alice, &bob] {
+        assert!(
+            wait_until(PATIENCE, || texts(p, "walkers").len() == 5),
+            "{} has {:?}",
+            p.name,
+            texts(p, "walkers")
+        );
+    }
+    // Give carol every chance: she stays linked to both for a while, and
+    // restarts (a new session with each).
+    std::thread::sleep(Duration::from_secs(3));
+    carol.stop();
+    carol.start();
+    assert!(
+        wait_until(PATIENCE, || carol.links() >= 2),
+        "carol relinked"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let seen = texts(&carol, "walkers");
+    assert_eq!(seen.len(), 3, "carol saw {seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|t| t.contains("cannot read") || t == "nor this")
+    );
+    // The others go on.
+    bob.ok(&["group", "send", "walkers", "still here"]);
+    assert!(
+        wait_until(PATIENCE, || texts(&alice, "walkers").len() == 6),
+        "alice has {:?}",
+        texts(&alice, "walkers")
+    );
+
+    // Export: the plain automerge document, readable without Cairn.
+    let file = alice.profile().join("walkers.automerge");
+    alice.ok(&["group", "export", "walkers", file.to_str().unwrap()]);
+    let doc = automerge::AutoCommit::load(&std::fs::read(&file).unwrap()).unwrap();
+    let (_, messages) = doc
+        .get(automerge::ROOT, "messages")
+        .unwrap()
+        .expect("a messages map");
+    assert_eq!(doc.length(&messages), 6);
+    let (name, _) = doc.get(automerge::ROOT, "name").unwrap().unwrap();
+    assert_eq!(name.to_str(), Some("walkers"));
+}
+
+#[test]
+fn a_member_away_for_500_messages_catches_up_from_someone_other_than_the_author() {
+    let lab = Lab::new(3);
+    let (mut alice, mut bob, mut carol) = trio(&lab);
+    alice.ok(&["group", "create", "walkers"]);
+    alice.ok(&["group", "add", "walkers", "bob"]);
+    alice.ok(&["group", "add", "walkers", "carol"]);
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.start();
+    }
+    assert!(
+        wait_until(PATIENCE, || has_group(&bob, "walkers")
+            && has_group(&carol, "walkers")),
+        "the group never reached bob and carol"
+    );
+    carol.stop();
+    for i in 0..500 {
+        alice.ok(&["group", "send", "walkers", &format!("message {i:03}")]);
+    }
+    assert!(
+        wait_until(PATIENCE, || texts(&bob, "walkers").len() == 500),
+        "bob has {}",
+        texts(&bob, "walkers").len()
+    );
+    // The author leaves before carol returns: only bob can catch her up.
+    alice.stop();
+    carol.start();
+    assert!(
+        wait_until(PATIENCE, || texts(&carol, "walkers").len() == 500),
+        "carol caught up only {} of 500",
+        texts(&carol, "walkers").len()
+    );
+    let got = texts(&carol, "walkers");
+    assert_eq!(got.first().map(String::as_str), Some("message 000"));
+    assert_eq!(got.last().map(String::as_str), Some("message 499"));
+}
