@@ -134,7 +134,7 @@ fn three_people_chat_and_a_removed_member_gets_nothing_afterwards() {
         .expect("a messages map");
     assert_eq!(doc.length(&messages), 6);
     let (name, _) = doc.get(automerge::ROOT, "name").unwrap().unwrap();
-    assert_eq!(name.to_str(), Some("walkers"));
+    assert_eq!(name.as_str(), Some("walkers"));
 }
 
 #[test]
