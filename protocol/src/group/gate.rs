@@ -97,6 +97,9 @@ pub struct Outcome {
     pub waiting: usize,
     /// Of those, the ones no signature covers yet.
     pub unsigned: usize,
+    /// Our empty document was replaced by the whole document that came
+    /// (every change in it passed): its bytes, a ready snapshot.
+    pub adopted: Option<Vec<u8>>,
 }
 
 /// The legacy-encoded ids of the group's maps, to judge ops by.
@@ -129,7 +132,12 @@ pub struct Gate {
     /// forward so others can accept what we pass on.
     latest: BTreeMap<[u8; 32], (u64, Vouch)>,
     index: Option<Index>,
+    /// Actor ids already parsed as identity keys (parsing checks the curve
+    /// point, which is not free at 100 000 changes).
+    authors: HashMap<ActorId, Option<IdentityKey>>,
 }
+
+const MAX_AUTHORS: usize = 100_000;
 
 /// The causal index: per change its admin frontier, per actor its last seq.
 #[derive(Debug, Default)]
@@ -142,6 +150,9 @@ struct Index {
     /// Admin change → the frontier of its deps (its admin ancestry).
     admin_deps: HashMap<ChangeHash, u32>,
     roles: HashMap<(u32, [u8; 32]), Option<Role>>,
+    /// Admin change → what it did to `members` (identity, role or removed),
+    /// for admin changes judged here (not those loaded from the store).
+    member_ops: HashMap<ChangeHash, Vec<([u8; 32], Option<Role>)>>,
     genesis: Option<ChangeHash>,
 }
 
@@ -236,6 +247,7 @@ impl Gate {
             vouches: HashMap::new(),
             latest: BTreeMap::new(),
             index: None,
+            authors: HashMap::new(),
         }
     }
 
@@ -310,6 +322,7 @@ impl Gate {
         doc: &mut GroupDoc,
         incoming: Vec<Change>,
         vouches: &[Vouch],
+        whole: Option<WholeDocument>,
     ) -> Result<Outcome, GateError> {
         for v in vouches {
             if self.vouches.len() < MAX_PENDING_VOUCHES
@@ -341,8 +354,14 @@ impl Gate {
         let order = topo_order(&cands);
         authenticate(&mut cands, &order, &self.vouches);
         self.index(doc);
-        let objects = doc.layout.as_ref().map(objects_of);
-        let mut objects = objects;
+        // A newcomer handed the whole document judges its changes against
+        // it and, if all pass, adopts it: no apply, no save.
+        let adopt = whole.filter(|_| doc.doc.get_heads().is_empty() && cands.len() == out.new);
+        let mut objects = match &adopt {
+            Some(w) => super::Layout::read(&w.doc).as_ref().map(objects_of),
+            None => doc.layout.as_ref().map(objects_of),
+        };
+        let total = cands.len();
         let mut batch: Vec<Change> = Vec::new();
         let mut batch_hashes: HashSet<ChangeHash> = HashSet::new();
         let mut accepted: HashSet<ChangeHash> = HashSet::new();
@@ -372,7 +391,8 @@ impl Gate {
                 waiting.push((c, authed));
                 continue;
             }
-            let verdict = self.judge(doc, &mut objects, &c, &mut batch, &mut batch_hashes)?;
+            let adopting = adopt.is_some();
+            let verdict = self.judge(doc, &mut objects, &c, &mut batch, &mut batch_hashes, adopting)?;
             match verdict {
                 Ok(admin) => {
                     let actor = c.actor_id().clone();
@@ -389,7 +409,15 @@ impl Gate {
                 Err(why) => self.refuse(&mut out, h, deps, why),
             }
         }
-        flush(doc, &mut batch, &mut batch_hashes)?;
+        match adopt {
+            Some(w) if out.accepted == total && doc.doc.get_heads().is_empty() => {
+                let actor = doc.doc.get_actor().clone();
+                doc.doc = w.doc.with_actor(actor);
+                doc.refresh_layout();
+                out.adopted = Some(w.bytes);
+            }
+            _ => flush(doc, &mut batch, &mut batch_hashes)?,
+        }
         out.waiting = waiting.len();
         for (c, authed) in waiting.into_iter().take(MAX_PENDING) {
             self.pending.insert(c.hash(), (c, authed));
@@ -412,12 +440,21 @@ impl Gate {
         c: &Change,
         batch: &mut Vec<Change>,
         batch_hashes: &mut HashSet<ChangeHash>,
+        adopting: bool,
     ) -> Result<Result<bool, Refusal>, GateError> {
-        let author: [u8; 32] = match c.actor_id().to_bytes().try_into() {
-            Ok(a) => a,
-            Err(_) => return Ok(Err(Refusal::BadActor)),
+        let author = match self.authors.get(c.actor_id()) {
+            Some(a) => *a,
+            None => {
+                let a = <[u8; 32]>::try_from(c.actor_id().to_bytes())
+                    .ok()
+                    .and_then(|b| IdentityKey::from_bytes(b).ok());
+                if self.authors.len() < MAX_AUTHORS {
+                    self.authors.insert(c.actor_id().clone(), a);
+                }
+                a
+            }
         };
-        let Ok(author) = IdentityKey::from_bytes(author) else {
+        let Some(author) = author else {
             return Ok(Err(Refusal::BadActor));
         };
         let admin = c.message() == Some(ADMIN_MARK);
@@ -435,13 +472,20 @@ impl Gate {
             if !ok {
                 return Ok(Err(Refusal::BadGenesis));
             }
-            // Later changes are judged against the layout it creates.
+            // Later changes are judged against the layout it creates (the
+            // adopted document's already holds it).
             batch_hashes.insert(c.hash());
             batch.push(c.clone());
-            flush(doc, batch, batch_hashes)?;
-            doc.refresh_layout();
-            *objects = doc.layout.as_ref().map(objects_of);
+            if !adopting {
+                flush(doc, batch, batch_hashes)?;
+                doc.refresh_layout();
+                *objects = doc.layout.as_ref().map(objects_of);
+            }
             batch_hashes.remove(&c.hash());
+            if let Some(obj) = objects.as_ref() {
+                let ops = member_ops(c, obj);
+                self.index(doc).member_ops.insert(c.hash(), ops);
+            }
             return Ok(Ok(true));
         }
         let Some(obj) = objects.clone() else {
@@ -449,20 +493,65 @@ impl Gate {
         };
         // The author's role in the change's causal past.
         let f = index.merge(c.deps());
-        let key = (f, *author.as_bytes());
-        let role = match index.roles.get(&key) {
-            Some(r) => *r,
-            None => {
-                let heads = index.frontiers[f as usize].clone();
-                if heads.iter().any(|h| batch_hashes.contains(h)) {
-                    flush(doc, batch, batch_hashes)?;
+        let role = self.role_in(doc, f, &author, batch, batch_hashes)?;
+        Ok(match check_ops(c, &author, role, admin, &obj) {
+            Ok(ops) => {
+                if admin {
+                    self.index(doc).member_ops.insert(c.hash(), ops);
                 }
-                let r = doc.role_at(&author, &heads);
-                self.index(doc).roles.insert(key, r);
-                r
+                Ok(admin)
             }
+            Err(why) => Err(why),
+        })
+    }
+
+    /// `author`'s role at admin frontier `f`. Walks back along single admin
+    /// changes whose member operations we recorded (no automerge call, no
+    /// apply); where admin changes were concurrent, asks automerge (applying
+    /// the batch so far if the frontier needs it). Every frontier visited is
+    /// cached: a chain of admin changes costs one step each.
+    fn role_in(
+        &mut self,
+        doc: &mut GroupDoc,
+        f: u32,
+        author: &IdentityKey,
+        batch: &mut Vec<Change>,
+        batch_hashes: &mut HashSet<ChangeHash>,
+    ) -> Result<Option<Role>, GateError> {
+        let who = *author.as_bytes();
+        let index = self.index(doc);
+        let mut at = f;
+        let mut visited = Vec::new();
+        let result = loop {
+            if let Some(r) = index.roles.get(&(at, who)) {
+                break *r;
+            }
+            visited.push(at);
+            let heads = &index.frontiers[at as usize];
+            if heads.is_empty() {
+                break None;
+            }
+            if let [c] = heads.as_slice()
+                && let Some(ops) = index.member_ops.get(c)
+            {
+                if let Some((_, r)) = ops.iter().rev().find(|(k, _)| *k == who) {
+                    break *r;
+                }
+                if let Some(p) = index.admin_deps.get(c) {
+                    at = *p;
+                    continue;
+                }
+            }
+            let heads = heads.clone();
+            if heads.iter().any(|h| batch_hashes.contains(h)) {
+                flush(doc, batch, batch_hashes)?;
+            }
+            break doc.role_at(author, &heads);
         };
-        Ok(check_ops(c, &author, role, admin, &obj).map(|()| admin))
+        for v in visited {
+            index.roles.insert((v, who), result);
+        }
+        Ok(result)
     }
 
     /// Rewrites the peer's advertised heads, replacing refused hashes by their
@@ -550,7 +639,7 @@ fn check_ops(
     role: Option<Role>,
     admin: bool,
     obj: &Objects,
-) -> Result<(), Refusal> {
+) -> Result<Vec<([u8; 32], Option<Role>)>, Refusal> {
     let Some(role) = role else {
         return Err(Refusal::NotMember);
     };
@@ -592,7 +681,7 @@ fn check_ops(
                 _ => return Err(Refusal::Forbidden("only text on one's own message keys")),
             }
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
     if role != Role::Admin {
         // A member may only leave: delete its own entry, record its removal.
@@ -606,7 +695,7 @@ fn check_ops(
                 return Err(Refusal::AdminOnly("membership and settings"));
             }
         }
-        return Ok(());
+        return Ok(member_ops_of(&ops, obj));
     }
     for op in &ops {
         if op.insert {
@@ -645,7 +734,33 @@ fn check_ops(
             return Err(Refusal::Forbidden("that value in the membership maps"));
         }
     }
-    Ok(())
+    Ok(member_ops_of(&ops, obj))
+}
+
+/// What a change's operations did to `members`, in order.
+fn member_ops(c: &Change, obj: &Objects) -> Vec<([u8; 32], Option<Role>)> {
+    member_ops_of(&c.decode().operations, obj)
+}
+
+fn member_ops_of(ops: &[automerge::legacy::Op], obj: &Objects) -> Vec<([u8; 32], Option<Role>)> {
+    ops.iter()
+        .filter(|op| op.obj == obj.members)
+        .filter_map(|op| {
+            let Key::Map(k) = &op.key else {
+                return None;
+            };
+            let who: [u8; 32] = data_encoding::HEXLOWER
+                .decode(k.as_bytes())
+                .ok()?
+                .try_into()
+                .ok()?;
+            let role = match &op.action {
+                OpType::Put(ScalarValue::Str(s)) => Role::parse(s),
+                _ => None,
+            };
+            Some((who, role))
+        })
+        .collect()
 }
 
 /// Candidates in an order where deps come first (Kahn's algorithm over the
@@ -777,25 +892,42 @@ fn split_chunks(buf: &[u8]) -> Result<Vec<(ChunkType, &[u8])>, GateError> {
     Ok(out)
 }
 
+/// A sync message that was one whole document: the document, loaded, and
+/// its bytes.
+pub struct WholeDocument {
+    pub doc: AutoCommit,
+    pub bytes: Vec<u8>,
+}
+
 /// Every change carried by a sync message's chunks. A whole-document chunk
 /// (sent to a peer that is new or far behind) is opened in a scratch
-/// document.
-pub fn changes_in(msg: &Message) -> Result<Vec<Change>, GateError> {
+/// document, returned when it was the only chunk: a member that has nothing
+/// yet can adopt it instead of applying its changes one by one.
+pub fn changes_in(msg: &Message) -> Result<(Vec<Change>, Option<WholeDocument>), GateError> {
     let mut out = Vec::new();
+    let mut whole = None;
+    let elements = msg.changes.len();
     for element in msg.changes.iter() {
-        for (ty, bytes) in split_chunks(element)? {
+        let chunks = split_chunks(element)?;
+        let single = elements == 1 && chunks.len() == 1;
+        for (ty, bytes) in chunks {
             match ty {
                 ChunkType::Change | ChunkType::Compressed => out.push(
                     Change::try_from(bytes).map_err(|e| GateError::Malformed(e.to_string()))?,
                 ),
                 ChunkType::Document => {
-                    let scratch =
-                        AutoCommit::load(bytes).map_err(|e| GateError::Malformed(e.to_string()))?;
-                    let mut scratch = scratch;
+                    let mut scratch = AutoCommit::load(bytes)
+                        .map_err(|e| GateError::Malformed(e.to_string()))?;
                     out.extend(scratch.get_changes(&[]));
+                    if single {
+                        whole = Some(WholeDocument {
+                            doc: scratch,
+                            bytes: bytes.to_vec(),
+                        });
+                    }
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, whole))
 }

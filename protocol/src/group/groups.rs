@@ -86,6 +86,8 @@ pub struct Group {
     log_bytes: usize,
     snapshot_bytes: usize,
     saved: Vec<ChangeHash>,
+    /// A whole document just adopted: its bytes serve as the first snapshot.
+    fresh_snapshot: Option<Vec<u8>>,
 }
 
 impl Group {
@@ -101,6 +103,7 @@ impl Group {
             log_bytes: 0,
             snapshot_bytes: 0,
             saved: Vec::new(),
+            fresh_snapshot: None,
         }
     }
 
@@ -128,14 +131,21 @@ impl Group {
         }
         let heads = self.doc.heads();
         if heads != self.saved {
-            let incremental = self.doc.doc.save_after(&self.saved);
+            let incremental = if self.saved.is_empty() {
+                Vec::new()
+            } else {
+                self.doc.doc.save_after(&self.saved)
+            };
             let compact = self.saved.is_empty()
                 || (self.log_entries >= COMPACT_MIN_ENTRIES
-                    && self.log_bytes > self.snapshot_bytes);
+                    && self.log_bytes + incremental.len() > self.snapshot_bytes);
             let seq = self.log_next;
             self.log_next += 1;
             if compact {
-                let snapshot = self.doc.save();
+                let snapshot = match self.fresh_snapshot.take() {
+                    Some(bytes) if self.saved.is_empty() => bytes,
+                    _ => self.doc.save(),
+                };
                 self.snapshot_bytes = snapshot.len();
                 self.log_entries = 0;
                 self.log_bytes = 0;
@@ -243,7 +253,7 @@ impl Group {
         changes: Vec<automerge::Change>,
         vouches: &[Vouch],
     ) -> Result<Outcome, super::gate::GateError> {
-        self.gate.receive(&mut self.doc, changes, vouches)
+        self.gate.receive(&mut self.doc, changes, vouches, None)
     }
 }
 
@@ -781,7 +791,7 @@ impl Groups {
         }
         let mut message = blob.message;
         let outcome = match changes_in(&message)
-            .and_then(|cs| g.gate.receive(&mut g.doc, cs, &blob.vouches))
+            .and_then(|(cs, whole)| g.gate.receive(&mut g.doc, cs, &blob.vouches, whole))
         {
             Ok(o) => o,
             Err(e) => {
@@ -789,8 +799,18 @@ impl Groups {
                 return;
             }
         };
+        if let Some(bytes) = &outcome.adopted
+            && g.saved.is_empty()
+        {
+            g.fresh_snapshot = Some(bytes.clone());
+        }
         if blob.kind == KIND_SYNC {
             let ps = self.sync.entry((peer, id)).or_default();
+            // The gate applied what it accepted; automerge only updates the
+            // state. Seeing its heads already equal to the message's, it would
+            // take our acknowledgement as sent: keep what we last sent, so
+            // the peer learns our new heads (else it would later resend all).
+            let last_sent = ps.state.last_sent_heads.clone();
             message.changes = ChunkList::empty();
             if let Err(e) = automerge::sync::SyncDoc::receive_sync_message(
                 &mut g.doc.doc.sync(),
@@ -798,6 +818,9 @@ impl Groups {
                 message,
             ) {
                 tracing::debug!(error = %e, "group sync state");
+            }
+            if outcome.accepted > 0 {
+                ps.state.last_sent_heads = last_sent;
             }
             g.gate.sanitize(&mut g.doc, &mut ps.state);
         }

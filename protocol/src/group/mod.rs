@@ -193,7 +193,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    fn read(doc: &AutoCommit) -> Option<Self> {
+    pub(crate) fn read(doc: &AutoCommit) -> Option<Self> {
         match doc.get(ROOT, "schema") {
             Ok(Some((automerge::Value::Scalar(s), _))) if s.as_str() == Some(SCHEMA) => {}
             _ => return None,
