@@ -8,6 +8,8 @@
 //! `cargo bench -p cairn-protocol --bench groups [-- MESSAGES MEMBERS]`
 //! Runs each once (they take seconds, not microseconds) and prints figures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -96,7 +98,9 @@ fn catch_up(messages: usize) {
     }
     let newcomer = member(&nodes[1]);
     let n0 = &mut nodes[0];
-    n0.groups.add(&n0.id, &g, newcomer, Role::Member, now).unwrap();
+    n0.groups
+        .add(&n0.id, &g, newcomer, Role::Member, now)
+        .unwrap();
     while n0.groups.take_output().is_some() {}
     println!(
         "built {messages} messages of 100 characters in {:.1} s",
@@ -184,7 +188,13 @@ fn fan_out(members: usize) {
     let rest = pump(&mut nodes, &mut queue);
     let ack_cpu = acks.elapsed().as_secs_f64();
     let have = (1..members)
-        .filter(|i| nodes[*i].groups.get(&g).map_or(0, |g| g.doc.message_count()) == 1)
+        .filter(|i| {
+            nodes[*i]
+                .groups
+                .get(&g)
+                .map_or(0, |g| g.doc.message_count())
+                == 1
+        })
         .count();
     assert_eq!(have, members - 1, "every member has the message");
     println!(

@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let now = Time::from_secs(1_700_000_000);
     let mut groups = Groups::new(alice.key(), true);
     let g = groups.create(&alice, member(&alice), "fuzz", now).unwrap();
-    groups.add(&alice, &g, member(&bob), Role::Member, now).unwrap();
+    groups
+        .add(&alice, &g, member(&bob), Role::Member, now)
+        .unwrap();
     groups.peer_up(bob.key());
     while groups.take_output().is_some() {}
     let Some((&mode, rest)) = data.split_first() else {
@@ -47,7 +49,9 @@ fuzz_target!(|data: &[u8]| {
                 while groups.take_output().is_some() {}
             }
             // Still a working group.
-            groups.post(&alice, &g, cairn_protocol::MessageId([1; 16]), "ok", now).unwrap();
+            groups
+                .post(&alice, &g, cairn_protocol::MessageId([1; 16]), "ok", now)
+                .unwrap();
         }
         _ => {
             let mut fresh = Groups::new(alice.key(), true);

@@ -31,6 +31,10 @@ use thiserror::Error;
 use super::{ADMIN_MARK, GroupDoc, GroupId, Role, hex};
 use crate::identity::IdentityKey;
 
+/// What one admin change did to `members`, in order: (identity, the role it
+/// set, or `None` for a deletion).
+type MemberOps = Vec<([u8; 32], Option<Role>)>;
+
 /// The signature domain of a change hash.
 pub const VOUCH_DOMAIN: &[u8] = b"cairn/group-change/v1";
 /// Changes that may wait for their deps, per group.
@@ -152,7 +156,7 @@ struct Index {
     roles: HashMap<(u32, [u8; 32]), Option<Role>>,
     /// Admin change → what it did to `members` (identity, role or removed),
     /// for admin changes judged here (not those loaded from the store).
-    member_ops: HashMap<ChangeHash, Vec<([u8; 32], Option<Role>)>>,
+    member_ops: HashMap<ChangeHash, MemberOps>,
     genesis: Option<ChangeHash>,
 }
 
@@ -392,7 +396,14 @@ impl Gate {
                 continue;
             }
             let adopting = adopt.is_some();
-            let verdict = self.judge(doc, &mut objects, &c, &mut batch, &mut batch_hashes, adopting)?;
+            let verdict = self.judge(
+                doc,
+                &mut objects,
+                &c,
+                &mut batch,
+                &mut batch_hashes,
+                adopting,
+            )?;
             match verdict {
                 Ok(admin) => {
                     let actor = c.actor_id().clone();
@@ -639,7 +650,7 @@ fn check_ops(
     role: Option<Role>,
     admin: bool,
     obj: &Objects,
-) -> Result<Vec<([u8; 32], Option<Role>)>, Refusal> {
+) -> Result<MemberOps, Refusal> {
     let Some(role) = role else {
         return Err(Refusal::NotMember);
     };
@@ -738,11 +749,11 @@ fn check_ops(
 }
 
 /// What a change's operations did to `members`, in order.
-fn member_ops(c: &Change, obj: &Objects) -> Vec<([u8; 32], Option<Role>)> {
+fn member_ops(c: &Change, obj: &Objects) -> MemberOps {
     member_ops_of(&c.decode().operations, obj)
 }
 
-fn member_ops_of(ops: &[automerge::legacy::Op], obj: &Objects) -> Vec<([u8; 32], Option<Role>)> {
+fn member_ops_of(ops: &[automerge::legacy::Op], obj: &Objects) -> MemberOps {
     ops.iter()
         .filter(|op| op.obj == obj.members)
         .filter_map(|op| {
@@ -916,8 +927,8 @@ pub fn changes_in(msg: &Message) -> Result<(Vec<Change>, Option<WholeDocument>),
                     Change::try_from(bytes).map_err(|e| GateError::Malformed(e.to_string()))?,
                 ),
                 ChunkType::Document => {
-                    let mut scratch = AutoCommit::load(bytes)
-                        .map_err(|e| GateError::Malformed(e.to_string()))?;
+                    let mut scratch =
+                        AutoCommit::load(bytes).map_err(|e| GateError::Malformed(e.to_string()))?;
                     out.extend(scratch.get_changes(&[]));
                     if single {
                         whole = Some(WholeDocument {
