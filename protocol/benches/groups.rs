@@ -28,7 +28,7 @@ struct Node {
 
 fn node(rng: &mut ChaCha20Rng) -> Node {
     let id = Identity::generate(rng);
-    let groups = Groups::new(id.key(), false);
+    let groups = Groups::new(&id, false, [rng.next_u32() as u8; 32]);
     Node { id, groups }
 }
 

@@ -347,7 +347,9 @@ impl<S: Store> Engine<S> {
             );
         }
         let contact_keys = contacts_keys(&contacts);
-        let mut groups = Groups::new(identity.key(), config.mesh.enabled);
+        let mut group_seed = seed;
+        group_seed[0] ^= 0x47; // distinct from the engine's own stream
+        let mut groups = Groups::new(&identity, config.mesh.enabled, group_seed);
         for stored in store.groups()? {
             let id = stored.id;
             if let Err(e) = groups.restore(stored) {

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let alice = Identity::generate(&mut rng);
     let bob = Identity::generate(&mut rng);
     let now = Time::from_secs(1_700_000_000);
-    let mut groups = Groups::new(alice.key(), true);
+    let mut groups = Groups::new(&alice, true, [1; 32]);
     let g = groups.create(&alice, member(&alice), "fuzz", now).unwrap();
     groups
         .add(&alice, &g, member(&bob), Role::Member, now)
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap();
         }
         _ => {
-            let mut fresh = Groups::new(alice.key(), true);
+            let mut fresh = Groups::new(&alice, true, [1; 32]);
             let _ = fresh.restore(StoredGroup {
                 id: GroupId([3; 16]),
                 meta: rest.to_vec(),

@@ -715,7 +715,7 @@ fn check_ops(
         if op.obj == ObjectId::Root {
             let ok = match (&op.key, &op.action) {
                 (Key::Map(k), OpType::Put(ScalarValue::Str(s))) => {
-                    (k == "name" || k == "topic") && s.len() <= super::MAX_NAME_LEN
+                    (k == "name" || k == "topic" || k == "key") && s.len() <= super::MAX_NAME_LEN
                 }
                 (Key::Map(k), OpType::Put(ScalarValue::Int(_))) => k == "epoch",
                 _ => false,
@@ -737,6 +737,9 @@ fn check_ops(
             (OpType::Put(ScalarValue::Str(s)), "members") => Role::parse(s).is_some(),
             (OpType::Put(ScalarValue::Str(s)), "names" | "keys" | "added_by") => {
                 s.len() <= super::MAX_NAME_LEN
+            }
+            (OpType::Put(ScalarValue::Str(s)), "epoch_keys") => {
+                s.len() == 2 * super::keys::SEALED_KEY_LEN
             }
             (OpType::Put(ScalarValue::Int(_)), "added_at" | "removed") => true,
             _ => false,

@@ -24,9 +24,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use automerge::ChangeHash;
 use automerge::sync::{ChunkList, Message, State};
 
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use zeroize::Zeroizing;
+
 use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
-use super::{GroupDoc, GroupError, GroupId, GroupMessage, Member, NewMember, Role};
-use crate::identity::{Identity, IdentityKey};
+use super::keys::{self, SEALED_PREFIX};
+use super::{GroupDoc, GroupError, GroupId, GroupMessage, Member, NewMember, Role, message_slot};
+use crate::identity::{Identity, IdentityKey, StaticKey};
 use crate::payload::{GroupFragment, MessageId};
 use crate::store::{StoreOp, StoredGroup};
 use crate::time::Time;
@@ -88,6 +93,8 @@ pub struct Group {
     saved: Vec<ChangeHash>,
     /// A whole document just adopted: its bytes serve as the first snapshot.
     fresh_snapshot: Option<Vec<u8>>,
+    /// Epoch keys sealed to us, opened: key id → key.
+    keyring: HashMap<String, Zeroizing<[u8; 32]>>,
 }
 
 impl Group {
@@ -104,6 +111,7 @@ impl Group {
             snapshot_bytes: 0,
             saved: Vec::new(),
             fresh_snapshot: None,
+            keyring: HashMap::new(),
         }
     }
 
@@ -115,8 +123,33 @@ impl Group {
         self.doc.members()
     }
 
+    /// Messages, oldest first, decrypted where we hold the epoch key. One
+    /// written in an epoch we were not part of reads [`SEALED_TEXT`].
     pub fn messages(&self) -> Vec<GroupMessage> {
-        self.doc.messages()
+        let mut all = self.doc.messages();
+        for m in &mut all {
+            if let Some(id) = keys::sealed_key_id(&m.text) {
+                let slot = message_slot(&m.author, &m.id);
+                m.text = self
+                    .keyring
+                    .get(id)
+                    .and_then(|k| keys::open_text(k, &slot, &m.text))
+                    .unwrap_or_else(|| SEALED_TEXT.to_owned());
+            }
+        }
+        all
+    }
+
+    /// Opens the epoch keys sealed to us that we have not opened yet.
+    fn refresh_keys(&mut self, me: &IdentityKey, secret: &[u8; 32], mine: &StaticKey) {
+        for (id, sealed) in self.doc.sealed_keys_for(me) {
+            if !self.keyring.contains_key(&id)
+                && let Some(key) = keys::open_key(&sealed, secret, mine)
+                && keys::key_id(&key) == id
+            {
+                self.keyring.insert(id, key);
+            }
+        }
     }
 
     pub fn waiting(&self) -> usize {
@@ -351,8 +384,15 @@ fn decode_blob(bytes: &[u8]) -> Result<Blob, DecodeError> {
 /// Why a group operation failed, for the user.
 pub type GroupResult<T> = Result<T, GroupError>;
 
+/// What a message reads as when it was written in an epoch we were not part
+/// of (we were removed, or added later and not given that key).
+pub const SEALED_TEXT: &str = "[sealed: written in an epoch you are not part of]";
+
 pub struct Groups {
     me: IdentityKey,
+    secret: Zeroizing<[u8; 32]>,
+    static_key: StaticKey,
+    rng: ChaCha20Rng,
     groups: BTreeMap<GroupId, Group>,
     sync: HashMap<(IdentityKey, GroupId), PeerSync>,
     up: BTreeSet<IdentityKey>,
@@ -364,9 +404,13 @@ pub struct Groups {
 }
 
 impl Groups {
-    pub fn new(me: IdentityKey, mesh: bool) -> Self {
+    /// Groups of `identity`; `seed` drives the keys and nonces they make.
+    pub fn new(identity: &Identity, mesh: bool, seed: [u8; 32]) -> Self {
         Self {
-            me,
+            me: identity.key(),
+            secret: identity.static_secret_bytes(),
+            static_key: identity.static_key(),
+            rng: ChaCha20Rng::from_seed(seed),
             groups: BTreeMap::new(),
             sync: HashMap::new(),
             up: BTreeSet::new(),
@@ -393,6 +437,7 @@ impl Groups {
         g.snapshot_bytes = stored.log.first().map(|(_, b)| b.len()).unwrap_or(0);
         g.log_bytes = bytes.len() - g.snapshot_bytes;
         g.saved = g.doc.heads();
+        g.refresh_keys(&self.me, &self.secret, &self.static_key);
         self.groups.insert(stored.id, g);
         Ok(())
     }
@@ -459,8 +504,18 @@ impl Groups {
         role: Role,
         now: Time,
     ) -> GroupResult<()> {
+        let mut eph = [0u8; 32];
+        let mut nonce = [0u8; 24];
+        self.rng.fill_bytes(&mut eph);
+        self.rng.fill_bytes(&mut nonce);
         let g = self.group_mut(id)?;
-        let hash = g.doc.add_member(&who, role, now)?;
+        // In a keyed epoch the newcomer gets the current key.
+        let current = g.doc.current_key();
+        let sealed = current.as_deref().and_then(|kid| {
+            let key = g.keyring.get(kid)?;
+            Some((kid, keys::seal_key(key, &who.static_key, eph, nonce)))
+        });
+        let hash = g.doc.add_member(&who, role, now, sealed)?;
         sign_local(identity, g, hash);
         self.after_local(*id);
         Ok(())
@@ -473,8 +528,31 @@ impl Groups {
         who: &IdentityKey,
         now: Time,
     ) -> GroupResult<()> {
+        // A fresh epoch key, sealed to everyone who stays.
+        let mut key = Zeroizing::new([0u8; 32]);
+        self.rng.fill_bytes(&mut *key);
+        let kid = keys::key_id(&key);
+        let g = self.groups.get(id).filter(|g| g.joined && !g.left);
+        let stay: Vec<(IdentityKey, StaticKey)> = g
+            .map(|g| g.doc.members())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.identity != *who)
+            .filter_map(|m| Some((m.identity, m.static_key?)))
+            .collect();
+        let mut sealed = Vec::with_capacity(stay.len());
+        for (member, to) in stay {
+            let mut eph = [0u8; 32];
+            let mut nonce = [0u8; 24];
+            self.rng.fill_bytes(&mut eph);
+            self.rng.fill_bytes(&mut nonce);
+            sealed.push((member, keys::seal_key(&key, &to, eph, nonce)));
+        }
         let g = self.group_mut(id)?;
-        let hash = g.doc.remove_member(who, now)?;
+        let hash = g.doc.remove_member(who, now, Some((&kid, sealed)))?;
+        if g.doc.current_key().as_deref() == Some(kid.as_str()) {
+            g.keyring.insert(kid, key);
+        }
         sign_local(identity, g, hash);
         // Whatever the removed member's session was doing for this group stops.
         self.sync.remove(&(*who, *id));
@@ -503,8 +581,21 @@ impl Groups {
         text: &str,
         now: Time,
     ) -> GroupResult<()> {
+        if text.starts_with(SEALED_PREFIX) {
+            return Err(GroupError::BadText);
+        }
+        let mut nonce = [0u8; 24];
+        self.rng.fill_bytes(&mut nonce);
+        let me = self.me;
         let g = self.group_mut(id)?;
-        let hash = g.doc.post(msg, text, now)?;
+        let value = match g.doc.current_key() {
+            None => text.to_owned(),
+            Some(kid) => {
+                let key = g.keyring.get(&kid).ok_or(GroupError::NoEpochKey)?;
+                keys::seal_text(key, &kid, &message_slot(&me, &msg), text, nonce)
+            }
+        };
+        let hash = g.doc.post(msg, &value, now)?;
         sign_local(identity, g, hash);
         self.after_local(*id);
         Ok(())
@@ -843,6 +934,7 @@ impl Groups {
             }
         }
         if outcome.accepted > 0 {
+            g.refresh_keys(&self.me, &self.secret, &self.static_key);
             g.stage_save(&mut self.out);
             if g.joined {
                 self.out.push_back(GroupOutput::Changed(id));

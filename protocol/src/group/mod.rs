@@ -18,8 +18,13 @@
 //! added_by  identity (hex) → identity (hex) of the admin who added them
 //! added_at  identity (hex) → milliseconds since the Unix epoch
 //! removed   identity (hex) → the epoch their removal started
-//! messages  "<author hex>/<message id hex>" → text
+//! epoch_keys "<key id>/<member hex>" → the epoch key sealed to that member (hex)
+//! messages  "<author hex>/<message id hex>" → text, or after a removal the
+//!           text encrypted under the current epoch key ([`keys`])
 //! ```
+//!
+//! ROOT also holds `key`: the id of the current epoch key ("" before the
+//! first removal).
 //!
 //! A message id is 8 bytes of the author's clock (ms, big-endian) and 8
 //! random bytes. A group's id is the first 16 bytes of the hash of its genesis
@@ -27,6 +32,7 @@
 
 pub mod gate;
 pub mod groups;
+pub mod keys;
 #[cfg(test)]
 mod tests;
 
@@ -48,8 +54,14 @@ pub const ADMIN_MARK: &str = "cairn:admin";
 pub const MAX_NAME_LEN: usize = 200;
 
 /// The maps an admin change may write, besides ROOT.
-const ADMIN_MAPS: [&str; 6] = [
-    "members", "names", "keys", "added_by", "added_at", "removed",
+const ADMIN_MAPS: [&str; 7] = [
+    "members",
+    "names",
+    "keys",
+    "added_by",
+    "added_at",
+    "removed",
+    "epoch_keys",
 ];
 
 /// A group's id: the first 16 bytes of its genesis change's hash.
@@ -131,6 +143,10 @@ pub enum GroupError {
     NotYetJoined,
     #[error("name or topic too long ({0} bytes; at most {MAX_NAME_LEN})")]
     NameTooLong(usize),
+    #[error("this group's current key has not reached us yet; try again once synced")]
+    NoEpochKey,
+    #[error("a text may not start with a control character")]
+    BadText,
 }
 
 impl From<automerge::AutomergeError> for GroupError {
@@ -222,6 +238,10 @@ impl Layout {
     }
 }
 
+/// A new epoch key on removal: its id and its copies sealed to each member
+/// who stays.
+pub type Rotation<'a> = (&'a str, Vec<(IdentityKey, Vec<u8>)>);
+
 /// A group's automerge document, edited as `me`.
 pub struct GroupDoc {
     pub(crate) doc: AutoCommit,
@@ -244,6 +264,7 @@ impl GroupDoc {
         doc.put(ROOT, "name", name)?;
         doc.put(ROOT, "topic", "")?;
         doc.put(ROOT, "epoch", 0i64)?;
+        doc.put(ROOT, "key", "")?;
         for map in ADMIN_MAPS {
             doc.put_object(ROOT, map, ObjType::Map)?;
         }
@@ -422,12 +443,18 @@ impl GroupDoc {
         who: &NewMember,
         role: Role,
         now: Time,
+        key: Option<(&str, Vec<u8>)>,
     ) -> Result<ChangeHash, GroupError> {
         self.require_admin()?;
         if self.role_of(&who.identity) == Some(role) {
             return Err(GroupError::AlreadyMember);
         }
         self.write_member(who, role, now)?;
+        if let Some((id, sealed)) = key {
+            let slot = format!("{id}/{}", hex(who.identity.as_bytes()));
+            let map = self.layout()?.map("epoch_keys").clone();
+            self.doc.put(&map, slot, hex(&sealed))?;
+        }
         self.commit(true, now)
             .ok_or(GroupError::Malformed("empty change"))
     }
@@ -438,6 +465,7 @@ impl GroupDoc {
         &mut self,
         who: &IdentityKey,
         now: Time,
+        rotation: Option<Rotation<'_>>,
     ) -> Result<ChangeHash, GroupError> {
         if who != &self.me {
             self.require_admin()?;
@@ -452,6 +480,13 @@ impl GroupDoc {
         self.doc.put(l.map("removed"), &k, epoch)?;
         if self.role_of(&self.me) == Some(Role::Admin) {
             self.doc.put(ROOT, "epoch", epoch)?;
+            if let Some((id, sealed)) = rotation {
+                for (member, key) in sealed {
+                    let slot = format!("{id}/{}", hex(member.as_bytes()));
+                    self.doc.put(l.map("epoch_keys"), slot, hex(&key))?;
+                }
+                self.doc.put(ROOT, "key", id)?;
+            }
         }
         self.commit(true, now)
             .ok_or(GroupError::Malformed("empty change"))
@@ -460,7 +495,31 @@ impl GroupDoc {
     /// Leaves the group.
     pub fn leave(&mut self, now: Time) -> Result<ChangeHash, GroupError> {
         let me = self.me;
-        self.remove_member(&me, now)
+        self.remove_member(&me, now, None)
+    }
+
+    /// The id of the current epoch key, once a removal made one.
+    pub fn current_key(&self) -> Option<String> {
+        self.string(&ROOT, "key").filter(|k| !k.is_empty())
+    }
+
+    /// Epoch keys sealed to `who`: (key id, sealed bytes).
+    pub fn sealed_keys_for(&self, who: &IdentityKey) -> Vec<(String, Vec<u8>)> {
+        let Some(l) = &self.layout else {
+            return Vec::new();
+        };
+        let suffix = format!("/{}", hex(who.as_bytes()));
+        let map = l.map("epoch_keys");
+        self.doc
+            .keys(map)
+            .filter_map(|k| {
+                let id = k.strip_suffix(&suffix)?.to_owned();
+                let sealed = data_encoding::HEXLOWER
+                    .decode(self.string(map, &k)?.as_bytes())
+                    .ok()?;
+                Some((id, sealed))
+            })
+            .collect()
     }
 
     /// Renames the group or sets its topic. Admins only.
@@ -478,13 +537,18 @@ impl GroupDoc {
     }
 
     /// Posts a message as `me`. Members only.
-    pub fn post(&mut self, id: MessageId, text: &str, now: Time) -> Result<ChangeHash, GroupError> {
+    pub fn post(
+        &mut self,
+        id: MessageId,
+        value: &str,
+        now: Time,
+    ) -> Result<ChangeHash, GroupError> {
         if !self.is_member(&self.me) {
             return Err(GroupError::NotMember);
         }
         let messages = self.layout()?.messages.clone();
-        let key = format!("{}/{}", hex(self.me.as_bytes()), id);
-        self.doc.put(&messages, key, text)?;
+        self.doc
+            .put(&messages, message_slot(&self.me, &id), value)?;
         self.commit(false, now)
             .ok_or(GroupError::Malformed("empty change"))
     }
@@ -549,6 +613,11 @@ fn clip(s: &str) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// The `messages` key of a message: what its ciphertext is bound to.
+pub fn message_slot(author: &IdentityKey, id: &MessageId) -> String {
+    format!("{}/{}", hex(author.as_bytes()), id)
 }
 
 /// A fresh message id: the author's clock, then randomness.

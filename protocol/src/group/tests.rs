@@ -50,7 +50,7 @@ impl Net {
         let nodes = (0..n)
             .map(|_| {
                 let id = Identity::generate(&mut rng);
-                let groups = Groups::new(id.key(), true);
+                let groups = Groups::new(&id, true, [rng.next_u32() as u8; 32]);
                 Node { id, groups }
             })
             .collect();
@@ -591,4 +591,91 @@ proptest! {
             prop_assert_eq!(&net.members(i, &g), &list, "members at {}", i);
         }
     }
+}
+
+#[test]
+fn after_a_removal_text_is_sealed_under_a_key_the_removed_member_never_gets() {
+    let mut net = Net::new(4, 11);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.add(0, &g, 2, Role::Member).unwrap();
+    net.connect(0, 1);
+    net.connect(0, 2);
+    net.run(10_000);
+    net.post(0, &g, "before").unwrap();
+    net.run(10_000);
+    net.remove(0, &g, 2).unwrap();
+    net.run(10_000);
+    net.post(0, &g, "secret after").unwrap();
+    net.post(1, &g, "bob after").unwrap();
+    net.run(10_000);
+    assert_eq!(
+        net.texts(1, &g),
+        vec!["before", "secret after", "bob after"]
+    );
+    // The document itself holds only ciphertext for those two.
+    let raw: Vec<String> = net.nodes[1]
+        .groups
+        .get(&g)
+        .unwrap()
+        .doc
+        .messages()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(raw[1].starts_with(keys::SEALED_PREFIX) && !raw[1].contains("secret"));
+
+    // A careless bob hands carol everything he has, signatures included.
+    let carol_heads = net.heads(2, &g);
+    let changes = net.nodes[1]
+        .groups
+        .get_mut(&g)
+        .unwrap()
+        .doc
+        .changes_since(&carol_heads);
+    let mut newest: std::collections::BTreeMap<Vec<u8>, automerge::Change> = Default::default();
+    for c in &changes {
+        let e = newest
+            .entry(c.actor_id().to_bytes().to_vec())
+            .or_insert_with(|| c.clone());
+        if c.seq() > e.seq() {
+            *e = c.clone();
+        }
+    }
+    let vouches: Vec<Vouch> = newest
+        .values()
+        .map(|c| {
+            let who = net
+                .nodes
+                .iter()
+                .find(|n| n.id.key().as_bytes().as_slice() == c.actor_id().to_bytes())
+                .unwrap();
+            Vouch {
+                hash: c.hash(),
+                author: who.id.key(),
+                sig: who.id.sign(VOUCH_DOMAIN, &c.hash().0),
+            }
+        })
+        .collect();
+    let carol = net.nodes[2].groups.get_mut(&g).unwrap();
+    let out = carol.gate_receive(changes, &vouches).unwrap();
+    assert!(out.accepted >= 3, "{out:?}");
+    assert_eq!(
+        net.texts(2, &g),
+        vec!["before", groups::SEALED_TEXT, groups::SEALED_TEXT],
+        "carol holds the changes but cannot read them"
+    );
+
+    // Someone added after the removal gets the current key and reads on.
+    net.add(0, &g, 3, Role::Member).unwrap();
+    net.connect(0, 3);
+    net.run(10_000);
+    net.post(1, &g, "welcome").unwrap();
+    net.run(10_000);
+    net.connect(1, 3);
+    net.run(10_000);
+    assert_eq!(
+        net.texts(3, &g),
+        vec!["before", "secret after", "bob after", "welcome"]
+    );
 }
