@@ -1,0 +1,471 @@
+//! Cairn's desktop app: an egui window around a node that runs in-process
+//! (through `cairn-node`'s Rust API; never the protocol's internals).
+//!
+//! First piece (see docs/GUI.md for what is built and what is not):
+//! onboarding and unlocking, chats with delivery states and a composer,
+//! adding a contact from an invite (own invite as a link and a QR code), and
+//! verifying a contact's safety number.
+//!
+//! Every control that a test or a screen reader must find has a label (egui
+//! exposes them through AccessKit), and the tests in `tests/` drive the app by
+//! those labels only.
+
+use std::time::Duration;
+
+use cairn_node::api::{ContactInfo, MessageInfo, SafetyInfo};
+use cairn_node::{NodeConfig, NodeHandle, Profile, Reply, Request, RunOptions};
+use egui::{Color32, RichText, TextEdit};
+
+/// Where the window is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    /// No profile yet: choose a name and a passphrase.
+    Onboarding,
+    /// A profile exists: its passphrase opens it.
+    Unlock,
+    Main,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Chats,
+    AddContact,
+    Verify,
+}
+
+/// The app. Owns a tokio runtime the node runs on.
+pub struct CairnApp {
+    rt: tokio::runtime::Runtime,
+    profile: Profile,
+    config: NodeConfig,
+    screen: Screen,
+    tab: Tab,
+    node: Option<NodeHandle>,
+    events: Option<tokio::sync::broadcast::Receiver<cairn_protocol::Event>>,
+    error: Option<String>,
+    // onboarding / unlock
+    name: String,
+    passphrase: String,
+    repeat: String,
+    // main
+    me: String,
+    contacts: Vec<ContactInfo>,
+    selected: Option<String>,
+    messages: Vec<MessageInfo>,
+    composer: String,
+    invite_input: String,
+    own_invite: Option<(String, egui::TextureHandle)>,
+    safety: Option<SafetyInfo>,
+    last_refresh: f64,
+}
+
+impl CairnApp {
+    /// An app on `profile`, running its node with `config`.
+    pub fn new(profile: Profile, config: NodeConfig) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("cairn-node")
+            .build()?;
+        let screen = if profile.exists() {
+            Screen::Unlock
+        } else {
+            Screen::Onboarding
+        };
+        Ok(Self {
+            rt,
+            profile,
+            config,
+            screen,
+            tab: Tab::Chats,
+            node: None,
+            events: None,
+            error: None,
+            name: String::new(),
+            passphrase: String::new(),
+            repeat: String::new(),
+            me: String::new(),
+            contacts: Vec::new(),
+            selected: None,
+            messages: Vec::new(),
+            composer: String::new(),
+            invite_input: String::new(),
+            own_invite: None,
+            safety: None,
+            last_refresh: f64::NEG_INFINITY,
+        })
+    }
+
+    /// The running node, once unlocked (tests join it to other nodes).
+    pub fn node(&self) -> Option<&NodeHandle> {
+        self.node.as_ref()
+    }
+
+    /// The tokio runtime the node runs on.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
+    }
+
+    fn call(&mut self, request: Request) -> Option<Reply> {
+        let node = self.node.clone()?;
+        match self.rt.block_on(node.call(request)) {
+            Ok(reply) => Some(reply),
+            Err(e) => {
+                self.error = Some(e.message);
+                None
+            }
+        }
+    }
+
+    fn start(&mut self, opened: cairn_node::store::Opened) {
+        self.me = opened.name.clone();
+        let options = RunOptions {
+            config: self.config.clone(),
+            control_socket: true,
+        };
+        let profile = self.profile.clone();
+        match self
+            .rt
+            .block_on(cairn_node::runtime::start(&profile, opened, options))
+        {
+            Ok((handle, _task)) => {
+                self.events = Some(handle.subscribe());
+                self.node = Some(handle);
+                self.passphrase.clear();
+                self.repeat.clear();
+                self.screen = Screen::Main;
+                self.error = None;
+            }
+            Err(e) => self.error = Some(format!("could not start: {e}")),
+        }
+    }
+
+    fn create_profile(&mut self) {
+        let name = self.name.trim().to_owned();
+        if let Err(e) = cairn_protocol::invite::validate_name(&name) {
+            self.error = Some(e.to_string());
+            return;
+        }
+        if self.passphrase != self.repeat {
+            self.error = Some("The two passphrases differ.".into());
+            return;
+        }
+        match self.profile.create(&name, self.passphrase.as_bytes()) {
+            Ok(opened) => self.start(opened),
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    fn unlock(&mut self) {
+        match self.profile.open(self.passphrase.as_bytes()) {
+            Ok(opened) => self.start(opened),
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    /// Re-reads contacts and the open chat.
+    fn refresh(&mut self) {
+        if let Some(Reply::Contacts { contacts }) = self.call(Request::Contacts) {
+            self.contacts = contacts;
+        }
+        if let Some(id) = self.selected.clone()
+            && let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
+                contact: id,
+                limit: Some(10_000),
+            })
+        {
+            self.messages = messages;
+        }
+    }
+
+    fn send(&mut self) {
+        let text = self.composer.trim().to_owned();
+        let Some(contact) = self.selected.clone() else {
+            return;
+        };
+        if text.is_empty() {
+            return;
+        }
+        if self.call(Request::Send { contact, text }).is_some() {
+            self.composer.clear();
+            self.refresh();
+        }
+    }
+
+    fn add_contact(&mut self) {
+        let invite = self.invite_input.trim().to_owned();
+        if let Some(Reply::Contact(c)) = self.call(Request::Add {
+            invite,
+            alias: None,
+        }) {
+            self.invite_input.clear();
+            self.selected = Some(c.id.clone());
+            self.tab = Tab::Chats;
+            self.error = None;
+            self.refresh();
+        }
+    }
+
+    fn own_invite(&mut self, ctx: &egui::Context) {
+        if self.own_invite.is_some() {
+            return;
+        }
+        let Some(Reply::Invite { uri }) = self.call(Request::Invite) else {
+            return;
+        };
+        let upper = uri.to_ascii_uppercase();
+        let Ok(code) = qrcode::QrCode::new(upper.as_bytes()) else {
+            return;
+        };
+        let width = code.width();
+        let colors = code.to_colors();
+        let scale = 4;
+        let quiet = 4;
+        let side = (width + 2 * quiet) * scale;
+        let mut pixels = vec![Color32::WHITE; side * side];
+        for (i, c) in colors.iter().enumerate() {
+            if *c == qrcode::Color::Dark {
+                let (x, y) = (i % width + quiet, i / width + quiet);
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        pixels[(y * scale + dy) * side + x * scale + dx] = Color32::BLACK;
+                    }
+                }
+            }
+        }
+        let image = egui::ColorImage::new([side, side], pixels);
+        let texture = ctx.load_texture("own-invite", image, egui::TextureOptions::NEAREST);
+        self.own_invite = Some((uri, texture));
+    }
+
+    fn onboarding(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Welcome to Cairn");
+        ui.label("Chat with people nearby or over Tor — no phone number, no account, no server.");
+        ui.add_space(12.0);
+        let l = ui.label("Your name");
+        ui.add(TextEdit::singleline(&mut self.name).hint_text("what your contacts see"))
+            .labelled_by(l.id);
+        let l = ui.label("Passphrase");
+        ui.add(TextEdit::singleline(&mut self.passphrase).password(true))
+            .labelled_by(l.id);
+        let l = ui.label("Repeat passphrase");
+        ui.add(TextEdit::singleline(&mut self.repeat).password(true))
+            .labelled_by(l.id);
+        if self.passphrase.is_empty() {
+            ui.colored_label(
+                Color32::from_rgb(0xd0, 0x80, 0x00),
+                "Without a passphrase, anyone with this computer's files can read your messages.",
+            );
+        }
+        if ui.button("Create my profile").clicked() {
+            self.create_profile();
+        }
+    }
+
+    fn unlock_screen(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Unlock Cairn");
+        let l = ui.label("Passphrase");
+        let field = ui
+            .add(TextEdit::singleline(&mut self.passphrase).password(true))
+            .labelled_by(l.id);
+        let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button("Unlock").clicked() || enter {
+            self.unlock();
+        }
+    }
+
+    fn chats(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::left("contacts")
+            .resizable(true)
+            .default_size(200.0)
+            .show(ui, |ui| {
+                ui.heading("Chats");
+                if self.contacts.is_empty() {
+                    ui.label("No contacts yet. Use “Add contact”.");
+                }
+                let contacts = self.contacts.clone();
+                for c in &contacts {
+                    let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
+                    let mut shown = name.clone();
+                    if c.key_changed {
+                        shown.push_str(" (key changed!)");
+                    }
+                    if !c.links.is_empty() {
+                        shown.push_str(" (online)");
+                    }
+                    let selected = self.selected.as_deref() == Some(c.id.as_str());
+                    if ui.selectable_label(selected, shown).clicked() {
+                        self.selected = Some(c.id.clone());
+                        self.safety = None;
+                        self.refresh();
+                    }
+                }
+            });
+        let Some(id) = self.selected.clone() else {
+            ui.centered_and_justified(|ui| ui.label("Choose a chat on the left."));
+            return;
+        };
+        let contact = self.contacts.iter().find(|c| c.id == id).cloned();
+        if contact.as_ref().is_some_and(|c| c.key_changed) {
+            ui.colored_label(
+                Color32::RED,
+                RichText::new(
+                    "This contact's key changed. Someone may be impersonating them: compare safety numbers again.",
+                )
+                .strong(),
+            );
+        }
+        egui::Panel::bottom("composer").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let l = ui.label("Message");
+                // Leave room for the button: a field of infinite width would
+                // push it out of the window.
+                let width = (ui.available_width() - 70.0).max(100.0);
+                let field = ui
+                    .add(TextEdit::singleline(&mut self.composer).desired_width(width))
+                    .labelled_by(l.id);
+                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if ui.button("Send").clicked() || enter {
+                    self.send();
+                }
+            });
+        });
+        egui::ScrollArea::vertical()
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .show_rows(ui, 20.0, self.messages.len(), |ui, rows| {
+                for m in &self.messages[rows] {
+                    let mine = m.direction == "out";
+                    let layout = if mine {
+                        egui::Layout::right_to_left(egui::Align::Min)
+                    } else {
+                        egui::Layout::left_to_right(egui::Align::Min)
+                    };
+                    ui.with_layout(layout, |ui| {
+                        ui.label(&m.text);
+                        if mine {
+                            ui.weak(&m.state);
+                        }
+                    });
+                }
+            });
+    }
+
+    fn add_contact_tab(&mut self, ui: &mut egui::Ui) {
+        self.own_invite(ui.ctx());
+        ui.heading("Add a contact");
+        ui.label("Show them your code, or send them your link; add theirs below.");
+        if let Some((uri, texture)) = &self.own_invite {
+            ui.image((texture.id(), egui::vec2(220.0, 220.0)));
+            ui.horizontal(|ui| {
+                let l = ui.label("Your invite");
+                let mut shown = uri.clone();
+                ui.add(TextEdit::singleline(&mut shown).desired_width(400.0))
+                    .labelled_by(l.id);
+                if ui.button("Copy").clicked() {
+                    ui.ctx().copy_text(uri.clone());
+                }
+            });
+        }
+        ui.separator();
+        let l = ui.label("Their invite");
+        ui.add(
+            TextEdit::multiline(&mut self.invite_input)
+                .hint_text("cairn:…")
+                .desired_rows(3),
+        )
+        .labelled_by(l.id);
+        if ui.button("Add").clicked() {
+            self.add_contact();
+        }
+    }
+
+    fn verify_tab(&mut self, ui: &mut egui::Ui) {
+        let Some(id) = self.selected.clone() else {
+            ui.label("Choose a chat first.");
+            return;
+        };
+        if self.safety.is_none()
+            && let Some(Reply::Safety(s)) = self.call(Request::Verify {
+                contact: id.clone(),
+                confirm: false,
+            })
+        {
+            self.safety = Some(s);
+        }
+        let Some(s) = self.safety.clone() else {
+            return;
+        };
+        ui.heading(format!("Verify {}", s.name));
+        ui.label(
+            "Compare these numbers with the ones on their screen, in person or on a call. \
+             If they match, nobody is in the middle.",
+        );
+        ui.add_space(8.0);
+        ui.label(RichText::new(&s.safety_number).monospace().size(20.0));
+        ui.add_space(8.0);
+        if s.verified {
+            ui.label(RichText::new("Verified").color(Color32::from_rgb(0, 0x90, 0)));
+        } else if ui.button("They match: mark as verified").clicked()
+            && let Some(Reply::Safety(s)) = self.call(Request::Verify {
+                contact: id,
+                confirm: true,
+            })
+        {
+            self.safety = Some(s);
+            self.refresh();
+        }
+    }
+
+    fn main_screen(&mut self, ui: &mut egui::Ui) {
+        // New events (messages, states, contacts) or a second passed: refresh.
+        let mut fresh = false;
+        if let Some(events) = &mut self.events {
+            while events.try_recv().is_ok() {
+                fresh = true;
+            }
+        }
+        let now = ui.input(|i| i.time);
+        if fresh || now - self.last_refresh > 1.0 {
+            self.last_refresh = now;
+            self.refresh();
+        }
+        ui.ctx().request_repaint_after(Duration::from_millis(250));
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("Cairn — {}", self.me)).strong());
+            ui.separator();
+            ui.selectable_value(&mut self.tab, Tab::Chats, "Chats");
+            ui.selectable_value(&mut self.tab, Tab::AddContact, "Add contact");
+            ui.selectable_value(&mut self.tab, Tab::Verify, "Verify");
+        });
+        ui.separator();
+        match self.tab {
+            Tab::Chats => self.chats(ui),
+            Tab::AddContact => self.add_contact_tab(ui),
+            Tab::Verify => self.verify_tab(ui),
+        }
+    }
+
+    /// Draws one frame.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        if let Some(e) = self.error.clone() {
+            ui.horizontal(|ui| {
+                ui.colored_label(Color32::RED, e);
+                if ui.small_button("Dismiss").clicked() {
+                    self.error = None;
+                }
+            });
+        }
+        match self.screen {
+            Screen::Onboarding => self.onboarding(ui),
+            Screen::Unlock => self.unlock_screen(ui),
+            Screen::Main => self.main_screen(ui),
+        }
+    }
+}
+
+impl eframe::App for CairnApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        egui::CentralPanel::default().show(ui, |ui| CairnApp::ui(self, ui));
+    }
+}

@@ -1,0 +1,44 @@
+//! `cairn-gui`: the desktop app.
+
+use std::path::PathBuf;
+
+use cairn_gui::CairnApp;
+use cairn_node::Profile;
+use clap::Parser;
+
+/// Cairn's desktop app. Opens (or creates) a profile and runs its node.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Profile directory (default: $XDG_DATA_HOME/cairn, or CAIRN_PROFILE).
+    #[arg(long, env = "CAIRN_PROFILE")]
+    profile: Option<PathBuf>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let profile = match args.profile {
+        Some(dir) => Profile::at(dir),
+        None => Profile::default_location()?,
+    };
+    let config = if profile.exists() {
+        profile.load_config()?
+    } else {
+        cairn_node::NodeConfig::default()
+    };
+    let app = CairnApp::new(profile, config)?;
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Cairn")
+            .with_inner_size([960.0, 640.0]),
+        ..Default::default()
+    };
+    eframe::run_native("Cairn", options, Box::new(|_cc| Ok(Box::new(app))))?;
+    Ok(())
+}

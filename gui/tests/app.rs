@@ -1,0 +1,192 @@
+//! The real app, driven through its accessibility tree (egui_kittest): what
+//! is asserted is what is on screen, found by label.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use cairn_gui::CairnApp;
+use cairn_node::api::{Reply, Request};
+use cairn_node::{NodeConfig, NodeHandle, Profile, RunOptions};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+/// No LAN, no mDNS: nodes meet only through in-memory links.
+fn offline() -> NodeConfig {
+    let mut config = NodeConfig::default();
+    config.lan.enabled = false;
+    config
+}
+
+fn app(dir: &std::path::Path) -> Harness<'static, CairnApp> {
+    let app = CairnApp::new(Profile::at(dir.join("alice")), offline()).unwrap();
+    Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(|ui, app: &mut CairnApp| app.ui(ui), app)
+}
+
+fn type_into(h: &mut Harness<'_, CairnApp>, label: &str, text: &str) {
+    type_as(h, Role::TextInput, label, text);
+}
+
+fn type_as(h: &mut Harness<'_, CairnApp>, role: Role, label: &str, text: &str) {
+    h.get_by_role_and_label(role, label).focus();
+    h.run_steps(2);
+    h.get_by_role_and_label(role, label).type_text(text);
+    h.run_steps(2);
+}
+
+fn click(h: &mut Harness<'_, CairnApp>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(3);
+}
+
+fn onboard(h: &mut Harness<'_, CairnApp>) {
+    h.run_steps(2);
+    type_into(h, "Your name", "alice");
+    type_as(h, Role::PasswordInput, "Passphrase", "correct horse");
+    type_as(h, Role::PasswordInput, "Repeat passphrase", "correct horse");
+    click(h, "Create my profile");
+}
+
+/// Steps the app until `f` holds (the node works on its own threads).
+fn wait(
+    h: &mut Harness<'_, CairnApp>,
+    what: &str,
+    mut f: impl FnMut(&Harness<'_, CairnApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        h.run_steps(2);
+        if f(h) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Bob: a second node in the same process, on the app's runtime.
+fn bob(h: &Harness<'_, CairnApp>, dir: &std::path::Path) -> NodeHandle {
+    let app = h.state();
+    let profile = Profile::at(dir.join("bob"));
+    let opened = profile.create("bob", b"").unwrap();
+    let (node, _task) = app
+        .runtime()
+        .block_on(cairn_node::runtime::start(
+            &profile,
+            opened,
+            RunOptions {
+                config: offline(),
+                control_socket: false,
+            },
+        ))
+        .unwrap();
+    node
+}
+
+#[test]
+fn onboarding_creates_a_profile_and_opens_the_chats() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = app(dir.path());
+    assert!(h.query_by_label("Welcome to Cairn").is_some());
+    // Without a passphrase the user is warned.
+    assert!(
+        h.query_by_label_contains("anyone with this computer's files")
+            .is_some()
+    );
+    onboard(&mut h);
+    assert!(h.query_by_label("Cairn — alice").is_some());
+    assert!(h.query_by_label_contains("No contacts yet").is_some());
+    assert!(dir.path().join("alice/cairn.redb").exists());
+}
+
+#[test]
+fn adding_a_contact_sending_and_verifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = app(dir.path());
+    onboard(&mut h);
+    let bob = bob(&h, dir.path());
+    let rt = h.state().runtime();
+    let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
+        panic!()
+    };
+    // Alice adds bob from his invite, in the window.
+    click(&mut h, "Add contact");
+    assert!(h.query_by_label_contains("Show them your code").is_some());
+    type_as(&mut h, Role::MultilineTextInput, "Their invite", &uri);
+    click(&mut h, "Add");
+    wait(&mut h, "bob in the chat list", |h| {
+        h.query_by_label_contains("bob").is_some()
+    });
+    // Bob adds alice too, and the two meet over an in-memory link.
+    let alice = h.state().node().unwrap().clone();
+    let Reply::Invite { uri: alice_uri } = rt.block_on(alice.call(Request::Invite)).unwrap() else {
+        panic!()
+    };
+    rt.block_on(bob.call(Request::Add {
+        invite: alice_uri,
+        alias: None,
+    }))
+    .unwrap();
+    rt.block_on(alice.connect_memory(&bob, 16 * 1024));
+
+    h.get_by_label_contains("bob").click();
+    h.run_steps(3);
+    type_into(&mut h, "Message", "hello from the window");
+    click(&mut h, "Send");
+
+    // Bob's node stores it ...
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Reply::Messages { messages, .. } = rt
+            .block_on(bob.call(Request::Messages {
+                contact: "alice".into(),
+                limit: None,
+            }))
+            .unwrap()
+        else {
+            panic!()
+        };
+        if messages.iter().any(|m| m.text == "hello from the window") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never received it");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // ... and alice's window shows it delivered.
+    wait(&mut h, "the delivered state", |h| {
+        h.query_by_label("hello from the window").is_some()
+            && h.query_by_label("delivered").is_some()
+    });
+    // Bob answers; it appears in the window.
+    rt.block_on(bob.call(Request::Send {
+        contact: "alice".into(),
+        text: "hi alice".into(),
+    }))
+    .unwrap();
+    wait(&mut h, "bob's answer", |h| {
+        h.query_by_label("hi alice").is_some()
+    });
+
+    // Verify: the safety number on screen is bob's and alice's, 60 digits.
+    click(&mut h, "Verify");
+    let Reply::Safety(s) = rt
+        .block_on(bob.call(Request::Verify {
+            contact: "alice".into(),
+            confirm: false,
+        }))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(
+        h.query_by_label(&s.safety_number).is_some(),
+        "the same number bob sees"
+    );
+    click(&mut h, "They match: mark as verified");
+    wait(&mut h, "verified", |h| {
+        h.query_by_label("Verified").is_some()
+    });
+}
