@@ -12,7 +12,9 @@
 
 use std::time::Duration;
 
-use cairn_node::api::{ContactInfo, MessageInfo, SafetyInfo};
+use cairn_node::api::{
+    ContactInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, SafetyInfo, StatusInfo,
+};
 use cairn_node::{NodeConfig, NodeHandle, Profile, Reply, Request, RunOptions};
 use egui::{Color32, RichText, TextEdit};
 
@@ -29,8 +31,10 @@ enum Screen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Chats,
+    Groups,
     AddContact,
     Verify,
+    Network,
 }
 
 /// The app. Owns a tokio runtime the node runs on.
@@ -57,6 +61,14 @@ pub struct CairnApp {
     own_invite: Option<(String, egui::TextureHandle)>,
     safety: Option<SafetyInfo>,
     last_refresh: f64,
+    // groups
+    groups: Vec<GroupInfo>,
+    group: Option<String>,
+    group_members: Vec<GroupMemberInfo>,
+    group_messages: Vec<GroupMessageInfo>,
+    group_name: String,
+    group_composer: String,
+    status: Option<StatusInfo>,
 }
 
 impl CairnApp {
@@ -93,6 +105,13 @@ impl CairnApp {
             own_invite: None,
             safety: None,
             last_refresh: f64::NEG_INFINITY,
+            groups: Vec::new(),
+            group: None,
+            group_members: Vec::new(),
+            group_messages: Vec::new(),
+            group_name: String::new(),
+            group_composer: String::new(),
+            status: None,
         })
     }
 
@@ -163,8 +182,27 @@ impl CairnApp {
         }
     }
 
-    /// Re-reads contacts and the open chat.
+    /// Re-reads contacts, groups, the open chat and group, and the status.
     fn refresh(&mut self) {
+        if let Some(Reply::Groups { groups }) = self.call(Request::GroupList) {
+            self.groups = groups;
+        }
+        if let Some(id) = self.group.clone() {
+            if let Some(Reply::GroupMembers { members, .. }) =
+                self.call(Request::GroupMembers { group: id.clone() })
+            {
+                self.group_members = members;
+            }
+            if let Some(Reply::GroupMessages { messages, .. }) = self.call(Request::GroupMessages {
+                group: id,
+                limit: Some(10_000),
+            }) {
+                self.group_messages = messages;
+            }
+        }
+        if let Some(Reply::Status(s)) = self.call(Request::Status) {
+            self.status = Some(*s);
+        }
         if let Some(Reply::Contacts { contacts }) = self.call(Request::Contacts) {
             self.contacts = contacts;
         }
@@ -351,6 +389,173 @@ impl CairnApp {
             });
     }
 
+    fn group_action(&mut self, request: Request) {
+        if self.call(request).is_some() {
+            self.error = None;
+            self.refresh();
+        }
+    }
+
+    fn groups_tab(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::left("groups")
+            .resizable(true)
+            .default_size(220.0)
+            .show(ui, |ui| {
+                ui.heading("Groups");
+                let l = ui.label("New group name");
+                ui.add(TextEdit::singleline(&mut self.group_name))
+                    .labelled_by(l.id);
+                if ui.button("Create group").clicked() {
+                    let name = self.group_name.trim().to_owned();
+                    if let Some(Reply::Group(g)) = self.call(Request::GroupCreate { name }) {
+                        self.group_name.clear();
+                        self.group = Some(g.id);
+                        self.refresh();
+                    }
+                }
+                ui.separator();
+                let groups = self.groups.clone();
+                for g in &groups {
+                    let selected = self.group.as_deref() == Some(g.id.as_str());
+                    let shown = format!("{} ({} members)", g.name, g.members);
+                    if ui.selectable_label(selected, shown).clicked() {
+                        self.group = Some(g.id.clone());
+                        self.refresh();
+                    }
+                }
+            });
+        let Some(id) = self.group.clone() else {
+            ui.centered_and_justified(|ui| ui.label("Choose or create a group on the left."));
+            return;
+        };
+        let Some(info) = self.groups.iter().find(|g| g.id == id).cloned() else {
+            return;
+        };
+        let admin = info.role.as_deref() == Some("admin");
+        egui::Panel::right("group-members")
+            .resizable(true)
+            .default_size(220.0)
+            .show(ui, |ui| {
+                ui.heading("Members");
+                let members = self.group_members.clone();
+                for m in &members {
+                    ui.horizontal(|ui| {
+                        ui.label(format!("{} ({})", m.name, m.role));
+                        let me = self.status.as_ref().is_some_and(|s| s.id == m.id);
+                        if admin && !me && ui.small_button(format!("Remove {}", m.name)).clicked() {
+                            self.group_action(Request::GroupRemove {
+                                group: id.clone(),
+                                member: m.id.clone(),
+                            });
+                        }
+                    });
+                }
+                if admin {
+                    ui.separator();
+                    ui.label("Add a contact:");
+                    let contacts = self.contacts.clone();
+                    for c in contacts
+                        .iter()
+                        .filter(|c| !members.iter().any(|m| m.id == c.id))
+                    {
+                        let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
+                        if ui.button(format!("Add {name}")).clicked() {
+                            self.group_action(Request::GroupAdd {
+                                group: id.clone(),
+                                contact: c.id.clone(),
+                            });
+                        }
+                    }
+                }
+                ui.separator();
+                if !info.left && ui.button("Leave group").clicked() {
+                    self.group_action(Request::GroupLeave { group: id.clone() });
+                }
+            });
+        egui::Panel::bottom("group-composer").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let l = ui.label("Group message");
+                let width = (ui.available_width() - 70.0).max(100.0);
+                let field = ui
+                    .add(TextEdit::singleline(&mut self.group_composer).desired_width(width))
+                    .labelled_by(l.id);
+                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if ui.button("Send to group").clicked() || enter {
+                    let text = self.group_composer.trim().to_owned();
+                    if !text.is_empty() {
+                        self.group_action(Request::GroupSend {
+                            group: id.clone(),
+                            text,
+                        });
+                        self.group_composer.clear();
+                    }
+                }
+            });
+        });
+        ui.heading(&info.name);
+        egui::ScrollArea::vertical()
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .show_rows(ui, 20.0, self.group_messages.len(), |ui, rows| {
+                for m in &self.group_messages[rows] {
+                    ui.horizontal(|ui| {
+                        let who = if m.mine {
+                            "you"
+                        } else {
+                            m.author_name.as_str()
+                        };
+                        ui.strong(who);
+                        ui.label(&m.text);
+                    });
+                }
+            });
+    }
+
+    fn network_tab(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Network");
+        let Some(s) = self.status.clone() else {
+            ui.label("Starting...");
+            return;
+        };
+        let count = |medium: &str| s.links.iter().filter(|l| l.medium == medium).count();
+        egui::Grid::new("links").striped(true).show(ui, |ui| {
+            for (label, medium) in [
+                ("Local network (LAN)", "lan"),
+                ("Bluetooth", "ble"),
+                ("Tor", "tor"),
+                ("In-process", "memory"),
+            ] {
+                ui.label(label);
+                ui.label(format!("{} links", count(medium)));
+                ui.end_row();
+            }
+        });
+        ui.add_space(8.0);
+        ui.label(if s.lan.enabled {
+            format!(
+                "LAN: {} peers connected, {} discovered{}",
+                s.lan.connected_peers,
+                s.lan.discovered_peers,
+                if s.lan.mdns { " (mDNS on)" } else { "" }
+            )
+        } else {
+            "LAN: off".to_owned()
+        });
+        ui.add_space(8.0);
+        ui.heading("Carrying for others");
+        let room = s.mesh.capacity_bytes.saturating_sub(s.mesh.relayed_bytes);
+        ui.label(format!(
+            "{} messages carried; {} KiB of {} KiB room left",
+            s.mesh.carried,
+            room / 1024,
+            s.mesh.capacity_bytes / 1024
+        ));
+        ui.label(format!(
+            "Handed on: {}   Refused: {}",
+            s.mesh.handed_on, s.mesh.refused
+        ));
+    }
+
     fn add_contact_tab(&mut self, ui: &mut egui::Ui) {
         self.own_invite(ui.ctx());
         ui.heading("Add a contact");
@@ -435,14 +640,18 @@ impl CairnApp {
             ui.label(RichText::new(format!("Cairn — {}", self.me)).strong());
             ui.separator();
             ui.selectable_value(&mut self.tab, Tab::Chats, "Chats");
+            ui.selectable_value(&mut self.tab, Tab::Groups, "Groups");
             ui.selectable_value(&mut self.tab, Tab::AddContact, "Add contact");
             ui.selectable_value(&mut self.tab, Tab::Verify, "Verify");
+            ui.selectable_value(&mut self.tab, Tab::Network, "Network");
         });
         ui.separator();
         match self.tab {
             Tab::Chats => self.chats(ui),
+            Tab::Groups => self.groups_tab(ui),
             Tab::AddContact => self.add_contact_tab(ui),
             Tab::Verify => self.verify_tab(ui),
+            Tab::Network => self.network_tab(ui),
         }
     }
 

@@ -102,17 +102,22 @@ fn onboarding_creates_a_profile_and_opens_the_chats() {
     assert!(dir.path().join("alice/cairn.redb").exists());
 }
 
-#[test]
-fn adding_a_contact_sending_and_verifying() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut h = app(dir.path());
+/// Alice in the window, bob in the same process; alice adds bob through the
+/// window, bob adds alice, and an in-memory link joins them.
+fn pair(
+    dir: &std::path::Path,
+) -> (
+    Harness<'static, CairnApp>,
+    NodeHandle,
+    tokio::runtime::Handle,
+) {
+    let mut h = app(dir);
     onboard(&mut h);
-    let bob = bob(&h, dir.path());
+    let bob = bob(&h, dir);
     let rt = h.state().runtime();
     let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
         panic!()
     };
-    // Alice adds bob from his invite, in the window.
     click(&mut h, "Add contact");
     assert!(h.query_by_label_contains("Show them your code").is_some());
     type_as(&mut h, Role::MultilineTextInput, "Their invite", &uri);
@@ -120,7 +125,6 @@ fn adding_a_contact_sending_and_verifying() {
     wait(&mut h, "bob in the chat list", |h| {
         h.query_by_label_contains("bob").is_some()
     });
-    // Bob adds alice too, and the two meet over an in-memory link.
     let alice = h.state().node().unwrap().clone();
     let Reply::Invite { uri: alice_uri } = rt.block_on(alice.call(Request::Invite)).unwrap() else {
         panic!()
@@ -131,12 +135,17 @@ fn adding_a_contact_sending_and_verifying() {
     }))
     .unwrap();
     rt.block_on(alice.connect_memory(&bob, 16 * 1024));
+    (h, bob, rt)
+}
 
+#[test]
+fn adding_a_contact_sending_and_verifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
     h.get_by_label_contains("bob").click();
     h.run_steps(3);
     type_into(&mut h, "Message", "hello from the window");
     click(&mut h, "Send");
-
     // Bob's node stores it ...
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -188,5 +197,47 @@ fn adding_a_contact_sending_and_verifying() {
     click(&mut h, "They match: mark as verified");
     wait(&mut h, "verified", |h| {
         h.query_by_label("Verified").is_some()
+    });
+}
+
+#[test]
+fn creating_a_group_adding_a_member_and_writing_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
+    click(&mut h, "Groups");
+    type_into(&mut h, "New group name", "walkers");
+    click(&mut h, "Create group");
+    wait(&mut h, "the new group", |h| {
+        h.query_by_label("walkers (1 members)").is_some()
+    });
+    click(&mut h, "Add bob");
+    wait(&mut h, "bob in the group", |h| {
+        h.query_by_label("walkers (2 members)").is_some()
+            && h.query_by_label("bob (member)").is_some()
+    });
+    type_into(&mut h, "Group message", "meet at six");
+    click(&mut h, "Send to group");
+    wait(&mut h, "the message on screen", |h| {
+        h.query_by_label("meet at six").is_some()
+    });
+    // It reaches bob's node.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = rt.block_on(bob.call(Request::GroupMessages {
+            group: "walkers".into(),
+            limit: None,
+        }));
+        if let Ok(Reply::GroupMessages { messages, .. }) = got
+            && messages.iter().any(|m| m.text == "meet at six")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never got the group message");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The network panel shows the in-process link.
+    click(&mut h, "Network");
+    wait(&mut h, "the link count", |h| {
+        h.query_by_label("1 links").is_some()
     });
 }

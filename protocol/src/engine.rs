@@ -681,6 +681,7 @@ impl<S: Store> Engine<S> {
         self.groups
             .add(&self.identity, group, who, Role::Member, now)?;
         self.drain_groups(now);
+        self.group_sessions(now);
         Ok(())
     }
 
@@ -720,6 +721,7 @@ impl<S: Store> Engine<S> {
         let id = crate::group::message_id(now, random);
         self.groups.post(&self.identity, group, id, text, now)?;
         self.drain_groups(now);
+        self.group_sessions(now);
         Ok(id)
     }
 
@@ -747,6 +749,17 @@ impl<S: Store> Engine<S> {
         }
         if saved {
             self.after_commit.push(AfterCommit::GroupsSaved);
+        }
+    }
+
+    /// Starts sessions with linked peers we now share a group with (a group
+    /// made or joined while the link was already up).
+    fn group_sessions(&mut self, now: Time) {
+        let peers: BTreeSet<IdentityKey> = self.links.values().map(|l| l.info.peer).collect();
+        for peer in peers {
+            if self.sessions.current(&peer).is_none() && self.groups.wants_session(&peer) {
+                self.service_peer(now, &peer);
+            }
         }
     }
 
@@ -1222,6 +1235,7 @@ impl<S: Store> Engine<S> {
                 Payload::Group(fragment) => {
                     self.groups.on_fragment(peer, *fragment, false, contact);
                     self.drain_groups(now);
+                    self.group_sessions(now);
                 }
                 payload => self.on_payload(now, peer, payload),
             }
@@ -1416,6 +1430,7 @@ impl<S: Store> Engine<S> {
                 let contact = self.contacts.contains_key(&peer);
                 self.groups.on_fragment(peer, *fragment, true, contact);
                 self.drain_groups(now);
+                self.group_sessions(now);
             }
         }
     }
