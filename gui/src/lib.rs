@@ -115,6 +115,19 @@ impl CairnApp {
         })
     }
 
+    /// Unlocks (or creates, named `name`) the profile at once, as scripts
+    /// do with `CAIRN_PASSPHRASE`.
+    pub fn unlock_with(&mut self, passphrase: &str, name: &str) {
+        self.passphrase = passphrase.to_owned();
+        if self.profile.exists() {
+            self.unlock();
+        } else {
+            self.name = name.to_owned();
+            self.repeat = passphrase.to_owned();
+            self.create_profile();
+        }
+    }
+
     /// The running node, once unlocked (tests join it to other nodes).
     pub fn node(&self) -> Option<&NodeHandle> {
         self.node.as_ref()
@@ -205,6 +218,10 @@ impl CairnApp {
         }
         if let Some(Reply::Contacts { contacts }) = self.call(Request::Contacts) {
             self.contacts = contacts;
+        }
+        // Open the first chat rather than an empty pane.
+        if self.selected.is_none() {
+            self.selected = self.contacts.first().map(|c| c.id.clone());
         }
         if let Some(id) = self.selected.clone()
             && let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {

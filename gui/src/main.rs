@@ -11,6 +11,8 @@ use clap::Parser;
 #[command(version)]
 struct Args {
     /// Profile directory (default: $XDG_DATA_HOME/cairn, or CAIRN_PROFILE).
+    /// With CAIRN_PASSPHRASE set, the profile is unlocked (or created, named
+    /// CAIRN_NAME) without asking.
     #[arg(long, env = "CAIRN_PROFILE")]
     profile: Option<PathBuf>,
 }
@@ -32,7 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         cairn_node::NodeConfig::default()
     };
-    let app = CairnApp::new(profile, config)?;
+    let mut app = CairnApp::new(profile, config)?;
+    // For scripts (and the screenshot): unlock without typing.
+    if let Ok(pass) = std::env::var("CAIRN_PASSPHRASE") {
+        let name = std::env::var("CAIRN_NAME").unwrap_or_else(|_| "me".into());
+        app.unlock_with(&pass, &name);
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Cairn")
