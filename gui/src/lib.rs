@@ -371,19 +371,9 @@ impl CairnApp {
             );
         }
         egui::Panel::bottom("composer").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                let l = ui.label("Message");
-                // Leave room for the button: a field of infinite width would
-                // push it out of the window.
-                let width = (ui.available_width() - 70.0).max(100.0);
-                let field = ui
-                    .add(TextEdit::singleline(&mut self.composer).desired_width(width))
-                    .labelled_by(l.id);
-                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if ui.button("Send").clicked() || enter {
-                    self.send();
-                }
-            });
+            if composer(ui, "Message", &mut self.composer, "Send") {
+                self.send();
+            }
         });
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
@@ -490,24 +480,21 @@ impl CairnApp {
                 }
             });
         egui::Panel::bottom("group-composer").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                let l = ui.label("Group message");
-                let width = (ui.available_width() - 70.0).max(100.0);
-                let field = ui
-                    .add(TextEdit::singleline(&mut self.group_composer).desired_width(width))
-                    .labelled_by(l.id);
-                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if ui.button("Send to group").clicked() || enter {
-                    let text = self.group_composer.trim().to_owned();
-                    if !text.is_empty() {
-                        self.group_action(Request::GroupSend {
-                            group: id.clone(),
-                            text,
-                        });
-                        self.group_composer.clear();
-                    }
+            if composer(
+                ui,
+                "Group message",
+                &mut self.group_composer,
+                "Send to group",
+            ) {
+                let text = self.group_composer.trim().to_owned();
+                if !text.is_empty() {
+                    self.group_action(Request::GroupSend {
+                        group: id.clone(),
+                        text,
+                    });
+                    self.group_composer.clear();
                 }
-            });
+            }
         });
         ui.heading(&info.name);
         egui::ScrollArea::vertical()
@@ -688,6 +675,23 @@ impl CairnApp {
             Screen::Main => self.main_screen(ui),
         }
     }
+}
+
+/// A labelled one-line field with a button beside it. True when the button
+/// is clicked or Enter pressed in the field.
+fn composer(ui: &mut egui::Ui, label: &str, text: &mut String, button: &str) -> bool {
+    ui.horizontal(|ui| {
+        let l = ui.label(label);
+        // Leave room for the button: a field of infinite width would push it
+        // out of the window.
+        let width = (ui.available_width() - 110.0).max(100.0);
+        let field = ui
+            .add(TextEdit::singleline(text).desired_width(width))
+            .labelled_by(l.id);
+        let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.button(button).clicked() || enter
+    })
+    .inner
 }
 
 impl eframe::App for CairnApp {
