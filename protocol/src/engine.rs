@@ -300,6 +300,17 @@ fn contacts_keys(contacts: &BTreeMap<IdentityKey, Contact>) -> Vec<IdentityKey> 
 }
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
+/// A text the user may send: not blank, within [`MAX_TEXT_LEN`].
+fn check_text(text: &str) -> Result<(), EngineError> {
+    if text.trim().is_empty() {
+        return Err(EngineError::EmptyText);
+    }
+    if text.len() > MAX_TEXT_LEN {
+        return Err(EngineError::TextTooLong(text.len()));
+    }
+    Ok(())
+}
+
 impl<S: Store> Engine<S> {
     /// Starts the core from what `store` holds. `seed` drives every random
     /// choice the engine makes.
@@ -573,12 +584,7 @@ impl<S: Store> Engine<S> {
         peer: &IdentityKey,
         text: &str,
     ) -> Result<MessageId, EngineError> {
-        if text.trim().is_empty() {
-            return Err(EngineError::EmptyText);
-        }
-        if text.len() > MAX_TEXT_LEN {
-            return Err(EngineError::TextTooLong(text.len()));
-        }
+        check_text(text)?;
         if !self.contacts.contains_key(peer) {
             return Err(EngineError::UnknownContact(peer.short()));
         }
@@ -710,12 +716,7 @@ impl<S: Store> Engine<S> {
         group: &GroupId,
         text: &str,
     ) -> Result<MessageId, EngineError> {
-        if text.trim().is_empty() {
-            return Err(EngineError::EmptyText);
-        }
-        if text.len() > MAX_TEXT_LEN {
-            return Err(EngineError::TextTooLong(text.len()));
-        }
+        check_text(text)?;
         let mut random = [0u8; 8];
         self.rng.fill_bytes(&mut random);
         let id = crate::group::message_id(now, random);

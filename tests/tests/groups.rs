@@ -53,22 +53,28 @@ fn trio(lab: &Lab) -> (Peer, Peer, Peer) {
     (alice, bob, carol)
 }
 
+/// alice (who created "walkers") adds bob and carol, everyone starts, and
+/// the group reaches both.
+fn start_walkers(alice: &mut Peer, bob: &mut Peer, carol: &mut Peer) {
+    alice.ok(&["group", "add", "walkers", "bob"]);
+    alice.ok(&["group", "add", "walkers", "carol"]);
+    for p in [&mut *alice, &mut *bob, &mut *carol] {
+        p.start();
+    }
+    assert!(
+        wait_until(PATIENCE, || has_group(bob, "walkers")
+            && has_group(carol, "walkers")),
+        "the group never reached bob and carol"
+    );
+}
+
 #[test]
 fn three_people_chat_and_a_removed_member_gets_nothing_afterwards() {
     let lab = Lab::new(3);
     let (mut alice, mut bob, mut carol) = trio(&lab);
     let id = alice.ok(&["group", "create", "walkers"]).trim().to_owned();
     assert_eq!(id.len(), 32, "a group id: {id}");
-    alice.ok(&["group", "add", "walkers", "bob"]);
-    alice.ok(&["group", "add", "walkers", "carol"]);
-    for p in [&mut alice, &mut bob, &mut carol] {
-        p.start();
-    }
-    assert!(
-        wait_until(PATIENCE, || has_group(&bob, "walkers")
-            && has_group(&carol, "walkers")),
-        "the group never reached bob and carol"
-    );
+    start_walkers(&mut alice, &mut bob, &mut carol);
     alice.ok(&["group", "send", "walkers", "hello from alice"]);
     bob.ok(&["group", "send", "walkers", "hello from bob"]);
     carol.ok(&["group", "send", "walkers", "hello from carol"]);
@@ -142,16 +148,7 @@ fn a_member_away_for_500_messages_catches_up_from_someone_other_than_the_author(
     let lab = Lab::new(3);
     let (mut alice, mut bob, mut carol) = trio(&lab);
     alice.ok(&["group", "create", "walkers"]);
-    alice.ok(&["group", "add", "walkers", "bob"]);
-    alice.ok(&["group", "add", "walkers", "carol"]);
-    for p in [&mut alice, &mut bob, &mut carol] {
-        p.start();
-    }
-    assert!(
-        wait_until(PATIENCE, || has_group(&bob, "walkers")
-            && has_group(&carol, "walkers")),
-        "the group never reached bob and carol"
-    );
+    start_walkers(&mut alice, &mut bob, &mut carol);
     carol.stop();
     for i in 0..500 {
         alice.ok(&["group", "send", "walkers", &format!("message {i:03}")]);
