@@ -133,10 +133,28 @@ pub struct StatusInfo {
     pub running: bool,
     pub links: Vec<LinkInfo>,
     pub lan: LanInfo,
+    #[serde(default)]
+    pub tor: TorInfo,
     pub contacts: usize,
     pub outbox: usize,
     pub sessions: usize,
     pub mesh: MeshInfo,
+}
+
+/// Tor, when it is on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct TorInfo {
+    pub enabled: bool,
+    /// "bootstrapping", "publishing", "ready" or "failed".
+    pub stage: String,
+    /// Bootstrap progress, 0–100.
+    pub progress: u8,
+    /// What Tor is doing, or why it is stuck or failed.
+    pub detail: String,
+    /// This node's onion address.
+    pub onion: Option<String>,
+    /// Links over Tor now up.
+    pub links: usize,
 }
 
 /// What this node carries for others.

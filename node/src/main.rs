@@ -54,6 +54,18 @@ enum Command {
         /// Turn the LAN transport off entirely.
         #[arg(long)]
         no_lan: bool,
+        /// Run Tor in the node: host an onion service (its address goes into
+        /// your invite) and reach contacts at theirs.
+        #[arg(long)]
+        tor: bool,
+        /// Nothing leaves this device except through Tor: no LAN, no mDNS,
+        /// no Bluetooth. Implies --tor.
+        #[arg(long)]
+        tor_only: bool,
+        /// arti settings (TOML) merged into Tor's: `[bridges]` for censored
+        /// networks, `[tor_network]` for a private test network.
+        #[arg(long, value_name = "FILE")]
+        tor_config: Option<std::path::PathBuf>,
     },
     /// Print this node's invite (a cairn: link) on the first line.
     Invite {
@@ -169,7 +181,10 @@ enum CliError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,libp2p_mdns=warn,libp2p_swarm=warn")
+        tracing_subscriber::EnvFilter::new(
+            "info,libp2p_mdns=warn,libp2p_swarm=warn,tor_netdir=error,tor_guardmgr=warn,\
+             tor_dirmgr=warn,tor_circmgr=warn,tor_hsservice=warn,tor_memquota=warn",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -258,6 +273,9 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             bootstrap,
             no_mdns,
             no_lan,
+            tor,
+            tor_only,
+            tor_config,
         } => {
             let created = if profile.exists() {
                 None
@@ -274,6 +292,11 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             config.lan.bootstrap.extend(bootstrap);
             config.lan.mdns &= !no_mdns;
             config.lan.enabled &= !no_lan;
+            config.tor.enabled |= tor;
+            config.tor.only |= tor_only;
+            if tor_config.is_some() {
+                config.tor.arti_config = tor_config;
+            }
             run(&profile, config, created).await
         }
         Command::Invite { qr } => {
@@ -562,14 +585,17 @@ fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
     let now = cairn_node::service::now();
-    let mut engine = Engine::new(
-        Config::new(opened.name),
-        opened.identity,
-        opened.store,
-        seed,
-        now,
-    )
-    .map_err(cairn_node::ApiError::from)?;
+    let mut config = Config::new(opened.name);
+    // Invites made while no node runs still name our onion service.
+    if profile.load_config()?.tor.on()
+        && let Some(onion) = profile.onion_address()
+    {
+        config
+            .hints
+            .push(cairn_protocol::invite::Hint::Onion(onion));
+    }
+    let mut engine = Engine::new(config, opened.identity, opened.store, seed, now)
+        .map_err(cairn_node::ApiError::from)?;
     let reply =
         cairn_node::service::handle(&mut engine, &req).unwrap_or_else(|| Err(unexpected_api()))?;
     engine.flush(now).map_err(cairn_node::ApiError::from)?;
@@ -594,8 +620,12 @@ async fn run(
         config,
         control_socket: true,
     };
+    let tor = options.config.tor.on();
     let (handle, task) = cairn_node::runtime::start(profile, opened, options).await?;
     eprintln!("Cairn node {id} is running. Ctrl-C stops it.");
+    if tor {
+        tokio::spawn(show_tor_progress(handle.clone()));
+    }
     let stopper = handle.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -607,6 +637,55 @@ async fn run(
     tokio::time::sleep(Duration::from_millis(20)).await;
     let _ = std::fs::remove_file(profile.socket_path());
     Ok(())
+}
+
+/// Shows Tor's bootstrap and the onion service's publication: a progress bar
+/// on a terminal, one line per stage otherwise.
+async fn show_tor_progress(handle: cairn_node::NodeHandle) {
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(100);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("Tor {bar:30} {pos:>3}% {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        Some(bar)
+    } else {
+        None
+    };
+    let mut last_stage = String::new();
+    loop {
+        let Ok(Reply::Status(status)) = handle.call(Request::Status).await else {
+            return;
+        };
+        let tor = &status.tor;
+        if let Some(bar) = &bar {
+            bar.set_position(u64::from(tor.progress));
+            bar.set_message(format!("{}: {}", tor.stage, tor.detail));
+        }
+        if tor.stage != last_stage {
+            let line = match tor.stage.as_str() {
+                "ready" => format!(
+                    "Tor: onion service published at {}",
+                    tor.onion.as_deref().unwrap_or("?")
+                ),
+                "failed" => format!("Tor failed: {}", tor.detail),
+                stage => format!("Tor: {stage} ({}%)", tor.progress),
+            };
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+            last_stage = tor.stage.clone();
+        }
+        if matches!(tor.stage.as_str(), "ready" | "failed") {
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn wait_for_signal() {
@@ -687,6 +766,17 @@ fn print_status(s: &StatusInfo) {
         }
     } else {
         println!("lan: off");
+    }
+    if s.tor.enabled {
+        println!(
+            "tor: {} ({}%): {}; {} links",
+            s.tor.stage, s.tor.progress, s.tor.detail, s.tor.links
+        );
+        if let Some(onion) = &s.tor.onion {
+            println!("  onion service {onion}");
+        }
+    } else {
+        println!("tor: off");
     }
     if s.links.is_empty() {
         println!("links: none");

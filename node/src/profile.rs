@@ -6,6 +6,8 @@
 //!   cairn.redb     the encrypted store (0600)
 //!   control.sock   the running node's control socket (0600)
 //!   config.toml    optional settings; every key has a default
+//!   tor/           arti's state (the onion service's key: the address) and
+//!                  directory cache, when Tor is on
 //! ```
 
 use std::fs;
@@ -39,6 +41,28 @@ pub enum ProfileError {
 pub struct NodeConfig {
     pub lan: LanSettings,
     pub mesh: MeshSettings,
+    pub tor: TorSettings,
+}
+
+/// Tor: an onion service of our own, and contacts reached at theirs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TorSettings {
+    /// Run Tor (arti, inside the node): host this node's onion service, put
+    /// its address in invites, and reach contacts at theirs.
+    pub enabled: bool,
+    /// Nothing leaves this device except through Tor: the LAN transport,
+    /// mDNS and Bluetooth stay off. Implies `enabled`.
+    pub only: bool,
+    /// An arti TOML file merged into Tor's settings: `[bridges]` for
+    /// censored networks, `[tor_network]` for a private test network.
+    pub arti_config: Option<PathBuf>,
+}
+
+impl TorSettings {
+    pub fn on(&self) -> bool {
+        self.enabled || self.only
+    }
 }
 
 /// Store and forward: what this node carries for others.
@@ -135,6 +159,37 @@ impl Profile {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("config.toml")
+    }
+
+    /// arti's state and cache.
+    pub fn tor_dir(&self) -> PathBuf {
+        self.dir.join("tor")
+    }
+
+    /// This node's onion address, remembered from the last run with Tor on
+    /// (so invites made while no node runs carry it too).
+    pub fn onion_address(&self) -> Option<String> {
+        let text = fs::read_to_string(self.tor_dir().join("onion-address")).ok()?;
+        let address = text.trim();
+        (address.ends_with(".onion") && address.len() < 100).then(|| address.to_owned())
+    }
+
+    pub(crate) fn remember_onion_address(&self, address: &str) -> std::io::Result<()> {
+        let path = self.tor_dir().join("onion-address");
+        fs::write(&path, format!("{address}\n"))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+    }
+
+    /// Makes the Tor directories, owner-only as arti insists.
+    pub(crate) fn make_tor_dirs(&self) -> Result<(PathBuf, PathBuf), ProfileError> {
+        let tor = self.tor_dir();
+        let (state, cache) = (tor.join("state"), tor.join("cache"));
+        for dir in [&tor, &state, &cache] {
+            fs::create_dir_all(dir).map_err(|e| self.dir_error(e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| self.dir_error(e))?;
+        }
+        Ok((state, cache))
     }
 
     pub fn exists(&self) -> bool {

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cairn_protocol::invite::Hint;
 use cairn_protocol::{
     CloseReason, Config, Engine, Event, IdentityKey, LinkId as CoreLink, LinkInfo,
     Medium as CoreMedium, Output, Time,
 };
 use cairn_transports::lan::{LanConfig, LanTransport};
+use cairn_transports::tor::{TorConfig, TorTransport};
 use cairn_transports::{LinkEvent, LinkIds, LinkSender, Medium, SendError};
 use rand::RngCore;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -43,6 +45,12 @@ pub enum NodeError {
     Engine(#[from] cairn_protocol::EngineError),
     #[error(transparent)]
     Lan(#[from] cairn_transports::lan::LanError),
+    #[error(transparent)]
+    Tor(#[from] cairn_transports::tor::TorError),
+    #[error("cannot read the Tor settings in {path}: {reason}")]
+    TorConfig { path: String, reason: String },
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
     #[error(transparent)]
     Control(#[from] crate::control::ControlError),
     #[error("invalid address {addr}: {reason}")]
@@ -157,6 +165,7 @@ struct Node {
     engine: Engine<crate::store::RedbStore>,
     senders: HashMap<u64, (LinkSender, [u8; 32])>,
     lan: Option<LanTransport>,
+    tor: Option<TorTransport>,
     events: broadcast::Sender<Event>,
     dropped_frames: u64,
 }
@@ -180,10 +189,25 @@ pub async fn start(
     let identity_bytes = *identity.key().as_bytes();
     let mut config = Config::new(name);
     options.config.mesh.apply(&mut config);
-    let engine = Engine::new(config, identity, store, seed, now())?;
     let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
     let ids = LinkIds::default();
-    let lan = if options.config.lan.enabled {
+    let tor = if options.config.tor.on() {
+        let tor = start_tor(profile, &options, identity.ed25519_seed(), &ids, &link_tx)?;
+        if let Some(onion) = tor.onion_address() {
+            config.hints.push(Hint::Onion(onion));
+        }
+        Some(tor)
+    } else {
+        None
+    };
+    let engine = Engine::new(config, identity, store, seed, now())?;
+    if let Some(tor) = &tor {
+        for contact in engine.contacts() {
+            want_over_tor(tor, contact);
+        }
+    }
+    // Tor only: nothing may leave the device but through Tor.
+    let lan = if options.config.lan.enabled && !options.config.tor.only {
         let mut cfg = LanConfig::new(lan_seed);
         cfg.mdns = options.config.lan.mdns;
         cfg.listen = parse_addrs(&options.config.lan.listen)?;
@@ -203,6 +227,7 @@ pub async fn start(
         engine,
         senders: HashMap::new(),
         lan,
+        tor,
         events: events.clone(),
         dropped_frames: 0,
     };
@@ -217,6 +242,51 @@ pub async fn start(
         },
         task,
     ))
+}
+
+fn start_tor(
+    profile: &Profile,
+    options: &RunOptions,
+    seed: zeroize::Zeroizing<[u8; 32]>,
+    ids: &LinkIds,
+    links: &mpsc::Sender<LinkEvent>,
+) -> Result<TorTransport, NodeError> {
+    let arti_toml = match &options.config.tor.arti_config {
+        Some(path) => Some(
+            std::fs::read_to_string(path).map_err(|e| NodeError::TorConfig {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    let (state_dir, cache_dir) = profile.make_tor_dirs()?;
+    let tor = TorTransport::start(
+        TorConfig {
+            ed25519_seed: seed,
+            state_dir,
+            cache_dir,
+            arti_toml,
+        },
+        ids.clone(),
+        links.clone(),
+    )?;
+    if let Some(onion) = tor.onion_address()
+        && profile.onion_address().as_deref() != Some(onion.as_str())
+        && let Err(e) = profile.remember_onion_address(&onion)
+    {
+        warn!(error = %e, "could not write down the onion address");
+    }
+    Ok(tor)
+}
+
+/// Keeps a Tor link with a contact whose card names an onion address.
+fn want_over_tor(tor: &TorTransport, contact: &cairn_protocol::Contact) {
+    for hint in contact.card.hints() {
+        if let Hint::Onion(onion) = hint {
+            tor.want(*contact.identity.as_bytes(), onion.clone());
+        }
+    }
 }
 
 fn parse_addrs(addrs: &[String]) -> Result<Vec<libp2p::Multiaddr>, NodeError> {
@@ -310,6 +380,9 @@ impl Node {
         self.drain_outputs();
         if let Some(lan) = &self.lan {
             lan.shutdown();
+        }
+        if let Some(tor) = &self.tor {
+            tor.shutdown();
         }
         for (sender, _) in self.senders.values() {
             sender.close();
@@ -441,12 +514,28 @@ impl Node {
                 }
             })
             .unwrap_or_default();
+        let tor = self
+            .tor
+            .as_ref()
+            .map(|tor| {
+                let s = tor.status();
+                api::TorInfo {
+                    enabled: true,
+                    stage: s.stage.as_str().to_owned(),
+                    progress: s.progress,
+                    detail: s.detail,
+                    onion: s.onion,
+                    links: s.links,
+                }
+            })
+            .unwrap_or_default();
         StatusInfo {
             id: self.engine.identity_key().to_string(),
             name: self.engine.name().to_owned(),
             running: true,
             links,
             lan,
+            tor,
             contacts: self.engine.contacts().count(),
             outbox: self.engine.outbox_len(),
             sessions: self.engine.session_count(),
@@ -481,6 +570,11 @@ impl Node {
                 Output::Close { link, reason } => self.close_link(link, reason),
                 Output::Event(event) => {
                     log_event(&event);
+                    if let (Event::ContactAdded { peer, .. }, Some(tor)) = (&event, &self.tor)
+                        && let Some(contact) = self.engine.contact(peer)
+                    {
+                        want_over_tor(tor, contact);
+                    }
                     let _ = self.events.send(event);
                 }
             }

@@ -454,3 +454,132 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A private Tor network (`scripts/tor-net`) in a namespace of its own that
+/// has nothing but loopback, so nothing in it can reach the real Tor network.
+/// Nodes run inside the same namespace. Stopped and removed on drop.
+pub struct TorNet {
+    ns: String,
+    dir: tempfile::TempDir,
+}
+
+impl TorNet {
+    pub fn start() -> Self {
+        assert!(
+            unsafe_is_root(),
+            "the Tor tests create a network namespace: run as root"
+        );
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let ns = format!("ct{:x}{n:x}", std::process::id());
+        sh(&["ip", "netns", "add", &ns]);
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-tornet-")
+            .tempdir()
+            .expect("temp dir");
+        let net = TorNet { ns, dir };
+        let out = Command::new("ip")
+            .args(["netns", "exec", &net.ns])
+            .arg(Self::script())
+            .arg("start")
+            .arg(net.dir.path())
+            .output()
+            .expect("run scripts/tor-net");
+        assert!(
+            out.status.success(),
+            "the private Tor network did not come up: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+        net
+    }
+
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tor-net")
+    }
+
+    pub fn netns(&self) -> &str {
+        &self.ns
+    }
+
+    /// arti's settings for this network, for `cairn run --tor-config`.
+    pub fn arti_config(&self) -> PathBuf {
+        self.dir.path().join("arti.toml")
+    }
+
+    /// The C tor settings for this network (DirAuthority lines and test
+    /// settings), for a C tor client beside the nodes.
+    pub fn torrc_base(&self) -> PathBuf {
+        self.dir.path().join("torrc.base")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The ports the network's relays listen on (ORPorts and DirPorts).
+    pub fn relay_ports(&self) -> Vec<u16> {
+        let mut ports = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path())
+            .expect("tor-net dir")
+            .flatten()
+        {
+            let torrc = entry.path().join("torrc");
+            let Ok(text) = std::fs::read_to_string(torrc) else {
+                continue;
+            };
+            for line in text.lines() {
+                if let Some(rest) = line
+                    .strip_prefix("ORPort ")
+                    .or_else(|| line.strip_prefix("DirPort "))
+                    && let Some(port) = rest.rsplit(':').next().and_then(|p| p.parse().ok())
+                {
+                    ports.push(port);
+                }
+            }
+        }
+        ports
+    }
+}
+
+impl Drop for TorNet {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .arg(Self::script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        if std::thread::panicking() {
+            for node in 0..3 {
+                let log = self.dir.path().join(format!("node{node}/notice.log"));
+                if let Ok(text) = std::fs::read_to_string(&log) {
+                    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                    eprintln!("--- tor node{node} ---");
+                    for line in tail.iter().rev() {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sockets a process holds, as `ss` shows them inside `netns`:
+/// `(protocol, state, local, peer)`.
+pub fn sockets_of(netns: &str, pid: u32) -> Vec<(String, String, String, String)> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns, "ss", "-H", "-tuanp"])
+        .output()
+        .expect("run ss");
+    let tag = format!("pid={pid},");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&tag))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6).then(|| (f[0].into(), f[1].into(), f[4].into(), f[5].into()))
+        })
+        .collect()
+}

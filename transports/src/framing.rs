@@ -1,7 +1,9 @@
 //! Frames over a byte stream: a 4-byte big-endian length, then the frame.
 //!
-//! Used by every stream transport (LAN streams, Tor streams). The reader
-//! refuses a length above the link's MTU before allocating anything.
+//! LAN streams use this plain framing (libp2p's Noise already secures the
+//! hop); Tor streams use the hop record layer ([`crate::hop`]) through the
+//! same [`FrameReader`]/[`FrameWriter`] pair and the same [`run_link`]. The
+//! reader refuses a length above the link's MTU before allocating anything.
 
 use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -12,6 +14,32 @@ use crate::link::{DownReason, LinkEvent, LinkId, LinkQueue};
 
 /// Frames coalesced into one write when more are already waiting.
 const WRITE_BATCH: usize = 64;
+
+/// Turns what arrives on a stream into frames, sans I/O: push what arrived,
+/// pop whole frames.
+pub trait FrameReader: Send + 'static {
+    fn push(&mut self, data: &[u8]);
+    /// The next whole frame, `Ok(None)` if more bytes are needed.
+    fn next_frame(&mut self) -> Result<Option<Bytes>, DownReason>;
+    /// Bytes held that do not yet form a frame.
+    fn buffered(&self) -> usize;
+}
+
+/// Turns frames into bytes for a stream.
+pub trait FrameWriter: Send + 'static {
+    fn put(&mut self, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DownReason>;
+}
+
+/// Length-prefixed frames in the clear.
+#[derive(Debug, Default)]
+pub struct PlainWriter;
+
+impl FrameWriter for PlainWriter {
+    fn put(&mut self, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DownReason> {
+        put_frame(out, frame);
+        Ok(())
+    }
+}
 
 /// Splits a byte stream into frames, sans I/O: push what arrived, pop whole
 /// frames. A length above `max` is refused as soon as its 4 bytes are in, so
@@ -29,13 +57,14 @@ impl FrameDecoder {
             max,
         }
     }
+}
 
-    pub fn push(&mut self, data: &[u8]) {
+impl FrameReader for FrameDecoder {
+    fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
 
-    /// The next whole frame, `Ok(None)` if more bytes are needed.
-    pub fn next_frame(&mut self) -> Result<Option<Bytes>, DownReason> {
+    fn next_frame(&mut self) -> Result<Option<Bytes>, DownReason> {
         if self.buf.len() < 4 {
             return Ok(None);
         }
@@ -53,8 +82,7 @@ impl FrameDecoder {
         Ok(Some(self.buf.split_to(len).freeze()))
     }
 
-    /// Bytes held that do not yet form a frame.
-    pub fn buffered(&self) -> usize {
+    fn buffered(&self) -> usize {
         self.buf.len()
     }
 }
@@ -62,7 +90,7 @@ impl FrameDecoder {
 /// Reads one frame; `Ok(None)` on a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
-    decoder: &mut FrameDecoder,
+    decoder: &mut impl FrameReader,
 ) -> Result<Option<Bytes>, DownReason> {
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -84,19 +112,20 @@ fn put_frame(out: &mut Vec<u8>, frame: &[u8]) {
 }
 
 /// Runs one link over a stream until either side ends it, then reports `Down`.
+/// `decoder` and `encoder` are the stream's framing (plain or hop records).
 pub async fn run_link<S>(
     link: LinkId,
     stream: S,
     mut queue: LinkQueue,
     events: mpsc::Sender<LinkEvent>,
-    mtu: usize,
+    mut decoder: impl FrameReader,
+    mut encoder: impl FrameWriter,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, mut writer) = stream.split();
     let read_events = events.clone();
     let reading = async move {
-        let mut decoder = FrameDecoder::new(mtu);
         loop {
             match read_frame(&mut reader, &mut decoder).await {
                 Ok(Some(frame)) => {
@@ -120,11 +149,15 @@ pub async fn run_link<S>(
                 return DownReason::Closed;
             };
             buf.clear();
-            put_frame(&mut buf, &first);
+            if let Err(reason) = encoder.put(&first, &mut buf) {
+                return reason;
+            }
             for _ in 1..WRITE_BATCH {
-                match queue.frames.try_recv() {
-                    Ok(frame) => put_frame(&mut buf, &frame),
-                    Err(_) => break,
+                let Ok(frame) = queue.frames.try_recv() else {
+                    break;
+                };
+                if let Err(reason) = encoder.put(&frame, &mut buf) {
+                    return reason;
                 }
             }
             let written = async {

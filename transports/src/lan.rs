@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::framing::run_link;
+use crate::framing::{FrameDecoder, PlainWriter, run_link};
 use crate::link::{self, DownReason, LinkEvent, LinkIds, Medium};
 
 /// The stream protocol that carries Cairn frames.
@@ -540,6 +540,16 @@ async fn drive_link(
             violation
         }
     };
-    let (violation, ()) = tokio::join!(forward, run_link(id, stream, queue, tap_tx, LAN_MTU));
+    let (violation, ()) = tokio::join!(
+        forward,
+        run_link(
+            id,
+            stream,
+            queue,
+            tap_tx,
+            FrameDecoder::new(LAN_MTU),
+            PlainWriter,
+        )
+    );
     let _ = commands.send(Command::LinkEnded { peer, violation }).await;
 }

@@ -6,14 +6,18 @@
 //! groups; they move opaque frames and keep their own hop secure.
 //!
 //! - [`lan`]: libp2p over TCP and QUIC with Noise and yamux, found by mDNS.
+//! - [`tor`]: arti in-process; the node's own onion service and its
+//!   contacts' onion addresses, with the [`hop`] handshake on every stream.
 //! - [`memory`]: in-process links for tests and benchmarks.
 //!
 //! Each transport runs its own task(s) and reports through one bounded
 //! channel of [`LinkEvent`]s that the node drains.
 
 pub mod framing;
+pub mod hop;
 pub mod lan;
 pub mod link;
 pub mod memory;
+pub mod tor;
 
 pub use link::{DownReason, LinkEvent, LinkId, LinkIds, LinkSender, Medium, SendError};

@@ -1,7 +1,7 @@
 //! The length-prefixed stream decoder, fed in arbitrary pieces.
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use cairn_transports::framing::FrameDecoder;
+use cairn_transports::framing::{FrameDecoder, FrameReader};
 use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 4096;
