@@ -545,6 +545,31 @@ impl CairnApp {
         } else {
             "LAN: off".to_owned()
         });
+        if s.tor.enabled {
+            let stage = match s.tor.stage.as_str() {
+                "bootstrapping" => "connecting",
+                "publishing" => "publishing your onion service",
+                "ready" => "reachable",
+                "failed" => "failed",
+                other => other,
+            };
+            ui.label(format!("Tor: {stage} — {}", s.tor.detail));
+            if s.tor.stage == "bootstrapping" {
+                ui.add(
+                    egui::ProgressBar::new(f32::from(s.tor.progress) / 100.0)
+                        .show_percentage()
+                        .desired_width(240.0),
+                );
+            }
+            if let Some(onion) = &s.tor.onion {
+                ui.horizontal(|ui| {
+                    ui.label("Your onion address:");
+                    ui.monospace(onion);
+                });
+            }
+        } else {
+            ui.label("Tor: off");
+        }
         ui.add_space(8.0);
         ui.heading("Carrying for others");
         let room = s.mesh.capacity_bytes.saturating_sub(s.mesh.relayed_bytes);

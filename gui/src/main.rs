@@ -15,6 +15,12 @@ struct Args {
     /// CAIRN_NAME) without asking.
     #[arg(long, env = "CAIRN_PROFILE")]
     profile: Option<PathBuf>,
+    /// Run Tor in the node: host an onion service and reach contacts at theirs.
+    #[arg(long)]
+    tor: bool,
+    /// Nothing leaves this device except through Tor (no LAN, no mDNS).
+    #[arg(long)]
+    tor_only: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,11 +35,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(dir) => Profile::at(dir),
         None => Profile::default_location()?,
     };
-    let config = if profile.exists() {
+    let mut config = if profile.exists() {
         profile.load_config()?
     } else {
         cairn_node::NodeConfig::default()
     };
+    config.tor.enabled |= args.tor;
+    config.tor.only |= args.tor_only;
     let mut app = CairnApp::new(profile, config)?;
     // For scripts (and the screenshot): unlock without typing.
     if let Ok(pass) = std::env::var("CAIRN_PASSPHRASE") {

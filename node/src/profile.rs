@@ -234,3 +234,24 @@ impl Profile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings the README shows are the settings the node reads.
+    #[test]
+    fn the_readme_config_example_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n[lan]").expect("README shows config.toml") + 8;
+        let end = start + readme[start..].find("```").expect("end of the block");
+        let config: NodeConfig = toml::from_str(&readme[start..end]).expect("valid config");
+        assert!(config.lan.mdns && config.mesh.enabled && !config.tor.on());
+    }
+
+    #[test]
+    fn tor_only_implies_tor() {
+        let config: NodeConfig = toml::from_str("[tor]\nonly = true\n").unwrap();
+        assert!(config.tor.on());
+    }
+}
