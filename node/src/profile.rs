@@ -243,7 +243,10 @@ mod tests {
     #[test]
     fn the_readme_config_example_parses() {
         let readme = include_str!("../../README.md");
-        let start = readme.find("```toml\n[lan]").expect("README shows config.toml") + 8;
+        let start = readme
+            .find("```toml\n[lan]")
+            .expect("README shows config.toml")
+            + 8;
         let end = start + readme[start..].find("```").expect("end of the block");
         let config: NodeConfig = toml::from_str(&readme[start..end]).expect("valid config");
         assert!(config.lan.mdns && config.mesh.enabled && !config.tor.on());

@@ -84,7 +84,10 @@ fn inside(net: &Path, trials: usize) {
             if matches!(a, Ok(Ok(_))) && matches!(c, Ok(Ok(_))) {
                 break;
             }
-            assert!(warm.elapsed() < Duration::from_secs(180), "service never reachable");
+            assert!(
+                warm.elapsed() < Duration::from_secs(180),
+                "service never reachable"
+            );
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let (mut arti_connect, mut c_connect) = (Vec::new(), Vec::new());
@@ -112,7 +115,9 @@ fn inside(net: &Path, trials: usize) {
     };
     let (mut a, mut c) = (arti_connect, c_connect);
     let (am, cm) = (median(&mut a), median(&mut c));
-    println!("## Connect to an onion service and exchange one byte ({trials} trials, fresh circuits)");
+    println!(
+        "## Connect to an onion service and exchange one byte ({trials} trials, fresh circuits)"
+    );
     println!("arti (as in cairn): median {am:?}  all {a:?}");
     println!("C tor SOCKS:        median {cm:?}  all {c:?}");
     println!(

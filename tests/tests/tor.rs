@@ -208,6 +208,32 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
         .collect();
     assert!(stray.is_empty(), "packets outside Tor: {stray:?}");
 
+    // A Tor network that cannot be reached: the node runs on, says where it
+    // is stuck, and keeps what is written for later.
+    let dead = net.dir().join("unreachable.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&dead, text.replace("\"127.0.0.1:", "\"127.0.0.2:")).unwrap();
+    let mut dave = Peer::new("dave", Some(net.netns())).with_run_args(&[
+        "--tor-only",
+        "--tor-config",
+        dead.to_str().unwrap(),
+    ]);
+    dave.start();
+    dave.add(&alice);
+    dave.send("alice", "waiting for Tor");
+    std::thread::sleep(Duration::from_secs(5));
+    let stuck = tor_status(&dave);
+    assert_eq!(stuck["stage"], "bootstrapping", "{stuck}");
+    assert!(stuck["progress"].as_u64().unwrap() < 100, "{stuck}");
+    assert!(!stuck["detail"].as_str().unwrap().is_empty(), "{stuck}");
+    assert_eq!(
+        dave.state_of("alice", "waiting for Tor").as_deref(),
+        Some("queued")
+    );
+    let shown = dave.ok(&["status"]);
+    assert!(shown.contains("tor: bootstrapping"), "{shown}");
+    eprintln!("an unreachable Tor network shows as: {stuck}");
+
     // The check has teeth: a node with Tor *and* the LAN transport holds
     // sockets that the check reports.
     let mut carol = Peer::new("carol", Some(net.netns())).with_run_args(&[

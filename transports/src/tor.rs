@@ -146,17 +146,7 @@ impl TorTransport {
         // arti's TLS (rustls) needs a process-wide crypto provider; another
         // part of the process may have installed one already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder: TorClientConfigBuilder = match &config.arti_toml {
-            Some(text) => toml::from_str(text).map_err(|e| TorError::Config(e.to_string()))?,
-            None => TorClientConfigBuilder::default(),
-        };
-        builder
-            .storage()
-            .state_dir(CfgPath::new_literal(&config.state_dir))
-            .cache_dir(CfgPath::new_literal(&config.cache_dir));
-        let arti_config = builder
-            .build()
-            .map_err(|e| TorError::Config(e.to_string()))?;
+        let arti_config = arti_config(&config)?;
         let client = TorClient::builder()
             .config(arti_config)
             .create_unbootstrapped()
@@ -333,6 +323,19 @@ impl Drop for TorTransport {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// arti's settings: the extra TOML, then our storage paths on top.
+fn arti_config(config: &TorConfig) -> Result<arti_client::TorClientConfig, TorError> {
+    let mut builder: TorClientConfigBuilder = match &config.arti_toml {
+        Some(text) => toml::from_str(text).map_err(|e| TorError::Config(e.to_string()))?,
+        None => TorClientConfigBuilder::default(),
+    };
+    builder
+        .storage()
+        .state_dir(CfgPath::new_literal(&config.state_dir))
+        .cache_dir(CfgPath::new_literal(&config.cache_dir));
+    builder.build().map_err(|e| TorError::Config(e.to_string()))
 }
 
 fn lock(status: &Mutex<TorStatus>) -> std::sync::MutexGuard<'_, TorStatus> {
@@ -515,6 +518,36 @@ async fn dial(shared: Arc<Shared>, peer: [u8; 32], onion: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(arti_toml: &str) -> TorConfig {
+        let dir = std::env::temp_dir().join(format!("cairn-tor-cfg-{}", std::process::id()));
+        TorConfig {
+            ed25519_seed: Zeroizing::new([1; 32]),
+            state_dir: dir.join("state"),
+            cache_dir: dir.join("cache"),
+            arti_toml: Some(arti_toml.into()),
+        }
+    }
+
+    /// Bridges and pluggable transports are arti's own settings, passed
+    /// through (parsed only: nothing here connects anywhere).
+    #[test]
+    fn bridges_and_pluggable_transports_are_accepted() {
+        let built = arti_config(&config(
+            r#"
+            [bridges]
+            enabled = true
+            bridges = [
+              "192.0.2.10:443 0123456789ABCDEF0123456789ABCDEF01234567",
+              "obfs4 192.0.2.11:80 89ABCDEF0123456789ABCDEF0123456789ABCDEF cert=dGVzdGNlcnR0ZXN0Y2VydHRlc3RjZXJ0dGVzdGNlcnR0ZXN0Y2VydHRlc3RjZXJ0dGVzdGM iat-mode=0",
+            ]
+            [[bridges.transports]]
+            protocols = ["obfs4"]
+            path = "/usr/bin/obfs4proxy"
+            "#,
+        ));
+        assert!(built.is_ok(), "{:?}", built.err());
+    }
 
     #[test]
     fn bad_arti_settings_are_a_clear_error() {
