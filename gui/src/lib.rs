@@ -54,10 +54,13 @@ pub struct CairnApp {
     // main
     me: String,
     contacts: Vec<ContactInfo>,
+    /// Each chat's last message, for the chat list: (text, from me).
+    previews: std::collections::HashMap<String, (String, bool)>,
     selected: Option<String>,
     messages: Vec<MessageInfo>,
     composer: String,
     invite_input: String,
+    invite_image: String,
     own_invite: Option<(String, egui::TextureHandle)>,
     safety: Option<SafetyInfo>,
     last_refresh: f64,
@@ -98,10 +101,12 @@ impl CairnApp {
             repeat: String::new(),
             me: String::new(),
             contacts: Vec::new(),
+            previews: std::collections::HashMap::new(),
             selected: None,
             messages: Vec::new(),
             composer: String::new(),
             invite_input: String::new(),
+            invite_image: String::new(),
             own_invite: None,
             safety: None,
             last_refresh: f64::NEG_INFINITY,
@@ -219,6 +224,17 @@ impl CairnApp {
         if let Some(Reply::Contacts { contacts }) = self.call(Request::Contacts) {
             self.contacts = contacts;
         }
+        let ids: Vec<String> = self.contacts.iter().map(|c| c.id.clone()).collect();
+        for id in ids {
+            if let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
+                contact: id.clone(),
+                limit: Some(1),
+            }) && let Some(last) = messages.last()
+            {
+                self.previews
+                    .insert(id, (preview(&last.text), last.direction == "out"));
+            }
+        }
         // Open the first chat rather than an empty pane.
         if self.selected.is_none() {
             self.selected = self.contacts.first().map(|c| c.id.clone());
@@ -258,6 +274,18 @@ impl CairnApp {
             self.tab = Tab::Chats;
             self.error = None;
             self.refresh();
+        }
+    }
+
+    /// Adds the contact whose invite is the QR code in the image at `path`.
+    fn add_contact_from_image(&mut self, path: &std::path::Path) {
+        match invite_from_image(path) {
+            Ok(uri) => {
+                self.invite_input = uri;
+                self.invite_image.clear();
+                self.add_contact();
+            }
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -353,6 +381,14 @@ impl CairnApp {
                         self.selected = Some(c.id.clone());
                         self.safety = None;
                         self.refresh();
+                    }
+                    if let Some((text, mine)) = self.previews.get(&c.id) {
+                        let shown = if *mine {
+                            format!("You: {text}")
+                        } else {
+                            text.clone()
+                        };
+                        ui.label(RichText::new(shown).weak().small());
                     }
                 }
             });
@@ -612,6 +648,27 @@ impl CairnApp {
         if ui.button("Add").clicked() {
             self.add_contact();
         }
+        ui.add_space(8.0);
+        ui.label("Or open a picture of their QR code (you can also drop it on this window).");
+        if composer(
+            ui,
+            "Invite image file",
+            &mut self.invite_image,
+            "Open image",
+        ) {
+            let path = std::path::PathBuf::from(self.invite_image.trim());
+            self.add_contact_from_image(&path);
+        }
+        let dropped: Vec<std::path::PathBuf> = ui.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if let Some(path) = dropped.first() {
+            self.add_contact_from_image(path);
+        }
     }
 
     fn verify_tab(&mut self, ui: &mut egui::Ui) {
@@ -673,6 +730,17 @@ impl CairnApp {
             ui.selectable_value(&mut self.tab, Tab::AddContact, "Add contact");
             ui.selectable_value(&mut self.tab, Tab::Verify, "Verify");
             ui.selectable_value(&mut self.tab, Tab::Network, "Network");
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let before = ui.options(|o| o.theme_preference);
+                let mut theme = before;
+                ui.selectable_value(&mut theme, egui::ThemePreference::Dark, "Dark");
+                ui.selectable_value(&mut theme, egui::ThemePreference::Light, "Light");
+                ui.selectable_value(&mut theme, egui::ThemePreference::System, "System");
+                ui.label("Theme:");
+                if theme != before {
+                    ui.ctx().set_theme(theme);
+                }
+            });
         });
         ui.separator();
         match self.tab {
@@ -700,6 +768,54 @@ impl CairnApp {
             Screen::Main => self.main_screen(ui),
         }
     }
+}
+
+/// One line of a message for the chat list.
+fn preview(text: &str) -> String {
+    const MAX: usize = 40;
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None if line.len() < text.trim_end().len() => format!("{line}…"),
+        None => line.to_owned(),
+    }
+}
+
+/// Largest picture read for a QR code: a phone photo is a few MB.
+const MAX_INVITE_IMAGE: u64 = 32 * 1024 * 1024;
+
+/// Reads the Cairn invite in a picture of its QR code (PNG or JPEG).
+pub fn invite_from_image(path: &std::path::Path) -> Result<String, String> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot open {shown}: {e}"))?
+        .len();
+    if size > MAX_INVITE_IMAGE {
+        return Err(format!("{shown} is too large for a picture of a QR code"));
+    }
+    let image = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| format!("cannot open {shown}: {e}"))?
+        .decode()
+        .map_err(|e| format!("{shown} is not a picture Cairn can read (PNG or JPEG): {e}"))?
+        .into_luma8();
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| image.as_raw()[y * w + x]);
+    let mut found = false;
+    for grid in prepared.detect_grids() {
+        found = true;
+        if let Ok((_, text)) = grid.decode()
+            && text.trim().to_ascii_lowercase().starts_with("cairn:")
+        {
+            return Ok(text.trim().to_owned());
+        }
+    }
+    Err(if found {
+        format!("the QR code in {shown} is not a Cairn invite")
+    } else {
+        format!("no QR code found in {shown}")
+    })
 }
 
 /// A labelled one-line field with a button beside it. True when the button

@@ -164,6 +164,10 @@ fn adding_a_contact_sending_and_verifying() {
         assert!(Instant::now() < deadline, "bob never received it");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // ... the chat list shows it as the last message ...
+    wait(&mut h, "the preview in the chat list", |h| {
+        h.query_by_label("You: hello from the window").is_some()
+    });
     // ... and alice's window shows it delivered.
     wait(&mut h, "the delivered state", |h| {
         h.query_by_label("hello from the window").is_some()
@@ -175,8 +179,10 @@ fn adding_a_contact_sending_and_verifying() {
         text: "hi alice".into(),
     }))
     .unwrap();
+    // Bob's answer shows in the conversation and, as the last message, in
+    // the chat list.
     wait(&mut h, "bob's answer", |h| {
-        h.query_by_label("hi alice").is_some()
+        h.query_all_by_label("hi alice").count() == 2
     });
 
     // Verify: the safety number on screen is bob's and alice's, 60 digits.
@@ -240,4 +246,69 @@ fn creating_a_group_adding_a_member_and_writing_to_it() {
     wait(&mut h, "the link count", |h| {
         h.query_by_label("1 links").is_some()
     });
+}
+
+/// Writes `text` as a QR code into a PNG, as a phone screenshot would hold it.
+fn qr_png(text: &str, path: &std::path::Path) {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let width = code.width();
+    let (scale, quiet) = (6, 4);
+    let side = ((width + 2 * quiet) * scale) as u32;
+    let colors = code.to_colors();
+    let img = image::GrayImage::from_fn(side, side, |x, y| {
+        let (mx, my) = (x as usize / scale, y as usize / scale);
+        let dark = (quiet..quiet + width).contains(&mx)
+            && (quiet..quiet + width).contains(&my)
+            && colors[(my - quiet) * width + (mx - quiet)] == qrcode::Color::Dark;
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    img.save(path).unwrap();
+}
+
+#[test]
+fn adding_a_contact_from_a_picture_of_their_qr_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = app(dir.path());
+    onboard(&mut h);
+    let bob = bob(&h, dir.path());
+    let rt = h.state().runtime();
+    let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
+        panic!()
+    };
+    click(&mut h, "Add contact");
+    // A picture without a QR code: a clear error, nothing added.
+    let blank = dir.path().join("blank.png");
+    image::GrayImage::from_pixel(200, 200, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    type_into(&mut h, "Invite image file", blank.to_str().unwrap());
+    click(&mut h, "Open image");
+    assert!(h.query_by_label_contains("no QR code found").is_some());
+    // A picture of bob's code (upper case, as the app itself draws codes).
+    let picture = dir.path().join("bob-invite.png");
+    qr_png(&uri.to_ascii_uppercase(), &picture);
+    click(&mut h, "Dismiss");
+    h.get_by_role_and_label(Role::TextInput, "Invite image file")
+        .focus();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::TextInput, "Invite image file")
+        .type_text(picture.to_str().unwrap());
+    h.run_steps(2);
+    click(&mut h, "Open image");
+    wait(&mut h, "bob in the chat list", |h| {
+        h.query_by_label_contains("bob").is_some()
+    });
+}
+
+#[test]
+fn the_theme_can_be_switched_between_light_and_dark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = app(dir.path());
+    onboard(&mut h);
+    click(&mut h, "Dark");
+    assert_eq!(h.ctx.theme(), egui::Theme::Dark);
+    click(&mut h, "Light");
+    assert_eq!(h.ctx.theme(), egui::Theme::Light);
 }
