@@ -793,9 +793,16 @@ pub fn invite_from_image(path: &std::path::Path) -> Result<String, String> {
     if size > MAX_INVITE_IMAGE {
         return Err(format!("{shown} is too large for a picture of a QR code"));
     }
-    let image = image::ImageReader::open(path)
+    let mut reader = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
-        .map_err(|e| format!("cannot open {shown}: {e}"))?
+        .map_err(|e| format!("cannot open {shown}: {e}"))?;
+    // A small file can claim huge dimensions: bound what decoding allocates.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8192);
+    limits.max_image_height = Some(8192);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    let image = reader
         .decode()
         .map_err(|e| format!("{shown} is not a picture Cairn can read (PNG or JPEG): {e}"))?
         .into_luma8();
