@@ -54,8 +54,9 @@ pub struct CairnApp {
     // main
     me: String,
     contacts: Vec<ContactInfo>,
-    /// Each chat's last message, for the chat list: (text, from me).
-    previews: std::collections::HashMap<String, (String, bool)>,
+    /// Each chat's last message, for the chat list: (text, from me, unread
+    /// among the last few).
+    previews: std::collections::HashMap<String, (String, bool, usize)>,
     selected: Option<String>,
     messages: Vec<MessageInfo>,
     composer: String,
@@ -228,11 +229,12 @@ impl CairnApp {
         for id in ids {
             if let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
                 contact: id.clone(),
-                limit: Some(1),
+                limit: Some(UNREAD_WINDOW),
             }) && let Some(last) = messages.last()
             {
+                let unread = messages.iter().filter(|m| m.state == "received").count();
                 self.previews
-                    .insert(id, (preview(&last.text), last.direction == "out"));
+                    .insert(id, (preview(&last.text), last.direction == "out", unread));
             }
         }
         // Open the first chat rather than an empty pane.
@@ -241,10 +243,15 @@ impl CairnApp {
         }
         if let Some(id) = self.selected.clone()
             && let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
-                contact: id,
+                contact: id.clone(),
                 limit: Some(10_000),
             })
         {
+            // The open chat is being read: mark what they wrote read (and
+            // tell them), as every messenger does.
+            if self.tab == Tab::Chats && messages.iter().any(|m| m.state == "received") {
+                self.call(Request::MarkRead { contact: id });
+            }
             self.messages = messages;
         }
     }
@@ -376,13 +383,20 @@ impl CairnApp {
                     if !c.links.is_empty() {
                         shown.push_str(" (online)");
                     }
+                    match self.previews.get(&c.id).map(|p| p.2) {
+                        Some(UNREAD_WINDOW) => {
+                            shown.push_str(&format!(" — {UNREAD_WINDOW}+ unread"))
+                        }
+                        Some(n) if n > 0 => shown.push_str(&format!(" — {n} unread")),
+                        _ => {}
+                    }
                     let selected = self.selected.as_deref() == Some(c.id.as_str());
                     if ui.selectable_label(selected, shown).clicked() {
                         self.selected = Some(c.id.clone());
                         self.safety = None;
                         self.refresh();
                     }
-                    if let Some((text, mine)) = self.previews.get(&c.id) {
+                    if let Some((text, mine, _)) = self.previews.get(&c.id) {
                         let shown = if *mine {
                             format!("You: {text}")
                         } else {
@@ -769,6 +783,9 @@ impl CairnApp {
         }
     }
 }
+
+/// How many of a chat's last messages the chat list counts unread among.
+const UNREAD_WINDOW: usize = 20;
 
 /// One line of a message for the chat list.
 fn preview(text: &str) -> String {

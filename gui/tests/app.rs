@@ -69,9 +69,13 @@ fn wait(
 
 /// Bob: a second node in the same process, on the app's runtime.
 fn bob(h: &Harness<'_, CairnApp>, dir: &std::path::Path) -> NodeHandle {
+    node_named(h, dir, "bob")
+}
+
+fn node_named(h: &Harness<'_, CairnApp>, dir: &std::path::Path, name: &str) -> NodeHandle {
     let app = h.state();
-    let profile = Profile::at(dir.join("bob"));
-    let opened = profile.create("bob", b"").unwrap();
+    let profile = Profile::at(dir.join(name));
+    let opened = profile.create(name, b"").unwrap();
     let (node, _task) = app
         .runtime()
         .block_on(cairn_node::runtime::start(
@@ -184,6 +188,27 @@ fn adding_a_contact_sending_and_verifying() {
     wait(&mut h, "bob's answer", |h| {
         h.query_all_by_label("hi alice").count() == 2
     });
+    // The chat is open, so alice has read it: bob's node learns so.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Reply::Messages { messages, .. } = rt
+            .block_on(bob.call(Request::Messages {
+                contact: "alice".into(),
+                limit: None,
+            }))
+            .unwrap()
+        else {
+            panic!()
+        };
+        if messages
+            .iter()
+            .any(|m| m.text == "hi alice" && m.state == "read")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never saw his answer read");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Verify: the safety number on screen is bob's and alice's, 60 digits.
     click(&mut h, "Verify");
@@ -311,4 +336,41 @@ fn the_theme_can_be_switched_between_light_and_dark() {
     assert_eq!(h.ctx.theme(), egui::Theme::Dark);
     click(&mut h, "Light");
     assert_eq!(h.ctx.theme(), egui::Theme::Light);
+}
+
+#[test]
+fn unread_counts_in_the_chat_list_clear_when_the_chat_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, _bob, rt) = pair(dir.path());
+    // Carol: a second contact, added and linked behind the window's back.
+    let carol = node_named(&h, dir.path(), "carol");
+    let alice = h.state().node().unwrap().clone();
+    for (a, b) in [(&alice, &carol), (&carol, &alice)] {
+        let Reply::Invite { uri } = rt.block_on(b.call(Request::Invite)).unwrap() else {
+            panic!()
+        };
+        rt.block_on(a.call(Request::Add {
+            invite: uri,
+            alias: None,
+        }))
+        .unwrap();
+    }
+    rt.block_on(alice.connect_memory(&carol, 16 * 1024));
+    for text in ["psst", "are you there?"] {
+        rt.block_on(carol.call(Request::Send {
+            contact: "alice".into(),
+            text: text.into(),
+        }))
+        .unwrap();
+    }
+    // Bob's chat is the open one: carol's shows two unread and her last line.
+    wait(&mut h, "carol's unread count", |h| {
+        h.query_by_label_contains("2 unread").is_some()
+            && h.query_by_label("are you there?").is_some()
+    });
+    h.get_by_label_contains("carol").click();
+    h.run_steps(3);
+    wait(&mut h, "the count to clear", |h| {
+        h.query_by_label_contains("unread").is_none()
+    });
 }

@@ -28,6 +28,10 @@ pub enum Request {
         contact: String,
         confirm: bool,
     },
+    /// Marks what `contact` wrote as read (and tells them).
+    MarkRead {
+        contact: String,
+    },
     Dial {
         addr: String,
     },
@@ -72,6 +76,7 @@ impl Request {
             Request::Add { .. }
                 | Request::Send { .. }
                 | Request::Verify { confirm: true, .. }
+                | Request::MarkRead { .. }
                 | Request::GroupCreate { .. }
                 | Request::GroupAdd { .. }
                 | Request::GroupRemove { .. }

@@ -88,7 +88,8 @@ enum Command {
         contact: String,
         text: String,
     },
-    /// Show the conversation with a contact and each message's state.
+    /// Show the conversation with a contact and each message's state. What
+    /// they wrote is then marked read, and they get a read receipt.
     Messages {
         contact: String,
         /// Only the last N messages.
@@ -96,6 +97,9 @@ enum Command {
         limit: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Look without marking anything read.
+        #[arg(long)]
+        peek: bool,
     },
     /// List contacts.
     Contacts {
@@ -339,9 +343,16 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             contact,
             limit,
             json,
+            peek,
         } => {
-            let Reply::Messages { messages, .. } =
-                request(&profile, Request::Messages { contact, limit }).await?
+            let Reply::Messages { messages, .. } = request(
+                &profile,
+                Request::Messages {
+                    contact: contact.clone(),
+                    limit,
+                },
+            )
+            .await?
             else {
                 return Err(unexpected());
             };
@@ -351,6 +362,9 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 for m in &messages {
                     print_message(m);
                 }
+            }
+            if !peek && messages.iter().any(|m| m.state == "received") {
+                request(&profile, Request::MarkRead { contact }).await?;
             }
             Ok(())
         }

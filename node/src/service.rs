@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_protocol::{
-    ContactCard, ContactOrigin, Direction, Engine, IdentityKey, SafetyNumber, Time,
+    ContactCard, ContactOrigin, DeliveryState, Direction, Engine, IdentityKey, SafetyNumber, Time,
 };
 
 use cairn_protocol::GroupId;
@@ -15,6 +15,9 @@ use crate::api::{
     Reply, Request, SafetyInfo,
 };
 use crate::store::RedbStore;
+
+/// How far back `MarkRead` looks for unread messages.
+const MARK_READ_WINDOW: usize = 500;
 
 /// The wall clock, as the core wants it.
 pub fn now() -> Time {
@@ -156,6 +159,20 @@ pub fn handle(
                     })
                     .collect(),
             })
+        })(),
+        Request::MarkRead { contact } => (|| {
+            let peer = engine.resolve(contact)?;
+            // Unread messages are the newest ones; look no further back than
+            // the last few hundred.
+            let unread: Vec<_> = engine
+                .store()
+                .history(&peer, Some(MARK_READ_WINDOW))?
+                .into_iter()
+                .filter(|m| m.state == DeliveryState::Received)
+                .map(|m| m.id)
+                .collect();
+            engine.mark_read(now, &peer, &unread);
+            Ok(Reply::Done)
         })(),
         Request::Verify { contact, confirm } => (|| {
             let peer = engine.resolve(contact)?;

@@ -1075,6 +1075,29 @@ impl<S: Store> Engine<S> {
         sent
     }
 
+    /// Marks incoming messages from `peer` read: stored as read, and the
+    /// sender told with a read receipt (best effort: one that finds neither
+    /// a session nor a mesh path is not retried; read receipts are a
+    /// courtesy, delivery receipts are what the outbox relies on).
+    pub fn mark_read(&mut self, now: Time, peer: &IdentityKey, ids: &[MessageId]) {
+        for id in ids {
+            self.batch.push(StoreOp::SetState {
+                peer: *peer,
+                id: *id,
+                state: DeliveryState::Read,
+            });
+        }
+        for chunk in ids.chunks(MAX_RECEIPT_IDS) {
+            let receipt = Payload::Receipt {
+                kind: ReceiptKind::Read,
+                ids: chunk.to_vec(),
+            };
+            if !self.send_payload(peer, &receipt) {
+                self.mesh_send(now, peer, &receipt, None);
+            }
+        }
+    }
+
     fn send_receipts(&mut self, now: Time) {
         for (peer, ids) in std::mem::take(&mut self.receipts) {
             for chunk in ids.chunks(MAX_RECEIPT_IDS) {
@@ -1416,6 +1439,12 @@ impl<S: Store> Engine<S> {
                                 id,
                                 state: DeliveryState::Read,
                             });
+                            self.after_commit
+                                .push(AfterCommit::Event(Event::MessageState {
+                                    peer,
+                                    id,
+                                    state: DeliveryState::Read,
+                                }));
                         }
                     }
                 }

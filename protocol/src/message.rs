@@ -23,10 +23,11 @@ pub enum DeliveryState {
     Sent,
     /// The recipient stored it and said so.
     Delivered,
-    /// The recipient opened it.
-    Read,
-    /// An incoming message, stored.
+    /// An incoming message, stored, not yet read. (It sorts before `Read`:
+    /// states only move forward, and an incoming message moves on to `Read`.)
     Received,
+    /// Outgoing: the recipient opened it. Incoming: we did.
+    Read,
 }
 
 impl DeliveryState {

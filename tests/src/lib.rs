@@ -378,8 +378,10 @@ impl Peer {
         self.ok(&["send", to, text]).trim().to_owned()
     }
 
+    /// The conversation with `with`, without marking anything read (so
+    /// senders' states stay at "delivered" unless a test reads on purpose).
     pub fn messages(&self, with: &str) -> Vec<Value> {
-        self.json(&["messages", with])
+        self.json(&["messages", with, "--peek"])
             .as_array()
             .cloned()
             .unwrap_or_default()

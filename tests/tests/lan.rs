@@ -61,6 +61,33 @@ fn three_hosts_find_each_other_by_mdns_and_chat_both_ways() {
 }
 
 #[test]
+fn reading_a_conversation_tells_the_sender() {
+    let lab = Lab::new(2);
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+    alice.send("bob", "did you see this?");
+    assert!(wait_until(PATIENCE, || alice
+        .state_of("bob", "did you see this?")
+        .as_deref()
+        == Some("delivered")));
+    // Stored on bob's side as received, not read, until bob looks.
+    let stored = bob.messages("alice");
+    assert_eq!(stored.last().unwrap()["state"], "received");
+    bob.ok(&["messages", "alice"]);
+    assert_eq!(bob.messages("alice").last().unwrap()["state"], "read");
+    assert!(
+        wait_until(PATIENCE, || alice
+            .state_of("bob", "did you see this?")
+            .as_deref()
+            == Some("read")),
+        "alice never saw her message read"
+    );
+}
+
+#[test]
 fn restart_keeps_contacts_and_history_and_delivers_what_waited() {
     let lab = Lab::new(2);
     let mut alice = Peer::new("alice", Some(lab.host(0)));
