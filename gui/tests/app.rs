@@ -67,6 +67,34 @@ fn wait(
     panic!("timed out waiting for {what}");
 }
 
+/// Waits until `node`'s conversation with `contact` holds a message for
+/// which `f` holds (asking the node itself, not the window).
+fn wait_node(
+    rt: &tokio::runtime::Handle,
+    node: &NodeHandle,
+    contact: &str,
+    what: &str,
+    f: impl Fn(&cairn_node::api::MessageInfo) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Reply::Messages { messages, .. } = rt
+            .block_on(node.call(Request::Messages {
+                contact: contact.into(),
+                limit: None,
+            }))
+            .unwrap()
+        else {
+            panic!()
+        };
+        if messages.iter().any(&f) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Bob: a second node in the same process, on the app's runtime.
 fn bob(h: &Harness<'_, CairnApp>, dir: &std::path::Path) -> NodeHandle {
     node_named(h, dir, "bob")
@@ -151,23 +179,9 @@ fn adding_a_contact_sending_and_verifying() {
     type_into(&mut h, "Message", "hello from the window");
     click(&mut h, "Send");
     // Bob's node stores it ...
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let Reply::Messages { messages, .. } = rt
-            .block_on(bob.call(Request::Messages {
-                contact: "alice".into(),
-                limit: None,
-            }))
-            .unwrap()
-        else {
-            panic!()
-        };
-        if messages.iter().any(|m| m.text == "hello from the window") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bob never received it");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_node(&rt, &bob, "alice", "bob to receive it", |m| {
+        m.text == "hello from the window"
+    });
     // ... the chat list shows it as the last message ...
     wait(&mut h, "the preview in the chat list", |h| {
         h.query_by_label("You: hello from the window").is_some()
@@ -189,26 +203,9 @@ fn adding_a_contact_sending_and_verifying() {
         h.query_all_by_label("hi alice").count() == 2
     });
     // The chat is open, so alice has read it: bob's node learns so.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let Reply::Messages { messages, .. } = rt
-            .block_on(bob.call(Request::Messages {
-                contact: "alice".into(),
-                limit: None,
-            }))
-            .unwrap()
-        else {
-            panic!()
-        };
-        if messages
-            .iter()
-            .any(|m| m.text == "hi alice" && m.state == "read")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bob never saw his answer read");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_node(&rt, &bob, "alice", "bob to see his answer read", |m| {
+        m.text == "hi alice" && m.state == "read"
+    });
 
     // Verify: the safety number on screen is bob's and alice's, 60 digits.
     click(&mut h, "Verify");

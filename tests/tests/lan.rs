@@ -14,6 +14,16 @@ fn befriend(a: &Peer, b: &Peer) {
     b.add(a);
 }
 
+/// Alice and bob on one bridge, running, each the other's contact.
+fn two_friends(lab: &Lab) -> (Peer, Peer) {
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+    (alice, bob)
+}
+
 #[test]
 fn three_hosts_find_each_other_by_mdns_and_chat_both_ways() {
     let lab = Lab::new(3);
@@ -63,11 +73,7 @@ fn three_hosts_find_each_other_by_mdns_and_chat_both_ways() {
 #[test]
 fn reading_a_conversation_tells_the_sender() {
     let lab = Lab::new(2);
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
+    let (alice, bob) = two_friends(&lab);
     alice.send("bob", "did you see this?");
     assert!(wait_until(PATIENCE, || alice
         .state_of("bob", "did you see this?")
@@ -90,11 +96,7 @@ fn reading_a_conversation_tells_the_sender() {
 #[test]
 fn restart_keeps_contacts_and_history_and_delivers_what_waited() {
     let lab = Lab::new(2);
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
+    let (mut alice, mut bob) = two_friends(&lab);
     alice.send("bob", "before the restart");
     assert!(wait_until(PATIENCE, || bob.received("alice") == ["before the restart"]));
 
@@ -129,11 +131,7 @@ fn restart_keeps_contacts_and_history_and_delivers_what_waited() {
 #[test]
 fn kill_9_during_a_burst_loses_no_acknowledged_send() {
     let lab = Lab::new(2);
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
+    let (mut alice, bob) = two_friends(&lab);
 
     // Four senders in parallel; alice is killed while they run. A send in
     // flight at the kill may or may not have been accepted; the exit code says.
