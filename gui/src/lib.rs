@@ -12,6 +12,8 @@
 
 use std::time::Duration;
 
+pub mod notify;
+
 use cairn_node::api::{
     ContactInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, SafetyInfo, StatusInfo,
 };
@@ -73,6 +75,8 @@ pub struct CairnApp {
     group_name: String,
     group_composer: String,
     status: Option<StatusInfo>,
+    /// Desktop notifications for new messages.
+    notifications: bool,
 }
 
 impl CairnApp {
@@ -118,6 +122,7 @@ impl CairnApp {
             group_name: String::new(),
             group_composer: String::new(),
             status: None,
+            notifications: true,
         })
     }
 
@@ -281,6 +286,35 @@ impl CairnApp {
             self.tab = Tab::Chats;
             self.error = None;
             self.refresh();
+        }
+    }
+
+    /// A desktop notification for each message that arrived in a chat the
+    /// user is not looking at (another chat open, or the window in the
+    /// background). Sent off the UI thread.
+    fn notify(&mut self, ui: &egui::Ui, arrived: Vec<String>) {
+        if !self.notifications {
+            return;
+        }
+        let focused = ui.input(|i| i.focused);
+        for peer in arrived {
+            let open = focused
+                && self.tab == Tab::Chats
+                && self.selected.as_deref() == Some(peer.as_str());
+            if open {
+                continue;
+            }
+            let name = self
+                .contacts
+                .iter()
+                .find(|c| c.id == peer)
+                .map(|c| c.alias.clone().unwrap_or_else(|| c.name.clone()))
+                .unwrap_or_else(|| "someone new".to_owned());
+            self.rt.spawn_blocking(move || {
+                if let Err(e) = notify::new_message(&name) {
+                    tracing::debug!(error = %e, "no desktop notification");
+                }
+            });
         }
     }
 
@@ -725,11 +759,16 @@ impl CairnApp {
     fn main_screen(&mut self, ui: &mut egui::Ui) {
         // New events (messages, states, contacts) or a second passed: refresh.
         let mut fresh = false;
+        let mut arrived = Vec::new();
         if let Some(events) = &mut self.events {
-            while events.try_recv().is_ok() {
+            while let Ok(event) = events.try_recv() {
                 fresh = true;
+                if let cairn_protocol::Event::MessageReceived(m) = &event {
+                    arrived.push(m.peer.to_string());
+                }
             }
         }
+        self.notify(ui, arrived);
         let now = ui.input(|i| i.time);
         if fresh || now - self.last_refresh > 1.0 {
             self.last_refresh = now;
@@ -754,6 +793,8 @@ impl CairnApp {
                 if theme != before {
                     ui.ctx().set_theme(theme);
                 }
+                ui.separator();
+                ui.checkbox(&mut self.notifications, "Notifications");
             });
         });
         ui.separator();
