@@ -289,6 +289,46 @@ impl CairnApp {
         }
     }
 
+    /// Keyboard: Ctrl+1…5 switch tabs; Ctrl+Up / Ctrl+Down move to the
+    /// previous / next chat. (Tab moves between fields and Enter sends, as
+    /// egui does everywhere.)
+    fn shortcuts(&mut self, ui: &egui::Ui) {
+        use egui::{Key, Modifiers};
+        let tabs = [
+            (Key::Num1, Tab::Chats),
+            (Key::Num2, Tab::Groups),
+            (Key::Num3, Tab::AddContact),
+            (Key::Num4, Tab::Verify),
+            (Key::Num5, Tab::Network),
+        ];
+        for (key, tab) in tabs {
+            if ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, key)) {
+                self.tab = tab;
+            }
+        }
+        let step = if ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::ArrowDown)) {
+            1
+        } else if ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::ArrowUp)) {
+            -1
+        } else {
+            return;
+        };
+        if self.contacts.is_empty() {
+            return;
+        }
+        let n = self.contacts.len() as isize;
+        let at = self
+            .selected
+            .as_ref()
+            .and_then(|id| self.contacts.iter().position(|c| &c.id == id))
+            .map_or(0, |i| i as isize);
+        let next = (at + step).rem_euclid(n) as usize;
+        self.selected = Some(self.contacts[next].id.clone());
+        self.tab = Tab::Chats;
+        self.safety = None;
+        self.refresh();
+    }
+
     /// A desktop notification for each message that arrived in a chat the
     /// user is not looking at (another chat open, or the window in the
     /// background). Sent off the UI thread.
@@ -775,6 +815,7 @@ impl CairnApp {
             self.refresh();
         }
         ui.ctx().request_repaint_after(Duration::from_millis(250));
+        self.shortcuts(ui);
         ui.horizontal(|ui| {
             ui.label(RichText::new(format!("Cairn — {}", self.me)).strong());
             ui.separator();
