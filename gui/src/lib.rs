@@ -47,6 +47,9 @@ pub struct CairnApp {
     screen: Screen,
     tab: Tab,
     node: Option<NodeHandle>,
+    /// Attached to a node that already runs on this profile (`cairn run`):
+    /// its control socket.
+    attached: Option<std::path::PathBuf>,
     events: Option<tokio::sync::broadcast::Receiver<cairn_protocol::Event>>,
     error: Option<String>,
     // onboarding / unlock
@@ -99,6 +102,7 @@ impl CairnApp {
             screen,
             tab: Tab::Chats,
             node: None,
+            attached: None,
             events: None,
             error: None,
             name: String::new(),
@@ -126,6 +130,34 @@ impl CairnApp {
         })
     }
 
+    /// If a node already runs on this profile (`cairn run`, or another
+    /// window), uses it through its control socket instead of starting one:
+    /// no passphrase needed, the node stays up when the window closes.
+    /// Returns whether it attached.
+    pub fn attach_if_running(&mut self) -> bool {
+        let path = self.profile.socket_path();
+        let status = self.rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                cairn_node::control::call(&path, &Request::Status),
+            )
+            .await
+        });
+        let Ok(Ok(cairn_node::Response::Ok(Reply::Status(status)))) = status else {
+            return false;
+        };
+        self.me = status.name.clone();
+        self.status = Some(*status);
+        self.attached = Some(path);
+        self.screen = Screen::Main;
+        true
+    }
+
+    /// Whether the window uses a node that runs outside it.
+    pub fn is_attached(&self) -> bool {
+        self.attached.is_some()
+    }
+
     /// Unlocks (or creates, named `name`) the profile at once, as scripts
     /// do with `CAIRN_PASSPHRASE`.
     pub fn unlock_with(&mut self, passphrase: &str, name: &str) {
@@ -150,6 +182,19 @@ impl CairnApp {
     }
 
     fn call(&mut self, request: Request) -> Option<Reply> {
+        if let Some(path) = self.attached.clone() {
+            return match self.rt.block_on(cairn_node::control::call(&path, &request)) {
+                Ok(cairn_node::Response::Ok(reply)) => Some(reply),
+                Ok(cairn_node::Response::Error(e)) => {
+                    self.error = Some(e.message);
+                    None
+                }
+                Err(e) => {
+                    self.error = Some(format!("the running node does not answer: {e}"));
+                    None
+                }
+            };
+        }
         let node = self.node.clone()?;
         match self.rt.block_on(node.call(request)) {
             Ok(reply) => Some(reply),

@@ -43,8 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.tor.enabled |= args.tor;
     config.tor.only |= args.tor_only;
     let mut app = CairnApp::new(profile, config)?;
+    // A node already running on this profile (`cairn run`): use it.
+    let attached = app.attach_if_running();
     // For scripts (and the screenshot): unlock without typing.
-    if let Ok(pass) = std::env::var("CAIRN_PASSPHRASE") {
+    if !attached && let Ok(pass) = std::env::var("CAIRN_PASSPHRASE") {
         let name = std::env::var("CAIRN_NAME").unwrap_or_else(|_| "me".into());
         app.unlock_with(&pass, &name);
     }

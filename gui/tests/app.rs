@@ -379,3 +379,59 @@ fn unread_counts_in_the_chat_list_clear_when_the_chat_is_opened() {
         m.text == "are you there?" && m.state == "read"
     });
 }
+
+#[test]
+fn the_window_attaches_to_a_node_already_running_on_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    // `cairn run` stand-in: alice's node with its control socket, and bob,
+    // on a runtime of their own.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let start = |name: &str, socket: bool| {
+        let profile = Profile::at(dir.path().join(name));
+        let opened = profile.create(name, b"").unwrap();
+        let options = RunOptions {
+            config: offline(),
+            control_socket: socket,
+        };
+        rt.block_on(cairn_node::runtime::start(&profile, opened, options))
+            .unwrap()
+            .0
+    };
+    let alice = start("alice", true);
+    let bob = start("bob", false);
+    let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
+        panic!()
+    };
+
+    // The window finds alice's node and needs no passphrase.
+    let mut app = CairnApp::new(Profile::at(dir.path().join("alice")), offline()).unwrap();
+    assert!(app.attach_if_running());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(|ui, app: &mut CairnApp| app.ui(ui), app);
+    h.run_steps(3);
+    assert!(h.query_by_label("Cairn — alice").is_some());
+    click(&mut h, "Add contact");
+    type_as(&mut h, Role::MultilineTextInput, "Their invite", &uri);
+    click(&mut h, "Add");
+    wait(&mut h, "bob in the chat list", |h| {
+        h.query_by_label_contains("bob").is_some()
+    });
+    let Reply::Invite { uri: alice_uri } = rt.block_on(alice.call(Request::Invite)).unwrap() else {
+        panic!()
+    };
+    rt.block_on(bob.call(Request::Add {
+        invite: alice_uri,
+        alias: None,
+    }))
+    .unwrap();
+    rt.block_on(alice.connect_memory(&bob, 16 * 1024));
+    type_into(&mut h, "Message", "through the socket");
+    click(&mut h, "Send");
+    wait_node(rt.handle(), &bob, "alice", "bob to receive it", |m| {
+        m.text == "through the socket"
+    });
+    wait(&mut h, "the delivered state", |h| {
+        h.query_by_label("delivered").is_some()
+    });
+}
