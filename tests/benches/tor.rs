@@ -60,7 +60,7 @@ fn inside(net: &Path, trials: usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     rt.spawn(echo_server());
-    let mut ctor = start_c_tor(net, scratch.path());
+    let ctor = KillOnDrop(start_c_tor(net, scratch.path()));
     let onion = wait_c_tor(scratch.path());
     eprintln!("C tor up; its onion service is {onion}");
 
@@ -106,8 +106,7 @@ fn inside(net: &Path, trials: usize) {
         let c_bulk = socks_bulk(&onion).await;
         (arti_connect, c_connect, arti_bulk, c_bulk)
     });
-    let _ = ctor.kill();
-    let _ = ctor.wait();
+    drop(ctor);
 
     let median = |v: &mut Vec<Duration>| {
         v.sort();
@@ -133,6 +132,16 @@ fn inside(net: &Path, trials: usize) {
     );
 
     cairn_nodes(net);
+}
+
+/// The C tor client dies with the benchmark, even when it panics.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Reads a u64 length; 0 is a ping answered at once, otherwise the bytes
