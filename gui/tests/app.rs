@@ -147,17 +147,29 @@ fn pair(
     onboard(&mut h);
     let bob = bob(&h, dir);
     let rt = h.state().runtime();
+    let alice = h.state().node().unwrap().clone();
+    befriend_through_window(&mut h, &rt, &alice, &bob);
+    (h, bob, rt)
+}
+
+/// Alice (the window's node) adds bob by pasting his invite in the window;
+/// bob adds alice behind the scenes; a memory link joins them.
+fn befriend_through_window(
+    h: &mut Harness<'_, CairnApp>,
+    rt: &tokio::runtime::Handle,
+    alice: &NodeHandle,
+    bob: &NodeHandle,
+) {
     let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
         panic!()
     };
-    click(&mut h, "Add contact");
+    click(h, "Add contact");
     assert!(h.query_by_label_contains("Show them your code").is_some());
-    type_as(&mut h, Role::MultilineTextInput, "Their invite", &uri);
-    click(&mut h, "Add");
-    wait(&mut h, "bob in the chat list", |h| {
+    type_as(h, Role::MultilineTextInput, "Their invite", &uri);
+    click(h, "Add");
+    wait(h, "bob in the chat list", |h| {
         h.query_by_label_contains("bob").is_some()
     });
-    let alice = h.state().node().unwrap().clone();
     let Reply::Invite { uri: alice_uri } = rt.block_on(alice.call(Request::Invite)).unwrap() else {
         panic!()
     };
@@ -166,8 +178,7 @@ fn pair(
         alias: None,
     }))
     .unwrap();
-    rt.block_on(alice.connect_memory(&bob, 16 * 1024));
-    (h, bob, rt)
+    rt.block_on(alice.connect_memory(bob, 16 * 1024));
 }
 
 #[test]
@@ -399,9 +410,6 @@ fn the_window_attaches_to_a_node_already_running_on_the_profile() {
     };
     let alice = start("alice", true);
     let bob = start("bob", false);
-    let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
-        panic!()
-    };
 
     // The window finds alice's node and needs no passphrase.
     let mut app = CairnApp::new(Profile::at(dir.path().join("alice")), offline()).unwrap();
@@ -411,21 +419,7 @@ fn the_window_attaches_to_a_node_already_running_on_the_profile() {
         .build_ui_state(|ui, app: &mut CairnApp| app.ui(ui), app);
     h.run_steps(3);
     assert!(h.query_by_label("Cairn — alice").is_some());
-    click(&mut h, "Add contact");
-    type_as(&mut h, Role::MultilineTextInput, "Their invite", &uri);
-    click(&mut h, "Add");
-    wait(&mut h, "bob in the chat list", |h| {
-        h.query_by_label_contains("bob").is_some()
-    });
-    let Reply::Invite { uri: alice_uri } = rt.block_on(alice.call(Request::Invite)).unwrap() else {
-        panic!()
-    };
-    rt.block_on(bob.call(Request::Add {
-        invite: alice_uri,
-        alias: None,
-    }))
-    .unwrap();
-    rt.block_on(alice.connect_memory(&bob, 16 * 1024));
+    befriend_through_window(&mut h, rt.handle(), &alice, &bob);
     type_into(&mut h, "Message", "through the socket");
     click(&mut h, "Send");
     wait_node(rt.handle(), &bob, "alice", "bob to receive it", |m| {

@@ -296,15 +296,22 @@ impl Net {
     }
 }
 
-#[test]
-fn three_members_chat_and_a_removed_one_gets_nothing_after() {
-    let mut net = Net::new(3, 1);
+/// Node 0 creates "walkers" with nodes 1 and 2 as members, linked to both,
+/// and lets it settle.
+fn walkers(net: &mut Net) -> GroupId {
     let g = net.create(0, "walkers");
     net.add(0, &g, 1, Role::Member).unwrap();
     net.add(0, &g, 2, Role::Member).unwrap();
     net.connect(0, 1);
     net.connect(0, 2);
     net.run(10_000);
+    g
+}
+
+#[test]
+fn three_members_chat_and_a_removed_one_gets_nothing_after() {
+    let mut net = Net::new(3, 1);
+    let g = walkers(&mut net);
     net.post(1, &g, "hello from bob").unwrap();
     net.run(10_000);
     assert_eq!(net.texts(2, &g), vec!["hello from bob"]);
@@ -323,12 +330,7 @@ fn three_members_chat_and_a_removed_one_gets_nothing_after() {
 #[test]
 fn an_absent_member_catches_up_from_someone_other_than_the_author() {
     let mut net = Net::new(3, 2);
-    let g = net.create(0, "walkers");
-    net.add(0, &g, 1, Role::Member).unwrap();
-    net.add(0, &g, 2, Role::Member).unwrap();
-    net.connect(0, 1);
-    net.connect(0, 2);
-    net.run(10_000);
+    let g = walkers(&mut net);
     net.disconnect(0, 2);
     net.offline.insert(2);
     for i in 0..500 {
@@ -596,12 +598,7 @@ proptest! {
 #[test]
 fn after_a_removal_text_is_sealed_under_a_key_the_removed_member_never_gets() {
     let mut net = Net::new(4, 11);
-    let g = net.create(0, "walkers");
-    net.add(0, &g, 1, Role::Member).unwrap();
-    net.add(0, &g, 2, Role::Member).unwrap();
-    net.connect(0, 1);
-    net.connect(0, 2);
-    net.run(10_000);
+    let g = walkers(&mut net);
     net.post(0, &g, "before").unwrap();
     net.run(10_000);
     net.remove(0, &g, 2).unwrap();
