@@ -65,6 +65,22 @@ pub enum Request {
     GroupExport {
         group: String,
     },
+    /// Opt in to a gateway (a contact running `cairn gateway`): become
+    /// reachable from XMPP as ALIAS@its-domain (or your id there).
+    BridgeJoin {
+        gateway: String,
+        #[serde(default)]
+        alias: String,
+    },
+    BridgeLeave {
+        gateway: String,
+    },
+    /// Add a contact on XMPP by address, through a joined gateway.
+    BridgeAdd {
+        jid: String,
+        via: Option<String>,
+        name: Option<String>,
+    },
     Shutdown,
 }
 
@@ -82,6 +98,9 @@ impl Request {
                 | Request::GroupRemove { .. }
                 | Request::GroupSend { .. }
                 | Request::GroupLeave { .. }
+                | Request::BridgeJoin { .. }
+                | Request::BridgeLeave { .. }
+                | Request::BridgeAdd { .. }
         )
     }
 }
@@ -97,6 +116,21 @@ pub struct ContactInfo {
     pub origin: String,
     /// Links currently up to this contact, by medium.
     pub links: Vec<String>,
+    /// "cairn", or "xmpp" for an address on XMPP reached through a gateway
+    /// (only as private as XMPP: the gateway and the XMPP servers see it).
+    #[serde(default = "cairn_kind")]
+    pub kind: String,
+    /// For `xmpp` contacts: the gateway's name.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// For `xmpp` contacts, while the node runs: "available", "away: …",
+    /// "unavailable" or "typing".
+    #[serde(default)]
+    pub presence: Option<String>,
+}
+
+fn cairn_kind() -> String {
+    "cairn".to_owned()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -144,6 +178,32 @@ pub struct StatusInfo {
     pub outbox: usize,
     pub sessions: usize,
     pub mesh: MeshInfo,
+    /// When this node is a gateway to XMPP.
+    #[serde(default)]
+    pub gateway: GatewayInfo,
+    /// Gateways this node joined, and its address on each.
+    #[serde(default)]
+    pub bridges: Vec<BridgeInfo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GatewayInfo {
+    pub enabled: bool,
+    pub domain: String,
+    /// Attached to the XMPP server now.
+    pub connected: bool,
+    /// Cairn users who joined, as `address (id)`.
+    pub users: Vec<String>,
+    /// Texts for XMPP the server has not yet confirmed.
+    pub unconfirmed: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BridgeInfo {
+    pub gateway: String,
+    pub gateway_name: String,
+    /// Our address on XMPP, once the gateway confirmed the join.
+    pub address: Option<String>,
 }
 
 /// Tor, when it is on.

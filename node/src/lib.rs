@@ -11,7 +11,9 @@
 //! committed it; an incoming message is acknowledged only after it is stored.
 
 pub mod api;
+pub mod bridge;
 pub mod control;
+pub mod gateway;
 mod paged;
 pub mod profile;
 pub mod runtime;

@@ -121,6 +121,68 @@ enum Command {
     /// Group chats: create, add and remove members, send, read.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Run this node as a gateway to XMPP: it attaches to an XMPP server as
+    /// an external component (XEP-0114) and bridges the Cairn users who join
+    /// it. Runs in the foreground like `cairn run`; `[gateway]` in
+    /// config.toml holds the same settings.
+    Gateway {
+        /// The server's component port.
+        #[arg(long, default_value = "127.0.0.1:5347")]
+        server: String,
+        /// The component's domain, as the server's config names it.
+        #[arg(long)]
+        domain: Option<String>,
+        /// A file holding the component secret (or set CAIRN_GATEWAY_SECRET).
+        #[arg(long)]
+        secret_file: Option<std::path::PathBuf>,
+        /// XMPP domain or bare JID allowed to write through the gateway
+        /// (repeatable). Default: everyone.
+        #[arg(long)]
+        allow: Vec<String>,
+        /// Messages per minute per XMPP account.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// libp2p address to listen on (repeatable).
+        #[arg(long)]
+        listen: Vec<String>,
+        /// Peer to dial at start (repeatable).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+        /// Do not look for peers with multicast DNS.
+        #[arg(long)]
+        no_mdns: bool,
+    },
+    /// Talk with people on XMPP (Conversations, Gajim, Dino…) through a
+    /// gateway. What crosses a gateway is only as private as XMPP: the
+    /// gateway and the XMPP servers can read it.
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
+}
+
+#[derive(Subcommand)]
+enum BridgeCommand {
+    /// Opt in to a gateway (a contact running `cairn gateway`): people on
+    /// XMPP can then write to you at ALIAS@its-domain.
+    Join {
+        /// The gateway, as one of your contacts.
+        gateway: String,
+        /// The name you want there (default: your Cairn id).
+        #[arg(long, default_value = "")]
+        alias: String,
+    },
+    /// Stop being reachable through a gateway.
+    Leave { gateway: String },
+    /// Add someone on XMPP by address; then `cairn send xmpp:ADDRESS TEXT`.
+    Add {
+        /// Their XMPP address, e.g. juliet@example.org.
+        jid: String,
+        /// Their name in your contacts.
+        #[arg(long)]
+        name: Option<String>,
+        /// Which joined gateway to use (needed when you joined several).
+        #[arg(long)]
+        via: Option<String>,
+    },
 }
 
 /// GROUP below is the group's name or its id (or an id prefix of 4+ characters).
@@ -401,6 +463,43 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Group(command) => group_command(&profile, command).await,
+        Command::Bridge(command) => bridge_command(&profile, command).await,
+        Command::Gateway {
+            server,
+            domain,
+            secret_file,
+            allow,
+            rate,
+            listen,
+            bootstrap,
+            no_mdns,
+        } => {
+            let created = if profile.exists() {
+                None
+            } else {
+                Some(create_profile(&profile, "Cairn gateway")?)
+            };
+            let mut config = profile.load_config()?;
+            config.gateway.enabled = true;
+            config.gateway.server = server;
+            if let Some(domain) = domain {
+                config.gateway.domain = domain;
+            }
+            if secret_file.is_some() {
+                config.gateway.secret_file = secret_file;
+            }
+            config.gateway.allow.extend(allow);
+            if let Some(rate) = rate {
+                config.gateway.rate_per_minute = rate;
+                config.gateway.burst = config.gateway.burst.max(rate);
+            }
+            if !listen.is_empty() {
+                config.lan.listen = listen;
+            }
+            config.lan.bootstrap.extend(bootstrap);
+            config.lan.mdns &= !no_mdns;
+            run(&profile, config, created).await
+        }
         Command::Verify { contact, confirm } => {
             let Reply::Safety(s) = request(&profile, Request::Verify { contact, confirm }).await?
             else {
@@ -736,7 +835,50 @@ fn print_message(m: &MessageInfo) {
     println!("{} {arrow} {}  [{}]", when(m.local_at), m.text, m.state);
 }
 
+async fn bridge_command(profile: &Profile, command: BridgeCommand) -> Result<(), CliError> {
+    match command {
+        BridgeCommand::Join { gateway, alias } => {
+            request(
+                profile,
+                Request::BridgeJoin {
+                    gateway: gateway.clone(),
+                    alias,
+                },
+            )
+            .await?;
+            println!(
+                "Asked {gateway} to bridge you. `cairn status` shows your XMPP address once it answers."
+            );
+            println!("Remember: what crosses the gateway is only as private as XMPP.");
+            Ok(())
+        }
+        BridgeCommand::Leave { gateway } => {
+            request(profile, Request::BridgeLeave { gateway }).await?;
+            println!("Left the gateway; XMPP users can no longer write to you through it.");
+            Ok(())
+        }
+        BridgeCommand::Add { jid, name, via } => {
+            let Reply::Contact(c) = request(profile, Request::BridgeAdd { jid, via, name }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("Added {} ({}) on XMPP", c.name, c.id);
+            println!("Write with: cairn send {} \"…\"", c.id);
+            Ok(())
+        }
+    }
+}
+
 fn print_contact(c: &ContactInfo) {
+    if c.kind == "xmpp" {
+        let via = c.via.as_deref().unwrap_or("?");
+        let presence = c.presence.as_deref().unwrap_or("presence unknown");
+        println!(
+            "{:<20} {}  XMPP via {via} (only as private as XMPP), {presence}",
+            c.name, c.id
+        );
+        return;
+    }
     let mut flags = Vec::new();
     if c.verified {
         flags.push("verified");
@@ -780,6 +922,35 @@ fn print_status(s: &StatusInfo) {
         }
     } else {
         println!("lan: off");
+    }
+    if s.gateway.enabled {
+        println!(
+            "gateway {}: {}; {} users joined; {} texts waiting for the server",
+            s.gateway.domain,
+            if s.gateway.connected {
+                "attached"
+            } else {
+                "NOT attached (retrying)"
+            },
+            s.gateway.users.len(),
+            s.gateway.unconfirmed
+        );
+        for u in &s.gateway.users {
+            println!("  {u}");
+        }
+    }
+    for b in &s.bridges {
+        println!(
+            "bridged through {}: {}",
+            if b.gateway_name.is_empty() {
+                &b.gateway
+            } else {
+                &b.gateway_name
+            },
+            b.address
+                .as_deref()
+                .unwrap_or("waiting for the gateway to answer")
+        );
     }
     if s.tor.enabled {
         println!(

@@ -42,6 +42,45 @@ pub struct NodeConfig {
     pub lan: LanSettings,
     pub mesh: MeshSettings,
     pub tor: TorSettings,
+    pub gateway: GatewaySettings,
+}
+
+/// Run as a gateway to XMPP: attach to an XMPP server as an external
+/// component (XEP-0114) and bridge Cairn users who opt in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub enabled: bool,
+    /// The server's component port, `host:port`.
+    pub server: String,
+    /// The component's domain, as the server's config names it.
+    pub domain: String,
+    /// The component secret. Better: `secret_file`, or the
+    /// `CAIRN_GATEWAY_SECRET` environment variable.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// XMPP domains (subdomains included) or bare JIDs that may write to
+    /// Cairn users through this gateway. Empty: everyone.
+    pub allow: Vec<String>,
+    /// Messages and subscription requests per minute per XMPP account.
+    pub rate_per_minute: u32,
+    /// How many may come at once before the rate applies.
+    pub burst: u32,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            server: "127.0.0.1:5347".into(),
+            domain: String::new(),
+            secret: None,
+            secret_file: None,
+            allow: Vec::new(),
+            rate_per_minute: 120,
+            burst: 30,
+        }
+    }
 }
 
 /// Tor: an onion service of our own, and contacts reached at theirs.

@@ -55,6 +55,8 @@ pub enum NodeError {
     Control(#[from] crate::control::ControlError),
     #[error("invalid address {addr}: {reason}")]
     Address { addr: String, reason: String },
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 /// A handle to a running node, for in-process callers (the GUI, tests).
@@ -163,6 +165,8 @@ impl Committer {
 
 struct Node {
     engine: Engine<crate::store::RedbStore>,
+    gateway: Option<crate::gateway::GatewayRun>,
+    bridges: crate::bridge::UserBridge,
     senders: HashMap<u64, (LinkSender, [u8; 32])>,
     lan: Option<LanTransport>,
     tor: Option<TorTransport>,
@@ -189,6 +193,11 @@ pub async fn start(
     let identity_bytes = *identity.key().as_bytes();
     let mut config = Config::new(name);
     options.config.mesh.apply(&mut config);
+    if options.config.gateway.enabled {
+        // Users opt in by writing first: each is a contact request.
+        config.max_requests = config.max_contacts;
+        config.gateway = true;
+    }
     let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
     let ids = LinkIds::default();
     let tor = if options.config.tor.on() {
@@ -200,7 +209,13 @@ pub async fn start(
     } else {
         None
     };
-    let engine = Engine::new(config, identity, store, seed, now())?;
+    let mut engine = Engine::new(config, identity, store, seed, now())?;
+    let (gateway, from_xmpp) = if options.config.gateway.enabled {
+        let (run, rx) = crate::gateway::GatewayRun::start(&options.config.gateway, &mut engine)?;
+        (Some(run), Some(rx))
+    } else {
+        (None, None)
+    };
     if let Some(tor) = &tor {
         for contact in engine.contacts() {
             want_over_tor(tor, contact);
@@ -225,13 +240,15 @@ pub async fn start(
     let (events, _) = broadcast::channel(1024);
     let node = Node {
         engine,
+        gateway,
+        bridges: crate::bridge::UserBridge::default(),
         senders: HashMap::new(),
         lan,
         tor,
         events: events.clone(),
         dropped_frames: 0,
     };
-    let task = tokio::spawn(node.run(link_rx, call_rx, link_tx.clone()));
+    let task = tokio::spawn(node.run(link_rx, call_rx, from_xmpp, link_tx.clone()));
     Ok((
         NodeHandle {
             calls: call_tx,
@@ -307,6 +324,7 @@ impl Node {
         mut self,
         mut links: mpsc::Receiver<LinkEvent>,
         mut calls: mpsc::Receiver<Call>,
+        mut xmpp: Option<mpsc::Receiver<crate::gateway::XmppEvent>>,
         // Kept so the link channel never closes under us.
         _link_tx: mpsc::Sender<LinkEvent>,
     ) {
@@ -337,6 +355,7 @@ impl Node {
                         self.finish_commit(ticket, result, waiting);
                     }
                 }
+                Some(event) = recv_some(&mut xmpp) => self.on_xmpp(event),
                 () = sleep => self.engine.handle_timeout(now()),
             }
             // A steady stream of inputs must not starve the timers.
@@ -348,6 +367,8 @@ impl Node {
                     self.on_link_event(event);
                 } else if let Ok(call) = calls.try_recv() {
                     stop |= self.on_call(call, &mut staged);
+                } else if let Some(event) = xmpp.as_mut().and_then(|x| x.try_recv().ok()) {
+                    self.on_xmpp(event);
                 } else {
                     break;
                 }
@@ -367,6 +388,9 @@ impl Node {
                 }
             }
             self.drain_outputs();
+            if let Some(gateway) = &mut self.gateway {
+                gateway.check_presence(&mut self.engine);
+            }
         }
         // Let what is in flight land, then commit the rest inline.
         if let Some((ticket, waiting)) = in_flight.take()
@@ -388,6 +412,12 @@ impl Node {
             sender.close();
         }
         info!("node stopped");
+    }
+
+    fn on_xmpp(&mut self, event: crate::gateway::XmppEvent) {
+        if let Some(gateway) = &mut self.gateway {
+            gateway.on_xmpp(&mut self.engine, event);
+        }
     }
 
     fn finish_commit(
@@ -475,7 +505,13 @@ impl Node {
                 return true;
             }
             other => service::handle(&mut self.engine, other)
-                .unwrap_or_else(|| Err(ApiError::new(ErrorKind::Internal, "unhandled request"))),
+                .unwrap_or_else(|| Err(ApiError::new(ErrorKind::Internal, "unhandled request")))
+                .map(|mut reply| {
+                    if let Reply::Contacts { contacts } = &mut reply {
+                        self.bridges.annotate(&self.engine, contacts);
+                    }
+                    reply
+                }),
         };
         if request.needs_commit() && answer.is_ok() {
             waiting.push((reply, answer));
@@ -529,7 +565,26 @@ impl Node {
                 }
             })
             .unwrap_or_default();
+        let bridges = crate::bridge::joined(&self.engine)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|j| api::BridgeInfo {
+                gateway: j.gateway.to_string(),
+                gateway_name: self
+                    .engine
+                    .contact(&j.gateway)
+                    .map(|c| c.display_name().to_owned())
+                    .unwrap_or_default(),
+                address: j.address,
+            })
+            .collect();
         StatusInfo {
+            gateway: self
+                .gateway
+                .as_ref()
+                .map(crate::gateway::GatewayRun::info)
+                .unwrap_or_default(),
+            bridges,
             id: self.engine.identity_key().to_string(),
             name: self.engine.name().to_owned(),
             running: true,
@@ -570,6 +625,7 @@ impl Node {
                 Output::Close { link, reason } => self.close_link(link, reason),
                 Output::Event(event) => {
                     log_event(&event);
+                    self.bridge_event(&event);
                     if let (Event::ContactAdded { peer, .. }, Some(tor)) = (&event, &self.tor)
                         && let Some(contact) = self.engine.contact(peer)
                     {
@@ -579,6 +635,24 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Hands an event to the gateway (if this node is one) or to the user's
+    /// side of bridging.
+    fn bridge_event(&mut self, event: &Event) {
+        let peer = match event {
+            Event::MessageReceived(m) => Some(m.peer),
+            Event::Bridge { peer, .. } | Event::MessageState { peer, .. } => Some(*peer),
+            _ => None,
+        };
+        let ours = peer.is_some_and(|p| crate::bridge::is_joined(&self.engine, &p));
+        if let Some(gateway) = &mut self.gateway
+            && !ours
+            && gateway.on_event(&mut self.engine, event)
+        {
+            return;
+        }
+        self.bridges.on_event(&mut self.engine, event);
     }
 
     fn close_link(&mut self, link: CoreLink, reason: CloseReason) {
@@ -612,6 +686,15 @@ fn log_event(event: &Event) {
             info!(link = link.0, reason = reason.as_str(), "link closed")
         }
         Event::GroupChanged { group } => debug!(%group, "group changed"),
+        Event::Bridge { peer, .. } => debug!(peer = %peer.short(), "bridge signal"),
+    }
+}
+
+/// The next item of an optional channel; never, when there is none.
+async fn recv_some<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

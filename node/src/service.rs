@@ -14,6 +14,7 @@ use crate::api::{
     ApiError, ContactInfo, ErrorKind, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo,
     Reply, Request, SafetyInfo,
 };
+use crate::bridge;
 use crate::store::RedbStore;
 
 /// How far back `MarkRead` looks for unread messages.
@@ -47,6 +48,9 @@ pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<Co
         }
         .to_owned(),
         links,
+        kind: "cairn".to_owned(),
+        via: None,
+        presence: None,
     })
 }
 
@@ -124,25 +128,59 @@ pub fn handle(
                 .map(Reply::Contact)
                 .ok_or_else(|| ApiError::new(ErrorKind::Internal, "contact vanished"))
         })(),
-        Request::Contacts => Ok(Reply::Contacts {
-            contacts: engine
+        Request::Contacts => (|| {
+            let mut contacts: Vec<ContactInfo> = engine
                 .contacts()
                 .map(|c| c.identity)
                 .collect::<Vec<_>>()
                 .iter()
                 .filter_map(|p| contact_info(engine, p))
-                .collect(),
-        }),
+                .collect();
+            contacts.extend(
+                bridge::contacts(engine)?
+                    .iter()
+                    .map(|c| bridge::contact_info(engine, c)),
+            );
+            Ok(Reply::Contacts { contacts })
+        })(),
         Request::Send { contact, text } => (|| {
-            let peer = engine.resolve(contact)?;
-            let id = engine.send_text(now, &peer, text)?;
+            let id = match bridge::find(engine, contact)? {
+                Some(b) => engine.send_remote_text(now, &b.gateway, &b.jid, text)?,
+                None => {
+                    let peer = engine.resolve(contact)?;
+                    engine.send_text(now, &peer, text)?
+                }
+            };
             Ok(Reply::Sent { id: id.to_string() })
         })(),
         Request::Messages { contact, limit } => (|| {
-            let peer = engine.resolve(contact)?;
-            let history = engine.store().history(&peer, *limit)?;
+            let (peer, remote) = match bridge::find(engine, contact)? {
+                Some(b) => (b.gateway, Some(b.jid)),
+                None => (engine.resolve(contact)?, None),
+            };
+            let history = if remote.is_some() {
+                let mut all: Vec<_> = engine
+                    .store()
+                    .history(&peer, None)?
+                    .into_iter()
+                    .filter(|m| m.remote == remote)
+                    .collect();
+                let skip = limit.map_or(0, |l| all.len().saturating_sub(l));
+                all.drain(..skip);
+                all
+            } else {
+                engine
+                    .store()
+                    .history(&peer, *limit)?
+                    .into_iter()
+                    .filter(|m| m.remote.is_none())
+                    .collect()
+            };
             Ok(Reply::Messages {
-                contact: peer.to_string(),
+                contact: match &remote {
+                    Some(jid) => format!("xmpp:{jid}"),
+                    None => peer.to_string(),
+                },
                 messages: history
                     .into_iter()
                     .map(|m| MessageInfo {
@@ -161,14 +199,17 @@ pub fn handle(
             })
         })(),
         Request::MarkRead { contact } => (|| {
-            let peer = engine.resolve(contact)?;
+            let (peer, remote) = match bridge::find(engine, contact)? {
+                Some(b) => (b.gateway, Some(b.jid)),
+                None => (engine.resolve(contact)?, None),
+            };
             // Unread messages are the newest ones; look no further back than
             // the last few hundred.
             let unread: Vec<_> = engine
                 .store()
                 .history(&peer, Some(MARK_READ_WINDOW))?
                 .into_iter()
-                .filter(|m| m.state == DeliveryState::Received)
+                .filter(|m| m.state == DeliveryState::Received && m.remote == remote)
                 .map(|m| m.id)
                 .collect();
             engine.mark_read(now, &peer, &unread);
@@ -284,6 +325,24 @@ pub fn handle(
                 name,
                 base64: data_encoding::BASE64.encode(&bytes),
             })
+        })(),
+        Request::BridgeJoin { gateway, alias } => (|| {
+            let gw = engine.resolve(gateway)?;
+            bridge::join(engine, now, &gw, alias)?;
+            Ok(Reply::Done)
+        })(),
+        Request::BridgeLeave { gateway } => (|| {
+            let gw = engine.resolve(gateway)?;
+            bridge::leave(engine, now, &gw);
+            Ok(Reply::Done)
+        })(),
+        Request::BridgeAdd { jid, via, name } => (|| {
+            let gw = match via {
+                Some(v) => engine.resolve(v)?,
+                None => bridge::default_gateway(engine)?,
+            };
+            let b = bridge::add(engine, now, &gw, jid, name.as_deref())?;
+            Ok(Reply::Contact(bridge::contact_info(engine, &b)))
         })(),
         Request::Status | Request::Dial { .. } | Request::Shutdown => return None,
     })

@@ -15,6 +15,7 @@
 //! | `carried`  | blind("carried", envelope id)    | a carried envelope and whose it is |
 //! | `groups`   | blind("group", group id)         | group id and metadata (flags, signatures, refusals) |
 //! | `group_log`| blind("group", group id) ‖ seq:u64 | a document snapshot or increment |
+//! | `settings` | blind("setting", name)           | name and value (a gateway's users, bridged contacts) |
 //!
 //! Opening checks the passphrase through a read-only handle first, so a wrong
 //! passphrase leaves the file byte-for-byte as it was.
@@ -42,6 +43,7 @@ const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
 const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
 const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
 const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("group_log");
+const SETTINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("settings");
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
@@ -326,12 +328,13 @@ impl RedbStore {
     }
 }
 
-const STATE_CODES: [DeliveryState; 5] = [
+const STATE_CODES: [DeliveryState; 6] = [
     DeliveryState::Queued,
     DeliveryState::Sent,
     DeliveryState::Delivered,
     DeliveryState::Read,
     DeliveryState::Received,
+    DeliveryState::Relayed,
 ];
 
 fn state_code(state: DeliveryState) -> u8 {
@@ -557,6 +560,29 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn settings(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = match txn.open_table(SETTINGS) {
+            Ok(t) => t,
+            // Stores made before settings existed: created at the first write.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(backend(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            let plain = self
+                .vault
+                .open("settings", k.value(), v.value())
+                .map_err(backend)?;
+            let mut r = cairn_protocol::wire::Reader::new(&plain);
+            let name = r.str(u16::MAX as usize, "setting name").map_err(backend)?;
+            let value = r.rest();
+            out.push((name.to_owned(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
         let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
         let txn = self.db.begin_read().map_err(backend)?;
@@ -598,6 +624,16 @@ impl Store for RedbStore {
                     txn.open_table(GROUPS).map_err(backend)?,
                     txn.open_table(GROUP_LOG).map_err(backend)?,
                 ))
+            } else {
+                None
+            };
+            let mut settings = if touches(|op| {
+                matches!(
+                    op,
+                    StoreOp::PutSetting { .. } | StoreOp::DeleteSetting { .. }
+                )
+            }) {
+                Some(txn.open_table(SETTINGS).map_err(backend)?)
             } else {
                 None
             };
@@ -668,6 +704,31 @@ impl Store for RedbStore {
                         end.extend_from_slice(&before.to_be_bytes());
                         let (_, log) = groups.as_mut().ok_or_else(unopened)?;
                         log.retain_in(prefix.as_slice()..end.as_slice(), |_, _| false)
+                            .map_err(backend)?;
+                    }
+                    StoreOp::PutSetting { key, value } => {
+                        let k = self.vault.blind(&[b"setting", key.as_bytes()]);
+                        let mut plain = cairn_protocol::wire::Writer::with_capacity(
+                            2 + key.len() + value.len(),
+                        );
+                        plain.bytes(key.as_bytes()).raw(value);
+                        settings
+                            .as_mut()
+                            .ok_or_else(unopened)?
+                            .insert(
+                                k.as_slice(),
+                                self.vault
+                                    .seal("settings", &k, &plain.into_vec())
+                                    .as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::DeleteSetting { key } => {
+                        let k = self.vault.blind(&[b"setting", key.as_bytes()]);
+                        settings
+                            .as_mut()
+                            .ok_or_else(unopened)?
+                            .remove(k.as_slice())
                             .map_err(backend)?;
                     }
                 }

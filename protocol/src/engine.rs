@@ -26,6 +26,7 @@ use rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
 use tracing::{debug, warn};
 
+use crate::bridge::{BridgeSignal, validate_remote};
 use crate::contact::{Contact, ContactOrigin};
 use crate::envelope::Envelope;
 use crate::frame::Frame;
@@ -143,6 +144,12 @@ pub enum Event {
     GroupChanged {
         group: GroupId,
     },
+    /// A contact said something about a bridged network (see
+    /// [`crate::bridge`]). May carry a status text: do not log it.
+    Bridge {
+        peer: IdentityKey,
+        signal: BridgeSignal,
+    },
 }
 
 /// What the driver must do.
@@ -180,6 +187,8 @@ pub enum EngineError {
     AmbiguousGroup { query: String, candidates: String },
     #[error("contact limit of {0} reached")]
     TooManyContacts(usize),
+    #[error("{0:?} is not an address a gateway can reach")]
+    BadRemote(String),
 }
 
 /// Tunables, with defaults fit for a phone or laptop.
@@ -205,6 +214,9 @@ pub struct Config {
     pub unknown_per_minute: u32,
     /// Store and forward across other nodes.
     pub mesh: MeshConfig,
+    /// This node is a gateway to another network: the texts it sends with a
+    /// `remote` come *from* that address, and a receipt means delivered.
+    pub gateway: bool,
 }
 
 impl Config {
@@ -226,6 +238,7 @@ impl Config {
             inits_per_minute: 30,
             unknown_per_minute: 64,
             mesh: MeshConfig::default(),
+            gateway: false,
         }
     }
 }
@@ -584,6 +597,30 @@ impl<S: Store> Engine<S> {
         peer: &IdentityKey,
         text: &str,
     ) -> Result<MessageId, EngineError> {
+        self.queue_text(now, peer, None, text)
+    }
+
+    /// Queues a text for `remote`, an address on another network, through
+    /// `gateway` (a contact). Delivered means the gateway has it.
+    pub fn send_remote_text(
+        &mut self,
+        now: Time,
+        gateway: &IdentityKey,
+        remote: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        validate_remote(remote)
+            .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
+        self.queue_text(now, gateway, Some(remote.to_owned()), text)
+    }
+
+    fn queue_text(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        remote: Option<String>,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
         check_text(text)?;
         if !self.contacts.contains_key(peer) {
             return Err(EngineError::UnknownContact(peer.short()));
@@ -601,6 +638,7 @@ impl<S: Store> Engine<S> {
             sent_at: now,
             local_at: now,
             state: DeliveryState::Queued,
+            remote,
         };
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
@@ -1052,6 +1090,7 @@ impl<S: Store> Engine<S> {
                 id: record.id,
                 sent_at: record.sent_at,
                 text: record.text,
+                remote: record.remote,
             };
             if !self.send_payload(peer, &payload) {
                 break;
@@ -1073,6 +1112,65 @@ impl<S: Store> Engine<S> {
             }
         }
         sent
+    }
+
+    /// Tells `peer` something about a bridged network, best effort: through
+    /// the session, else the mesh. Returns false when neither took it.
+    pub fn send_bridge(&mut self, now: Time, peer: &IdentityKey, signal: BridgeSignal) -> bool {
+        if !self.contacts.contains_key(peer) {
+            return false;
+        }
+        let payload = Payload::Bridge(Box::new(signal));
+        if self.send_payload(peer, &payload) {
+            return true;
+        }
+        self.mesh_send(now, peer, &payload, None);
+        false
+    }
+
+    /// Whether a link to `peer` is up (they are reachable now).
+    pub fn has_link(&self, peer: &IdentityKey) -> bool {
+        self.best_link(peer).is_some()
+    }
+
+    /// Whether a session with `peer` is up (signals sent now arrive now).
+    pub fn has_session(&self, peer: &IdentityKey) -> bool {
+        self.best_link(peer).is_some() && self.sessions.current_index(peer).is_some()
+    }
+
+    /// Moves an incoming message to `Read` without telling its sender: a
+    /// gateway's way of saying it handed the message on.
+    pub fn settle(&mut self, peer: &IdentityKey, id: &MessageId) {
+        self.batch.push(StoreOp::SetState {
+            peer: *peer,
+            id: *id,
+            state: DeliveryState::Read,
+        });
+    }
+
+    /// Stores a small named value with the next commit (node settings, a
+    /// gateway's subscriptions).
+    pub fn put_setting(&mut self, key: &str, value: Vec<u8>) {
+        self.batch.push(StoreOp::PutSetting {
+            key: key.to_owned(),
+            value,
+        });
+    }
+
+    pub fn delete_setting(&mut self, key: &str) {
+        self.batch.push(StoreOp::DeleteSetting {
+            key: key.to_owned(),
+        });
+    }
+
+    /// Committed settings whose key starts with `prefix`.
+    pub fn settings(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .store
+            .settings()?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect())
     }
 
     /// Marks incoming messages from `peer` read: stored as read, and the
@@ -1127,6 +1225,7 @@ impl<S: Store> Engine<S> {
                 id: record.id,
                 sent_at: record.sent_at,
                 text: record.text,
+                remote: record.remote,
             };
             self.mesh_send(now, peer, &payload, Some(record.id));
         }
@@ -1251,7 +1350,11 @@ impl<S: Store> Engine<S> {
             let contact = self.contacts.contains_key(&peer);
             if contact {
                 self.on_card(now, opened.sender);
-            } else if matches!(opened.payload, Payload::Text { .. }) {
+            } else if match &opened.payload {
+                Payload::Text { .. } => true,
+                Payload::Bridge(signal) => matches!(**signal, BridgeSignal::Join { .. }),
+                _ => false,
+            } {
                 self.add_request(now, opened.sender);
             }
             match opened.payload {
@@ -1404,22 +1507,30 @@ impl<S: Store> Engine<S> {
 
     fn on_payload(&mut self, now: Time, peer: IdentityKey, payload: Payload) {
         match payload {
-            Payload::Text { id, sent_at, text } => self.on_text(now, peer, id, sent_at, text),
+            Payload::Text {
+                id,
+                sent_at,
+                text,
+                remote,
+            } => self.on_text(now, peer, id, sent_at, text, remote),
             Payload::Receipt { kind, ids } => {
                 for id in ids {
                     match kind {
                         ReceiptKind::Delivered => {
                             let meshed = self.outbox.is_meshed(&peer, &id);
-                            if self.outbox.remove(&peer, &id).is_some() {
+                            if let Some(record) = self.outbox.remove(&peer, &id) {
                                 if meshed {
                                     let frames = self.mesh.delivered_own(&peer, &id);
                                     self.mesh_out(frames);
                                 }
-                                let delivered = StoreOp::SetState {
-                                    peer,
-                                    id,
-                                    state: DeliveryState::Delivered,
+                                // A gateway's receipt says it has the message,
+                                // not that the far side does.
+                                let state = if record.remote.is_some() && !self.config.gateway {
+                                    DeliveryState::Relayed
+                                } else {
+                                    DeliveryState::Delivered
                                 };
+                                let delivered = StoreOp::SetState { peer, id, state };
                                 match self.staged_sent.remove(&(peer, id)) {
                                     Some(at) => self.batch.ops[at] = delivered,
                                     None => self.batch.push(delivered),
@@ -1428,7 +1539,7 @@ impl<S: Store> Engine<S> {
                                     .push(AfterCommit::Event(Event::MessageState {
                                         peer,
                                         id,
-                                        state: DeliveryState::Delivered,
+                                        state,
                                     }));
                             }
                         }
@@ -1456,6 +1567,35 @@ impl<S: Store> Engine<S> {
                 }
             }
             Payload::Keepalive => {}
+            Payload::Bridge(signal) => {
+                // Someone opting in to this node as their gateway need not
+                // be a contact yet; every other signal comes from contacts.
+                let known = self.contacts.contains_key(&peer)
+                    || (matches!(*signal, BridgeSignal::Join { .. })
+                        && self.accept_request(now, &peer));
+                if let (true, BridgeSignal::Received { ids, .. }) = (known, &*signal) {
+                    // The far side's client has these: they are delivered.
+                    for id in ids {
+                        self.batch.push(StoreOp::SetState {
+                            peer,
+                            id: *id,
+                            state: DeliveryState::Delivered,
+                        });
+                        self.after_commit
+                            .push(AfterCommit::Event(Event::MessageState {
+                                peer,
+                                id: *id,
+                                state: DeliveryState::Delivered,
+                            }));
+                    }
+                }
+                if known {
+                    self.outputs.push_back(Output::Event(Event::Bridge {
+                        peer,
+                        signal: *signal,
+                    }));
+                }
+            }
             Payload::Group(fragment) => {
                 let contact = self.contacts.contains_key(&peer);
                 self.groups.on_fragment(peer, *fragment, true, contact);
@@ -1472,6 +1612,7 @@ impl<S: Store> Engine<S> {
         id: MessageId,
         sent_at: Time,
         text: String,
+        remote: Option<String>,
     ) {
         let duplicate = self.staged.contains(&(peer, id))
             || self.in_flight.iter().any(|f| f.ids.contains(&(peer, id)))
@@ -1498,6 +1639,7 @@ impl<S: Store> Engine<S> {
             sent_at,
             local_at: now,
             state: DeliveryState::Received,
+            remote,
         };
         self.staged.insert((peer, id));
         self.batch

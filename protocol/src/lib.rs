@@ -16,6 +16,7 @@
 //! Every decoder reads through [`wire::Reader`], which bounds each length by
 //! the input actually present before allocating.
 
+pub mod bridge;
 pub mod contact;
 pub mod engine;
 pub mod envelope;

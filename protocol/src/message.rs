@@ -1,5 +1,6 @@
 //! A message in a conversation's history, as stored.
 
+use crate::bridge::{MAX_REMOTE_LEN, validate_remote};
 use crate::identity::IdentityKey;
 use crate::payload::{MAX_TEXT_LEN, MessageId};
 use crate::time::Time;
@@ -21,6 +22,9 @@ pub enum DeliveryState {
     Queued,
     /// Handed to a link at least once; no receipt yet.
     Sent,
+    /// A bridged message (to an XMPP address) that the gateway stored; its
+    /// recipient's client has not confirmed it yet.
+    Relayed,
     /// The recipient stored it and said so.
     Delivered,
     /// An incoming message, stored, not yet read. (It sorts before `Read`:
@@ -35,6 +39,7 @@ impl DeliveryState {
         match self {
             DeliveryState::Queued => "queued",
             DeliveryState::Sent => "sent",
+            DeliveryState::Relayed => "relayed",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Read => "read",
             DeliveryState::Received => "received",
@@ -48,6 +53,7 @@ impl DeliveryState {
             DeliveryState::Delivered => 3,
             DeliveryState::Read => 4,
             DeliveryState::Received => 5,
+            DeliveryState::Relayed => 6,
         }
     }
 
@@ -58,6 +64,7 @@ impl DeliveryState {
             3 => DeliveryState::Delivered,
             4 => DeliveryState::Read,
             5 => DeliveryState::Received,
+            6 => DeliveryState::Relayed,
             kind => {
                 return Err(DecodeError::UnknownKind {
                     field: "state",
@@ -85,12 +92,15 @@ pub struct MessageRecord {
     /// When this node queued or received it, by this node's clock.
     pub local_at: Time,
     pub state: DeliveryState,
+    /// The address on a bridged network (an XMPP JID) this conversation is
+    /// with; `peer` is then the gateway.
+    pub remote: Option<String>,
 }
 
 impl MessageRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(64 + self.text.len());
-        w.u8(VERSION)
+        w.u8(if self.remote.is_some() { 2 } else { VERSION })
             .raw(self.peer.as_bytes())
             .raw(&self.id.0)
             .u8(match self.direction {
@@ -101,13 +111,16 @@ impl MessageRecord {
             .u64(self.sent_at.as_millis())
             .u64(self.local_at.as_millis())
             .long_bytes(self.text.as_bytes());
+        if let Some(remote) = &self.remote {
+            w.bytes(remote.as_bytes());
+        }
         w.into_vec()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let version = r.u8("message version")?;
-        if version != VERSION {
+        if version != VERSION && version != 2 {
             return Err(DecodeError::Version {
                 field: "message",
                 version,
@@ -129,6 +142,13 @@ impl MessageRecord {
         let sent_at = Time::from_millis(r.u64("sent at")?);
         let local_at = Time::from_millis(r.u64("local at")?);
         let text = r.long_str(MAX_TEXT_LEN, "text")?.to_owned();
+        let remote = if version == 2 {
+            let remote = r.str(MAX_REMOTE_LEN, "remote address")?;
+            validate_remote(remote)?;
+            Some(remote.to_owned())
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Self {
             peer,
@@ -138,6 +158,7 @@ impl MessageRecord {
             sent_at,
             local_at,
             state,
+            remote,
         })
     }
 }

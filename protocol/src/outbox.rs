@@ -252,6 +252,7 @@ mod tests {
             sent_at: Time::ZERO,
             local_at: Time::ZERO,
             state: DeliveryState::Queued,
+            remote: None,
         }
     }
 

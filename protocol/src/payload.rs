@@ -9,6 +9,9 @@
 //!   kind 3 Card       card:bytes16
 //!   kind 4 Keepalive
 //!   kind 5 Group      group:[16] serial:u32 part:u16 parts:u16 data:bytes32 (≤ FRAGMENT_LEN)
+//!   kind 6 RemoteText id:[16] sent_at:u64 remote:bytes16 text:bytes32
+//!                     (a Text to or from an address on a bridged network, via a gateway)
+//!   kind 7 Bridge     signal (see [`crate::bridge`])
 //! ```
 //!
 //! A `Group` fragment carries part of a group sync message (see
@@ -16,6 +19,7 @@
 
 use std::fmt;
 
+use crate::bridge::{BridgeSignal, MAX_REMOTE_LEN, validate_remote};
 use crate::group::GroupId;
 use crate::group::groups::FRAGMENT_LEN;
 use crate::invite::{ContactCard, MAX_CARD_LEN};
@@ -78,6 +82,9 @@ pub enum Payload {
         id: MessageId,
         sent_at: Time,
         text: String,
+        /// To or from this address on a bridged network (an XMPP JID): the
+        /// other end of the session is the gateway.
+        remote: Option<String>,
     },
     Receipt {
         kind: ReceiptKind,
@@ -88,6 +95,8 @@ pub enum Payload {
     Keepalive,
     /// Part of a group sync message.
     Group(Box<GroupFragment>),
+    /// Between a node and a gateway to another network.
+    Bridge(Box<BridgeSignal>),
 }
 
 /// One fragment of a group sync message.
@@ -105,10 +114,27 @@ impl Payload {
     fn encode_unpadded(&self, w: &mut Writer) {
         w.u8(VERSION);
         match self {
-            Payload::Text { id, sent_at, text } => {
+            Payload::Text {
+                id,
+                sent_at,
+                text,
+                remote: None,
+            } => {
                 w.u8(1)
                     .raw(&id.0)
                     .u64(sent_at.as_millis())
+                    .long_bytes(text.as_bytes());
+            }
+            Payload::Text {
+                id,
+                sent_at,
+                text,
+                remote: Some(remote),
+            } => {
+                w.u8(6)
+                    .raw(&id.0)
+                    .u64(sent_at.as_millis())
+                    .bytes(remote.as_bytes())
                     .long_bytes(text.as_bytes());
             }
             Payload::Receipt { kind, ids } => {
@@ -134,6 +160,10 @@ impl Payload {
                     .u16(f.part)
                     .u16(f.parts)
                     .long_bytes(&f.data);
+            }
+            Payload::Bridge(signal) => {
+                w.u8(7);
+                signal.encode(w);
             }
         }
     }
@@ -161,7 +191,10 @@ impl Payload {
     /// The bucket this payload pads to.
     fn padded_len(&self) -> usize {
         let body = match self {
-            Payload::Text { text, .. } => 16 + 8 + 4 + text.len(),
+            Payload::Text { text, remote, .. } => {
+                16 + 8 + 4 + text.len() + remote.as_ref().map_or(0, |r| 2 + r.len())
+            }
+            Payload::Bridge(signal) => signal.encoded_len(),
             Payload::Receipt { ids, .. } => 3 + 16 * ids.len(),
             Payload::Card(_) => 2 + crate::invite::MAX_CARD_LEN,
             Payload::Keepalive => 0,
@@ -196,7 +229,21 @@ impl Payload {
                 id: MessageId(r.array("message id")?),
                 sent_at: Time::from_millis(r.u64("sent at")?),
                 text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
+                remote: None,
             },
+            6 => {
+                let id = MessageId(r.array("message id")?);
+                let sent_at = Time::from_millis(r.u64("sent at")?);
+                let remote = r.str(MAX_REMOTE_LEN, "remote address")?;
+                validate_remote(remote)?;
+                Payload::Text {
+                    id,
+                    sent_at,
+                    remote: Some(remote.to_owned()),
+                    text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
+                }
+            }
+            7 => Payload::Bridge(Box::new(BridgeSignal::decode(&mut r)?)),
             2 => {
                 let kind = match r.u8("receipt kind")? {
                     1 => ReceiptKind::Delivered,
@@ -257,11 +304,13 @@ mod tests {
             id: MessageId([1; 16]),
             sent_at: Time::ZERO,
             text: "hi".into(),
+            remote: None,
         };
         let b = Payload::Text {
             id: MessageId([1; 16]),
             sent_at: Time::ZERO,
             text: "a somewhat longer message".into(),
+            remote: None,
         };
         assert_eq!(a.encode_padded().len(), 256);
         assert_eq!(b.encode_padded().len(), 256);
@@ -274,6 +323,7 @@ mod tests {
             id: MessageId([0; 16]),
             sent_at: Time::ZERO,
             text: "x".repeat(MAX_TEXT_LEN),
+            remote: Some("r".repeat(MAX_REMOTE_LEN)),
         };
         let receipt = Payload::Receipt {
             kind: ReceiptKind::Read,

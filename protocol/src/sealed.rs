@@ -124,6 +124,7 @@ mod tests {
             id: MessageId([3; 16]),
             sent_at: Time::from_secs(9),
             text: "through the crowd".into(),
+            remote: None,
         }
     }
 

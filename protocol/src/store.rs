@@ -47,7 +47,10 @@ pub enum StoreOp {
     /// Forget a carried envelope.
     DeleteCarried(EnvelopeId),
     /// Insert or replace a group's metadata (flags, signatures, refusals).
-    PutGroup { group: GroupId, meta: Vec<u8> },
+    PutGroup {
+        group: GroupId,
+        meta: Vec<u8>,
+    },
     /// Append to a group's document log (a snapshot or an increment).
     AppendGroupLog {
         group: GroupId,
@@ -55,7 +58,18 @@ pub enum StoreOp {
         bytes: Vec<u8>,
     },
     /// Drop a group's log entries before `before` (a snapshot replaced them).
-    CompactGroupLog { group: GroupId, before: u64 },
+    CompactGroupLog {
+        group: GroupId,
+        before: u64,
+    },
+    /// Insert or replace a named value.
+    PutSetting {
+        key: String,
+        value: Vec<u8>,
+    },
+    DeleteSetting {
+        key: String,
+    },
 }
 
 /// A group as stored: its metadata and its document log in order.
@@ -97,6 +111,8 @@ pub trait Store {
     fn carried(&self) -> Result<Vec<CarriedRecord>, StoreError>;
     /// Every group with its log.
     fn groups(&self) -> Result<Vec<StoredGroup>, StoreError>;
+    /// Every named value.
+    fn settings(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Makes every op in `batch` durable, atomically.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
 }
@@ -112,6 +128,7 @@ pub struct MemoryStore {
     pub carried: BTreeMap<EnvelopeId, CarriedRecord>,
     /// Per group: its metadata and its log by sequence number.
     pub groups: BTreeMap<GroupId, MemoryGroup>,
+    pub settings: BTreeMap<String, Vec<u8>>,
     index: HashMap<(IdentityKey, MessageId), usize>,
     /// When set, the next commit fails (to test what the core does then).
     pub fail_next_commit: bool,
@@ -157,6 +174,14 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn settings(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         if std::mem::take(&mut self.fail_next_commit) {
             return Err(StoreError::msg("injected failure"));
@@ -199,6 +224,12 @@ impl Store for MemoryStore {
                     if let Some((_, log)) = self.groups.get_mut(group) {
                         log.retain(|s, _| s >= before);
                     }
+                }
+                StoreOp::PutSetting { key, value } => {
+                    self.settings.insert(key.clone(), value.clone());
+                }
+                StoreOp::DeleteSetting { key } => {
+                    self.settings.remove(key);
                 }
             }
         }

@@ -118,6 +118,11 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.short_bytes(max, field)?).map_err(|_| DecodeError::Utf8 { field })
     }
 
+    /// A `u16`-length-prefixed UTF-8 string of at most `max` bytes.
+    pub fn str(&mut self, max: usize, field: &'static str) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes(max, field)?).map_err(|_| DecodeError::Utf8 { field })
+    }
+
     /// A `u32`-length-prefixed UTF-8 string of at most `max` bytes.
     pub fn long_str(&mut self, max: usize, field: &'static str) -> Result<&'a str, DecodeError> {
         std::str::from_utf8(self.long_bytes(max, field)?).map_err(|_| DecodeError::Utf8 { field })

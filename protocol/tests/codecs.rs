@@ -90,11 +90,18 @@ fn envelope() -> impl Strategy<Value = Envelope> {
 
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
-        (any::<[u8; 16]>(), any::<u64>(), ".{0,300}").prop_map(|(id, at, text)| Payload::Text {
-            id: MessageId(id),
-            sent_at: Time::from_millis(at),
-            text
-        }),
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            ".{0,300}",
+            proptest::option::of("[a-z0-9.]{1,20}@[a-z0-9.]{1,20}")
+        )
+            .prop_map(|(id, at, text, remote)| Payload::Text {
+                id: MessageId(id),
+                sent_at: Time::from_millis(at),
+                text,
+                remote,
+            }),
         (
             any::<bool>(),
             proptest::collection::vec(any::<[u8; 16]>(), 0..MAX_RECEIPT_IDS)
@@ -111,6 +118,15 @@ fn payload() -> impl Strategy<Value = Payload> {
             }),
         card().prop_map(|c| Payload::Card(Box::new(c))),
         Just(Payload::Keepalive),
+        ("[a-z]{1,10}@[a-z]{1,10}", any::<bool>(), ".{0,100}").prop_map(
+            |(remote, available, status)| {
+                Payload::Bridge(Box::new(cairn_protocol::bridge::BridgeSignal::Presence {
+                    remote,
+                    available,
+                    status,
+                }))
+            }
+        ),
     ]
 }
 
@@ -123,9 +139,11 @@ fn record() -> impl Strategy<Value = MessageRecord> {
         any::<u64>(),
         any::<u64>(),
         0usize..5,
+        proptest::option::of("[a-z0-9.]{1,20}@[a-z0-9.]{1,20}"),
     )
         .prop_map(
-            |(seed, id, incoming, text, sent, local, state)| MessageRecord {
+            |(seed, id, incoming, text, sent, local, state, remote)| MessageRecord {
+                remote,
                 peer: identity(seed).key(),
                 id: MessageId(id),
                 direction: if incoming {

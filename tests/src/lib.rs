@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod xmpp;
+
 /// The passphrase every test profile uses.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -190,6 +192,7 @@ pub struct Peer {
     dir: tempfile::TempDir,
     netns: Option<String>,
     run_args: Vec<String>,
+    command: String,
     child: Option<Child>,
     runs: u32,
 }
@@ -207,6 +210,7 @@ impl Peer {
             dir,
             netns: netns.map(str::to_owned),
             run_args: Vec::new(),
+            command: "run".to_owned(),
             child: None,
             runs: 0,
         };
@@ -217,6 +221,13 @@ impl Peer {
 
     /// Extra arguments for `cairn run`.
     pub fn with_run_args(mut self, args: &[&str]) -> Self {
+        self.run_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Runs `cairn gateway ARGS` instead of `cairn run`.
+    pub fn as_gateway(mut self, args: &[&str]) -> Self {
+        self.command = "gateway".to_owned();
         self.run_args = args.iter().map(|s| s.to_string()).collect();
         self
     }
@@ -283,7 +294,7 @@ impl Peer {
         };
         cmd.arg("--profile")
             .arg(self.profile())
-            .arg("run")
+            .arg(&self.command)
             .args(&self.run_args)
             .env("CAIRN_PASSPHRASE", PASSPHRASE)
             .env("CAIRN_LOG", "info,cairn=debug")

@@ -1,0 +1,1347 @@
+//! The gateway's logic, without I/O: stanzas from the XMPP server and facts
+//! from the Cairn side go in, stanzas and Cairn actions come out. The runtime
+//! ([`super`]) connects it to the component stream and the engine; the fuzz
+//! target drives [`Gateway::on_stanza`] with arbitrary XML.
+//!
+//! Addresses: a Cairn user who joined is `LOCAL@DOMAIN`, where LOCAL is the
+//! alias they asked for (lower-cased, escaped per XEP-0106) or else their
+//! Cairn id. XMPP users are bare JIDs on the Cairn side.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use cairn_protocol::bridge::{BridgeSignal, ChatState, MAX_ALIAS_LEN, validate_remote};
+use cairn_protocol::payload::MAX_TEXT_LEN;
+use cairn_protocol::{IdentityKey, MessageId, MessageRecord, Time};
+use tokio_xmpp::minidom::Element;
+use tracing::{debug, info, warn};
+
+pub const NS_CLIENT: &str = "jabber:component:accept";
+const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NS_RECEIPTS: &str = "urn:xmpp:receipts";
+const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+const NS_PING: &str = "urn:xmpp:ping";
+const NS_VERSION: &str = "jabber:iq:version";
+const NS_VCARD: &str = "vcard-temp";
+const NS_NICK: &str = "http://jabber.org/protocol/nick";
+/// The resource Cairn users appear with.
+pub const RESOURCE: &str = "cairn";
+
+/// Setting keys: `gw/user/<id>` → alias; `gw/sub/<id>/<jid>` → empty.
+const USER_PREFIX: &str = "gw/user/";
+const SUB_PREFIX: &str = "gw/sub/";
+
+/// What the operator decides.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The component's domain, e.g. `cairn.example.org`.
+    pub domain: String,
+    /// Who on XMPP may write to Cairn users: domains (`example.org`, which
+    /// includes subdomains) or bare JIDs. Empty: everyone.
+    pub allow: Vec<String>,
+    /// Messages and subscription requests per minute per XMPP account.
+    pub rate_per_minute: u32,
+    /// How many may come at once before the rate applies.
+    pub burst: u32,
+}
+
+impl Policy {
+    pub fn new(domain: impl Into<String>) -> Self {
+        Self {
+            domain: domain.into(),
+            allow: Vec::new(),
+            rate_per_minute: 120,
+            burst: 30,
+        }
+    }
+
+    fn allows(&self, bare: &str) -> bool {
+        if self.allow.is_empty() {
+            return true;
+        }
+        let domain = bare.rsplit('@').next().unwrap_or(bare);
+        self.allow.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            if a.contains('@') {
+                a == bare
+            } else {
+                domain == a || domain.ends_with(&format!(".{a}"))
+            }
+        })
+    }
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this stanza to the XMPP server.
+    Send(Element),
+    /// Queue a text for a Cairn user from `remote` (durably, through the
+    /// engine). `receipt` is where to confirm it once delivered (XEP-0184):
+    /// the sender's full JID and their stanza id.
+    ToCairn {
+        user: IdentityKey,
+        remote: String,
+        text: String,
+        receipt: Option<(String, String)>,
+    },
+    /// Tell a Cairn user something (best effort).
+    Signal {
+        user: IdentityKey,
+        signal: BridgeSignal,
+    },
+    /// This incoming bridged text reached the XMPP server: settle it.
+    Settle {
+        user: IdentityKey,
+        id: MessageId,
+    },
+    PutSetting(String, Vec<u8>),
+    DeleteSetting(String),
+}
+
+#[derive(Debug)]
+struct User {
+    local: String,
+    alias: String,
+    name: String,
+    online: bool,
+    /// Bare JIDs that see this user's presence.
+    subscribers: BTreeSet<String>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Time,
+}
+
+/// A text on its way to XMPP: kept until the server has certainly taken it.
+struct Outgoing {
+    user: IdentityKey,
+    id: MessageId,
+    stanza: Element,
+}
+
+pub struct Gateway {
+    policy: Policy,
+    users: HashMap<IdentityKey, User>,
+    by_local: HashMap<String, IdentityKey>,
+    buckets: HashMap<String, Bucket>,
+    connected: bool,
+    /// Sent (or waiting for a connection), not yet confirmed.
+    unconfirmed: VecDeque<Outgoing>,
+    /// The marker ping in flight and what it confirms.
+    marker: Option<(String, Vec<Outgoing>)>,
+    next_marker: u64,
+    /// Where to send XEP-0184 receipts once a Cairn user has a message.
+    receipts: HashMap<(IdentityKey, MessageId), (String, String)>,
+    /// Last presence each XMPP contact showed each user: (available, status).
+    remote_presence: HashMap<(IdentityKey, String), (bool, String)>,
+}
+
+/// Most buckets kept; beyond this, full ones are forgotten.
+const MAX_BUCKETS: usize = 10_000;
+const MAX_RECEIPTS: usize = 100_000;
+
+impl Gateway {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            users: HashMap::new(),
+            by_local: HashMap::new(),
+            buckets: HashMap::new(),
+            connected: false,
+            unconfirmed: VecDeque::new(),
+            marker: None,
+            next_marker: 0,
+            receipts: HashMap::new(),
+            remote_presence: HashMap::new(),
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.policy.domain
+    }
+
+    /// Restores users and subscriptions from settings. `name` gives a
+    /// user's display name.
+    pub fn load(
+        &mut self,
+        settings: &[(String, Vec<u8>)],
+        name: impl Fn(&IdentityKey) -> Option<String>,
+    ) {
+        for (key, value) in settings {
+            if let Some(id) = key.strip_prefix(USER_PREFIX)
+                && let Ok(user) = id.parse::<IdentityKey>()
+            {
+                let alias = String::from_utf8_lossy(value).into_owned();
+                let display = name(&user).unwrap_or_else(|| user.short());
+                self.register(user, &alias, display);
+            }
+        }
+        for (key, _) in settings {
+            if let Some(rest) = key.strip_prefix(SUB_PREFIX)
+                && let Some((id, jid)) = rest.split_once('/')
+                && let Ok(user) = id.parse::<IdentityKey>()
+                && let Some(u) = self.users.get_mut(&user)
+            {
+                u.subscribers.insert(jid.to_owned());
+            }
+        }
+    }
+
+    /// The users who joined.
+    pub fn users(&self) -> impl Iterator<Item = (&IdentityKey, String)> {
+        self.users
+            .iter()
+            .map(|(id, u)| (id, format!("{}@{}", u.local, self.policy.domain)))
+    }
+
+    pub fn is_user(&self, id: &IdentityKey) -> bool {
+        self.users.contains_key(id)
+    }
+
+    fn register(&mut self, user: IdentityKey, alias: &str, name: String) -> String {
+        if let Some(old) = self.users.remove(&user) {
+            self.by_local.remove(&old.local);
+        }
+        let wanted = escape_local(&alias.trim().to_lowercase());
+        let local = if !alias.trim().is_empty() && !self.by_local.contains_key(&wanted) {
+            wanted
+        } else {
+            user.to_string()
+        };
+        self.by_local.insert(local.clone(), user);
+        self.users.insert(
+            user,
+            User {
+                local: local.clone(),
+                alias: alias.to_owned(),
+                name,
+                online: false,
+                subscribers: BTreeSet::new(),
+            },
+        );
+        format!("{local}@{}", self.policy.domain)
+    }
+
+    fn jid_of(&self, user: &IdentityKey) -> Option<String> {
+        self.users
+            .get(user)
+            .map(|u| format!("{}@{}", u.local, self.policy.domain))
+    }
+
+    // ---- the XMPP connection ------------------------------------------
+
+    /// The component is attached: presence for who is online, then every
+    /// text not yet confirmed, again.
+    pub fn on_connected(&mut self) -> Vec<Action> {
+        self.connected = true;
+        let mut out = Vec::new();
+        let ids: Vec<IdentityKey> = self.users.keys().copied().collect();
+        for id in ids {
+            self.broadcast_presence(&id, &mut out);
+        }
+        if let Some((_, items)) = self.marker.take() {
+            for item in items.into_iter().rev() {
+                self.unconfirmed.push_front(item);
+            }
+        }
+        out.extend(
+            self.unconfirmed
+                .iter()
+                .map(|o| Action::Send(o.stanza.clone())),
+        );
+        self.push_marker(&mut out);
+        out
+    }
+
+    pub fn on_disconnected(&mut self) {
+        self.connected = false;
+        if let Some((_, items)) = self.marker.take() {
+            for item in items.into_iter().rev() {
+                self.unconfirmed.push_front(item);
+            }
+        }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Texts on their way to XMPP, not yet confirmed by the server.
+    pub fn unconfirmed(&self) -> usize {
+        self.unconfirmed.len() + self.marker.as_ref().map_or(0, |(_, v)| v.len())
+    }
+
+    /// Asks the server for a reply that can only come after it handled
+    /// every stanza sent so far: the texts before it are then settled.
+    fn push_marker(&mut self, out: &mut Vec<Action>) {
+        if !self.connected || self.marker.is_some() || self.unconfirmed.is_empty() {
+            return;
+        }
+        self.next_marker += 1;
+        let id = format!("cairn-marker-{}", self.next_marker);
+        let server = parent_domain(&self.policy.domain);
+        out.push(Action::Send(iq_ping(&self.policy.domain, server, &id)));
+        self.marker = Some((id, self.unconfirmed.drain(..).collect()));
+    }
+
+    // ---- from the Cairn side --------------------------------------------
+
+    /// A Cairn user wrote to an XMPP address (the record is stored).
+    pub fn on_cairn_text(&mut self, record: &MessageRecord) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(remote) = record.remote.as_deref() else {
+            return out;
+        };
+        let user = record.peer;
+        let Some(from) = self.jid_of(&user).map(|j| format!("{j}/{RESOURCE}")) else {
+            out.push(bounce(user, remote, record.id, "join the gateway first"));
+            out.push(Action::Settle {
+                user,
+                id: record.id,
+            });
+            return out;
+        };
+        let Some(to) = bare_jid(remote) else {
+            out.push(bounce(user, remote, record.id, "not an XMPP address"));
+            out.push(Action::Settle {
+                user,
+                id: record.id,
+            });
+            return out;
+        };
+        if !self.policy.allows(&to) {
+            out.push(bounce(
+                user,
+                remote,
+                record.id,
+                "this gateway does not reach that address",
+            ));
+            out.push(Action::Settle {
+                user,
+                id: record.id,
+            });
+            return out;
+        }
+        let stanza = build(&format!(
+            "<message xmlns='{NS_CLIENT}' type='chat' from='{}' to='{}' id='{}'>\
+             <body>{}</body><request xmlns='{NS_RECEIPTS}'/><active xmlns='{NS_CHATSTATES}'/>\
+             <markable xmlns='urn:xmpp:chat-markers:0'/></message>",
+            esc(&from),
+            esc(&to),
+            record.id,
+            esc(&record.text)
+        ));
+        let Some(stanza) = stanza else {
+            out.push(bounce(
+                user,
+                remote,
+                record.id,
+                "the text cannot go into XML",
+            ));
+            out.push(Action::Settle {
+                user,
+                id: record.id,
+            });
+            return out;
+        };
+        if self.connected {
+            out.push(Action::Send(stanza.clone()));
+        }
+        self.unconfirmed.push_back(Outgoing {
+            user,
+            id: record.id,
+            stanza,
+        });
+        self.push_marker(&mut out);
+        out
+    }
+
+    /// A Cairn user's signal.
+    pub fn on_signal(
+        &mut self,
+        user: IdentityKey,
+        name: String,
+        signal: BridgeSignal,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        match signal {
+            BridgeSignal::Join { alias } => {
+                let alias: String = alias.chars().take(MAX_ALIAS_LEN).collect();
+                let same = self.users.get(&user).is_some_and(|u| u.alias == alias);
+                let address = if same {
+                    let u = self.users.get_mut(&user).map(|u| {
+                        u.name = name;
+                        u.local.clone()
+                    });
+                    format!("{}@{}", u.unwrap_or_default(), self.policy.domain)
+                } else {
+                    let subscribers = self
+                        .users
+                        .get(&user)
+                        .map(|u| u.subscribers.clone())
+                        .unwrap_or_default();
+                    let address = self.register(user, &alias, name);
+                    if let Some(u) = self.users.get_mut(&user) {
+                        u.subscribers = subscribers;
+                    }
+                    out.push(Action::PutSetting(
+                        format!("{USER_PREFIX}{user}"),
+                        alias.into_bytes(),
+                    ));
+                    info!(user = %user.short(), "a Cairn user joined the gateway");
+                    address
+                };
+                out.push(Action::Signal {
+                    user,
+                    signal: BridgeSignal::Welcome { address },
+                });
+                // What their XMPP contacts showed while they were away.
+                for ((u, remote), (available, status)) in &self.remote_presence {
+                    if *u == user {
+                        out.push(Action::Signal {
+                            user,
+                            signal: BridgeSignal::Presence {
+                                remote: remote.clone(),
+                                available: *available,
+                                status: status.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+            BridgeSignal::Leave => {
+                if let Some(u) = self.users.remove(&user) {
+                    self.by_local.remove(&u.local);
+                    let from = format!("{}@{}/{RESOURCE}", u.local, self.policy.domain);
+                    for sub in &u.subscribers {
+                        if self.connected {
+                            out.extend(build_presence(&from, sub, Some("unavailable"), None));
+                        }
+                        out.push(Action::DeleteSetting(format!("{SUB_PREFIX}{user}/{sub}")));
+                    }
+                    out.push(Action::DeleteSetting(format!("{USER_PREFIX}{user}")));
+                    info!(user = %user.short(), "a Cairn user left the gateway");
+                }
+            }
+            BridgeSignal::Subscribe { remote, name } => {
+                let (Some(jid), Some(to)) = (self.jid_of(&user), bare_jid(&remote)) else {
+                    return out;
+                };
+                if self.connected && self.policy.allows(&to) {
+                    let nick = (!name.is_empty())
+                        .then(|| format!("<nick xmlns='{NS_NICK}'>{}</nick>", esc(&name)));
+                    out.extend(
+                        build(&format!(
+                            "<presence xmlns='{NS_CLIENT}' type='subscribe' from='{}' to='{}'>{}</presence>",
+                            esc(&jid),
+                            esc(&to),
+                            nick.unwrap_or_default()
+                        ))
+                        .map(Action::Send),
+                    );
+                }
+            }
+            BridgeSignal::ChatState { remote, state } => {
+                let (Some(jid), Some(to)) = (self.jid_of(&user), bare_jid(&remote)) else {
+                    return out;
+                };
+                if self.connected && self.policy.allows(&to) {
+                    out.extend(
+                        build(&format!(
+                            "<message xmlns='{NS_CLIENT}' type='chat' from='{}/{RESOURCE}' to='{}'>\
+                             <{} xmlns='{NS_CHATSTATES}'/><no-store xmlns='urn:xmpp:hints'/></message>",
+                            esc(&jid),
+                            esc(&to),
+                            state.as_str()
+                        ))
+                        .map(Action::Send),
+                    );
+                }
+            }
+            // Gateway → user signals; a user sending them means nothing.
+            BridgeSignal::Welcome { .. }
+            | BridgeSignal::Presence { .. }
+            | BridgeSignal::Received { .. }
+            | BridgeSignal::Bounced { .. }
+            | BridgeSignal::Refused { .. } => {}
+        }
+        out
+    }
+
+    /// Whether a joined user is reachable now changed.
+    pub fn set_online(&mut self, user: &IdentityKey, online: bool) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(u) = self.users.get_mut(user)
+            && u.online != online
+        {
+            u.online = online;
+            self.broadcast_presence(user, &mut out);
+        }
+        out
+    }
+
+    fn broadcast_presence(&self, user: &IdentityKey, out: &mut Vec<Action>) {
+        if !self.connected {
+            return;
+        }
+        let Some(u) = self.users.get(user) else {
+            return;
+        };
+        let from = format!("{}@{}/{RESOURCE}", u.local, self.policy.domain);
+        for sub in &u.subscribers {
+            out.extend(self.presence_of(u, &from, sub));
+        }
+    }
+
+    fn presence_of(&self, u: &User, from: &str, to: &str) -> Option<Action> {
+        if u.online {
+            build_presence(from, to, None, Some(&u.name))
+        } else {
+            build_presence(from, to, Some("unavailable"), None)
+        }
+    }
+
+    /// The engine queued an XMPP user's text for a Cairn user.
+    pub fn queued(&mut self, user: IdentityKey, id: MessageId, receipt: Option<(String, String)>) {
+        if let Some(r) = receipt {
+            if self.receipts.len() >= MAX_RECEIPTS {
+                self.receipts.clear();
+            }
+            self.receipts.insert((user, id), r);
+        }
+    }
+
+    /// A text from XMPP reached the Cairn user: confirm it if asked to.
+    pub fn on_delivered(&mut self, user: &IdentityKey, id: &MessageId) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some((to, xmpp_id)) = self.receipts.remove(&(*user, *id)) else {
+            return out;
+        };
+        let Some(jid) = self.jid_of(user) else {
+            return out;
+        };
+        if self.connected {
+            out.extend(
+                build(&format!(
+                    "<message xmlns='{NS_CLIENT}' from='{}/{RESOURCE}' to='{}'>\
+                     <received xmlns='{NS_RECEIPTS}' id='{}'/></message>",
+                    esc(&jid),
+                    esc(&to),
+                    esc(&xmpp_id)
+                ))
+                .map(Action::Send),
+            );
+        }
+        out
+    }
+
+    // ---- from the XMPP side ----------------------------------------------
+
+    /// One stanza from the server. Never fails: what cannot be handled gets
+    /// an error reply where XMPP has one, and a log line.
+    pub fn on_stanza(&mut self, now: Time, stanza: &Element) -> Vec<Action> {
+        let mut out = Vec::new();
+        let (Some(from), Some(to)) = (stanza.attr("from"), stanza.attr("to")) else {
+            debug!(kind = stanza.name(), "stanza without from or to dropped");
+            return out;
+        };
+        let (Some(from_bare), Some((local, domain))) = (bare_jid(from), split_local(to)) else {
+            debug!(
+                kind = stanza.name(),
+                "stanza with a malformed address dropped"
+            );
+            return out;
+        };
+        if !domain.eq_ignore_ascii_case(&self.policy.domain) {
+            debug!("stanza for another domain dropped");
+            return out;
+        }
+        let user = local.and_then(|l| self.by_local.get(&l.to_lowercase()).copied());
+        match stanza.name() {
+            "message" => self.on_message(now, stanza, from, &from_bare, local, user, &mut out),
+            "presence" => self.on_presence(now, stanza, from, &from_bare, user, &mut out),
+            "iq" => self.on_iq(stanza, from, to, local, user, &mut out),
+            other => debug!(kind = other, "unknown stanza dropped"),
+        }
+        out
+    }
+
+    fn rate_ok(&mut self, now: Time, bare: &str) -> bool {
+        let rate = f64::from(self.policy.rate_per_minute) / 60_000.0;
+        let burst = f64::from(self.policy.burst.max(1));
+        if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(bare) {
+            self.buckets
+                .retain(|_, b| b.tokens + rate * now.since(b.at).as_millis() as f64 <= burst - 1.0);
+            if self.buckets.len() >= MAX_BUCKETS {
+                return false;
+            }
+        }
+        let b = self.buckets.entry(bare.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        b.tokens = (b.tokens + rate * now.since(b.at).as_millis() as f64).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_message(
+        &mut self,
+        now: Time,
+        stanza: &Element,
+        from: &str,
+        from_bare: &str,
+        local: Option<&str>,
+        user: Option<IdentityKey>,
+        out: &mut Vec<Action>,
+    ) {
+        let kind = stanza.attr("type").unwrap_or("normal");
+        if kind == "error" {
+            self.on_message_error(stanza, from_bare, user, out);
+            return;
+        }
+        let body = stanza
+            .get_child("body", NS_CLIENT)
+            .map(Element::text)
+            .filter(|b| !b.trim().is_empty());
+        if local.is_none() {
+            // Written to the gateway itself: say what it is.
+            if body.is_some() {
+                let text = format!(
+                    "This is a Cairn gateway. Cairn users who joined it are reachable as NAME@{}.",
+                    self.policy.domain
+                );
+                out.extend(
+                    build(&format!(
+                        "<message xmlns='{NS_CLIENT}' type='chat' from='{}' to='{}'><body>{}</body></message>",
+                        esc(&self.policy.domain),
+                        esc(from),
+                        esc(&text)
+                    ))
+                    .map(Action::Send),
+                );
+            }
+            return;
+        }
+        let Some(user) = user else {
+            out.extend(error_reply(
+                stanza,
+                "cancel",
+                "service-unavailable",
+                "no Cairn user by that name joined this gateway",
+            ));
+            return;
+        };
+        if kind == "groupchat" {
+            out.extend(error_reply(
+                stanza,
+                "modify",
+                "bad-request",
+                "not a group chat",
+            ));
+            return;
+        }
+        if !self.policy.allows(from_bare) {
+            info!("message from an XMPP address the gateway does not allow refused");
+            out.extend(error_reply(
+                stanza,
+                "cancel",
+                "not-allowed",
+                "this gateway does not accept messages from your address",
+            ));
+            return;
+        }
+        // A receipt for a text a Cairn user sent.
+        if let Some(received) = stanza.get_child("received", NS_RECEIPTS)
+            && let Some(id) = received
+                .attr("id")
+                .and_then(|i| i.parse::<MessageId>().ok())
+        {
+            out.push(Action::Signal {
+                user,
+                signal: BridgeSignal::Received {
+                    remote: from_bare.to_owned(),
+                    ids: vec![id],
+                },
+            });
+        }
+        let state = stanza
+            .children()
+            .filter(|c| c.ns() == NS_CHATSTATES)
+            .find_map(|c| ChatState::from_name(c.name()));
+        let Some(body) = body else {
+            if let Some(state) = state {
+                out.push(Action::Signal {
+                    user,
+                    signal: BridgeSignal::ChatState {
+                        remote: from_bare.to_owned(),
+                        state,
+                    },
+                });
+            }
+            return;
+        };
+        if !self.rate_ok(now, from_bare) {
+            info!("an XMPP account is writing faster than the gateway allows");
+            out.extend(error_reply(
+                stanza,
+                "wait",
+                "resource-constraint",
+                "too many messages; slow down",
+            ));
+            return;
+        }
+        if body.len() > MAX_TEXT_LEN {
+            out.extend(error_reply(
+                stanza,
+                "modify",
+                "not-acceptable",
+                &format!("messages through this gateway are at most {MAX_TEXT_LEN} bytes"),
+            ));
+            return;
+        }
+        if validate_remote(from_bare).is_err() {
+            out.extend(error_reply(
+                stanza,
+                "modify",
+                "jid-malformed",
+                "your address is too long",
+            ));
+            return;
+        }
+        let receipt = match (stanza.has_child("request", NS_RECEIPTS), stanza.attr("id")) {
+            (true, Some(id)) => Some((from.to_owned(), id.to_owned())),
+            _ => None,
+        };
+        out.push(Action::ToCairn {
+            user,
+            remote: from_bare.to_owned(),
+            text: body,
+            receipt,
+        });
+    }
+
+    /// The far side refused a text a Cairn user sent: tell them.
+    fn on_message_error(
+        &mut self,
+        stanza: &Element,
+        from_bare: &str,
+        user: Option<IdentityKey>,
+        out: &mut Vec<Action>,
+    ) {
+        let (Some(user), Some(id)) = (
+            user,
+            stanza.attr("id").and_then(|i| i.parse::<MessageId>().ok()),
+        ) else {
+            debug!("XMPP error stanza dropped");
+            return;
+        };
+        let reason = stanza
+            .get_child("error", NS_CLIENT)
+            .and_then(|e| {
+                e.children()
+                    .find(|c| c.ns() == NS_STANZAS && c.name() != "text")
+                    .map(|c| c.name().replace('-', " "))
+            })
+            .unwrap_or_else(|| "refused".to_owned());
+        out.push(bounce(user, from_bare, id, &reason));
+    }
+
+    fn on_presence(
+        &mut self,
+        now: Time,
+        stanza: &Element,
+        from: &str,
+        from_bare: &str,
+        user: Option<IdentityKey>,
+        out: &mut Vec<Action>,
+    ) {
+        let kind = stanza.attr("type").unwrap_or("available");
+        let Some(user) = user else {
+            if kind == "subscribe" || kind == "probe" {
+                let to = stanza.attr("to").unwrap_or_default();
+                out.extend(build_presence(to, from_bare, Some("unsubscribed"), None));
+            }
+            return;
+        };
+        let Some(jid) = self.jid_of(&user) else {
+            return;
+        };
+        match kind {
+            "subscribe" => {
+                if !self.policy.allows(from_bare) || !self.rate_ok(now, from_bare) {
+                    out.extend(build_presence(&jid, from_bare, Some("unsubscribed"), None));
+                    return;
+                }
+                let new = self
+                    .users
+                    .get_mut(&user)
+                    .is_some_and(|u| u.subscribers.insert(from_bare.to_owned()));
+                if new {
+                    out.push(Action::PutSetting(
+                        format!("{SUB_PREFIX}{user}/{from_bare}"),
+                        Vec::new(),
+                    ));
+                    let nick = stanza
+                        .get_child("nick", NS_NICK)
+                        .map(Element::text)
+                        .unwrap_or_default();
+                    out.push(Action::Signal {
+                        user,
+                        signal: BridgeSignal::Subscribe {
+                            remote: from_bare.to_owned(),
+                            name: nick.chars().take(MAX_ALIAS_LEN).collect(),
+                        },
+                    });
+                }
+                let name = self.users.get(&user).map(|u| u.name.clone());
+                out.extend(build_presence(&jid, from_bare, Some("subscribed"), None));
+                // Ask back, so the Cairn user sees theirs too.
+                if !self
+                    .remote_presence
+                    .contains_key(&(user, from_bare.to_owned()))
+                {
+                    let nick = name
+                        .map(|n| format!("<nick xmlns='{NS_NICK}'>{}</nick>", esc(&n)))
+                        .unwrap_or_default();
+                    out.extend(
+                        build(&format!(
+                            "<presence xmlns='{NS_CLIENT}' type='subscribe' from='{}' to='{}'>{nick}</presence>",
+                            esc(&jid),
+                            esc(from_bare)
+                        ))
+                        .map(Action::Send),
+                    );
+                }
+                if let Some(u) = self.users.get(&user) {
+                    let full = format!("{jid}/{RESOURCE}");
+                    out.extend(self.presence_of(u, &full, from_bare));
+                }
+            }
+            "unsubscribe" => {
+                let removed = self
+                    .users
+                    .get_mut(&user)
+                    .is_some_and(|u| u.subscribers.remove(from_bare));
+                if removed {
+                    out.push(Action::DeleteSetting(format!(
+                        "{SUB_PREFIX}{user}/{from_bare}"
+                    )));
+                }
+                out.extend(build_presence(&jid, from_bare, Some("unsubscribed"), None));
+            }
+            "probe" => {
+                if let Some(u) = self.users.get(&user) {
+                    let full = format!("{jid}/{RESOURCE}");
+                    if u.subscribers.contains(from_bare) {
+                        out.extend(self.presence_of(u, &full, from));
+                    } else {
+                        out.extend(build_presence(&jid, from_bare, Some("unsubscribed"), None));
+                    }
+                }
+            }
+            "available" | "unavailable" => {
+                let available = kind == "available";
+                let status = stanza
+                    .get_child("status", NS_CLIENT)
+                    .map(Element::text)
+                    .unwrap_or_default();
+                let status: String = status.chars().take(200).collect();
+                let key = (user, from_bare.to_owned());
+                if self.remote_presence.get(&key) == Some(&(available, status.clone())) {
+                    return;
+                }
+                if self.remote_presence.len() < 100_000 || self.remote_presence.contains_key(&key) {
+                    self.remote_presence
+                        .insert(key, (available, status.clone()));
+                }
+                out.push(Action::Signal {
+                    user,
+                    signal: BridgeSignal::Presence {
+                        remote: from_bare.to_owned(),
+                        available,
+                        status,
+                    },
+                });
+            }
+            // subscribed / unsubscribed / error: nothing to keep.
+            _ => {}
+        }
+    }
+
+    fn on_iq(
+        &mut self,
+        stanza: &Element,
+        from: &str,
+        to: &str,
+        local: Option<&str>,
+        user: Option<IdentityKey>,
+        out: &mut Vec<Action>,
+    ) {
+        let kind = stanza.attr("type").unwrap_or("");
+        let id = stanza.attr("id").unwrap_or("");
+        if kind == "result" || kind == "error" {
+            if let Some((marker, _)) = &self.marker
+                && marker == id
+                && let Some((_, items)) = self.marker.take()
+            {
+                for item in items {
+                    out.push(Action::Settle {
+                        user: item.user,
+                        id: item.id,
+                    });
+                }
+                self.push_marker(out);
+            }
+            return;
+        }
+        if kind != "get" && kind != "set" {
+            return;
+        }
+        let Some(query) = stanza.children().next() else {
+            out.extend(error_reply(stanza, "modify", "bad-request", "empty iq"));
+            return;
+        };
+        let result = |payload: String| {
+            build(&format!(
+                "<iq xmlns='{NS_CLIENT}' type='result' from='{}' to='{}' id='{}'>{payload}</iq>",
+                esc(to),
+                esc(from),
+                esc(id)
+            ))
+            .map(Action::Send)
+        };
+        if local.is_some() && user.is_none() {
+            out.extend(error_reply(
+                stanza,
+                "cancel",
+                "item-not-found",
+                "no Cairn user by that name joined this gateway",
+            ));
+            return;
+        }
+        let name = user
+            .and_then(|u| self.users.get(&u))
+            .map(|u| u.name.clone());
+        match (kind, query.name(), query.ns().as_str()) {
+            ("get", "ping", NS_PING) => out.extend(result(String::new())),
+            ("get", "query", NS_DISCO_INFO) => {
+                let body = match &name {
+                    None => format!(
+                        "<identity category='gateway' type='cairn' name='Cairn gateway'/>\
+                         <feature var='{NS_DISCO_INFO}'/><feature var='{NS_DISCO_ITEMS}'/>\
+                         <feature var='{NS_PING}'/><feature var='{NS_VERSION}'/>\
+                         <feature var='{NS_VCARD}'/>"
+                    ),
+                    Some(_) => format!(
+                        "<identity category='account' type='registered'/>\
+                         <identity category='client' type='pc' name='Cairn'/>\
+                         <feature var='{NS_DISCO_INFO}'/><feature var='{NS_RECEIPTS}'/>\
+                         <feature var='{NS_CHATSTATES}'/><feature var='{NS_VCARD}'/>\
+                         <feature var='{NS_PING}'/>"
+                    ),
+                };
+                let node = query
+                    .attr("node")
+                    .map(|n| format!(" node='{}'", esc(n)))
+                    .unwrap_or_default();
+                out.extend(result(format!(
+                    "<query xmlns='{NS_DISCO_INFO}'{node}>{body}</query>"
+                )));
+            }
+            ("get", "query", NS_DISCO_ITEMS) => {
+                out.extend(result(format!("<query xmlns='{NS_DISCO_ITEMS}'/>")));
+            }
+            ("get", "query", NS_VERSION) => out.extend(result(format!(
+                "<query xmlns='{NS_VERSION}'><name>Cairn gateway</name><version>{}</version></query>",
+                env!("CARGO_PKG_VERSION")
+            ))),
+            ("get", "vCard", NS_VCARD) => {
+                let n = name.unwrap_or_else(|| "Cairn gateway".to_owned());
+                out.extend(result(format!(
+                    "<vCard xmlns='{NS_VCARD}'><FN>{0}</FN><NICKNAME>{0}</NICKNAME></vCard>",
+                    esc(&n)
+                )));
+            }
+            _ => out.extend(error_reply(
+                stanza,
+                "cancel",
+                "service-unavailable",
+                "not supported by this gateway",
+            )),
+        }
+    }
+}
+
+fn bounce(user: IdentityKey, remote: &str, id: MessageId, reason: &str) -> Action {
+    Action::Signal {
+        user,
+        signal: BridgeSignal::Bounced {
+            remote: remote.chars().take(1024).collect(),
+            id,
+            reason: reason.to_owned(),
+        },
+    }
+}
+
+/// An error reply to `stanza` (RFC 6120 §8.3), from whom it was sent to.
+fn error_reply(stanza: &Element, kind: &str, condition: &str, text: &str) -> Option<Action> {
+    let (from, to) = (stanza.attr("from")?, stanza.attr("to")?);
+    let id = stanza
+        .attr("id")
+        .map(|i| format!(" id='{}'", esc(i)))
+        .unwrap_or_default();
+    build(&format!(
+        "<{name} xmlns='{NS_CLIENT}' type='error' from='{}' to='{}'{id}>\
+         <error type='{kind}'><{condition} xmlns='{NS_STANZAS}'/>\
+         <text xmlns='{NS_STANZAS}'>{}</text></error></{name}>",
+        esc(to),
+        esc(from),
+        esc(text),
+        name = stanza.name(),
+    ))
+    .map(Action::Send)
+}
+
+fn build_presence(from: &str, to: &str, kind: Option<&str>, nick: Option<&str>) -> Option<Action> {
+    let kind = kind.map(|k| format!(" type='{k}'")).unwrap_or_default();
+    let nick = nick
+        .map(|n| format!("<nick xmlns='{NS_NICK}'>{}</nick>", esc(n)))
+        .unwrap_or_default();
+    build(&format!(
+        "<presence xmlns='{NS_CLIENT}' from='{}' to='{}'{kind}>{nick}</presence>",
+        esc(from),
+        esc(to)
+    ))
+    .map(Action::Send)
+}
+
+fn iq_ping(from: &str, to: &str, id: &str) -> Element {
+    build(&format!(
+        "<iq xmlns='{NS_CLIENT}' type='get' from='{}' to='{}' id='{}'><ping xmlns='{NS_PING}'/></iq>",
+        esc(from),
+        esc(to),
+        esc(id)
+    ))
+    .unwrap_or_else(|| Element::bare("iq", NS_CLIENT))
+}
+
+/// A keepalive the runtime sends now and then.
+pub fn keepalive(domain: &str, n: u64) -> Element {
+    iq_ping(
+        domain,
+        parent_domain(domain),
+        &format!("cairn-keepalive-{n}"),
+    )
+}
+
+/// `cairn.example.org` → `example.org`: the server the component hangs off.
+pub fn parent_domain(domain: &str) -> &str {
+    domain.split_once('.').map_or(domain, |(_, rest)| rest)
+}
+
+fn build(xml: &str) -> Option<Element> {
+    match xml.parse::<Element>() {
+        Ok(el) => Some(el),
+        Err(e) => {
+            warn!(error = %e, "could not build a stanza");
+            None
+        }
+    }
+}
+
+/// Escapes text for XML content and attribute values; drops characters XML
+/// cannot carry.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The bare JID (`local@domain`, lower-cased) of a JID, if it is one.
+pub fn bare_jid(jid: &str) -> Option<String> {
+    let parsed = tokio_xmpp::jid::Jid::new(jid).ok()?;
+    let bare = parsed.to_bare().to_string();
+    Some(bare.to_lowercase())
+}
+
+/// Splits a JID into its local part (if any) and domain.
+fn split_local(jid: &str) -> Option<(Option<&str>, &str)> {
+    let bare = jid.split('/').next()?;
+    Some(match bare.split_once('@') {
+        Some((local, domain)) if !local.is_empty() => (Some(local), domain),
+        Some(_) => return None,
+        None => (None, bare),
+    })
+}
+
+/// XEP-0106: escapes a string for use as a JID local part.
+pub fn escape_local(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            ' ' => out.push_str("\\20"),
+            '"' => out.push_str("\\22"),
+            '&' => out.push_str("\\26"),
+            '\'' => out.push_str("\\27"),
+            '/' => out.push_str("\\2f"),
+            ':' => out.push_str("\\3a"),
+            '<' => out.push_str("\\3c"),
+            '>' => out.push_str("\\3e"),
+            '@' => out.push_str("\\40"),
+            '\\' => out.push_str("\\5c"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// XEP-0106: the string a local part stands for.
+pub fn unescape_local(s: &str) -> String {
+    const CODES: [(&str, char); 10] = [
+        ("20", ' '),
+        ("22", '"'),
+        ("26", '&'),
+        ("27", '\''),
+        ("2f", '/'),
+        ("3a", ':'),
+        ("3c", '<'),
+        ("3e", '>'),
+        ("40", '@'),
+        ("5c", '\\'),
+    ];
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match CODES
+            .iter()
+            .find(|(code, _)| after.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(code)))
+        {
+            Some((_, c)) => {
+                out.push(*c);
+                rest = &after[2..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn key(n: u64) -> IdentityKey {
+        cairn_protocol::Identity::generate(&mut ChaCha20Rng::seed_from_u64(n)).key()
+    }
+
+    fn gateway(allow: &[&str]) -> (Gateway, IdentityKey) {
+        let mut policy = Policy::new("cairn.example");
+        policy.allow = allow.iter().map(|s| s.to_string()).collect();
+        policy.burst = 3;
+        policy.rate_per_minute = 60;
+        let mut g = Gateway::new(policy);
+        let alice = key(1);
+        g.load(
+            &[(format!("gw/user/{alice}"), b"Alice Smith".to_vec())],
+            |_| Some("Alice".to_owned()),
+        );
+        let _ = g.on_connected();
+        (g, alice)
+    }
+
+    fn stanza(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    fn chat(to: &str, from: &str, body: &str) -> Element {
+        stanza(&format!(
+            "<message xmlns='{NS_CLIENT}' type='chat' from='{from}' to='{to}' id='m1'><body>{body}</body></message>"
+        ))
+    }
+
+    fn errors(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(el) if el.attr("type") == Some("error") => el
+                    .get_child("error", NS_CLIENT)
+                    .and_then(|e| e.children().next())
+                    .map(|c| c.name().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn aliases_are_escaped_per_xep_0106_and_come_back() {
+        let local = escape_local("alice smith@home");
+        assert_eq!(local, "alice\\20smith\\40home");
+        assert_eq!(unescape_local(&local), "alice smith@home");
+        let (g, alice) = gateway(&[]);
+        assert_eq!(
+            g.jid_of(&alice).as_deref(),
+            Some("alice\\20smith@cairn.example")
+        );
+    }
+
+    #[test]
+    fn a_message_for_a_user_becomes_a_cairn_text_with_its_receipt() {
+        let (mut g, alice) = gateway(&[]);
+        let mut m = chat(
+            "alice\\20smith@cairn.example",
+            "juliet@x.example/phone",
+            "hi",
+        );
+        m.append_child(Element::bare("request", NS_RECEIPTS));
+        let out = g.on_stanza(Time::from_secs(1), &m);
+        assert_eq!(
+            out,
+            vec![Action::ToCairn {
+                user: alice,
+                remote: "juliet@x.example".into(),
+                text: "hi".into(),
+                receipt: Some(("juliet@x.example/phone".into(), "m1".into())),
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_users_disallowed_senders_and_floods_get_xmpp_errors() {
+        let (mut g, _) = gateway(&["friends.example", "bob@other.example"]);
+        let to = "alice\\20smith@cairn.example";
+        let out = g.on_stanza(
+            Time::ZERO,
+            &chat("nobody@cairn.example", "x@friends.example", "hi"),
+        );
+        assert_eq!(errors(&out), ["service-unavailable"]);
+        let out = g.on_stanza(Time::ZERO, &chat(to, "mallory@evil.example", "hi"));
+        assert_eq!(errors(&out), ["not-allowed"]);
+        // Subdomains of an allowed domain and listed JIDs may write.
+        for from in ["x@chat.friends.example", "bob@other.example"] {
+            let out = g.on_stanza(Time::ZERO, &chat(to, from, "hi"));
+            assert!(errors(&out).is_empty(), "{from}: {out:?}");
+        }
+        // Three at once (the burst), then one a second.
+        let from = "y@friends.example";
+        for _ in 0..3 {
+            assert!(errors(&g.on_stanza(Time::ZERO, &chat(to, from, "hi"))).is_empty());
+        }
+        assert_eq!(
+            errors(&g.on_stanza(Time::ZERO, &chat(to, from, "hi"))),
+            ["resource-constraint"]
+        );
+        assert!(errors(&g.on_stanza(Time::from_secs(1), &chat(to, from, "hi"))).is_empty());
+    }
+
+    #[test]
+    fn an_oversize_body_is_refused_and_nothing_is_queued() {
+        let (mut g, _) = gateway(&[]);
+        let big = "x".repeat(MAX_TEXT_LEN + 1);
+        let out = g.on_stanza(
+            Time::ZERO,
+            &chat("alice\\20smith@cairn.example", "j@x.example", &big),
+        );
+        assert_eq!(errors(&out), ["not-acceptable"]);
+    }
+
+    #[test]
+    fn malformed_stanzas_are_dropped_or_answered_never_fatal() {
+        let (mut g, _) = gateway(&[]);
+        for xml in [
+            format!("<message xmlns='{NS_CLIENT}'/>"),
+            format!("<message xmlns='{NS_CLIENT}' from='@@' to='a@cairn.example'/>"),
+            format!("<iq xmlns='{NS_CLIENT}' from='j@x' to='cairn.example' type='get' id='1'/>"),
+            format!("<foo xmlns='{NS_CLIENT}' from='j@x' to='cairn.example'/>"),
+            format!("<presence xmlns='{NS_CLIENT}' from='j@x' to='other.example'/>"),
+        ] {
+            let _ = g.on_stanza(Time::ZERO, &stanza(&xml));
+        }
+        let out = g.on_stanza(
+            Time::ZERO,
+            &stanza(&format!(
+                "<iq xmlns='{NS_CLIENT}' from='j@x' to='cairn.example' type='get' id='1'><query xmlns='urn:unknown'/></iq>"
+            )),
+        );
+        assert_eq!(errors(&out), ["service-unavailable"]);
+    }
+
+    #[test]
+    fn texts_to_xmpp_settle_only_after_the_server_answers_a_later_ping() {
+        let (mut g, alice) = gateway(&[]);
+        let record = MessageRecord {
+            peer: alice,
+            id: MessageId([5; 16]),
+            direction: cairn_protocol::Direction::Incoming,
+            text: "to juliet <3".into(),
+            sent_at: Time::ZERO,
+            local_at: Time::ZERO,
+            state: cairn_protocol::DeliveryState::Received,
+            remote: Some("juliet@x.example".into()),
+        };
+        let out = g.on_cairn_text(&record);
+        let ping = out
+            .iter()
+            .find_map(|a| match a {
+                Action::Send(el) if el.name() == "iq" => el.attr("id").map(str::to_owned),
+                _ => None,
+            })
+            .expect("a marker ping");
+        assert!(!out.iter().any(|a| matches!(a, Action::Settle { .. })));
+        // Detached before the answer: sent again on the next attach.
+        g.on_disconnected();
+        let again = g.on_connected();
+        assert!(
+            again
+                .iter()
+                .any(|a| matches!(a, Action::Send(el) if el.name() == "message"))
+        );
+        let ping2 = again
+            .iter()
+            .find_map(|a| match a {
+                Action::Send(el) if el.name() == "iq" => el.attr("id").map(str::to_owned),
+                _ => None,
+            })
+            .expect("a new marker");
+        assert_ne!(ping, ping2);
+        let answer = stanza(&format!(
+            "<iq xmlns='{NS_CLIENT}' type='result' from='example' to='cairn.example' id='{ping2}'/>"
+        ));
+        let out = g.on_stanza(Time::ZERO, &answer);
+        assert_eq!(
+            out,
+            vec![Action::Settle {
+                user: alice,
+                id: MessageId([5; 16])
+            }]
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! The XMPP gateway: a node that attaches to an XMPP server as an external
+//! component (XEP-0114) and bridges the Cairn users who opted in. The logic
+//! is in [`core`]; this module keeps the component connection up (reconnect
+//! with backoff, keepalive pings) and carries stanzas between it and the
+//! node's loop.
+
+pub mod core;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::xmlstream::Timeouts;
+use tokio_xmpp::{Component, Stanza};
+use tracing::{info, warn};
+
+use cairn_protocol::{DeliveryState, Direction, Engine, Event, IdentityKey};
+
+use crate::profile::GatewaySettings;
+use crate::store::RedbStore;
+
+/// What the connection task reports to the node.
+#[derive(Debug)]
+pub enum XmppEvent {
+    Connected,
+    Disconnected(String),
+    Stanza(Element),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the gateway needs a component domain (`[gateway] domain` or --domain)")]
+    NoDomain,
+    #[error(
+        "the gateway needs the component secret (CAIRN_GATEWAY_SECRET, `secret_file` or --secret-file)"
+    )]
+    NoSecret,
+    #[error("cannot read the component secret from {path}: {reason}")]
+    SecretFile { path: String, reason: String },
+}
+
+/// The component's connection settings, checked.
+#[derive(Clone)]
+pub struct Attach {
+    pub server: String,
+    pub domain: String,
+    secret: String,
+}
+
+impl std::fmt::Debug for Attach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attach")
+            .field("server", &self.server)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Attach {
+    pub fn from_settings(s: &GatewaySettings) -> Result<Self, GatewayError> {
+        if s.domain.trim().is_empty() {
+            return Err(GatewayError::NoDomain);
+        }
+        let secret = match (
+            &s.secret_file,
+            std::env::var("CAIRN_GATEWAY_SECRET"),
+            &s.secret,
+        ) {
+            (Some(path), _, _) => std::fs::read_to_string(path)
+                .map_err(|e| GatewayError::SecretFile {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?
+                .trim()
+                .to_owned(),
+            (None, Ok(secret), _) => secret,
+            (None, Err(_), Some(secret)) => secret.clone(),
+            (None, Err(_), None) => return Err(GatewayError::NoSecret),
+        };
+        if secret.is_empty() {
+            return Err(GatewayError::NoSecret);
+        }
+        Ok(Self {
+            server: s.server.clone(),
+            domain: s.domain.trim().to_lowercase(),
+            secret,
+        })
+    }
+}
+
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Keeps the component attached until `outgoing` closes. Stanzas queued
+/// while detached are dropped: the gateway core re-sends what matters when
+/// it hears `Connected`.
+pub async fn run(
+    attach: Attach,
+    mut outgoing: mpsc::UnboundedReceiver<Element>,
+    events: mpsc::Sender<XmppEvent>,
+) {
+    let mut backoff = BACKOFF_START;
+    let mut keepalives = 0u64;
+    loop {
+        let timeouts = Timeouts {
+            read_timeout: KEEPALIVE * 3,
+            response_timeout: KEEPALIVE * 2,
+        };
+        let attempt = Component::new_plaintext(
+            &attach.domain,
+            &attach.secret,
+            DnsConfig::addr(&attach.server),
+            timeouts,
+        );
+        match tokio::time::timeout(Duration::from_secs(20), attempt).await {
+            Ok(Ok(mut component)) => {
+                info!(server = %attach.server, domain = %attach.domain, "attached to the XMPP server");
+                backoff = BACKOFF_START;
+                if events.send(XmppEvent::Connected).await.is_err() {
+                    return;
+                }
+                let mut tick = tokio::time::interval(KEEPALIVE);
+                tick.tick().await;
+                let reason = loop {
+                    tokio::select! {
+                        stanza = component.next() => match stanza {
+                            Some(stanza) => {
+                                if events.send(XmppEvent::Stanza(Element::from(&stanza))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            None => break "the stream ended or sent something unreadable".to_owned(),
+                        },
+                        el = outgoing.recv() => match el {
+                            Some(el) => match Stanza::try_from(el) {
+                                Ok(stanza) => {
+                                    if let Err(e) = component.send_stanza(stanza).await {
+                                        break format!("sending failed: {e}");
+                                    }
+                                }
+                                Err(e) => warn!(error = %e, "a stanza the gateway built is not valid; dropped"),
+                            },
+                            None => {
+                                let _ = component.send_end().await;
+                                return;
+                            }
+                        },
+                        _ = tick.tick() => {
+                            keepalives += 1;
+                            if let Ok(ping) = Stanza::try_from(core::keepalive(&attach.domain, keepalives))
+                                && let Err(e) = component.send_stanza(ping).await
+                            {
+                                break format!("keepalive failed: {e}");
+                            }
+                        }
+                    }
+                };
+                warn!(%reason, "detached from the XMPP server; reconnecting");
+                if events.send(XmppEvent::Disconnected(reason)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Err(e)) => {
+                let hint = match &e {
+                    tokio_xmpp::Error::Auth(_) => " (the server refused the component secret)",
+                    _ => "",
+                };
+                warn!(server = %attach.server, error = %e, "could not attach to the XMPP server{hint}; retrying in {}s", backoff.as_secs());
+            }
+            Err(_) => {
+                warn!(server = %attach.server, "attaching to the XMPP server timed out; retrying")
+            }
+        }
+        // Detached: drop what was queued meanwhile, wait, try again.
+        let until = tokio::time::Instant::now() + backoff;
+        loop {
+            tokio::select! {
+                el = outgoing.recv() => if el.is_none() { return },
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// The gateway inside a running node: the core, and the way to the
+/// connection task.
+pub struct GatewayRun {
+    core: core::Gateway,
+    to_xmpp: mpsc::UnboundedSender<Element>,
+    last_presence_check: std::time::Instant,
+}
+
+/// How many recent messages per user are searched, at start, for texts
+/// that never reached XMPP.
+const RESUME_WINDOW: usize = 2000;
+
+impl GatewayRun {
+    /// Starts the connection task and restores users, subscriptions and the
+    /// texts that were on their way to XMPP when the gateway stopped.
+    pub fn start(
+        settings: &GatewaySettings,
+        engine: &mut Engine<RedbStore>,
+    ) -> Result<(Self, mpsc::Receiver<XmppEvent>), GatewayError> {
+        let attach = Attach::from_settings(settings)?;
+        let mut policy = core::Policy::new(attach.domain.clone());
+        policy.allow = settings.allow.iter().map(|a| a.to_lowercase()).collect();
+        policy.rate_per_minute = settings.rate_per_minute;
+        policy.burst = settings.burst;
+        let mut core = core::Gateway::new(policy);
+        match engine.settings("gw/") {
+            Ok(saved) => core.load(&saved, |id| {
+                engine.contact(id).map(|c| c.display_name().to_owned())
+            }),
+            Err(e) => warn!(error = %e, "could not read the gateway's users"),
+        }
+        let (to_xmpp, outgoing) = mpsc::unbounded_channel();
+        let (events, from_xmpp) = mpsc::channel(4096);
+        tokio::spawn(run(attach, outgoing, events));
+        let mut this = Self {
+            core,
+            to_xmpp,
+            last_presence_check: std::time::Instant::now(),
+        };
+        let users: Vec<IdentityKey> = this.core.users().map(|(id, _)| *id).collect();
+        let mut resumed = 0;
+        for user in users {
+            let history = match engine.store().history(&user, Some(RESUME_WINDOW)) {
+                Ok(h) => h,
+                Err(e) => {
+                    warn!(error = %e, "could not read a user's pending texts");
+                    continue;
+                }
+            };
+            for record in history {
+                if record.direction == Direction::Incoming
+                    && record.state == DeliveryState::Received
+                    && record.remote.is_some()
+                {
+                    resumed += 1;
+                    let actions = this.core.on_cairn_text(&record);
+                    this.apply(engine, actions);
+                }
+            }
+        }
+        if resumed > 0 {
+            info!(
+                resumed,
+                "texts for XMPP from before the restart will be sent"
+            );
+        }
+        Ok((this, from_xmpp))
+    }
+
+    pub fn info(&self) -> crate::api::GatewayInfo {
+        crate::api::GatewayInfo {
+            enabled: true,
+            domain: self.core.domain().to_owned(),
+            connected: self.core.connected(),
+            users: self
+                .core
+                .users()
+                .map(|(id, address)| format!("{address} ({})", id.short()))
+                .collect(),
+            unconfirmed: self.core.unconfirmed(),
+        }
+    }
+
+    pub fn is_user(&self, id: &IdentityKey) -> bool {
+        self.core.is_user(id)
+    }
+
+    pub fn on_xmpp(&mut self, engine: &mut Engine<RedbStore>, event: XmppEvent) {
+        let actions = match event {
+            XmppEvent::Connected => self.core.on_connected(),
+            XmppEvent::Disconnected(_) => {
+                self.core.on_disconnected();
+                Vec::new()
+            }
+            XmppEvent::Stanza(stanza) => self.core.on_stanza(crate::service::now(), &stanza),
+        };
+        self.apply(engine, actions);
+    }
+
+    /// Core events that concern the gateway. Returns true when the event was
+    /// the gateway's (a signal from one of its users).
+    pub fn on_event(&mut self, engine: &mut Engine<RedbStore>, event: &Event) -> bool {
+        let actions = match event {
+            Event::MessageReceived(record) if record.remote.is_some() => {
+                self.core.on_cairn_text(record)
+            }
+            Event::MessageState { peer, id, state }
+                if *state >= DeliveryState::Delivered && self.core.is_user(peer) =>
+            {
+                self.core.on_delivered(peer, id)
+            }
+            Event::Bridge { peer, signal } => {
+                let name = engine
+                    .contact(peer)
+                    .map(|c| c.display_name().to_owned())
+                    .unwrap_or_else(|| peer.short());
+                let actions = self.core.on_signal(*peer, name, signal.clone());
+                self.apply(engine, actions);
+                let online = engine.has_link(peer);
+                let actions = self.core.set_online(peer, online);
+                self.apply(engine, actions);
+                return true;
+            }
+            _ => return false,
+        };
+        self.apply(engine, actions);
+        false
+    }
+
+    /// Presence follows whether each user has a session with us; checked at
+    /// most once a second.
+    pub fn check_presence(&mut self, engine: &mut Engine<RedbStore>) {
+        if self.last_presence_check.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_presence_check = std::time::Instant::now();
+        let users: Vec<IdentityKey> = self.core.users().map(|(id, _)| *id).collect();
+        for user in users {
+            let online = engine.has_link(&user);
+            let actions = self.core.set_online(&user, online);
+            self.apply(engine, actions);
+        }
+    }
+
+    fn apply(&mut self, engine: &mut Engine<RedbStore>, actions: Vec<core::Action>) {
+        let now = crate::service::now();
+        for action in actions {
+            match action {
+                core::Action::Send(stanza) => {
+                    let _ = self.to_xmpp.send(stanza);
+                }
+                core::Action::ToCairn {
+                    user,
+                    remote,
+                    text,
+                    receipt,
+                } => match engine.send_remote_text(now, &user, &remote, &text) {
+                    Ok(id) => self.core.queued(user, id, receipt),
+                    Err(e) => {
+                        warn!(user = %user.short(), error = %e, "a text from XMPP could not be queued")
+                    }
+                },
+                core::Action::Signal { user, signal } => {
+                    engine.send_bridge(now, &user, signal);
+                }
+                core::Action::Settle { user, id } => engine.settle(&user, &id),
+                core::Action::PutSetting(key, value) => engine.put_setting(&key, value),
+                core::Action::DeleteSetting(key) => engine.delete_setting(&key),
+            }
+        }
+    }
+}

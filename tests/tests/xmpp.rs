@@ -1,0 +1,253 @@
+//! The XMPP gateway against a real Prosody and an independent client
+//! (slixmpp): opt-in, presence, 1:1 messages both ways with receipts, chat
+//! states, vCard and disco, store-and-forward while the Cairn user is away,
+//! and restarts of the gateway and of Prosody that lose nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use cairn_tests::xmpp::{COMPONENT, XmppNet};
+use cairn_tests::{Peer, wait_until};
+use serde_json::{Value, json};
+
+const PATIENCE: Duration = Duration::from_secs(45);
+const GATEWAY_ADDR: &str = "/ip4/127.0.0.1/tcp/4701";
+const ALICE_ADDR: &str = "/ip4/127.0.0.1/tcp/4702";
+
+fn peer_id(p: &Peer) -> String {
+    p.json(&["status"])["lan"]["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn gateway_args(net: &XmppNet, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--domain",
+        COMPONENT,
+        "--secret-file",
+        net.secret_file().to_str().unwrap(),
+        "--listen",
+        GATEWAY_ADDR,
+        "--no-mdns",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The gateway and alice, linked over loopback in the namespace, alice
+/// joined as alice@cairn.localhost.
+fn gateway_and_alice(net: &XmppNet, extra: &[&str]) -> (Peer, Peer, String, String) {
+    let mut gateway =
+        Peer::new("gateway", Some(net.netns())).as_gateway(&as_strs(&gateway_args(net, extra)));
+    gateway.start();
+    let gw_dial = format!("{GATEWAY_ADDR}/p2p/{}", peer_id(&gateway));
+    let mut alice = Peer::new("alice", Some(net.netns())).with_run_args(&[
+        "--no-mdns",
+        "--listen",
+        ALICE_ADDR,
+        "--bootstrap",
+        &gw_dial,
+    ]);
+    alice.start();
+    let alice_dial = format!("{ALICE_ADDR}/p2p/{}", peer_id(&alice));
+    alice.add(&gateway);
+    alice.ok(&["bridge", "join", "gateway", "--alias", "Alice"]);
+    let joined = wait_until(PATIENCE, || {
+        alice.json(&["status"])["bridges"][0]["address"] == "alice@cairn.localhost"
+    });
+    assert!(
+        joined,
+        "alice never got her XMPP address: {}\n{}",
+        alice.json(&["status"]),
+        gateway.all_logs()
+    );
+    (gateway, alice, gw_dial, alice_dial)
+}
+
+fn xmpp_contact(alice: &Peer, jid: &str) -> Option<Value> {
+    alice
+        .json(&["contacts"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == format!("xmpp:{jid}"))
+        .cloned()
+}
+
+fn bridged_texts(alice: &Peer, jid: &str) -> Vec<String> {
+    alice
+        .json(&["messages", &format!("xmpp:{jid}"), "--peek"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_xmpp_user_and_a_cairn_user_chat_through_the_gateway_and_nothing_is_lost() {
+    let mut net = XmppNet::start();
+    net.register("juliet", "juliet-pass");
+    let (mut gateway, mut alice, gw_dial, alice_dial) = gateway_and_alice(&net, &[]);
+    let alice_jid = "alice@cairn.localhost";
+    let mut juliet = net.client("juliet", "juliet-pass");
+
+    // Presence: juliet subscribes; the gateway answers for alice, who is
+    // online, and asks back, so alice sees juliet too.
+    juliet.command(json!({"cmd": "subscribe", "to": alice_jid}));
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "subscribed"
+                && e["from"] == alice_jid)
+            .is_some(),
+        "no subscription answer: {:?}\n{}",
+        juliet.events(),
+        gateway.all_logs()
+    );
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "presence"
+                && e["from"] == alice_jid
+                && e["type"] == "available")
+            .is_some(),
+        "alice not shown available: {:?}",
+        juliet.events()
+    );
+    assert!(
+        wait_until(PATIENCE, || xmpp_contact(&alice, "juliet@localhost")
+            .is_some_and(
+                |c| c["presence"] == "available" && c["kind"] == "xmpp"
+            )),
+        "alice does not see juliet's presence: {:?}",
+        alice.json(&["contacts"])
+    );
+    let shown = alice.ok(&["contacts"]);
+    assert!(
+        shown.contains("only as private as XMPP"),
+        "bridged contact not marked: {shown}"
+    );
+
+    // XMPP → Cairn, with a delivery receipt back to juliet.
+    juliet.command(json!({"cmd": "send", "to": alice_jid, "body": "hello from xmpp"}));
+    let sent = juliet.wait_for(PATIENCE, |e| e["event"] == "sent").unwrap();
+    assert!(
+        wait_until(PATIENCE, || bridged_texts(&alice, "juliet@localhost")
+            == ["hello from xmpp"]),
+        "alice did not get juliet's message:\n{}",
+        gateway.all_logs()
+    );
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "receipt"
+                && e["id"] == sent["id"])
+            .is_some(),
+        "no delivery receipt for juliet: {:?}",
+        juliet.events()
+    );
+
+    // Cairn → XMPP: juliet's client acknowledges, so alice sees "delivered".
+    alice.ok(&["send", "xmpp:juliet@localhost", "hi juliet, from cairn"]);
+    assert!(
+        wait_until(PATIENCE, || juliet.bodies_from(alice_jid)
+            == ["hi juliet, from cairn"]),
+        "juliet did not get alice's message: {:?}\n{}",
+        juliet.events(),
+        gateway.all_logs()
+    );
+    assert!(
+        wait_until(PATIENCE, || alice
+            .state_of("xmpp:juliet@localhost", "hi juliet, from cairn")
+            .as_deref()
+            == Some("delivered")),
+        "alice's message never showed delivered: {:?}",
+        alice.messages("xmpp:juliet@localhost")
+    );
+
+    // Chat states, vCard, disco.
+    juliet.command(json!({"cmd": "composing", "to": alice_jid}));
+    assert!(
+        wait_until(PATIENCE, || xmpp_contact(&alice, "juliet@localhost")
+            .is_some_and(|c| c["presence"] == "typing")),
+        "alice does not see juliet typing"
+    );
+    juliet.command(json!({"cmd": "vcard", "to": alice_jid}));
+    let vcard = juliet
+        .wait_for(PATIENCE, |e| e["event"] == "vcard")
+        .expect("vcard answer");
+    assert_eq!(vcard["fn"], "alice");
+    juliet.command(json!({"cmd": "disco", "to": COMPONENT}));
+    let disco = juliet
+        .wait_for(PATIENCE, |e| e["event"] == "disco")
+        .expect("disco answer");
+    assert_eq!(disco["identities"][0][0], "gateway", "{disco}");
+    assert!(
+        disco["features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("http://jabber.org/protocol/disco#info"))
+    );
+
+    // Alice goes away: juliet sees it, writes anyway; the gateway keeps the
+    // text, even across its own restart, until alice is back.
+    alice.stop();
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "presence"
+                && e["from"] == alice_jid
+                && e["type"] == "unavailable")
+            .is_some(),
+        "alice not shown away: {:?}",
+        juliet.events()
+    );
+    juliet.command(json!({"cmd": "send", "to": alice_jid, "body": "while you were away"}));
+    assert!(
+        wait_until(PATIENCE, || gateway.json(&["status"])["outbox"] == 1),
+        "the gateway did not queue the text"
+    );
+    gateway.stop();
+    // Restarted, it dials alice (her address is known in this test).
+    let mut gateway =
+        gateway.as_gateway(&as_strs(&gateway_args(&net, &["--bootstrap", &alice_dial])));
+    gateway.start();
+    alice = alice.with_run_args(&["--no-mdns", "--listen", ALICE_ADDR, "--bootstrap", &gw_dial]);
+    alice.start();
+    assert!(
+        wait_until(PATIENCE, || bridged_texts(&alice, "juliet@localhost")
+            == ["hello from xmpp", "while you were away"]),
+        "the text written while alice was away was lost: {:?}\n{}",
+        bridged_texts(&alice, "juliet@localhost"),
+        gateway.all_logs()
+    );
+
+    // Prosody restarts while alice writes: the gateway holds the text and
+    // sends it once it is attached again.
+    drop(juliet);
+    net.stop_prosody();
+    alice.ok(&[
+        "send",
+        "xmpp:juliet@localhost",
+        "sent while the server was down",
+    ]);
+    net.start_prosody();
+    let juliet = net.client("juliet", "juliet-pass");
+    assert!(
+        wait_until(Duration::from_secs(90), || juliet
+            .bodies_from(alice_jid)
+            .contains(&"sent while the server was down".to_owned())),
+        "the text sent during the Prosody restart was lost: {:?}\n{}",
+        juliet.events(),
+        gateway.all_logs()
+    );
+    alice.stop();
+    gateway.stop();
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""An ordinary XMPP user for Cairn's gateway tests: slixmpp (not our code),
+logged into Prosody like Conversations or Gajim would be.
+
+Driven by JSON lines on stdin; reports what happens as JSON lines on stdout.
+
+  {"cmd": "send", "to": JID, "body": TEXT}        -> {"event": "sent", "id": ...}
+  {"cmd": "composing", "to": JID}
+  {"cmd": "subscribe", "to": JID}
+  {"cmd": "vcard", "to": JID}                       -> {"event": "vcard", "fn": ...}
+  {"cmd": "disco", "to": JID}                       -> {"event": "disco", ...}
+  {"cmd": "raw", "xml": XML}                        (sent as is)
+  {"cmd": "join", "room": JID, "nick": NICK}        -> {"event": "joined", ...}
+  {"cmd": "groupchat", "room": JID, "body": TEXT}
+  {"cmd": "quit"}
+
+Events: ready, message, receipt, chatstate, error, presence, subscribe,
+subscribed, groupchat, iq_error.
+"""
+
+import asyncio
+import json
+import logging
+import sys
+
+import slixmpp
+
+
+def emit(**event):
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+class User(slixmpp.ClientXMPP):
+    def __init__(self, jid, password):
+        super().__init__(jid, password)
+        # Plain TCP on the test namespace's loopback (Prosody is set up to
+        # allow it there); nothing else is reachable from it.
+        self.enable_direct_tls = False
+        self.enable_starttls = False
+        self.enable_plaintext = True
+        for plugin in ("xep_0030", "xep_0045", "xep_0054", "xep_0085",
+                       "xep_0184", "xep_0199"):
+            self.register_plugin(plugin)
+        self.plugin["feature_mechanisms"].unencrypted_plain = True
+        self.plugin["feature_mechanisms"].unencrypted_scram = True
+        self.plugin["xep_0184"].auto_ack = True
+        self.plugin["xep_0184"].auto_request = True
+        self.add_event_handler("session_start", self.on_start)
+        self.add_event_handler("message", self.on_message)
+        self.add_event_handler("groupchat_message", self.on_groupchat)
+        self.add_event_handler("receipt_received", self.on_receipt)
+        self.add_event_handler("chatstate", self.on_chatstate)
+        self.add_event_handler("presence_available", self.on_presence)
+        self.add_event_handler("presence_unavailable", self.on_presence)
+        self.add_event_handler("presence_subscribe", self.on_subscribe)
+        self.add_event_handler("presence_subscribed", self.on_subscribed)
+        self.add_event_handler("disconnected", lambda _: emit(event="disconnected"))
+
+    async def on_start(self, _event):
+        self.send_presence()
+        await self.get_roster()
+        emit(event="ready")
+        asyncio.ensure_future(self.read_commands())
+
+    def on_message(self, msg):
+        if msg["type"] == "error":
+            emit(event="error", id=msg["id"], condition=msg["error"]["condition"],
+                 text=msg["error"]["text"], **{"from": str(msg["from"])})
+        elif msg["type"] == "groupchat":
+            return
+        elif msg["body"]:
+            emit(event="message", id=msg["id"], body=msg["body"],
+                 type=msg["type"], **{"from": str(msg["from"].bare)})
+
+    def on_groupchat(self, msg):
+        emit(event="groupchat", body=msg["body"], nick=msg["mucnick"],
+             room=str(msg["from"].bare))
+
+    def on_receipt(self, msg):
+        emit(event="receipt", id=msg["receipt"], **{"from": str(msg["from"].bare)})
+
+    def on_chatstate(self, msg):
+        emit(event="chatstate", state=msg["chat_state"],
+             **{"from": str(msg["from"].bare)})
+
+    def on_presence(self, pres):
+        if pres["from"].bare == self.boundjid.bare:
+            return
+        emit(event="presence", type=pres["type"], nick=pres["nick"]["nick"] if "nick" in pres.keys() else "",
+             **{"from": str(pres["from"].bare)})
+
+    def on_subscribe(self, pres):
+        emit(event="subscribe", **{"from": str(pres["from"].bare)})
+
+    def on_subscribed(self, pres):
+        emit(event="subscribed", **{"from": str(pres["from"].bare)})
+
+    async def read_commands(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                self.disconnect()
+                return
+            try:
+                await self.command(json.loads(line))
+            except Exception as e:  # report, keep going
+                emit(event="command_failed", reason=repr(e))
+
+    async def command(self, c):
+        cmd = c["cmd"]
+        if cmd == "send":
+            msg = self.make_message(mto=c["to"], mbody=c["body"], mtype="chat")
+            msg["request_receipt"] = True
+            msg.send()
+            emit(event="sent", id=msg["id"])
+        elif cmd == "composing":
+            msg = self.make_message(mto=c["to"], mtype="chat")
+            msg["chat_state"] = "composing"
+            msg.send()
+        elif cmd == "subscribe":
+            self.send_presence_subscription(pto=c["to"])
+        elif cmd == "vcard":
+            try:
+                iq = await self.plugin["xep_0054"].get_vcard(c["to"], cached=False, timeout=10)
+                emit(event="vcard", fn=iq["vcard_temp"]["FN"], nick=iq["vcard_temp"]["NICKNAME"])
+            except slixmpp.exceptions.IqError as e:
+                emit(event="iq_error", condition=e.iq["error"]["condition"])
+        elif cmd == "disco":
+            try:
+                info = await self.plugin["xep_0030"].get_info(jid=c["to"], timeout=10)
+                q = info["disco_info"]
+                emit(event="disco", identities=[list(i) for i in q["identities"]],
+                     features=sorted(q["features"]))
+            except slixmpp.exceptions.IqError as e:
+                emit(event="iq_error", condition=e.iq["error"]["condition"])
+        elif cmd == "raw":
+            self.send_raw(c["xml"])
+        elif cmd == "join":
+            await self.plugin["xep_0045"].join_muc_wait(c["room"], c["nick"], timeout=20, maxchars=0)
+            emit(event="joined", room=c["room"])
+        elif cmd == "groupchat":
+            self.send_message(mto=c["room"], mbody=c["body"], mtype="groupchat")
+        elif cmd == "quit":
+            self.disconnect()
+        else:
+            emit(event="command_failed", reason="unknown command " + cmd)
+
+
+def main():
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    jid, password, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    user = User(jid, password)
+    user.connect(host="127.0.0.1", port=port)
+    asyncio.get_event_loop().run_until_complete(user.disconnected)
+
+
+if __name__ == "__main__":
+    main()
