@@ -21,7 +21,7 @@
 //! refusal is remembered so a peer's heads can be rewritten around it
 //! ([`Gate::sanitize`]) — otherwise the sync protocol would ask for it forever.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::sync::{Message, State, SyncDoc};
@@ -609,12 +609,48 @@ impl Gate {
         st.their_heads = Some(out);
     }
 
-    /// `generate_sync_message`. (It does not ask for the deps of changes that
-    /// wait here: a peer that lacks them could never answer, and the two would
-    /// exchange heads forever. They arrive with the normal sync from whoever
-    /// holds the changes built on them.)
+    /// `generate_sync_message`, asking for what we really lack.
+    ///
+    /// automerge asks for the peer's heads it does not hold. A head that
+    /// waits here is not lacking, its missing deps are, and the peer will
+    /// not send a head again that it already sent in this session: so we ask
+    /// for the deps instead, walking from the peer's heads through what
+    /// waits, as automerge itself does through its queue. (A peer's bloom
+    /// filter can mistake one of our absent changes for present; then this is
+    /// the only way it is ever sent.) Orphans the peer's heads do not lead to
+    /// are not asked for: this peer may well not have their deps.
     pub fn generate(&self, doc: &mut GroupDoc, st: &mut State) -> Option<Message> {
-        doc.doc.sync().generate_sync_message(st)
+        let mut message = doc.doc.sync().generate_sync_message(st)?;
+        if message.need.iter().any(|h| self.pending.contains_key(h)) {
+            let need = self.lacking(doc, &message.need);
+            let theirs = st.their_heads.as_deref().unwrap_or_default();
+            if !need.iter().all(|h| theirs.contains(h)) {
+                // As automerge does when it needs more than the peer's
+                // heads: no bloom filter, so the peer sends just the need.
+                message.have.clear();
+            }
+            message.need = need;
+        }
+        Some(message)
+    }
+
+    /// What we hold neither applied nor waiting, reached from `from` through
+    /// changes that wait here.
+    fn lacking(&self, doc: &mut GroupDoc, from: &[ChangeHash]) -> Vec<ChangeHash> {
+        let mut out = BTreeSet::new();
+        let mut seen = HashSet::new();
+        let mut stack: Vec<ChangeHash> = from.to_vec();
+        while let Some(h) = stack.pop() {
+            if !seen.insert(h) || self.refused.contains_key(&h) {
+                continue;
+            }
+            if let Some((c, _)) = self.pending.get(&h) {
+                stack.extend(c.deps().iter().copied());
+            } else if doc.doc.get_change_meta_by_hash(&h).is_none() {
+                out.insert(h);
+            }
+        }
+        out.into_iter().collect()
     }
 }
 
@@ -673,7 +709,7 @@ fn check_ops(
             }
             match (&op.action, &op.key) {
                 (OpType::Put(ScalarValue::Str(text)), Key::Map(k))
-                    if !op.insert && text.len() <= crate::payload::MAX_TEXT_LEN =>
+                    if !op.insert && text.len() <= super::MAX_VALUE_LEN =>
                 {
                     if !k.starts_with(prefix.as_str()) {
                         return Err(Refusal::Impersonation);

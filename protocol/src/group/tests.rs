@@ -677,16 +677,14 @@ fn after_a_removal_text_is_sealed_under_a_key_the_removed_member_never_gets() {
     );
 }
 
-/// A case `thirty_members_converge` found (CI, 2026-11-23): after settling,
-/// member 9 still holds 8 changes it cannot apply (`waiting() == 8`, none
-/// refused), and the fully connected members never send what it lacks, so
-/// its heads differ from everyone else's. Not fixed yet; kept here so it
-/// can be run and debugged: `cargo test -p cairn-protocol --lib
-/// thirty_members_regression -- --ignored`.
-#[test]
-#[ignore = "known convergence bug in group sync (member left waiting); see the doc comment"]
-fn thirty_members_regression_seed_5335243067491099875() {
-    let (mut net, g) = thirty(5_335_243_067_491_099_875, 29, 17, 31);
+/// Cases `thirty_members_converge` found in CI. In both, a member ended up
+/// holding changes it could not apply while every peer believed it had
+/// sent everything: a peer's bloom filter had taken one of the member's
+/// absent changes for present, and the member asked for the heads it held
+/// waiting (which a peer never resends in one session) instead of for their
+/// missing deps. `Gate::generate` now asks for the deps.
+fn converges_with_nothing_waiting(seed: u64, loss: u32, dup: u32, steps: usize) {
+    let (mut net, g) = thirty(seed, loss, dup, steps);
     let members: BTreeSet<IdentityKey> = net.members(0, &g).into_iter().collect();
     let heads = net.heads(0, &g);
     for i in 0..net.nodes.len() {
@@ -696,4 +694,14 @@ fn thirty_members_regression_seed_5335243067491099875() {
             assert_eq!(net.heads(i, &g), heads, "heads of member {i}");
         }
     }
+}
+
+#[test]
+fn thirty_members_regression_seed_5335243067491099875() {
+    converges_with_nothing_waiting(5_335_243_067_491_099_875, 29, 17, 31);
+}
+
+#[test]
+fn thirty_members_regression_seed_17889491547295290559() {
+    converges_with_nothing_waiting(17_889_491_547_295_290_559, 13, 2, 22);
 }
