@@ -304,6 +304,9 @@ pub struct Engine<S: Store> {
     /// Contacts' identity keys, for the mesh to recognise their envelopes.
     contact_keys: Vec<IdentityKey>,
     groups: Groups,
+    /// Every setting, as staged: what was put is seen at once, not only once
+    /// its batch is committed (a reply can come back before that).
+    settings: BTreeMap<String, Vec<u8>>,
 }
 
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
@@ -371,6 +374,7 @@ impl<S: Store> Engine<S> {
             );
         }
         let contact_keys = contacts_keys(&contacts);
+        let settings = store.settings()?.into_iter().collect();
         let mut group_seed = seed;
         group_seed[0] ^= 0x47; // distinct from the engine's own stream
         let mut groups = Groups::new(&identity, config.mesh.enabled, group_seed);
@@ -382,6 +386,7 @@ impl<S: Store> Engine<S> {
         }
         Ok(Self {
             groups,
+            settings,
             mesh,
             contact_keys,
             sessions: SessionTable::new(config.sessions),
@@ -759,6 +764,57 @@ impl<S: Store> Engine<S> {
         self.rng.fill_bytes(&mut random);
         let id = crate::group::message_id(now, random);
         self.groups.post(&self.identity, group, id, text, now)?;
+        self.drain_groups(now);
+        self.group_sessions(now);
+        Ok(id)
+    }
+
+    /// Posts, as a bridge, a text `name` wrote on another network (members
+    /// see it as `name`'s, via us).
+    pub fn group_send_bridged(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        name: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        check_text(text)?;
+        self.group_post_bridged(now, group, crate::group::BRIDGED_PREFIX, name, text)
+    }
+
+    /// Posts, as a bridge, the notice that the group is reachable at
+    /// `address` from another network.
+    pub fn group_bridge_notice(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        address: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        check_text(text)?;
+        self.group_post_bridged(
+            now,
+            group,
+            crate::group::BRIDGE_NOTICE_PREFIX,
+            address,
+            text,
+        )
+    }
+
+    fn group_post_bridged(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        prefix: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        let mut random = [0u8; 8];
+        self.rng.fill_bytes(&mut random);
+        let id = crate::group::message_id(now, random);
+        let value = crate::group::bridged_text(prefix, name, text);
+        self.groups
+            .post_bridged(&self.identity, group, id, &value, now)?;
         self.drain_groups(now);
         self.group_sessions(now);
         Ok(id)
@@ -1151,6 +1207,7 @@ impl<S: Store> Engine<S> {
     /// Stores a small named value with the next commit (node settings, a
     /// gateway's subscriptions).
     pub fn put_setting(&mut self, key: &str, value: Vec<u8>) {
+        self.settings.insert(key.to_owned(), value.clone());
         self.batch.push(StoreOp::PutSetting {
             key: key.to_owned(),
             value,
@@ -1158,18 +1215,20 @@ impl<S: Store> Engine<S> {
     }
 
     pub fn delete_setting(&mut self, key: &str) {
+        self.settings.remove(key);
         self.batch.push(StoreOp::DeleteSetting {
             key: key.to_owned(),
         });
     }
 
-    /// Committed settings whose key starts with `prefix`.
+    /// Settings whose key starts with `prefix`, including those staged and
+    /// not yet committed.
     pub fn settings(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         Ok(self
-            .store
-            .settings()?
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(prefix))
+            .settings
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
 
