@@ -196,6 +196,9 @@ pub struct GatewayInfo {
     pub users: Vec<String>,
     /// Texts for XMPP the server has not yet confirmed.
     pub unconfirmed: usize,
+    /// Groups open as XMPP rooms, as `address (name)`.
+    #[serde(default)]
+    pub rooms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -248,6 +251,10 @@ pub struct GroupInfo {
     pub role: Option<String>,
     pub left: bool,
     pub epoch: i64,
+    /// The address a bridge says the group has on another network (an XMPP
+    /// room): what is written there is only as private as that network.
+    #[serde(default)]
+    pub bridged_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -270,6 +277,10 @@ pub struct GroupMessageInfo {
     pub text: String,
     /// Author's clock, ms since the epoch.
     pub sent_at: u64,
+    /// Written on another network by someone of this name; the author is
+    /// the bridge that posted it.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

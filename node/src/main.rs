@@ -536,6 +536,12 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
             "{:<24} {}  {} members, {} messages, you: {role}",
             g.name, g.id, g.members, g.messages
         );
+        if let Some(address) = &g.bridged_as {
+            println!(
+                "{:<24} bridged to XMPP as {address}: only as private as XMPP",
+                ""
+            );
+        }
     };
     match command {
         GroupCommand::Create { name } => {
@@ -584,10 +590,10 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
                 println!("No messages yet.");
             } else {
                 for m in &messages {
-                    let who = if m.mine {
-                        "you"
-                    } else {
-                        m.author_name.as_str()
+                    let who = match (&m.via, m.mine) {
+                        (Some(name), _) => format!("{name} (XMPP, via {})", m.author_name),
+                        (None, true) => "you".to_owned(),
+                        (None, false) => m.author_name.clone(),
                     };
                     println!("{} {who}: {}", when(m.sent_at), m.text);
                 }

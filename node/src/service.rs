@@ -65,6 +65,7 @@ pub fn group_info(engine: &Engine<RedbStore>, g: &Group) -> GroupInfo {
         role: g.doc.role_of(&me).map(|r| r.as_str().to_owned()),
         left: g.left,
         epoch: g.doc.epoch(),
+        bridged_as: g.bridged_as(),
     }
 }
 
@@ -312,6 +313,7 @@ pub fn handle(
                         mine: m.author == me,
                         text: m.text,
                         sent_at: m.sent_at.as_millis(),
+                        via: m.via,
                     })
                     .collect(),
             })

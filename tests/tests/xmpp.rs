@@ -251,3 +251,151 @@ fn an_xmpp_user_and_a_cairn_user_chat_through_the_gateway_and_nothing_is_lost() 
     alice.stop();
     gateway.stop();
 }
+
+fn group_texts(p: &Peer, group: &str) -> Vec<Value> {
+    p.json(&["group", "messages", group])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn an_xmpp_user_joins_a_bridged_group_as_a_room_and_chats_with_its_members() {
+    let net = XmppNet::start();
+    net.register("juliet", "juliet-pass");
+    net.register("romeo", "romeo-pass");
+    let (gateway, alice, _, _) = gateway_and_alice(&net, &[]);
+    let room = "walkers@cairn.localhost";
+
+    // Alice brings the gateway into her group: it becomes a room, and the
+    // group is told it is bridged.
+    alice.ok(&["group", "create", "walkers"]);
+    alice.ok(&["group", "add", "walkers", "gateway"]);
+    assert!(
+        wait_until(PATIENCE, || alice.json(&["group", "list"])[0]["bridged_as"]
+            == room),
+        "the group was never marked bridged: {}\n{}",
+        alice.json(&["group", "list"]),
+        gateway.all_logs()
+    );
+    alice.ok(&["group", "send", "walkers", "before anyone from xmpp came"]);
+    assert!(
+        wait_until(PATIENCE, || gateway.json(&["status"])["gateway"]["rooms"]
+            [0]
+        .as_str()
+        .is_some_and(|r| r.starts_with(room))),
+        "the gateway shows no room: {}",
+        gateway.json(&["status"])
+    );
+
+    // Juliet joins: alice is there; the history and the subject come.
+    let mut juliet = net.client("juliet", "juliet-pass");
+    juliet.command(json!({"cmd": "join", "room": room, "nick": "juliet"}));
+    let joined = juliet
+        .wait_for(PATIENCE, |e| {
+            e["event"] == "joined" || e["event"] == "join_error"
+        })
+        .expect("no answer to the join");
+    assert_eq!(
+        joined["event"],
+        "joined",
+        "{joined}\n{}",
+        gateway.all_logs()
+    );
+    assert_eq!(joined["occupants"], json!(["alice", "juliet"]), "{joined}");
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "groupchat"
+                && e["nick"] == "alice"
+                && e["body"] == "before anyone from xmpp came"
+                && e["delayed"] == true)
+            .is_some(),
+        "no history: {:?}",
+        juliet.events()
+    );
+
+    // Both ways.
+    alice.ok(&["group", "send", "walkers", "hello room"]);
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "groupchat"
+                && e["nick"] == "alice"
+                && e["body"] == "hello room"
+                && e["delayed"] == false)
+            .is_some(),
+        "juliet did not get alice's group message: {:?}\n{}",
+        juliet.events(),
+        gateway.all_logs()
+    );
+    juliet.command(json!({"cmd": "groupchat", "room": room, "body": "hi from xmpp"}));
+    assert!(
+        wait_until(PATIENCE, || group_texts(&alice, "walkers")
+            .iter()
+            .any(|m| m["text"] == "hi from xmpp" && m["via"] == "juliet")),
+        "alice did not get juliet's room message: {:?}\n{}",
+        group_texts(&alice, "walkers"),
+        gateway.all_logs()
+    );
+    let sent = juliet
+        .wait_for(PATIENCE, |e| e["event"] == "sent")
+        .expect("sent");
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "groupchat"
+                && e["nick"] == "juliet"
+                && e["id"] == sent["id"])
+            .is_some(),
+        "juliet's message was not reflected with her id: {:?}",
+        juliet.events()
+    );
+    let shown = alice.ok(&["group", "messages", "walkers"]);
+    assert!(
+        shown.contains("juliet (XMPP, via gateway): hi from xmpp"),
+        "{shown}"
+    );
+    assert!(
+        alice
+            .ok(&["group", "list"])
+            .contains("only as private as XMPP"),
+        "a bridged group is not marked"
+    );
+
+    // The room in service discovery.
+    juliet.command(json!({"cmd": "disco", "to": room}));
+    let disco = juliet
+        .wait_for(PATIENCE, |e| e["event"] == "disco")
+        .expect("disco answer");
+    assert_eq!(disco["identities"][0][0], "conference", "{disco}");
+    assert!(
+        disco["features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("http://jabber.org/protocol/muc"))
+    );
+
+    // Romeo cannot take alice's nick; with his own he sees juliet and alice.
+    let mut romeo = net.client("romeo", "romeo-pass");
+    romeo.command(json!({"cmd": "join", "room": room, "nick": "alice"}));
+    let refused = romeo
+        .wait_for(PATIENCE, |e| {
+            e["event"] == "joined" || e["event"] == "join_error"
+        })
+        .expect("no answer to the join");
+    assert_eq!(refused["event"], "join_error", "{refused}");
+    assert_eq!(refused["condition"], "conflict", "{refused}");
+    romeo.command(json!({"cmd": "join", "room": room, "nick": "romeo"}));
+    let joined = romeo
+        .wait_for(PATIENCE, |e| e["event"] == "joined")
+        .expect("romeo could not join");
+    assert_eq!(joined["occupants"], json!(["alice", "juliet", "romeo"]));
+    assert!(
+        romeo
+            .wait_for(PATIENCE, |e| e["event"] == "groupchat"
+                && e["nick"] == "juliet"
+                && e["body"] == "hi from xmpp"
+                && e["delayed"] == true)
+            .is_some(),
+        "romeo did not get juliet's line as history: {:?}",
+        romeo.events()
+    );
+}

@@ -10,12 +10,14 @@ Driven by JSON lines on stdin; reports what happens as JSON lines on stdout.
   {"cmd": "vcard", "to": JID}                       -> {"event": "vcard", "fn": ...}
   {"cmd": "disco", "to": JID}                       -> {"event": "disco", ...}
   {"cmd": "raw", "xml": XML}                        (sent as is)
-  {"cmd": "join", "room": JID, "nick": NICK}        -> {"event": "joined", ...}
-  {"cmd": "groupchat", "room": JID, "body": TEXT}
+  {"cmd": "join", "room": JID, "nick": NICK}        -> {"event": "joined", "occupants": [...]}
+                                                       or {"event": "join_error", "condition": ...}
+  {"cmd": "leave", "room": JID, "nick": NICK}
+  {"cmd": "groupchat", "room": JID, "body": TEXT}   -> {"event": "sent", "id": ...}
   {"cmd": "quit"}
 
 Events: ready, message, receipt, chatstate, error, presence, subscribe,
-subscribed, groupchat, iq_error.
+subscribed, groupchat (nick, body, id, delayed), iq_error.
 """
 
 import asyncio
@@ -75,7 +77,8 @@ class User(slixmpp.ClientXMPP):
 
     def on_groupchat(self, msg):
         emit(event="groupchat", body=msg["body"], nick=msg["mucnick"],
-             room=str(msg["from"].bare))
+             room=str(msg["from"].bare), id=msg["id"],
+             delayed=bool(msg["delay"]["stamp"]))
 
     def on_receipt(self, msg):
         emit(event="receipt", id=msg["receipt"], **{"from": str(msg["from"].bare)})
@@ -138,10 +141,18 @@ class User(slixmpp.ClientXMPP):
         elif cmd == "raw":
             self.send_raw(c["xml"])
         elif cmd == "join":
-            await self.plugin["xep_0045"].join_muc_wait(c["room"], c["nick"], timeout=20, maxchars=0)
-            emit(event="joined", room=c["room"])
+            try:
+                await self.plugin["xep_0045"].join_muc_wait(c["room"], c["nick"], timeout=20)
+                emit(event="joined", room=c["room"],
+                     occupants=sorted(self.plugin["xep_0045"].get_roster(c["room"])))
+            except slixmpp.exceptions.PresenceError as e:
+                emit(event="join_error", room=c["room"], condition=e.condition)
+        elif cmd == "leave":
+            self.plugin["xep_0045"].leave_muc(c["room"], c["nick"])
         elif cmd == "groupchat":
-            self.send_message(mto=c["room"], mbody=c["body"], mtype="groupchat")
+            msg = self.make_message(mto=c["room"], mbody=c["body"], mtype="groupchat")
+            msg.send()
+            emit(event="sent", id=msg["id"])
         elif cmd == "quit":
             self.disconnect()
         else:

@@ -11,9 +11,11 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use cairn_protocol::bridge::{BridgeSignal, ChatState, MAX_ALIAS_LEN, validate_remote};
 use cairn_protocol::payload::MAX_TEXT_LEN;
-use cairn_protocol::{IdentityKey, MessageId, MessageRecord, Time};
+use cairn_protocol::{GroupId, IdentityKey, MessageId, MessageRecord, Time};
 use tokio_xmpp::minidom::Element;
 use tracing::{debug, info, warn};
+
+use super::muc::{self, Line, RoomSpec, Rooms};
 
 pub const NS_CLIENT: &str = "jabber:component:accept";
 const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -96,6 +98,14 @@ pub enum Action {
         user: IdentityKey,
         id: MessageId,
     },
+    /// Post, for the XMPP occupant `nick` of a group's room, `text` in the
+    /// group; `stanza_id` is what the room reflects it with.
+    ToGroup {
+        group: GroupId,
+        nick: String,
+        text: String,
+        stanza_id: String,
+    },
     PutSetting(String, Vec<u8>),
     DeleteSetting(String),
 }
@@ -137,6 +147,8 @@ pub struct Gateway {
     receipts: HashMap<(IdentityKey, MessageId), (String, String)>,
     /// Last presence each XMPP contact showed each user: (available, status).
     remote_presence: HashMap<(IdentityKey, String), (bool, String)>,
+    /// Groups the gateway is in, as rooms.
+    rooms: Rooms,
 }
 
 /// Most buckets kept; beyond this, full ones are forgotten.
@@ -146,6 +158,7 @@ const MAX_RECEIPTS: usize = 100_000;
 impl Gateway {
     pub fn new(policy: Policy) -> Self {
         Self {
+            rooms: Rooms::new(&policy.domain),
             policy,
             users: HashMap::new(),
             by_local: HashMap::new(),
@@ -206,7 +219,10 @@ impl Gateway {
             self.by_local.remove(&old.local);
         }
         let wanted = escape_local(&alias.trim().to_lowercase());
-        let local = if !alias.trim().is_empty() && !self.by_local.contains_key(&wanted) {
+        let local = if !alias.trim().is_empty()
+            && !self.by_local.contains_key(&wanted)
+            && !self.rooms.is_room(&wanted)
+        {
             wanted
         } else {
             user.to_string()
@@ -229,6 +245,66 @@ impl Gateway {
         self.users
             .get(user)
             .map(|u| format!("{}@{}", u.local, self.policy.domain))
+    }
+
+    // ---- rooms -----------------------------------------------------------
+
+    /// The room address a group gets: its name made into a local part, or
+    /// with the group's id added when a user or another room has that one.
+    pub fn room_local_for(&self, name: &str, group: &GroupId) -> String {
+        let slug: String = name
+            .trim()
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_whitespace() { '-' } else { c })
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .take(48)
+            .collect();
+        let slug = if slug.is_empty() {
+            "group".to_owned()
+        } else {
+            slug
+        };
+        if self.by_local.contains_key(&slug) || self.rooms.is_room(&slug) {
+            format!("{slug}-{}", &group.to_string()[..8])
+        } else {
+            slug
+        }
+    }
+
+    /// The local part of a group's room, if it has one.
+    pub fn room_of(&self, group: &GroupId) -> Option<&str> {
+        self.rooms.local_of(group)
+    }
+
+    /// Shows a group as the room `local` (new, or brought up to date).
+    pub fn set_room(&mut self, local: &str, spec: RoomSpec, history: Vec<Line>) -> Vec<Action> {
+        self.rooms.set(local, spec, history, self.connected)
+    }
+
+    /// The gateway left a group: its room closes.
+    pub fn close_room(&mut self, group: &GroupId) -> Vec<Action> {
+        self.rooms.remove(group, self.connected)
+    }
+
+    /// A post from a room went into its group as `id`.
+    pub fn room_posted(&mut self, group: &GroupId, id: MessageId, stanza_id: String) {
+        self.rooms.posted(group, id, stanza_id);
+    }
+
+    /// A line written in a group (committed): to the room's occupants.
+    pub fn room_line(&mut self, group: &GroupId, line: Line) -> Vec<Action> {
+        self.rooms.line(group, line, self.connected)
+    }
+
+    /// Rooms: (address, name).
+    pub fn rooms(&self) -> Vec<(String, String)> {
+        self.rooms.list()
+    }
+
+    /// XMPP users in a group's room, by nick.
+    pub fn room_occupants(&self, group: &GroupId) -> Vec<String> {
+        self.rooms.occupants(group)
     }
 
     // ---- the XMPP connection ------------------------------------------
@@ -559,6 +635,18 @@ impl Gateway {
             debug!("stanza for another domain dropped");
             return out;
         }
+        if let Some(room) = local.filter(|l| self.rooms.is_room(l)) {
+            let resource = to.split_once('/').map(|(_, r)| r);
+            let allowed = self.policy.allows(&from_bare);
+            // The rate check borrows the gateway: the rooms step aside.
+            let mut rooms = std::mem::replace(&mut self.rooms, Rooms::new(""));
+            let actions = {
+                let mut rate = || self.rate_ok(now, &from_bare);
+                rooms.on_stanza(stanza, from, &from_bare, room, resource, allowed, &mut rate)
+            };
+            self.rooms = rooms;
+            return actions;
+        }
         let user = local.and_then(|l| self.by_local.get(&l.to_lowercase()).copied());
         match stanza.name() {
             "message" => self.on_message(now, stanza, from, &from_bare, local, user, &mut out),
@@ -767,6 +855,9 @@ impl Gateway {
     ) {
         let kind = stanza.attr("type").unwrap_or("available");
         let Some(user) = user else {
+            if kind == "available" {
+                out.extend(muc::no_such_room(stanza));
+            }
             if kind == "subscribe" || kind == "probe" {
                 let to = stanza.attr("to").unwrap_or_default();
                 out.extend(build_presence(to, from_bare, Some("unsubscribed"), None));
@@ -938,9 +1029,10 @@ impl Gateway {
                 let body = match &name {
                     None => format!(
                         "<identity category='gateway' type='cairn' name='Cairn gateway'/>\
+                         <identity category='conference' type='text' name='Cairn groups'/>\
                          <feature var='{NS_DISCO_INFO}'/><feature var='{NS_DISCO_ITEMS}'/>\
                          <feature var='{NS_PING}'/><feature var='{NS_VERSION}'/>\
-                         <feature var='{NS_VCARD}'/>"
+                         <feature var='{NS_VCARD}'/><feature var='http://jabber.org/protocol/muc'/>"
                     ),
                     Some(_) => format!(
                         "<identity category='account' type='registered'/>\
@@ -959,7 +1051,18 @@ impl Gateway {
                 )));
             }
             ("get", "query", NS_DISCO_ITEMS) => {
-                out.extend(result(format!("<query xmlns='{NS_DISCO_ITEMS}'/>")));
+                let items: String = if name.is_none() {
+                    self.rooms
+                        .list()
+                        .iter()
+                        .map(|(jid, n)| format!("<item jid='{}' name='{}'/>", esc(jid), esc(n)))
+                        .collect()
+                } else {
+                    String::new()
+                };
+                out.extend(result(format!(
+                    "<query xmlns='{NS_DISCO_ITEMS}'>{items}</query>"
+                )));
             }
             ("get", "query", NS_VERSION) => out.extend(result(format!(
                 "<query xmlns='{NS_VERSION}'><name>Cairn gateway</name><version>{}</version></query>",
@@ -994,7 +1097,12 @@ fn bounce(user: IdentityKey, remote: &str, id: MessageId, reason: &str) -> Actio
 }
 
 /// An error reply to `stanza` (RFC 6120 §8.3), from whom it was sent to.
-fn error_reply(stanza: &Element, kind: &str, condition: &str, text: &str) -> Option<Action> {
+pub(super) fn error_reply(
+    stanza: &Element,
+    kind: &str,
+    condition: &str,
+    text: &str,
+) -> Option<Action> {
     let (from, to) = (stanza.attr("from")?, stanza.attr("to")?);
     let id = stanza
         .attr("id")
@@ -1049,7 +1157,7 @@ pub fn parent_domain(domain: &str) -> &str {
     domain.split_once('.').map_or(domain, |(_, rest)| rest)
 }
 
-fn build(xml: &str) -> Option<Element> {
+pub(super) fn build(xml: &str) -> Option<Element> {
     match xml.parse::<Element>() {
         Ok(el) => Some(el),
         Err(e) => {

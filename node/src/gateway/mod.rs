@@ -5,7 +5,9 @@
 //! node's loop.
 
 pub mod core;
+pub mod muc;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,7 +18,8 @@ use tokio_xmpp::xmlstream::Timeouts;
 use tokio_xmpp::{Component, Stanza};
 use tracing::{info, warn};
 
-use cairn_protocol::{DeliveryState, Direction, Engine, Event, IdentityKey};
+use cairn_protocol::group::GroupMessage;
+use cairn_protocol::{DeliveryState, Direction, Engine, Event, GroupId, IdentityKey, MessageId};
 
 use crate::profile::GatewaySettings;
 use crate::store::RedbStore;
@@ -192,7 +195,19 @@ pub struct GatewayRun {
     core: core::Gateway,
     to_xmpp: mpsc::UnboundedSender<Element>,
     last_presence_check: std::time::Instant,
+    /// Per group shown as a room: the messages already passed on, and the
+    /// nick each member has there.
+    rooms: HashMap<GroupId, RoomState>,
 }
+
+#[derive(Default)]
+struct RoomState {
+    seen: HashSet<(IdentityKey, MessageId)>,
+    nicks: HashMap<IdentityKey, String>,
+}
+
+/// Setting: `gw/room/<group id>` → the room's local part.
+const ROOM_PREFIX: &str = "gw/room/";
 
 /// How many recent messages per user are searched, at start, for texts
 /// that never reached XMPP.
@@ -224,7 +239,12 @@ impl GatewayRun {
             core,
             to_xmpp,
             last_presence_check: std::time::Instant::now(),
+            rooms: HashMap::new(),
         };
+        let groups: Vec<GroupId> = engine.groups().map(|g| g.id).collect();
+        for group in groups {
+            this.refresh_room(engine, &group);
+        }
         let users: Vec<IdentityKey> = this.core.users().map(|(id, _)| *id).collect();
         let mut resumed = 0;
         for user in users {
@@ -265,6 +285,12 @@ impl GatewayRun {
                 .users()
                 .map(|(id, address)| format!("{address} ({})", id.short()))
                 .collect(),
+            rooms: self
+                .core
+                .rooms()
+                .into_iter()
+                .map(|(address, name)| format!("{address} ({name})"))
+                .collect(),
             unconfirmed: self.core.unconfirmed(),
         }
     }
@@ -296,6 +322,10 @@ impl GatewayRun {
                 if *state >= DeliveryState::Delivered && self.core.is_user(peer) =>
             {
                 self.core.on_delivered(peer, id)
+            }
+            Event::GroupChanged { group } => {
+                self.refresh_room(engine, group);
+                return false;
             }
             Event::Bridge { peer, signal } => {
                 let name = engine
@@ -352,8 +382,157 @@ impl GatewayRun {
                     engine.send_bridge(now, &user, signal);
                 }
                 core::Action::Settle { user, id } => engine.settle(&user, &id),
+                core::Action::ToGroup {
+                    group,
+                    nick,
+                    text,
+                    stanza_id,
+                } => match engine.group_send_bridged(now, &group, &nick, &text) {
+                    Ok(id) => self.core.room_posted(&group, id, stanza_id),
+                    Err(e) => {
+                        warn!(%group, error = %e, "a room's message could not be posted to its group")
+                    }
+                },
                 core::Action::PutSetting(key, value) => engine.put_setting(&key, value),
                 core::Action::DeleteSetting(key) => engine.delete_setting(&key),
+            }
+        }
+    }
+
+    /// Brings a group's room up to what the group holds: opens it (the
+    /// first time with a notice to the group's members), shows who is in it,
+    /// passes on new messages, or closes it when we are no longer a member.
+    fn refresh_room(&mut self, engine: &mut Engine<RedbStore>, id: &GroupId) {
+        let me = engine.identity_key();
+        let Some(group) = engine.group(id) else {
+            return;
+        };
+        // Only groups a user of the gateway brought it into are bridged: a
+        // stranger cannot make the gateway expose a group of theirs.
+        let brought_by_user = group
+            .members()
+            .into_iter()
+            .find(|m| m.identity == me)
+            .and_then(|m| m.added_by)
+            .is_some_and(|by| self.core.is_user(&by));
+        if group.left || !group.doc.is_member(&me) || !brought_by_user {
+            if self.rooms.remove(id).is_some() {
+                let actions = self.core.close_room(id);
+                self.apply(engine, actions);
+            }
+            return;
+        }
+        let name = group.name();
+        // Nicks: members' names, made unique; the gateway itself is not shown.
+        let mut nicks: HashMap<IdentityKey, String> = HashMap::new();
+        let mut members: BTreeMap<String, bool> = BTreeMap::new();
+        for m in group.members() {
+            if m.identity == me {
+                continue;
+            }
+            let base = engine
+                .contact(&m.identity)
+                .map(|c| c.card.name().to_owned())
+                .unwrap_or(m.name)
+                .trim()
+                .to_owned();
+            let base = if base.is_empty() {
+                m.identity.short()
+            } else {
+                base
+            };
+            let nick = if members.keys().any(|n| n.eq_ignore_ascii_case(&base)) {
+                format!("{base} ({})", &m.identity.short()[..6])
+            } else {
+                base
+            };
+            members.insert(nick.clone(), m.role == cairn_protocol::group::Role::Admin);
+            nicks.insert(m.identity, nick);
+        }
+        let messages = group.messages();
+        let spec = muc::RoomSpec {
+            group: *id,
+            name: name.clone(),
+            members,
+        };
+        let line_of =
+            |m: &GroupMessage, nicks: &HashMap<IdentityKey, String>| -> Option<muc::Line> {
+                if m.bridged_as.is_some() {
+                    return None; // notices are for the Cairn side
+                }
+                let author = nicks.get(&m.author).cloned();
+                let nick = match (&m.via, author) {
+                    (Some(via), _) if m.author == me => via.clone(),
+                    (Some(via), Some(a)) => format!("{via} (via {a})"),
+                    (None, Some(a)) => a,
+                    (_, None) => return None, // by a former member, or us
+                };
+                Some(muc::Line {
+                    nick,
+                    id: m.id,
+                    text: m.text.clone(),
+                    at: m.sent_at,
+                })
+            };
+        match self.rooms.get_mut(id) {
+            None => {
+                let saved = engine
+                    .settings(&format!("{ROOM_PREFIX}{id}"))
+                    .ok()
+                    .and_then(|s| s.into_iter().next())
+                    .map(|(_, v)| String::from_utf8_lossy(&v).into_owned());
+                let local = match saved {
+                    Some(local) => local,
+                    None => {
+                        let local = self.core.room_local_for(&name, id);
+                        engine
+                            .put_setting(&format!("{ROOM_PREFIX}{id}"), local.as_bytes().to_vec());
+                        let address = format!("{local}@{}", self.core.domain());
+                        let notice = format!(
+                            "This group is bridged to XMPP as {address}: people on XMPP \
+                             (Conversations, Gajim, Dino…) can join it there. What is written \
+                             here passes through this gateway and is only as private as XMPP."
+                        );
+                        if let Err(e) =
+                            engine.group_bridge_notice(crate::service::now(), id, &address, &notice)
+                        {
+                            warn!(group = %id, error = %e, "could not tell the group it is bridged");
+                        }
+                        local
+                    }
+                };
+                let history: Vec<muc::Line> = messages
+                    .iter()
+                    .rev()
+                    .filter_map(|m| line_of(m, &nicks))
+                    .take(muc::HISTORY)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let state = RoomState {
+                    seen: messages.iter().map(|m| (m.author, m.id)).collect(),
+                    nicks,
+                };
+                self.rooms.insert(*id, state);
+                let actions = self.core.set_room(&local, spec, history);
+                self.apply(engine, actions);
+            }
+            Some(state) => {
+                state.nicks = nicks;
+                let fresh: Vec<muc::Line> = messages
+                    .iter()
+                    .filter(|m| state.seen.insert((m.author, m.id)))
+                    .filter_map(|m| line_of(m, &state.nicks))
+                    .collect();
+                let Some(local) = self.core.room_of(id).map(str::to_owned) else {
+                    return;
+                };
+                let mut actions = self.core.set_room(&local, spec, Vec::new());
+                for line in fresh {
+                    actions.extend(self.core.room_line(id, line));
+                }
+                self.apply(engine, actions);
             }
         }
     }

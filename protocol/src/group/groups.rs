@@ -29,7 +29,7 @@ use rand_core::{RngCore, SeedableRng};
 use zeroize::Zeroizing;
 
 use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
-use super::keys::{self, SEALED_PREFIX};
+use super::keys;
 use super::{GroupDoc, GroupError, GroupId, GroupMessage, Member, NewMember, Role, message_slot};
 use crate::identity::{Identity, IdentityKey, StaticKey};
 use crate::payload::{GroupFragment, MessageId};
@@ -136,8 +136,19 @@ impl Group {
                     .and_then(|k| keys::open_text(k, &slot, &m.text))
                     .unwrap_or_else(|| SEALED_TEXT.to_owned());
             }
+            m.unwrap_bridged();
         }
         all
+    }
+
+    /// Where a bridge says this group can be reached from elsewhere (the
+    /// newest notice by someone still a member).
+    pub fn bridged_as(&self) -> Option<String> {
+        self.messages()
+            .into_iter()
+            .rev()
+            .filter(|m| self.doc.is_member(&m.author))
+            .find_map(|m| m.bridged_as)
     }
 
     /// Opens the epoch keys sealed to us that we have not opened yet.
@@ -573,6 +584,8 @@ impl Groups {
         Ok(())
     }
 
+    /// Posts a text the user wrote (it may not look like a sealed text or a
+    /// bridge's).
     pub fn post(
         &mut self,
         identity: &Identity,
@@ -581,9 +594,37 @@ impl Groups {
         text: &str,
         now: Time,
     ) -> GroupResult<()> {
-        if text.starts_with(SEALED_PREFIX) {
+        if text.starts_with(['\u{1}', '\u{2}']) {
             return Err(GroupError::BadText);
         }
+        self.post_value(identity, id, msg, text, now)
+    }
+
+    /// Posts a text made with [`super::bridged_text`]: a bridge's.
+    pub fn post_bridged(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        msg: MessageId,
+        text: &str,
+        now: Time,
+    ) -> GroupResult<()> {
+        if !text.starts_with(super::BRIDGED_PREFIX)
+            && !text.starts_with(super::BRIDGE_NOTICE_PREFIX)
+        {
+            return Err(GroupError::BadText);
+        }
+        self.post_value(identity, id, msg, text, now)
+    }
+
+    fn post_value(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        msg: MessageId,
+        text: &str,
+        now: Time,
+    ) -> GroupResult<()> {
         let mut nonce = [0u8; 24];
         self.rng.fill_bytes(&mut nonce);
         let me = self.me;

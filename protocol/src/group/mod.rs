@@ -190,6 +190,61 @@ pub struct GroupMessage {
     pub id: MessageId,
     pub sent_at: Time,
     pub text: String,
+    /// Written on another network by someone of this name, and posted by
+    /// the author, a bridge (an XMPP room's occupant, say).
+    pub via: Option<String>,
+    /// A bridge's notice that the group is reachable from elsewhere, at this
+    /// address (an XMPP room).
+    pub bridged_as: Option<String>,
+}
+
+/// Starts a text a bridge posts for someone elsewhere:
+/// `BRIDGED_PREFIX name "\n" text`.
+pub const BRIDGED_PREFIX: &str = "\u{2}via:";
+/// Starts a bridge's notice: `BRIDGE_NOTICE_PREFIX address "\n" text`.
+pub const BRIDGE_NOTICE_PREFIX: &str = "\u{2}bridge:";
+/// Most bytes of a name or address in those prefixes.
+pub const MAX_BRIDGED_NAME: usize = 256;
+/// Most bytes of a stored message value: a text of `MAX_TEXT_LEN` with a
+/// bridge prefix, sealed under an epoch key and in base64, is
+/// 4/3 × (60 000 + 262 + 40) + 30 ≈ 80 400 bytes. (Judging stored values
+/// by `MAX_TEXT_LEN` refused long texts once they were sealed.)
+pub const MAX_VALUE_LEN: usize = 100_000;
+
+/// A text as a bridge posts it for `name`.
+pub fn bridged_text(prefix: &str, name: &str, text: &str) -> String {
+    let name: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .scan(0, |len, c| {
+            *len += c.len_utf8();
+            (*len <= MAX_BRIDGED_NAME).then_some(c)
+        })
+        .collect();
+    format!("{prefix}{name}\n{text}")
+}
+
+impl GroupMessage {
+    /// Reads the bridge prefixes off a (decrypted) text.
+    pub(crate) fn unwrap_bridged(&mut self) {
+        for (prefix, bridged) in [(BRIDGED_PREFIX, false), (BRIDGE_NOTICE_PREFIX, true)] {
+            if let Some((name, text)) = self
+                .text
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split_once('\n'))
+                && name.len() <= MAX_BRIDGED_NAME
+            {
+                let name = name.to_owned();
+                self.text = text.to_owned();
+                if bridged {
+                    self.bridged_as = Some(name);
+                } else {
+                    self.via = Some(name);
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// Someone to add: what the document records of them.
@@ -571,6 +626,8 @@ impl GroupDoc {
                     id,
                     sent_at: sent_at(&id),
                     text,
+                    via: None,
+                    bridged_as: None,
                 })
             })
             .collect();
