@@ -499,6 +499,9 @@ impl CairnApp {
                     if c.key_changed {
                         shown.push_str(" (key changed!)");
                     }
+                    if c.kind == "xmpp" {
+                        shown.push_str(" (XMPP)");
+                    }
                     if !c.links.is_empty() {
                         shown.push_str(" (online)");
                     }
@@ -537,6 +540,15 @@ impl CairnApp {
                     "This contact's key changed. Someone may be impersonating them: compare safety numbers again.",
                 )
                 .strong(),
+            );
+        }
+        if let Some(c) = contact.as_ref().filter(|c| c.kind == "xmpp") {
+            ui.colored_label(
+                Color32::from_rgb(0xc0, 0x70, 0x00),
+                format!(
+                    "Bridged to XMPP through {}: only as private as XMPP. The gateway and the XMPP servers can read this chat.",
+                    c.via.as_deref().unwrap_or("a gateway")
+                ),
             );
         }
         egui::Panel::bottom("composer").show(ui, |ui| {
@@ -593,7 +605,10 @@ impl CairnApp {
                 let groups = self.groups.clone();
                 for g in &groups {
                     let selected = self.group.as_deref() == Some(g.id.as_str());
-                    let shown = format!("{} ({} members)", g.name, g.members);
+                    let mut shown = format!("{} ({} members)", g.name, g.members);
+                    if g.bridged_as.is_some() {
+                        shown.push_str(" (bridged to XMPP)");
+                    }
                     if ui.selectable_label(selected, shown).clicked() {
                         self.group = Some(g.id.clone());
                         self.refresh();
@@ -632,7 +647,7 @@ impl CairnApp {
                     let contacts = self.contacts.clone();
                     for c in contacts
                         .iter()
-                        .filter(|c| !members.iter().any(|m| m.id == c.id))
+                        .filter(|c| c.kind != "xmpp" && !members.iter().any(|m| m.id == c.id))
                     {
                         let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
                         if ui.button(format!("Add {name}")).clicked() {
@@ -666,16 +681,24 @@ impl CairnApp {
             }
         });
         ui.heading(&info.name);
+        if let Some(address) = &info.bridged_as {
+            ui.colored_label(
+                Color32::from_rgb(0xc0, 0x70, 0x00),
+                format!(
+                    "Bridged to XMPP as {address}: only as private as XMPP. The gateway and the XMPP servers can read this group."
+                ),
+            );
+        }
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
             .auto_shrink([false, false])
             .show_rows(ui, 20.0, self.group_messages.len(), |ui, rows| {
                 for m in &self.group_messages[rows] {
                     ui.horizontal(|ui| {
-                        let who = if m.mine {
-                            "you"
-                        } else {
-                            m.author_name.as_str()
+                        let who = match (&m.via, m.mine) {
+                            (Some(name), _) => format!("{name} (XMPP)"),
+                            (None, true) => "you".to_owned(),
+                            (None, false) => m.author_name.clone(),
                         };
                         ui.strong(who);
                         ui.label(&m.text);

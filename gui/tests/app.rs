@@ -163,12 +163,15 @@ fn befriend_through_window(
     let Reply::Invite { uri } = rt.block_on(bob.call(Request::Invite)).unwrap() else {
         panic!()
     };
+    let Reply::Status(them) = rt.block_on(bob.call(Request::Status)).unwrap() else {
+        panic!()
+    };
     click(h, "Add contact");
     assert!(h.query_by_label_contains("Show them your code").is_some());
     type_as(h, Role::MultilineTextInput, "Their invite", &uri);
     click(h, "Add");
-    wait(h, "bob in the chat list", |h| {
-        h.query_by_label_contains("bob").is_some()
+    wait(h, "them in the chat list", |h| {
+        h.query_by_label_contains(&them.name).is_some()
     });
     let Reply::Invite { uri: alice_uri } = rt.block_on(alice.call(Request::Invite)).unwrap() else {
         panic!()
@@ -427,5 +430,77 @@ fn the_window_attaches_to_a_node_already_running_on_the_profile() {
     });
     wait(&mut h, "the delivered state", |h| {
         h.query_by_label("delivered").is_some()
+    });
+}
+
+/// A gateway node in the same process. It has no XMPP server to attach to
+/// (it keeps trying); what the window shows does not need one.
+fn gateway_node(h: &Harness<'_, CairnApp>, dir: &std::path::Path) -> NodeHandle {
+    let app = h.state();
+    let profile = Profile::at(dir.join("gateway"));
+    let opened = profile.create("gateway", b"").unwrap();
+    let mut config = offline();
+    config.gateway.enabled = true;
+    config.gateway.domain = "cairn.test".into();
+    config.gateway.secret = Some("unused".into());
+    config.gateway.server = "127.0.0.1:9".into();
+    let (node, _task) = app
+        .runtime()
+        .block_on(cairn_node::runtime::start(
+            &profile,
+            opened,
+            RunOptions {
+                config,
+                control_socket: false,
+            },
+        ))
+        .unwrap();
+    node
+}
+
+#[test]
+fn bridged_chats_and_groups_are_marked_only_as_private_as_xmpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = app(dir.path());
+    onboard(&mut h);
+    let rt = h.state().runtime();
+    let alice = h.state().node().unwrap().clone();
+    let gateway = gateway_node(&h, dir.path());
+    befriend_through_window(&mut h, &rt, &alice, &gateway);
+    rt.block_on(alice.call(Request::BridgeJoin {
+        gateway: "gateway".into(),
+        alias: "alice".into(),
+    }))
+    .unwrap();
+    rt.block_on(alice.call(Request::BridgeAdd {
+        jid: "juliet@example.org".into(),
+        via: None,
+        name: None,
+    }))
+    .unwrap();
+    wait(&mut h, "juliet marked as on XMPP", |h| {
+        h.query_by_label("juliet (XMPP)").is_some()
+    });
+    click(&mut h, "juliet (XMPP)");
+    assert!(
+        h.query_by_label_contains("Bridged to XMPP through gateway: only as private as XMPP")
+            .is_some()
+    );
+
+    // A group the gateway is brought into is marked, and XMPP contacts
+    // cannot be added to groups.
+    click(&mut h, "Groups");
+    type_into(&mut h, "New group name", "walkers");
+    click(&mut h, "Create group");
+    wait(&mut h, "the new group", |h| {
+        h.query_by_label("walkers (1 members)").is_some()
+    });
+    assert!(h.query_by_label("Add juliet").is_none());
+    click(&mut h, "Add gateway");
+    wait(&mut h, "the group marked bridged", |h| {
+        h.query_by_label("walkers (2 members) (bridged to XMPP)")
+            .is_some()
+            && h.query_by_label_contains("Bridged to XMPP as walkers@cairn.test")
+                .is_some()
     });
 }

@@ -332,8 +332,16 @@ impl GatewayRun {
                     .contact(peer)
                     .map(|c| c.display_name().to_owned())
                     .unwrap_or_else(|| peer.short());
+                let joining = matches!(signal, cairn_protocol::bridge::BridgeSignal::Join { .. });
                 let actions = self.core.on_signal(*peer, name, signal.clone());
                 self.apply(engine, actions);
+                if joining {
+                    // Groups this user brought us into before we knew them.
+                    let groups: Vec<GroupId> = engine.groups().map(|g| g.id).collect();
+                    for group in groups {
+                        self.refresh_room(engine, &group);
+                    }
+                }
                 let online = engine.has_link(peer);
                 let actions = self.core.set_online(peer, online);
                 self.apply(engine, actions);
