@@ -80,6 +80,12 @@ pub struct CairnApp {
     status: Option<StatusInfo>,
     /// Desktop notifications for new messages.
     notifications: bool,
+    // files
+    file_path: String,
+    /// Pictures shown inline, by message id (None: could not be shown).
+    images: std::collections::HashMap<String, Option<egui::TextureHandle>>,
+    /// What happened to the last file saved.
+    saved: Option<String>,
 }
 
 impl CairnApp {
@@ -127,6 +133,9 @@ impl CairnApp {
             group_composer: String::new(),
             status: None,
             notifications: true,
+            file_path: String::new(),
+            images: std::collections::HashMap::new(),
+            saved: None,
         })
     }
 
@@ -318,6 +327,80 @@ impl CairnApp {
             self.composer.clear();
             self.refresh();
         }
+    }
+
+    /// Offers the file at `path` in the open chat.
+    fn send_file(&mut self, path: &std::path::Path) {
+        let Some(contact) = self.selected.clone() else {
+            return;
+        };
+        let path = match std::path::absolute(path) {
+            Ok(p) => p.display().to_string(),
+            Err(e) => {
+                self.error = Some(format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        if self.call(Request::SendFile { contact, path }).is_some() {
+            self.file_path.clear();
+            self.error = None;
+            self.refresh();
+        }
+    }
+
+    /// Saves a complete file into the user's downloads folder, under a name
+    /// not yet taken there.
+    fn save_file(&mut self, contact: &str, m: &MessageInfo) {
+        let Some(f) = &m.file else { return };
+        let dir = directories::UserDirs::new()
+            .and_then(|u| u.download_dir().map(std::path::Path::to_path_buf))
+            .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let (stem, ext) = match f.name.rsplit_once('.') {
+            Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+            _ => (f.name.clone(), String::new()),
+        };
+        let mut path = dir.join(&f.name);
+        for n in 1..1000 {
+            if !path.exists() {
+                break;
+            }
+            path = dir.join(format!("{stem} ({n}){ext}"));
+        }
+        let shown = path.display().to_string();
+        if self
+            .call(Request::SaveFile {
+                contact: contact.to_owned(),
+                id: m.id.clone(),
+                path: shown.clone(),
+            })
+            .is_some()
+        {
+            self.saved = Some(format!("Saved {shown}"));
+        }
+    }
+
+    /// The picture of a complete image file, decoded once.
+    fn image_of(
+        &mut self,
+        ctx: &egui::Context,
+        contact: &str,
+        m: &MessageInfo,
+    ) -> Option<egui::TextureHandle> {
+        if let Some(known) = self.images.get(&m.id) {
+            return known.clone();
+        }
+        let texture = match self.call(Request::FileData {
+            contact: contact.to_owned(),
+            id: m.id.clone(),
+            max: MAX_INLINE_IMAGE,
+        }) {
+            Some(Reply::FileData { base64, .. }) => decode_picture(&base64)
+                .map(|img| ctx.load_texture(format!("file-{}", m.id), img, Default::default())),
+            _ => None,
+        };
+        self.images.insert(m.id.clone(), texture.clone());
+        texture
     }
 
     fn add_contact(&mut self) {
@@ -551,30 +634,126 @@ impl CairnApp {
                 ),
             );
         }
+        let bridged = contact.as_ref().is_some_and(|c| c.kind == "xmpp");
         egui::Panel::bottom("composer").show(ui, |ui| {
             if composer(ui, "Message", &mut self.composer, "Send") {
                 self.send();
             }
+            if !bridged && composer(ui, "File to send", &mut self.file_path, "Send file") {
+                let path = std::path::PathBuf::from(self.file_path.trim());
+                self.send_file(&path);
+            }
+            if let Some(saved) = &self.saved {
+                ui.weak(saved);
+            }
         });
+        // A file dropped on an open chat is sent in it.
+        let dropped: Option<std::path::PathBuf> =
+            ui.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
+        if let Some(path) = dropped.filter(|_| !bridged) {
+            self.send_file(&path);
+        }
+        // Rows differ in height (files, pictures), so the visible ones are
+        // found from the heights rather than egui's uniform `show_rows`.
+        let heights: Vec<f32> = self.messages.iter().map(row_height).collect();
+        let total: f32 = heights.iter().sum();
+        let messages = std::mem::take(&mut self.messages);
+        let mut save = None;
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
             .auto_shrink([false, false])
-            .show_rows(ui, 20.0, self.messages.len(), |ui, rows| {
-                for m in &self.messages[rows] {
-                    let mine = m.direction == "out";
-                    let layout = if mine {
-                        egui::Layout::right_to_left(egui::Align::Min)
-                    } else {
-                        egui::Layout::left_to_right(egui::Align::Min)
-                    };
-                    ui.with_layout(layout, |ui| {
-                        ui.label(&m.text);
-                        if mine {
-                            ui.weak(&m.state);
-                        }
-                    });
+            .show_viewport(ui, |ui, viewport| {
+                ui.set_height(total);
+                let origin = ui.max_rect().min;
+                let width = ui.available_width();
+                let mut y = 0.0;
+                for (m, h) in messages.iter().zip(&heights) {
+                    if y + h >= viewport.min.y && y <= viewport.max.y {
+                        let rect = egui::Rect::from_min_size(
+                            origin + egui::vec2(0.0, y),
+                            egui::vec2(width, *h),
+                        );
+                        ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+                            if self.message_row(ui, &id, m) {
+                                save = Some(m.clone());
+                            }
+                        });
+                    }
+                    y += h;
                 }
             });
+        self.messages = messages;
+        if let Some(m) = save {
+            self.save_file(&id, &m);
+        }
+    }
+
+    /// One message in a conversation. True when its file should be saved.
+    fn message_row(&mut self, ui: &mut egui::Ui, contact: &str, m: &MessageInfo) -> bool {
+        let mine = m.direction == "out";
+        let layout = if mine {
+            egui::Layout::right_to_left(egui::Align::Min)
+        } else {
+            egui::Layout::left_to_right(egui::Align::Min)
+        };
+        let mut save = false;
+        ui.with_layout(layout, |ui| match &m.file {
+            None => {
+                ui.label(&m.text);
+                if mine {
+                    ui.weak(&m.state);
+                }
+            }
+            Some(f) => {
+                ui.vertical(|ui| {
+                    ui.label(format!("{} ({})", f.name, human_size(f.size)));
+                    match f.state.as_str() {
+                        "complete" => {
+                            if f.mime.starts_with("image/")
+                                && f.size <= MAX_INLINE_IMAGE
+                                && let Some(tex) = self.image_of(ui.ctx(), contact, m)
+                            {
+                                ui.add(
+                                    egui::Image::from_texture(&tex)
+                                        .max_size(egui::vec2(THUMB_W, THUMB_H))
+                                        .alt_text(format!("Picture {}", f.name)),
+                                );
+                            }
+                            ui.horizontal(|ui| {
+                                ui.weak(if mine { "sent" } else { "received" });
+                                if ui.small_button(format!("Save {}", f.name)).clicked() {
+                                    save = true;
+                                }
+                            });
+                        }
+                        "failed" => {
+                            ui.colored_label(
+                                Color32::RED,
+                                "did not match its checksum; ask for it again",
+                            );
+                        }
+                        _ => {
+                            let fraction = if f.size == 0 {
+                                1.0
+                            } else {
+                                f.have as f32 / f.size as f32
+                            };
+                            ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(
+                                format!(
+                                    "{} {}%",
+                                    if mine { "sending" } else { "receiving" },
+                                    (fraction * 100.0) as u32
+                                ),
+                            ));
+                        }
+                    }
+                    if mine {
+                        ui.weak(&m.state);
+                    }
+                });
+            }
+        });
+        save
     }
 
     fn group_action(&mut self, request: Request) {
@@ -936,6 +1115,58 @@ impl CairnApp {
 
 /// How many of a chat's last messages the chat list counts unread among.
 const UNREAD_WINDOW: usize = 20;
+
+/// Pictures up to this size are shown in the conversation.
+const MAX_INLINE_IMAGE: u64 = 16 * 1024 * 1024;
+const THUMB_W: f32 = 240.0;
+const THUMB_H: f32 = 160.0;
+
+/// The height a message takes in a conversation.
+fn row_height(m: &MessageInfo) -> f32 {
+    match &m.file {
+        None => 20.0,
+        Some(f)
+            if f.state == "complete"
+                && f.mime.starts_with("image/")
+                && f.size <= MAX_INLINE_IMAGE =>
+        {
+            20.0 + THUMB_H + 28.0
+        }
+        Some(_) => 56.0,
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Decodes a picture sent in a chat (PNG, JPEG), within bounds: a small
+/// file can claim huge dimensions.
+fn decode_picture(base64: &str) -> Option<egui::ColorImage> {
+    let bytes = data_encoding::BASE64.decode(base64.as_bytes()).ok()?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8192);
+    limits.max_image_height = Some(8192);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    let picture = reader.decode().ok()?;
+    // Thumbnails only: a texture the size of a phone photo is wasted memory.
+    let picture = picture
+        .thumbnail(THUMB_W as u32 * 2, THUMB_H as u32 * 2)
+        .into_rgba8();
+    let size = [picture.width() as usize, picture.height() as usize];
+    Some(egui::ColorImage::from_rgba_unmultiplied(
+        size,
+        picture.as_raw(),
+    ))
+}
 
 /// One line of a message for the chat list.
 fn preview(text: &str) -> String {

@@ -181,7 +181,7 @@ fn befriend_through_window(
         alias: None,
     }))
     .unwrap();
-    rt.block_on(alice.connect_memory(bob, 16 * 1024));
+    rt.block_on(alice.connect_memory(bob, 1 << 17));
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn unread_counts_in_the_chat_list_clear_when_the_chat_is_opened() {
         }))
         .unwrap();
     }
-    rt.block_on(alice.connect_memory(&carol, 16 * 1024));
+    rt.block_on(alice.connect_memory(&carol, 1 << 17));
     for text in ["psst", "are you there?"] {
         rt.block_on(carol.call(Request::Send {
             contact: "alice".into(),
@@ -503,4 +503,59 @@ fn bridged_chats_and_groups_are_marked_only_as_private_as_xmpp() {
             && h.query_by_label_contains("Bridged to XMPP as walkers@cairn.test")
                 .is_some()
     });
+}
+
+#[test]
+fn sending_a_file_from_the_window_and_seeing_a_picture_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
+    h.get_by_label_contains("bob").click();
+    h.run_steps(3);
+    // A file from the window: bob's node gets it whole.
+    let notes = dir.path().join("notes.bin");
+    let data: Vec<u8> = (0..300 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&notes, &data).unwrap();
+    type_into(&mut h, "File to send", notes.to_str().unwrap());
+    click(&mut h, "Send file");
+    wait(&mut h, "the file in the conversation", |h| {
+        h.query_by_label("notes.bin (300.0 KiB)").is_some()
+    });
+    wait_node(&rt, &bob, "alice", "bob to have all of it", |m| {
+        m.file.as_ref().is_some_and(|f| f.state == "complete")
+    });
+    wait(&mut h, "alice's window to show it sent", |h| {
+        h.query_by_label("sent").is_some()
+    });
+    let Reply::Messages { messages, .. } = rt
+        .block_on(bob.call(Request::Messages {
+            contact: "alice".into(),
+            limit: None,
+        }))
+        .unwrap()
+    else {
+        panic!()
+    };
+    let saved = dir.path().join("bob-saved.bin");
+    rt.block_on(bob.call(Request::SaveFile {
+        contact: "alice".into(),
+        id: messages[0].id.clone(),
+        path: saved.to_str().unwrap().into(),
+    }))
+    .unwrap();
+    assert!(std::fs::read(&saved).unwrap() == data, "intact");
+
+    // Bob sends a picture: it shows in alice's window.
+    let picture = dir.path().join("red.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([200, 30, 30]))
+        .save(&picture)
+        .unwrap();
+    rt.block_on(bob.call(Request::SendFile {
+        contact: "alice".into(),
+        path: picture.to_str().unwrap().into(),
+    }))
+    .unwrap();
+    wait(&mut h, "the picture inline", |h| {
+        h.query_by_label("Picture red.png").is_some()
+    });
+    assert!(h.query_by_label("Save red.png").is_some());
 }

@@ -81,6 +81,30 @@ pub enum Request {
         via: Option<String>,
         name: Option<String>,
     },
+    /// Offer the file at `path` (read by the node) to `contact`.
+    SendFile {
+        contact: String,
+        path: String,
+    },
+    /// Where a file message stands.
+    FileStatus {
+        contact: String,
+        id: String,
+    },
+    /// Write a complete file (sent or received) to `path`, which must not
+    /// exist yet.
+    SaveFile {
+        contact: String,
+        id: String,
+        path: String,
+    },
+    /// A complete file's content (base64 in the reply), for showing images;
+    /// refused beyond `max` bytes.
+    FileData {
+        contact: String,
+        id: String,
+        max: u64,
+    },
     Shutdown,
 }
 
@@ -101,6 +125,7 @@ impl Request {
                 | Request::BridgeJoin { .. }
                 | Request::BridgeLeave { .. }
                 | Request::BridgeAdd { .. }
+                | Request::SendFile { .. }
         )
     }
 }
@@ -144,6 +169,22 @@ pub struct MessageInfo {
     /// This node's clock when queued or received.
     pub local_at: u64,
     /// queued, sent, delivered, read or received.
+    pub state: String,
+    /// For a file message: the file, and how far its content got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileInfo {
+    pub name: String,
+    /// Media type, e.g. `image/png`; may be empty.
+    pub mime: String,
+    pub size: u64,
+    /// Bytes the receiver holds (ours when receiving; what they last told
+    /// us when sending).
+    pub have: u64,
+    /// "going", "complete" or "failed".
     pub state: String,
 }
 
@@ -326,6 +367,12 @@ pub enum Reply {
     },
     GroupExport {
         name: String,
+        base64: String,
+    },
+    File(FileInfo),
+    FileData {
+        name: String,
+        mime: String,
         base64: String,
     },
     Done,

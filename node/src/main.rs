@@ -88,6 +88,26 @@ enum Command {
         contact: String,
         text: String,
     },
+    /// Send a file (at most 64 MiB). The offer is queued like a message;
+    /// the content follows, resumably, whenever you and the contact are
+    /// linked. Shows its progress while the contact is in reach.
+    SendFile {
+        /// Alias, name or id.
+        contact: String,
+        path: std::path::PathBuf,
+        /// Return once it is queued, without waiting for the transfer.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Save a file from a conversation (the id is in `cairn messages`).
+    SaveFile {
+        contact: String,
+        /// The file message's id.
+        id: String,
+        /// Where to write it (default: its name, in the current directory).
+        /// An existing file is never overwritten.
+        path: Option<std::path::PathBuf>,
+    },
     /// Show the conversation with a contact and each message's state. What
     /// they wrote is then marked read, and they get a read receipt.
     Messages {
@@ -399,6 +419,42 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 return Err(unexpected());
             };
             println!("{id}");
+            Ok(())
+        }
+        Command::SendFile {
+            contact,
+            path,
+            no_wait,
+        } => send_file(&profile, contact, path, no_wait).await,
+        Command::SaveFile { contact, id, path } => {
+            let path = match path {
+                Some(p) => p,
+                None => {
+                    let Reply::File(f) = request(
+                        &profile,
+                        Request::FileStatus {
+                            contact: contact.clone(),
+                            id: id.clone(),
+                        },
+                    )
+                    .await?
+                    else {
+                        return Err(unexpected());
+                    };
+                    std::path::PathBuf::from(f.name)
+                }
+            };
+            let shown = path.display().to_string();
+            request(
+                &profile,
+                Request::SaveFile {
+                    contact,
+                    id,
+                    path: absolute(&path)?,
+                },
+            )
+            .await?;
+            println!("saved {shown}");
             Ok(())
         }
         Command::Messages {
@@ -838,7 +894,114 @@ fn when(ms: u64) -> String {
 
 fn print_message(m: &MessageInfo) {
     let arrow = if m.direction == "out" { "→" } else { "←" };
-    println!("{} {arrow} {}  [{}]", when(m.local_at), m.text, m.state);
+    match &m.file {
+        Some(f) => {
+            let progress = match f.state.as_str() {
+                "complete" => "complete".to_owned(),
+                "failed" => "failed its integrity check".to_owned(),
+                _ => format!("{}%", (f.have * 100).checked_div(f.size).unwrap_or(100)),
+            };
+            println!(
+                "{} {arrow} [file] {} ({}, {progress})  [{}]  id {}",
+                when(m.local_at),
+                m.text,
+                size(f.size),
+                m.state,
+                m.id
+            );
+        }
+        None => println!("{} {arrow} {}  [{}]", when(m.local_at), m.text, m.state),
+    }
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+fn absolute(path: &std::path::Path) -> Result<String, CliError> {
+    std::path::absolute(path)
+        .map(|p| p.display().to_string())
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+}
+
+/// Queues a file, then shows the transfer while the contact is in reach.
+async fn send_file(
+    profile: &Profile,
+    contact: String,
+    path: std::path::PathBuf,
+    no_wait: bool,
+) -> Result<(), CliError> {
+    let Reply::Sent { id } = request(
+        profile,
+        Request::SendFile {
+            contact: contact.clone(),
+            path: absolute(&path)?,
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    println!("{id}");
+    if no_wait {
+        return Ok(());
+    }
+    let status = || Request::FileStatus {
+        contact: contact.clone(),
+        id: id.clone(),
+    };
+    let Reply::File(first) = request(profile, status()).await? else {
+        return Err(unexpected());
+    };
+    let bar = indicatif::ProgressBar::new(first.size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(first.name.clone());
+    let mut last = (0, std::time::Instant::now());
+    loop {
+        let Reply::File(f) = request(profile, status()).await? else {
+            return Err(unexpected());
+        };
+        bar.set_position(f.have);
+        match f.state.as_str() {
+            "complete" => {
+                bar.finish_and_clear();
+                eprintln!(
+                    "{} sent: {contact} has all of it ({}).",
+                    f.name,
+                    size(f.size)
+                );
+                return Ok(());
+            }
+            "failed" => {
+                bar.abandon();
+                return Err(CliError::Usage(format!(
+                    "{contact} could not check {} against its hash; send it again",
+                    f.name
+                )));
+            }
+            _ => {}
+        }
+        if f.have != last.0 {
+            last = (f.have, std::time::Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(5) {
+            bar.abandon();
+            eprintln!(
+                "{contact} is not in reach now: the file is queued and goes on by itself \
+                 when you are linked (`cairn messages {contact}` shows how far it got)."
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn bridge_command(profile: &Profile, command: BridgeCommand) -> Result<(), CliError> {

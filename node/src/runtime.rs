@@ -687,6 +687,15 @@ fn log_event(event: &Event) {
         }
         Event::GroupChanged { group } => debug!(%group, "group changed"),
         Event::Bridge { peer, .. } => debug!(peer = %peer.short(), "bridge signal"),
+        // File names are message content: not logged.
+        Event::FileProgress(f) => debug!(
+            peer = %f.peer.short(),
+            file = %f.id,
+            have = f.have,
+            chunks = f.meta.chunks(),
+            state = ?f.state,
+            "file transfer"
+        ),
     }
 }
 

@@ -11,8 +11,8 @@ use cairn_protocol::GroupId;
 use cairn_protocol::group::groups::Group;
 
 use crate::api::{
-    ApiError, ContactInfo, ErrorKind, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo,
-    Reply, Request, SafetyInfo,
+    ApiError, ContactInfo, ErrorKind, FileInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo,
+    MessageInfo, Reply, Request, SafetyInfo,
 };
 use crate::bridge;
 use crate::store::RedbStore;
@@ -191,6 +191,7 @@ pub fn handle(
                             Direction::Outgoing => "out",
                         }
                         .to_owned(),
+                        file: file_info(engine, &m),
                         text: m.text,
                         sent_at: m.sent_at.as_millis(),
                         local_at: m.local_at.as_millis(),
@@ -346,6 +347,183 @@ pub fn handle(
             let b = bridge::add(engine, now, &gw, jid, name.as_deref())?;
             Ok(Reply::Contact(bridge::contact_info(engine, &b)))
         })(),
+        Request::SendFile { contact, path } => (|| {
+            if bridge::find(engine, contact)?.is_some() {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "files cannot be sent to XMPP contacts through a gateway yet",
+                ));
+            }
+            let peer = engine.resolve(contact)?;
+            let data = read_file(path)?;
+            let name = std::path::Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".to_owned());
+            let id = engine.send_file(now, &peer, &name, mime_of(&name), &data)?;
+            Ok(Reply::Sent { id: id.to_string() })
+        })(),
+        Request::FileStatus { contact, id } => (|| {
+            let (peer, id) = file_target(engine, contact, id)?;
+            let record = engine
+                .file(&peer, &id)
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no file with that id"))?;
+            Ok(Reply::File(file_info_of(record)))
+        })(),
+        Request::SaveFile { contact, id, path } => (|| {
+            let (peer, id) = file_target(engine, contact, id)?;
+            let data = complete_file(engine, &peer, &id)?;
+            write_new(path, &data)?;
+            Ok(Reply::Done)
+        })(),
+        Request::FileData { contact, id, max } => (|| {
+            let (peer, id) = file_target(engine, contact, id)?;
+            let record = engine
+                .file(&peer, &id)
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no file with that id"))?;
+            if record.meta.size > *max {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    format!("the file is {} bytes, more than {max}", record.meta.size),
+                ));
+            }
+            let (name, mime) = (record.meta.name.clone(), record.meta.mime.clone());
+            let data = complete_file(engine, &peer, &id)?;
+            Ok(Reply::FileData {
+                name,
+                mime,
+                base64: data_encoding::BASE64.encode(&data),
+            })
+        })(),
         Request::Status | Request::Dial { .. } | Request::Shutdown => return None,
     })
+}
+
+fn file_info_of(r: &cairn_protocol::file::FileRecord) -> FileInfo {
+    use cairn_protocol::file::TransferState;
+    FileInfo {
+        name: r.meta.name.clone(),
+        mime: r.meta.mime.clone(),
+        size: r.meta.size,
+        have: r.meta.bytes_in(r.have),
+        state: match r.state {
+            TransferState::Going => "going",
+            TransferState::Complete => "complete",
+            TransferState::Failed => "failed",
+        }
+        .to_owned(),
+    }
+}
+
+fn file_info(engine: &Engine<RedbStore>, m: &cairn_protocol::MessageRecord) -> Option<FileInfo> {
+    let meta = m.file.as_ref()?;
+    Some(match engine.file(&m.peer, &m.id) {
+        Some(r) => file_info_of(r),
+        None => FileInfo {
+            name: meta.name.clone(),
+            mime: meta.mime.clone(),
+            size: meta.size,
+            have: 0,
+            state: "going".to_owned(),
+        },
+    })
+}
+
+fn file_target(
+    engine: &Engine<RedbStore>,
+    contact: &str,
+    id: &str,
+) -> Result<(IdentityKey, cairn_protocol::MessageId), ApiError> {
+    let peer = engine.resolve(contact)?;
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::new(ErrorKind::Invalid, "a file id is 32 hex digits"))?;
+    Ok((peer, id))
+}
+
+fn complete_file(
+    engine: &Engine<RedbStore>,
+    peer: &IdentityKey,
+    id: &cairn_protocol::MessageId,
+) -> Result<Vec<u8>, ApiError> {
+    match engine.file_data(peer, id)? {
+        Some(data) => Ok(data),
+        None => {
+            let how_far = engine
+                .file(peer, id)
+                .map(|r| match r.state {
+                    cairn_protocol::file::TransferState::Failed => {
+                        "it failed its integrity check".to_owned()
+                    }
+                    _ => format!(
+                        "{}% so far",
+                        (r.meta.bytes_in(r.have) * 100)
+                            .checked_div(r.meta.size)
+                            .unwrap_or(100)
+                    ),
+                })
+                .unwrap_or_else(|| "no such file".to_owned());
+            Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("the file is not complete: {how_far}"),
+            ))
+        }
+    }
+}
+
+/// Reads a file to send, within the size limit, with a clear error.
+fn read_file(path: &str) -> Result<Vec<u8>, ApiError> {
+    let max = cairn_protocol::file::MAX_FILE_LEN;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, format!("cannot read {path}: {e}")))?;
+    if !meta.is_file() {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("{path} is not a file"),
+        ));
+    }
+    if meta.len() > max {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!(
+                "{path} is {} MiB; at most {} MiB can be sent",
+                meta.len() / (1024 * 1024),
+                max / (1024 * 1024)
+            ),
+        ));
+    }
+    std::fs::read(path)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, format!("cannot read {path}: {e}")))
+}
+
+/// Writes `data` to a new file at `path` (never over an existing one).
+fn write_new(path: &str, data: &[u8]) -> Result<(), ApiError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, format!("cannot create {path}: {e}")))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| ApiError::new(ErrorKind::Storage, format!("cannot write {path}: {e}")))
+}
+
+/// A media type from a file name's extension (what receivers use to show
+/// images inline).
+pub fn mime_of(name: &str) -> &'static str {
+    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "ogg" | "opus" => "audio/ogg",
+        "mp3" => "audio/mpeg",
+        "mp4" => "video/mp4",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
 }

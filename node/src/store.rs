@@ -16,6 +16,8 @@
 //! | `groups`   | blind("group", group id)         | group id and metadata (flags, signatures, refusals) |
 //! | `group_log`| blind("group", group id) ‖ seq:u64 | a document snapshot or increment |
 //! | `settings` | blind("setting", name)           | name and value (a gateway's users, bridged contacts) |
+//! | `files`    | blind("file", peer, message id)  | `FileRecord`: a transfer and where it stands |
+//! | `file_chunks` | blind("file", peer, message id) ‖ index:u32 | one chunk of its content |
 //!
 //! Opening checks the passphrase through a read-only handle first, so a wrong
 //! passphrase leaves the file byte-for-byte as it was.
@@ -23,6 +25,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cairn_protocol::file::FileRecord;
 use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{
     Contact, DeliveryState, Direction, GroupId, Identity, IdentityKey, MessageId, MessageRecord,
@@ -44,6 +47,8 @@ const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
 const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
 const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("group_log");
 const SETTINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("settings");
+const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
+const FILE_CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("file_chunks");
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
@@ -583,6 +588,49 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = match txn.open_table(FILES) {
+            Ok(t) => t,
+            // Stores made before files existed: created at the first write.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(backend(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            let plain = self
+                .vault
+                .open("files", k.value(), v.value())
+                .map_err(backend)?;
+            out.push(FileRecord::decode(&plain).map_err(backend)?);
+        }
+        Ok(out)
+    }
+
+    fn file_chunk(
+        &self,
+        peer: &IdentityKey,
+        id: &MessageId,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = match txn.open_table(FILE_CHUNKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        let key = chunk_key(&self.vault, peer, id, index);
+        let Some(sealed) = table.get(key.as_slice()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let plain = self
+            .vault
+            .open("file_chunks", &key, sealed.value())
+            .map_err(backend)?;
+        Ok(Some(plain.to_vec()))
+    }
+
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
         let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
         let txn = self.db.begin_read().map_err(backend)?;
@@ -637,6 +685,15 @@ impl Store for RedbStore {
             } else {
                 None
             };
+            let mut files =
+                if touches(|op| matches!(op, StoreOp::PutFile(_) | StoreOp::PutFileChunk { .. })) {
+                    Some((
+                        txn.open_table(FILES).map_err(backend)?,
+                        txn.open_table(FILE_CHUNKS).map_err(backend)?,
+                    ))
+                } else {
+                    None
+                };
             let unopened = || StoreError::msg("table not opened for this batch");
             for op in &batch.ops {
                 match op {
@@ -731,6 +788,31 @@ impl Store for RedbStore {
                             .remove(k.as_slice())
                             .map_err(backend)?;
                     }
+                    StoreOp::PutFile(f) => {
+                        let k = self.vault.blind(&[b"file", f.peer.as_bytes(), &f.id.0]);
+                        let (table, _) = files.as_mut().ok_or_else(unopened)?;
+                        table
+                            .insert(
+                                k.as_slice(),
+                                self.vault.seal("files", &k, &f.encode()).as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::PutFileChunk {
+                        peer,
+                        id,
+                        index,
+                        data,
+                    } => {
+                        let k = chunk_key(&self.vault, peer, id, *index);
+                        let (_, table) = files.as_mut().ok_or_else(unopened)?;
+                        table
+                            .insert(
+                                k.as_slice(),
+                                self.vault.seal("file_chunks", &k, data).as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
                 }
             }
             if let Some(t) = &mut messages {
@@ -742,4 +824,11 @@ impl Store for RedbStore {
         // Returning early above drops `txn`, which aborts the whole batch.
         txn.commit().map_err(backend)
     }
+}
+
+/// Where a file's chunk is kept: the file's blinded name, then the index.
+fn chunk_key(vault: &Vault, peer: &IdentityKey, id: &MessageId, index: u32) -> Vec<u8> {
+    let mut key = vault.blind(&[b"file", peer.as_bytes(), &id.0]).to_vec();
+    key.extend_from_slice(&index.to_be_bytes());
+    key
 }

@@ -29,6 +29,9 @@ use tracing::{debug, warn};
 use crate::bridge::{BridgeSignal, validate_remote};
 use crate::contact::{Contact, ContactOrigin};
 use crate::envelope::Envelope;
+use crate::file::{
+    FileError, FileMeta, FileOutput, FileRecord, MAX_INLINE, TransferState, Transfers,
+};
 use crate::frame::Frame;
 use crate::group::groups::{Group, GroupOutput, Groups};
 use crate::group::{GroupError, GroupId, NewMember, Role};
@@ -45,6 +48,10 @@ use crate::session::SessionError;
 use crate::session_table::{Outcome, SessionLimits, SessionTable, TableError};
 use crate::store::{Store, StoreError, StoreOp, WriteBatch};
 use crate::time::Time;
+
+/// The frame size a link must carry for the largest session message (a
+/// full padded payload, sealed, in its envelope) to fit.
+pub const MIN_LINK_MTU: usize = 66 * 1024;
 
 /// Names one link of one transport, as the driver numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,7 +84,8 @@ pub struct LinkInfo {
     pub medium: Medium,
     /// The identity the transport authenticated at the hop.
     pub peer: IdentityKey,
-    /// Largest frame the link carries.
+    /// Largest frame the link carries; at least [`MIN_LINK_MTU`] for every
+    /// message to fit (small-MTU media fragment inside their transport).
     pub mtu: usize,
     pub since: Time,
 }
@@ -150,6 +158,9 @@ pub enum Event {
         peer: IdentityKey,
         signal: BridgeSignal,
     },
+    /// A file transfer moved on (chunks arrived, or the receiver said how
+    /// far it got); the record says where it stands.
+    FileProgress(FileRecord),
 }
 
 /// What the driver must do.
@@ -189,6 +200,8 @@ pub enum EngineError {
     TooManyContacts(usize),
     #[error("{0:?} is not an address a gateway can reach")]
     BadRemote(String),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// Tunables, with defaults fit for a phone or laptop.
@@ -272,6 +285,9 @@ enum AfterCommit {
     Event(Event),
     /// Group writes were in the batch (on failure, they must be redone).
     GroupsSaved,
+    /// Send in the session with the peer, if one is up (a file want: it
+    /// acknowledges chunks in this batch).
+    Send(IdentityKey, Payload),
 }
 
 pub struct Engine<S: Store> {
@@ -307,6 +323,8 @@ pub struct Engine<S: Store> {
     /// Every setting, as staged: what was put is seen at once, not only once
     /// its batch is committed (a reply can come back before that).
     settings: BTreeMap<String, Vec<u8>>,
+    /// Files sent and received, and the transfers under way.
+    files: Transfers,
 }
 
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
@@ -375,6 +393,13 @@ impl<S: Store> Engine<S> {
         }
         let contact_keys = contacts_keys(&contacts);
         let settings = store.settings()?.into_iter().collect();
+        let mut files = Transfers::new();
+        for record in store.files()? {
+            let (peer, id) = (record.peer, record.id);
+            let held =
+                (0..record.have).map_while(|i| store.file_chunk(&peer, &id, i).ok().flatten());
+            files.restore(record, held, now);
+        }
         let mut group_seed = seed;
         group_seed[0] ^= 0x47; // distinct from the engine's own stream
         let mut groups = Groups::new(&identity, config.mesh.enabled, group_seed);
@@ -387,6 +412,7 @@ impl<S: Store> Engine<S> {
         Ok(Self {
             groups,
             settings,
+            files,
             mesh,
             contact_keys,
             sessions: SessionTable::new(config.sessions),
@@ -644,6 +670,7 @@ impl<S: Store> Engine<S> {
             local_at: now,
             state: DeliveryState::Queued,
             remote,
+            file: None,
         };
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
@@ -653,6 +680,167 @@ impl<S: Store> Engine<S> {
         self.after_commit
             .push(AfterCommit::Durable(*peer, MessageId(id)));
         Ok(MessageId(id))
+    }
+
+    // ---- files ----------------------------------------------------------
+
+    /// Offers `data` as a file named `name` to `peer`. The offer is queued
+    /// like a text; the content is stored with it and sent in chunks as the
+    /// receiver asks for them (docs/WIRE.md, "Files").
+    pub fn send_file(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, EngineError> {
+        let meta = FileMeta::of(name, mime, data)?;
+        if !self.contacts.contains_key(peer) {
+            return Err(EngineError::UnknownContact(peer.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        let id = MessageId(id);
+        for (index, chunk) in data.chunks(crate::file::CHUNK_LEN).enumerate() {
+            self.batch.push(StoreOp::PutFileChunk {
+                peer: *peer,
+                id,
+                index: index as u32,
+                data: chunk.to_vec(),
+            });
+        }
+        let transfer = self.files.start_outgoing(*peer, id, meta.clone());
+        self.batch.push(StoreOp::PutFile(Box::new(transfer)));
+        let record = MessageRecord {
+            peer: *peer,
+            id,
+            direction: Direction::Outgoing,
+            text: meta.name.clone(),
+            sent_at: now,
+            local_at: now,
+            state: DeliveryState::Queued,
+            remote: None,
+            file: Some(meta),
+        };
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.outbox
+            .push(record, false)
+            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
+        self.after_commit.push(AfterCommit::Durable(*peer, id));
+        Ok(id)
+    }
+
+    /// Where the transfer of a file message stands.
+    pub fn file(&self, peer: &IdentityKey, id: &MessageId) -> Option<&FileRecord> {
+        self.files.get(peer, id)
+    }
+
+    /// A file's whole content, once complete (sent, or received and checked).
+    pub fn file_data(
+        &self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(record) = self.files.get(peer, id) else {
+            return Ok(None);
+        };
+        if !record.outgoing && record.state != TransferState::Complete {
+            return Ok(None);
+        }
+        let mut data = Vec::with_capacity(record.meta.size as usize);
+        for index in 0..record.meta.chunks() {
+            match self.store.file_chunk(peer, id, index)? {
+                Some(chunk) => data.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+        Ok((data.len() as u64 == record.meta.size).then_some(data))
+    }
+
+    /// The payload that carries an outbox entry.
+    fn payload_of(&self, record: MessageRecord) -> Payload {
+        match record.file {
+            Some(meta) => {
+                let inline = (meta.size as usize <= MAX_INLINE)
+                    .then(|| {
+                        if meta.size == 0 {
+                            return Some(Vec::new());
+                        }
+                        self.store
+                            .file_chunk(&record.peer, &record.id, 0)
+                            .ok()
+                            .flatten()
+                    })
+                    .flatten();
+                Payload::File {
+                    id: record.id,
+                    sent_at: record.sent_at,
+                    meta: Box::new(meta),
+                    inline,
+                }
+            }
+            None => Payload::Text {
+                id: record.id,
+                sent_at: record.sent_at,
+                text: record.text,
+                remote: record.remote,
+            },
+        }
+    }
+
+    /// Carries out what the transfers asked for.
+    fn drain_files(&mut self, outputs: Vec<FileOutput>) {
+        for out in outputs {
+            match out {
+                FileOutput::Chunk { peer, id, index } => {
+                    match self.store.file_chunk(&peer, &id, index) {
+                        Ok(Some(data)) => {
+                            let payload = Payload::FileChunk { id, index, data };
+                            if !self.send_payload(&peer, &payload) {
+                                break;
+                            }
+                        }
+                        Ok(None) => warn!(file = %id, index, "a chunk asked for is not stored"),
+                        Err(e) => warn!(error = %e, "could not read a chunk"),
+                    }
+                }
+                FileOutput::Want {
+                    peer,
+                    id,
+                    have,
+                    from,
+                    count,
+                } => self.after_commit.push(AfterCommit::Send(
+                    peer,
+                    Payload::FileWant {
+                        id,
+                        have,
+                        from,
+                        count,
+                    },
+                )),
+                FileOutput::StoreChunk {
+                    peer,
+                    id,
+                    index,
+                    data,
+                } => self.batch.push(StoreOp::PutFileChunk {
+                    peer,
+                    id,
+                    index,
+                    data,
+                }),
+                FileOutput::Record(record) => self.batch.push(StoreOp::PutFile(Box::new(record))),
+                FileOutput::Progress(record) => self
+                    .after_commit
+                    .push(AfterCommit::Event(Event::FileProgress(record))),
+            }
+        }
     }
 
     // ---- groups ---------------------------------------------------------
@@ -886,6 +1074,12 @@ impl<S: Store> Engine<S> {
             },
         );
         self.service_peer(now, &peer);
+        // A link back to a peer whose session survived: what was in flight on
+        // the old link is lost, ask again.
+        if self.has_session(&peer) {
+            let outputs = self.files.session_up(now, &peer);
+            self.drain_files(outputs);
+        }
     }
 
     pub fn link_down(&mut self, _now: Time, link: LinkId) {
@@ -943,6 +1137,14 @@ impl<S: Store> Engine<S> {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.groups.tick();
             self.drain_groups(now);
+            let up: BTreeSet<IdentityKey> = self
+                .contacts
+                .keys()
+                .filter(|p| self.has_session(p))
+                .copied()
+                .collect();
+            let outputs = self.files.tick(now, |p| up.contains(p));
+            self.drain_files(outputs);
         }
     }
 
@@ -1016,6 +1218,9 @@ impl<S: Store> Engine<S> {
                     self.receipts.entry(peer).or_default().push(id)
                 }
                 (AfterCommit::Event(event), true) => self.outputs.push_back(Output::Event(event)),
+                (AfterCommit::Send(peer, payload), true) => {
+                    self.send_payload(&peer, &payload);
+                }
                 (AfterCommit::GroupsSaved, false) => self.groups.commit_failed(),
                 (_, false) | (AfterCommit::GroupsSaved, true) => {}
             }
@@ -1085,10 +1290,21 @@ impl<S: Store> Engine<S> {
     }
 
     fn transmit(&mut self, link: LinkId, env: Envelope) {
-        self.outputs.push_back(Output::Transmit {
-            link,
-            frame: Frame::Envelope(env).encode(),
-        });
+        let frame = Frame::Envelope(env).encode();
+        // A link too small for a frame would be closed by its transport:
+        // leave the frame out (transports fragment to [`MIN_LINK_MTU`]).
+        if let Some(state) = self.links.get(&link)
+            && frame.len() > state.info.mtu
+        {
+            warn!(
+                link = link.0,
+                len = frame.len(),
+                mtu = state.info.mtu,
+                "a frame too large for its link was not sent"
+            );
+            return;
+        }
+        self.outputs.push_back(Output::Transmit { link, frame });
     }
 
     /// Seals `payload` in the current session with `peer` and sends it.
@@ -1115,7 +1331,10 @@ impl<S: Store> Engine<S> {
     /// Sends what is due to `peer`, starting a handshake if that is needed.
     /// Returns how many messages went out.
     fn service_peer(&mut self, now: Time, peer: &IdentityKey) -> usize {
-        if !self.outbox.has_pending(peer) && !self.groups.wants_session(peer) {
+        if !self.outbox.has_pending(peer)
+            && !self.groups.wants_session(peer)
+            && !self.files.wants_session(peer)
+        {
             return 0;
         }
         let Some(link) = self.best_link(peer) else {
@@ -1142,27 +1361,22 @@ impl<S: Store> Engine<S> {
         let due = self.outbox.take_due(peer, index, now, self.config.window);
         let mut sent = 0;
         for (record, first) in due {
-            let payload = Payload::Text {
-                id: record.id,
-                sent_at: record.sent_at,
-                text: record.text,
-                remote: record.remote,
-            };
+            let id = record.id;
+            let payload = self.payload_of(record);
             if !self.send_payload(peer, &payload) {
                 break;
             }
             sent += 1;
             if first {
-                self.staged_sent
-                    .insert((*peer, record.id), self.batch.len());
+                self.staged_sent.insert((*peer, id), self.batch.len());
                 self.batch.push(StoreOp::SetState {
                     peer: *peer,
-                    id: record.id,
+                    id,
                     state: DeliveryState::Sent,
                 });
                 self.outputs.push_back(Output::Event(Event::MessageState {
                     peer: *peer,
-                    id: record.id,
+                    id,
                     state: DeliveryState::Sent,
                 }));
             }
@@ -1279,14 +1493,10 @@ impl<S: Store> Engine<S> {
             return;
         }
         for record in self.outbox.unmeshed(peer) {
-            self.outbox.mark_meshed(peer, &record.id);
-            let payload = Payload::Text {
-                id: record.id,
-                sent_at: record.sent_at,
-                text: record.text,
-                remote: record.remote,
-            };
-            self.mesh_send(now, peer, &payload, Some(record.id));
+            let id = record.id;
+            self.outbox.mark_meshed(peer, &id);
+            let payload = self.payload_of(record);
+            self.mesh_send(now, peer, &payload, Some(id));
         }
     }
 
@@ -1410,7 +1620,7 @@ impl<S: Store> Engine<S> {
             if contact {
                 self.on_card(now, opened.sender);
             } else if match &opened.payload {
-                Payload::Text { .. } => true,
+                Payload::Text { .. } | Payload::File { .. } => true,
                 Payload::Bridge(signal) => matches!(**signal, BridgeSignal::Join { .. }),
                 _ => false,
             } {
@@ -1478,6 +1688,8 @@ impl<S: Store> Engine<S> {
                     .push_back(Output::Event(Event::SessionUp { peer: peer_key }));
                 self.groups.peer_up(peer_key);
                 self.drain_groups(now);
+                let outputs = self.files.session_up(now, &peer_key);
+                self.drain_files(outputs);
                 let initiator = self
                     .sessions
                     .current(&peer_key)
@@ -1507,6 +1719,8 @@ impl<S: Store> Engine<S> {
                     self.groups.peer_up(peer);
                     self.drain_groups(now);
                     self.service_peer(now, &peer);
+                    let outputs = self.files.session_up(now, &peer);
+                    self.drain_files(outputs);
                 }
             }
             Err(TableError::UnknownIndex(_)) => {
@@ -1571,7 +1785,29 @@ impl<S: Store> Engine<S> {
                 sent_at,
                 text,
                 remote,
-            } => self.on_text(now, peer, id, sent_at, text, remote),
+            } => self.on_text(now, peer, id, sent_at, text, remote, None),
+            Payload::File {
+                id,
+                sent_at,
+                meta,
+                inline,
+            } => {
+                let name = meta.name.clone();
+                self.on_text(now, peer, id, sent_at, name, None, Some((*meta, inline)));
+            }
+            Payload::FileChunk { id, index, data } => {
+                let outputs = self.files.on_chunk(now, peer, id, index, data);
+                self.drain_files(outputs);
+            }
+            Payload::FileWant {
+                id,
+                have,
+                from,
+                count,
+            } => {
+                let outputs = self.files.on_want(peer, id, have, from, count);
+                self.drain_files(outputs);
+            }
             Payload::Receipt { kind, ids } => {
                 for id in ids {
                     match kind {
@@ -1664,6 +1900,7 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_text(
         &mut self,
         now: Time,
@@ -1672,6 +1909,7 @@ impl<S: Store> Engine<S> {
         sent_at: Time,
         text: String,
         remote: Option<String>,
+        file: Option<(FileMeta, Option<Vec<u8>>)>,
     ) {
         let duplicate = self.staged.contains(&(peer, id))
             || self.in_flight.iter().any(|f| f.ids.contains(&(peer, id)))
@@ -1699,7 +1937,13 @@ impl<S: Store> Engine<S> {
             local_at: now,
             state: DeliveryState::Received,
             remote,
+            file: file.as_ref().map(|(meta, _)| meta.clone()),
         };
+        if let Some((meta, inline)) = file {
+            let session = self.has_session(&peer);
+            let outputs = self.files.offered(now, peer, id, meta, inline, session);
+            self.drain_files(outputs);
+        }
         self.staged.insert((peer, id));
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));

@@ -20,6 +20,7 @@ pub mod bridge;
 pub mod contact;
 pub mod engine;
 pub mod envelope;
+pub mod file;
 pub mod frame;
 pub mod group;
 pub mod identity;
@@ -39,7 +40,8 @@ pub mod wire;
 
 pub use contact::{Contact, ContactOrigin};
 pub use engine::{
-    CloseReason, Commit, Config, Engine, EngineError, Event, LinkId, LinkInfo, Medium, Output,
+    CloseReason, Commit, Config, Engine, EngineError, Event, LinkId, LinkInfo, MIN_LINK_MTU,
+    Medium, Output,
 };
 pub use group::GroupId;
 pub use identity::{Identity, IdentityKey, StaticKey};

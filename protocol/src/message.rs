@@ -1,6 +1,7 @@
 //! A message in a conversation's history, as stored.
 
 use crate::bridge::{MAX_REMOTE_LEN, validate_remote};
+use crate::file::FileMeta;
 use crate::identity::IdentityKey;
 use crate::payload::{MAX_TEXT_LEN, MessageId};
 use crate::time::Time;
@@ -95,12 +96,19 @@ pub struct MessageRecord {
     /// The address on a bridged network (an XMPP JID) this conversation is
     /// with; `peer` is then the gateway.
     pub remote: Option<String>,
+    /// A file message: what it offers (the text is then its name).
+    pub file: Option<FileMeta>,
 }
 
 impl MessageRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(64 + self.text.len());
-        w.u8(if self.remote.is_some() { 2 } else { VERSION })
+        let version = match (&self.remote, &self.file) {
+            (_, Some(_)) => 3,
+            (Some(_), None) => 2,
+            (None, None) => VERSION,
+        };
+        w.u8(version)
             .raw(self.peer.as_bytes())
             .raw(&self.id.0)
             .u8(match self.direction {
@@ -111,8 +119,18 @@ impl MessageRecord {
             .u64(self.sent_at.as_millis())
             .u64(self.local_at.as_millis())
             .long_bytes(self.text.as_bytes());
-        if let Some(remote) = &self.remote {
-            w.bytes(remote.as_bytes());
+        match (&self.remote, &self.file) {
+            (remote, Some(file)) => {
+                match remote {
+                    Some(r) => w.u8(1).bytes(r.as_bytes()),
+                    None => w.u8(0),
+                };
+                file.encode(&mut w);
+            }
+            (Some(remote), None) => {
+                w.bytes(remote.as_bytes());
+            }
+            (None, None) => {}
         }
         w.into_vec()
     }
@@ -120,7 +138,7 @@ impl MessageRecord {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let version = r.u8("message version")?;
-        if version != VERSION && version != 2 {
+        if !(VERSION..=3).contains(&version) {
             return Err(DecodeError::Version {
                 field: "message",
                 version,
@@ -142,10 +160,20 @@ impl MessageRecord {
         let sent_at = Time::from_millis(r.u64("sent at")?);
         let local_at = Time::from_millis(r.u64("local at")?);
         let text = r.long_str(MAX_TEXT_LEN, "text")?.to_owned();
-        let remote = if version == 2 {
+        let has_remote = match version {
+            2 => true,
+            3 => r.u8("remote flag")? != 0,
+            _ => false,
+        };
+        let remote = if has_remote {
             let remote = r.str(MAX_REMOTE_LEN, "remote address")?;
             validate_remote(remote)?;
             Some(remote.to_owned())
+        } else {
+            None
+        };
+        let file = if version == 3 {
+            Some(FileMeta::decode(&mut r)?)
         } else {
             None
         };
@@ -159,6 +187,7 @@ impl MessageRecord {
             local_at,
             state,
             remote,
+            file,
         })
     }
 }

@@ -253,6 +253,7 @@ mod tests {
             local_at: Time::ZERO,
             state: DeliveryState::Queued,
             remote: None,
+            file: None,
         }
     }
 

@@ -12,7 +12,13 @@
 //!   kind 6 RemoteText id:[16] sent_at:u64 remote:bytes16 text:bytes32
 //!                     (a Text to or from an address on a bridged network, via a gateway)
 //!   kind 7 Bridge     signal (see [`crate::bridge`])
+//!   kind 8 File       id:[16] sent_at:u64 meta inline:u8 (0|1) [data:bytes32 (≤ MAX_INLINE)]
+//!                     meta = name:bytes8 mime:bytes8 size:u64 sha256:[32]
+//!   kind 9 FileChunk  id:[16] index:u32 data:bytes32 (≤ CHUNK_LEN)
+//!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
 //! ```
+//!
+//! Files: see [`crate::file`].
 //!
 //! A `Group` fragment carries part of a group sync message (see
 //! [`crate::group::groups`]).
@@ -20,6 +26,7 @@
 use std::fmt;
 
 use crate::bridge::{BridgeSignal, MAX_REMOTE_LEN, validate_remote};
+use crate::file::{CHUNK_LEN, FileMeta, MAX_INLINE, MAX_WINDOW};
 use crate::group::GroupId;
 use crate::group::groups::FRAGMENT_LEN;
 use crate::invite::{ContactCard, MAX_CARD_LEN};
@@ -97,6 +104,26 @@ pub enum Payload {
     Group(Box<GroupFragment>),
     /// Between a node and a gateway to another network.
     Bridge(Box<BridgeSignal>),
+    /// A file offered in the conversation; small ones carry their content.
+    File {
+        id: MessageId,
+        sent_at: Time,
+        meta: Box<FileMeta>,
+        inline: Option<Vec<u8>>,
+    },
+    /// Part of a file, asked for by its receiver.
+    FileChunk {
+        id: MessageId,
+        index: u32,
+        data: Vec<u8>,
+    },
+    /// A file's receiver holds `have` chunks and asks for `[from, from+count)`.
+    FileWant {
+        id: MessageId,
+        have: u32,
+        from: u32,
+        count: u16,
+    },
 }
 
 /// One fragment of a group sync message.
@@ -165,6 +192,30 @@ impl Payload {
                 w.u8(7);
                 signal.encode(w);
             }
+            Payload::File {
+                id,
+                sent_at,
+                meta,
+                inline,
+            } => {
+                w.u8(8).raw(&id.0).u64(sent_at.as_millis());
+                meta.encode(w);
+                match inline {
+                    Some(data) => w.u8(1).long_bytes(data),
+                    None => w.u8(0),
+                };
+            }
+            Payload::FileChunk { id, index, data } => {
+                w.u8(9).raw(&id.0).u32(*index).long_bytes(data);
+            }
+            Payload::FileWant {
+                id,
+                have,
+                from,
+                count,
+            } => {
+                w.u8(10).raw(&id.0).u32(*have).u32(*from).u16(*count);
+            }
         }
     }
 
@@ -199,6 +250,11 @@ impl Payload {
             Payload::Card(_) => 2 + crate::invite::MAX_CARD_LEN,
             Payload::Keepalive => 0,
             Payload::Group(f) => 16 + 4 + 2 + 2 + 4 + f.data.len(),
+            Payload::File { meta, inline, .. } => {
+                16 + 8 + meta.encoded_len() + 1 + inline.as_ref().map_or(0, |d| 4 + d.len())
+            }
+            Payload::FileChunk { data, .. } => 16 + 4 + 4 + data.len(),
+            Payload::FileWant { .. } => 16 + 4 + 4 + 2,
         };
         let len = 4 + 2 + body;
         BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
@@ -282,6 +338,57 @@ impl Payload {
                 parts: r.u16("fragment parts")?,
                 data: r.long_bytes(FRAGMENT_LEN, "fragment")?.to_vec(),
             })),
+            8 => {
+                let id = MessageId(r.array("file id")?);
+                let sent_at = Time::from_millis(r.u64("sent at")?);
+                let meta = FileMeta::decode(&mut r)?;
+                let inline = match r.u8("inline flag")? {
+                    0 => None,
+                    1 => {
+                        let data = r.long_bytes(MAX_INLINE, "inline file")?;
+                        if data.len() as u64 != meta.size {
+                            return Err(DecodeError::Invalid("inline file length"));
+                        }
+                        Some(data.to_vec())
+                    }
+                    kind => {
+                        return Err(DecodeError::UnknownKind {
+                            field: "inline flag",
+                            kind,
+                        });
+                    }
+                };
+                Payload::File {
+                    id,
+                    sent_at,
+                    meta: Box::new(meta),
+                    inline,
+                }
+            }
+            9 => Payload::FileChunk {
+                id: MessageId(r.array("file id")?),
+                index: r.u32("chunk index")?,
+                data: r.long_bytes(CHUNK_LEN, "chunk")?.to_vec(),
+            },
+            10 => {
+                let id = MessageId(r.array("file id")?);
+                let have = r.u32("chunks held")?;
+                let from = r.u32("chunk wanted")?;
+                let count = r.u16("chunks wanted")?;
+                if count > MAX_WINDOW {
+                    return Err(DecodeError::TooLong {
+                        field: "want",
+                        len: usize::from(count),
+                        max: usize::from(MAX_WINDOW),
+                    });
+                }
+                Payload::FileWant {
+                    id,
+                    have,
+                    from,
+                    count,
+                }
+            }
             kind => {
                 return Err(DecodeError::UnknownKind {
                     field: "payload",
@@ -329,7 +436,23 @@ mod tests {
             kind: ReceiptKind::Read,
             ids: vec![MessageId([7; 16]); MAX_RECEIPT_IDS],
         };
-        for p in [text, receipt] {
+        let chunk = Payload::FileChunk {
+            id: MessageId([3; 16]),
+            index: u32::MAX,
+            data: vec![9; CHUNK_LEN],
+        };
+        let offer = Payload::File {
+            id: MessageId([4; 16]),
+            sent_at: Time::ZERO,
+            meta: Box::new(FileMeta {
+                name: "n".repeat(crate::file::MAX_NAME_LEN),
+                mime: "m".repeat(crate::file::MAX_MIME_LEN),
+                size: MAX_INLINE as u64,
+                sha256: [1; 32],
+            }),
+            inline: Some(vec![5; MAX_INLINE]),
+        };
+        for p in [text, receipt, chunk, offer] {
             let enc = p.encode_padded();
             assert!(enc.len() <= MAX_PLAINTEXT);
             assert_eq!(Payload::decode_padded(&enc).unwrap(), p);

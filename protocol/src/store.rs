@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 use crate::contact::Contact;
+use crate::file::FileRecord;
 use crate::group::GroupId;
 use crate::identity::IdentityKey;
 use crate::mesh::carrier::CarriedRecord;
@@ -70,6 +71,16 @@ pub enum StoreOp {
     DeleteSetting {
         key: String,
     },
+    /// Insert or replace where a file transfer stands.
+    PutFile(Box<FileRecord>),
+    /// Insert or replace a chunk of a file (sent or received), keyed by the
+    /// conversation's peer, the file's message id and the chunk's index.
+    PutFileChunk {
+        peer: IdentityKey,
+        id: MessageId,
+        index: u32,
+        data: Vec<u8>,
+    },
 }
 
 /// A group as stored: its metadata and its document log in order.
@@ -113,6 +124,15 @@ pub trait Store {
     fn groups(&self) -> Result<Vec<StoredGroup>, StoreError>;
     /// Every named value.
     fn settings(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Every file transfer, finished or not.
+    fn files(&self) -> Result<Vec<FileRecord>, StoreError>;
+    /// One chunk of a file, if stored.
+    fn file_chunk(
+        &self,
+        peer: &IdentityKey,
+        id: &MessageId,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Makes every op in `batch` durable, atomically.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
 }
@@ -129,6 +149,8 @@ pub struct MemoryStore {
     /// Per group: its metadata and its log by sequence number.
     pub groups: BTreeMap<GroupId, MemoryGroup>,
     pub settings: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<(IdentityKey, MessageId), FileRecord>,
+    pub chunks: BTreeMap<(IdentityKey, MessageId, u32), Vec<u8>>,
     index: HashMap<(IdentityKey, MessageId), usize>,
     /// When set, the next commit fails (to test what the core does then).
     pub fail_next_commit: bool,
@@ -182,6 +204,19 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
+        Ok(self.files.values().cloned().collect())
+    }
+
+    fn file_chunk(
+        &self,
+        peer: &IdentityKey,
+        id: &MessageId,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.chunks.get(&(*peer, *id, index)).cloned())
+    }
+
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         if std::mem::take(&mut self.fail_next_commit) {
             return Err(StoreError::msg("injected failure"));
@@ -230,6 +265,17 @@ impl Store for MemoryStore {
                 }
                 StoreOp::DeleteSetting { key } => {
                     self.settings.remove(key);
+                }
+                StoreOp::PutFile(f) => {
+                    self.files.insert((f.peer, f.id), (**f).clone());
+                }
+                StoreOp::PutFileChunk {
+                    peer,
+                    id,
+                    index,
+                    data,
+                } => {
+                    self.chunks.insert((*peer, *id, *index), data.clone());
                 }
             }
         }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use cairn_protocol::envelope::{Envelope, Pattern};
+use cairn_protocol::file::{CHUNK_LEN, FileMeta, FileRecord, MAX_WINDOW, TransferState};
 use cairn_protocol::frame::Frame;
 use cairn_protocol::invite::{MAX_HINT_LEN, MAX_NAME_LEN};
 use cairn_protocol::payload::{MAX_RECEIPT_IDS, Payload, ReceiptKind};
@@ -24,6 +25,24 @@ fn identity(seed: u64) -> Identity {
 fn name() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 éü漢-]{1,20}"
         .prop_filter("fits", |s| !s.trim().is_empty() && s.len() <= MAX_NAME_LEN)
+}
+
+fn file_meta() -> impl Strategy<Value = FileMeta> {
+    (
+        "[a-zA-Z0-9 ._é-]{1,40}",
+        "[a-z]{0,10}(/[a-z]{1,10})?",
+        0u64..=cairn_protocol::file::MAX_FILE_LEN,
+        any::<[u8; 32]>(),
+    )
+        .prop_filter_map("a clean name", |(name, mime, size, sha256)| {
+            let name = cairn_protocol::file::clean_name(&name)?;
+            Some(FileMeta {
+                name,
+                mime,
+                size,
+                sha256,
+            })
+        })
 }
 
 fn hint() -> impl Strategy<Value = Hint> {
@@ -118,6 +137,46 @@ fn payload() -> impl Strategy<Value = Payload> {
             }),
         card().prop_map(|c| Payload::Card(Box::new(c))),
         Just(Payload::Keepalive),
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            file_meta(),
+            proptest::collection::vec(any::<u8>(), 0..2000),
+            any::<bool>()
+        )
+            .prop_map(|(id, at, mut meta, data, inline)| {
+                if inline {
+                    meta.size = data.len() as u64;
+                }
+                Payload::File {
+                    id: MessageId(id),
+                    sent_at: Time::from_millis(at),
+                    meta: Box::new(meta),
+                    inline: inline.then_some(data),
+                }
+            }),
+        (
+            any::<[u8; 16]>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 0..CHUNK_LEN)
+        )
+            .prop_map(|(id, index, data)| Payload::FileChunk {
+                id: MessageId(id),
+                index,
+                data
+            }),
+        (
+            any::<[u8; 16]>(),
+            any::<u32>(),
+            any::<u32>(),
+            0..=MAX_WINDOW
+        )
+            .prop_map(|(id, have, from, count)| Payload::FileWant {
+                id: MessageId(id),
+                have,
+                from,
+                count
+            }),
         ("[a-z]{1,10}@[a-z]{1,10}", any::<bool>(), ".{0,100}").prop_map(
             |(remote, available, status)| {
                 Payload::Bridge(Box::new(cairn_protocol::bridge::BridgeSignal::Presence {
@@ -140,10 +199,12 @@ fn record() -> impl Strategy<Value = MessageRecord> {
         any::<u64>(),
         0usize..5,
         proptest::option::of("[a-z0-9.]{1,20}@[a-z0-9.]{1,20}"),
+        proptest::option::of(file_meta()),
     )
         .prop_map(
-            |(seed, id, incoming, text, sent, local, state, remote)| MessageRecord {
+            |(seed, id, incoming, text, sent, local, state, remote, file)| MessageRecord {
                 remote,
+                file,
                 peer: identity(seed).key(),
                 id: MessageId(id),
                 direction: if incoming {
@@ -197,6 +258,19 @@ proptest! {
     }
 
     #[test]
+    fn file_records_round_trip(seed in any::<u64>(), id in any::<[u8; 16]>(), outgoing in any::<bool>(), meta in file_meta(), have in any::<u32>(), state in 0usize..3) {
+        let r = FileRecord {
+            peer: identity(seed).key(),
+            id: MessageId(id),
+            outgoing,
+            have: have % (meta.chunks() + 1),
+            meta,
+            state: [TransferState::Going, TransferState::Complete, TransferState::Failed][state],
+        };
+        prop_assert_eq!(FileRecord::decode(&r.encode()).unwrap(), r);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_a_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _ = Frame::decode(&bytes);
         let _ = Envelope::decode(&bytes);
@@ -204,6 +278,7 @@ proptest! {
         let _ = ContactCard::decode(&bytes);
         let _ = Contact::decode(&bytes);
         let _ = MessageRecord::decode(&bytes);
+        let _ = FileRecord::decode(&bytes);
     }
 
     #[test]

@@ -1414,6 +1414,7 @@ mod tests {
             local_at: Time::ZERO,
             state: cairn_protocol::DeliveryState::Received,
             remote: Some("juliet@x.example".into()),
+            file: None,
         };
         let out = g.on_cairn_text(&record);
         let ping = out

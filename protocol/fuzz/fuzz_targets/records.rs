@@ -1,6 +1,7 @@
 //! Records as stored (after the store opened them).
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use cairn_protocol::file::FileRecord;
 use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{Contact, MessageRecord};
 use libfuzzer_sys::fuzz_target;
@@ -9,4 +10,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = Contact::decode(data);
     let _ = MessageRecord::decode(data);
     let _ = CarriedRecord::decode(data);
+    let _ = FileRecord::decode(data);
 });

@@ -189,6 +189,28 @@ impl Net {
         panic!("network did not settle");
     }
 
+    /// Delivers at most `max` queued frames (a link that breaks mid-way).
+    pub fn pump_some(&mut self, max: usize) {
+        for _ in 0..max {
+            self.drain_outputs();
+            let Some((link, frame)) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(&(_, to, to_link)) = self.links.get(&link) else {
+                continue;
+            };
+            if self.dead.contains(&link) {
+                continue;
+            }
+            self.wire_log.push((link, frame.clone()));
+            let now = self.now;
+            let node = &mut self.nodes[to];
+            node.engine.handle_frame(now, to_link, &frame);
+            node.engine.flush(now).unwrap();
+        }
+        self.drain_outputs();
+    }
+
     fn drain_outputs(&mut self) {
         for n in 0..self.nodes.len() {
             while let Some(out) = self.nodes[n].engine.poll_output() {
