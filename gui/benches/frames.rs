@@ -66,6 +66,7 @@ fn main() {
     let want: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(300);
     let dir = tempfile::tempdir().unwrap();
     let mut config = NodeConfig::default();
+    config.ble.enabled = false;
     config.lan.enabled = false;
 
     // A profile whose chat with bob holds `messages` messages.

@@ -16,6 +16,8 @@ use egui_kittest::kittest::Queryable;
 fn offline() -> NodeConfig {
     let mut config = NodeConfig::default();
     config.lan.enabled = false;
+    // Tests stay off the radio.
+    config.ble.enabled = false;
     config
 }
 

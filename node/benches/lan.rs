@@ -47,6 +47,7 @@ async fn node(
         profile.create(name, b"bench").unwrap()
     };
     let mut config = NodeConfig::default();
+    config.ble.enabled = false;
     config.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.lan.mdns = false;
     config.lan.bootstrap = bootstrap;

@@ -225,6 +225,20 @@ pub struct StatusInfo {
     /// Gateways this node joined, and its address on each.
     #[serde(default)]
     pub bridges: Vec<BridgeInfo>,
+    #[serde(default)]
+    pub ble: BleInfo,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BleInfo {
+    pub enabled: bool,
+    /// "starting", "ready", or "unavailable: WHY".
+    pub state: String,
+    pub adapter: Option<String>,
+    pub address: Option<String>,
+    /// Links over Bluetooth now up.
+    pub links: usize,
+    pub scanning: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

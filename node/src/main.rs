@@ -54,6 +54,12 @@ enum Command {
         /// Turn the LAN transport off entirely.
         #[arg(long)]
         no_lan: bool,
+        /// Do not use Bluetooth LE.
+        #[arg(long)]
+        no_ble: bool,
+        /// The Bluetooth adapter to use, e.g. hci1 (default: the system's).
+        #[arg(long, value_name = "NAME")]
+        ble_adapter: Option<String>,
         /// Run Tor in the node: host an onion service (its address goes into
         /// your invite) and reach contacts at theirs.
         #[arg(long)]
@@ -125,6 +131,13 @@ enum Command {
     Contacts {
         #[arg(long)]
         json: bool,
+    },
+    /// Check what this machine offers Cairn: the profile, and whether
+    /// Bluetooth LE can work (D-Bus, bluetoothd, the adapter, advertising).
+    Doctor {
+        /// The Bluetooth adapter to check (default: the system's).
+        #[arg(long, value_name = "NAME")]
+        ble_adapter: Option<String>,
     },
     /// Show the node's identity and its links by transport.
     Status {
@@ -359,6 +372,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             bootstrap,
             no_mdns,
             no_lan,
+            no_ble,
+            ble_adapter,
             tor,
             tor_only,
             tor_config,
@@ -378,6 +393,10 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             config.lan.bootstrap.extend(bootstrap);
             config.lan.mdns &= !no_mdns;
             config.lan.enabled &= !no_lan;
+            config.ble.enabled &= !no_ble;
+            if let Some(adapter) = ble_adapter {
+                config.ble.adapter = adapter;
+            }
             config.tor.enabled |= tor;
             config.tor.only |= tor_only;
             if tor_config.is_some() {
@@ -519,6 +538,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Group(command) => group_command(&profile, command).await,
+        Command::Doctor { ble_adapter } => doctor(&profile, ble_adapter).await,
         Command::Bridge(command) => bridge_command(&profile, command).await,
         Command::Gateway {
             server,
@@ -537,6 +557,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             };
             let mut config = profile.load_config()?;
             config.gateway.enabled = true;
+            // A gateway runs beside an XMPP server, not in radio range.
+            config.ble.enabled = false;
             config.gateway.server = server;
             if let Some(domain) = domain {
                 config.gateway.domain = domain;
@@ -912,6 +934,56 @@ fn print_message(m: &MessageInfo) {
         }
         None => println!("{} {arrow} {}  [{}]", when(m.local_at), m.text, m.state),
     }
+}
+
+/// Prints what works and what does not, with what to do about it.
+async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Result<(), CliError> {
+    let mut ok = true;
+    let mut line = |what: &str, result: Result<String, String>| match result {
+        Ok(found) => println!("ok    {what}: {found}"),
+        Err(why) => {
+            ok = false;
+            println!("FAIL  {what}: {why}");
+        }
+    };
+    line(
+        "profile",
+        if profile.exists() {
+            Ok(profile.dir().display().to_string())
+        } else {
+            Err("none yet; `cairn run` creates one".into())
+        },
+    );
+    let config = profile.load_config()?;
+    line(
+        "config",
+        Ok(format!(
+            "LAN {}, Bluetooth {}, Tor {}",
+            if config.lan.enabled { "on" } else { "off" },
+            if config.ble.enabled { "on" } else { "off" },
+            if config.tor.on() { "on" } else { "off" },
+        )),
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let adapter = ble_adapter
+            .or_else(|| (!config.ble.adapter.is_empty()).then(|| config.ble.adapter.clone()));
+        for (what, result) in cairn_transports::ble::bluez::doctor(adapter.as_deref()).await {
+            line(&format!("Bluetooth: {what}"), result);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ble_adapter;
+        line(
+            "Bluetooth",
+            Err("supported on Linux only in this version".into()),
+        );
+    }
+    if !ok {
+        println!("Cairn runs on what works; the rest stays off.");
+    }
+    Ok(())
 }
 
 fn size(bytes: u64) -> String {

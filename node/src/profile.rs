@@ -42,7 +42,42 @@ pub struct NodeConfig {
     pub lan: LanSettings,
     pub mesh: MeshSettings,
     pub tor: TorSettings,
+    pub ble: BleSettings,
     pub gateway: GatewaySettings,
+}
+
+/// Bluetooth LE: links with nodes in radio range, no network needed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BleSettings {
+    /// Advertise and scan. Without an adapter (or bluetoothd) the node says
+    /// why in `cairn status` and runs on its other transports.
+    pub enabled: bool,
+    /// The adapter, e.g. "hci0"; empty: the system's default.
+    pub adapter: String,
+    /// Peers heard weaker than this (dBm) are not connected to.
+    pub rssi_floor: i16,
+    /// Most Bluetooth links at once.
+    pub max_links: usize,
+    /// Seconds of scanning, then of rest.
+    pub scan_on_secs: u64,
+    pub scan_off_secs: u64,
+    /// Minutes between changes of the advertised random token.
+    pub rotate_minutes: u64,
+}
+
+impl Default for BleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            adapter: String::new(),
+            rssi_floor: -95,
+            max_links: 4,
+            scan_on_secs: 10,
+            scan_off_secs: 10,
+            rotate_minutes: 15,
+        }
+    }
 }
 
 /// Run as a gateway to XMPP: attach to an XMPP server as an external

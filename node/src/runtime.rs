@@ -68,6 +68,8 @@ pub struct NodeHandle {
     links: mpsc::Sender<LinkEvent>,
     link_ids: LinkIds,
     identity: [u8; 32],
+    /// The identity's Ed25519 seed, for hop handshakes of in-process links.
+    hop_seed: std::sync::Arc<zeroize::Zeroizing<[u8; 32]>>,
 }
 
 impl NodeHandle {
@@ -99,6 +101,39 @@ impl NodeHandle {
             mtu,
         )
         .await;
+    }
+
+    /// Joins two in-process nodes over "Bluetooth": the real BLE link core
+    /// and driver on each side (hop handshake, ARQ, packets of `att_mtu`), a
+    /// lossy in-memory radio between. `self` is the central.
+    pub async fn connect_ble_memory(
+        &self,
+        other: &NodeHandle,
+        att_mtu: usize,
+        loss: f64,
+        seed: u64,
+    ) {
+        use cairn_transports::ble::memory::{self, Endpoint, MemoryRadio};
+        let a = ed25519_dalek::SigningKey::from_bytes(&self.hop_seed);
+        let b = ed25519_dalek::SigningKey::from_bytes(&other.hop_seed);
+        memory::connect(
+            Endpoint {
+                ids: &self.link_ids,
+                events: self.links.clone(),
+                identity: &a,
+            },
+            Endpoint {
+                ids: &other.link_ids,
+                events: other.links.clone(),
+                identity: &b,
+            },
+            MemoryRadio {
+                att_mtu,
+                loss,
+                delay: Duration::from_micros(200),
+                seed,
+            },
+        );
     }
 
     /// Core events as they happen. Message events carry text: do not log them.
@@ -170,6 +205,7 @@ struct Node {
     senders: HashMap<u64, (LinkSender, [u8; 32])>,
     lan: Option<LanTransport>,
     tor: Option<TorTransport>,
+    ble: Option<BleTransport>,
     events: broadcast::Sender<Event>,
     dropped_frames: u64,
 }
@@ -190,6 +226,7 @@ pub async fn start(
         name,
     } = opened;
     let lan_seed = identity.ed25519_seed();
+    let hop_seed = identity_seed_for_ble(&lan_seed);
     let identity_bytes = *identity.key().as_bytes();
     let mut config = Config::new(name);
     options.config.mesh.apply(&mut config);
@@ -222,6 +259,16 @@ pub async fn start(
         }
     }
     // Tor only: nothing may leave the device but through Tor.
+    let ble = if options.config.ble.enabled && !options.config.tor.only {
+        start_ble(
+            &options.config.ble,
+            identity_seed_for_ble(&hop_seed),
+            &ids,
+            &link_tx,
+        )
+    } else {
+        None
+    };
     let lan = if options.config.lan.enabled && !options.config.tor.only {
         let mut cfg = LanConfig::new(lan_seed);
         cfg.mdns = options.config.lan.mdns;
@@ -245,6 +292,7 @@ pub async fn start(
         senders: HashMap::new(),
         lan,
         tor,
+        ble,
         events: events.clone(),
         dropped_frames: 0,
     };
@@ -256,9 +304,50 @@ pub async fn start(
             links: link_tx,
             link_ids: ids,
             identity: identity_bytes,
+            hop_seed: std::sync::Arc::new(hop_seed),
         },
         task,
     ))
+}
+
+fn identity_seed_for_ble(seed: &zeroize::Zeroizing<[u8; 32]>) -> zeroize::Zeroizing<[u8; 32]> {
+    zeroize::Zeroizing::new(**seed)
+}
+
+#[cfg(target_os = "linux")]
+type BleTransport = cairn_transports::ble::bluez::BleTransport;
+#[cfg(not(target_os = "linux"))]
+type BleTransport = ();
+
+/// Starts Bluetooth LE (Linux: BlueZ). It never fails the node: without an
+/// adapter its status says why.
+#[cfg(target_os = "linux")]
+fn start_ble(
+    settings: &crate::profile::BleSettings,
+    seed: zeroize::Zeroizing<[u8; 32]>,
+    ids: &LinkIds,
+    links: &mpsc::Sender<LinkEvent>,
+) -> Option<BleTransport> {
+    use cairn_transports::ble::bluez::{BleConfig, BleTransport};
+    let mut config = BleConfig::new(seed);
+    config.adapter = (!settings.adapter.is_empty()).then(|| settings.adapter.clone());
+    config.rssi_floor = settings.rssi_floor;
+    config.max_links = settings.max_links.max(1);
+    config.scan_on = Duration::from_secs(settings.scan_on_secs.max(1));
+    config.scan_off = Duration::from_secs(settings.scan_off_secs);
+    config.rotate = Duration::from_secs(settings.rotate_minutes.max(1) * 60);
+    Some(BleTransport::start(config, ids.clone(), links.clone()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_ble(
+    _: &crate::profile::BleSettings,
+    _: zeroize::Zeroizing<[u8; 32]>,
+    _: &LinkIds,
+    _: &mpsc::Sender<LinkEvent>,
+) -> Option<BleTransport> {
+    tracing::info!("Bluetooth LE is supported on Linux only in this version");
+    None
 }
 
 fn start_tor(
@@ -578,7 +667,26 @@ impl Node {
                 address: j.address,
             })
             .collect();
+        #[cfg(target_os = "linux")]
+        let ble = self
+            .ble
+            .as_ref()
+            .map(|b| {
+                let s = b.status();
+                api::BleInfo {
+                    enabled: true,
+                    state: s.state,
+                    adapter: s.adapter,
+                    address: s.address,
+                    links: s.links,
+                    scanning: s.scanning,
+                }
+            })
+            .unwrap_or_default();
+        #[cfg(not(target_os = "linux"))]
+        let ble = api::BleInfo::default();
         StatusInfo {
+            ble,
             gateway: self
                 .gateway
                 .as_ref()

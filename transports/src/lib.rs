@@ -8,11 +8,15 @@
 //! - [`lan`]: libp2p over TCP and QUIC with Noise and yamux, found by mDNS.
 //! - [`tor`]: arti in-process; the node's own onion service and its
 //!   contacts' onion addresses, with the [`hop`] handshake on every stream.
+//! - [`ble`]: Bluetooth LE — every node a peripheral (bluer) and a central
+//!   (btleplug); a sans-I/O link core with its own ARQ and the [`hop`]
+//!   handshake.
 //! - [`memory`]: in-process links for tests and benchmarks.
 //!
 //! Each transport runs its own task(s) and reports through one bounded
 //! channel of [`LinkEvent`]s that the node drains.
 
+pub mod ble;
 pub mod framing;
 pub mod hop;
 pub mod lan;

@@ -1,0 +1,196 @@
+//! The BLE link core on a modelled radio: frames of every size through every
+//! ATT MTU, under loss; bad packets never panic it; a peer that goes quiet or
+//! leaves a gap open is given up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_transports::DownReason;
+use cairn_transports::ble::arq::{Arq, MAX_ATT_MTU, MIN_ATT_MTU, REASSEMBLY_TIMEOUT, WINDOW};
+use cairn_transports::ble::bus::{Pair, Radio};
+use cairn_transports::ble::{BLE_FRAME_MTU, BleLink};
+use cairn_transports::hop::Role;
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+
+fn key(b: u8) -> SigningKey {
+    SigningKey::from_bytes(&[b; 32])
+}
+
+fn frame(len: usize, seed: u8) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(13) ^ seed)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// Sends `frames` both ways and runs until all arrived (or a minute of
+/// virtual time passed).
+fn exchange(radio: Radio, frames: &[Bytes]) -> Pair {
+    let mut pair = Pair::new(radio, &key(1), &key(2), BLE_FRAME_MTU).unwrap();
+    for f in frames {
+        pair.send(0, f.clone());
+        pair.send(1, f.clone());
+    }
+    let n = frames.len();
+    pair.run_until(Duration::from_secs(600), |p| {
+        p.received[0].len() == n && p.received[1].len() == n
+    })
+    .unwrap();
+    pair
+}
+
+#[test]
+fn both_sides_learn_each_others_identity() {
+    let pair = exchange(Radio::new(185), &[frame(10, 1)]);
+    assert_eq!(pair.up[0], Some(*key(2).verifying_key().as_bytes()));
+    assert_eq!(pair.up[1], Some(*key(1).verifying_key().as_bytes()));
+}
+
+#[test]
+fn frames_round_trip_through_every_att_mtu_from_23_to_512() {
+    let frames = [frame(0, 1), frame(1, 2), frame(300, 3), frame(2_000, 4)];
+    for mtu in MIN_ATT_MTU..=512 {
+        let pair = exchange(Radio::new(mtu), &frames);
+        for side in 0..2 {
+            assert_eq!(pair.received[side], frames, "mtu {mtu}, side {side}");
+        }
+        let most = pair.counters[0]
+            .packet_bytes
+            .max(pair.counters[1].packet_bytes);
+        assert!(most > 0);
+    }
+}
+
+#[test]
+fn a_mebibyte_crosses_mtu_185_with_five_percent_loss_intact() {
+    let mut radio = Radio::new(185);
+    radio.loss = 0.05;
+    radio.seed = 7;
+    // 1 MiB each way, in frames of a file transfer's chunk size and smaller.
+    let mut frames = Vec::new();
+    let mut total = 0;
+    let mut i = 0u8;
+    while total < 1024 * 1024 {
+        let len = [61_440, 1_000, 17, 9_000][usize::from(i % 4)];
+        frames.push(frame(len, i));
+        total += len;
+        i = i.wrapping_add(1);
+    }
+    let pair = exchange(radio, &frames);
+    for side in 0..2 {
+        assert!(
+            pair.received[side] == frames,
+            "side {side} got everything in order"
+        );
+        assert!(pair.counters[side].lost > 0, "there was loss");
+    }
+}
+
+#[test]
+fn a_frame_over_the_link_mtu_is_refused() {
+    let mut pair = Pair::new(Radio::new(247), &key(1), &key(2), 1000).unwrap();
+    pair.run_until(Duration::from_secs(5), |p| p.up[0].is_some())
+        .unwrap();
+    assert!(matches!(
+        pair.ends[0].send_frame(&[0; 1001]),
+        Err(DownReason::Violation(_))
+    ));
+}
+
+#[test]
+fn a_peer_that_goes_quiet_is_given_up() {
+    let mut a = BleLink::new(Duration::ZERO, Role::Initiator, &key(1), 185, BLE_FRAME_MTU).unwrap();
+    // Nobody answers the first handshake message: retries, then the end.
+    let mut now = Duration::ZERO;
+    let outcome = loop {
+        match a.poll_transmit(now) {
+            Err(reason) => break reason,
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+        }
+        if let Err(reason) = a.handle_timeout(now) {
+            break reason;
+        }
+        now = a.poll_timeout().unwrap();
+    };
+    assert!(matches!(outcome, DownReason::Lost(_)), "{outcome}");
+    assert!(
+        now < Duration::from_secs(120),
+        "given up within two minutes ({now:?})"
+    );
+}
+
+#[test]
+fn a_gap_left_open_ends_the_link_and_the_table_stays_bounded() {
+    let mut arq = Arq::new(185);
+    // Packets 1.. arrive, 0 never does.
+    for seq in 1..WINDOW {
+        let mut p = vec![0x01];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&0u16.to_be_bytes());
+        p.extend_from_slice(&[9; 100]);
+        arq.on_packet(Duration::ZERO, &p).unwrap();
+    }
+    assert_eq!(arq.held(), usize::from(WINDOW) - 1);
+    // One beyond the window is refused rather than held.
+    let mut p = vec![0x01];
+    p.extend_from_slice(&WINDOW.to_be_bytes());
+    p.extend_from_slice(&0u16.to_be_bytes());
+    assert!(arq.on_packet(Duration::ZERO, &p).is_err());
+    assert!(arq.read().is_empty(), "nothing delivered past the gap");
+    assert!(
+        arq.handle_timeout(REASSEMBLY_TIMEOUT - Duration::from_millis(1))
+            .is_ok()
+    );
+    assert!(arq.handle_timeout(REASSEMBLY_TIMEOUT).is_err());
+}
+
+#[test]
+fn an_ack_for_data_never_sent_is_a_violation() {
+    let mut arq = Arq::new(185);
+    let mut p = vec![0x02];
+    p.extend_from_slice(&5u16.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes());
+    assert!(arq.on_packet(Duration::ZERO, &p).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any MTU, any frames, loss, duplicates of the seed: everything arrives,
+    /// in order.
+    #[test]
+    fn frames_arrive_in_order_under_loss(
+        mtu in MIN_ATT_MTU..=MAX_ATT_MTU,
+        loss in 0.0f64..0.25,
+        seed in any::<u64>(),
+        lens in proptest::collection::vec(0usize..20_000, 1..8),
+    ) {
+        let mut radio = Radio::new(mtu);
+        radio.loss = loss;
+        radio.seed = seed;
+        let frames: Vec<Bytes> = lens.iter().enumerate().map(|(i, l)| frame(*l, i as u8)).collect();
+        let pair = exchange(radio, &frames);
+        prop_assert!(pair.received[0] == frames);
+        prop_assert!(pair.received[1] == frames);
+    }
+
+    /// Arbitrary packets never panic the core or make it hold more than its
+    /// window; they are taken or refused.
+    #[test]
+    fn arbitrary_packets_never_panic(packets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 0..64)) {
+        let mut link = BleLink::new(Duration::ZERO, Role::Responder, &key(2), 247, BLE_FRAME_MTU).unwrap();
+        let mut arq = Arq::new(247);
+        for (i, p) in packets.iter().enumerate() {
+            let now = Duration::from_millis(i as u64);
+            let _ = link.on_packet(now, p);
+            let _ = arq.on_packet(now, p);
+            let _ = arq.poll_transmit(now);
+            prop_assert!(arq.held() < usize::from(WINDOW));
+        }
+    }
+}
