@@ -91,6 +91,14 @@ fn a_mebibyte_crosses_mtu_185_with_five_percent_loss_intact() {
 }
 
 #[test]
+fn no_write_is_longer_than_bluez_takes_even_at_mtu_517() {
+    let pair = exchange(Radio::new(517), &[frame(60_000, 1)]);
+    assert_eq!(pair.counters[0].largest, 510);
+    let pair = exchange(Radio::new(185), &[frame(60_000, 1)]);
+    assert_eq!(pair.counters[0].largest, 182);
+}
+
+#[test]
 fn a_frame_over_the_link_mtu_is_refused() {
     let mut pair = Pair::new(Radio::new(247), &key(1), &key(2), 1000).unwrap();
     pair.run_until(Duration::from_secs(5), |p| p.up[0].is_some())

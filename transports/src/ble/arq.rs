@@ -23,6 +23,12 @@
 //!   200 ms, so a sender stuck behind a lost packet learns of it quickly.
 //! - Acks are delayed by at most [`ACK_DELAY`] or sent after a quarter window,
 //!   and ride on data going the other way.
+//! - Congestion: a radio path can be much slower than the window (BlueZ over
+//!   D-Bus, a busy controller), and packets queued behind it would time out
+//!   and be sent again, and again. So the sender keeps a congestion window
+//!   (slow start from 4 packets up to [`WINDOW`], halved on a timeout — not on
+//!   a selective-ack hole, which is a radio drop) and backs its RTO off on
+//!   every timeout until a fresh round-trip sample arrives (Karn).
 //!
 //! Time is passed in as a `Duration` since any fixed origin (the real clock's
 //! start, or a simulation's zero).
@@ -42,6 +48,11 @@ pub const ACK_DELAY: Duration = Duration::from_millis(20);
 pub const MIN_ATT_MTU: usize = 23;
 /// Largest ATT MTU.
 pub const MAX_ATT_MTU: usize = 517;
+/// Largest write we make, whatever the MTU. ATT allows attribute values of
+/// 512 bytes, but BlueZ before 5.70 counts the attribute handle into the
+/// length it checks (bluez/bluez#570) and silently drops writes of more than
+/// 510 — as the first runs on real BlueZ (Debian's 5.66) found.
+pub const MAX_VALUE: usize = 510;
 /// Bytes a DATA packet spends on its header.
 pub const DATA_HEADER: usize = 5;
 /// Stream bytes queued for sending before [`Arq::write`] refuses more.
@@ -72,6 +83,16 @@ pub enum ArqError {
     Closed,
 }
 
+/// What a stream did so far, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArqStats {
+    pub sent: u64,
+    pub resent: u64,
+    pub received: u64,
+    pub duplicates: u64,
+    pub acks_sent: u64,
+}
+
 struct Sent {
     bytes: Vec<u8>,
     at: Duration,
@@ -93,6 +114,13 @@ pub struct Arq {
     inflight: BTreeMap<u16, Sent>,
     srtt: Option<Duration>,
     rto: Duration,
+    /// Packets allowed in flight now, and the slow-start threshold.
+    cwnd: u16,
+    ssthresh: u16,
+    /// Packets acknowledged since the window last grew (congestion avoidance).
+    grown: u16,
+    /// When the window was last cut (at most once per round trip).
+    cut_at: Option<Duration>,
     // receiving
     expected: u16,
     table: BTreeMap<u16, (Vec<u8>, Duration)>,
@@ -101,6 +129,7 @@ pub struct Arq {
     ack_at: Option<Duration>,
     ack_now: bool,
     closing: bool,
+    stats: ArqStats,
 }
 
 /// Whether `a` comes before `b` in the wrapping sequence space.
@@ -109,17 +138,22 @@ fn before(a: u16, b: u16) -> bool {
 }
 
 impl Arq {
-    /// A stream over packets of an ATT MTU of `att_mtu` (clamped to 23..=517).
+    /// A stream over packets of an ATT MTU of `att_mtu` (clamped to 23..=517):
+    /// writes of MTU − 3 bytes, at most [`MAX_VALUE`].
     pub fn new(att_mtu: usize) -> Self {
         let att_mtu = att_mtu.clamp(MIN_ATT_MTU, MAX_ATT_MTU);
         Self {
-            packet: att_mtu - 3,
+            packet: (att_mtu - 3).min(MAX_VALUE),
             queued: VecDeque::new(),
             next_seq: 0,
             base: 0,
             inflight: BTreeMap::new(),
             srtt: None,
             rto: RTO_INITIAL,
+            cwnd: 4,
+            ssthresh: WINDOW,
+            grown: 0,
+            cut_at: None,
             expected: 0,
             table: BTreeMap::new(),
             ready: Vec::new(),
@@ -127,6 +161,7 @@ impl Arq {
             ack_at: None,
             ack_now: false,
             closing: false,
+            stats: ArqStats::default(),
         }
     }
 
@@ -175,8 +210,10 @@ impl Arq {
                 if rest.len() < 4 {
                     return Err(ArqError::Malformed("short data header"));
                 }
-                if packet.len() > MAX_ATT_MTU - 3 {
-                    return Err(ArqError::Malformed("packet over the largest MTU"));
+                if packet.len() > MAX_VALUE {
+                    return Err(ArqError::Malformed(
+                        "packet over the largest attribute value",
+                    ));
                 }
                 let seq = u16::from_be_bytes([rest[0], rest[1]]);
                 let ack = u16::from_be_bytes([rest[2], rest[3]]);
@@ -197,8 +234,10 @@ impl Arq {
     }
 
     fn on_data(&mut self, now: Duration, seq: u16, bytes: &[u8]) -> Result<(), ArqError> {
+        self.stats.received += 1;
         let offset = seq.wrapping_sub(self.expected);
         if offset >= 0x8000 {
+            self.stats.duplicates += 1;
             // Old: a retransmission of something we have. Our ack was lost.
             self.ack_now = true;
             return Ok(());
@@ -239,10 +278,11 @@ impl Arq {
             return Err(ArqError::BadAck);
         }
         for _ in 0..acked {
-            if let Some(s) = self.inflight.remove(&self.base)
-                && s.tries == 1
-            {
-                self.sample(now.saturating_sub(s.first));
+            if let Some(s) = self.inflight.remove(&self.base) {
+                if s.tries == 1 {
+                    self.sample(now.saturating_sub(s.first));
+                }
+                self.grow();
             }
             self.base = self.base.wrapping_add(1);
         }
@@ -262,6 +302,8 @@ impl Arq {
             // Holes below the highest held: send again, once per round trip.
             if let Some(h) = highest {
                 let rtt = self.srtt.unwrap_or(RTO_MIN);
+                // A hole with later packets through is a radio drop, not a
+                // queue filling up: resend, but keep the window.
                 for (seq, s) in self.inflight.iter_mut() {
                     if before(*seq, h) && now.saturating_sub(s.at) >= rtt {
                         s.again = true;
@@ -270,6 +312,42 @@ impl Arq {
             }
         }
         Ok(())
+    }
+
+    /// An acknowledged packet opens the window: by one each in slow start,
+    /// by one per window after.
+    fn grow(&mut self) {
+        if self.cwnd < self.ssthresh {
+            self.cwnd += 1;
+        } else {
+            self.grown += 1;
+            if self.grown >= self.cwnd {
+                self.grown = 0;
+                self.cwnd += 1;
+            }
+        }
+        self.cwnd = self.cwnd.min(WINDOW);
+    }
+
+    /// A timeout: the path is slower than we thought (or gone). Halve the
+    /// window and back the RTO off, at most once per round trip. (Holes that
+    /// selective acks show are radio drops with later packets getting
+    /// through: they are resent without cutting the window.)
+    fn cut(&mut self, now: Duration) {
+        let rtt = self.srtt.unwrap_or(self.rto);
+        if self.cut_at.is_some_and(|t| now.saturating_sub(t) < rtt) {
+            return;
+        }
+        self.cut_at = Some(now);
+        self.ssthresh = (self.cwnd / 2).max(2);
+        self.cwnd = self.ssthresh;
+        self.grown = 0;
+        self.rto = (self.rto * 2).min(RTO_MAX);
+    }
+
+    /// Packets allowed in flight now.
+    pub fn window(&self) -> u16 {
+        self.cwnd
     }
 
     fn sample(&mut self, rtt: Duration) {
@@ -294,6 +372,10 @@ impl Arq {
             .find(|(_, s)| s.again || now >= s.at + self.backoff(s.tries))
             .map(|(seq, _)| *seq);
         if let Some(seq) = due {
+            let timed_out = self.inflight.get(&seq).is_some_and(|s| !s.again);
+            if timed_out {
+                self.cut(now);
+            }
             let ack = self.expected;
             let s = self.inflight.get_mut(&seq).ok_or(ArqError::BadAck)?;
             if s.tries >= MAX_RETRIES {
@@ -302,13 +384,15 @@ impl Arq {
             s.tries += 1;
             s.at = now;
             s.again = false;
+            self.stats.resent += 1;
             let mut p = s.bytes.clone();
             p[3..5].copy_from_slice(&ack.to_be_bytes());
             self.acked_out(now);
             return Ok(Some(p));
         }
         // New data, within the window.
-        if !self.queued.is_empty() && self.next_seq.wrapping_sub(self.base) < WINDOW {
+        if !self.queued.is_empty() && self.next_seq.wrapping_sub(self.base) < self.cwnd.min(WINDOW)
+        {
             let n = self.queued.len().min(self.packet - DATA_HEADER);
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
@@ -317,6 +401,7 @@ impl Arq {
             p.extend_from_slice(&seq.to_be_bytes());
             p.extend_from_slice(&self.expected.to_be_bytes());
             p.extend(self.queued.drain(..n));
+            self.stats.sent += 1;
             self.inflight.insert(
                 seq,
                 Sent {
@@ -339,6 +424,7 @@ impl Arq {
                     sack |= 1 << i;
                 }
             }
+            self.stats.acks_sent += 1;
             let mut p = vec![KIND_ACK];
             p.extend_from_slice(&self.expected.to_be_bytes());
             p.extend_from_slice(&sack.to_be_bytes());
@@ -385,6 +471,25 @@ impl Arq {
             return Err(ArqError::Stalled);
         }
         Ok(())
+    }
+
+    pub fn stats(&self) -> ArqStats {
+        self.stats
+    }
+
+    /// Smoothed round-trip time, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// Packets sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Whether a packet opens a stream: the first DATA packet a link sends.
+    pub fn starts_stream(packet: &[u8]) -> bool {
+        packet.len() >= 5 && packet[0] == KIND_DATA && packet[1..5] == [0, 0, 0, 0]
     }
 
     /// Out-of-order packets held.

@@ -201,14 +201,38 @@ struct Inbound {
     mtu: u16,
 }
 
-struct Peer {
-    /// Where packets from this peer go (its link's driver).
-    packets: mpsc::Sender<Vec<u8>>,
+/// Where packets from each linked peer go (its link's driver). Shared with
+/// the GATT callback, so data never waits for the main loop (which makes
+/// D-Bus calls of its own, slow on a busy system).
+#[derive(Clone, Default)]
+struct Routes(Arc<Mutex<HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>>>);
+
+impl Routes {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>) -> T) -> T {
+        match self.0.lock() {
+            Ok(mut m) => f(&mut m),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+    fn len(&self) -> usize {
+        self.with(|m| m.len())
+    }
+    fn contains(&self, a: &[u8; 6]) -> bool {
+        self.with(|m| m.contains_key(a))
+    }
+    fn insert(&self, a: [u8; 6], tx: mpsc::Sender<Vec<u8>>) {
+        self.with(|m| m.insert(a, tx));
+    }
+    fn remove(&self, a: &[u8; 6]) {
+        self.with(|m| m.remove(a));
+    }
 }
 
 struct Seen {
     first: Instant,
     token: Option<[u8; TOKEN_LEN]>,
+    /// When our last link with it ended.
+    last_down: Option<Instant>,
 }
 
 async fn run(
@@ -228,8 +252,9 @@ async fn run(
     let address = adapter.address().await.map_err(|e| explain(&e))?;
 
     // Peripheral: our characteristic; every write lands in `inbound`.
-    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(1024);
-    let app = gatt_application(inbound_tx);
+    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(64);
+    let peers = Routes::default();
+    let app = gatt_application(inbound_tx, peers.clone());
     let _app = adapter
         .serve_gatt_application(app)
         .await
@@ -270,7 +295,9 @@ async fn run(
 
     let identity = Arc::new(SigningKey::from_bytes(&config.ed25519_seed));
     let clock = Instant::now();
-    let mut peers: HashMap<[u8; 6], Peer> = HashMap::new();
+    // Peripheral ids to addresses: the events name ids, and asking BlueZ for
+    // an address costs a D-Bus round trip.
+    let mut ids_seen: HashMap<btleplug::platform::PeripheralId, [u8; 6]> = HashMap::new();
     let mut seen: HashMap<[u8; 6], Seen> = HashMap::new();
     let mut backoff: BTreeMap<[u8; 6], (Instant, Duration)> = BTreeMap::new();
     let mut links: JoinSet<[u8; 6]> = JoinSet::new();
@@ -289,20 +316,19 @@ async fn run(
                 let Some(Inbound { from, data, mtu }) = packet else {
                     return Err("the GATT service stopped".into());
                 };
-                if let Some(peer) = peers.get(&from) {
-                    if peer.packets.try_send(data).is_err() {
-                        tracing::debug!("a BLE link is not keeping up; packet dropped");
-                    }
-                    continue;
+                if peers.contains(&from) {
+                    continue; // a link came up meanwhile; its packets go straight to it
                 }
                 // Someone connected to us and speaks first: answer over the
-                // same connection as a GATT client of theirs.
-                if peers.len() >= config.max_links {
+                // same connection as a GATT client of theirs. Only the first
+                // packet of a stream starts a link: what is still in flight
+                // from a link that ended must not.
+                if peers.len() >= config.max_links || !super::arq::Arq::starts_stream(&data) {
                     continue;
                 }
                 let (tx, rx) = mpsc::channel(256);
                 let _ = tx.try_send(data);
-                peers.insert(from, Peer { packets: tx });
+                peers.insert(from, tx);
                 let (central, identity, ids, events) = (central.clone(), identity.clone(), ids.clone(), events.clone());
                 links.spawn(async move {
                     answer(central, from, usize::from(mtu), identity, ids, events, rx, clock).await;
@@ -318,7 +344,13 @@ async fn run(
                     | CentralEvent::DeviceUpdated(id)
                     | CentralEvent::ServicesAdvertisement { id, .. }
                     | CentralEvent::ManufacturerDataAdvertisement { id, .. } => {
+                        // Every advertisement report of a linked peer
+                        // arrives here while we scan: skip them cheaply.
+                        if ids_seen.get(&id).is_some_and(|a| peers.contains(a)) {
+                            continue;
+                        }
                         let Ok(p) = central.peripheral(&id).await else { continue };
+                        ids_seen.insert(id.clone(), p.address().into_inner());
                         let Ok(Some(props)) = p.properties().await else { continue };
                         if !props.services.contains(&SERVICE) {
                             continue;
@@ -328,15 +360,20 @@ async fn run(
                             .manufacturer_data
                             .get(&COMPANY)
                             .and_then(|d| <[u8; TOKEN_LEN]>::try_from(d.as_slice()).ok());
-                        let entry = seen.entry(addr).or_insert(Seen { first: Instant::now(), token: None });
+                        let entry = seen.entry(addr).or_insert(Seen { first: Instant::now(), token: None, last_down: None });
                         entry.token = their.or(entry.token);
                         let strong = props.rssi.is_none_or(|r| r >= config.rssi_floor);
                         let waiting = backoff.get(&addr).is_some_and(|(until, _)| Instant::now() < *until);
+                        // The lower token dials; the other only when the
+                        // lower one has not for a while (after a link ends,
+                        // three times as long: both would redial at once).
                         let ours_first = entry.token.is_none_or(|t| own < t);
-                        let our_turn = ours_first || entry.first.elapsed() >= GRACE;
-                        if strong && !waiting && our_turn && !peers.contains_key(&addr) && peers.len() < config.max_links {
+                        let quiet = entry.first.elapsed() >= GRACE
+                            && entry.last_down.is_none_or(|t| t.elapsed() >= GRACE * 3);
+                        let our_turn = ours_first || quiet;
+                        if strong && !waiting && our_turn && !peers.contains(&addr) && peers.len() < config.max_links {
                             let (tx, rx) = mpsc::channel(256);
-                            peers.insert(addr, Peer { packets: tx });
+                            peers.insert(addr, tx);
                             let (identity, ids, events) = (identity.clone(), ids.clone(), events.clone());
                             links.spawn(async move {
                                 dial(p, identity, ids, events, rx, clock).await;
@@ -345,9 +382,13 @@ async fn run(
                         }
                     }
                     CentralEvent::DeviceDisconnected(id) => {
-                        if let Ok(p) = central.peripheral(&id).await {
-                            // Its driver sees the channel close and ends the link.
-                            peers.remove(&p.address().into_inner());
+                        let addr = match ids_seen.get(&id) {
+                            Some(a) => Some(*a),
+                            None => central.peripheral(&id).await.ok().map(|p| p.address().into_inner()),
+                        };
+                        // Its driver sees the channel close and ends the link.
+                        if let Some(a) = addr {
+                            peers.remove(&a);
                         }
                     }
                     _ => {}
@@ -356,6 +397,9 @@ async fn run(
             done = links.join_next(), if !links.is_empty() => {
                 if let Some(Ok(addr)) = done {
                     peers.remove(&addr);
+                    if let Some(s) = seen.get_mut(&addr) {
+                        s.last_down = Some(Instant::now());
+                    }
                     let next = backoff.get(&addr).map_or(BACKOFF_START, |(_, d)| (*d * 2).min(BACKOFF_MAX));
                     backoff.insert(addr, (Instant::now() + next, next));
                 }
@@ -383,6 +427,9 @@ async fn run(
                         .map_err(|e| format!("cannot advertise: {}", explain(&e)))?;
                 }
                 seen.retain(|_, s| s.first.elapsed() < Duration::from_secs(600));
+                if ids_seen.len() > 4096 {
+                    ids_seen.clear();
+                }
             }
         }
     }
@@ -397,7 +444,10 @@ fn advertisement(token: [u8; TOKEN_LEN]) -> bluer::adv::Advertisement {
     }
 }
 
-fn gatt_application(inbound: mpsc::Sender<Inbound>) -> bluer::gatt::local::Application {
+fn gatt_application(
+    inbound: mpsc::Sender<Inbound>,
+    routes: Routes,
+) -> bluer::gatt::local::Application {
     use bluer::gatt::local::{
         Application, Characteristic as LocalChar, CharacteristicWrite, CharacteristicWriteMethod,
         Service,
@@ -406,13 +456,19 @@ fn gatt_application(inbound: mpsc::Sender<Inbound>) -> bluer::gatt::local::Appli
         write: true,
         write_without_response: true,
         method: CharacteristicWriteMethod::Fun(Box::new(move |value, req| {
+            let from = req.device_address.0;
+            // A linked peer's packet goes straight to its link (dropped if
+            // the link is not keeping up: the ARQ sends it again).
+            let routed = routes.with(|m| m.get(&from).map(|tx| tx.try_send(value.clone())));
             let inbound = inbound.clone();
             Box::pin(async move {
-                let _ = inbound.try_send(Inbound {
-                    from: req.device_address.0,
-                    data: value,
-                    mtu: req.mtu,
-                });
+                if routed.is_none() {
+                    let _ = inbound.try_send(Inbound {
+                        from,
+                        data: value,
+                        mtu: req.mtu,
+                    });
+                }
                 Ok(())
             })
         })),
@@ -468,10 +524,22 @@ async fn characteristic(p: &Peripheral) -> Result<Characteristic, String> {
 
 /// Writes packets into the peer's characteristic as they come.
 async fn writer(p: Peripheral, rx_char: Characteristic, mut out: mpsc::Receiver<Vec<u8>>) {
+    let mut count = 0u64;
+    let mut report = Instant::now();
     while let Some(packet) = out.recv().await {
+        let started = Instant::now();
         if let Err(e) = p.write(&rx_char, &packet, WriteType::WithoutResponse).await {
             tracing::debug!(error = %e, "a BLE write failed; the link ends");
             return;
+        }
+        count += 1;
+        let took = started.elapsed();
+        if took > Duration::from_millis(500) {
+            tracing::debug!(?took, len = packet.len(), "a slow BLE write");
+        }
+        if report.elapsed() > Duration::from_secs(5) {
+            tracing::debug!(writes = count, "BLE writes so far");
+            report = Instant::now();
         }
     }
 }
@@ -573,7 +641,9 @@ async fn drive(
             return;
         }
     };
-    let (out_tx, out_rx) = mpsc::channel(64);
+    // A short queue to the writer: the ARQ times a packet from when it is
+    // taken, so it must not wait long behind others before it is written.
+    let (out_tx, out_rx) = mpsc::channel(2);
     let write = tokio::spawn(writer(p.clone(), rx_char, out_rx));
     let id = ids.next();
     tracing::debug!(link = %id, mtu, ?role, "BLE link starting");

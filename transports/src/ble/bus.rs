@@ -46,6 +46,8 @@ pub struct Counters {
     pub packets: u64,
     pub packet_bytes: u64,
     pub lost: u64,
+    /// The largest packet sent.
+    pub largest: usize,
 }
 
 /// A packet on its way: (arrival, serial, to which end, bytes).
@@ -142,6 +144,7 @@ impl Pair {
                 self.busy[end] = start + self.radio.air;
                 self.counters[end].packets += 1;
                 self.counters[end].packet_bytes += p.len() as u64;
+                self.counters[end].largest = self.counters[end].largest.max(p.len());
                 if self.rng.gen_bool(self.radio.loss.clamp(0.0, 1.0)) {
                     self.counters[end].lost += 1;
                     continue;

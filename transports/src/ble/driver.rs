@@ -33,20 +33,30 @@ pub async fn run(
     let mut close: Option<Arc<Notify>> = None;
     let mut opened: Option<link::LinkQueue> = None;
     let mut pending: Option<Bytes> = None;
+    let mut slot: Option<Vec<u8>> = None;
     let mut announced = false;
+    let mut report = Instant::now() + Duration::from_secs(5);
     let reason = 'link: loop {
+        if Instant::now() >= report {
+            report = Instant::now() + Duration::from_secs(5);
+            tracing::debug!(link = %id, stats = %core.describe(), "BLE link");
+        }
         if let Some(q) = opened.take() {
             frames = Some(q.frames);
             close = Some(q.close);
         }
-        // Everything the core has to say, out to the radio.
-        loop {
+        // What the core has to say, out to the radio while it takes it. A
+        // slow radio must not stop us reading: what arrives meanwhile (acks
+        // above all) is still taken in, and the packet that did not fit waits.
+        while slot.is_none() {
             match core.poll_transmit(now()) {
-                Ok(Some(p)) => {
-                    if packets_out.send(p).await.is_err() {
+                Ok(Some(p)) => match packets_out.try_send(p) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(p)) => slot = Some(p),
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
                         break 'link DownReason::Lost("the radio went away".into());
                     }
-                }
+                },
                 Ok(None) => break,
                 Err(reason) => break 'link reason,
             }
@@ -98,6 +108,10 @@ pub async fn run(
                 },
                 None => break 'link goodbye(&mut core, &packets_out, now()),
             },
+            permit = packets_out.reserve(), if slot.is_some() => match (permit, slot.take()) {
+                (Ok(permit), Some(p)) => permit.send(p),
+                _ => break 'link DownReason::Lost("the radio went away".into()),
+            },
             () = notified(closing) => break 'link goodbye(&mut core, &packets_out, now()),
             () = tokio::time::sleep_until(wake) => {
                 if let Err(reason) = core.handle_timeout(now()) {
@@ -106,6 +120,7 @@ pub async fn run(
             }
         }
     };
+    tracing::debug!(link = %id, stats = %core.describe(), "BLE link at its end");
     if announced {
         let _ = events
             .send(LinkEvent::Down {

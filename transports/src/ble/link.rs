@@ -218,6 +218,22 @@ impl BleLink {
         self.arq.handle_timeout(now).map_err(down)
     }
 
+    /// What the ARQ did, its window, and its round-trip time (for logs).
+    pub fn describe(&self) -> String {
+        let s = self.arq.stats();
+        format!(
+            "sent={} resent={} received={} dup={} acks={} cwnd={} in_flight={} srtt={:?}",
+            s.sent,
+            s.resent,
+            s.received,
+            s.duplicates,
+            s.acks_sent,
+            self.arq.window(),
+            self.arq.in_flight(),
+            self.arq.srtt()
+        )
+    }
+
     /// Everything we queued went out and was acknowledged.
     pub fn is_idle(&self) -> bool {
         self.arq.is_idle()

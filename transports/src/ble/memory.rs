@@ -77,7 +77,7 @@ async fn air(
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     while let Some(packet) = from.recv().await {
-        if packet.len() > radio.att_mtu - 3 {
+        if packet.len() > (radio.att_mtu - 3).min(super::arq::MAX_VALUE) {
             tracing::warn!("a BLE packet over the ATT MTU was dropped");
             continue;
         }
