@@ -916,6 +916,25 @@ impl CairnApp {
         } else {
             "LAN: off".to_owned()
         });
+        ui.label(if s.ble.enabled {
+            match s.ble.state.as_str() {
+                "ready" => format!(
+                    "Bluetooth: on{} — advertising and looking for people nearby",
+                    s.ble
+                        .adapter
+                        .as_ref()
+                        .map(|a| format!(" ({a})"))
+                        .unwrap_or_default()
+                ),
+                "starting" => "Bluetooth: starting".to_owned(),
+                other => format!(
+                    "Bluetooth: {} (`cairn doctor` says more)",
+                    other.replace("unavailable: ", "not available — ")
+                ),
+            }
+        } else {
+            "Bluetooth: off".to_owned()
+        });
         if s.tor.enabled {
             let stage = match s.tor.stage.as_str() {
                 "bootstrapping" => "connecting",

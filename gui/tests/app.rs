@@ -103,6 +103,15 @@ fn bob(h: &Harness<'_, CairnApp>, dir: &std::path::Path) -> NodeHandle {
 }
 
 fn node_named(h: &Harness<'_, CairnApp>, dir: &std::path::Path, name: &str) -> NodeHandle {
+    node_with(h, dir, name, offline())
+}
+
+fn node_with(
+    h: &Harness<'_, CairnApp>,
+    dir: &std::path::Path,
+    name: &str,
+    config: NodeConfig,
+) -> NodeHandle {
     let app = h.state();
     let profile = Profile::at(dir.join(name));
     let opened = profile.create(name, b"").unwrap();
@@ -112,7 +121,7 @@ fn node_named(h: &Harness<'_, CairnApp>, dir: &std::path::Path, name: &str) -> N
             &profile,
             opened,
             RunOptions {
-                config: offline(),
+                config,
                 control_socket: false,
             },
         ))
@@ -284,6 +293,8 @@ fn creating_a_group_adding_a_member_and_writing_to_it() {
     wait(&mut h, "the link count", |h| {
         h.query_by_label("1 links").is_some()
     });
+    // Tests keep the radio off, and the panel says so.
+    assert!(h.query_by_label("Bluetooth: off").is_some());
 }
 
 /// Writes `text` as a QR code into a PNG, as a phone screenshot would hold it.
@@ -438,26 +449,12 @@ fn the_window_attaches_to_a_node_already_running_on_the_profile() {
 /// A gateway node in the same process. It has no XMPP server to attach to
 /// (it keeps trying); what the window shows does not need one.
 fn gateway_node(h: &Harness<'_, CairnApp>, dir: &std::path::Path) -> NodeHandle {
-    let app = h.state();
-    let profile = Profile::at(dir.join("gateway"));
-    let opened = profile.create("gateway", b"").unwrap();
     let mut config = offline();
     config.gateway.enabled = true;
     config.gateway.domain = "cairn.test".into();
     config.gateway.secret = Some("unused".into());
     config.gateway.server = "127.0.0.1:9".into();
-    let (node, _task) = app
-        .runtime()
-        .block_on(cairn_node::runtime::start(
-            &profile,
-            opened,
-            RunOptions {
-                config,
-                control_socket: false,
-            },
-        ))
-        .unwrap();
-    node
+    node_with(h, dir, "gateway", config)
 }
 
 #[test]

@@ -1164,6 +1164,19 @@ fn print_status(s: &StatusInfo) {
     } else {
         println!("lan: off");
     }
+    if s.ble.enabled {
+        let scanning = if s.ble.scanning { ", scanning" } else { "" };
+        match (&s.ble.adapter, s.ble.state.as_str()) {
+            (Some(adapter), "ready") => println!(
+                "bluetooth: ready on {adapter} ({}){scanning}, {} links",
+                s.ble.address.as_deref().unwrap_or("?"),
+                s.ble.links
+            ),
+            (_, state) => println!("bluetooth: {state} (`cairn doctor` checks why)"),
+        }
+    } else {
+        println!("bluetooth: off");
+    }
     if s.gateway.enabled {
         println!(
             "gateway {}: {}; {} users joined; {} texts waiting for the server",

@@ -208,7 +208,15 @@ struct Node {
     ble: Option<BleTransport>,
     events: broadcast::Sender<Event>,
     dropped_frames: u64,
+    /// Reads of a file that may be finished in memory but not yet on disk:
+    /// asked again after the next commits (with how many tries are left).
+    file_reads: Vec<(Call, u8)>,
 }
+
+/// How many commits a file read waits for before its answer stands. The last
+/// chunk of a finished file is in the batch staged or in flight when the
+/// read comes, so two are enough; one more for good measure.
+const FILE_READ_RETRIES: u8 = 3;
 
 /// Starts a node on an opened profile. Returns its handle and the task that
 /// runs it; the task ends after a `Shutdown` request or when every handle and
@@ -295,6 +303,7 @@ pub async fn start(
         ble,
         events: events.clone(),
         dropped_frames: 0,
+        file_reads: Vec::new(),
     };
     let task = tokio::spawn(node.run(link_rx, call_rx, from_xmpp, link_tx.clone()));
     Ok((
@@ -520,6 +529,9 @@ impl Node {
             warn!(error = %e, "commit failed; nothing in that batch was acknowledged");
         }
         reply_all(waiting, &result);
+        for (call, tries) in std::mem::take(&mut self.file_reads) {
+            self.answer(call, tries - 1, &mut Vec::new());
+        }
     }
 
     fn on_link_event(&mut self, event: LinkEvent) {
@@ -572,6 +584,16 @@ impl Node {
         call: Call,
         waiting: &mut Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)>,
     ) -> bool {
+        self.answer(call, FILE_READ_RETRIES, waiting)
+    }
+
+    /// [`Node::on_call`], with how many more commits a file read may wait for.
+    fn answer(
+        &mut self,
+        call: Call,
+        tries: u8,
+        waiting: &mut Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)>,
+    ) -> bool {
         let Call { request, reply } = call;
         let answer = match &request {
             Request::Status => Ok(Reply::Status(Box::new(self.status()))),
@@ -602,7 +624,16 @@ impl Node {
                     reply
                 }),
         };
-        if request.needs_commit() && answer.is_ok() {
+        let reads_file = matches!(request, Request::SaveFile { .. } | Request::FileData { .. });
+        if reads_file
+            && matches!(&answer, Err(e) if e.kind == ErrorKind::NotFound)
+            && tries > 0
+            && (self.engine.has_staged() || self.engine.commit_in_flight())
+        {
+            // A file finished in memory may still have its last chunk on
+            // the way to the disk: ask again once that lands.
+            self.file_reads.push((Call { request, reply }, tries));
+        } else if request.needs_commit() && answer.is_ok() {
             waiting.push((reply, answer));
         } else {
             let _ = reply.send(answer.into());

@@ -713,7 +713,7 @@ impl<S: Store> Engine<S> {
                 data: chunk.to_vec(),
             });
         }
-        let transfer = self.files.start_outgoing(*peer, id, meta.clone());
+        let transfer = self.files.start_outgoing(now, *peer, id, meta.clone());
         self.batch.push(StoreOp::PutFile(Box::new(transfer)));
         let record = MessageRecord {
             peer: *peer,
@@ -948,13 +948,18 @@ impl<S: Store> Engine<S> {
         text: &str,
     ) -> Result<MessageId, EngineError> {
         check_text(text)?;
-        let mut random = [0u8; 8];
-        self.rng.fill_bytes(&mut random);
-        let id = crate::group::message_id(now, random);
+        let id = self.group_message_id(now);
         self.groups.post(&self.identity, group, id, text, now)?;
         self.drain_groups(now);
         self.group_sessions(now);
         Ok(id)
+    }
+
+    /// A fresh id for a group message: our clock, then 8 random bytes.
+    fn group_message_id(&mut self, now: Time) -> MessageId {
+        let mut random = [0u8; 8];
+        self.rng.fill_bytes(&mut random);
+        crate::group::message_id(now, random)
     }
 
     /// Posts, as a bridge, a text `name` wrote on another network (members
@@ -997,9 +1002,7 @@ impl<S: Store> Engine<S> {
         name: &str,
         text: &str,
     ) -> Result<MessageId, EngineError> {
-        let mut random = [0u8; 8];
-        self.rng.fill_bytes(&mut random);
-        let id = crate::group::message_id(now, random);
+        let id = self.group_message_id(now);
         let value = crate::group::bridged_text(prefix, name, text);
         self.groups
             .post_bridged(&self.identity, group, id, &value, now)?;
@@ -1805,7 +1808,7 @@ impl<S: Store> Engine<S> {
                 from,
                 count,
             } => {
-                let outputs = self.files.on_want(peer, id, have, from, count);
+                let outputs = self.files.on_want(now, peer, id, have, from, count);
                 self.drain_files(outputs);
             }
             Payload::Receipt { kind, ids } => {

@@ -56,6 +56,11 @@ pub const MAX_INCOMING: usize = 64;
 pub const MAX_ATTEMPTS: u8 = 3;
 /// A window with no chunk for this long is asked for again.
 pub const STALL_MS: u64 = 20_000;
+/// A sender that heard nothing of an unfinished file for this long asks the
+/// receiver where it stands (the receiver's last word may have been lost);
+/// the wait doubles with every unanswered probe, up to [`MAX_PROBE_MS`].
+pub const PROBE_MS: u64 = STALL_MS;
+pub const MAX_PROBE_MS: u64 = 10 * 60 * 1000;
 
 const RECORD_VERSION: u8 = 1;
 
@@ -293,6 +298,24 @@ pub struct Transfers {
     incoming: BTreeMap<(IdentityKey, MessageId), Incoming>,
     /// Every file we know, finished or not (for what the user is shown).
     records: HashMap<(IdentityKey, MessageId), FileRecord>,
+    /// Files we send that are not known finished: when to probe the
+    /// receiver next, and the wait after that.
+    probes: HashMap<(IdentityKey, MessageId), Probe>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    next: Time,
+    wait_ms: u64,
+}
+
+impl Probe {
+    fn after_hearing(now: Time) -> Self {
+        Self {
+            next: now + std::time::Duration::from_millis(PROBE_MS),
+            wait_ms: PROBE_MS,
+        }
+    }
 }
 
 impl Transfers {
@@ -326,6 +349,8 @@ impl Transfers {
                     last: now,
                 },
             );
+        } else if record.outgoing && record.state == TransferState::Going {
+            self.probes.insert(key, Probe::after_hearing(now));
         }
         self.records.insert(key, record);
     }
@@ -340,6 +365,7 @@ impl Transfers {
     /// A file we send: its chunks are stored with the same commit.
     pub fn start_outgoing(
         &mut self,
+        now: Time,
         peer: IdentityKey,
         id: MessageId,
         meta: FileMeta,
@@ -356,6 +382,9 @@ impl Transfers {
             },
             meta,
         };
+        if record.state == TransferState::Going {
+            self.probes.insert((peer, id), Probe::after_hearing(now));
+        }
         self.records.insert((peer, id), record.clone());
         record
     }
@@ -448,10 +477,12 @@ impl Transfers {
     }
 
     /// Windows that stalled (a chunk lost with a link that is up again, a
-    /// sender that restarted) are asked for again. `up` says whether a
+    /// sender that restarted) are asked for again; receivers of files we
+    /// send that went quiet are asked where they stand. `up` says whether a
     /// session with a peer is up.
     pub fn tick(&mut self, now: Time, up: impl Fn(&IdentityKey) -> bool) -> Vec<FileOutput> {
-        self.incoming
+        let mut out: Vec<FileOutput> = self
+            .incoming
             .values_mut()
             .filter(|inc| {
                 now.since(inc.last).as_millis() as u64 >= STALL_MS && up(&inc.record.peer)
@@ -460,7 +491,26 @@ impl Transfers {
                 inc.asked = inc.record.have;
                 ask(inc, now)
             })
-            .collect()
+            .collect();
+        for ((peer, id), probe) in &mut self.probes {
+            if probe.next > now || !up(peer) {
+                continue;
+            }
+            let Some(record) = self.records.get(&(*peer, *id)) else {
+                continue;
+            };
+            probe.next = now + std::time::Duration::from_millis(probe.wait_ms);
+            probe.wait_ms = (probe.wait_ms * 2).min(MAX_PROBE_MS);
+            // From the sender, a want of nothing means "where are you?".
+            out.push(FileOutput::Want {
+                peer: *peer,
+                id: *id,
+                have: record.have,
+                from: 0,
+                count: 0,
+            });
+        }
+        out
     }
 
     /// A chunk from `peer`. Only the next one in order is taken.
@@ -533,9 +583,11 @@ impl Transfers {
         out
     }
 
-    /// `peer` asks for chunks of a file we sent, and says how many it holds.
+    /// `peer` asks for chunks of a file we sent, and says how many it holds
+    /// — or, for a file it sends us, asks where we stand.
     pub fn on_want(
         &mut self,
+        now: Time,
         peer: IdentityKey,
         id: MessageId,
         have: u32,
@@ -543,15 +595,39 @@ impl Transfers {
         count: u16,
     ) -> Vec<FileOutput> {
         let mut out = Vec::new();
-        let Some(record) = self.records.get_mut(&(peer, id)).filter(|r| r.outgoing) else {
+        let key = (peer, id);
+        if let Some(inc) = self.incoming.get_mut(&key) {
+            // Our last ask was lost: ask again from what we hold.
+            inc.asked = inc.record.have;
+            out.push(ask(inc, now));
+            return out;
+        }
+        let Some(record) = self.records.get_mut(&key) else {
             return out;
         };
+        if !record.outgoing {
+            if record.state == TransferState::Complete {
+                // Our "all here" was lost: say it again.
+                out.push(FileOutput::Want {
+                    peer,
+                    id,
+                    have: record.have,
+                    from: record.have,
+                    count: 0,
+                });
+            }
+            return out;
+        }
+        if let Some(probe) = self.probes.get_mut(&key) {
+            *probe = Probe::after_hearing(now);
+        }
         let chunks = record.meta.chunks();
         let have = have.min(chunks);
         if have != record.have || (have == chunks && record.state != TransferState::Complete) {
             record.have = have;
             if have == chunks && count == 0 {
                 record.state = TransferState::Complete;
+                self.probes.remove(&key);
             }
             out.push(FileOutput::Record(record.clone()));
             out.push(FileOutput::Progress(record.clone()));

@@ -88,7 +88,7 @@ fn a_broken_link_loses_at_most_the_window_in_flight() {
         .send_file(now, &peer, "big.bin", "", &data)
         .unwrap();
     net.nodes[0].engine.flush(now).unwrap();
-    net.pump_some(40);
+    let _ = net.pump_some(40);
     net.disconnect(link);
     let held = *progress(&net, 1).last().unwrap();
     assert!(held > 0 && held < 41, "broken off mid-way ({held} chunks)");
@@ -109,6 +109,42 @@ fn a_broken_link_loses_at_most_the_window_in_flight() {
 }
 
 #[test]
+fn a_lost_last_word_from_the_receiver_is_asked_for_by_the_sender() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    net.connect(0, 1);
+    let data = content(2 * CHUNK_LEN + 3, 4);
+    let peer = net.key(1);
+    let now = net.now;
+    let id = net.nodes[0]
+        .engine
+        .send_file(now, &peer, "notes.txt", "", &data)
+        .unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    // Frame by frame until bob has it all; his "all here" is then lost.
+    let done = |net: &Net| {
+        net.nodes[1]
+            .engine
+            .file(&net.key(0), &id)
+            .is_some_and(|r| r.state == TransferState::Complete)
+    };
+    while !done(&net) {
+        assert!(!net.pump_some(1), "the transfer stalled");
+    }
+    assert!(net.lose_in_flight() > 0, "bob's last word was on the wire");
+    net.pump();
+    let ours = |net: &Net| net.nodes[0].engine.file(&net.key(1), &id).unwrap().state;
+    assert_eq!(ours(&net), TransferState::Going, "alice did not hear it");
+
+    net.advance(Duration::from_secs(90));
+    assert_eq!(
+        ours(&net),
+        TransferState::Complete,
+        "alice asked where bob stands and learnt he has it all"
+    );
+}
+
+#[test]
 fn a_receiver_restarted_mid_transfer_resumes_from_its_store() {
     let mut net = Net::new(&["alice", "bob"]);
     net.befriend(0, 1);
@@ -121,7 +157,7 @@ fn a_receiver_restarted_mid_transfer_resumes_from_its_store() {
         .send_file(now, &peer, "notes.pdf", "application/pdf", &data)
         .unwrap();
     net.nodes[0].engine.flush(now).unwrap();
-    net.pump_some(30);
+    let _ = net.pump_some(30);
     let held = net.nodes[1].engine.file(&net.key(0), &id).unwrap().have;
     assert!(held > 0 && held < 30, "{held}");
     net.restart(1);
@@ -152,7 +188,7 @@ fn a_sender_restarted_mid_transfer_goes_on_sending() {
         .send_file(now, &peer, "song.ogg", "audio/ogg", &data)
         .unwrap();
     net.nodes[0].engine.flush(now).unwrap();
-    net.pump_some(20);
+    let _ = net.pump_some(20);
     net.restart(0);
     // (A restarted node's handshake must be newer than its last one.)
     net.advance(Duration::from_secs(1));
@@ -268,7 +304,7 @@ proptest::proptest! {
         net.nodes[0].engine.flush(now).unwrap();
         for (frames, restart_bob) in breaks {
             let (link, _) = net.connect(0, 1);
-            net.pump_some(frames);
+            let _ = net.pump_some(frames);
             net.disconnect(link);
             if restart_bob {
                 net.restart(1);

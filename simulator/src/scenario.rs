@@ -137,8 +137,16 @@ pub struct Medium {
     pub range_m: f64,
     pub bandwidth_bps: f64,
     pub latency_ms: f64,
-    /// Probability that a frame is lost.
+    /// Probability that a frame is lost (for Bluetooth: that one write is
+    /// lost; the link's ARQ sends it again).
     pub loss: f64,
+    /// Bluetooth only: the ATT MTU links negotiate.
+    #[serde(default = "default_att_mtu")]
+    pub att_mtu: usize,
+}
+
+fn default_att_mtu() -> usize {
+    247
 }
 
 /// A Wi-Fi network without uplink: everyone within `radius_m` of the point

@@ -83,6 +83,10 @@ struct SimLink {
     bandwidth_bps: f64,
     latency_ms: f64,
     loss: f64,
+    /// Bluetooth links: the real link core's ARQ over a modelled radio
+    /// times each frame (writes of one ATT MTU, lost one by one and sent
+    /// again), instead of a whole-frame loss and a bandwidth.
+    ble: Option<Box<cairn_transports::ble::bus::Channel>>,
 }
 
 enum Ev {
@@ -537,6 +541,20 @@ impl World {
         let lb = LinkId(self.next_link + 1);
         self.next_link += 2;
         for (owner, me, other) in [(a, la, lb), (b, lb, la)] {
+            let ble = match (kind, &self.sc.ble) {
+                (Kind::Ble, Some(m)) => {
+                    let mut radio = cairn_transports::ble::bus::Radio::new(m.att_mtu);
+                    radio.loss = loss;
+                    radio.latency = std::time::Duration::from_secs_f64(latency / 1000.0);
+                    // One write of a full MTU (plus the link layer's ~10 bytes).
+                    radio.air = std::time::Duration::from_secs_f64(
+                        (m.att_mtu as f64 + 10.0) * 8.0 / bw.max(1.0),
+                    );
+                    radio.seed = self.rng.next_u64();
+                    Some(Box::new(cairn_transports::ble::bus::Channel::new(radio)))
+                }
+                _ => None,
+            };
             self.links.insert(
                 me,
                 SimLink {
@@ -546,6 +564,7 @@ impl World {
                     bandwidth_bps: bw,
                     latency_ms: latency,
                     loss,
+                    ble,
                 },
             );
         }
@@ -618,7 +637,7 @@ impl World {
             let Some(l) = self.links.get(&link) else {
                 return;
             };
-            l.loss > 0.0 && self.rng.gen_bool(l.loss.clamp(0.0, 1.0))
+            l.ble.is_none() && l.loss > 0.0 && self.rng.gen_bool(l.loss.clamp(0.0, 1.0))
         };
         let Some(l) = self.links.get_mut(&link) else {
             return;
@@ -628,11 +647,25 @@ impl World {
         if carries_a_message(&frame) {
             self.tally.transmissions += 1;
         }
-        let tx_ms = (frame.len() as f64 * 8.0 / l.bandwidth_bps * 1000.0).ceil() as u64;
         let start = now.max(l.busy_until);
-        l.busy_until = start + tx_ms;
-        let arrive = start + tx_ms + l.latency_ms as u64;
         let to = l.peer_link;
+        let arrive = match &mut l.ble {
+            Some(ch) => {
+                // The frame, with the hop record's framing and tag.
+                let at = ch.send(std::time::Duration::from_millis(start), frame.len() + 19);
+                let Some(at) = at else {
+                    return; // the link gave up on it
+                };
+                let arrive = (at.as_millis() as u64).max(start);
+                l.busy_until = arrive.saturating_sub(l.latency_ms as u64).max(start);
+                arrive
+            }
+            None => {
+                let tx_ms = (frame.len() as f64 * 8.0 / l.bandwidth_bps * 1000.0).ceil() as u64;
+                l.busy_until = start + tx_ms;
+                start + tx_ms + l.latency_ms as u64
+            }
+        };
         if !lost {
             self.schedule(arrive, Ev::Deliver { link: to, frame });
         }

@@ -19,6 +19,12 @@ fn every_command_has_help() {
         vec!["contacts", "--help"],
         vec!["status", "--help"],
         vec!["verify", "--help"],
+        vec!["send-file", "--help"],
+        vec!["save-file", "--help"],
+        vec!["doctor", "--help"],
+        vec!["gateway", "--help"],
+        vec!["bridge", "--help"],
+        vec!["group", "--help"],
     ] {
         let out = Command::new(cairn_bin()).args(&cmd).output().unwrap();
         assert!(out.status.success(), "{cmd:?}");
@@ -103,4 +109,48 @@ fn control_socket_is_owner_only() {
         .mode();
     assert_eq!(store & 0o077, 0);
     let _ = stderr;
+}
+
+#[test]
+fn without_bluetooth_the_node_says_why_and_runs_on() {
+    // No system bus at all (the address points nowhere), so no radio can be
+    // touched whatever this machine has.
+    let alice = Peer::new("alice", None);
+    let nowhere = (
+        "DBUS_SYSTEM_BUS_ADDRESS",
+        "unix:path=/nonexistent/cairn-test-bus",
+    );
+    let mut node = Command::new(cairn_bin())
+        .arg("--profile")
+        .arg(alice.profile())
+        .args(["run", "--no-lan"])
+        .env("CAIRN_PASSPHRASE", cairn_tests::PASSPHRASE)
+        .env(nowhere.0, nowhere.1)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let unavailable = cairn_tests::wait_until(std::time::Duration::from_secs(30), || {
+        alice.cli(&["status", "--json"]).status.success()
+            && alice.json(&["status"])["ble"]["state"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("unavailable: "))
+    });
+    let status = alice.ok(&["status"]);
+    let _ = node.kill();
+    let out = node.wait_with_output().unwrap();
+    assert!(unavailable, "status never said why: {status}");
+    assert!(status.contains("bluetooth: unavailable"), "{status}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Bluetooth unavailable; the node runs on"),
+        "no clear log line"
+    );
+    let doctor = alice.cli_with_env(&["doctor"], &[nowhere]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success());
+    assert!(
+        text.contains("FAIL  Bluetooth: system D-Bus and bluetoothd:"),
+        "{text}"
+    );
 }

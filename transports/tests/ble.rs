@@ -202,3 +202,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_channel_times_frames_through_the_arq_and_never_loses_one() {
+    use cairn_transports::ble::bus::Channel;
+    let mut radio = Radio::new(247);
+    radio.loss = 0.05;
+    let mut ch = Channel::new(radio);
+    let mut t = Duration::ZERO;
+    for len in [300usize, 5_000, 61_459, 20] {
+        let done = ch.send(t, len).expect("delivered");
+        assert!(done > t, "it takes time");
+        t = done + Duration::from_secs(30);
+    }
+    // A minute later, the radio has been idle: a small frame takes about a
+    // one-way latency plus its writes.
+    let done = ch.send(t, 100).unwrap();
+    assert!(done - t < Duration::from_secs(1), "{:?}", done - t);
+    assert!(ch.counters[0].lost > 0 || ch.counters[1].lost > 0);
+}

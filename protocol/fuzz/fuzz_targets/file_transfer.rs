@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     // One file of ours, so wants have something to ask for.
     let ours = MessageId([1; 16]);
     let meta = FileMeta::of("ours.bin", "", &vec![7u8; 3 * CHUNK_LEN + 5]).unwrap();
-    t.start_outgoing(peer, ours, meta);
+    t.start_outgoing(Time::from_millis(1), peer, ours, meta);
     let mut now = Time::from_millis(1);
     let mut stored: HashMap<MessageId, BTreeMap<u32, Vec<u8>>> = HashMap::new();
     // The input: length-prefixed padded payloads.
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 have,
                 from,
                 count,
-            } => t.on_want(peer, id, have, from, count),
+            } => t.on_want(now, peer, id, have, from, count),
             _ => continue,
         };
         let served = out

@@ -161,6 +161,14 @@ impl Net {
         }
     }
 
+    /// Loses every frame on the wire right now (a radio that dropped them).
+    pub fn lose_in_flight(&mut self) -> usize {
+        self.drain_outputs();
+        let lost = self.queue.len();
+        self.queue.clear();
+        lost
+    }
+
     /// Injects raw bytes as if `from`'s side of `link` had sent them.
     pub fn inject(&mut self, link: LinkId, bytes: Vec<u8>) {
         self.queue.push_back((link, bytes));
@@ -169,32 +177,16 @@ impl Net {
 
     /// Delivers every queued frame and output until nothing moves.
     pub fn pump(&mut self) {
-        for _ in 0..100_000 {
-            self.drain_outputs();
-            let Some((link, frame)) = self.queue.pop_front() else {
-                return;
-            };
-            let Some(&(_, to, to_link)) = self.links.get(&link) else {
-                continue;
-            };
-            if self.dead.contains(&link) {
-                continue;
-            }
-            self.wire_log.push((link, frame.clone()));
-            let now = self.now;
-            let node = &mut self.nodes[to];
-            node.engine.handle_frame(now, to_link, &frame);
-            node.engine.flush(now).unwrap();
-        }
-        panic!("network did not settle");
+        assert!(self.pump_some(100_000), "network did not settle");
     }
 
-    /// Delivers at most `max` queued frames (a link that breaks mid-way).
-    pub fn pump_some(&mut self, max: usize) {
+    /// Delivers at most `max` queued frames (a link that breaks mid-way);
+    /// true when nothing was left to deliver.
+    pub fn pump_some(&mut self, max: usize) -> bool {
         for _ in 0..max {
             self.drain_outputs();
             let Some((link, frame)) = self.queue.pop_front() else {
-                return;
+                return true;
             };
             let Some(&(_, to, to_link)) = self.links.get(&link) else {
                 continue;
@@ -209,6 +201,7 @@ impl Net {
             node.engine.flush(now).unwrap();
         }
         self.drain_outputs();
+        self.queue.is_empty()
     }
 
     fn drain_outputs(&mut self) {

@@ -205,10 +205,13 @@ struct Inbound {
 /// the GATT callback, so data never waits for the main loop (which makes
 /// D-Bus calls of its own, slow on a busy system).
 #[derive(Clone, Default)]
-struct Routes(Arc<Mutex<HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>>>);
+struct Routes(Arc<Mutex<RouteTable>>);
+
+/// A peer's Bluetooth address → the driver of its link.
+type RouteTable = HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>;
 
 impl Routes {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut RouteTable) -> T) -> T {
         match self.0.lock() {
             Ok(mut m) => f(&mut m),
             Err(poisoned) => f(&mut poisoned.into_inner()),
