@@ -697,16 +697,26 @@ impl CairnApp {
             egui::Layout::left_to_right(egui::Align::Min)
         };
         let mut save = false;
+        let time = clock_label(m.local_at, chrono::Local::now());
+        let written = format!(
+            "{} {}",
+            if mine { "Written" } else { "Received" },
+            full_time(m.local_at)
+        );
         ui.with_layout(layout, |ui| match &m.file {
             None => {
                 ui.label(&m.text);
                 if mine {
                     ui.weak(&m.state);
                 }
+                ui.weak(&time).on_hover_text(&written);
             }
             Some(f) => {
                 ui.vertical(|ui| {
-                    ui.label(format!("{} ({})", f.name, human_size(f.size)));
+                    ui.horizontal(|ui| {
+                        ui.label(format!("{} ({})", f.name, human_size(f.size)));
+                        ui.weak(&time).on_hover_text(&written);
+                    });
                     match f.state.as_str() {
                         "complete" => {
                             if f.mime.starts_with("image/")
@@ -872,8 +882,13 @@ impl CairnApp {
             .stick_to_bottom(true)
             .auto_shrink([false, false])
             .show_rows(ui, 20.0, self.group_messages.len(), |ui, rows| {
+                let now = chrono::Local::now();
                 for m in &self.group_messages[rows] {
                     ui.horizontal(|ui| {
+                        // The author's clock: a group has no one place that
+                        // saw every message arrive.
+                        ui.weak(clock_label(m.sent_at, now))
+                            .on_hover_text(format!("Written {}", full_time(m.sent_at)));
                         let who = match (&m.via, m.mine) {
                             (Some(name), _) => format!("{name} (XMPP)"),
                             (None, true) => "you".to_owned(),
@@ -1155,6 +1170,32 @@ fn row_height(m: &MessageInfo) -> f32 {
     }
 }
 
+/// When a message was written or arrived, as a chat shows it: the time of
+/// day for today, with the date before that (local time).
+pub fn clock_label(ms: u64, now: chrono::DateTime<chrono::Local>) -> String {
+    let Some(at) = local_time(ms) else {
+        return String::new();
+    };
+    if at.date_naive() == now.date_naive() {
+        at.format("%H:%M").to_string()
+    } else if at.format("%Y").to_string() == now.format("%Y").to_string() {
+        at.format("%-d %b %H:%M").to_string()
+    } else {
+        at.format("%-d %b %Y %H:%M").to_string()
+    }
+}
+
+fn full_time(ms: u64) -> String {
+    local_time(ms)
+        .map(|t| t.format("%A %-d %B %Y, %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn local_time(ms: u64) -> Option<chrono::DateTime<chrono::Local>> {
+    let utc = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(i64::try_from(ms).ok()?)?;
+    Some(utc.with_timezone(&chrono::Local))
+}
+
 fn human_size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
@@ -1262,5 +1303,24 @@ fn composer(ui: &mut egui::Ui, label: &str, text: &mut String, button: &str) -> 
 impl eframe::App for CairnApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| CairnApp::ui(self, ui));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Local, TimeZone};
+
+    use super::clock_label;
+
+    #[test]
+    fn today_shows_the_time_earlier_days_the_date_too() {
+        let now = Local.with_ymd_and_hms(2026, 12, 1, 15, 30, 0).unwrap();
+        let ms = |t: chrono::DateTime<Local>| t.timestamp_millis() as u64;
+        let morning = Local.with_ymd_and_hms(2026, 12, 1, 9, 5, 0).unwrap();
+        assert_eq!(clock_label(ms(morning), now), "09:05");
+        let last_week = Local.with_ymd_and_hms(2026, 11, 24, 21, 0, 0).unwrap();
+        assert_eq!(clock_label(ms(last_week), now), "24 Nov 21:00");
+        let last_year = Local.with_ymd_and_hms(2025, 3, 2, 7, 45, 0).unwrap();
+        assert_eq!(clock_label(ms(last_year), now), "2 Mar 2025 07:45");
     }
 }

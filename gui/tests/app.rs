@@ -216,6 +216,13 @@ fn adding_a_contact_sending_and_verifying() {
         h.query_by_label("hello from the window").is_some()
             && h.query_by_label("delivered").is_some()
     });
+    // With the time it was written (this minute or the one before).
+    let now = chrono::Local::now();
+    let minutes = [now, now - chrono::Duration::minutes(1)].map(|t| t.format("%H:%M").to_string());
+    assert!(
+        minutes.iter().any(|m| h.query_by_label(m).is_some()),
+        "no timestamp {minutes:?} beside the message"
+    );
     // Bob answers; it appears in the window.
     rt.block_on(bob.call(Request::Send {
         contact: "alice".into(),
