@@ -64,6 +64,8 @@ pub struct CairnApp {
     previews: std::collections::HashMap<String, (String, bool, usize)>,
     selected: Option<String>,
     messages: Vec<MessageInfo>,
+    /// The chat `messages` belong to.
+    shown_chat: Option<String>,
     composer: String,
     invite_input: String,
     invite_image: String,
@@ -119,6 +121,7 @@ impl CairnApp {
             previews: std::collections::HashMap::new(),
             selected: None,
             messages: Vec::new(),
+            shown_chat: None,
             composer: String::new(),
             invite_input: String::new(),
             invite_image: String::new(),
@@ -262,6 +265,14 @@ impl CairnApp {
 
     /// Re-reads contacts, groups, the open chat and group, and the status.
     fn refresh(&mut self) {
+        self.reload(true);
+    }
+
+    /// [`Self::refresh`]; with `full` false (the once-a-second timer, with
+    /// no event saying something changed) the open chat and group are read
+    /// whole only if their newest messages or their size differ from what
+    /// is shown: reading 10 000 messages every second made frames stutter.
+    fn reload(&mut self, full: bool) {
         if let Some(Reply::Groups { groups }) = self.call(Request::GroupList) {
             self.groups = groups;
         }
@@ -271,10 +282,19 @@ impl CairnApp {
             {
                 self.group_members = members;
             }
-            if let Some(Reply::GroupMessages { messages, .. }) = self.call(Request::GroupMessages {
-                group: id,
-                limit: Some(10_000),
-            }) {
+            let same = !full
+                && self
+                    .groups
+                    .iter()
+                    .find(|g| g.id == id)
+                    .is_some_and(|g| g.messages == self.group_messages.len());
+            if !same
+                && let Some(Reply::GroupMessages { messages, .. }) =
+                    self.call(Request::GroupMessages {
+                        group: id,
+                        limit: Some(10_000),
+                    })
+            {
                 self.group_messages = messages;
             }
         }
@@ -284,7 +304,12 @@ impl CairnApp {
         if let Some(Reply::Contacts { contacts }) = self.call(Request::Contacts) {
             self.contacts = contacts;
         }
+        // Open the first chat rather than an empty pane.
+        if self.selected.is_none() {
+            self.selected = self.contacts.first().map(|c| c.id.clone());
+        }
         let ids: Vec<String> = self.contacts.iter().map(|c| c.id.clone()).collect();
+        let mut open_tail = None;
         for id in ids {
             if let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
                 contact: id.clone(),
@@ -292,26 +317,41 @@ impl CairnApp {
             }) && let Some(last) = messages.last()
             {
                 let unread = messages.iter().filter(|m| m.state == "received").count();
-                self.previews
-                    .insert(id, (preview(&last.text), last.direction == "out", unread));
+                self.previews.insert(
+                    id.clone(),
+                    (preview(&last.text), last.direction == "out", unread),
+                );
+                if self.selected.as_ref() == Some(&id) {
+                    open_tail = Some(messages);
+                }
             }
         }
-        // Open the first chat rather than an empty pane.
-        if self.selected.is_none() {
-            self.selected = self.contacts.first().map(|c| c.id.clone());
+        let Some(id) = self.selected.clone() else {
+            return;
+        };
+        let shown_tail = &self.messages[self.messages.len().saturating_sub(UNREAD_WINDOW)..];
+        let unchanged = !full
+            && self.shown_chat.as_ref() == Some(&id)
+            && open_tail
+                .as_ref()
+                .map_or(shown_tail.is_empty(), |t| t == shown_tail)
+            && !shown_tail.iter().any(|m| m.state == "received");
+        if unchanged {
+            return;
         }
-        if let Some(id) = self.selected.clone()
-            && let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
-                contact: id.clone(),
-                limit: Some(10_000),
-            })
-        {
+        if let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
+            contact: id.clone(),
+            limit: Some(10_000),
+        }) {
             // The open chat is being read: mark what they wrote read (and
             // tell them), as every messenger does.
             if self.tab == Tab::Chats && messages.iter().any(|m| m.state == "received") {
-                self.call(Request::MarkRead { contact: id });
+                self.call(Request::MarkRead {
+                    contact: id.clone(),
+                });
             }
             self.messages = messages;
+            self.shown_chat = Some(id);
         }
     }
 
@@ -1080,10 +1120,14 @@ impl CairnApp {
     fn main_screen(&mut self, ui: &mut egui::Ui) {
         // New events (messages, states, contacts) or a second passed: refresh.
         let mut fresh = false;
+        let mut progress = false;
         let mut arrived = Vec::new();
         if let Some(events) = &mut self.events {
             while let Ok(event) = events.try_recv() {
-                fresh = true;
+                // A file's progress shows in the newest messages, which the
+                // light reload compares; anything else may be older.
+                fresh |= !matches!(event, cairn_protocol::Event::FileProgress(_));
+                progress |= matches!(event, cairn_protocol::Event::FileProgress(_));
                 if let cairn_protocol::Event::MessageReceived(m) = &event {
                     arrived.push(m.peer.to_string());
                 }
@@ -1091,9 +1135,9 @@ impl CairnApp {
         }
         self.notify(ui, arrived);
         let now = ui.input(|i| i.time);
-        if fresh || now - self.last_refresh > 1.0 {
+        if fresh || progress || now - self.last_refresh > 1.0 {
             self.last_refresh = now;
-            self.refresh();
+            self.reload(fresh);
         }
         ui.ctx().request_repaint_after(Duration::from_millis(250));
         self.shortcuts(ui);
