@@ -51,6 +51,8 @@ pub struct CairnApp {
     /// its control socket.
     attached: Option<std::path::PathBuf>,
     events: Option<tokio::sync::broadcast::Receiver<cairn_protocol::Event>>,
+    /// What an attached node says happened (its control socket's `watch`).
+    notices: Option<tokio::sync::mpsc::UnboundedReceiver<cairn_node::api::Notice>>,
     error: Option<String>,
     // onboarding / unlock
     name: String,
@@ -111,6 +113,7 @@ impl CairnApp {
             tab: Tab::Chats,
             node: None,
             attached: None,
+            notices: None,
             events: None,
             error: None,
             name: String::new(),
@@ -160,6 +163,15 @@ impl CairnApp {
         };
         self.me = status.name.clone();
         self.status = Some(*status);
+        // Live updates and notifications, as with an embedded node.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let watched = path.clone();
+        self.rt.spawn(async move {
+            if let Err(e) = cairn_node::control::watch(&watched, tx).await {
+                tracing::debug!(error = %e, "watching the running node ended");
+            }
+        });
+        self.notices = Some(rx);
         self.attached = Some(path);
         self.screen = Screen::Main;
         true
@@ -1130,6 +1142,19 @@ impl CairnApp {
                 progress |= matches!(event, cairn_protocol::Event::FileProgress(_));
                 if let cairn_protocol::Event::MessageReceived(m) = &event {
                     arrived.push(m.peer.to_string());
+                }
+            }
+        }
+        if let Some(notices) = &mut self.notices {
+            use cairn_node::api::Notice;
+            while let Ok(notice) = notices.try_recv() {
+                match notice {
+                    Notice::File { .. } => progress = true,
+                    Notice::Message { from, .. } => {
+                        fresh = true;
+                        arrived.push(from);
+                    }
+                    _ => fresh = true,
                 }
             }
         }

@@ -451,6 +451,16 @@ fn the_window_attaches_to_a_node_already_running_on_the_profile() {
     wait(&mut h, "the delivered state", |h| {
         h.query_by_label("delivered").is_some()
     });
+    // What bob writes shows up while attached (the node's watch stream):
+    // in the conversation and as the chat's last message.
+    rt.block_on(bob.call(Request::Send {
+        contact: "alice".into(),
+        text: "live from bob".into(),
+    }))
+    .unwrap();
+    wait(&mut h, "bob's answer in the attached window", |h| {
+        h.query_all_by_label("live from bob").count() == 2
+    });
 }
 
 /// A gateway node in the same process. It has no XMPP server to attach to

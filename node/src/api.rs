@@ -105,6 +105,9 @@ pub enum Request {
         id: String,
         max: u64,
     },
+    /// Keep the connection open and hear what happens, one [`Notice`] per
+    /// line after the first answer (control socket only).
+    Watch,
     Shutdown,
 }
 
@@ -463,6 +466,92 @@ impl From<Response> for Result<Reply, ApiError> {
         match r {
             Response::Ok(reply) => Ok(reply),
             Response::Error(e) => Err(e),
+        }
+    }
+}
+
+/// What a watcher hears ([`Request::Watch`]): that something happened and
+/// to whom, never what was written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Notice {
+    /// A message arrived from `from` (a contact id, or `xmpp:JID`).
+    Message {
+        from: String,
+        id: String,
+    },
+    /// One of ours moved on (sent, delivered, read, relayed).
+    State {
+        peer: String,
+        id: String,
+        state: String,
+    },
+    ContactAdded {
+        peer: String,
+    },
+    /// Show this loudly: compare safety numbers again.
+    KeyChanged {
+        peer: String,
+    },
+    Session {
+        peer: String,
+    },
+    LinkClosed,
+    Group {
+        group: String,
+    },
+    /// A file transfer moved on.
+    File {
+        peer: String,
+        id: String,
+        state: String,
+    },
+    Bridge {
+        peer: String,
+    },
+    /// The watcher fell behind and missed this many: read everything again.
+    Missed {
+        count: u64,
+    },
+}
+
+impl Notice {
+    pub fn of(event: &cairn_protocol::Event) -> Self {
+        use cairn_protocol::Event;
+        match event {
+            Event::MessageReceived(m) => Notice::Message {
+                from: match &m.remote {
+                    Some(jid) => format!("xmpp:{jid}"),
+                    None => m.peer.to_string(),
+                },
+                id: m.id.to_string(),
+            },
+            Event::MessageState { peer, id, state } => Notice::State {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                state: state.as_str().to_owned(),
+            },
+            Event::ContactAdded { peer, .. } => Notice::ContactAdded {
+                peer: peer.to_string(),
+            },
+            Event::ContactKeyChanged { peer } => Notice::KeyChanged {
+                peer: peer.to_string(),
+            },
+            Event::SessionUp { peer } => Notice::Session {
+                peer: peer.to_string(),
+            },
+            Event::LinkClosed { .. } => Notice::LinkClosed,
+            Event::GroupChanged { group } => Notice::Group {
+                group: group.to_string(),
+            },
+            Event::Bridge { peer, .. } => Notice::Bridge {
+                peer: peer.to_string(),
+            },
+            Event::FileProgress(r) => Notice::File {
+                peer: r.peer.to_string(),
+                id: r.id.to_string(),
+                state: crate::service::transfer_state(r.state).to_owned(),
+            },
         }
     }
 }

@@ -1,16 +1,19 @@
 //! The control socket: a Unix socket in the profile directory, mode 0600,
-//! carrying one JSON request per line and one JSON response per line.
+//! carrying one JSON request per line and one JSON response per line. After
+//! a `watch` request the connection carries one [`Notice`] per line instead,
+//! until either side closes it.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use cairn_protocol::Event;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, warn};
 
-use crate::api::{ApiError, ErrorKind, Request, Response};
+use crate::api::{ApiError, ErrorKind, Notice, Reply, Request, Response};
 use crate::runtime::Call;
 
 /// Longest request line accepted; a send carries at most 60 kB of text.
@@ -59,7 +62,12 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
 }
 
 /// Serves connections until the node's call channel closes.
-pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>, path: PathBuf) {
+pub async fn serve(
+    listener: UnixListener,
+    calls: mpsc::Sender<Call>,
+    events: broadcast::Sender<Event>,
+    path: PathBuf,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -71,12 +79,16 @@ pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>, path: Path
             },
             () = calls.closed() => break,
         };
-        tokio::spawn(connection(stream, calls.clone()));
+        tokio::spawn(connection(stream, calls.clone(), events.clone()));
     }
     let _ = fs::remove_file(path);
 }
 
-async fn connection(stream: UnixStream, calls: mpsc::Sender<Call>) {
+async fn connection(
+    stream: UnixStream,
+    calls: mpsc::Sender<Call>,
+    events: broadcast::Sender<Event>,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut line = String::new();
@@ -92,6 +104,12 @@ async fn connection(stream: UnixStream, calls: mpsc::Sender<Call>) {
                 Response::Error(ApiError::new(ErrorKind::Invalid, "request too long"))
             }
             Ok(_) => match serde_json::from_str::<Request>(&line) {
+                Ok(Request::Watch) => {
+                    let notices = events.subscribe();
+                    let _ = write_line(&mut write, &Response::Ok(Reply::Done)).await;
+                    stream_notices(lines, write, notices).await;
+                    return;
+                }
                 Ok(request) => {
                     let (tx, rx) = oneshot::channel();
                     if calls.send(Call { request, reply: tx }).await.is_err() {
@@ -111,11 +129,7 @@ async fn connection(stream: UnixStream, calls: mpsc::Sender<Call>) {
                 return;
             }
         };
-        let Ok(mut out) = serde_json::to_vec(&response) else {
-            return;
-        };
-        out.push(b'\n');
-        if write.write_all(&out).await.is_err() {
+        if write_line(&mut write, &response).await.is_err() {
             return;
         }
         if line.len() > MAX_LINE {
@@ -124,20 +138,99 @@ async fn connection(stream: UnixStream, calls: mpsc::Sender<Call>) {
     }
 }
 
-/// Sends one request to the node running on `path` and waits for its answer.
-pub async fn call(path: &Path, request: &Request) -> Result<Response, ControlError> {
-    let stream = match UnixStream::connect(path).await {
-        Ok(s) => s,
+async fn write_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut out = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    out.push(b'\n');
+    write.write_all(&out).await
+}
+
+/// Writes what happens to a watcher until it hangs up or the node stops.
+async fn stream_notices(
+    mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut notices: broadcast::Receiver<Event>,
+) {
+    let mut sink = [0u8; 256];
+    loop {
+        let notice = tokio::select! {
+            got = notices.recv() => match got {
+                Ok(event) => Notice::of(&event),
+                Err(broadcast::error::RecvError::Lagged(count)) => Notice::Missed { count },
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            // Anything the watcher writes is ignored; end of file ends it.
+            read = read.read(&mut sink) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            },
+        };
+        if write_line(&mut write, &notice).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Watches the node running on `path`: each [`Notice`] goes to `to` until
+/// the node stops (then `Ok`) or `to` is dropped.
+pub async fn watch(path: &Path, to: mpsc::UnboundedSender<Notice>) -> Result<(), ControlError> {
+    let stream = connect(path).await?;
+    let (read, mut write) = stream.into_split();
+    write_line(&mut write, &Request::Watch)
+        .await
+        .map_err(|e| io_err(path, e))?;
+    let mut lines = BufReader::new(read);
+    let mut line = String::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = (&mut lines)
+            .take(MAX_LINE as u64)
+            .read_line(&mut line)
+            .await
+            .map_err(|e| io_err(path, e))?;
+        if n == 0 {
+            return if first {
+                Err(ControlError::BadAnswer("connection closed".into()))
+            } else {
+                Ok(())
+            };
+        }
+        if std::mem::take(&mut first) {
+            match serde_json::from_str::<Response>(&line) {
+                Ok(Response::Ok(_)) => continue,
+                Ok(Response::Error(e)) => return Err(ControlError::BadAnswer(e.message)),
+                Err(e) => return Err(ControlError::BadAnswer(e.to_string())),
+            }
+        }
+        let notice =
+            serde_json::from_str(&line).map_err(|e| ControlError::BadAnswer(e.to_string()))?;
+        if to.send(notice).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn connect(path: &Path) -> Result<UnixStream, ControlError> {
+    match UnixStream::connect(path).await {
+        Ok(s) => Ok(s),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Err(ControlError::NotRunning);
+            Err(ControlError::NotRunning)
         }
-        Err(e) => return Err(io_err(path, e)),
-    };
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+/// Sends one request to the node running on `path` and waits for its answer.
+pub async fn call(path: &Path, request: &Request) -> Result<Response, ControlError> {
+    let stream = connect(path).await?;
     let (read, mut write) = stream.into_split();
     let mut out =
         serde_json::to_vec(request).map_err(|e| ControlError::BadAnswer(e.to_string()))?;

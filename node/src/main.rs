@@ -127,6 +127,15 @@ enum Command {
         #[arg(long)]
         peek: bool,
     },
+    /// Follow what the running node hears, a line per event (new messages
+    /// and who sent them, delivery states, contacts, groups, files) until
+    /// the node stops or Ctrl-C. Message text is not shown: read it with
+    /// `cairn messages`.
+    Watch {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List contacts.
     Contacts {
         #[arg(long)]
@@ -505,6 +514,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Watch { json } => watch(&profile, json).await,
         Command::Contacts { json } => {
             let Reply::Contacts { contacts } = request(&profile, Request::Contacts).await? else {
                 return Err(unexpected());
@@ -761,10 +771,76 @@ async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
     }
 }
 
+/// `cairn watch`: notices from the running node, named for people.
+async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
+    use cairn_node::api::Notice;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let path = profile.socket_path();
+    let follow = tokio::spawn(async move { control::watch(&path, tx).await });
+    let names = || async {
+        match request(profile, Request::Contacts).await {
+            Ok(Reply::Contacts { contacts }) => contacts
+                .into_iter()
+                .map(|c| (c.id.clone(), c.alias.unwrap_or(c.name)))
+                .collect(),
+            _ => std::collections::HashMap::new(),
+        }
+    };
+    let mut known: std::collections::HashMap<String, String> = names().await;
+    if !json {
+        eprintln!(
+            "Watching the node on {}. Ctrl-C stops.",
+            profile.dir().display()
+        );
+    }
+    while let Some(notice) = rx.recv().await {
+        if json {
+            // One compact object per line, for tools that read line by line.
+            if let Ok(line) = serde_json::to_string(&notice) {
+                println!("{line}");
+            }
+            continue;
+        }
+        if matches!(notice, Notice::ContactAdded { .. }) {
+            known = names().await;
+        }
+        let name = |id: &str| {
+            known
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.chars().take(12).collect())
+        };
+        let now = when(cairn_node::service::now().as_millis());
+        let line = match &notice {
+            Notice::Message { from, .. } => format!("new message from {}", name(from)),
+            Notice::State { peer, state, .. } => format!("your message to {}: {state}", name(peer)),
+            Notice::ContactAdded { peer } => format!("new contact: {}", name(peer)),
+            Notice::KeyChanged { peer } => format!(
+                "WARNING: {}'s key changed; compare safety numbers again (`cairn verify`)",
+                name(peer)
+            ),
+            Notice::Session { peer } => format!("{} is reachable", name(peer)),
+            Notice::Group { group } => format!("group {} changed", &group[..group.len().min(8)]),
+            Notice::File { peer, state, .. } => format!("file with {}: {state}", name(peer)),
+            Notice::LinkClosed | Notice::Bridge { .. } => continue,
+            Notice::Missed { count } => format!("({count} events missed)"),
+        };
+        println!("{now} {line}");
+    }
+    match follow.await {
+        Ok(Ok(())) => {
+            eprintln!("The node stopped.");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(CliError::Usage(format!("watching failed: {e}"))),
+    }
+}
+
 fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
     if matches!(
         req,
-        Request::Status | Request::Dial { .. } | Request::Shutdown
+        Request::Status | Request::Dial { .. } | Request::Watch | Request::Shutdown
     ) {
         return Err(CliError::Usage(format!(
             "no node is running on {}; start one with `cairn run`",

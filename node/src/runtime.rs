@@ -287,12 +287,17 @@ pub async fn start(
         None
     };
     let (call_tx, call_rx) = mpsc::channel(CALL_QUEUE);
+    let (events, _) = broadcast::channel(1024);
     if options.control_socket {
         let path = profile.socket_path();
         let listener = crate::control::bind(&path).await?;
-        tokio::spawn(crate::control::serve(listener, call_tx.clone(), path));
+        tokio::spawn(crate::control::serve(
+            listener,
+            call_tx.clone(),
+            events.clone(),
+            path,
+        ));
     }
-    let (events, _) = broadcast::channel(1024);
     let node = Node {
         engine,
         gateway,
@@ -615,6 +620,10 @@ impl Node {
                 let _ = reply.send(Response::Ok(Reply::Done));
                 return true;
             }
+            Request::Watch => Err(ApiError::new(
+                ErrorKind::Invalid,
+                "watch is served on the control socket; in-process callers subscribe",
+            )),
             other => service::handle(&mut self.engine, other)
                 .unwrap_or_else(|| Err(ApiError::new(ErrorKind::Internal, "unhandled request")))
                 .map(|mut reply| {

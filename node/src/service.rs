@@ -395,23 +395,27 @@ pub fn handle(
                 base64: data_encoding::BASE64.encode(&data),
             })
         })(),
-        Request::Status | Request::Dial { .. } | Request::Shutdown => return None,
+        Request::Status | Request::Dial { .. } | Request::Watch | Request::Shutdown => return None,
     })
 }
 
 fn file_info_of(r: &cairn_protocol::file::FileRecord) -> FileInfo {
-    use cairn_protocol::file::TransferState;
     FileInfo {
         name: r.meta.name.clone(),
         mime: r.meta.mime.clone(),
         size: r.meta.size,
         have: r.meta.bytes_in(r.have),
-        state: match r.state {
-            TransferState::Going => "going",
-            TransferState::Complete => "complete",
-            TransferState::Failed => "failed",
-        }
-        .to_owned(),
+        state: transfer_state(r.state).to_owned(),
+    }
+}
+
+/// A transfer's state as the API names it.
+pub fn transfer_state(state: cairn_protocol::file::TransferState) -> &'static str {
+    use cairn_protocol::file::TransferState;
+    match state {
+        TransferState::Going => "going",
+        TransferState::Complete => "complete",
+        TransferState::Failed => "failed",
     }
 }
 

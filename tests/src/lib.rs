@@ -260,6 +260,20 @@ impl Peer {
         cmd.stdin(Stdio::null()).output().expect("run cairn")
     }
 
+    /// Starts a long-running CLI command (`watch`) with its stdout piped.
+    pub fn spawn_cli(&self, args: &[&str]) -> std::process::Child {
+        Command::new(cairn_bin())
+            .arg("--profile")
+            .arg(self.profile())
+            .args(args)
+            .env("CAIRN_PASSPHRASE", PASSPHRASE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run cairn")
+    }
+
     /// Runs a CLI command that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);

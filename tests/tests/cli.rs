@@ -22,6 +22,7 @@ fn every_command_has_help() {
         vec!["send-file", "--help"],
         vec!["save-file", "--help"],
         vec!["doctor", "--help"],
+        vec!["watch", "--help"],
         vec!["gateway", "--help"],
         vec!["bridge", "--help"],
         vec!["group", "--help"],

@@ -93,6 +93,67 @@ fn reading_a_conversation_tells_the_sender() {
     );
 }
 
+/// Lines a child writes to stdout, as they come.
+fn lines_of(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+#[test]
+fn cairn_watch_follows_the_node_without_showing_what_was_written() {
+    let lab = Lab::new(2);
+    let (alice, mut bob) = two_friends(&lab);
+    let mut watch = bob.spawn_cli(&["watch"]);
+    let mut json = bob.spawn_cli(&["watch", "--json"]);
+    let (lines, notices) = (lines_of(&mut watch), lines_of(&mut json));
+    // Watching starts before the message: give the connections a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    alice.send("bob", "the secret is under the third stone");
+    let heard = wait_until(PATIENCE, || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.ends_with("new message from alice"))
+    });
+    assert!(heard, "watch said: {:?}", lines.lock().unwrap());
+    let id = bob.messages("alice").last().unwrap()["id"].clone();
+    assert!(
+        wait_until(PATIENCE, || notices.lock().unwrap().iter().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["event"] == "message" && v["from"] == alice.id() && v["id"] == id
+        })),
+        "watch --json said: {:?}",
+        notices.lock().unwrap()
+    );
+    let all = [
+        lines.lock().unwrap().clone(),
+        notices.lock().unwrap().clone(),
+    ]
+    .concat();
+    assert!(
+        !all.iter().any(|l| l.contains("secret")),
+        "no message text: {all:?}"
+    );
+    // When the node stops, watching ends by itself.
+    bob.stop();
+    assert!(
+        wait_until(PATIENCE, || watch.try_wait().unwrap().is_some()
+            && json.try_wait().unwrap().is_some()),
+        "watch outlived the node"
+    );
+    assert!(watch.wait().unwrap().success());
+}
+
 #[test]
 fn restart_keeps_contacts_and_history_and_delivers_what_waited() {
     let lab = Lab::new(2);
