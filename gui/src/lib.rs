@@ -1134,28 +1134,30 @@ impl CairnApp {
         let mut fresh = false;
         let mut progress = false;
         let mut arrived = Vec::new();
+        // Events of an embedded node and notices of an attached one mean
+        // the same: one list of what happened.
+        let mut heard = Vec::new();
         if let Some(events) = &mut self.events {
             while let Ok(event) = events.try_recv() {
-                // A file's progress shows in the newest messages, which the
-                // light reload compares; anything else may be older.
-                fresh |= !matches!(event, cairn_protocol::Event::FileProgress(_));
-                progress |= matches!(event, cairn_protocol::Event::FileProgress(_));
-                if let cairn_protocol::Event::MessageReceived(m) = &event {
-                    arrived.push(m.peer.to_string());
-                }
+                heard.push(cairn_node::api::Notice::of(&event));
             }
         }
         if let Some(notices) = &mut self.notices {
-            use cairn_node::api::Notice;
             while let Ok(notice) = notices.try_recv() {
-                match notice {
-                    Notice::File { .. } => progress = true,
-                    Notice::Message { from, .. } => {
-                        fresh = true;
-                        arrived.push(from);
-                    }
-                    _ => fresh = true,
+                heard.push(notice);
+            }
+        }
+        for notice in heard {
+            use cairn_node::api::Notice;
+            match notice {
+                // A file's progress shows in the newest messages, which the
+                // light reload compares; anything else may be older.
+                Notice::File { .. } => progress = true,
+                Notice::Message { from, .. } => {
+                    fresh = true;
+                    arrived.push(from);
                 }
+                _ => fresh = true,
             }
         }
         self.notify(ui, arrived);
