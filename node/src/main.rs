@@ -774,6 +774,8 @@ async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
 /// `cairn watch`: notices from the running node, named for people.
 async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
     use cairn_node::api::Notice;
+    // Only a running node has anything to tell (and this says so clearly).
+    request(profile, Request::Status).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let path = profile.socket_path();
     let follow = tokio::spawn(async move { control::watch(&path, tx).await });

@@ -36,7 +36,8 @@ fn every_command_has_help() {
 #[test]
 fn bad_input_gets_a_clear_error_and_a_nonzero_exit() {
     let alice = Peer::new("alice", None);
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (&["watch"], "start one with `cairn run`"),
         (&["add", "https://example.org"], "cairn:"),
         (&["add", "cairn:aaaaaaaa"], "malformed"),
         (&["send", "nobody", "hi"], "no contact matches"),
