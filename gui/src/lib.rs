@@ -880,6 +880,20 @@ impl CairnApp {
                                 member: m.id.clone(),
                             });
                         }
+                        // Admins hand out (and give up) the admin role; the
+                        // node refuses to leave a group without one.
+                        let (label, role) = if m.role == "admin" {
+                            (format!("Make {} a member", m.name), "member")
+                        } else {
+                            (format!("Make {} admin", m.name), "admin")
+                        };
+                        if admin && ui.small_button(label).clicked() {
+                            self.group_action(Request::GroupRole {
+                                group: id.clone(),
+                                member: m.id.clone(),
+                                role: role.to_owned(),
+                            });
+                        }
                     });
                 }
                 if admin {

@@ -295,6 +295,34 @@ fn creating_a_group_adding_a_member_and_writing_to_it() {
         assert!(Instant::now() < deadline, "bob never got the group message");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Roles: bob is made admin; bob's node sees it. Alice, no longer the
+    // only admin, steps down; then only bob may change roles.
+    click(&mut h, "Make bob admin");
+    wait(&mut h, "bob as admin", |h| {
+        h.query_by_label("bob (admin)").is_some()
+    });
+    let bob_role = |role: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Reply::GroupMembers { members, .. }) =
+                rt.block_on(bob.call(Request::GroupMembers {
+                    group: "walkers".into(),
+                }))
+                && members.iter().any(|m| m.name == "bob" && m.role == role)
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(bob_role("admin"), "bob's node never saw him made admin");
+    click(&mut h, "Make alice a member");
+    wait(&mut h, "alice as a member, without admin buttons", |h| {
+        h.query_by_label("alice (member)").is_some()
+            && h.query_by_label("Make bob a member").is_none()
+            && h.query_by_label("Remove bob").is_none()
+    });
     // The network panel shows the in-process link.
     click(&mut h, "Network");
     wait(&mut h, "the link count", |h| {

@@ -46,6 +46,13 @@ pub enum Request {
         group: String,
         member: String,
     },
+    /// Make a member an admin or a plain member: `role` is "admin" or
+    /// "member".
+    GroupRole {
+        group: String,
+        member: String,
+        role: String,
+    },
     GroupSend {
         group: String,
         text: String,
@@ -123,6 +130,7 @@ impl Request {
                 | Request::GroupCreate { .. }
                 | Request::GroupAdd { .. }
                 | Request::GroupRemove { .. }
+                | Request::GroupRole { .. }
                 | Request::GroupSend { .. }
                 | Request::GroupLeave { .. }
                 | Request::BridgeJoin { .. }

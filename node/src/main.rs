@@ -242,6 +242,15 @@ enum GroupCommand {
         /// Contact alias, name or id, or the name or id the group shows.
         contact: String,
     },
+    /// Make a member an admin (who may add, remove and change roles) or a
+    /// plain member again (admins only; a group keeps at least one admin).
+    Role {
+        group: String,
+        /// Contact alias, name or id, or the name or id the group shows.
+        contact: String,
+        #[arg(value_parser = ["admin", "member"])]
+        role: String,
+    },
     /// Send a text to the group. Exits 0 once it is stored; members get it
     /// when they are reachable.
     Send { group: String, text: String },
@@ -653,6 +662,21 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
             let req = Request::GroupRemove {
                 group,
                 member: contact,
+            };
+            let Reply::Group(g) = request(profile, req).await? else {
+                return Err(unexpected());
+            };
+            print_group(&g);
+        }
+        GroupCommand::Role {
+            group,
+            contact,
+            role,
+        } => {
+            let req = Request::GroupRole {
+                group,
+                member: contact,
+                role,
             };
             let Reply::Group(g) = request(profile, req).await? else {
                 return Err(unexpected());

@@ -250,6 +250,22 @@ pub fn handle(
             engine.group_remove(now, &id, &peer)?;
             group_reply(engine, &id)
         })(),
+        Request::GroupRole {
+            group,
+            member,
+            role,
+        } => (|| {
+            let id = engine.resolve_group(group)?;
+            let peer = resolve_member(engine, &id, member)?;
+            let role = cairn_protocol::group::Role::parse(role).ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Invalid,
+                    format!("no role {role:?}: say admin or member"),
+                )
+            })?;
+            engine.group_set_role(now, &id, &peer, role)?;
+            group_reply(engine, &id)
+        })(),
         Request::GroupSend { group, text } => (|| {
             let id = engine.resolve_group(group)?;
             let msg = engine.group_send(now, &id, text)?;

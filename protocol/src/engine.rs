@@ -922,6 +922,20 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
+    /// Makes a member an admin or a plain member (admins only).
+    pub fn group_set_role(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        peer: &IdentityKey,
+        role: Role,
+    ) -> Result<(), EngineError> {
+        self.groups
+            .set_role(&self.identity, group, peer, role, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
     /// Removes a member (admins only); a new epoch starts.
     pub fn group_remove(
         &mut self,

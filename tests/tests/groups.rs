@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use automerge::ReadDoc;
-use cairn_tests::{Lab, Peer, wait_until};
+use cairn_tests::{Lab, Peer, stderr, wait_until};
 use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -128,6 +128,32 @@ fn three_people_chat_and_a_removed_member_gets_nothing_afterwards() {
         wait_until(PATIENCE, || texts(&alice, "walkers").len() == 6),
         "alice has {:?}",
         texts(&alice, "walkers")
+    );
+
+    // Roles: bob cannot make himself admin; alice makes him one, and the
+    // last admin cannot step down.
+    let refused = bob.cli(&["group", "role", "walkers", "bob", "admin"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("only admins"),
+        "{}",
+        stderr(&refused)
+    );
+    alice.ok(&["group", "role", "walkers", "bob", "admin"]);
+    let bob_is_admin = || {
+        bob.json(&["group", "members", "walkers"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "bob" && m["role"] == "admin")
+    };
+    assert!(wait_until(PATIENCE, bob_is_admin), "bob never saw it");
+    bob.ok(&["group", "role", "walkers", "alice", "member"]);
+    let last = bob.cli(&["group", "role", "walkers", "bob", "member"]);
+    assert!(
+        stderr(&last).contains("needs an admin"),
+        "{}",
+        stderr(&last)
     );
 
     // Export: the plain automerge document, readable without Cairn.

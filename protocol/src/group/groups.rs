@@ -532,6 +532,22 @@ impl Groups {
         Ok(())
     }
 
+    /// Makes a member an admin or a plain member (admins only).
+    pub fn set_role(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        who: &IdentityKey,
+        role: Role,
+        now: Time,
+    ) -> GroupResult<()> {
+        let g = self.group_mut(id)?;
+        let hash = g.doc.set_role(who, role, now)?;
+        sign_local(identity, g, hash);
+        self.after_local(*id);
+        Ok(())
+    }
+
     pub fn remove(
         &mut self,
         identity: &Identity,

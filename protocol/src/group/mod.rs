@@ -147,6 +147,10 @@ pub enum GroupError {
     NoEpochKey,
     #[error("a text may not start with a control character")]
     BadText,
+    #[error("already {0}")]
+    SameRole(&'static str),
+    #[error("a group needs an admin: make someone else admin first")]
+    LastAdmin,
 }
 
 impl From<automerge::AutomergeError> for GroupError {
@@ -510,6 +514,35 @@ impl GroupDoc {
             let map = self.layout()?.map("epoch_keys").clone();
             self.doc.put(&map, slot, hex(&sealed))?;
         }
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Makes a member an admin or a plain member. Admins only; the last
+    /// admin cannot step down.
+    pub fn set_role(
+        &mut self,
+        who: &IdentityKey,
+        role: Role,
+        now: Time,
+    ) -> Result<ChangeHash, GroupError> {
+        self.require_admin()?;
+        match self.role_of(who) {
+            None => return Err(GroupError::NotMember),
+            Some(r) if r == role => return Err(GroupError::SameRole(role.as_str())),
+            Some(_) => {}
+        }
+        let admins = self
+            .members()
+            .iter()
+            .filter(|m| m.role == Role::Admin)
+            .count();
+        if role == Role::Member && admins <= 1 {
+            return Err(GroupError::LastAdmin);
+        }
+        let l = self.layout()?.clone();
+        self.doc
+            .put(&l.members, hex(who.as_bytes()), role.as_str())?;
         self.commit(true, now)
             .ok_or(GroupError::Malformed("empty change"))
     }

@@ -259,6 +259,26 @@ impl Net {
         r
     }
 
+    pub fn set_role(
+        &mut self,
+        who: usize,
+        g: &GroupId,
+        whom: usize,
+        role: Role,
+    ) -> Result<(), GroupError> {
+        let now = self.now();
+        let key = self.nodes[whom].id.key();
+        let node = &mut self.nodes[who];
+        let r = node.groups.set_role(&node.id, g, &key, role, now);
+        self.collect(who);
+        r
+    }
+
+    fn role(&self, who: usize, g: &GroupId, whom: usize) -> Option<Role> {
+        let key = self.nodes[whom].id.key();
+        self.nodes[who].groups.get(g)?.doc.role_of(&key)
+    }
+
     pub fn post(&mut self, who: usize, g: &GroupId, text: &str) -> Result<(), GroupError> {
         let now = self.now();
         let mut random = [0u8; 8];
@@ -476,6 +496,49 @@ fn forged_and_non_member_changes_are_refused() {
     let group = net.nodes[0].groups.get_mut(&g).unwrap();
     let out = group.gate_receive(vec![c], &[]).unwrap();
     assert_eq!(out.accepted, 0);
+}
+
+#[test]
+fn an_admin_makes_a_member_admin_who_can_then_add_and_step_down() {
+    let mut net = Net::new(4, 11);
+    let g = net.create(0, "night shift");
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.add(0, &g, 2, Role::Member).unwrap();
+    net.settle();
+    // A member cannot promote anyone, themselves included.
+    assert!(matches!(
+        net.set_role(1, &g, 1, Role::Admin),
+        Err(GroupError::NotAdmin)
+    ));
+    net.set_role(0, &g, 1, Role::Admin).unwrap();
+    assert!(matches!(
+        net.set_role(0, &g, 1, Role::Admin),
+        Err(GroupError::SameRole("admin"))
+    ));
+    net.settle();
+    for i in 0..3 {
+        assert_eq!(net.role(i, &g, 1), Some(Role::Admin), "seen by {i}");
+    }
+    // The new admin's own admin change is accepted everywhere.
+    net.add(1, &g, 3, Role::Member).unwrap();
+    net.settle();
+    for i in 0..4 {
+        assert!(net.members(i, &g).contains(&net.nodes[3].id.key()), "{i}");
+    }
+    // The creator steps down; the last admin cannot.
+    net.set_role(0, &g, 0, Role::Member).unwrap();
+    net.settle();
+    for i in 0..4 {
+        assert_eq!(net.role(i, &g, 0), Some(Role::Member), "seen by {i}");
+    }
+    assert!(matches!(
+        net.set_role(1, &g, 1, Role::Member),
+        Err(GroupError::LastAdmin)
+    ));
+    assert!(matches!(
+        net.add(0, &g, 2, Role::Admin),
+        Err(GroupError::NotAdmin)
+    ));
 }
 
 #[test]
