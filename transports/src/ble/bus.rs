@@ -83,6 +83,23 @@ impl Air {
     }
 
     /// End `end` sends `p` now.
+    /// Puts on the air what `end` has to send, one packet at a time, while
+    /// its radio is free.
+    fn transmit<E>(
+        &mut self,
+        end: usize,
+        now: Duration,
+        mut poll: impl FnMut() -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<(), E> {
+        while self.free(end, now) {
+            let Some(p) = poll()? else {
+                break;
+            };
+            self.put(end, now, p);
+        }
+        Ok(())
+    }
+
     fn put(&mut self, end: usize, now: Duration, p: Vec<u8>) {
         let start = self.busy[end].max(now);
         self.busy[end] = start + self.radio.air;
@@ -211,12 +228,8 @@ impl Pair {
                 }
             }
             // The radio takes one packet at a time.
-            while self.air.free(end, self.now) {
-                let Some(p) = self.ends[end].poll_transmit(self.now)? else {
-                    break;
-                };
-                self.air.put(end, self.now, p);
-            }
+            let (now, link) = (self.now, &mut self.ends[end]);
+            self.air.transmit(end, now, || link.poll_transmit(now))?;
         }
         self.counters = self.air.counters;
         let timers = [self.ends[0].poll_timeout(), self.ends[1].poll_timeout()];
@@ -314,12 +327,8 @@ impl Channel {
             }
         }
         for end in 0..2 {
-            while self.air.free(end, self.now) {
-                let Some(p) = self.ends[end].poll_transmit(self.now)? else {
-                    break;
-                };
-                self.air.put(end, self.now, p);
-            }
+            let (now, arq) = (self.now, &mut self.ends[end]);
+            self.air.transmit(end, now, || arq.poll_transmit(now))?;
         }
         self.counters = self.air.counters;
         // Only what lies ahead: a timer already due waits for its radio.
