@@ -69,6 +69,24 @@ fn wait(
     panic!("timed out waiting for {what}");
 }
 
+/// Bob writes `text` to alice; alice's window shows it twice: in the open
+/// conversation and as the chat's last message in the list.
+fn bob_writes(
+    h: &mut Harness<'_, CairnApp>,
+    rt: &tokio::runtime::Handle,
+    bob: &NodeHandle,
+    text: &str,
+) {
+    rt.block_on(bob.call(Request::Send {
+        contact: "alice".into(),
+        text: text.into(),
+    }))
+    .unwrap();
+    wait(h, &format!("bob's {text:?} on screen"), |h| {
+        h.query_all_by_label(text).count() == 2
+    });
+}
+
 /// Waits until `node`'s conversation with `contact` holds a message for
 /// which `f` holds (asking the node itself, not the window).
 fn wait_node(
@@ -223,17 +241,9 @@ fn adding_a_contact_sending_and_verifying() {
         minutes.iter().any(|m| h.query_by_label(m).is_some()),
         "no timestamp {minutes:?} beside the message"
     );
-    // Bob answers; it appears in the window.
-    rt.block_on(bob.call(Request::Send {
-        contact: "alice".into(),
-        text: "hi alice".into(),
-    }))
-    .unwrap();
-    // Bob's answer shows in the conversation and, as the last message, in
-    // the chat list.
-    wait(&mut h, "bob's answer", |h| {
-        h.query_all_by_label("hi alice").count() == 2
-    });
+    // Bob answers; it shows in the conversation and, as the last message,
+    // in the chat list.
+    bob_writes(&mut h, &rt, &bob, "hi alice");
     // The chat is open, so alice has read it: bob's node learns so.
     wait_node(&rt, &bob, "alice", "bob to see his answer read", |m| {
         m.text == "hi alice" && m.state == "read"
@@ -481,14 +491,7 @@ fn the_window_attaches_to_a_node_already_running_on_the_profile() {
     });
     // What bob writes shows up while attached (the node's watch stream):
     // in the conversation and as the chat's last message.
-    rt.block_on(bob.call(Request::Send {
-        contact: "alice".into(),
-        text: "live from bob".into(),
-    }))
-    .unwrap();
-    wait(&mut h, "bob's answer in the attached window", |h| {
-        h.query_all_by_label("live from bob").count() == 2
-    });
+    bob_writes(&mut h, rt.handle(), &bob, "live from bob");
 }
 
 /// A gateway node in the same process. It has no XMPP server to attach to

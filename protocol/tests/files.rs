@@ -18,14 +18,27 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-fn send_file(net: &mut Net, from: usize, to: usize, name: &str, data: &[u8]) -> MessageId {
+/// Offers a file and commits it, without delivering anything yet.
+fn offer_file(
+    net: &mut Net,
+    from: usize,
+    to: usize,
+    name: &str,
+    mime: &str,
+    data: &[u8],
+) -> MessageId {
     let peer = net.key(to);
     let now = net.now;
     let id = net.nodes[from]
         .engine
-        .send_file(now, &peer, name, "application/octet-stream", data)
+        .send_file(now, &peer, name, mime, data)
         .unwrap();
     net.nodes[from].engine.flush(now).unwrap();
+    id
+}
+
+fn send_file(net: &mut Net, from: usize, to: usize, name: &str, data: &[u8]) -> MessageId {
+    let id = offer_file(net, from, to, name, "application/octet-stream", data);
     net.pump();
     id
 }
@@ -81,13 +94,7 @@ fn a_broken_link_loses_at_most_the_window_in_flight() {
     net.befriend(0, 1);
     let (link, _) = net.connect(0, 1);
     let data = content(40 * CHUNK_LEN + 7, 2);
-    let peer = net.key(1);
-    let now = net.now;
-    let id = net.nodes[0]
-        .engine
-        .send_file(now, &peer, "big.bin", "", &data)
-        .unwrap();
-    net.nodes[0].engine.flush(now).unwrap();
+    let id = offer_file(&mut net, 0, 1, "big.bin", "", &data);
     let _ = net.pump_some(40);
     net.disconnect(link);
     let held = *progress(&net, 1).last().unwrap();
@@ -114,13 +121,7 @@ fn a_lost_last_word_from_the_receiver_is_asked_for_by_the_sender() {
     net.befriend(0, 1);
     net.connect(0, 1);
     let data = content(2 * CHUNK_LEN + 3, 4);
-    let peer = net.key(1);
-    let now = net.now;
-    let id = net.nodes[0]
-        .engine
-        .send_file(now, &peer, "notes.txt", "", &data)
-        .unwrap();
-    net.nodes[0].engine.flush(now).unwrap();
+    let id = offer_file(&mut net, 0, 1, "notes.txt", "", &data);
     // Frame by frame until bob has it all; his "all here" is then lost.
     let done = |net: &Net| {
         net.nodes[1]
@@ -150,13 +151,7 @@ fn a_receiver_restarted_mid_transfer_resumes_from_its_store() {
     net.befriend(0, 1);
     net.connect(0, 1);
     let data = content(30 * CHUNK_LEN, 3);
-    let peer = net.key(1);
-    let now = net.now;
-    let id = net.nodes[0]
-        .engine
-        .send_file(now, &peer, "notes.pdf", "application/pdf", &data)
-        .unwrap();
-    net.nodes[0].engine.flush(now).unwrap();
+    let id = offer_file(&mut net, 0, 1, "notes.pdf", "application/pdf", &data);
     let _ = net.pump_some(30);
     let held = net.nodes[1].engine.file(&net.key(0), &id).unwrap().have;
     assert!(held > 0 && held < 30, "{held}");
@@ -181,13 +176,7 @@ fn a_sender_restarted_mid_transfer_goes_on_sending() {
     net.befriend(0, 1);
     net.connect(0, 1);
     let data = content(25 * CHUNK_LEN + 1, 4);
-    let peer = net.key(1);
-    let now = net.now;
-    let id = net.nodes[0]
-        .engine
-        .send_file(now, &peer, "song.ogg", "audio/ogg", &data)
-        .unwrap();
-    net.nodes[0].engine.flush(now).unwrap();
+    let id = offer_file(&mut net, 0, 1, "song.ogg", "audio/ogg", &data);
     let _ = net.pump_some(20);
     net.restart(0);
     // (A restarted node's handshake must be newer than its last one.)
@@ -208,14 +197,9 @@ fn content_that_does_not_match_its_hash_is_fetched_again_then_given_up() {
     let mut net = Net::new(&["alice", "bob"]);
     net.befriend(0, 1);
     let data = content(2 * CHUNK_LEN + 5, 5);
-    let peer = net.key(1);
-    let now = net.now;
-    let id = net.nodes[0]
-        .engine
-        .send_file(now, &peer, "x.bin", "", &data)
-        .unwrap();
-    net.nodes[0].engine.flush(now).unwrap();
+    let id = offer_file(&mut net, 0, 1, "x.bin", "", &data);
     // Alice's stored copy is damaged before anything is sent.
+    let peer = net.key(1);
     let store = net.nodes[0].engine.store_mut();
     let chunk = store.chunks.get_mut(&(peer, id, 1)).unwrap();
     chunk[10] ^= 0xff;
@@ -298,10 +282,7 @@ proptest::proptest! {
         let mut net = Net::new(&["alice", "bob"]);
         net.befriend(0, 1);
         let data = content(len, len as u8);
-        let peer = net.key(1);
-        let now = net.now;
-        let id = net.nodes[0].engine.send_file(now, &peer, "f.bin", "", &data).unwrap();
-        net.nodes[0].engine.flush(now).unwrap();
+        let id = offer_file(&mut net, 0, 1, "f.bin", "", &data);
         for (frames, restart_bob) in breaks {
             let (link, _) = net.connect(0, 1);
             let _ = net.pump_some(frames);
