@@ -28,6 +28,7 @@ use automerge::sync::{Message, State, SyncDoc};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ScalarValue};
 use thiserror::Error;
 
+use super::chunk::{self, ChunkType};
 use super::{ADMIN_MARK, GroupDoc, GroupId, Role, hex};
 use crate::identity::IdentityKey;
 
@@ -890,58 +891,6 @@ fn authenticate(
     }
 }
 
-/// The chunk types of automerge's storage format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChunkType {
-    Document,
-    Change,
-    Compressed,
-}
-
-const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-
-fn uleb(buf: &[u8]) -> Option<(u64, usize)> {
-    let mut v: u64 = 0;
-    for (i, b) in buf.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-/// Splits bytes into automerge storage chunks (magic, checksum, type,
-/// uLEB128 length, data), refusing unknown types.
-fn split_chunks(buf: &[u8]) -> Result<Vec<(ChunkType, &[u8])>, GateError> {
-    let bad = |why: &str| GateError::Malformed(why.to_owned());
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < buf.len() {
-        let rest = &buf[i..];
-        if rest.len() < 10 || rest[..4] != MAGIC {
-            return Err(bad("not an automerge chunk"));
-        }
-        let ty = match rest[8] {
-            0 => ChunkType::Document,
-            1 => ChunkType::Change,
-            2 => ChunkType::Compressed,
-            _ => return Err(bad("unknown chunk type")),
-        };
-        let (len, n) = uleb(&rest[9..]).ok_or_else(|| bad("chunk length"))?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| l.checked_add(9 + n))
-            .ok_or_else(|| bad("chunk length"))?;
-        if end > rest.len() {
-            return Err(bad("truncated chunk"));
-        }
-        out.push((ty, &rest[..end]));
-        i += end;
-    }
-    Ok(out)
-}
-
 /// A sync message that was one whole document: the document, loaded, and
 /// its bytes.
 pub struct WholeDocument {
@@ -958,14 +907,18 @@ pub fn changes_in(msg: &Message) -> Result<(Vec<Change>, Option<WholeDocument>),
     let mut whole = None;
     let elements = msg.changes.len();
     for element in msg.changes.iter() {
-        let chunks = split_chunks(element)?;
+        let chunks = chunk::split(element)?;
         let single = elements == 1 && chunks.len() == 1;
         for (ty, bytes) in chunks {
             match ty {
-                ChunkType::Change | ChunkType::Compressed => out.push(
-                    Change::try_from(bytes).map_err(|e| GateError::Malformed(e.to_string()))?,
-                ),
+                ChunkType::Change => {
+                    chunk::check_change(bytes)?;
+                    out.push(
+                        Change::try_from(bytes).map_err(|e| GateError::Malformed(e.to_string()))?,
+                    );
+                }
                 ChunkType::Document => {
+                    chunk::check_document(bytes)?;
                     let mut scratch =
                         AutoCommit::load(bytes).map_err(|e| GateError::Malformed(e.to_string()))?;
                     out.extend(scratch.get_changes(&[]));
