@@ -14,6 +14,11 @@ pub struct Time(u64);
 impl Time {
     pub const ZERO: Time = Time(0);
     pub const MAX: Time = Time(u64::MAX);
+    /// The last millisecond of year 9999: the latest time a calendar date can
+    /// be written for (RFC 3339 has four-digit years). Times that peers
+    /// choose (a message id's clock) are clamped to it, so printing one can
+    /// never fail.
+    pub const LATEST_DATE: Time = Time(253_402_300_799_999);
 
     pub const fn from_millis(ms: u64) -> Self {
         Time(ms)
@@ -25,6 +30,15 @@ impl Time {
 
     pub const fn as_millis(self) -> u64 {
         self.0
+    }
+
+    /// This time, or [`Time::LATEST_DATE`] if it is later.
+    pub const fn clamp_to_dates(self) -> Time {
+        if self.0 > Self::LATEST_DATE.0 {
+            Self::LATEST_DATE
+        } else {
+            self
+        }
     }
 
     /// How long after `earlier` this is; zero if it is not later.

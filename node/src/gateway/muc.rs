@@ -19,7 +19,6 @@
 //! [`HISTORY`] lines of history kept for newcomers.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::{Duration, UNIX_EPOCH};
 
 use cairn_protocol::payload::MAX_TEXT_LEN;
 use cairn_protocol::{GroupId, MessageId, Time};
@@ -713,9 +712,7 @@ fn subject(room: &str, name: &str, to: &str) -> Option<Action> {
 
 fn groupchat(room: &str, line: &Line, id: &str, to: &str, delayed: bool) -> Option<Action> {
     let delay = if delayed {
-        let stamp = humantime::format_rfc3339_millis(
-            UNIX_EPOCH + Duration::from_millis(line.at.as_millis()),
-        );
+        let stamp = crate::timestamp::rfc3339_millis(line.at.as_millis());
         format!(
             "<delay xmlns='{NS_DELAY}' from='{}' stamp='{stamp}'/>",
             esc(room)
@@ -881,6 +878,33 @@ mod tests {
         assert!(out[3].has_child("delay", NS_DELAY), "history is delayed");
         assert!(out[5].has_child("subject", NS_CLIENT));
         assert!(!out[5].has_child("body", NS_CLIENT));
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 3: a member's clock past year 9999
+    /// used to panic the gateway on every join (the line sorts last and is
+    /// sent as history with a delay stamp).
+    #[test]
+    fn history_from_past_year_9999_is_sent_with_a_valid_stamp() {
+        let mut g = gateway();
+        let far = Line {
+            nick: "bob".to_owned(),
+            id: MessageId([0xff; 16]),
+            text: "from the far future".to_owned(),
+            at: Time::from_millis(u64::MAX),
+        };
+        let _ = g.room_line(&group(), far);
+        for nick in ["juliet", "romeo"] {
+            let out = join(&mut g, &format!("{nick}@example.org/phone"), nick);
+            let delay = out
+                .iter()
+                .filter(|e| {
+                    e.get_child("body", NS_CLIENT)
+                        .is_some_and(|b| b.text() == "from the far future")
+                })
+                .find_map(|e| e.get_child("delay", NS_DELAY))
+                .expect("the history line");
+            assert_eq!(delay.attr("stamp"), Some("9999-12-31T23:59:59.999Z"));
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //! random bytes. A group's id is the first 16 bytes of the hash of its genesis
 //! change, so a document proves which group it is.
 
+pub mod chunk;
 pub mod gate;
 pub mod groups;
 pub mod keys;
@@ -719,8 +720,10 @@ pub fn message_id(now: Time, random: [u8; 8]) -> MessageId {
 }
 
 /// When the author says it wrote a message (the first 8 bytes of its id).
+/// The author chooses it: a clock past year 9999 is clamped to its end, so
+/// every reader can print it (THREAT_MODEL.md, "Attacks tried").
 pub fn sent_at(id: &MessageId) -> Time {
     let mut ms = [0u8; 8];
     ms.copy_from_slice(&id.0[..8]);
-    Time::from_millis(u64::from_be_bytes(ms))
+    Time::from_millis(u64::from_be_bytes(ms)).clamp_to_dates()
 }

@@ -768,3 +768,27 @@ fn thirty_members_regression_seed_5335243067491099875() {
 fn thirty_members_regression_seed_17889491547295290559() {
     converges_with_nothing_waiting(17_889_491_547_295_290_559, 13, 2, 22);
 }
+
+/// THREAT_MODEL.md "Attacks tried" 3: an author's clock past year 9999 (the
+/// first 8 bytes of its message id) reaches every member clamped, so a reader
+/// that prints it as a date cannot fail.
+#[test]
+fn a_post_from_past_year_9999_is_read_with_a_printable_clock() {
+    let mut net = Net::new(3, 3);
+    let g = walkers(&mut net);
+    let now = net.now();
+    let mut id = [0xff; 16];
+    id[8..].copy_from_slice(&[1; 8]);
+    let node = &mut net.nodes[1];
+    node.groups
+        .post(&node.id, &g, MessageId(id), "from the far future", now)
+        .unwrap();
+    net.collect(1);
+    net.run(10_000);
+    let seen = net.nodes[2].groups.get(&g).unwrap().messages();
+    let m = seen
+        .iter()
+        .find(|m| m.text == "from the far future")
+        .unwrap();
+    assert_eq!(m.sent_at, Time::LATEST_DATE);
+}
