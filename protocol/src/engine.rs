@@ -394,6 +394,11 @@ impl<S: Store> Engine<S> {
         let contact_keys = contacts_keys(&contacts);
         let settings = store.settings()?.into_iter().collect();
         let mut files = Transfers::new();
+        for c in contacts.values() {
+            if c.origin == ContactOrigin::Request {
+                files.hold(c.identity);
+            }
+        }
         for record in store.files()? {
             let (peer, id) = (record.peer, record.id);
             let held =
@@ -599,6 +604,10 @@ impl<S: Store> Engine<S> {
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);
         self.contacts_changed();
+        // Accepted: what they offered while a request is fetched now.
+        let up = self.session_peers();
+        let outputs = self.files.release(now, &peer, |p| up.contains(p));
+        self.drain_files(outputs);
         Ok(peer)
     }
 
@@ -1076,7 +1085,8 @@ impl<S: Store> Engine<S> {
         }
         let peer = info.peer;
         self.outbox.resend_now(&peer);
-        let contact = self.contacts.contains_key(&peer);
+        // A request gets a stranger's mesh limits until the user accepts it.
+        let contact = self.added(&peer);
         let frames = self
             .mesh
             .link_up(&self.identity.key(), now, link, peer, contact);
@@ -1154,12 +1164,7 @@ impl<S: Store> Engine<S> {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.groups.tick();
             self.drain_groups(now);
-            let up: BTreeSet<IdentityKey> = self
-                .contacts
-                .keys()
-                .filter(|p| self.has_session(p))
-                .copied()
-                .collect();
+            let up = self.session_peers();
             let outputs = self.files.tick(now, |p| up.contains(p));
             self.drain_files(outputs);
         }
@@ -1633,8 +1638,8 @@ impl<S: Store> Engine<S> {
             if peer == me {
                 return;
             }
-            let contact = self.contacts.contains_key(&peer);
-            if contact {
+            let contact = self.added(&peer);
+            if self.contacts.contains_key(&peer) {
                 self.on_card(now, opened.sender);
             } else if match &opened.payload {
                 Payload::Text { .. } | Payload::File { .. } => true,
@@ -1909,7 +1914,10 @@ impl<S: Store> Engine<S> {
                 }
             }
             Payload::Group(fragment) => {
-                let contact = self.contacts.contains_key(&peer);
+                // Only someone the user added may bring a group we do not
+                // know: a stranger who wrote once is a request, not a contact
+                // (THREAT_MODEL.md, "Attacks tried" 1).
+                let contact = self.added(&peer);
                 self.groups.on_fragment(peer, *fragment, true, contact);
                 self.drain_groups(now);
                 self.group_sessions(now);
@@ -1993,6 +2001,8 @@ impl<S: Store> Engine<S> {
             return false;
         }
         let contact = Contact::new(card, None, ContactOrigin::Request, now);
+        // What a stranger offers is kept, not fetched, until the user accepts.
+        self.files.hold(peer);
         self.batch
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);
@@ -2003,6 +2013,22 @@ impl<S: Store> Engine<S> {
                 origin: ContactOrigin::Request,
             }));
         true
+    }
+
+    /// The contacts a session is up with.
+    fn session_peers(&self) -> BTreeSet<IdentityKey> {
+        self.contacts
+            .keys()
+            .filter(|p| self.has_session(p))
+            .copied()
+            .collect()
+    }
+
+    /// Whether the user added `peer` (a request is not: it only wrote first).
+    fn added(&self, peer: &IdentityKey) -> bool {
+        self.contacts
+            .get(peer)
+            .is_some_and(|c| c.origin == ContactOrigin::Invite)
     }
 
     fn contacts_changed(&mut self) {

@@ -28,7 +28,7 @@
 //! Bounds: files of at most [`MAX_FILE_LEN`]; at most [`MAX_WINDOW`] chunks
 //! asked for at once; at most [`MAX_INCOMING`] unfinished incoming transfers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -52,6 +52,10 @@ pub const MAX_WINDOW: u16 = 16;
 /// Unfinished incoming transfers kept (beyond this, new offers are stored
 /// as messages but their content is not fetched until others finish).
 pub const MAX_INCOMING: usize = 64;
+/// Bytes the files being fetched may take together (their full sizes): an
+/// offer past it waits until earlier ones finish (THREAT_MODEL.md, "Attacks
+/// tried" 5).
+pub const MAX_INCOMING_BYTES: u64 = 512 * 1024 * 1024;
 /// Times a file whose hash does not match is fetched again.
 pub const MAX_ATTEMPTS: u8 = 3;
 /// A window with no chunk for this long is asked for again.
@@ -301,6 +305,9 @@ pub struct Transfers {
     /// Files we send that are not known finished: when to probe the
     /// receiver next, and the wait after that.
     probes: HashMap<(IdentityKey, MessageId), Probe>,
+    /// Peers whose offers are kept but not fetched: contact requests, until
+    /// the user accepts them.
+    held: BTreeSet<IdentityKey>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -339,6 +346,10 @@ impl Transfers {
             }
             let mut record = record.clone();
             record.have = have;
+            if !self.may_fetch(&record) {
+                self.records.insert(key, record);
+                return;
+            }
             self.incoming.insert(
                 key,
                 Incoming {
@@ -435,8 +446,8 @@ impl Transfers {
         }
         out.push(FileOutput::Record(record.clone()));
         if record.state == TransferState::Going {
-            if self.incoming.len() >= MAX_INCOMING {
-                // Kept; fetched when it is restored at the next start.
+            if !self.may_fetch(&record) {
+                // Kept; fetched once there is room, or the peer is accepted.
                 self.records.insert(key, record);
                 return out;
             }
@@ -454,6 +465,69 @@ impl Transfers {
         } else {
             out.push(FileOutput::Progress(record.clone()));
             self.records.insert(key, record);
+        }
+        out
+    }
+
+    /// Offers from `peer` are kept but not fetched (a contact request).
+    pub fn hold(&mut self, peer: IdentityKey) {
+        self.held.insert(peer);
+    }
+
+    /// The user accepted `peer`: fetch what it offered.
+    pub fn release(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        up: impl Fn(&IdentityKey) -> bool,
+    ) -> Vec<FileOutput> {
+        self.held.remove(peer);
+        self.promote(now, up)
+    }
+
+    /// Whether an incoming file may be fetched now: not from a held peer,
+    /// and within [`MAX_INCOMING`] and [`MAX_INCOMING_BYTES`].
+    fn may_fetch(&self, record: &FileRecord) -> bool {
+        let reserved: u64 = self.incoming.values().map(|i| i.record.meta.size).sum();
+        !self.held.contains(&record.peer)
+            && self.incoming.len() < MAX_INCOMING
+            && reserved.saturating_add(record.meta.size) <= MAX_INCOMING_BYTES
+    }
+
+    /// Starts fetching kept offers that now may be, oldest key first.
+    fn promote(&mut self, now: Time, up: impl Fn(&IdentityKey) -> bool) -> Vec<FileOutput> {
+        let mut kept: Vec<(IdentityKey, MessageId)> = self
+            .records
+            .iter()
+            .filter(|(k, r)| {
+                !r.outgoing && r.state == TransferState::Going && !self.incoming.contains_key(k)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        kept.sort();
+        let mut out = Vec::new();
+        for key in kept {
+            let Some(record) = self.records.get(&key) else {
+                continue;
+            };
+            if !self.may_fetch(record) {
+                continue;
+            }
+            let Some(record) = self.records.remove(&key) else {
+                continue;
+            };
+            let mut incoming = Incoming {
+                asked: 0,
+                // The hash needs every chunk in order: start afresh.
+                record: FileRecord { have: 0, ..record },
+                hasher: Sha256::new(),
+                attempts: 0,
+                last: now,
+            };
+            if up(&key.0) {
+                out.push(ask(&mut incoming, now));
+            }
+            self.incoming.insert(key, incoming);
         }
         out
     }
@@ -481,17 +555,18 @@ impl Transfers {
     /// send that went quiet are asked where they stand. `up` says whether a
     /// session with a peer is up.
     pub fn tick(&mut self, now: Time, up: impl Fn(&IdentityKey) -> bool) -> Vec<FileOutput> {
-        let mut out: Vec<FileOutput> = self
-            .incoming
-            .values_mut()
-            .filter(|inc| {
-                now.since(inc.last).as_millis() as u64 >= STALL_MS && up(&inc.record.peer)
-            })
-            .map(|inc| {
-                inc.asked = inc.record.have;
-                ask(inc, now)
-            })
-            .collect();
+        let mut out = self.promote(now, &up);
+        out.extend(
+            self.incoming
+                .values_mut()
+                .filter(|inc| {
+                    now.since(inc.last).as_millis() as u64 >= STALL_MS && up(&inc.record.peer)
+                })
+                .map(|inc| {
+                    inc.asked = inc.record.have;
+                    ask(inc, now)
+                }),
+        );
         for ((peer, id), probe) in &mut self.probes {
             if probe.next > now || !up(peer) {
                 continue;
@@ -659,5 +734,77 @@ fn ask(inc: &mut Incoming, now: Time) -> FileOutput {
         have: inc.record.have,
         from,
         count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::identity::Identity;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn peer(seed: u64) -> IdentityKey {
+        Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed)).key()
+    }
+
+    fn big(n: u8) -> FileMeta {
+        FileMeta {
+            name: format!("f{n}"),
+            mime: String::new(),
+            size: MAX_FILE_LEN,
+            sha256: [n; 32],
+        }
+    }
+
+    fn asks(out: &[FileOutput]) -> usize {
+        out.iter()
+            .filter(|o| matches!(o, FileOutput::Want { count, .. } if *count > 0))
+            .count()
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 5: offers past the total quota wait.
+    #[test]
+    fn offers_past_the_total_quota_wait_for_room() {
+        let mut t = Transfers::new();
+        let now = Time::from_secs(1);
+        let fits = (MAX_INCOMING_BYTES / MAX_FILE_LEN) as u8;
+        let mut asked = 0;
+        for n in 0..fits + 3 {
+            let out = t.offered(
+                now,
+                peer(u64::from(n)),
+                MessageId([n; 16]),
+                big(n),
+                None,
+                true,
+            );
+            asked += asks(&out);
+        }
+        assert_eq!(asked, usize::from(fits), "only what fits is fetched");
+        assert_eq!(t.incoming.len(), usize::from(fits));
+        // One finishes (here: fails for good); the next kept offer starts.
+        let first = *t.incoming.keys().next().unwrap();
+        let mut done = t.incoming.remove(&first).unwrap().record;
+        done.state = TransferState::Failed;
+        t.records.insert(first, done);
+        let out = t.tick(now, |_| true);
+        assert_eq!(asks(&out), 1);
+        assert_eq!(t.incoming.len(), usize::from(fits));
+    }
+
+    #[test]
+    fn a_held_peer_s_offers_are_kept_until_released() {
+        let mut t = Transfers::new();
+        let now = Time::from_secs(1);
+        let stranger = peer(9);
+        t.hold(stranger);
+        let out = t.offered(now, stranger, MessageId([1; 16]), big(1), None, true);
+        assert_eq!(asks(&out), 0);
+        assert_eq!(asks(&t.tick(now, |_| true)), 0, "not on a timer either");
+        assert_eq!(t.get(&stranger, &MessageId([1; 16])).unwrap().have, 0);
+        assert_eq!(asks(&t.release(now, &stranger, |_| true)), 1);
     }
 }

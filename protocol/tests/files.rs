@@ -297,3 +297,23 @@ proptest::proptest! {
         proptest::prop_assert!(received_file(&net, 1, 0, &id) == Some(data.clone()), "intact");
     }
 }
+
+/// THREAT_MODEL.md "Attacks tried" 5: a stranger who writes first is a
+/// request; what it offers is shown but not downloaded until the user
+/// accepts it (adds its invite), then it is fetched whole.
+#[test]
+fn a_request_s_file_is_fetched_only_once_the_user_accepts_it() {
+    let mut net = Net::new(&["mallory", "bob"]);
+    net.add(0, 1); // only mallory knows bob
+    net.connect(0, 1);
+    let data = content(5 * CHUNK_LEN + 7, 3);
+    let id = send_file(&mut net, 0, 1, "big.bin", &data);
+    net.advance(Duration::from_secs(120));
+    let record = net.nodes[1].engine.file(&net.key(0), &id).unwrap();
+    assert_eq!(record.have, 0, "nothing fetched from a request");
+    assert_eq!(record.state, TransferState::Going);
+    assert!(progress(&net, 1).is_empty());
+    net.add(1, 0); // bob accepts
+    net.advance(Duration::from_secs(30));
+    assert_eq!(received_file(&net, 1, 0, &id), Some(data));
+}

@@ -128,3 +128,24 @@ fn messages_reach_members_with_no_session_through_the_mesh() {
         "dave learnt nothing"
     );
 }
+
+/// THREAT_MODEL.md "Attacks tried" 1: a stranger who wrote once is a contact
+/// request; it cannot make us open a group (and so cannot reach automerge's
+/// decoders with a document of its choosing).
+#[test]
+fn a_stranger_who_wrote_once_cannot_open_a_group() {
+    let mut net = Net::new(&["mallory", "bob"]);
+    net.add(0, 1); // only mallory knows bob
+    net.connect(0, 1);
+    net.send(0, 1, "hi, it's mallory");
+    let now = net.now;
+    let bob = net.key(1);
+    let mallory = &mut net.nodes[0].engine;
+    let g = mallory.group_create(now, "free stuff").unwrap();
+    mallory.group_add(now, &g, &bob).unwrap();
+    mallory.flush(now).unwrap();
+    net.pump();
+    net.advance(std::time::Duration::from_secs(60));
+    assert!(net.nodes[1].engine.group(&g).is_none());
+    assert_eq!(net.nodes[1].engine.groups().count(), 0);
+}
