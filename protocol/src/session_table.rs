@@ -57,6 +57,11 @@ struct PeerState {
     initiating: Option<u64>,
     /// Newest timestamp of an accepted IK `Init`: older ones are replays.
     last_init: Time,
+    /// Sessions from IK inits that were already old when they came: maybe a
+    /// replay (the guard above is in memory only, so a restart forgets it).
+    /// They never hold off our own handshake (THREAT_MODEL.md, "Attacks
+    /// tried" 12).
+    stale_inits: Vec<u64>,
 }
 
 /// What handling an envelope produced.
@@ -189,7 +194,8 @@ impl SessionTable {
             .filter_map(|i| self.sessions.get(i));
         for session in newest {
             let young = now.since(session.established()) < self.limits.handshake_timeout;
-            if !session.is_confirmed() && young {
+            let stale = state.stale_inits.contains(&session.local_index());
+            if !session.is_confirmed() && young && !stale {
                 // The peer started one; give it time to speak in it.
                 return false;
             }
@@ -271,6 +277,12 @@ impl SessionTable {
                             return Err(SessionError::Replay(timestamp.as_millis()).into());
                         }
                         state.last_init = timestamp;
+                        // Written more than a handshake's time ago (by our
+                        // clock): a replay, or a peer whose clock is off;
+                        // either way, not worth waiting for.
+                        if now.since(timestamp) >= self.limits.handshake_timeout {
+                            state.stale_inits.push(index);
+                        }
                         self.insert_session(*session);
                         debug_assert_eq!(pattern, Pattern::Ik);
                         Ok(Outcome::Established {
@@ -392,6 +404,7 @@ impl SessionTable {
         self.sessions.remove(&index);
         if let Some(state) = self.peers.get_mut(peer) {
             state.sessions.retain(|i| *i != index);
+            state.stale_inits.retain(|i| *i != index);
         }
     }
 
@@ -467,5 +480,67 @@ impl SessionTable {
             .filter(|t| *t > now)
             .min();
         handshake_deadline.into_iter().chain(session_deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    fn party(seed: u64) -> (Identity, ContactCard) {
+        let id = Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed));
+        let card = ContactCard::new(
+            &id,
+            "n",
+            vec![],
+            Time::from_secs(1),
+            Duration::from_secs(1 << 30),
+        )
+        .unwrap();
+        (id, card)
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 12: an IK init recorded earlier and
+    /// replayed after the responder restarted (its replay guard is in
+    /// memory) makes a session nobody can use; it must not hold off the
+    /// responder's own handshake.
+    #[test]
+    fn an_init_replayed_after_a_restart_does_not_hold_off_our_handshake() {
+        let (alice, alice_card) = party(1);
+        let (bob, bob_card) = party(2);
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let start = Time::from_secs(1_000);
+        let mut a = SessionTable::new(SessionLimits::default());
+        let init = a
+            .initiate(
+                &alice,
+                &alice_card,
+                bob.key(),
+                Some(bob.static_key()),
+                &mut rng,
+                start,
+            )
+            .unwrap();
+        // A fresh init: bob waits for alice to speak in it, as before.
+        let mut b = SessionTable::new(SessionLimits::default());
+        let fresh = b
+            .handle(&bob, &bob_card, init.clone(), &mut rng, start)
+            .unwrap();
+        assert!(matches!(fresh, Outcome::Established { .. }));
+        assert!(!b.needs_handshake(&alice.key(), start));
+        // Bob restarts; a minute later the recorded init comes again.
+        let later = start + Duration::from_secs(60);
+        let mut b = SessionTable::new(SessionLimits::default());
+        let replayed = b.handle(&bob, &bob_card, init, &mut rng, later).unwrap();
+        assert!(matches!(replayed, Outcome::Established { .. }));
+        assert!(
+            b.needs_handshake(&alice.key(), later),
+            "a replayed init must not hold off bob's own handshake"
+        );
     }
 }
