@@ -24,6 +24,8 @@ struct Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Before any thread: secrets leave the environment at once.
+    cairn_node::secrets::take_from_env();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -46,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A node already running on this profile (`cairn run`): use it.
     let attached = app.attach_if_running();
     // For scripts (and the screenshot): unlock without typing.
-    if !attached && let Ok(pass) = std::env::var("CAIRN_PASSPHRASE") {
+    if !attached && let Some(pass) = cairn_node::secrets::get("CAIRN_PASSPHRASE") {
         let name = std::env::var("CAIRN_NAME").unwrap_or_else(|_| "me".into());
         app.unlock_with(&pass, &name);
     }

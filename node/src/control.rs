@@ -56,7 +56,14 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
         }
         fs::remove_file(path).map_err(|e| io_err(path, e))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| io_err(path, e))?;
+    // Created owner-only, not made so afterwards: no moment at the umask's
+    // mode (THREAT_MODEL.md, "Attacks tried" 10). The mask is the process's,
+    // restored at once; files other threads create meanwhile only come out
+    // stricter.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(old);
+    let listener = bound.map_err(|e| io_err(path, e))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| io_err(path, e))?;
     Ok(listener)
 }
@@ -71,6 +78,10 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, _)) if !same_user(&stream) => {
+                    warn!("control socket: a connection from another user refused");
+                    continue;
+                }
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     warn!(error = %e, "control socket accept failed");
@@ -82,6 +93,13 @@ pub async fn serve(
         tokio::spawn(connection(stream, calls.clone(), events.clone()));
     }
     let _ = fs::remove_file(path);
+}
+
+/// Whether the process at the other end runs as our user (`SO_PEERCRED`).
+fn same_user(stream: &UnixStream) -> bool {
+    stream
+        .peer_cred()
+        .is_ok_and(|c| c.uid() == rustix::process::getuid().as_raw())
 }
 
 async fn connection(

@@ -17,8 +17,11 @@ pub mod gateway;
 mod paged;
 pub mod profile;
 pub mod runtime;
+pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod terminal;
+pub mod timestamp;
 pub mod vault;
 
 pub use api::{ApiError, Reply, Request, Response};

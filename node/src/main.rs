@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_node::api::{ContactInfo, GroupInfo, MessageInfo, StatusInfo};
 use cairn_node::control::{self, ControlError};
@@ -296,6 +296,8 @@ enum CliError {
 }
 
 fn main() -> ExitCode {
+    // Before any thread: secrets leave the environment at once.
+    cairn_node::secrets::take_from_env();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
@@ -337,8 +339,8 @@ fn profile_of(cli: &Cli) -> Result<Profile, CliError> {
 
 /// The passphrase from CAIRN_PASSPHRASE, or asked for on the terminal.
 fn passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
-    if let Ok(p) = std::env::var("CAIRN_PASSPHRASE") {
-        return Ok(Zeroizing::new(p));
+    if let Some(p) = cairn_node::secrets::get("CAIRN_PASSPHRASE") {
+        return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(
@@ -605,12 +607,16 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             if s.key_changed {
                 println!(
                     "!! {}'s key CHANGED since you last checked. Compare again before trusting it.",
-                    s.name
+                    esc(&s.name)
                 );
             }
-            println!("Safety number with {}:\n\n{}\n", s.name, s.safety_number);
+            println!(
+                "Safety number with {}:\n\n{}\n",
+                esc(&s.name),
+                s.safety_number
+            );
             if s.verified {
-                println!("{} is verified.", s.name);
+                println!("{} is verified.", esc(&s.name));
             } else {
                 println!(
                     "Compare these digits with the ones on {}'s screen, in person or on a call.\n\
@@ -631,12 +637,16 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
             .unwrap_or(if g.left { "left" } else { "removed" });
         println!(
             "{:<24} {}  {} members, {} messages, you: {role}",
-            g.name, g.id, g.members, g.messages
+            esc(&g.name),
+            g.id,
+            g.members,
+            g.messages
         );
         if let Some(address) = &g.bridged_as {
             println!(
-                "{:<24} bridged to XMPP as {address}: only as private as XMPP",
-                ""
+                "{:<24} bridged to XMPP as {}: only as private as XMPP",
+                "",
+                esc(address)
             );
         }
     };
@@ -707,7 +717,7 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
                         (None, true) => "you".to_owned(),
                         (None, false) => m.author_name.clone(),
                     };
-                    println!("{} {who}: {}", when(m.sent_at), m.text);
+                    println!("{} {}: {}", when(m.sent_at), esc(&who), esc(&m.text));
                 }
             }
         }
@@ -721,7 +731,7 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
                 print_json(&members);
             } else {
                 for m in &members {
-                    println!("{:<20} {}  {}", m.name, m.id, m.role);
+                    println!("{:<20} {}  {}", esc(&m.name), m.id, m.role);
                 }
             }
         }
@@ -729,7 +739,10 @@ async fn group_command(profile: &Profile, command: GroupCommand) -> Result<(), C
             let Reply::Group(g) = request(profile, Request::GroupLeave { group }).await? else {
                 return Err(unexpected());
             };
-            println!("Left {:?}; its history stays readable here.", g.name);
+            println!(
+                "Left \"{}\"; its history stays readable here.",
+                esc(&g.name)
+            );
         }
         GroupCommand::List { json } => {
             let Reply::Groups { groups } = request(profile, Request::GroupList).await? else {
@@ -833,7 +846,7 @@ async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
         let name = |id: &str| {
             known
                 .get(id)
-                .cloned()
+                .map(|n| esc(n).into_owned())
                 .unwrap_or_else(|| id.chars().take(12).collect())
         };
         let now = when(cairn_node::service::now().as_millis());
@@ -901,6 +914,40 @@ fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
     Ok(reply)
 }
 
+/// How long `cairn run` waits for a CLI command that holds the store.
+const STORE_WAIT: Duration = Duration::from_secs(15);
+
+/// Opens the profile for the node. A CLI command that found no node opens
+/// the store itself for a moment: wait for it rather than fail
+/// (THREAT_MODEL.md, "Attacks tried" 15). A node that answers on the control
+/// socket is not waited for.
+async fn open_waiting(
+    profile: &Profile,
+    passphrase: &[u8],
+) -> Result<cairn_node::store::Opened, CliError> {
+    use cairn_node::profile::ProfileError;
+    use cairn_node::store::StoreOpenError;
+    let deadline = std::time::Instant::now() + STORE_WAIT;
+    let mut said = false;
+    loop {
+        match profile.open(passphrase) {
+            Err(ProfileError::Store(StoreOpenError::InUse))
+                if std::time::Instant::now() < deadline
+                    && tokio::net::UnixStream::connect(profile.socket_path())
+                        .await
+                        .is_err() =>
+            {
+                if !said {
+                    eprintln!("The profile is busy (a cairn command?); waiting for it…");
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn unexpected_api() -> cairn_node::ApiError {
     cairn_node::ApiError::new(cairn_node::api::ErrorKind::Internal, "unsupported offline")
 }
@@ -912,7 +959,7 @@ async fn run(
 ) -> Result<(), CliError> {
     let opened = match created {
         Some(opened) => opened,
-        None => profile.open(passphrase(false)?.as_bytes())?,
+        None => open_waiting(profile, passphrase(false)?.as_bytes()).await?,
     };
     let id = opened.identity.key();
     let options = RunOptions {
@@ -1008,12 +1055,18 @@ fn print_json<T: serde::Serialize>(value: &T) {
     }
 }
 
-fn shown_name(c: &ContactInfo) -> &str {
-    c.alias.as_deref().unwrap_or(&c.name)
+/// The name the user knows a contact by, safe to print.
+fn shown_name(c: &ContactInfo) -> String {
+    esc(c.alias.as_deref().unwrap_or(&c.name)).into_owned()
+}
+
+/// Text that someone else chose, safe to print on a terminal.
+fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    cairn_node::terminal::escape(text)
 }
 
 fn when(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    cairn_node::timestamp::rfc3339_seconds(ms)
 }
 
 fn print_message(m: &MessageInfo) {
@@ -1028,13 +1081,18 @@ fn print_message(m: &MessageInfo) {
             println!(
                 "{} {arrow} [file] {} ({}, {progress})  [{}]  id {}",
                 when(m.local_at),
-                m.text,
+                esc(&m.text),
                 size(f.size),
                 m.state,
                 m.id
             );
         }
-        None => println!("{} {arrow} {}  [{}]", when(m.local_at), m.text, m.state),
+        None => println!(
+            "{} {arrow} {}  [{}]",
+            when(m.local_at),
+            esc(&m.text),
+            m.state
+        ),
     }
 }
 
@@ -1205,7 +1263,7 @@ async fn bridge_command(profile: &Profile, command: BridgeCommand) -> Result<(),
             else {
                 return Err(unexpected());
             };
-            println!("Added {} ({}) on XMPP", c.name, c.id);
+            println!("Added {} ({}) on XMPP", esc(&c.name), c.id);
             println!("Write with: cairn send {} \"…\"", c.id);
             Ok(())
         }
@@ -1239,7 +1297,7 @@ fn print_contact(c: &ContactInfo) {
 }
 
 fn print_status(s: &StatusInfo) {
-    println!("{} ({})", s.name, s.id);
+    println!("{} ({})", esc(&s.name), s.id);
     println!(
         "contacts: {}   outbox: {}   sessions: {}",
         s.contacts, s.outbox, s.sessions
@@ -1327,6 +1385,6 @@ fn print_status(s: &StatusInfo) {
             .peer_name
             .clone()
             .unwrap_or_else(|| l.peer[..12].to_owned());
-        println!("  {} link to {who}", l.medium);
+        println!("  {} link to {}", l.medium, esc(&who));
     }
 }

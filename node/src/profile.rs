@@ -33,6 +33,13 @@ pub enum ProfileError {
     NoDefaultDir,
     #[error("config file {path} is invalid: {reason}")]
     Config { path: String, reason: String },
+    #[error(
+        "profile directory {path} is open to other users (mode {mode:o}); \
+         make it yours alone with: chmod 700 {path}"
+    )]
+    Exposed { path: String, mode: u32 },
+    #[error("profile directory {path} belongs to another user (uid {owner}); run as that user")]
+    NotOurs { path: String, owner: u32 },
 }
 
 /// Settings from `config.toml`. Absent keys take the defaults shown.
@@ -290,7 +297,26 @@ impl Profile {
     }
 
     pub fn open(&self, passphrase: &[u8]) -> Result<Opened, ProfileError> {
+        self.check_private()?;
         Ok(RedbStore::open(&self.store_path(), passphrase)?)
+    }
+
+    /// Refuses a profile directory that other users can enter or that is not
+    /// ours: the control socket and the store inside it are only as private
+    /// as the directory (THREAT_MODEL.md, "Attacks tried" 10).
+    pub fn check_private(&self) -> Result<(), ProfileError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(&self.dir).map_err(|e| self.dir_error(e))?;
+        let path = self.dir.display().to_string();
+        let owner = meta.uid();
+        if owner != rustix::process::getuid().as_raw() {
+            return Err(ProfileError::NotOurs { path, owner });
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ProfileError::Exposed { path, mode });
+        }
+        Ok(())
     }
 
     pub fn load_config(&self) -> Result<NodeConfig, ProfileError> {
@@ -324,6 +350,19 @@ mod tests {
         let end = start + readme[start..].find("```").expect("end of the block");
         let config: NodeConfig = toml::from_str(&readme[start..end]).expect("valid config");
         assert!(config.lan.mdns && config.mesh.enabled && !config.tor.on());
+    }
+
+    #[test]
+    fn a_profile_directory_open_to_others_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::at(dir.path().join("p"));
+        profile.create("me", b"").unwrap();
+        profile.check_private().unwrap();
+        fs::set_permissions(profile.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        let err = profile.open(b"").err().unwrap().to_string();
+        assert!(err.contains("chmod 700"), "{err}");
+        fs::set_permissions(profile.dir(), fs::Permissions::from_mode(0o700)).unwrap();
+        profile.open(b"").unwrap();
     }
 
     #[test]

@@ -57,6 +57,11 @@ pub enum NodeError {
     Address { addr: String, reason: String },
     #[error(transparent)]
     Gateway(#[from] crate::gateway::GatewayError),
+    #[error(
+        "the XMPP gateway connects to its server directly, which --tor-only forbids; \
+         run the gateway without --tor-only (or [tor] only = false)"
+    )]
+    GatewayNotOverTor,
 }
 
 /// A handle to a running node, for in-process callers (the GUI, tests).
@@ -226,6 +231,12 @@ pub async fn start(
     opened: Opened,
     options: RunOptions,
 ) -> Result<(NodeHandle, tokio::task::JoinHandle<()>), NodeError> {
+    // Tor only means nothing leaves but through Tor: the gateway's component
+    // connection (and its DNS lookup) would (THREAT_MODEL.md, "Attacks
+    // tried" 8).
+    if options.config.gateway.enabled && options.config.tor.only {
+        return Err(NodeError::GatewayNotOverTor);
+    }
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let Opened {

@@ -454,7 +454,7 @@ fn check_passphrase(
         .get("kdf")
         .map_err(io)?
         .and_then(|v| KdfParams::decode(v.value()))
-        .ok_or_else(|| StoreOpenError::Damaged("KDF parameters missing".into()))?;
+        .ok_or_else(|| StoreOpenError::Damaged("KDF parameters missing or out of bounds".into()))?;
     let check = meta
         .get("check")
         .map_err(io)?

@@ -21,6 +21,15 @@ use zeroize::Zeroizing;
 const BUCKETS: [usize; 6] = [64, 256, 1024, 4096, 16384, 65536];
 const CHECK_PLAINTEXT: &[u8] = b"cairn store key check v1";
 
+/// The most memory a stored KDF setting may ask for (1 GiB, 16× the
+/// default): the parameters sit in the clear in the file, and anyone who can
+/// edit it could otherwise demand any amount at unlock.
+pub const MAX_KDF_MEMORY_KIB: u32 = 1024 * 1024;
+/// The most Argon2 passes a stored setting may ask for.
+pub const MAX_KDF_ITERATIONS: u32 = 32;
+/// The most lanes a stored setting may ask for.
+pub const MAX_KDF_PARALLELISM: u32 = 16;
+
 /// Argon2id cost and salt, stored in the clear beside the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KdfParams {
@@ -51,6 +60,8 @@ impl KdfParams {
         out
     }
 
+    /// Reads stored parameters; `None` for anything malformed or past the
+    /// bounds above.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         if bytes.len() != 28 {
             return None;
@@ -59,12 +70,16 @@ impl KdfParams {
             |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let mut salt = [0u8; 16];
         salt.copy_from_slice(&bytes[..16]);
-        Some(Self {
+        let params = Self {
             salt,
             memory_kib: word(16),
             iterations: word(20),
             parallelism: word(24),
-        })
+        };
+        let bounded = (1..=MAX_KDF_MEMORY_KIB).contains(&params.memory_kib)
+            && (1..=MAX_KDF_ITERATIONS).contains(&params.iterations)
+            && (1..=MAX_KDF_PARALLELISM).contains(&params.parallelism);
+        bounded.then_some(params)
     }
 }
 
@@ -263,5 +278,23 @@ mod tests {
         let p = KdfParams::generate();
         assert_eq!(KdfParams::decode(&p.encode()), Some(p));
         assert_eq!(KdfParams::decode(&[1, 2]), None);
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 11: an edited file cannot demand
+    /// unbounded memory or time at unlock.
+    #[test]
+    fn stored_kdf_costs_past_the_bounds_are_refused() {
+        let p = KdfParams::generate();
+        let edit = |at: usize, v: u32| {
+            let mut b = p.encode();
+            b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+            KdfParams::decode(&b)
+        };
+        assert!(edit(16, MAX_KDF_MEMORY_KIB).is_some());
+        assert_eq!(edit(16, MAX_KDF_MEMORY_KIB + 1), None);
+        assert_eq!(edit(16, u32::MAX), None);
+        assert_eq!(edit(20, MAX_KDF_ITERATIONS + 1), None);
+        assert_eq!(edit(20, 0), None);
+        assert_eq!(edit(24, MAX_KDF_PARALLELISM + 1), None);
     }
 }

@@ -119,6 +119,13 @@ pub struct ContactCard {
     signature: [u8; 64],
 }
 
+/// Bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069): they reorder the text around them. Marks such as U+200F
+/// and joiners such as U+200C, which Persian and Arabic need, are not these.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Checks a display name: present, short, printable.
 pub fn validate_name(name: &str) -> Result<(), InviteError> {
     if name.trim().is_empty() {
@@ -130,6 +137,13 @@ pub fn validate_name(name: &str) -> Result<(), InviteError> {
     if name.chars().any(char::is_control) {
         return Err(InviteError::Name(
             "a name cannot contain control characters",
+        ));
+    }
+    // Embeddings, overrides and isolates reorder what follows them: a name
+    // could read as another's (THREAT_MODEL.md, "Attacks tried" 13).
+    if name.chars().any(is_bidi_control) {
+        return Err(InviteError::Name(
+            "a name cannot contain bidirectional overrides",
         ));
     }
     Ok(())
@@ -362,6 +376,15 @@ mod tests {
         )
         .unwrap();
         (id, card)
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 13.
+    #[test]
+    fn names_with_bidi_overrides_are_refused_and_persian_ones_are_not() {
+        assert!(validate_name("alice\u{202e}ecila").is_err());
+        assert!(validate_name("\u{2067}bob").is_err());
+        assert!(validate_name("می\u{200c}بینمت").is_ok());
+        assert!(validate_name("\u{200f}سارا").is_ok());
     }
 
     #[test]

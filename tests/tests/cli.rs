@@ -113,6 +113,119 @@ fn control_socket_is_owner_only() {
     let _ = stderr;
 }
 
+/// What a connection to the control socket as `uid` gets back for a status
+/// request: the first bytes of the answer, empty when the node hung up.
+fn control_answer_as(socket: &std::path::Path, uid: Option<u32>) -> String {
+    use std::os::unix::process::CommandExt;
+    let script = "import socket,sys\n\
+                  s=socket.socket(socket.AF_UNIX)\n\
+                  s.settimeout(10)\n\
+                  s.connect(sys.argv[1])\n\
+                  try:\n  s.sendall(b'{\"cmd\":\"status\"}\\n')\n  got=s.recv(64)\n\
+                  except (ConnectionResetError, BrokenPipeError):\n  got=b''\n\
+                  sys.stdout.write(got.decode('utf-8','replace'))\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]).arg(socket);
+    if let Some(uid) = uid {
+        cmd.uid(uid).gid(uid);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "python: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// THREAT_MODEL.md "Attacks tried" 10: even with the directory and the
+/// socket opened up after start, another user's connection is refused
+/// (`SO_PEERCRED`); the owner's is answered.
+#[test]
+fn the_control_socket_answers_its_own_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut alice = Peer::new("alice", None).with_run_args(&["--no-lan"]);
+    alice.start();
+    let socket = alice.profile().join("control.sock");
+    let open = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    open(alice.profile(), 0o755);
+    open(&socket, 0o666);
+    assert!(control_answer_as(&socket, None).starts_with('{'));
+    assert_eq!(
+        control_answer_as(&socket, Some(65534)),
+        "",
+        "nobody is refused"
+    );
+    assert!(
+        alice
+            .log(1)
+            .contains("a connection from another user refused")
+    );
+    open(alice.profile(), 0o700);
+}
+
+/// THREAT_MODEL.md "Attacks tried" 10: a profile directory others can enter
+/// is refused at start, with the command that fixes it.
+#[test]
+fn a_profile_directory_open_to_others_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let alice = Peer::new("alice", None);
+    std::fs::set_permissions(alice.profile(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let out = alice.cli(&["run", "--no-lan", "--no-ble"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("open to other users") && err.contains("chmod 700"),
+        "{err}"
+    );
+    std::fs::set_permissions(alice.profile(), std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// THREAT_MODEL.md "Attacks tried" 8: a gateway would connect to its XMPP
+/// server directly; with Tor only that is refused before anything starts.
+/// (The arti settings point nowhere, so a failing check cannot reach Tor.)
+#[test]
+fn a_gateway_with_tor_only_is_refused_before_anything_starts() {
+    let gw = Peer::new("gateway", None);
+    std::fs::write(
+        gw.profile().join("config.toml"),
+        "[tor]\nonly = true\narti_config = \"/nonexistent/arti.toml\"\n",
+    )
+    .unwrap();
+    let out = gw.cli_with_env(
+        &[
+            "gateway",
+            "--domain",
+            "cairn.example",
+            "--server",
+            "127.0.0.1:9",
+        ],
+        &[
+            ("CAIRN_PASSPHRASE", cairn_tests::PASSPHRASE),
+            ("CAIRN_GATEWAY_SECRET", "s3cret"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--tor-only forbids"), "{err}");
+}
+
+/// THREAT_MODEL.md "Attacks tried" 15: a CLI command that found no node
+/// holds the store for a moment; `cairn run` started meanwhile waits for it
+/// and comes up, instead of exiting with "in use".
+#[test]
+fn cairn_run_waits_for_a_cli_command_that_holds_the_store() {
+    let mut alice = Peer::new("alice", None).with_run_args(&["--no-lan"]);
+    let held = cairn_node::Profile::at(alice.profile())
+        .open(cairn_tests::PASSPHRASE.as_bytes())
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        drop(held);
+    });
+    alice.start(); // panics if the node exits at start
+    release.join().unwrap();
+    assert!(alice.log(1).contains("waiting for it"), "it did wait");
+}
+
 #[test]
 fn without_bluetooth_the_node_says_why_and_runs_on() {
     // No system bus at all (the address points nowhere), so no radio can be

@@ -33,6 +33,9 @@ pub const RESOURCE: &str = "cairn";
 /// Setting keys: `gw/user/<id>` → alias; `gw/sub/<id>/<jid>` → empty.
 const USER_PREFIX: &str = "gw/user/";
 const SUB_PREFIX: &str = "gw/sub/";
+/// The local part a user was given, kept so a restart cannot hand it to
+/// someone else (settings order would otherwise decide).
+const LOCAL_PREFIX: &str = "gw/local/";
 
 /// What the operator decides.
 #[derive(Debug, Clone)]
@@ -183,13 +186,31 @@ impl Gateway {
         settings: &[(String, Vec<u8>)],
         name: impl Fn(&IdentityKey) -> Option<String>,
     ) {
-        for (key, value) in settings {
-            if let Some(id) = key.strip_prefix(USER_PREFIX)
-                && let Ok(user) = id.parse::<IdentityKey>()
-            {
-                let alias = String::from_utf8_lossy(value).into_owned();
-                let display = name(&user).unwrap_or_else(|| user.short());
-                self.register(user, &alias, display);
+        let kept: HashMap<IdentityKey, String> = settings
+            .iter()
+            .filter_map(|(key, value)| {
+                let user = key.strip_prefix(LOCAL_PREFIX)?.parse().ok()?;
+                Some((user, String::from_utf8_lossy(value).into_owned()))
+            })
+            .collect();
+        let mut joined: Vec<(IdentityKey, String)> = settings
+            .iter()
+            .filter_map(|(key, value)| {
+                let user = key.strip_prefix(USER_PREFIX)?.parse().ok()?;
+                Some((user, String::from_utf8_lossy(value).into_owned()))
+            })
+            .collect();
+        // Those whose address was kept get it back first; the rest (stored
+        // before addresses were kept) are resolved after them.
+        joined.sort_by_key(|(user, _)| !kept.contains_key(user));
+        for (user, alias) in joined {
+            let display = name(&user).unwrap_or_else(|| user.short());
+            let local = kept.get(&user).filter(|l| self.free_for(l, &user)).cloned();
+            match local {
+                Some(local) => self.insert_user(user, &alias, display, local),
+                None => {
+                    self.register(user, &alias, display);
+                }
             }
         }
         for (key, _) in settings {
@@ -214,31 +235,48 @@ impl Gateway {
         self.users.contains_key(id)
     }
 
+    /// Gives `user` the local part its alias asks for, or its own id when
+    /// that is taken. Id-shaped local parts are reserved for their owners,
+    /// so the fallback never collides (THREAT_MODEL.md, "Attacks tried" 4).
     fn register(&mut self, user: IdentityKey, alias: &str, name: String) -> String {
         if let Some(old) = self.users.remove(&user) {
             self.by_local.remove(&old.local);
         }
         let wanted = escape_local(&alias.trim().to_lowercase());
-        let local = if !alias.trim().is_empty()
-            && !self.by_local.contains_key(&wanted)
-            && !self.rooms.is_room(&wanted)
-        {
+        let local = if !alias.trim().is_empty() && self.free_for(&wanted, &user) {
             wanted
         } else {
             user.to_string()
         };
+        self.insert_user(user, alias, name, local.clone());
+        format!("{local}@{}", self.policy.domain)
+    }
+
+    /// Whether `local` may be `user`'s: not another user's or a room's, and
+    /// not shaped like someone else's id.
+    fn free_for(&self, local: &str, user: &IdentityKey) -> bool {
+        let id_shaped =
+            local.parse::<IdentityKey>().is_ok() || local.len() == user.to_string().len();
+        self.by_local.get(local).is_none_or(|u| u == user)
+            && !self.rooms.is_room(local)
+            && (!id_shaped || local == user.to_string())
+    }
+
+    fn insert_user(&mut self, user: IdentityKey, alias: &str, name: String, local: String) {
+        if let Some(old) = self.users.remove(&user) {
+            self.by_local.remove(&old.local);
+        }
         self.by_local.insert(local.clone(), user);
         self.users.insert(
             user,
             User {
-                local: local.clone(),
+                local,
                 alias: alias.to_owned(),
                 name,
                 online: false,
                 subscribers: BTreeSet::new(),
             },
         );
-        format!("{local}@{}", self.policy.domain)
     }
 
     fn jid_of(&self, user: &IdentityKey) -> Option<String> {
@@ -470,6 +508,12 @@ impl Gateway {
                     info!(user = %user.short(), "a Cairn user joined the gateway");
                     address
                 };
+                if let Some(u) = self.users.get(&user) {
+                    out.push(Action::PutSetting(
+                        format!("{LOCAL_PREFIX}{user}"),
+                        u.local.clone().into_bytes(),
+                    ));
+                }
                 out.push(Action::Signal {
                     user,
                     signal: BridgeSignal::Welcome { address },
@@ -499,6 +543,7 @@ impl Gateway {
                         out.push(Action::DeleteSetting(format!("{SUB_PREFIX}{user}/{sub}")));
                     }
                     out.push(Action::DeleteSetting(format!("{USER_PREFIX}{user}")));
+                    out.push(Action::DeleteSetting(format!("{LOCAL_PREFIX}{user}")));
                     info!(user = %user.short(), "a Cairn user left the gateway");
                 }
             }
@@ -867,6 +912,18 @@ impl Gateway {
         let Some(jid) = self.jid_of(&user) else {
             return;
         };
+        // Presence from addresses the gateway does not serve, or faster than
+        // its rate, reaches nobody (THREAT_MODEL.md, "Attacks tried" 9).
+        if kind != "subscribe" && kind != "unsubscribe" {
+            if !self.policy.allows(from_bare) {
+                debug!("presence from an XMPP address the gateway does not allow dropped");
+                return;
+            }
+            if !self.rate_ok(now, from_bare) {
+                debug!("presence faster than the gateway allows dropped");
+                return;
+            }
+        }
         match kind {
             "subscribe" => {
                 if !self.policy.allows(from_bare) || !self.rate_ok(now, from_bare) {
@@ -980,9 +1037,15 @@ impl Gateway {
     ) {
         let kind = stanza.attr("type").unwrap_or("");
         let id = stanza.attr("id").unwrap_or("");
+        let from_bare = bare_jid(from).unwrap_or_default();
+        let server = parent_domain(&self.policy.domain).to_ascii_lowercase();
         if kind == "result" || kind == "error" {
+            // Only the server answers our ping: a reply from anyone else
+            // with the same id settles nothing (THREAT_MODEL.md, "Attacks
+            // tried" 9).
             if let Some((marker, _)) = &self.marker
                 && marker == id
+                && from_bare == server
                 && let Some((_, items)) = self.marker.take()
             {
                 for item in items {
@@ -1023,6 +1086,23 @@ impl Gateway {
         let name = user
             .and_then(|u| self.users.get(&u))
             .map(|u| u.name.clone());
+        // Who is here (users, rooms, names) is for the addresses the gateway
+        // serves, and its server: others learn only that it is a gateway.
+        let outsider = from_bare != server && !self.policy.allows(&from_bare);
+        let harmless = matches!(
+            (query.name(), query.ns().as_str(), &name),
+            ("ping", NS_PING, _) | ("query", NS_VERSION, _) | ("query", NS_DISCO_INFO, None)
+        );
+        if outsider && !harmless {
+            info!("a query from an XMPP address the gateway does not allow refused");
+            out.extend(error_reply(
+                stanza,
+                "cancel",
+                "not-allowed",
+                "this gateway does not answer your address",
+            ));
+            return;
+        }
         match (kind, query.name(), query.ns().as_str()) {
             ("get", "ping", NS_PING) => out.extend(result(String::new())),
             ("get", "query", NS_DISCO_INFO) => {
@@ -1309,6 +1389,69 @@ mod tests {
             .collect()
     }
 
+    fn join(g: &mut Gateway, user: IdentityKey, alias: &str) -> (String, Vec<Action>) {
+        let out = g.on_signal(
+            user,
+            "n".to_owned(),
+            BridgeSignal::Join {
+                alias: alias.to_owned(),
+            },
+        );
+        let address = out
+            .iter()
+            .find_map(|a| match a {
+                Action::Signal {
+                    signal: BridgeSignal::Welcome { address },
+                    ..
+                } => Some(address.clone()),
+                _ => None,
+            })
+            .unwrap();
+        (address, out)
+    }
+
+    fn settings_of(actions: &[Action]) -> Vec<(String, Vec<u8>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::PutSetting(k, v) => Some((k.clone(), v.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 4: an alias that is a victim's id
+    /// cannot take the victim's fallback address, and after a restart each
+    /// user keeps the address it was given, whatever order settings load in.
+    #[test]
+    fn an_alias_cannot_squat_another_user_s_address() {
+        let (mut g, _) = gateway(&[]);
+        let (victim, mallory) = (key(7), key(8));
+        let (m_addr, m_out) = join(&mut g, mallory, &victim.to_string());
+        assert_ne!(
+            m_addr,
+            format!("{victim}@cairn.example"),
+            "id-shaped alias refused"
+        );
+        assert_eq!(m_addr, format!("{mallory}@cairn.example"));
+        // The victim asks for a name someone already has: its own id.
+        let (first, f_out) = join(&mut g, key(9), "sam");
+        assert_eq!(first, "sam@cairn.example");
+        let (v_addr, v_out) = join(&mut g, victim, "sam");
+        assert_eq!(v_addr, format!("{victim}@cairn.example"));
+        // Restarts load settings in any order; addresses stay where they were.
+        let mut all = settings_of(&m_out);
+        all.extend(settings_of(&v_out));
+        all.extend(settings_of(&f_out));
+        for order in [all.clone(), all.iter().rev().cloned().collect()] {
+            let mut h = Gateway::new(Policy::new("cairn.example"));
+            h.load(&order, |_| None);
+            assert_eq!(h.jid_of(&key(9)).unwrap(), "sam@cairn.example");
+            assert_eq!(h.jid_of(&victim).unwrap(), v_addr);
+            assert_eq!(h.jid_of(&mallory).unwrap(), m_addr);
+        }
+    }
+
     #[test]
     fn aliases_are_escaped_per_xep_0106_and_come_back() {
         let local = escape_local("alice smith@home");
@@ -1452,5 +1595,81 @@ mod tests {
                 id: MessageId([5; 16])
             }]
         );
+    }
+
+    /// THREAT_MODEL.md "Attacks tried" 9: a ping reply from anyone but the
+    /// server settles nothing; presence, disco#items and vCards are for the
+    /// addresses the gateway serves.
+    #[test]
+    fn outsiders_cannot_settle_texts_send_presence_or_list_who_is_here() {
+        let (mut g, alice) = gateway(&["friends.example"]);
+        let record = MessageRecord {
+            peer: alice,
+            id: MessageId([5; 16]),
+            direction: cairn_protocol::Direction::Incoming,
+            text: "to juliet".into(),
+            sent_at: Time::ZERO,
+            local_at: Time::ZERO,
+            state: cairn_protocol::DeliveryState::Received,
+            remote: Some("juliet@friends.example".into()),
+            file: None,
+        };
+        let out = g.on_cairn_text(&record);
+        let ping = out
+            .iter()
+            .find_map(|a| match a {
+                Action::Send(el) if el.name() == "iq" => el.attr("id").map(str::to_owned),
+                _ => None,
+            })
+            .unwrap();
+        for from in ["mallory@evil.example/x", "juliet@friends.example/phone"] {
+            let forged = stanza(&format!(
+                "<iq xmlns='{NS_CLIENT}' type='result' from='{from}' to='cairn.example' id='{ping}'/>"
+            ));
+            let out = g.on_stanza(Time::ZERO, &forged);
+            assert!(
+                !out.iter().any(|a| matches!(a, Action::Settle { .. })),
+                "{from}"
+            );
+        }
+        let to = "alice\\20smith@cairn.example";
+        let presence = |from: &str| {
+            stanza(&format!(
+                "<presence xmlns='{NS_CLIENT}' from='{from}/r' to='{to}'/>"
+            ))
+        };
+        let signals = |out: &[Action]| {
+            out.iter()
+                .filter(|a| matches!(a, Action::Signal { .. }))
+                .count()
+        };
+        assert_eq!(
+            signals(&g.on_stanza(Time::ZERO, &presence("m@evil.example"))),
+            0
+        );
+        assert_eq!(
+            signals(&g.on_stanza(Time::ZERO, &presence("j@friends.example"))),
+            1
+        );
+        let query = |from: &str, to: &str, q: &str| {
+            stanza(&format!(
+                "<iq xmlns='{NS_CLIENT}' type='get' from='{from}' to='{to}' id='q'>{q}</iq>"
+            ))
+        };
+        let items = format!("<query xmlns='{NS_DISCO_ITEMS}'/>");
+        let vcard = format!("<vCard xmlns='{NS_VCARD}'/>");
+        for (t, q) in [("cairn.example", &items), (to, &vcard)] {
+            let out = g.on_stanza(Time::ZERO, &query("m@evil.example/x", t, q));
+            assert_eq!(errors(&out), ["not-allowed"], "{q}");
+            let out = g.on_stanza(Time::ZERO, &query("j@friends.example/x", t, q));
+            assert!(errors(&out).is_empty(), "{q}: {out:?}");
+        }
+        // What it is stays public.
+        let info = format!("<query xmlns='{NS_DISCO_INFO}'/>");
+        let out = g.on_stanza(
+            Time::ZERO,
+            &query("m@evil.example/x", "cairn.example", &info),
+        );
+        assert!(errors(&out).is_empty());
     }
 }

@@ -49,7 +49,7 @@ pub enum GatewayError {
 pub struct Attach {
     pub server: String,
     pub domain: String,
-    secret: String,
+    secret: zeroize::Zeroizing<String>,
 }
 
 impl std::fmt::Debug for Attach {
@@ -68,19 +68,21 @@ impl Attach {
         }
         let secret = match (
             &s.secret_file,
-            std::env::var("CAIRN_GATEWAY_SECRET"),
+            crate::secrets::get("CAIRN_GATEWAY_SECRET"),
             &s.secret,
         ) {
-            (Some(path), _, _) => std::fs::read_to_string(path)
-                .map_err(|e| GatewayError::SecretFile {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?
-                .trim()
-                .to_owned(),
-            (None, Ok(secret), _) => secret,
-            (None, Err(_), Some(secret)) => secret.clone(),
-            (None, Err(_), None) => return Err(GatewayError::NoSecret),
+            (Some(path), _, _) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    GatewayError::SecretFile {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    }
+                })?);
+                zeroize::Zeroizing::new(text.trim().to_owned())
+            }
+            (None, Some(secret), _) => secret,
+            (None, None, Some(secret)) => zeroize::Zeroizing::new(secret.clone()),
+            (None, None, None) => return Err(GatewayError::NoSecret),
         };
         if secret.is_empty() {
             return Err(GatewayError::NoSecret);
