@@ -21,7 +21,7 @@
 //! refusal is remembered so a peer's heads can be rewritten around it
 //! ([`Gate::sanitize`]) — otherwise the sync protocol would ask for it forever.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::sync::{Message, State, SyncDoc};
@@ -38,8 +38,12 @@ type MemberOps = Vec<([u8; 32], Option<Role>)>;
 
 /// The signature domain of a change hash.
 pub const VOUCH_DOMAIN: &[u8] = b"cairn/group-change/v1";
-/// Changes that may wait for their deps, per group.
+/// Changes that may wait for their deps, per group (the node's total is
+/// bounded too: [`super::groups::MAX_PENDING_TOTAL`]).
 pub const MAX_PENDING: usize = 50_000;
+/// Refused changes remembered per group; the oldest is forgotten first (a
+/// forgotten one that comes again is judged, and refused, again).
+pub const MAX_REFUSED: usize = 16_384;
 /// Signatures on changes not yet held, per group.
 pub const MAX_PENDING_VOUCHES: usize = 4096;
 
@@ -129,8 +133,12 @@ pub struct Gate {
     id: GroupId,
     /// Refused hash → its deps (to rewrite a peer's heads around it).
     refused: HashMap<ChangeHash, Vec<ChangeHash>>,
+    /// `refused`'s keys, oldest first.
+    refused_order: VecDeque<ChangeHash>,
     /// Changes waiting for deps, and whether they were authenticated.
     pending: HashMap<ChangeHash, (Change, bool)>,
+    /// How many may wait after the next batch (at most [`MAX_PENDING`]).
+    pending_room: usize,
     /// Verified signatures on changes not (yet) held.
     vouches: HashMap<ChangeHash, Vouch>,
     /// Per author, the signature on its newest change we hold: what we
@@ -248,7 +256,9 @@ impl Gate {
         Self {
             id,
             refused: HashMap::new(),
+            refused_order: VecDeque::new(),
             pending: HashMap::new(),
+            pending_room: MAX_PENDING,
             vouches: HashMap::new(),
             latest: BTreeMap::new(),
             index: None,
@@ -262,7 +272,29 @@ impl Gate {
     }
 
     pub fn restore_refused(&mut self, hash: ChangeHash, deps: Vec<ChangeHash>) {
-        self.refused.insert(hash, deps);
+        self.remember_refused(hash, deps);
+    }
+
+    fn remember_refused(&mut self, hash: ChangeHash, deps: Vec<ChangeHash>) {
+        if self.refused.insert(hash, deps).is_none() {
+            self.refused_order.push_back(hash);
+        }
+        while self.refused.len() > MAX_REFUSED {
+            let Some(old) = self.refused_order.pop_front() else {
+                break;
+            };
+            self.refused.remove(&old);
+        }
+    }
+
+    /// How many changes may wait after the next batch: what the node's
+    /// total leaves for this group.
+    pub fn limit_waiting(&mut self, room: usize) {
+        self.pending_room = room.min(MAX_PENDING);
+    }
+
+    pub fn refused_len(&self) -> usize {
+        self.refused.len()
     }
 
     /// The newest signature per author, to persist and to forward.
@@ -431,7 +463,7 @@ impl Gate {
             _ => flush(doc, &mut batch, &mut batch_hashes)?,
         }
         out.waiting = waiting.len();
-        for (c, authed) in waiting.into_iter().take(MAX_PENDING) {
+        for (c, authed) in waiting.into_iter().take(self.pending_room) {
             self.pending.insert(c.hash(), (c, authed));
         }
         Ok(out)
@@ -439,7 +471,7 @@ impl Gate {
 
     fn refuse(&mut self, out: &mut Outcome, hash: ChangeHash, deps: Vec<ChangeHash>, why: Refusal) {
         tracing::debug!(reason = %why, "group change refused");
-        self.refused.insert(hash, deps);
+        self.remember_refused(hash, deps);
         out.refused.push((hash, why));
     }
 

@@ -47,6 +47,8 @@ pub const MAX_PARTS: usize = MAX_BLOB.div_ceil(FRAGMENT_LEN);
 pub const MAX_REASSEMBLY: usize = 128 * 1024 * 1024;
 /// Signatures in one blob.
 pub const MAX_VOUCHES: usize = 10_000;
+/// Changes waiting for their deps over all groups of a node.
+pub const MAX_PENDING_TOTAL: usize = 100_000;
 /// Groups one node may be in.
 pub const MAX_GROUPS: usize = 1024;
 /// Log entries before a snapshot is considered.
@@ -292,6 +294,11 @@ impl Group {
     }
 
     #[cfg(test)]
+    #[cfg(test)]
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
     pub(crate) fn gate_receive(
         &mut self,
         changes: Vec<automerge::Change>,
@@ -931,9 +938,17 @@ impl Groups {
             self.sync.insert((peer, id), PeerSync::default());
         }
         let me = self.me;
+        let others: usize = self
+            .groups
+            .iter()
+            .filter(|(k, _)| **k != id)
+            .map(|(_, g)| g.gate.waiting())
+            .sum();
         let Some(g) = self.groups.get_mut(&id) else {
             return;
         };
+        g.gate
+            .limit_waiting(MAX_PENDING_TOTAL.saturating_sub(others));
         if g.doc.is_ready() && g.mode_with(&me, &peer) == Mode::None {
             return; // never a member (or we left): nothing read, nothing answered
         }

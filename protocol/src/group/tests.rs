@@ -792,3 +792,36 @@ fn a_post_from_past_year_9999_is_read_with_a_printable_clock() {
         .unwrap();
     assert_eq!(m.sent_at, Time::LATEST_DATE);
 }
+
+/// THREAT_MODEL.md "Attacks tried" 7: a flood of refused changes (each
+/// remembered so sync does not ask for it again) stays within MAX_REFUSED.
+#[test]
+fn a_flood_of_refused_changes_is_remembered_within_its_bound() {
+    use super::gate::MAX_REFUSED;
+    let mut net = Net::new(3, 5);
+    let g = net.create(0, "walkers");
+    let admin = net.nodes[0].id.key();
+    let carol = Identity::from_secret_bytes(&net.nodes[2].id.to_secret_bytes());
+    let mut base =
+        GroupDoc::load(&net.nodes[0].groups.get_mut(&g).unwrap().doc.save(), &admin).unwrap();
+    let heads = base.heads();
+    let layout = base.layout.clone().unwrap();
+    let mut doc = base.doc.fork().with_actor(actor_of(&carol.key()));
+    for i in 0..MAX_REFUSED + 100 {
+        let key = format!("{}/{}", hex(carol.key().as_bytes()), MessageId([i as u8; 16]));
+        doc.put(&layout.messages, key, format!("spam {i}")).unwrap();
+        doc.commit();
+    }
+    let changes = doc.get_changes(&heads);
+    let last = changes.last().unwrap().hash();
+    let vouch = Vouch {
+        hash: last,
+        author: carol.key(),
+        sig: carol.sign(VOUCH_DOMAIN, &last.0),
+    };
+    let group = net.nodes[0].groups.get_mut(&g).unwrap();
+    let out = group.gate_receive(changes, &[vouch]).unwrap();
+    assert_eq!(out.accepted, 0);
+    assert_eq!(out.refused.len(), MAX_REFUSED + 100, "every one refused");
+    assert_eq!(group.gate().refused_len(), MAX_REFUSED);
+}
