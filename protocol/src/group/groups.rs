@@ -294,11 +294,11 @@ impl Group {
     }
 
     #[cfg(test)]
-    #[cfg(test)]
     pub(crate) fn gate(&self) -> &Gate {
         &self.gate
     }
 
+    #[cfg(test)]
     pub(crate) fn gate_receive(
         &mut self,
         changes: Vec<automerge::Change>,

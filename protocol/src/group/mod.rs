@@ -37,6 +37,7 @@ pub mod keys;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -53,6 +54,9 @@ pub const SCHEMA: &str = "cairn-group/1";
 pub const ADMIN_MARK: &str = "cairn:admin";
 /// Longest group name and topic, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
+/// The `removed` key suffix under which a removal records the removed
+/// member's cut-off ([`GroupDoc`]'s reads ignore its ops past it).
+const CUT_SUFFIX: &str = "/cut";
 
 /// The maps an admin change may write, besides ROOT.
 const ADMIN_MAPS: [&str; 7] = [
@@ -393,24 +397,85 @@ impl GroupDoc {
     }
 
     pub fn epoch(&self) -> i64 {
-        match self.doc.get(ROOT, "epoch") {
-            Ok(Some((automerge::Value::Scalar(s), _))) => s.as_i64().unwrap_or(0),
-            _ => 0,
-        }
+        self.int(&ROOT, "epoch").unwrap_or(0)
     }
 
     fn string(&self, obj: &ObjId, key: &str) -> Option<String> {
-        match self.doc.get(obj, key) {
-            Ok(Some((automerge::Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
-            _ => None,
-        }
+        self.scalar(obj, key, None)?.as_str().map(str::to_owned)
     }
 
     fn int(&self, obj: &ObjId, key: &str) -> Option<i64> {
-        match self.doc.get(obj, key) {
-            Ok(Some((automerge::Value::Scalar(s), _))) => s.as_i64(),
-            _ => None,
+        self.scalar(obj, key, None)?.as_i64()
+    }
+
+    /// The value at `key` (as of `heads`, or now), ignoring what removed
+    /// members wrote past their cut-off: when an admin removes someone it
+    /// records the newest op counter of theirs it holds (`removed`,
+    /// `ID/cut`); that member's later ops — written before they heard of the
+    /// removal, concurrent with it, so the gate accepted them — count for
+    /// nothing wherever the removal is known (THREAT_MODEL.md, "Attacks
+    /// tried" 2). A member's own later ops all carry higher counters
+    /// (Lamport), so nothing it writes after the cut-off escapes it.
+    fn scalar(
+        &self,
+        obj: &ObjId,
+        key: &str,
+        heads: Option<&[ChangeHash]>,
+    ) -> Option<automerge::ScalarValue> {
+        let cuts = self.cuts(heads);
+        let owned = |v: automerge::Value<'_>| match v {
+            automerge::Value::Scalar(s) => Some(s.into_owned()),
+            automerge::Value::Object(_) => None,
+        };
+        if cuts.is_empty() {
+            let got = match heads {
+                Some(h) => self.doc.get_at(obj, key, h),
+                None => self.doc.get(obj, key),
+            };
+            return got.ok().flatten().and_then(|(v, _)| owned(v));
         }
+        let all = match heads {
+            Some(h) => self.doc.get_all_at(obj, key, h),
+            None => self.doc.get_all(obj, key),
+        }
+        .ok()?;
+        all.into_iter()
+            .filter(|(_, id)| match id {
+                ObjId::Id(counter, actor, _) => cuts
+                    .get(actor.to_bytes())
+                    .is_none_or(|cut| counter <= cut),
+                ObjId::Root => true,
+            })
+            .max_by(|(_, a), (_, b)| a.cmp(b))
+            .and_then(|(v, _)| owned(v))
+    }
+
+    /// Removed members' cut-offs (actor bytes → the last op counter that
+    /// counts), as of `heads` or now.
+    fn cuts(&self, heads: Option<&[ChangeHash]>) -> BTreeMap<Vec<u8>, u64> {
+        let Some(l) = &self.layout else {
+            return BTreeMap::new();
+        };
+        let map = l.map("removed");
+        let keys: Vec<String> = match heads {
+            Some(h) => self.doc.keys_at(map, h).collect(),
+            None => self.doc.keys(map).collect(),
+        };
+        keys.into_iter()
+            .filter_map(|k| {
+                let who = data_encoding::HEXLOWER
+                    .decode(k.strip_suffix(CUT_SUFFIX)?.as_bytes())
+                    .ok()?;
+                let got = match heads {
+                    Some(h) => self.doc.get_at(map, &k, h),
+                    None => self.doc.get(map, &k),
+                };
+                let Ok(Some((automerge::Value::Scalar(v), _))) = got else {
+                    return None;
+                };
+                Some((who, u64::try_from(v.as_i64()?).ok()?))
+            })
+            .collect()
     }
 
     /// Current members, ordered by identity.
@@ -457,10 +522,8 @@ impl GroupDoc {
     /// A member's role as the document stood at `heads` (which it holds).
     pub(crate) fn role_at(&self, who: &IdentityKey, heads: &[ChangeHash]) -> Option<Role> {
         let l = self.layout.as_ref()?;
-        match self.doc.get_at(&l.members, hex(who.as_bytes()), heads) {
-            Ok(Some((automerge::Value::Scalar(s), _))) => Role::parse(s.as_str()?),
-            _ => None,
-        }
+        let role = self.scalar(&l.members, &hex(who.as_bytes()), Some(heads))?;
+        Role::parse(role.as_str()?)
     }
 
     /// Whether `who` was ever removed (and at which epoch, the latest).
@@ -479,6 +542,11 @@ impl GroupDoc {
     fn write_member(&mut self, who: &NewMember, role: Role, now: Time) -> Result<(), GroupError> {
         let l = self.layout()?.clone();
         let k = hex(who.identity.as_bytes());
+        // Back in: a cut-off from an earlier removal no longer applies.
+        let cut = format!("{k}{CUT_SUFFIX}");
+        if self.doc.get(l.map("removed"), &cut).ok().flatten().is_some() {
+            self.doc.delete(l.map("removed"), &cut)?;
+        }
         self.doc.put(&l.members, &k, role.as_str())?;
         self.doc.put(l.map("names"), &k, clip(&who.name))?;
         self.doc.put(l.map("keys"), &k, hex(&who.static_key.0))?;
@@ -565,8 +633,26 @@ impl GroupDoc {
         let l = self.layout()?.clone();
         let epoch = self.epoch() + 1;
         let k = hex(who.as_bytes());
+        // What of theirs we hold is all that counts of them from now. (Read
+        // before editing: reading the history closes an open transaction.)
+        let cut = (who != &self.me).then(|| {
+            let actor = actor_of(who);
+            let newest = self
+                .doc
+                .get_changes_meta(&[])
+                .into_iter()
+                .filter(|m| *m.actor == actor)
+                .map(|m| m.max_op)
+                .max()
+                .unwrap_or(0);
+            i64::try_from(newest).unwrap_or(i64::MAX)
+        });
         self.doc.delete(&l.members, &k)?;
         self.doc.put(l.map("removed"), &k, epoch)?;
+        if let Some(cut) = cut {
+            self.doc
+                .put(l.map("removed"), format!("{k}{CUT_SUFFIX}"), cut)?;
+        }
         if self.role_of(&self.me) == Some(Role::Admin) {
             self.doc.put(ROOT, "epoch", epoch)?;
             if let Some((id, sealed)) = rotation {

@@ -561,7 +561,47 @@ fn two_admins_removing_each_other_are_both_removed_everywhere() {
     net.add(0, &g, 3, Role::Admin).unwrap();
     net.post(2, &g, "still here").unwrap();
     net.queue.clear();
-    // Deliver to 2 and 3 in opposite orders.
+    // Deliver to 2 in one order, to 3 in the other.
+    net.connect(2, 0);
+    net.run(10_000);
+    net.connect(2, 1);
+    net.run(10_000);
+    net.connect(3, 1);
+    net.run(10_000);
+    net.connect(3, 0);
+    net.run(10_000);
+    net.connect(2, 3);
+    net.run(10_000);
+    let k = |i: usize| net.nodes[i].id.key();
+    let m2 = net.members(2, &g);
+    assert!(
+        !m2.contains(&k(0)) && !m2.contains(&k(1)),
+        "both removals stand"
+    );
+    // Admin 0's promotion of 3 came after 1 removed 0 (concurrently): the
+    // removal's cut-off voids it (THREAT_MODEL.md, "Attacks tried" 2), so
+    // 1's removal of 3 stands too. (3 itself does not hear of it: members
+    // stop syncing with someone they hold removed — docs/GROUPS.md.)
+    assert_eq!(m2, vec![k(2)]);
+    assert_eq!(net.texts(2, &g), vec!["still here"]);
+}
+
+#[test]
+fn an_add_concurrent_with_a_removal_wins_when_the_adder_stays() {
+    let mut net = Net::new(4, 7);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Admin).unwrap();
+    net.add(0, &g, 2, Role::Member).unwrap();
+    net.add(0, &g, 3, Role::Member).unwrap();
+    net.settle();
+    for a in 0..4 {
+        for b in 0..4 {
+            net.disconnect(a, b);
+        }
+    }
+    net.remove(1, &g, 3).unwrap();
+    net.set_role(0, &g, 3, Role::Admin).unwrap();
+    net.queue.clear();
     net.connect(2, 0);
     net.run(10_000);
     net.connect(2, 1);
@@ -575,12 +615,8 @@ fn two_admins_removing_each_other_are_both_removed_everywhere() {
     let (m2, m3) = (net.members(2, &g), net.members(3, &g));
     assert_eq!(m2, m3);
     assert_eq!(net.heads(2, &g), net.heads(3, &g));
-    let k = |i: usize| net.nodes[i].id.key();
-    assert!(
-        !m2.contains(&k(0)) && !m2.contains(&k(1)),
-        "both removals stand"
-    );
-    assert!(m2.contains(&k(3)), "an add concurrent with a removal wins");
+    assert!(m2.contains(&net.nodes[3].id.key()), "the promotion wins");
+    assert_eq!(net.role(2, &g, 3), Some(Role::Admin));
 }
 
 /// The 30-member run: random partitions, posts, removals and re-adds under
@@ -824,4 +860,44 @@ fn a_flood_of_refused_changes_is_remembered_within_its_bound() {
     assert_eq!(out.accepted, 0);
     assert_eq!(out.refused.len(), MAX_REFUSED + 100, "every one refused");
     assert_eq!(group.gate().refused_len(), MAX_REFUSED);
+}
+
+/// THREAT_MODEL.md "Attacks tried" 2: an admin removed while away keeps
+/// writing on the state it knew — re-adding itself (a put on `members`
+/// concurrent with the delete survives it) and posting.
+/// The removal recorded the last of its ops the remover held; everything it
+/// wrote past that counts for nothing wherever the removal is known, and the
+/// others still agree.
+#[test]
+fn a_removed_admin_cannot_undo_its_removal_with_concurrent_changes() {
+    let mut net = Net::new(3, 6);
+    let g = walkers(&mut net);
+    net.set_role(0, &g, 2, Role::Admin).unwrap();
+    net.run(10_000);
+    assert_eq!(net.role(1, &g, 2), Some(Role::Admin));
+    // Carol is away; alice removes her.
+    net.disconnect(0, 2);
+    net.offline.insert(2);
+    net.remove(0, &g, 2).unwrap();
+    net.run(10_000);
+    assert_eq!(net.members(1, &g).len(), 2);
+    // Carol, not knowing, writes on top of what she knew.
+    net.set_role(2, &g, 2, Role::Member).unwrap();
+    net.post(2, &g, "after my removal").unwrap();
+    // She comes back and meets both.
+    net.offline.remove(&2);
+    net.connect(0, 2);
+    net.connect(1, 2);
+    net.run(20_000);
+    let carol = net.nodes[2].id.key();
+    for n in [0, 1] {
+        assert!(!net.members(n, &g).contains(&carol), "node {n} lists carol");
+        assert_eq!(net.role(n, &g, 2), None);
+        assert!(!net.texts(n, &g).iter().any(|t| t == "after my removal"));
+    }
+    assert_eq!(net.heads(0, &g), net.heads(1, &g), "alice and bob agree");
+    // Later posts of hers are refused outright.
+    net.post(2, &g, "and now?").ok();
+    net.run(10_000);
+    assert!(!net.texts(1, &g).iter().any(|t| t == "and now?"));
 }
