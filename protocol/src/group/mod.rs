@@ -441,9 +441,9 @@ impl GroupDoc {
         .ok()?;
         all.into_iter()
             .filter(|(_, id)| match id {
-                ObjId::Id(counter, actor, _) => cuts
-                    .get(actor.to_bytes())
-                    .is_none_or(|cut| counter <= cut),
+                ObjId::Id(counter, actor, _) => {
+                    cuts.get(actor.to_bytes()).is_none_or(|cut| counter <= cut)
+                }
                 ObjId::Root => true,
             })
             .max_by(|(_, a), (_, b)| a.cmp(b))
@@ -544,7 +544,13 @@ impl GroupDoc {
         let k = hex(who.identity.as_bytes());
         // Back in: a cut-off from an earlier removal no longer applies.
         let cut = format!("{k}{CUT_SUFFIX}");
-        if self.doc.get(l.map("removed"), &cut).ok().flatten().is_some() {
+        if self
+            .doc
+            .get(l.map("removed"), &cut)
+            .ok()
+            .flatten()
+            .is_some()
+        {
             self.doc.delete(l.map("removed"), &cut)?;
         }
         self.doc.put(&l.members, &k, role.as_str())?;

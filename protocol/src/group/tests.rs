@@ -844,7 +844,11 @@ fn a_flood_of_refused_changes_is_remembered_within_its_bound() {
     let layout = base.layout.clone().unwrap();
     let mut doc = base.doc.fork().with_actor(actor_of(&carol.key()));
     for i in 0..MAX_REFUSED + 100 {
-        let key = format!("{}/{}", hex(carol.key().as_bytes()), MessageId([i as u8; 16]));
+        let key = format!(
+            "{}/{}",
+            hex(carol.key().as_bytes()),
+            MessageId([i as u8; 16])
+        );
         doc.put(&layout.messages, key, format!("spam {i}")).unwrap();
         doc.commit();
     }
