@@ -1638,7 +1638,7 @@ impl<S: Store> Engine<S> {
             if peer == me {
                 return;
             }
-            let contact = self.added(&peer);
+            let contact = self.may_bring_groups(&peer);
             if self.contacts.contains_key(&peer) {
                 self.on_card(now, opened.sender);
             } else if match &opened.payload {
@@ -1914,10 +1914,7 @@ impl<S: Store> Engine<S> {
                 }
             }
             Payload::Group(fragment) => {
-                // Only someone the user added may bring a group we do not
-                // know: a stranger who wrote once is a request, not a contact
-                // (THREAT_MODEL.md, "Attacks tried" 1).
-                let contact = self.added(&peer);
+                let contact = self.may_bring_groups(&peer);
                 self.groups.on_fragment(peer, *fragment, true, contact);
                 self.drain_groups(now);
                 self.group_sessions(now);
@@ -2022,6 +2019,15 @@ impl<S: Store> Engine<S> {
             .filter(|p| self.has_session(p))
             .copied()
             .collect()
+    }
+
+    /// Whether `peer` may bring us a group we do not know: only someone the
+    /// user added — a stranger who wrote once is a request, not a contact
+    /// (THREAT_MODEL.md, "Attacks tried" 1). On a gateway every user is a
+    /// request (they opt in by writing first) and bridging their groups is
+    /// its job; the chunk bounds still hold there.
+    fn may_bring_groups(&self, peer: &IdentityKey) -> bool {
+        self.added(peer) || (self.config.gateway && self.contacts.contains_key(peer))
     }
 
     /// Whether the user added `peer` (a request is not: it only wrote first).
