@@ -439,6 +439,20 @@ impl Peer {
             .map_or(0, Vec::len)
     }
 
+    /// The distinct peers this node holds links to (several links to one
+    /// peer count once).
+    pub fn linked_peers(&self) -> std::collections::BTreeSet<String> {
+        self.json(&["status"])["links"]
+            .as_array()
+            .map(|links| {
+                links
+                    .iter()
+                    .filter_map(|l| l["peer"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Resident memory of the running node, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let pid = self.pid().expect("running");

@@ -622,7 +622,15 @@ fn an_add_concurrent_with_a_removal_wins_when_the_adder_stays() {
 /// The 30-member run: random partitions, posts, removals and re-adds under
 /// loss, duplication and reordering; then everyone connects. Returns the
 /// net and the group for checks.
-fn thirty(seed: u64, loss: u32, dup: u32, steps: usize) -> (Net, GroupId) {
+/// What the 30-member run did that must show at the end.
+struct Done {
+    /// (author, text) of every post that was accepted locally.
+    posts: Vec<(usize, String)>,
+    /// Everyone an admin removed at some point.
+    removed: BTreeSet<usize>,
+}
+
+fn thirty(seed: u64, loss: u32, dup: u32, steps: usize) -> (Net, GroupId, Done) {
     let n = 30;
     let mut net = Net::new(n, seed);
     let g = net.create(0, "village");
@@ -634,6 +642,10 @@ fn thirty(seed: u64, loss: u32, dup: u32, steps: usize) -> (Net, GroupId) {
     net.loss = loss;
     net.dup = dup;
     net.reorder = true;
+    let mut done = Done {
+        posts: Vec::new(),
+        removed: BTreeSet::new(),
+    };
     for _ in 0..steps {
         // A random partition: two halves, a few links across.
         let r = net.rng.next_u32();
@@ -649,13 +661,18 @@ fn thirty(seed: u64, loss: u32, dup: u32, steps: usize) -> (Net, GroupId) {
         }
         for _ in 0..3 {
             let who = (net.rng.next_u32() as usize) % n;
-            let _ = net.post(who, &g, "hello");
+            let text = format!("hello {}", done.posts.len());
+            if net.post(who, &g, &text).is_ok() {
+                done.posts.push((who, text));
+            }
         }
         match net.rng.next_u32() % 10 {
             0 => {
                 let admin = (net.rng.next_u32() as usize) % 3;
                 let whom = 3 + (net.rng.next_u32() as usize) % (n - 3);
-                let _ = net.remove(admin, &g, whom);
+                if net.remove(admin, &g, whom).is_ok() {
+                    done.removed.insert(whom);
+                }
             }
             1 => {
                 let admin = (net.rng.next_u32() as usize) % 3;
@@ -668,7 +685,24 @@ fn thirty(seed: u64, loss: u32, dup: u32, steps: usize) -> (Net, GroupId) {
         net.run_some(budget);
     }
     net.settle();
-    (net, g)
+    (net, g, done)
+}
+
+/// Every post by someone never removed reaches, readable, everyone never
+/// removed: the operations took effect, not only the replicas agree.
+fn posts_took_effect(net: &Net, g: &GroupId, done: &Done) -> Result<(), String> {
+    let stayed: Vec<usize> = (0..net.nodes.len())
+        .filter(|i| !done.removed.contains(i))
+        .collect();
+    for &reader in &stayed {
+        let seen: BTreeSet<String> = net.texts(reader, g).into_iter().collect();
+        for (author, text) in &done.posts {
+            if stayed.contains(author) && !seen.contains(text) {
+                return Err(format!("{reader} never read {text:?} by {author}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 proptest! {
@@ -678,8 +712,12 @@ proptest! {
     /// once connected, every member has the same heads and member list.
     #[test]
     fn thirty_members_converge(seed in any::<u64>(), loss in 0u32..30, dup in 0u32..20, steps in 20usize..60) {
-        let (mut net, g) = thirty(seed, loss, dup, steps);
+        let (mut net, g, done) = thirty(seed, loss, dup, steps);
         let n = net.nodes.len();
+        prop_assert!(!done.posts.is_empty());
+        if let Err(e) = posts_took_effect(&net, &g, &done) {
+            prop_assert!(false, "{}", e);
+        }
         // Every member (at the admin's view) agrees with every other.
         let members: BTreeSet<IdentityKey> = net.members(0, &g).into_iter().collect();
         let in_group: Vec<usize> = (0..n).filter(|i| members.contains(&net.nodes[*i].id.key())).collect();
@@ -783,7 +821,8 @@ fn after_a_removal_text_is_sealed_under_a_key_the_removed_member_never_gets() {
 /// waiting (which a peer never resends in one session) instead of for their
 /// missing deps. `Gate::generate` now asks for the deps.
 fn converges_with_nothing_waiting(seed: u64, loss: u32, dup: u32, steps: usize) {
-    let (mut net, g) = thirty(seed, loss, dup, steps);
+    let (mut net, g, done) = thirty(seed, loss, dup, steps);
+    posts_took_effect(&net, &g, &done).unwrap();
     let members: BTreeSet<IdentityKey> = net.members(0, &g).into_iter().collect();
     let heads = net.heads(0, &g);
     for i in 0..net.nodes.len() {
