@@ -195,6 +195,8 @@ pub struct Peer {
     command: String,
     child: Option<Child>,
     runs: u32,
+    /// Run the node under strace, recording its socket calls here.
+    trace: Option<PathBuf>,
 }
 
 impl Peer {
@@ -213,6 +215,7 @@ impl Peer {
             command: "run".to_owned(),
             child: None,
             runs: 0,
+            trace: None,
         };
         let out = peer.cli(&["init", "--name", name]);
         assert!(out.status.success(), "init failed: {}", stderr(&out));
@@ -223,6 +226,14 @@ impl Peer {
     pub fn with_run_args(mut self, args: &[&str]) -> Self {
         self.run_args = args.iter().map(|s| s.to_string()).collect();
         self
+    }
+
+    /// From the next start on, runs the node under `strace -f`, writing
+    /// every `connect`, `sendto`, `sendmsg` and `bind` it makes to `file`
+    /// (an attempt to reach anywhere shows there even when no packet can
+    /// leave; see [`inet_destinations`]).
+    pub fn trace_sockets_to(&mut self, file: &Path) {
+        self.trace = Some(file.to_owned());
     }
 
     /// Runs `cairn gateway ARGS` instead of `cairn run`.
@@ -301,11 +312,23 @@ impl Peer {
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(cairn_bin());
+                c.args(["netns", "exec", ns]);
                 c
             }
-            None => Command::new(cairn_bin()),
+            None => Command::new("env"),
         };
+        if let Some(file) = &self.trace {
+            cmd.args([
+                "strace",
+                "-f",
+                "-qq",
+                "-e",
+                "trace=connect,sendto,sendmsg,bind",
+                "-o",
+            ])
+            .arg(file);
+        }
+        cmd.arg(cairn_bin());
         cmd.arg("--profile")
             .arg(self.profile())
             .arg(&self.command)
@@ -343,16 +366,32 @@ impl Peer {
         );
     }
 
+    /// The node's process id (under strace: strace's child).
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        let child = self.child.as_ref()?.id();
+        if self.trace.is_none() {
+            return Some(child);
+        }
+        let out = Command::new("pgrep")
+            .args(["-P", &child.to_string()])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Stops the node gracefully (SIGTERM) and waits for it.
     pub fn stop(&mut self) {
+        let pid = self.pid();
         if let Some(mut child) = self.child.take() {
+            let target = pid.unwrap_or(child.id());
             let _ = Command::new("kill")
                 .arg("-TERM")
-                .arg(child.id().to_string())
+                .arg(target.to_string())
                 .status();
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
@@ -369,6 +408,13 @@ impl Peer {
 
     /// `kill -9`: no chance to clean up.
     pub fn kill9(&mut self) {
+        if self.trace.is_some()
+            && let Some(pid) = self.pid()
+        {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -460,23 +506,21 @@ impl Peer {
     }
 }
 
+/// Resident memory of process `pid`, in KiB. Panics when it cannot be read:
+/// a reading of 0 would let a memory bound pass while the property fails.
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill9();
         if std::thread::panicking() {
             eprintln!("{}", self.all_logs());
         }
@@ -614,6 +658,31 @@ impl Drop for TorNet {
 
 /// The sockets a process holds, as `ss` shows them inside `netns`:
 /// `(protocol, state, local, peer)`.
+/// The internet addresses an strace log (`strace -f -e
+/// trace=connect,sendto,sendmsg,bind`) shows the process trying to reach or
+/// bind: (call, "address:port"), with IPv6 addresses in brackets.
+pub fn inet_destinations(trace: &str) -> Vec<(String, String)> {
+    fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+        let from = s.find(start)? + start.len();
+        Some(&s[from..from + s[from..].find(end)?])
+    }
+    trace
+        .lines()
+        .filter(|l| l.contains("sa_family=AF_INET"))
+        .filter_map(|l| {
+            // "PID call(args…) = result"
+            let call = l.split_whitespace().nth(1)?.split('(').next()?.to_owned();
+            let port = between(l, "htons(", ")")?;
+            let address = if l.contains("sa_family=AF_INET6") {
+                format!("[{}]", between(l, "inet_pton(AF_INET6, \"", "\"")?)
+            } else {
+                between(l, "inet_addr(\"", "\"")?.to_owned()
+            };
+            Some((call, format!("{address}:{port}")))
+        })
+        .collect()
+}
+
 pub fn sockets_of(netns: &str, pid: u32) -> Vec<(String, String, String, String)> {
     let out = Command::new("ip")
         .args(["netns", "exec", netns, "ss", "-H", "-tuanp"])

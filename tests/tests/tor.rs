@@ -8,7 +8,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cairn_tests::{Peer, TorNet, sockets_of, wait_until};
+use cairn_tests::{Peer, TorNet, inet_destinations, sockets_of, wait_until};
 use serde_json::Value;
 
 /// Tor circuits on a young private network can take a while.
@@ -168,9 +168,13 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
     }
 
     // A restart keeps the onion address, and the chat resumes; a message
-    // written while alice is away waits in bob's outbox.
+    // written while alice is away waits in bob's outbox. From this start on
+    // alice runs under strace: every address she tries to reach is seen,
+    // even one no packet could get to.
     alice.stop();
     bob.send("alice", "while you were away");
+    let alice_trace = net.dir().join("alice.strace");
+    alice.trace_sockets_to(&alice_trace);
     alice.start();
     assert_eq!(
         wait_published(&alice),
@@ -189,6 +193,31 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
             .received("alice")
             .contains(&"back again".into())),
         "bob never got alice's message after her restart"
+    );
+
+    // Every internet address alice's process tried — connect, sendto,
+    // sendmsg — was a relay of the private network, and she bound none.
+    alice.stop();
+    let tried = inet_destinations(&std::fs::read_to_string(&alice_trace).unwrap());
+    assert!(
+        tried.iter().filter(|(call, _)| call == "connect").count() >= 3,
+        "the trace saw too little: {tried:?}"
+    );
+    let relay_addresses = |relays: &[u16]| -> Vec<String> {
+        relays.iter().map(|p| format!("127.0.0.1:{p}")).collect()
+    };
+    let outside = |tried: &[(String, String)], relays: &[String]| -> Vec<(String, String)> {
+        tried
+            .iter()
+            .filter(|(call, to)| call == "bind" || !relays.contains(to))
+            .cloned()
+            .collect()
+    };
+    let relays_at = relay_addresses(&net.relay_ports());
+    let stray = outside(&tried, &relays_at);
+    assert!(
+        stray.is_empty(),
+        "alice tried to reach beyond Tor: {stray:?}"
     );
 
     // Every packet the capture saw went to or from a Tor relay's port: the
@@ -243,4 +272,19 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
     ]);
     carol.start();
     assert!(!non_tor_sockets(&net, &carol).is_empty());
+    // And the trace check too: under strace, carol's LAN transport binds and
+    // announces itself, which the same check reports.
+    carol.stop();
+    let carol_trace = net.dir().join("carol.strace");
+    carol.trace_sockets_to(&carol_trace);
+    carol.start();
+    assert!(
+        wait_until(PATIENCE, || {
+            let tried =
+                inet_destinations(&std::fs::read_to_string(&carol_trace).unwrap_or_default());
+            !outside(&tried, &relays_at).is_empty()
+        }),
+        "the trace check saw nothing outside Tor from a node with the LAN on"
+    );
+    carol.stop();
 }
