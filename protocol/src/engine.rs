@@ -1102,10 +1102,13 @@ impl<S: Store> Engine<S> {
         );
         self.service_peer(now, &peer);
         // A link back to a peer whose session survived: what was in flight on
-        // the old link is lost, ask again.
+        // the old link is lost, ask again; group syncs, which ended with the
+        // last link, start over.
         if self.has_session(&peer) {
             let outputs = self.files.session_up(now, &peer);
             self.drain_files(outputs);
+            self.groups.peer_up(peer);
+            self.drain_groups(now);
         }
     }
 

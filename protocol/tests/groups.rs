@@ -93,12 +93,74 @@ fn a_removed_member_gets_nothing_after_its_removal() {
     send(&mut net, 1, &g, "after, from bob");
     assert_eq!(texts(&net, 1, &g).len(), 3);
     assert_eq!(texts(&net, 2, &g), vec!["before"]);
+    // Linked all along, she learns she was removed (from alice, who holds
+    // her signed removal), without waiting for a new session.
+    assert_eq!(member_names(&net, 2, &g), vec!["alice", "bob"]);
     // Reconnecting does not help her.
     net.restart(2);
     net.connect(0, 2);
     net.connect(1, 2);
     assert_eq!(texts(&net, 2, &g), vec!["before"]);
     assert_eq!(net.nodes[1].engine.group(&g).unwrap().members().len(), 2);
+}
+
+fn member_names(net: &Net, n: usize, g: &GroupId) -> Vec<String> {
+    let mut names: Vec<String> = net.nodes[n]
+        .engine
+        .group(g)
+        .unwrap()
+        .members()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_removed_member_learns_it_was_removed_and_nothing_written_after() {
+    let (mut net, g) = trio();
+    net.connect(0, 1);
+    let (to_alice, _) = net.connect(0, 2);
+    let (to_bob, _) = net.connect(1, 2);
+    send(&mut net, 1, &g, "before");
+    assert_eq!(texts(&net, 2, &g), vec!["before"]);
+    // Carol is away when alice removes her, and writes meanwhile (she
+    // cannot know yet).
+    net.disconnect(to_alice);
+    net.disconnect(to_bob);
+    let now = net.now;
+    let carol = net.key(2);
+    net.nodes[0].engine.group_remove(now, &g, &carol).unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    net.pump();
+    send(&mut net, 0, &g, "after, from alice");
+    send(&mut net, 2, &g, "unaware, from carol");
+    assert_eq!(member_names(&net, 2, &g), vec!["alice", "bob", "carol"]);
+    // Back: she meets bob first (who did not remove her), then alice.
+    net.connect(1, 2);
+    net.connect(0, 2);
+    let group = net.nodes[2].engine.group(&g).unwrap();
+    assert_eq!(group.doc.role_of(&carol), None, "carol never learned it");
+    assert!(group.doc.removed_at(&carol).is_some());
+    assert_eq!(member_names(&net, 2, &g), vec!["alice", "bob"]);
+    // She holds the removal and what led to it, nothing written after; her
+    // own post falls past the cut-off there as everywhere.
+    assert_eq!(texts(&net, 2, &g), vec!["before"]);
+    // What she wrote unaware counts nowhere else; she cannot write more.
+    for n in [0, 1] {
+        assert_eq!(texts(&net, n, &g), vec!["before", "after, from alice"]);
+    }
+    net.advance(std::time::Duration::from_millis(10));
+    let now = net.now;
+    assert!(net.nodes[2].engine.group_send(now, &g, "more").is_err());
+    // It survives her restart.
+    net.restart(2);
+    let group = net.nodes[2].engine.group(&g).unwrap();
+    assert_eq!(group.doc.role_of(&carol), None);
+    // And alice's restart keeps the notice for the next one she removes.
+    net.restart(0);
+    assert_eq!(texts(&net, 0, &g), vec!["before", "after, from alice"]);
 }
 
 #[test]

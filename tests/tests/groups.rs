@@ -88,12 +88,28 @@ fn three_people_chat_and_a_removed_member_gets_nothing_afterwards() {
     }
     assert_eq!(members(&bob, "walkers"), vec!["alice", "bob", "carol"]);
 
-    // carol is removed; what follows never reaches her.
+    // carol is removed. She learns it (alice shows her the removal and what
+    // led to it, nothing after), and what follows never reaches her.
     alice.ok(&["group", "remove", "walkers", "carol"]);
     assert!(
         wait_until(PATIENCE, || members(&bob, "walkers")
             == vec!["alice", "bob"]),
         "bob never saw the removal"
+    );
+    assert!(
+        wait_until(PATIENCE, || members(&carol, "walkers")
+            == vec!["alice", "bob"]),
+        "carol never learned she was removed: she lists {:?}",
+        members(&carol, "walkers")
+    );
+    let list = carol.ok(&["group", "list"]);
+    assert!(list.contains("you: removed"), "{list}");
+    let refused = carol.cli(&["group", "send", "walkers", "let me back"]);
+    assert!(!refused.status.success(), "a removed member could post");
+    assert!(
+        stderr(&refused).contains("not a member"),
+        "{}",
+        stderr(&refused)
     );
     bob.ok(&["group", "send", "walkers", "carol cannot read this"]);
     alice.ok(&["group", "send", "walkers", "nor this"]);
@@ -105,16 +121,21 @@ fn three_people_chat_and_a_removed_member_gets_nothing_afterwards() {
             texts(p, "walkers")
         );
     }
-    // Give carol every chance: she stays linked to both for a while, and
-    // restarts (a new session with each).
-    std::thread::sleep(Duration::from_secs(3));
+    // Give carol every chance: she restarts (a new session with each, whose
+    // first act is a group sync), then writes to both. Their receipts come
+    // back in the same sessions after their answers to her sync, so once
+    // both read "delivered" she has heard all either would send her.
     carol.stop();
     carol.start();
-    assert!(
-        wait_until(PATIENCE, || carol.links() >= 2),
-        "carol relinked"
-    );
-    std::thread::sleep(Duration::from_secs(5));
+    for who in ["alice", "bob"] {
+        let text = format!("carol to {who} after her restart");
+        carol.send(who, &text);
+        assert!(
+            wait_until(PATIENCE, || carol.state_of(who, &text).as_deref()
+                == Some("delivered")),
+            "{who} never got carol's message"
+        );
+    }
     let seen = texts(&carol, "walkers");
     assert_eq!(seen.len(), 3, "carol saw {seen:?}");
     assert!(

@@ -97,6 +97,10 @@ pub struct Group {
     fresh_snapshot: Option<Vec<u8>>,
     /// Epoch keys sealed to us, opened: key id → key.
     keyring: HashMap<String, Zeroizing<[u8; 32]>>,
+    /// Members we removed, with our signature on the change that removed
+    /// them: shown to them when they come by, so they learn it (and what
+    /// led to it, nothing after).
+    notices: BTreeMap<IdentityKey, Vouch>,
 }
 
 impl Group {
@@ -114,6 +118,7 @@ impl Group {
             saved: Vec::new(),
             fresh_snapshot: None,
             keyring: HashMap::new(),
+            notices: BTreeMap::new(),
         }
     }
 
@@ -238,6 +243,14 @@ impl Group {
                 w.raw(&d.0);
             }
         }
+        // Added later: metadata written before ends here.
+        w.u32(self.notices.len() as u32);
+        for (who, v) in &self.notices {
+            w.raw(who.as_bytes())
+                .raw(&v.hash.0)
+                .raw(v.author.as_bytes())
+                .raw(&v.sig);
+        }
         w.into_vec()
     }
 
@@ -266,6 +279,17 @@ impl Group {
                 .map(|_| r.array("refused dep").map(ChangeHash))
                 .collect::<Result<Vec<_>, _>>()?;
             self.gate.restore_refused(h, deps);
+        }
+        if r.remaining() > 0 {
+            let n = r.u32("notice count")? as usize;
+            for _ in 0..n.min(MAX_NOTICES) {
+                let who = IdentityKey::from_bytes(r.array("removed member")?)
+                    .map_err(|_| DecodeError::Invalid("removed member"))?;
+                let v = read_vouch(&mut r)?;
+                if v.verify() {
+                    self.notices.insert(who, v);
+                }
+            }
         }
         r.finish()
     }
@@ -335,9 +359,13 @@ struct PeerSync {
     /// until something changes or the periodic tick.
     quiet: u8,
     last: (Vec<ChangeHash>, Option<Vec<ChangeHash>>),
+    /// A member we removed: whether it holds the removal yet.
+    notified: bool,
 }
 
 const MAX_QUIET: u8 = 4;
+/// Removals we keep to show the removed, per group (oldest forgotten first).
+const MAX_NOTICES: usize = 1024;
 
 struct Partial {
     serial: u32,
@@ -534,6 +562,7 @@ impl Groups {
             Some((kid, keys::seal_key(key, &who.static_key, eph, nonce)))
         });
         let hash = g.doc.add_member(&who, role, now, sealed)?;
+        g.notices.remove(&who.identity);
         sign_local(identity, g, hash);
         self.after_local(*id);
         Ok(())
@@ -587,9 +616,22 @@ impl Groups {
         if g.doc.current_key().as_deref() == Some(kid.as_str()) {
             g.keyring.insert(kid, key);
         }
-        sign_local(identity, g, hash);
-        // Whatever the removed member's session was doing for this group stops.
-        self.sync.remove(&(*who, *id));
+        let vouch = sign_local(identity, g, hash);
+        if *who != identity.key() {
+            g.notices.insert(*who, vouch);
+            while g.notices.len() > MAX_NOTICES {
+                g.notices.pop_first();
+            }
+        }
+        // Whatever the removed member's session was doing for this group
+        // stops; what we knew of its heads stays, so a removed member whose
+        // session is up is shown its removal now rather than when it next
+        // speaks (which, in sync with us, it may never do).
+        if let Some(old) = self.sync.remove(&(*who, *id)) {
+            let mut fresh = PeerSync::default();
+            fresh.state.their_heads = old.state.their_heads;
+            self.sync.insert((*who, *id), fresh);
+        }
         self.after_local(*id);
         Ok(())
     }
@@ -652,6 +694,10 @@ impl Groups {
         self.rng.fill_bytes(&mut nonce);
         let me = self.me;
         let g = self.group_mut(id)?;
+        // Said first: a removed member also lacks the newest key.
+        if !g.doc.is_member(&me) {
+            return Err(GroupError::NotMember);
+        }
         let value = match g.doc.current_key() {
             None => text.to_owned(),
             Some(kid) => {
@@ -807,15 +853,31 @@ impl Groups {
             ps.quiet = 0;
         }
         ps.last = now;
+        let mut notice_vouches = None;
         if mode == Mode::ReceiveOnly {
-            message.changes = ChunkList::empty();
-            message.heads = their_heads
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|h| g.doc.doc.get_change_meta_by_hash(h).is_some())
-                .collect();
+            let their_heads = their_heads.unwrap_or_default();
+            let notice = g.notices.get(&peer).copied().filter(|_| !ps.notified);
+            match notice.and_then(|n| removal_notice(g, &n, &their_heads)) {
+                Some((changes, vouches)) => {
+                    // The removal and what led to it, and heads that say
+                    // we hold no more than that.
+                    message.changes = changes;
+                    message.heads = vouches.first().map(|v| vec![v.hash]).unwrap_or_default();
+                    notice_vouches = Some(vouches);
+                }
+                None => {
+                    ps.notified |= notice.is_some();
+                    message.changes = ChunkList::empty();
+                    message.heads = their_heads
+                        .into_iter()
+                        .filter(|h| g.doc.doc.get_change_meta_by_hash(h).is_some())
+                        .collect();
+                }
+            }
         }
-        let vouches: Vec<Vouch> = if message.changes.is_empty() {
+        let vouches: Vec<Vouch> = if let Some(v) = notice_vouches {
+            v
+        } else if message.changes.is_empty() {
             Vec::new()
         } else {
             g.gate
@@ -1019,11 +1081,43 @@ impl Groups {
     }
 }
 
-fn sign_local(identity: &Identity, g: &mut Group, hash: ChangeHash) {
+fn sign_local(identity: &Identity, g: &mut Group, hash: ChangeHash) -> Vouch {
     let vouch = Vouch {
         hash,
         author: identity.key(),
         sig: identity.sign(VOUCH_DOMAIN, &hash.0),
     };
     g.gate.note_local(&mut g.doc, hash, vouch);
+    vouch
+}
+
+/// What a member we removed lacks of the change that removed it and its
+/// history (never anything after), with the signatures that cover it; `None`
+/// once it holds the removal.
+fn removal_notice(
+    g: &mut Group,
+    notice: &Vouch,
+    their_heads: &[ChangeHash],
+) -> Option<(ChunkList, Vec<Vouch>)> {
+    let mut at = g.doc.doc.fork_at(&[notice.hash]).ok()?;
+    let known: Vec<ChangeHash> = their_heads
+        .iter()
+        .filter(|h| at.get_change_by_hash(h).is_some())
+        .copied()
+        .collect();
+    let changes = at.get_changes(&known);
+    if changes.is_empty() {
+        return None;
+    }
+    let hashes: HashSet<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+    let mut vouches = vec![*notice];
+    vouches.extend(
+        g.gate
+            .latest()
+            .filter(|v| v.hash != notice.hash && hashes.contains(&v.hash))
+            .take(MAX_VOUCHES - 1)
+            .copied(),
+    );
+    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    Some((ChunkList::from(raw), vouches))
 }
