@@ -918,7 +918,20 @@ impl CairnApp {
                     self.group_action(Request::GroupLeave { group: id.clone() });
                 }
             });
+        // Removed (or left): nothing more can be written here, and the
+        // window says so instead of offering a composer that would fail.
+        let gone = match (&info.role, info.left) {
+            (Some(_), _) => None,
+            (None, true) => Some("You left this group. What was written before stays here."),
+            (None, false) => Some(
+                "You were removed from this group. You get nothing written after your removal, and cannot write to it.",
+            ),
+        };
         egui::Panel::bottom("group-composer").show(ui, |ui| {
+            if let Some(why) = gone {
+                ui.colored_label(Color32::from_rgb(0xc0, 0x40, 0x40), why);
+                return;
+            }
             if composer(
                 ui,
                 "Group message",

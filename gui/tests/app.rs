@@ -342,6 +342,46 @@ fn creating_a_group_adding_a_member_and_writing_to_it() {
     assert!(h.query_by_label("Bluetooth: off").is_some());
 }
 
+#[test]
+fn a_member_removed_by_an_admin_is_told_so_and_offered_no_composer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
+    let Reply::Status(me) = rt
+        .block_on(h.state().node().unwrap().call(Request::Status))
+        .unwrap()
+    else {
+        panic!()
+    };
+    rt.block_on(bob.call(Request::GroupCreate {
+        name: "walkers".into(),
+    }))
+    .unwrap();
+    rt.block_on(bob.call(Request::GroupAdd {
+        group: "walkers".into(),
+        contact: me.id.clone(),
+    }))
+    .unwrap();
+    click(&mut h, "Groups");
+    wait(&mut h, "bob's group", |h| {
+        h.query_by_label("walkers (2 members)").is_some()
+    });
+    click(&mut h, "walkers (2 members)");
+    wait(&mut h, "the composer", |h| {
+        h.query_by_label("Send to group").is_some()
+    });
+    rt.block_on(bob.call(Request::GroupRemove {
+        group: "walkers".into(),
+        member: me.id.clone(),
+    }))
+    .unwrap();
+    wait(&mut h, "the removal, said", |h| {
+        h.query_by_label_contains("You were removed from this group")
+            .is_some()
+            && h.query_by_label("Send to group").is_none()
+            && h.query_by_label("walkers (1 members)").is_some()
+    });
+}
+
 /// Writes `text` as a QR code into a PNG, as a phone screenshot would hold it.
 fn qr_png(text: &str, path: &std::path::Path) {
     let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
