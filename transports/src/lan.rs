@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::framing::{FrameDecoder, PlainWriter, run_link};
+use crate::framing::{FrameDecoder, LAN_FRAME_DEADLINE, PlainWriter, run_link};
 use crate::link::{self, DownReason, LinkEvent, LinkIds, Medium};
 
 /// The stream protocol that carries Cairn frames.
@@ -61,6 +61,9 @@ pub struct LanConfig {
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
     pub mdns_query_interval: Duration,
+    /// Connections at most. Above the engine's links (256 by default), so
+    /// that when strangers hold every link a contact can still connect and
+    /// the engine closes a stranger's link to make room for it.
     pub max_connections: u32,
     pub idle_timeout: Duration,
 }
@@ -83,7 +86,7 @@ impl LanConfig {
             bootstrap: Vec::new(),
             mdns: true,
             mdns_query_interval: Duration::from_secs(20),
-            max_connections: 256,
+            max_connections: 320,
             idle_timeout: Duration::from_secs(60),
         }
     }
@@ -114,7 +117,12 @@ enum Command {
     Ban(PeerId, Duration),
     Unban(PeerId),
     Reopen(PeerId),
-    LinkEnded { peer: PeerId, violation: bool },
+    LinkEnded {
+        peer: PeerId,
+        violation: bool,
+    },
+    /// The peer refused our link protocol: it is no Cairn node.
+    NotCairn(PeerId),
     Shutdown,
 }
 
@@ -234,6 +242,7 @@ impl LanTransport {
             status: status.clone(),
             links: HashMap::new(),
             banned: HashSet::new(),
+            reopening: HashSet::new(),
             discovered: HashMap::new(),
             known: config
                 .bootstrap
@@ -285,6 +294,8 @@ struct SwarmTask {
     /// Links (open or opening) per peer.
     links: HashMap<PeerId, u32>,
     banned: HashSet<PeerId>,
+    /// Peers with a `Reopen` pending.
+    reopening: HashSet<PeerId>,
     /// Peers mDNS told us about, with their addresses.
     discovered: HashMap<PeerId, Vec<Multiaddr>>,
     /// Bootstrap peers whose ids we know, kept connected like discovered ones.
@@ -299,7 +310,11 @@ impl SwarmTask {
                 _ = maintenance.tick() => self.maintain(),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some((peer, stream)) = self.incoming.next() => {
-                    if self.banned.contains(&peer) {
+                    // One link per peer: an honest peer opens only when its
+                    // id is the smaller, and never while a link is up or
+                    // opening; a second one would only double what a peer
+                    // can hold of the node's links.
+                    if self.banned.contains(&peer) || self.links.contains_key(&peer) {
                         continue;
                     }
                     self.start_link(peer, stream);
@@ -336,6 +351,7 @@ impl SwarmTask {
                 self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             }
             Command::Reopen(peer) => {
+                self.reopening.remove(&peer);
                 if self.swarm.is_connected(&peer)
                     && self.links.get(&peer).copied().unwrap_or(0) == 0
                 {
@@ -351,9 +367,21 @@ impl SwarmTask {
                 }
                 if violation {
                     self.ban(peer, VIOLATION_BAN);
-                } else if self.local < peer {
+                } else if self.local < peer && self.reopening.insert(peer) {
+                    // One retry pending per peer: every failure used to
+                    // start another chain of retries.
                     self.later(Duration::from_secs(2), Command::Reopen(peer));
                 }
+            }
+            Command::NotCairn(peer) => {
+                if let Some(n) = self.links.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.links.remove(&peer);
+                    }
+                }
+                debug!(%peer, "not a Cairn node: disconnecting");
+                let _ = self.swarm.disconnect_peer_id(peer);
             }
             Command::Shutdown => {}
         }
@@ -385,7 +413,10 @@ impl SwarmTask {
             .swarm
             .connected_peers()
             .filter(|p| {
-                self.local < **p && !self.links.contains_key(*p) && !self.banned.contains(*p)
+                self.local < **p
+                    && !self.links.contains_key(*p)
+                    && !self.banned.contains(*p)
+                    && !self.reopening.contains(*p)
             })
             .copied()
             .collect();
@@ -466,6 +497,9 @@ impl SwarmTask {
         tokio::spawn(async move {
             match control.open_stream(peer, PROTOCOL).await {
                 Ok(stream) => drive_link(peer, stream, ids, events, commands).await,
+                Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(_)) => {
+                    let _ = commands.send(Command::NotCairn(peer)).await;
+                }
                 Err(e) => {
                     debug!(%peer, error = %e, "could not open link stream");
                     let _ = commands
@@ -547,7 +581,7 @@ async fn drive_link(
             stream,
             queue,
             tap_tx,
-            FrameDecoder::new(LAN_MTU),
+            (FrameDecoder::new(LAN_MTU), LAN_FRAME_DEADLINE),
             PlainWriter,
         )
     );

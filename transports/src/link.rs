@@ -6,20 +6,26 @@
 //! contacts or groups. Media with small packets (BLE) fragment inside the
 //! transport, so every link's MTU is a whole frame.
 //!
-//! Bounds: each link has a send queue of [`SEND_QUEUE`] frames; a full queue
-//! refuses the frame (`SendError::Full`) and the core retransmits later. The
+//! Bounds: each link has a send queue of at most [`SEND_QUEUE`] frames and
+//! [`SEND_QUEUE_BYTES`] bytes; a full queue refuses the frame
+//! (`SendError::Full`) and the core retransmits later. (Frames alone bounded
+//! it at 1 024 × 128 KiB: a peer that made the engine relay large envelopes
+//! onto a slow radio could pile up a gigabyte across links.) The
 //! event channel into the node is bounded by whoever creates it; a link's
 //! reader waits when it is full, which pushes back on the peer.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
 /// Frames waiting to be written on one link.
 pub const SEND_QUEUE: usize = 1024;
+/// Bytes waiting to be written on one link: a window of file chunks fits,
+/// and a slow radio's backlog stays at seconds, not hours.
+pub const SEND_QUEUE_BYTES: usize = 1 << 20;
 
 /// Numbers links uniquely across every transport of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -103,6 +109,7 @@ pub enum SendError {
 pub struct LinkSender {
     link: LinkId,
     frames: mpsc::Sender<Bytes>,
+    queued: Arc<AtomicUsize>,
     close: Arc<Notify>,
 }
 
@@ -111,17 +118,34 @@ impl LinkSender {
         self.link
     }
 
-    /// Queues a frame without waiting.
+    /// Queues a frame without waiting. Refused when the queue holds
+    /// [`SEND_QUEUE`] frames or the frame would take it past
+    /// [`SEND_QUEUE_BYTES`] (a frame into an empty queue always fits).
     pub fn try_send(&self, frame: Bytes) -> Result<(), SendError> {
-        self.frames.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        let len = frame.len();
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before + len > SEND_QUEUE_BYTES {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return Err(SendError::Full);
+        }
+        self.frames.try_send(frame).map_err(|e| {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Full,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            }
         })
     }
 
-    /// Queues a frame, waiting for room.
+    /// Queues a frame, waiting for a free slot (test peers and tools; the
+    /// node uses [`Self::try_send`]). Its bytes count, but are not waited on.
     pub async fn send(&self, frame: Bytes) -> Result<(), SendError> {
-        self.frames.send(frame).await.map_err(|_| SendError::Closed)
+        let len = frame.len();
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        self.frames.send(frame).await.map_err(|_| {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            SendError::Closed
+        })
     }
 
     /// Asks the transport to take the link down.
@@ -130,9 +154,31 @@ impl LinkSender {
     }
 }
 
+/// Frames queued on a link, for the transport to write; taking one frees
+/// its bytes in the queue.
+#[derive(Debug)]
+pub struct QueuedFrames {
+    frames: mpsc::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl QueuedFrames {
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let frame = self.frames.recv().await?;
+        self.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+        Some(frame)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        let frame = self.frames.try_recv().ok()?;
+        self.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+        Some(frame)
+    }
+}
+
 /// The transport's half of a link.
 pub struct LinkQueue {
-    pub frames: mpsc::Receiver<Bytes>,
+    pub frames: QueuedFrames,
     pub close: Arc<Notify>,
 }
 
@@ -140,12 +186,17 @@ pub struct LinkQueue {
 pub fn channel(link: LinkId) -> (LinkSender, LinkQueue) {
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
     let close = Arc::new(Notify::new());
+    let queued = Arc::new(AtomicUsize::new(0));
     (
         LinkSender {
             link,
             frames: tx,
+            queued: queued.clone(),
             close: close.clone(),
         },
-        LinkQueue { frames: rx, close },
+        LinkQueue {
+            frames: QueuedFrames { frames: rx, queued },
+            close,
+        },
     )
 }

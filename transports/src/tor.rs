@@ -46,6 +46,9 @@ pub const VIRTUAL_PORT: u16 = 7437;
 const NICKNAME: &str = "cairn";
 /// A hop handshake slower than this (Tor adds seconds) is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a frame may take from its first record to its last: circuits are
+/// slow (three relays, congestion), so far longer than on the LAN.
+const FRAME_DEADLINE: Duration = Duration::from_secs(120);
 /// Handshakes with strangers in progress at once; more are refused.
 const MAX_HANDSHAKES: usize = 32;
 const RETRY_MIN: Duration = Duration::from_secs(5);
@@ -405,7 +408,15 @@ async fn drive(
     }
     lock(&shared.status).links += 1;
     let _ = shared.commands.send(Command::LinkUp { peer });
-    run_link(id, stream, queue, shared.events.clone(), reader, writer).await;
+    run_link(
+        id,
+        stream,
+        queue,
+        shared.events.clone(),
+        (reader, FRAME_DEADLINE),
+        writer,
+    )
+    .await;
     lock(&shared.status).links -= 1;
     let _ = shared.commands.send(Command::LinkEnded {
         peer,

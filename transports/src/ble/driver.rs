@@ -29,7 +29,7 @@ pub async fn run(
     events: mpsc::Sender<LinkEvent>,
 ) -> DownReason {
     let now = || clock.elapsed();
-    let mut frames: Option<mpsc::Receiver<Bytes>> = None;
+    let mut frames: Option<link::QueuedFrames> = None;
     let mut close: Option<Arc<Notify>> = None;
     let mut opened: Option<link::LinkQueue> = None;
     let mut pending: Option<Bytes> = None;
@@ -141,7 +141,7 @@ fn goodbye(core: &mut BleLink, out: &mpsc::Sender<Vec<u8>>, now: Duration) -> Do
     DownReason::Closed
 }
 
-async fn next_frame(frames: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+async fn next_frame(frames: &mut Option<link::QueuedFrames>) -> Option<Bytes> {
     match frames {
         Some(f) => f.recv().await,
         None => std::future::pending().await,
