@@ -222,6 +222,8 @@ struct Node {
 /// chunk of a finished file is in the batch staged or in flight when the
 /// read comes, so two are enough; one more for good measure.
 const FILE_READ_RETRIES: u8 = 3;
+/// How long a peer turned away for want of room is kept away.
+const NO_ROOM_BAN: Duration = Duration::from_secs(60);
 
 /// Starts a node on an opened profile. Returns its handle and the task that
 /// runs it; the task ends after a `Shutdown` request or when every handle and
@@ -819,10 +821,19 @@ impl Node {
             return;
         };
         sender.close();
-        if reason.is_misbehaviour()
-            && let Some(lan) = &self.lan
-        {
+        let Some(lan) = &self.lan else {
+            return;
+        };
+        if reason.is_misbehaviour() {
             lan.ban(&peer, cairn_transports::lan::VIOLATION_BAN);
+        } else if reason == CloseReason::TooManyLinks
+            && !self.senders.values().any(|(_, p)| *p == peer)
+        {
+            // No room, and no other link of this peer's to keep: the
+            // connection goes too, and the peer is not let back (nor
+            // redialled) for a minute, instead of relinking every two
+            // seconds to be turned away again.
+            lan.ban(&peer, NO_ROOM_BAN);
         }
     }
 }

@@ -1076,14 +1076,34 @@ impl<S: Store> Engine<S> {
 
     pub fn link_up(&mut self, now: Time, info: LinkInfo) {
         let link = info.id;
+        let peer = info.peer;
         if self.links.len() >= self.config.max_links {
+            // Full. A contact the user added still gets in: the oldest link
+            // of someone who is not one makes room (strangers holding every
+            // slot must not lock friends out). Anyone else waits.
+            let victim = self
+                .added(&peer)
+                .then(|| {
+                    self.links
+                        .values()
+                        .filter(|l| !self.added(&l.info.peer))
+                        .min_by_key(|l| (l.info.since, l.info.id))
+                        .map(|l| l.info.id)
+                })
+                .flatten();
+            let Some(victim) = victim else {
+                self.outputs.push_back(Output::Close {
+                    link,
+                    reason: CloseReason::TooManyLinks,
+                });
+                return;
+            };
             self.outputs.push_back(Output::Close {
-                link,
+                link: victim,
                 reason: CloseReason::TooManyLinks,
             });
-            return;
+            self.link_down(now, victim);
         }
-        let peer = info.peer;
         self.outbox.resend_now(&peer);
         // A request gets a stranger's mesh limits until the user accepts it.
         let contact = self.added(&peer);

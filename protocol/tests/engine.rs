@@ -6,7 +6,7 @@ mod harness;
 
 use std::time::Duration;
 
-use cairn_protocol::{CloseReason, ContactOrigin, DeliveryState, Direction, Event, Medium};
+use cairn_protocol::{CloseReason, ContactOrigin, DeliveryState, Direction, Event, LinkId, Medium};
 use harness::Net;
 
 fn texts(net: &Net, n: usize, peer: usize, dir: Direction) -> Vec<String> {
@@ -525,4 +525,37 @@ fn a_peer_gone_with_messages_in_flight_does_not_keep_the_engine_awake() {
     net.nodes[0].engine.handle_timeout(later);
     let next = net.nodes[0].engine.poll_timeout().unwrap();
     assert!(next > later, "wakes at {next}, not after {later}");
+}
+
+#[test]
+fn a_full_link_table_makes_room_for_a_contact_by_closing_a_stranger_s_link() {
+    let mut net = Net::with_config(&["alice", "bob", "s1", "s2", "s3", "s4"], |n| {
+        let mut c = cairn_protocol::Config::new(n);
+        c.max_links = 3;
+        c
+    });
+    net.befriend(0, 1);
+    // Three strangers fill alice's links.
+    let strangers: Vec<LinkId> = (2..=4).map(|s| net.connect(0, s).0).collect();
+    // A fourth stranger finds no room.
+    let (refused, _) = net.connect(0, 5);
+    assert_eq!(
+        net.nodes[0].closed.last(),
+        Some(&(refused, CloseReason::TooManyLinks))
+    );
+    // Bob, a contact, gets in: the oldest stranger's link makes room.
+    let (bob_link, _) = net.connect(0, 1);
+    assert_eq!(
+        net.nodes[0].closed.last(),
+        Some(&(strangers[0], CloseReason::TooManyLinks))
+    );
+    assert!(
+        !net.nodes[0].closed.iter().any(|(l, _)| *l == bob_link),
+        "bob's link was closed"
+    );
+    net.send(1, 0, "room for a friend");
+    assert_eq!(
+        texts(&net, 0, 1, Direction::Incoming),
+        vec!["room for a friend".to_owned()]
+    );
 }
