@@ -31,6 +31,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Measure what flooders cost honest delivery: the scenario's `[attack]`
+    /// (5 % of the people by default) run once as quiet relays and once
+    /// flooding, same seed, Cairn's routing; prints both and the difference.
+    Attack {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(clap::Args)]
@@ -67,7 +74,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if let Command::Attack { common } = cli.command {
+        return attack(common);
+    }
     let (common, routings) = match cli.command {
+        Command::Attack { .. } => unreachable!("handled above"),
         Command::Run { common, routing } => {
             let r = Routing::parse(&routing)
                 .ok_or_else(|| format!("unknown routing {routing:?} (cairn, epidemic, direct)"))?;
@@ -124,6 +135,55 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         println!("{out}");
     } else {
         print_table(&results);
+    }
+    Ok(())
+}
+
+fn attack(common: Common) -> Result<(), Box<dyn std::error::Error>> {
+    let mut scenario = Scenario::load(&common.file)?;
+    let seed = common.seed.unwrap_or(scenario.seed);
+    let attack = scenario.attack.clone().unwrap_or_default();
+    let mut results = Vec::new();
+    for flood in [false, true] {
+        scenario.attack = Some(cairn_sim::scenario::Attack {
+            flood,
+            ..attack.clone()
+        });
+        let label = if flood { "flooding" } else { "quiet" };
+        if !common.json {
+            eprintln!(
+                "running {} with {:.0} % attackers {label}, seed {seed}…",
+                scenario.name,
+                attack.fraction * 100.0
+            );
+        }
+        let mut world = World::new(scenario.clone(), Routing::Cairn, seed);
+        world.on_progress(reporter(
+            Routing::Cairn,
+            scenario.duration_s,
+            common.progress,
+        ));
+        let mut m = world.run();
+        std::mem::forget(world);
+        if common.no_timing {
+            m = m.without_timing();
+        }
+        m.routing = format!("cairn/{label}");
+        results.push(m);
+    }
+    let cost_pp = (results[0].delivery_ratio - results[1].delivery_ratio) * 100.0;
+    if common.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "quiet": results[0],
+                "flooding": results[1],
+                "cost_percentage_points": (cost_pp * 100.0).round() / 100.0,
+            }))?
+        );
+    } else {
+        print_table(&results);
+        println!("honest delivery lost to the flood: {cost_pp:.2} percentage points");
     }
     Ok(())
 }

@@ -24,6 +24,9 @@ pub struct Tally {
     pub ticks: u64,
     pub link_ups: u64,
     pub duration_ms: u64,
+    pub flood_envelopes: u64,
+    /// Frames a link's full send queue refused.
+    pub refused_frames: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +45,12 @@ pub struct Metrics {
     pub max_node_store_bytes: usize,
     pub link_ups: u64,
     pub events: u64,
+    /// Junk envelopes attackers sent (`[attack]` with `flood`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flood_envelopes: u64,
+    /// Frames refused by a full link send queue.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused_frames: u64,
     /// Wall-clock seconds. This and the fields below differ between
     /// identical runs; `--no-timing` leaves them out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +142,8 @@ impl Metrics {
             max_node_store_bytes: t.max_store_bytes,
             link_ups: t.link_ups,
             events: t.events,
+            flood_envelopes: t.flood_envelopes,
+            refused_frames: t.refused_frames,
             wall_s: Some((wall_s * 1000.0).round() / 1000.0),
             events_per_s: Some((t.events as f64 / wall_s.max(1e-9)).round()),
             peak_rss_mib: peak_rss_kib().map(|k| (k as f64 / 1024.0).round()),
@@ -141,4 +152,8 @@ impl Metrics {
             latencies_s: lat.iter().map(|ms| *ms as f64 / 1000.0).collect(),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

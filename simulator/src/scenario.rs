@@ -54,6 +54,8 @@ pub struct Scenario {
     pub partition: Vec<Partition>,
     #[serde(default)]
     pub mesh: MeshSettings,
+    #[serde(default)]
+    pub attack: Option<Attack>,
 }
 
 fn d_duration() -> u64 {
@@ -222,6 +224,41 @@ pub struct Partition {
     pub x_m: f64,
 }
 
+/// Some people are attackers: they write to no one, carry nothing for
+/// anyone, and — with `flood` — push junk envelopes into every neighbour as
+/// fast as it takes them, under a fresh identity every `rotate_s`. With
+/// `flood = false` the same people are honest relays who write to no one:
+/// the baseline the flood is measured against (same seed, same walks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Attack {
+    pub fraction: f64,
+    pub flood: bool,
+    /// Sealed bytes per junk envelope (65 535 at most, the largest a relay takes).
+    pub envelope_bytes: usize,
+    /// Junk envelopes per minute on each link (a stranger's are taken up to
+    /// `strangers_per_minute`, 120 by default; more are refused on arrival).
+    pub per_minute: u32,
+    /// A fresh identity this often: the attacker drops its links, and they
+    /// come back up under the new one.
+    pub rotate_s: u64,
+    /// The expiry the junk claims (the farthest a relay takes is 7 days).
+    pub ttl_s: u64,
+}
+
+impl Default for Attack {
+    fn default() -> Self {
+        Self {
+            fraction: 0.05,
+            flood: true,
+            envelope_bytes: 65_535,
+            per_minute: 120,
+            rotate_s: 60,
+            ttl_s: 7 * 24 * 3600 - 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MeshSettings {
@@ -347,6 +384,18 @@ impl Scenario {
         }
         if self.traffic.end_s < self.traffic.start_s || self.traffic.end_s > self.duration_s {
             return Err("traffic must start before it ends, within the run".into());
+        }
+        if let Some(a) = &self.attack {
+            fraction("attack.fraction", a.fraction)?;
+            if a.envelope_bytes > 65_535 {
+                return Err("attack.envelope_bytes must be at most 65535".into());
+            }
+            if a.per_minute == 0 || a.per_minute > 60_000 {
+                return Err("attack.per_minute must be 1..=60000".into());
+            }
+            if a.rotate_s == 0 || a.ttl_s == 0 {
+                return Err("attack.rotate_s and attack.ttl_s must be above 0".into());
+            }
         }
         if self.ble.is_none() && self.hotspot.is_empty() && self.internet.is_none() {
             return Err("no medium: give [ble], [[hotspot]] or [internet]".into());

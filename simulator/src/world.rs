@@ -80,6 +80,12 @@ struct SimLink {
     owner: usize,
     peer_link: LinkId,
     busy_until: u64,
+    /// When each frame handed to the link and not yet on the air will have
+    /// gone out, and its size: the real link's send queue holds at most
+    /// [`cairn_transports::link::SEND_QUEUE`] frames and
+    /// [`cairn_transports::link::SEND_QUEUE_BYTES`] bytes and refuses more.
+    queued: std::collections::VecDeque<(u64, usize)>,
+    queued_bytes: usize,
     bandwidth_bps: f64,
     latency_ms: f64,
     loss: f64,
@@ -91,9 +97,20 @@ struct SimLink {
 
 enum Ev {
     Tick,
+    /// An attacker pushes junk into its neighbours.
+    Flood(usize),
+    /// An attacker takes a fresh identity.
+    Rotate(usize),
     Timer(usize),
-    Deliver { link: LinkId, frame: Vec<u8> },
-    Send { from: usize, to: usize, n: usize },
+    Deliver {
+        link: LinkId,
+        frame: Vec<u8>,
+    },
+    Send {
+        from: usize,
+        to: usize,
+        n: usize,
+    },
     Churn(usize),
     Commit(usize),
 }
@@ -123,6 +140,13 @@ pub struct World {
     tally: Tally,
     sent: HashMap<(IdentityKey, MessageId), u64>,
     progress: Option<Box<dyn FnMut(Progress)>>,
+    /// Who attacks (`[attack]`), and the identity each shows its neighbours now.
+    attackers: Vec<bool>,
+    shown: Vec<IdentityKey>,
+    /// Everything random about the attackers and their links, apart from the
+    /// world's RNG, so a run with the flood walks and links exactly like the
+    /// same run without it.
+    attack_rng: ChaCha20Rng,
 }
 
 /// Where a run is, reported every virtual minute to [`World::on_progress`].
@@ -152,12 +176,20 @@ impl World {
             seeds.push(seed);
         }
         let keys: Vec<IdentityKey> = identities.iter().map(Identity::key).collect();
-        // A random contact graph: each person befriends a few others.
+        let mut attack_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6174_7461_636b);
+        let attackers: Vec<bool> = match &sc.attack {
+            Some(a) => (0..n)
+                .map(|_| attack_rng.gen_bool(a.fraction.clamp(0.0, 1.0)))
+                .collect(),
+            None => vec![false; n],
+        };
+        // A random contact graph: each person befriends a few others
+        // (attackers are nobody's friends).
         let mut contacts: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
         for a in 0..n {
             for _ in 0..sc.nodes.contacts.div_ceil(2) {
                 let b = rng.gen_range(0..n);
-                if a != b {
+                if a != b && !attackers[a] && !attackers[b] {
                     contacts[a].insert(b);
                     contacts[b].insert(a);
                 }
@@ -205,7 +237,6 @@ impl World {
             rng,
             now: 0,
             engines,
-            keys,
             walkers,
             online: vec![true; n],
             internet,
@@ -223,12 +254,17 @@ impl World {
             tally: Tally::default(),
             sent: HashMap::new(),
             progress: None,
+            shown: keys.clone(),
+            keys,
+            attackers,
+            attack_rng,
             seed,
             sc,
         };
         world.schedule(0, Ev::Tick);
         world.plan_traffic();
         world.plan_churn();
+        world.plan_attack();
         for i in 0..n {
             world.reschedule_timer(i);
         }
@@ -259,6 +295,98 @@ impl World {
             self.schedule(at, Ev::Send { from, to, n });
         }
         self.tally.messages = t.messages;
+    }
+
+    /// Whether node `i` floods (and so carries nothing and answers nothing).
+    fn flooding(&self, i: usize) -> bool {
+        self.attackers[i] && self.sc.attack.as_ref().is_some_and(|a| a.flood)
+    }
+
+    fn plan_attack(&mut self) {
+        let Some(a) = self.sc.attack.clone() else {
+            return;
+        };
+        if !a.flood {
+            return;
+        }
+        for i in 0..self.engines.len() {
+            if self.attackers[i] {
+                let first = self.attack_rng.gen_range(0..60_000);
+                self.schedule(first, Ev::Flood(i));
+                let rotate = self.attack_rng.gen_range(1..=a.rotate_s * 1000);
+                self.schedule(rotate, Ev::Rotate(i));
+            }
+        }
+    }
+
+    /// Attacker `i` hands one junk envelope to every neighbour whose link
+    /// is free: the longest expiry and hop limit a relay takes, every copy
+    /// it may spread, a tag nobody has.
+    fn flood(&mut self, i: usize) {
+        let Some(a) = self.sc.attack.clone() else {
+            return;
+        };
+        let interval = (60_000 / u64::from(a.per_minute)).max(1);
+        self.schedule(self.now + interval, Ev::Flood(i));
+        if !self.online[i] {
+            return;
+        }
+        let mine: Vec<LinkId> = self
+            .pairs
+            .iter()
+            .filter_map(|((x, y, _), (lx, ly))| {
+                (*x == i).then_some(*lx).or((*y == i).then_some(*ly))
+            })
+            .collect();
+        let now = self.time();
+        let epoch = cairn_protocol::mesh::tag::epoch_of(now, MeshConfig::default().epoch);
+        for link in mine {
+            if self
+                .links
+                .get(&link)
+                .is_none_or(|l| l.busy_until > self.now)
+            {
+                continue;
+            }
+            let mut id = [0u8; 16];
+            let mut tag = [0u8; 16];
+            let mut ack = [0u8; 16];
+            self.attack_rng.fill_bytes(&mut id);
+            self.attack_rng.fill_bytes(&mut tag);
+            self.attack_rng.fill_bytes(&mut ack);
+            let env = cairn_protocol::mesh::envelope::Carried {
+                id: cairn_protocol::mesh::envelope::EnvelopeId(id),
+                epoch,
+                tag: cairn_protocol::mesh::tag::Tag(tag),
+                expiry: now + Duration::from_secs(a.ttl_s),
+                hop_limit: cairn_protocol::mesh::carrier::CarrierLimits::default().max_hops,
+                copies: u16::MAX,
+                ack_hash: ack,
+                sealed: vec![0; a.envelope_bytes],
+            };
+            let frame = cairn_protocol::frame::Frame::Carry(Box::new(env)).encode();
+            self.tally.flood_envelopes += 1;
+            self.transmit(link, frame);
+        }
+    }
+
+    /// Attacker `i` drops its links; they come back at the next tick under a
+    /// fresh identity.
+    fn rotate(&mut self, i: usize) {
+        let Some(a) = self.sc.attack.clone() else {
+            return;
+        };
+        self.schedule(self.now + a.rotate_s * 1000, Ev::Rotate(i));
+        self.shown[i] = Identity::generate(&mut self.attack_rng).key();
+        let gone: Vec<_> = self
+            .pairs
+            .keys()
+            .filter(|(x, y, _)| *x == i || *y == i)
+            .copied()
+            .collect();
+        for p in gone {
+            self.link_down(p);
+        }
     }
 
     fn plan_churn(&mut self) {
@@ -310,6 +438,8 @@ impl World {
             self.tally.events += 1;
             match ev {
                 Ev::Tick => self.tick(),
+                Ev::Flood(i) => self.flood(i),
+                Ev::Rotate(i) => self.rotate(i),
                 Ev::Timer(i) => {
                     if self.timer_at[i] == Some(at) {
                         self.timer_at[i] = None;
@@ -325,6 +455,9 @@ impl World {
                 Ev::Deliver { link, frame } => {
                     if let Some(l) = self.links.get(&link) {
                         let owner = l.owner;
+                        if self.flooding(owner) {
+                            continue; // it carries nothing for anyone
+                        }
                         let now = self.time();
                         self.engines[owner].handle_frame(now, link, &frame);
                         self.after(owner);
@@ -550,7 +683,11 @@ impl World {
                     radio.air = std::time::Duration::from_secs_f64(
                         (m.att_mtu as f64 + 10.0) * 8.0 / bw.max(1.0),
                     );
-                    radio.seed = self.rng.next_u64();
+                    radio.seed = if self.attackers[a] || self.attackers[b] {
+                        self.attack_rng.next_u64()
+                    } else {
+                        self.rng.next_u64()
+                    };
                     Some(Box::new(cairn_transports::ble::bus::Channel::new(radio)))
                 }
                 _ => None,
@@ -561,6 +698,8 @@ impl World {
                     owner,
                     peer_link: other,
                     busy_until: 0,
+                    queued: std::collections::VecDeque::new(),
+                    queued_bytes: 0,
                     bandwidth_bps: bw,
                     latency_ms: latency,
                     loss,
@@ -572,10 +711,13 @@ impl World {
         self.tally.link_ups += 1;
         let now = self.time();
         for (owner, link, peer) in [(a, la, b), (b, lb, a)] {
+            if self.flooding(owner) {
+                continue;
+            }
             let info = LinkInfo {
                 id: link,
                 medium,
-                peer: self.keys[peer],
+                peer: self.shown[peer],
                 mtu: 1 << 17,
                 since: now,
             };
@@ -591,6 +733,9 @@ impl World {
         let now = self.time();
         for (owner, link) in [(p.0, la), (p.1, lb)] {
             self.links.remove(&link);
+            if self.flooding(owner) {
+                continue;
+            }
             self.engines[owner].link_down(now, link);
             self.after(owner);
         }
@@ -642,6 +787,17 @@ impl World {
         let Some(l) = self.links.get_mut(&link) else {
             return;
         };
+        while let Some(&(_, bytes)) = l.queued.front().filter(|(t, _)| *t <= now) {
+            l.queued.pop_front();
+            l.queued_bytes -= bytes;
+        }
+        let full = l.queued.len() >= cairn_transports::link::SEND_QUEUE
+            || (l.queued_bytes > 0
+                && l.queued_bytes + frame.len() > cairn_transports::link::SEND_QUEUE_BYTES);
+        if full {
+            self.tally.refused_frames += 1;
+            return;
+        }
         self.tally.frames += 1;
         self.tally.bytes += frame.len() as u64;
         if carries_a_message(&frame) {
@@ -666,6 +822,8 @@ impl World {
                 start + tx_ms + l.latency_ms as u64
             }
         };
+        l.queued.push_back((l.busy_until, frame.len()));
+        l.queued_bytes += frame.len();
         if !lost {
             self.schedule(arrive, Ev::Deliver { link: to, frame });
         }

@@ -3,13 +3,24 @@
 //!
 //! Bounds: envelopes carried for others take at most `capacity_bytes`; any
 //! one neighbour's share of that is at most `max_share_percent`; an envelope
-//! must expire within `max_ttl` and have hops left. When full, the envelope
-//! expiring soonest goes first — the newcomer itself if it would be that one.
-//! The node's own envelopes never count against the capacity and are never
-//! evicted. Envelopes proven delivered leave a tombstone (bounded) so they are
-//! not taken again.
+//! must expire within `max_ttl` and have hops left. The node's own envelopes
+//! never count against the capacity and are never evicted. Envelopes proven
+//! delivered leave a tombstone (bounded) so they are not taken again.
+//!
+//! When full, room is made from the neighbour who handed us the most bytes
+//! (the newcomer counted with its sender), that neighbour's oldest envelope
+//! first; if the newcomer's own sender is the heaviest and holds nothing
+//! more, the newcomer is refused and nothing is evicted ("longest queue
+//! drop"). What an envelope claims about itself — its expiry, its copies —
+//! buys it nothing here: a flooder pushes out its own envelopes before an
+//! honest neighbour's, and a far expiry no longer outranks a near one (it
+//! did: soonest-expiring-first let 7-day junk evict honest 24-hour mail).
+//! Fresh identities each start with nothing held, so an attacker who rotates
+//! them gains room only while each of its identities holds less than the
+//! honest neighbours do (docs/THREAT_MODEL.md, "carrier flooding").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::ops::Bound;
 use std::time::Duration;
 
 use crate::identity::IdentityKey;
@@ -75,7 +86,13 @@ pub struct Carrier {
     /// Relayed envelopes by expiry, for eviction.
     by_expiry: BTreeSet<(Time, EnvelopeId)>,
     relayed_bytes: usize,
+    /// Bytes held for each neighbour, and the same ordered by bytes.
     by_neighbour: BTreeMap<IdentityKey, usize>,
+    loads: BTreeSet<(usize, IdentityKey)>,
+    /// Each neighbour's envelopes in the order they arrived.
+    queues: BTreeMap<IdentityKey, BTreeSet<(u64, EnvelopeId)>>,
+    arrived: BTreeMap<EnvelopeId, u64>,
+    arrivals: u64,
     tombstones: BTreeMap<EnvelopeId, Time>,
     tombstones_by_expiry: BTreeSet<(Time, EnvelopeId)>,
     /// Own envelopes by expiry.
@@ -126,42 +143,114 @@ impl Carrier {
             return Err(Refusal::NoHopsLeft);
         }
         let share = self.limits.capacity_bytes * usize::from(self.limits.max_share_percent) / 100;
-        if self.by_neighbour.get(&from).copied().unwrap_or(0) + size > share {
+        if self.share_of(&from) + size > share {
             return Err(Refusal::OverShare);
         }
         if size > self.limits.capacity_bytes {
             return Err(Refusal::Full);
         }
-        // Make room from the envelopes that expire before the newcomer, soonest
-        // first; if they cannot free enough, the newcomer is refused and
-        // nothing is evicted.
-        let mut evicted = Vec::new();
-        let mut free = self
+        let free = self
             .limits
             .capacity_bytes
             .saturating_sub(self.relayed_bytes);
-        for &(expiry, id) in &self.by_expiry {
-            if free >= size {
-                break;
-            }
-            if expiry >= env.expiry {
-                return Err(Refusal::Full);
-            }
-            free += self.held.get(&id).map_or(0, |h| h.size);
-            evicted.push(id);
-        }
-        if free < size {
-            return Err(Refusal::Full);
-        }
+        let evicted = self.make_room(from, size, size.saturating_sub(free))?;
         for id in &evicted {
             self.remove(id);
         }
         self.generation += 1;
         self.relayed_bytes += size;
-        *self.by_neighbour.entry(from).or_default() += size;
+        self.add_load(from, size);
+        self.arrivals += 1;
+        self.queues
+            .entry(from)
+            .or_default()
+            .insert((self.arrivals, env.id));
+        self.arrived.insert(env.id, self.arrivals);
         self.by_expiry.insert((env.expiry, env.id));
         self.held.insert(env.id, Held { env, origin, size });
         Ok(evicted)
+    }
+
+    /// Which envelopes to evict so `need` more bytes fit for a newcomer of
+    /// `size` from `from`: repeatedly the oldest envelope of whoever holds
+    /// the most (the newcomer counted with `from`). Refused, with nothing
+    /// chosen, when the newcomer itself would be the one to go.
+    fn make_room(
+        &self,
+        from: IdentityKey,
+        size: usize,
+        mut need: usize,
+    ) -> Result<Vec<EnvelopeId>, Refusal> {
+        let mut evicted = Vec::new();
+        if need == 0 {
+            return Ok(evicted);
+        }
+        // Loads only fall as envelopes are chosen, so the heaviest are taken
+        // from `loads` lazily, as they can outrank what is in the heap. At
+        // equal loads the newcomer's sender goes first: a fresh identity
+        // cannot push out a neighbour holding as much as it would.
+        let mut heap = BinaryHeap::from([(self.share_of(&from) + size, true, from)]);
+        let mut heaviest = self
+            .loads
+            .iter()
+            .rev()
+            .filter(|(_, k)| *k != from)
+            .map(|&(load, k)| (load, false, k))
+            .peekable();
+        // The last envelope chosen from each neighbour's queue.
+        let mut taken: BTreeMap<IdentityKey, (u64, EnvelopeId)> = BTreeMap::new();
+        while need > 0 {
+            while let Some(&next) = heaviest.peek() {
+                if heap.peek().is_some_and(|top| *top >= next) {
+                    break;
+                }
+                heap.push(next);
+                heaviest.next();
+            }
+            let Some((load, newcomer_s, who)) = heap.pop() else {
+                return Err(Refusal::Full);
+            };
+            let after = match taken.get(&who) {
+                Some(last) => Bound::Excluded(*last),
+                None => Bound::Unbounded,
+            };
+            let Some(&(seq, id)) = self
+                .queues
+                .get(&who)
+                .and_then(|q| q.range((after, Bound::Unbounded)).next())
+            else {
+                // Only the newcomer is left of the heaviest sender's: it goes.
+                return Err(Refusal::Full);
+            };
+            taken.insert(who, (seq, id));
+            let freed = self.held.get(&id).map_or(0, |h| h.size);
+            evicted.push(id);
+            need = need.saturating_sub(freed);
+            if load > freed {
+                heap.push((load - freed, newcomer_s, who));
+            }
+        }
+        Ok(evicted)
+    }
+
+    fn add_load(&mut self, who: IdentityKey, size: usize) {
+        let old = self.share_of(&who);
+        self.loads.remove(&(old, who));
+        let new = old + size;
+        self.by_neighbour.insert(who, new);
+        self.loads.insert((new, who));
+    }
+
+    fn sub_load(&mut self, who: IdentityKey, size: usize) {
+        let old = self.share_of(&who);
+        self.loads.remove(&(old, who));
+        let new = old.saturating_sub(size);
+        if new == 0 {
+            self.by_neighbour.remove(&who);
+        } else {
+            self.by_neighbour.insert(who, new);
+            self.loads.insert((new, who));
+        }
     }
 
     pub fn remove(&mut self, id: &EnvelopeId) -> Option<Held> {
@@ -171,10 +260,13 @@ impl Carrier {
         if let Origin::Relayed { from } = held.origin {
             self.relayed_bytes -= held.size;
             self.by_expiry.remove(&(held.env.expiry, *id));
-            if let Some(b) = self.by_neighbour.get_mut(&from) {
-                *b -= held.size;
-                if *b == 0 {
-                    self.by_neighbour.remove(&from);
+            self.sub_load(from, held.size);
+            if let Some(seq) = self.arrived.remove(id)
+                && let Some(q) = self.queues.get_mut(&from)
+            {
+                q.remove(&(seq, *id));
+                if q.is_empty() {
+                    self.queues.remove(&from);
                 }
             }
         }
@@ -384,55 +476,125 @@ mod tests {
         }
     }
 
-    #[test]
-    fn when_full_the_soonest_to_expire_goes_first_and_a_sooner_newcomer_is_refused() {
-        let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let from = |rng: &mut ChaCha20Rng| Origin::Relayed {
+    fn relayed(rng: &mut ChaCha20Rng) -> Origin {
+        Origin::Relayed {
             from: Identity::generate(rng).key(),
-        };
-        let size = env(0, 0, 1000).encoded_len();
-        let limits = CarrierLimits {
-            capacity_bytes: size * 3,
-            max_share_percent: 100,
-            ..CarrierLimits::default()
-        };
-        let mut c = Carrier::new(limits);
-        let now = Time::from_secs(100);
-        for (n, life) in [(1, 50), (2, 10), (3, 30)] {
-            c.accept(env(n, life, 1000), from(&mut rng), now).unwrap();
         }
-        assert_eq!(
-            c.accept(env(4, 40, 1000), from(&mut rng), now),
-            Ok(vec![EnvelopeId([2; 16])])
-        );
-        assert_eq!(
-            c.accept(env(5, 5, 1000), from(&mut rng), now),
-            Err(Refusal::Full)
-        );
-        assert!(c.get(&EnvelopeId([1; 16])).is_some());
+    }
+
+    fn room_for(envelopes: usize, share: u8) -> CarrierLimits {
+        CarrierLimits {
+            capacity_bytes: env(0, 0, 1000).encoded_len() * envelopes,
+            max_share_percent: share,
+            ..CarrierLimits::default()
+        }
     }
 
     #[test]
-    fn a_newcomer_that_needs_more_room_than_sooner_envelopes_free_evicts_nothing() {
-        let mut rng = ChaCha20Rng::seed_from_u64(4);
-        let mut from = || Origin::Relayed {
-            from: Identity::generate(&mut rng).key(),
-        };
-        let size = env(0, 0, 1000).encoded_len();
-        let limits = CarrierLimits {
-            capacity_bytes: size * 2,
-            max_share_percent: 100,
-            ..CarrierLimits::default()
-        };
-        let mut c = Carrier::new(limits);
+    fn when_full_the_heaviest_sender_loses_its_oldest_envelope_first() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (heavy, light) = (relayed(&mut rng), relayed(&mut rng));
+        let mut c = Carrier::new(room_for(4, 100));
         let now = Time::from_secs(100);
-        c.accept(env(1, 10, 1000), from(), now).unwrap();
-        c.accept(env(2, 30, 1000), from(), now).unwrap();
-        // Twice the size: it would need both out, but only the first expires
-        // before it does.
-        assert_eq!(c.accept(env(3, 20, 2000), from(), now), Err(Refusal::Full));
+        // The light sender's envelope expires soonest: it still stays.
+        c.accept(env(1, 10, 1000), light, now).unwrap();
+        for n in 2..=4 {
+            c.accept(env(n, 50, 1000), heavy, now).unwrap();
+        }
+        assert_eq!(
+            c.accept(env(5, 40, 1000), relayed(&mut rng), now),
+            Ok(vec![EnvelopeId([2; 16])])
+        );
         assert!(c.get(&EnvelopeId([1; 16])).is_some());
+        assert_eq!(c.relayed_bytes(), c.limits().capacity_bytes);
+    }
+
+    #[test]
+    fn a_far_expiry_buys_a_flooder_no_room_over_an_honest_neighbour() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let (honest, flooder) = (relayed(&mut rng), relayed(&mut rng));
+        let mut c = Carrier::new(room_for(4, 100));
+        let now = Time::from_secs(100);
+        let day = 24 * 3600;
+        c.accept(env(1, day, 1000), honest, now).unwrap();
+        for n in 2..=4 {
+            c.accept(env(n, 7 * day - 1, 1000), flooder, now).unwrap();
+        }
+        // Soonest-expiring-first evicted the honest 24-hour envelope here.
+        for n in 5..=20 {
+            let evicted = c.accept(env(n, 7 * day - 1, 1000), flooder, now).unwrap();
+            assert_eq!(evicted, vec![EnvelopeId([n - 3; 16])]);
+            assert!(c.get(&EnvelopeId([1; 16])).is_some(), "after {n}");
+        }
+    }
+
+    #[test]
+    fn fresh_identities_each_holding_more_than_an_honest_neighbour_push_out_only_their_own() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let honest = relayed(&mut rng);
+        let mut c = Carrier::new(room_for(8, 100));
+        let now = Time::from_secs(100);
+        c.accept(env(0, 3600, 1000), honest, now).unwrap();
+        // Rotating identities, two envelopes each, far more than fit.
+        for n in 1..=100u8 {
+            let sybil = relayed(&mut rng);
+            for k in 0..2 {
+                let _ = c.accept(
+                    env(n.wrapping_mul(2).wrapping_add(k), 7 * 86400 - 1, 1000),
+                    sybil,
+                    now,
+                );
+            }
+            assert!(c.get(&EnvelopeId([0; 16])).is_some(), "identity {n}");
+        }
+    }
+
+    #[test]
+    fn the_heaviest_sender_s_newcomer_replaces_its_own_oldest_or_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let (a, b) = (relayed(&mut rng), relayed(&mut rng));
+        let mut c = Carrier::new(room_for(2, 100));
+        let now = Time::from_secs(100);
+        c.accept(env(1, 10, 1000), a, now).unwrap();
+        c.accept(env(2, 30, 1000), b, now).unwrap();
+        // a would hold two, b holds one: a's own oldest makes the room.
+        assert_eq!(
+            c.accept(env(3, 20, 1000), a, now),
+            Ok(vec![EnvelopeId([1; 16])])
+        );
+        // A newcomer larger than anything a neighbour holds: its sender
+        // would be the heaviest with nothing else to give up, so it is
+        // refused and nothing is evicted.
+        assert_eq!(
+            c.accept(env(4, 20, 1500), relayed(&mut rng), now),
+            Err(Refusal::Full)
+        );
+        // As much as each neighbour holds: at the tie the newcomer goes.
+        assert_eq!(
+            c.accept(env(5, 20, 1000), relayed(&mut rng), now),
+            Err(Refusal::Full)
+        );
         assert!(c.get(&EnvelopeId([2; 16])).is_some());
+        assert!(c.get(&EnvelopeId([3; 16])).is_some());
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn loads_and_queues_follow_every_removal() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let a = relayed(&mut rng);
+        let Origin::Relayed { from } = a else {
+            unreachable!()
+        };
+        let mut c = Carrier::new(room_for(4, 100));
+        let now = Time::from_secs(100);
+        c.accept(env(1, 10, 1000), a, now).unwrap();
+        c.accept(env(2, 20, 1000), a, now).unwrap();
+        c.acknowledge(&EnvelopeId([1; 16]), &[1; 16]).unwrap();
+        assert_eq!(c.share_of(&from), env(0, 0, 1000).encoded_len());
+        c.expire(Time::from_secs(200));
+        assert_eq!(c.share_of(&from), 0);
+        assert!(c.loads.is_empty() && c.queues.is_empty() && c.arrived.is_empty());
     }
 
     #[test]
@@ -475,6 +637,59 @@ mod tests {
                 secret,
             };
             assert_eq!(CarriedRecord::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives, leaves, expires or is proven delivered, in any
+        /// order: the bytes held, each neighbour's load and queue, and the
+        /// expiry index agree, capacity and share hold, and nothing is
+        /// evicted for a refused newcomer.
+        #[test]
+        fn bookkeeping_holds_under_any_sequence(
+            ops in proptest::collection::vec((0u8..4, 0usize..6, 1usize..3000, 1u64..500), 1..300)
+        ) {
+            let mut rng = ChaCha20Rng::seed_from_u64(9);
+            let who: Vec<Origin> = (0..6).map(|_| relayed(&mut rng)).collect();
+            let mut c = Carrier::new(room_for(6, 40));
+            let mut now = Time::from_secs(100);
+            let mut n = 0u8;
+            for (op, from, size, life) in ops {
+                match op {
+                    0 | 1 => {
+                        n = n.wrapping_add(1);
+                        let before = c.len();
+                        let mut e = env(n, life, size);
+                        e.expiry = now + std::time::Duration::from_secs(life);
+                        match c.accept(e, who[from], now) {
+                            Ok(evicted) => proptest::prop_assert_eq!(c.len(), before + 1 - evicted.len()),
+                            Err(_) => proptest::prop_assert_eq!(c.len(), before),
+                        }
+                    }
+                    2 => {
+                        let id = EnvelopeId([n.wrapping_sub(size as u8 % 8); 16]);
+                        c.remove(&id);
+                    }
+                    _ => {
+                        now = now + std::time::Duration::from_secs(life);
+                        c.expire(now);
+                    }
+                }
+                let held: usize = c.held.values().filter(|h| matches!(h.origin, Origin::Relayed { .. })).map(|h| h.size).sum();
+                proptest::prop_assert_eq!(held, c.relayed_bytes());
+                proptest::prop_assert!(c.relayed_bytes() <= c.limits().capacity_bytes);
+                let loads: usize = c.by_neighbour.values().sum();
+                proptest::prop_assert_eq!(loads, held);
+                proptest::prop_assert_eq!(c.loads.len(), c.by_neighbour.len());
+                let share = c.limits().capacity_bytes * 40 / 100;
+                for (k, load) in &c.by_neighbour {
+                    proptest::prop_assert!(*load <= share);
+                    proptest::prop_assert!(c.loads.contains(&(*load, *k)));
+                    let queued: usize = c.queues.get(k).map_or(0, |q| q.iter().map(|(_, id)| c.held[id].size).sum());
+                    proptest::prop_assert_eq!(queued, *load);
+                }
+                proptest::prop_assert_eq!(c.arrived.len(), c.by_expiry.len());
+            }
         }
     }
 }
