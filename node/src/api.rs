@@ -558,8 +558,18 @@ impl Notice {
             Event::FileProgress(r) => Notice::File {
                 peer: r.peer.to_string(),
                 id: r.id.to_string(),
-                state: crate::service::transfer_state(r.state).to_owned(),
+                state: transfer_state(r.state).to_owned(),
             },
         }
+    }
+}
+
+/// A transfer's state as the API names it.
+pub fn transfer_state(state: cairn_protocol::file::TransferState) -> &'static str {
+    use cairn_protocol::file::TransferState;
+    match state {
+        TransferState::Going => "going",
+        TransferState::Complete => "complete",
+        TransferState::Failed => "failed",
     }
 }

@@ -225,7 +225,7 @@ impl UserBridge {
     /// Follows the core's events: re-joins a gateway on every new session
     /// with it, keeps contacts who wrote from XMPP, and notes presence.
     pub fn on_event(&mut self, engine: &mut Engine<RedbStore>, event: &Event) {
-        let now = crate::service::now();
+        let now = crate::timestamp::now();
         match event {
             Event::SessionUp { peer } => {
                 if let Ok(saved) = engine.settings(&format!("{GW}{peer}"))

@@ -14,7 +14,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::api::{ApiError, ErrorKind, Notice, Reply, Request, Response};
-use crate::runtime::Call;
+
+/// One API call and where its answer goes.
+pub struct Call {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
 
 /// Longest request line accepted; a send carries at most 60 kB of text.
 const MAX_LINE: usize = 256 * 1024;

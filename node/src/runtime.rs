@@ -21,9 +21,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::api::{self, ApiError, ErrorKind, Reply, Request, Response, StatusInfo};
+use crate::control::Call;
 use crate::profile::{NodeConfig, Profile};
-use crate::service::{self, now};
+use crate::service;
 use crate::store::Opened;
+use crate::timestamp::now;
 
 /// Inputs taken before one commit.
 const MAX_BATCH: usize = 512;
@@ -31,12 +33,6 @@ const MAX_BATCH: usize = 512;
 const EVENT_QUEUE: usize = 4096;
 /// API calls waiting for the node.
 const CALL_QUEUE: usize = 1024;
-
-/// One API call and where its answer goes.
-pub struct Call {
-    pub request: Request,
-    pub reply: oneshot::Sender<Response>,
-}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

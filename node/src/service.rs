@@ -1,10 +1,8 @@
 //! Answers API requests against the core and the store. Used by the running
 //! node and, when no node runs, by the CLI directly on the profile.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use cairn_protocol::{
-    ContactCard, ContactOrigin, DeliveryState, Direction, Engine, IdentityKey, SafetyNumber, Time,
+    ContactCard, ContactOrigin, DeliveryState, Direction, Engine, IdentityKey, SafetyNumber,
 };
 
 use cairn_protocol::GroupId;
@@ -20,14 +18,7 @@ use crate::store::RedbStore;
 /// How far back `MarkRead` looks for unread messages.
 const MARK_READ_WINDOW: usize = 500;
 
-/// The wall clock, as the core wants it.
-pub fn now() -> Time {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Time::from_millis(ms)
-}
+pub use crate::timestamp::now;
 
 pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<ContactInfo> {
     let c = engine.contact(peer)?;
@@ -421,17 +412,7 @@ fn file_info_of(r: &cairn_protocol::file::FileRecord) -> FileInfo {
         mime: r.meta.mime.clone(),
         size: r.meta.size,
         have: r.meta.bytes_in(r.have),
-        state: transfer_state(r.state).to_owned(),
-    }
-}
-
-/// A transfer's state as the API names it.
-pub fn transfer_state(state: cairn_protocol::file::TransferState) -> &'static str {
-    use cairn_protocol::file::TransferState;
-    match state {
-        TransferState::Going => "going",
-        TransferState::Complete => "complete",
-        TransferState::Failed => "failed",
+        state: crate::api::transfer_state(r.state).to_owned(),
     }
 }
 

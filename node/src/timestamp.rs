@@ -5,9 +5,18 @@
 //! the author's choice. Everything printed here is clamped first
 //! ([`Time::clamp_to_dates`]), so formatting a time never panics.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_protocol::time::Time;
+
+/// The wall clock, as the core wants it.
+pub fn now() -> Time {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Time::from_millis(ms)
+}
 
 /// `2026-12-03T13:48:16Z`.
 pub fn rfc3339_seconds(ms: u64) -> String {

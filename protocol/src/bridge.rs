@@ -18,7 +18,8 @@
 //!   9 Refused   reason:bytes16                              (gateway → user: join refused)
 //! ```
 
-use crate::payload::{MAX_RECEIPT_IDS, MessageId};
+use crate::ids::MessageId;
+use crate::limits::MAX_RECEIPT_IDS;
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// Longest address on a bridged network (an XMPP JID is at most 3 × 1023

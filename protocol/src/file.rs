@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sha2::{Digest, Sha256};
 
 use crate::identity::IdentityKey;
-use crate::payload::MessageId;
+use crate::ids::MessageId;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 

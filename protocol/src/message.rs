@@ -3,7 +3,8 @@
 use crate::bridge::{MAX_REMOTE_LEN, validate_remote};
 use crate::file::FileMeta;
 use crate::identity::IdentityKey;
-use crate::payload::{MAX_TEXT_LEN, MessageId};
+use crate::ids::MessageId;
+use crate::limits::MAX_TEXT_LEN;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::identity::IdentityKey;
+use crate::ids::MessageId;
 use crate::message::MessageRecord;
-use crate::payload::MessageId;
 use crate::time::Time;
 
 #[derive(Debug, Clone)]

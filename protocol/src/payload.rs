@@ -23,13 +23,11 @@
 //! A `Group` fragment carries part of a group sync message (see
 //! [`crate::group::groups`]).
 
-use std::fmt;
-
 use crate::bridge::{BridgeSignal, MAX_REMOTE_LEN, validate_remote};
 use crate::file::{CHUNK_LEN, FileMeta, MAX_INLINE, MAX_WINDOW};
 use crate::group::GroupId;
-use crate::group::groups::FRAGMENT_LEN;
 use crate::invite::{ContactCard, MAX_CARD_LEN};
+use crate::limits::FRAGMENT_LEN;
 use crate::session::MAX_PLAINTEXT;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
@@ -37,44 +35,8 @@ use crate::wire::{DecodeError, Reader, Writer};
 const VERSION: u8 = 1;
 /// Padded plaintext sizes. The last one is the most a Noise message can hold.
 pub const BUCKETS: [usize; 5] = [256, 1024, 4096, 16384, MAX_PLAINTEXT];
-/// Longest text message, in UTF-8 bytes.
-pub const MAX_TEXT_LEN: usize = 60_000;
-/// Most message ids one receipt acknowledges.
-pub const MAX_RECEIPT_IDS: usize = 1024;
-
-/// A random message id, chosen by the author; receivers deduplicate on it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MessageId(pub [u8; 16]);
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({self})")
-    }
-}
-
-impl std::str::FromStr for MessageId {
-    type Err = DecodeError;
-    fn from_str(s: &str) -> Result<Self, DecodeError> {
-        if s.len() != 32 || !s.is_ascii() {
-            return Err(DecodeError::Invalid("message id"));
-        }
-        let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16)
-                .map_err(|_| DecodeError::Invalid("message id"))?;
-        }
-        Ok(MessageId(out))
-    }
-}
+pub use crate::ids::MessageId;
+pub use crate::limits::{MAX_RECEIPT_IDS, MAX_TEXT_LEN};
 
 /// Which receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

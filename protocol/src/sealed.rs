@@ -107,7 +107,7 @@ pub fn open(recipient: &Identity, sealed: &[u8]) -> Result<Opened, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::MessageId;
+    use crate::ids::MessageId;
     use crate::time::Time;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;

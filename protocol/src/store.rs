@@ -13,10 +13,10 @@ use crate::contact::Contact;
 use crate::file::FileRecord;
 use crate::group::GroupId;
 use crate::identity::IdentityKey;
+use crate::ids::MessageId;
 use crate::mesh::carrier::CarriedRecord;
 use crate::mesh::envelope::EnvelopeId;
 use crate::message::{DeliveryState, Direction, MessageRecord};
-use crate::payload::MessageId;
 
 /// A storage failure, as the core sees it: it cannot tell disk-full from a
 /// broken file, and does not need to.

@@ -13,9 +13,11 @@
 pub mod metrics;
 pub mod mobility;
 pub mod plot;
+pub mod routing;
 pub mod scenario;
 pub mod world;
 
 pub use metrics::Metrics;
+pub use routing::Routing;
 pub use scenario::Scenario;
-pub use world::{Progress, Routing, World};
+pub use world::{Progress, World};

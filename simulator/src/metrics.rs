@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use cairn_protocol::{IdentityKey, MessageId};
 use serde::Serialize;
 
+use crate::routing::Routing;
 use crate::scenario::Scenario;
-use crate::world::Routing;
 
 /// Raw counts gathered during a run.
 #[derive(Debug, Default)]

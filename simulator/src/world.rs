@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use cairn_node::store::RedbStore;
-use cairn_protocol::mesh::{MeshConfig, Policy};
+use cairn_protocol::mesh::MeshConfig;
 use cairn_protocol::{
     Config, Engine, Event, Identity, IdentityKey, LinkId, LinkInfo, Medium, MessageId, Output, Time,
 };
@@ -19,55 +19,8 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::metrics::{Metrics, Tally};
 use crate::mobility::{self, Walker};
+pub use crate::routing::Routing;
 use crate::scenario::Scenario;
-
-/// The routing a run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routing {
-    /// Cairn's default: spray-and-wait with interest and delivery proofs.
-    Cairn,
-    /// Flooding with a hop limit and nothing else (what bitchat does).
-    Epidemic,
-    /// Only the sender's copy, only to the recipient.
-    Direct,
-}
-
-impl Routing {
-    pub fn name(self) -> &'static str {
-        match self {
-            Routing::Cairn => "cairn",
-            Routing::Epidemic => "epidemic",
-            Routing::Direct => "direct",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "cairn" => Some(Routing::Cairn),
-            "epidemic" => Some(Routing::Epidemic),
-            "direct" => Some(Routing::Direct),
-            _ => None,
-        }
-    }
-
-    fn mesh(self, sc: &Scenario) -> MeshConfig {
-        let m = &sc.mesh;
-        let mut cfg = MeshConfig::default();
-        cfg.carrier.capacity_bytes = m.capacity_bytes;
-        cfg.ttl = Duration::from_secs(m.ttl_s);
-        cfg.hop_limit = m.hop_limit;
-        match self {
-            Routing::Cairn => cfg.policy = Policy::SprayAndWait { copies: m.copies },
-            Routing::Epidemic => {
-                cfg.policy = Policy::Epidemic;
-                cfg.acks = false;
-                cfg.hop_limit = m.flood_hop_limit;
-            }
-            Routing::Direct => cfg.policy = Policy::Direct,
-        }
-        cfg
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {

@@ -501,7 +501,7 @@ async fn hundreds_of_hostile_peers_at_once_leave_memory_bounded_and_friends_on_t
     let samples = sampler.join().unwrap();
     let sent = honest.join().unwrap();
     let links = link_counts.join().unwrap();
-    let (late, full) = latecomer.join().unwrap();
+    let (latecomer, full) = latecomer.join().unwrap();
     assert!(full, "the node never held 250 links: {links:?}");
     assert!(
         wait_until(PATIENCE, || node
@@ -584,7 +584,7 @@ async fn hundreds_of_hostile_peers_at_once_leave_memory_bounded_and_friends_on_t
          slowest honest message {slowest} ms of {}",
         sent.len()
     );
-    drop((node, late));
+    drop((node, latecomer));
 }
 
 /// How many links the node at `profile` holds, and with how many distinct

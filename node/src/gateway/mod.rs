@@ -6,6 +6,9 @@
 
 pub mod core;
 pub mod muc;
+pub mod stanza;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -308,7 +311,7 @@ impl GatewayRun {
                 self.core.on_disconnected();
                 Vec::new()
             }
-            XmppEvent::Stanza(stanza) => self.core.on_stanza(crate::service::now(), &stanza),
+            XmppEvent::Stanza(stanza) => self.core.on_stanza(crate::timestamp::now(), &stanza),
         };
         self.apply(engine, actions);
     }
@@ -371,7 +374,7 @@ impl GatewayRun {
     }
 
     fn apply(&mut self, engine: &mut Engine<RedbStore>, actions: Vec<core::Action>) {
-        let now = crate::service::now();
+        let now = crate::timestamp::now();
         for action in actions {
             match action {
                 core::Action::Send(stanza) => {
@@ -503,9 +506,12 @@ impl GatewayRun {
                              (Conversations, Gajim, Dino…) can join it there. What is written \
                              here passes through this gateway and is only as private as XMPP."
                         );
-                        if let Err(e) =
-                            engine.group_bridge_notice(crate::service::now(), id, &address, &notice)
-                        {
+                        if let Err(e) = engine.group_bridge_notice(
+                            crate::timestamp::now(),
+                            id,
+                            &address,
+                            &notice,
+                        ) {
                             warn!(group = %id, error = %e, "could not tell the group it is bridged");
                         }
                         local

@@ -28,7 +28,10 @@
 
 use std::io::Read;
 
-use super::gate::GateError;
+/// A chunk that breaks the format or a bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChunkError(pub String);
 
 /// Rows in any one column of a change. A post is one op; an admin change a
 /// few per member it touches.
@@ -48,12 +51,12 @@ pub enum ChunkType {
     Change,
 }
 
-fn bad(why: &str) -> GateError {
-    GateError::Malformed(why.to_owned())
+fn bad(why: &str) -> ChunkError {
+    ChunkError(why.to_owned())
 }
 
 /// Splits bytes into storage chunks, refusing compressed and unknown types.
-pub fn split(buf: &[u8]) -> Result<Vec<(ChunkType, &[u8])>, GateError> {
+pub fn split(buf: &[u8]) -> Result<Vec<(ChunkType, &[u8])>, ChunkError> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < buf.len() {
@@ -77,14 +80,14 @@ pub fn split(buf: &[u8]) -> Result<Vec<(ChunkType, &[u8])>, GateError> {
 }
 
 /// The data of a chunk that [`split`] returned.
-fn data(chunk: &[u8]) -> Result<&[u8], GateError> {
+fn data(chunk: &[u8]) -> Result<&[u8], ChunkError> {
     let mut c = Cursor(chunk.get(9..).ok_or_else(|| bad("truncated chunk"))?);
     let len = c.len()?;
     c.take(len)
 }
 
 /// Checks that a change chunk stays within [`MAX_CHANGE_ROWS`] per column.
-pub fn check_change(chunk: &[u8]) -> Result<(), GateError> {
+pub fn check_change(chunk: &[u8]) -> Result<(), ChunkError> {
     let mut c = Cursor(data(chunk)?);
     let deps = c.count(32)?;
     c.take(deps * 32)?;
@@ -109,7 +112,7 @@ pub fn check_change(chunk: &[u8]) -> Result<(), GateError> {
 /// Checks a document chunk: its DEFLATE columns inflate to at most
 /// [`MAX_INFLATED`] bytes together, and no column holds more than
 /// [`MAX_DOCUMENT_ROWS`] rows.
-pub fn check_document(chunk: &[u8]) -> Result<(), GateError> {
+pub fn check_document(chunk: &[u8]) -> Result<(), ChunkError> {
     let mut c = Cursor(data(chunk)?);
     for _ in 0..c.count(1)? {
         c.bytes()?; // actors
@@ -142,12 +145,12 @@ pub fn check_document(chunk: &[u8]) -> Result<(), GateError> {
 /// Counts the rows of one column, run by run, refusing more than `max`. A
 /// group column's values (how many rows of its grouped columns each row
 /// owns) are summed under the same bound.
-fn rows(spec: u64, col: &[u8], max: u64) -> Result<(), GateError> {
+fn rows(spec: u64, col: &[u8], max: u64) -> Result<(), ChunkError> {
     let too_many = || bad("a column with too many rows");
     let mut c = Cursor(col);
     let mut total: u64 = 0;
     let mut grouped: u64 = 0;
-    let add = |n: u64, t: &mut u64| -> Result<(), GateError> {
+    let add = |n: u64, t: &mut u64| -> Result<(), ChunkError> {
         *t = t
             .checked_add(n)
             .filter(|t| *t <= max)
@@ -201,7 +204,7 @@ fn rows(spec: u64, col: &[u8], max: u64) -> Result<(), GateError> {
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
-    fn uleb(&mut self) -> Result<u64, GateError> {
+    fn uleb(&mut self) -> Result<u64, ChunkError> {
         let mut v: u64 = 0;
         for (i, b) in self.0.iter().enumerate().take(10) {
             let bits = u64::from(b & 0x7f);
@@ -217,7 +220,7 @@ impl<'a> Cursor<'a> {
         Err(bad("truncated LEB128"))
     }
 
-    fn sleb(&mut self) -> Result<i64, GateError> {
+    fn sleb(&mut self) -> Result<i64, ChunkError> {
         let mut v: i64 = 0;
         let mut shift = 0;
         for (i, b) in self.0.iter().enumerate().take(10) {
@@ -234,7 +237,7 @@ impl<'a> Cursor<'a> {
         Err(bad("truncated LEB128"))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], GateError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ChunkError> {
         if n > self.0.len() {
             return Err(bad("truncated chunk"));
         }
@@ -244,7 +247,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A length that must fit in what is left.
-    fn len(&mut self) -> Result<usize, GateError> {
+    fn len(&mut self) -> Result<usize, ChunkError> {
         let n = self.uleb()?;
         usize::try_from(n)
             .ok()
@@ -253,7 +256,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A count of items of at least `each` bytes that must fit in what is left.
-    fn count(&mut self, each: usize) -> Result<usize, GateError> {
+    fn count(&mut self, each: usize) -> Result<usize, ChunkError> {
         let n = self.uleb()?;
         usize::try_from(n)
             .ok()
@@ -261,13 +264,13 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| bad("a count past the end"))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], GateError> {
+    fn bytes(&mut self) -> Result<&'a [u8], ChunkError> {
         let n = self.len()?;
         self.take(n)
     }
 
     /// Column metadata: a count, then (spec, length) pairs.
-    fn columns(&mut self) -> Result<Vec<(u64, usize)>, GateError> {
+    fn columns(&mut self) -> Result<Vec<(u64, usize)>, ChunkError> {
         let n = self.count(2)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
@@ -279,7 +282,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// One value of an RLE column of type `ty`; its number, or 0 for a string.
-    fn value(&mut self, ty: u64) -> Result<u64, GateError> {
+    fn value(&mut self, ty: u64) -> Result<u64, ChunkError> {
         match ty {
             3 => self.sleb().map(|_| 0),
             5 => self.bytes().map(|_| 0),

@@ -88,11 +88,18 @@ pub enum Refusal {
 }
 
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum GateError {
     #[error("malformed sync data: {0}")]
     Malformed(String),
     #[error("automerge: {0}")]
     Automerge(String),
+}
+
+impl From<chunk::ChunkError> for GateError {
+    fn from(e: chunk::ChunkError) -> Self {
+        GateError::Malformed(e.0)
+    }
 }
 
 /// What one batch came to.

@@ -32,17 +32,13 @@ use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
 use super::keys;
 use super::{GroupDoc, GroupError, GroupId, GroupMessage, Member, NewMember, Role, message_slot};
 use crate::identity::{Identity, IdentityKey, StaticKey};
-use crate::payload::{GroupFragment, MessageId};
+use crate::ids::MessageId;
+use crate::payload::GroupFragment;
 use crate::store::{StoreOp, StoredGroup};
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 
-/// Bytes of blob per fragment: fits the largest payload bucket.
-pub const FRAGMENT_LEN: usize = 65_000;
-/// Largest blob (a first sync of a very large group).
-pub const MAX_BLOB: usize = 64 * 1024 * 1024;
-/// Most fragments one blob may have.
-pub const MAX_PARTS: usize = MAX_BLOB.div_ceil(FRAGMENT_LEN);
+pub use crate::limits::{FRAGMENT_LEN, MAX_BLOB, MAX_PARTS};
 /// Bytes being reassembled at once, over all peers.
 pub const MAX_REASSEMBLY: usize = 128 * 1024 * 1024;
 /// Signatures in one blob.

@@ -45,7 +45,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 use thiserror::Error;
 
 use crate::identity::{IdentityKey, StaticKey};
-use crate::payload::MessageId;
+use crate::ids::MessageId;
 use crate::time::Time;
 
 pub const SCHEMA: &str = "cairn-group/1";

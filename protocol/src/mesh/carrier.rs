@@ -24,8 +24,8 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use crate::identity::IdentityKey;
+use crate::ids::MessageId;
 use crate::mesh::envelope::{Carried, EnvelopeId, ack_hash};
-use crate::payload::MessageId;
 use crate::time::Time;
 
 #[derive(Debug, Clone, Copy)]

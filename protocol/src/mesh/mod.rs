@@ -29,9 +29,9 @@ pub mod tag;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::engine::LinkId;
 use crate::identity::IdentityKey;
-use crate::payload::MessageId;
+use crate::ids::MessageId;
+use crate::link::LinkId;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 use bloom::Bloom;
