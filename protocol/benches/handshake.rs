@@ -9,6 +9,8 @@
 //! Run: `cargo bench -p cairn-protocol --bench handshake`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// A benchmark measures the wall clock; the protocol itself never reads it.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -18,7 +18,7 @@
 //!   link it came on closed; nothing it sends can make the engine panic or grow
 //!   without bound.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -202,7 +202,7 @@ pub struct Commit {
 struct InFlight {
     ticket: u64,
     after: Vec<AfterCommit>,
-    ids: HashSet<(IdentityKey, MessageId)>,
+    ids: BTreeSet<(IdentityKey, MessageId)>,
 }
 
 /// Work that waits for the current batch to be committed.
@@ -235,10 +235,10 @@ pub struct Engine<S: Store> {
     batch: WriteBatch,
     after_commit: Vec<AfterCommit>,
     /// Incoming messages staged in the current batch.
-    staged: HashSet<(IdentityKey, MessageId)>,
+    staged: BTreeSet<(IdentityKey, MessageId)>,
     /// Where in the current batch a message's `Sent` state was staged, so a
     /// receipt arriving before the commit replaces it instead of adding a write.
-    staged_sent: HashMap<(IdentityKey, MessageId), usize>,
+    staged_sent: BTreeMap<(IdentityKey, MessageId), usize>,
     /// Batches taken by the driver and not yet reported committed.
     in_flight: VecDeque<InFlight>,
     next_ticket: u64,
@@ -361,8 +361,8 @@ impl<S: Store> Engine<S> {
             outbox,
             batch: WriteBatch::default(),
             after_commit: Vec::new(),
-            staged: HashSet::new(),
-            staged_sent: HashMap::new(),
+            staged: BTreeSet::new(),
+            staged_sent: BTreeMap::new(),
             in_flight: VecDeque::new(),
             next_ticket: 0,
             receipts: BTreeMap::new(),

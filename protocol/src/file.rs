@@ -28,7 +28,7 @@
 //! Bounds: files of at most [`MAX_FILE_LEN`]; at most [`MAX_WINDOW`] chunks
 //! asked for at once; at most [`MAX_INCOMING`] unfinished incoming transfers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
@@ -301,10 +301,10 @@ struct Incoming {
 pub struct Transfers {
     incoming: BTreeMap<(IdentityKey, MessageId), Incoming>,
     /// Every file we know, finished or not (for what the user is shown).
-    records: HashMap<(IdentityKey, MessageId), FileRecord>,
+    records: BTreeMap<(IdentityKey, MessageId), FileRecord>,
     /// Files we send that are not known finished: when to probe the
     /// receiver next, and the wait after that.
-    probes: HashMap<(IdentityKey, MessageId), Probe>,
+    probes: BTreeMap<(IdentityKey, MessageId), Probe>,
     /// Peers whose offers are kept but not fetched: contact requests, until
     /// the user accepts them.
     held: BTreeSet<IdentityKey>,

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use data_encoding::BASE32_NOPAD;
 use sha2::{Digest, Sha256};
@@ -326,7 +326,7 @@ impl ContactCard {
 /// Bound: at most `capacity` digests; the oldest is forgotten first.
 #[derive(Debug)]
 pub struct VerifiedCards {
-    seen: HashSet<[u8; 32]>,
+    seen: BTreeSet<[u8; 32]>,
     order: VecDeque<[u8; 32]>,
     capacity: usize,
 }
@@ -334,7 +334,7 @@ pub struct VerifiedCards {
 impl VerifiedCards {
     pub fn new(capacity: usize) -> Self {
         Self {
-            seen: HashSet::new(),
+            seen: BTreeSet::new(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }

@@ -9,7 +9,7 @@
 //! Bound: the whole outbox holds at most `limit` entries; `push` beyond that is
 //! refused so the caller can tell the user, never silently dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::identity::IdentityKey;
@@ -32,7 +32,7 @@ struct Entry {
 #[derive(Debug, Default)]
 struct PeerQueue {
     entries: BTreeMap<u64, Entry>,
-    by_id: HashMap<MessageId, u64>,
+    by_id: BTreeMap<MessageId, u64>,
 }
 
 /// Retransmission timing.

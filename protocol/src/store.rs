@@ -5,7 +5,7 @@
 //! It reads only at start-up and for deduplication. The node implements
 //! [`Store`] on redb; [`MemoryStore`] serves unit tests of the core.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use thiserror::Error;
 
@@ -151,7 +151,7 @@ pub struct MemoryStore {
     pub settings: BTreeMap<String, Vec<u8>>,
     pub files: BTreeMap<(IdentityKey, MessageId), FileRecord>,
     pub chunks: BTreeMap<(IdentityKey, MessageId, u32), Vec<u8>>,
-    index: HashMap<(IdentityKey, MessageId), usize>,
+    index: BTreeMap<(IdentityKey, MessageId), usize>,
     /// When set, the next commit fails (to test what the core does then).
     pub fail_next_commit: bool,
 }

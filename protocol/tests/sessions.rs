@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cairn_protocol::envelope::Envelope;
@@ -80,7 +80,7 @@ proptest! {
             })
             .collect();
         // Model: nonces accepted so far and the highest one.
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         let mut top: Option<u64> = None;
         for pick in deliveries {
             let (nonce, ct) = &sent[pick.index(sent.len())];

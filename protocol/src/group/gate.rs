@@ -21,7 +21,7 @@
 //! refusal is remembered so a peer's heads can be rewritten around it
 //! ([`Gate::sanitize`]) — otherwise the sync protocol would ask for it forever.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::sync::{Message, State, SyncDoc};
@@ -139,22 +139,22 @@ fn legacy_id(id: &ObjId) -> ObjectId {
 pub struct Gate {
     id: GroupId,
     /// Refused hash → its deps (to rewrite a peer's heads around it).
-    refused: HashMap<ChangeHash, Vec<ChangeHash>>,
+    refused: BTreeMap<ChangeHash, Vec<ChangeHash>>,
     /// `refused`'s keys, oldest first.
     refused_order: VecDeque<ChangeHash>,
     /// Changes waiting for deps, and whether they were authenticated.
-    pending: HashMap<ChangeHash, (Change, bool)>,
+    pending: BTreeMap<ChangeHash, (Change, bool)>,
     /// How many may wait after the next batch (at most [`MAX_PENDING`]).
     pending_room: usize,
     /// Verified signatures on changes not (yet) held.
-    vouches: HashMap<ChangeHash, Vouch>,
+    vouches: BTreeMap<ChangeHash, Vouch>,
     /// Per author, the signature on its newest change we hold: what we
     /// forward so others can accept what we pass on.
     latest: BTreeMap<[u8; 32], (u64, Vouch)>,
     index: Option<Index>,
     /// Actor ids already parsed as identity keys (parsing checks the curve
     /// point, which is not free at 100 000 changes).
-    authors: HashMap<ActorId, Option<IdentityKey>>,
+    authors: BTreeMap<ActorId, Option<IdentityKey>>,
 }
 
 const MAX_AUTHORS: usize = 100_000;
@@ -162,17 +162,17 @@ const MAX_AUTHORS: usize = 100_000;
 /// The causal index: per change its admin frontier, per actor its last seq.
 #[derive(Debug, Default)]
 struct Index {
-    seqs: HashMap<ActorId, u64>,
+    seqs: BTreeMap<ActorId, u64>,
     /// Change → interned frontier.
-    frontier: HashMap<ChangeHash, u32>,
+    frontier: BTreeMap<ChangeHash, u32>,
     frontiers: Vec<Vec<ChangeHash>>,
-    interned: HashMap<Vec<ChangeHash>, u32>,
+    interned: BTreeMap<Vec<ChangeHash>, u32>,
     /// Admin change → the frontier of its deps (its admin ancestry).
-    admin_deps: HashMap<ChangeHash, u32>,
-    roles: HashMap<(u32, [u8; 32]), Option<Role>>,
+    admin_deps: BTreeMap<ChangeHash, u32>,
+    roles: BTreeMap<(u32, [u8; 32]), Option<Role>>,
     /// Admin change → what it did to `members` (identity, role or removed),
     /// for admin changes judged here (not those loaded from the store).
-    member_ops: HashMap<ChangeHash, MemberOps>,
+    member_ops: BTreeMap<ChangeHash, MemberOps>,
     genesis: Option<ChangeHash>,
 }
 
@@ -192,7 +192,7 @@ impl Index {
     /// Whether admin change `a` is in the history of admin change `b`.
     fn admin_ancestor(&self, a: &ChangeHash, b: &ChangeHash) -> bool {
         let mut stack = vec![*b];
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         while let Some(h) = stack.pop() {
             let Some(f) = self.admin_deps.get(&h) else {
                 continue;
@@ -262,14 +262,14 @@ impl Gate {
     pub fn new(id: GroupId) -> Self {
         Self {
             id,
-            refused: HashMap::new(),
+            refused: BTreeMap::new(),
             refused_order: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             pending_room: MAX_PENDING,
-            vouches: HashMap::new(),
+            vouches: BTreeMap::new(),
             latest: BTreeMap::new(),
             index: None,
-            authors: HashMap::new(),
+            authors: BTreeMap::new(),
         }
     }
 
@@ -378,8 +378,9 @@ impl Gate {
         }
         let mut out = Outcome::default();
         // Candidates: what waited, then what is new.
-        let mut cands: Vec<(Change, bool)> = self.pending.drain().map(|(_, c)| c).collect();
-        let mut seen: HashSet<ChangeHash> = cands.iter().map(|(c, _)| c.hash()).collect();
+        let mut cands: Vec<(Change, bool)> =
+            std::mem::take(&mut self.pending).into_values().collect();
+        let mut seen: BTreeSet<ChangeHash> = cands.iter().map(|(c, _)| c.hash()).collect();
         for c in incoming {
             let h = c.hash();
             if self.refused.contains_key(&h)
@@ -407,8 +408,8 @@ impl Gate {
         };
         let total = cands.len();
         let mut batch: Vec<Change> = Vec::new();
-        let mut batch_hashes: HashSet<ChangeHash> = HashSet::new();
-        let mut accepted: HashSet<ChangeHash> = HashSet::new();
+        let mut batch_hashes: BTreeSet<ChangeHash> = BTreeSet::new();
+        let mut accepted: BTreeSet<ChangeHash> = BTreeSet::new();
         let mut waiting: Vec<(Change, bool)> = Vec::new();
         let mut taken: Vec<Option<(Change, bool)>> = cands.into_iter().map(Some).collect();
         for i in order {
@@ -490,7 +491,7 @@ impl Gate {
         objects: &mut Option<Objects>,
         c: &Change,
         batch: &mut Vec<Change>,
-        batch_hashes: &mut HashSet<ChangeHash>,
+        batch_hashes: &mut BTreeSet<ChangeHash>,
         adopting: bool,
     ) -> Result<Result<bool, Refusal>, GateError> {
         let author = match self.authors.get(c.actor_id()) {
@@ -567,7 +568,7 @@ impl Gate {
         f: u32,
         author: &IdentityKey,
         batch: &mut Vec<Change>,
-        batch_hashes: &mut HashSet<ChangeHash>,
+        batch_hashes: &mut BTreeSet<ChangeHash>,
     ) -> Result<Option<Role>, GateError> {
         let who = *author.as_bytes();
         let index = self.index(doc);
@@ -617,7 +618,7 @@ impl Gate {
         }
         let mut out = Vec::new();
         let mut stack = heads;
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         while let Some(h) = stack.pop() {
             if !seen.insert(h) {
                 continue;
@@ -678,7 +679,7 @@ impl Gate {
     /// changes that wait here.
     fn lacking(&self, doc: &mut GroupDoc, from: &[ChangeHash]) -> Vec<ChangeHash> {
         let mut out = BTreeSet::new();
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         let mut stack: Vec<ChangeHash> = from.to_vec();
         while let Some(h) = stack.pop() {
             if !seen.insert(h) || self.refused.contains_key(&h) {
@@ -706,7 +707,7 @@ fn objects_of(l: &super::Layout) -> Objects {
 fn flush(
     doc: &mut GroupDoc,
     batch: &mut Vec<Change>,
-    hashes: &mut HashSet<ChangeHash>,
+    hashes: &mut BTreeSet<ChangeHash>,
 ) -> Result<(), GateError> {
     if batch.is_empty() {
         return Ok(());
@@ -856,7 +857,7 @@ fn member_ops_of(ops: &[automerge::legacy::Op], obj: &Objects) -> MemberOps {
 /// Candidates in an order where deps come first (Kahn's algorithm over the
 /// deps inside the set; changes whose deps lie outside come first).
 fn topo_order(cands: &[(Change, bool)]) -> Vec<usize> {
-    let pos: HashMap<ChangeHash, usize> = cands
+    let pos: BTreeMap<ChangeHash, usize> = cands
         .iter()
         .enumerate()
         .map(|(i, (c, _))| (c.hash(), i))
@@ -893,14 +894,14 @@ fn topo_order(cands: &[(Change, bool)]) -> Vec<usize> {
 fn authenticate(
     cands: &mut [(Change, bool)],
     order: &[usize],
-    vouches: &HashMap<ChangeHash, Vouch>,
+    vouches: &BTreeMap<ChangeHash, Vouch>,
 ) {
-    let pos: HashMap<ChangeHash, usize> = cands
+    let pos: BTreeMap<ChangeHash, usize> = cands
         .iter()
         .enumerate()
         .map(|(i, (c, _))| (c.hash(), i))
         .collect();
-    let mut authors: HashMap<ActorId, usize> = HashMap::new();
+    let mut authors: BTreeMap<ActorId, usize> = BTreeMap::new();
     for (c, _) in cands.iter() {
         let n = authors.len();
         authors.entry(c.actor_id().clone()).or_insert(n);

@@ -19,7 +19,7 @@
 //! message = an automerge sync message (automerge's own encoding)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use automerge::ChangeHash;
 use automerge::sync::{ChunkList, Message, State};
@@ -92,7 +92,7 @@ pub struct Group {
     /// A whole document just adopted: its bytes serve as the first snapshot.
     fresh_snapshot: Option<Vec<u8>>,
     /// Epoch keys sealed to us, opened: key id → key.
-    keyring: HashMap<String, Zeroizing<[u8; 32]>>,
+    keyring: BTreeMap<String, Zeroizing<[u8; 32]>>,
     /// Members we removed, with our signature on the change that removed
     /// them: shown to them when they come by, so they learn it (and what
     /// led to it, nothing after).
@@ -113,7 +113,7 @@ impl Group {
             snapshot_bytes: 0,
             saved: Vec::new(),
             fresh_snapshot: None,
-            keyring: HashMap::new(),
+            keyring: BTreeMap::new(),
             notices: BTreeMap::new(),
         }
     }
@@ -348,7 +348,7 @@ fn read_vouch(r: &mut Reader<'_>) -> Result<Vouch, DecodeError> {
 struct PeerSync {
     state: State,
     /// Signatures already sent in this session.
-    sent: HashSet<ChangeHash>,
+    sent: BTreeSet<ChangeHash>,
     /// Messages in a row that carried no changes while neither side's heads
     /// moved. Two peers whose heads cannot meet (a change one of them waits
     /// on) would otherwise trade heads forever; past [`MAX_QUIET`] we stop
@@ -436,9 +436,9 @@ pub struct Groups {
     static_key: StaticKey,
     rng: ChaCha20Rng,
     groups: BTreeMap<GroupId, Group>,
-    sync: HashMap<(IdentityKey, GroupId), PeerSync>,
+    sync: BTreeMap<(IdentityKey, GroupId), PeerSync>,
     up: BTreeSet<IdentityKey>,
-    partial: HashMap<(IdentityKey, GroupId), Partial>,
+    partial: BTreeMap<(IdentityKey, GroupId), Partial>,
     partial_bytes: usize,
     serial: u32,
     out: VecDeque<GroupOutput>,
@@ -454,9 +454,9 @@ impl Groups {
             static_key: identity.static_key(),
             rng: ChaCha20Rng::from_seed(seed),
             groups: BTreeMap::new(),
-            sync: HashMap::new(),
+            sync: BTreeMap::new(),
             up: BTreeSet::new(),
-            partial: HashMap::new(),
+            partial: BTreeMap::new(),
             partial_bytes: 0,
             serial: 0,
             out: VecDeque::new(),
@@ -1105,7 +1105,7 @@ fn removal_notice(
     if changes.is_empty() {
         return None;
     }
-    let hashes: HashSet<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+    let hashes: BTreeSet<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
     let mut vouches = vec![*notice];
     vouches.extend(
         g.gate
