@@ -1,0 +1,197 @@
+//! Staging and commit: the batch of writes, what waits for it, and the one path out for frames and events.
+
+use std::collections::BTreeSet;
+
+use tracing::warn;
+
+use crate::envelope::Envelope;
+use crate::frame::Frame;
+use crate::identity::IdentityKey;
+use crate::link::{CloseReason, LinkId};
+use crate::message::DeliveryState;
+use crate::payload::{MessageId, Payload};
+use crate::store::{Store, StoreError, StoreOp};
+use crate::time::Time;
+
+use super::Engine;
+use super::types::{AfterCommit, Commit, Event, InFlight, Output};
+
+impl<S: Store> Engine<S> {
+    /// Commits everything staged since the last flush in one batch, then
+    /// releases what waited for it (sends of new messages, receipts, events).
+    /// On failure nothing staged is acknowledged or sent, and the error says
+    /// why; the engine itself stays usable.
+    ///
+    /// This is [`Engine::begin_commit`], the store's commit and
+    /// [`Engine::end_commit`] in one step, for drivers that commit inline.
+    pub fn flush(&mut self, now: Time) -> Result<(), StoreError> {
+        let Some(commit) = self.begin_commit() else {
+            return Ok(());
+        };
+        let result = if commit.batch.is_empty() {
+            Ok(())
+        } else {
+            self.store.commit(&commit.batch)
+        };
+        self.end_commit(now, commit.ticket, result)
+    }
+
+    /// Takes what is staged as one batch for the driver to commit — on another
+    /// thread if it likes, while this engine keeps taking inputs. Batches must
+    /// be committed in the order they were taken. `None` when nothing waits.
+    pub fn begin_commit(&mut self) -> Option<Commit> {
+        if self.batch.is_empty() && self.after_commit.is_empty() {
+            return None;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.staged_sent.clear();
+        self.in_flight.push_back(InFlight {
+            ticket,
+            after: std::mem::take(&mut self.after_commit),
+            ids: std::mem::take(&mut self.staged),
+        });
+        Some(Commit {
+            ticket,
+            batch: std::mem::take(&mut self.batch),
+        })
+    }
+
+    /// Reports how the commit of `ticket` went, and releases (or drops) what
+    /// waited for it. Returns the same result, for the caller's convenience.
+    pub fn end_commit(
+        &mut self,
+        now: Time,
+        ticket: u64,
+        result: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let Some(pos) = self.in_flight.iter().position(|f| f.ticket == ticket) else {
+            return result;
+        };
+        let Some(done) = self.in_flight.remove(pos) else {
+            return result;
+        };
+        let mut dirty = BTreeSet::new();
+        for item in done.after {
+            match (item, result.is_ok()) {
+                (AfterCommit::Durable(peer, id), true) => {
+                    self.outbox.mark_durable(&peer, &id);
+                    dirty.insert(peer);
+                }
+                (AfterCommit::Durable(peer, id), false) => {
+                    self.outbox.remove(&peer, &id);
+                }
+                (AfterCommit::Receipt(peer, id), true) => {
+                    self.receipts.entry(peer).or_default().push(id)
+                }
+                (AfterCommit::Event(event), true) => self.outputs.push_back(Output::Event(event)),
+                (AfterCommit::Send(peer, payload), true) => {
+                    self.send_payload(&peer, &payload);
+                }
+                (AfterCommit::GroupsSaved, false) => self.groups.commit_failed(),
+                (_, false) | (AfterCommit::GroupsSaved, true) => {}
+            }
+        }
+        for peer in dirty {
+            self.service_peer(now, &peer);
+        }
+        self.send_receipts(now);
+        result
+    }
+
+    /// Whether writes are staged and waiting for a commit.
+    pub fn has_staged(&self) -> bool {
+        !self.batch.is_empty() || !self.after_commit.is_empty()
+    }
+
+    /// Whether a batch was taken and its commit not yet reported.
+    pub fn commit_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    pub(super) fn close(&mut self, link: LinkId, reason: CloseReason) {
+        if self.links.remove(&link).is_some() {
+            self.reply_links.retain(|_, l| *l != link);
+            self.outputs.push_back(Output::Close { link, reason });
+            self.outputs
+                .push_back(Output::Event(Event::LinkClosed { link, reason }));
+        }
+    }
+
+    pub(super) fn transmit(&mut self, link: LinkId, env: Envelope) {
+        let frame = Frame::Envelope(env).encode();
+        // A link too small for a frame would be closed by its transport:
+        // leave the frame out (transports fragment to [`MIN_LINK_MTU`]).
+        if let Some(state) = self.links.get(&link)
+            && frame.len() > state.info.mtu
+        {
+            warn!(
+                link = link.0,
+                len = frame.len(),
+                mtu = state.info.mtu,
+                "a frame too large for its link was not sent"
+            );
+            return;
+        }
+        self.outputs.push_back(Output::Transmit { link, frame });
+    }
+
+    /// Seals `payload` in the current session with `peer` and sends it.
+    /// Returns false when there is no session or no link.
+    pub(super) fn send_payload(&mut self, peer: &IdentityKey, payload: &Payload) -> bool {
+        let Some(link) = self.best_link(peer) else {
+            return false;
+        };
+        let Some(session) = self.sessions.current(peer) else {
+            return false;
+        };
+        match session.seal(&payload.encode_padded()) {
+            Ok(env) => {
+                self.transmit(link, env);
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "could not seal a payload");
+                false
+            }
+        }
+    }
+
+    /// Moves an incoming message to `Read` without telling its sender: a
+    /// gateway's way of saying it handed the message on.
+    pub fn settle(&mut self, peer: &IdentityKey, id: &MessageId) {
+        self.batch.push(StoreOp::SetState {
+            peer: *peer,
+            id: *id,
+            state: DeliveryState::Read,
+        });
+    }
+
+    /// Stores a small named value with the next commit (node settings, a
+    /// gateway's subscriptions).
+    pub fn put_setting(&mut self, key: &str, value: Vec<u8>) {
+        self.settings.insert(key.to_owned(), value.clone());
+        self.batch.push(StoreOp::PutSetting {
+            key: key.to_owned(),
+            value,
+        });
+    }
+
+    pub fn delete_setting(&mut self, key: &str) {
+        self.settings.remove(key);
+        self.batch.push(StoreOp::DeleteSetting {
+            key: key.to_owned(),
+        });
+    }
+
+    /// Settings whose key starts with `prefix`, including those staged and
+    /// not yet committed.
+    pub fn settings(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .settings
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}

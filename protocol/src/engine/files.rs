@@ -1,0 +1,144 @@
+//! Files: offering one, reading it back, and what the transfers sub-machine asks for.
+
+use rand_core::RngCore;
+use tracing::warn;
+
+use crate::file::{FileMeta, FileOutput, FileRecord, TransferState};
+use crate::identity::IdentityKey;
+use crate::message::{DeliveryState, Direction, MessageRecord};
+use crate::payload::{MessageId, Payload};
+use crate::store::{Store, StoreError, StoreOp};
+use crate::time::Time;
+
+use super::Engine;
+use super::types::{AfterCommit, EngineError, Event};
+
+impl<S: Store> Engine<S> {
+    /// Offers `data` as a file named `name` to `peer`. The offer is queued
+    /// like a text; the content is stored with it and sent in chunks as the
+    /// receiver asks for them (docs/WIRE.md, "Files").
+    pub fn send_file(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, EngineError> {
+        let meta = FileMeta::of(name, mime, data)?;
+        if !self.contacts.contains_key(peer) {
+            return Err(EngineError::UnknownContact(peer.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        let id = MessageId(id);
+        for (index, chunk) in data.chunks(crate::file::CHUNK_LEN).enumerate() {
+            self.batch.push(StoreOp::PutFileChunk {
+                peer: *peer,
+                id,
+                index: index as u32,
+                data: chunk.to_vec(),
+            });
+        }
+        let transfer = self.files.start_outgoing(now, *peer, id, meta.clone());
+        self.batch.push(StoreOp::PutFile(Box::new(transfer)));
+        let record = MessageRecord {
+            peer: *peer,
+            id,
+            direction: Direction::Outgoing,
+            text: meta.name.clone(),
+            sent_at: now,
+            local_at: now,
+            state: DeliveryState::Queued,
+            remote: None,
+            file: Some(meta),
+        };
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.outbox
+            .push(record, false)
+            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
+        self.after_commit.push(AfterCommit::Durable(*peer, id));
+        Ok(id)
+    }
+
+    /// Where the transfer of a file message stands.
+    pub fn file(&self, peer: &IdentityKey, id: &MessageId) -> Option<&FileRecord> {
+        self.files.get(peer, id)
+    }
+
+    /// A file's whole content, once complete (sent, or received and checked).
+    pub fn file_data(
+        &self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(record) = self.files.get(peer, id) else {
+            return Ok(None);
+        };
+        if !record.outgoing && record.state != TransferState::Complete {
+            return Ok(None);
+        }
+        let mut data = Vec::with_capacity(record.meta.size as usize);
+        for index in 0..record.meta.chunks() {
+            match self.store.file_chunk(peer, id, index)? {
+                Some(chunk) => data.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+        Ok((data.len() as u64 == record.meta.size).then_some(data))
+    }
+
+    /// Carries out what the transfers asked for.
+    pub(super) fn drain_files(&mut self, outputs: Vec<FileOutput>) {
+        for out in outputs {
+            match out {
+                FileOutput::Chunk { peer, id, index } => {
+                    match self.store.file_chunk(&peer, &id, index) {
+                        Ok(Some(data)) => {
+                            let payload = Payload::FileChunk { id, index, data };
+                            if !self.send_payload(&peer, &payload) {
+                                break;
+                            }
+                        }
+                        Ok(None) => warn!(file = %id, index, "a chunk asked for is not stored"),
+                        Err(e) => warn!(error = %e, "could not read a chunk"),
+                    }
+                }
+                FileOutput::Want {
+                    peer,
+                    id,
+                    have,
+                    from,
+                    count,
+                } => self.after_commit.push(AfterCommit::Send(
+                    peer,
+                    Payload::FileWant {
+                        id,
+                        have,
+                        from,
+                        count,
+                    },
+                )),
+                FileOutput::StoreChunk {
+                    peer,
+                    id,
+                    index,
+                    data,
+                } => self.batch.push(StoreOp::PutFileChunk {
+                    peer,
+                    id,
+                    index,
+                    data,
+                }),
+                FileOutput::Record(record) => self.batch.push(StoreOp::PutFile(Box::new(record))),
+                FileOutput::Progress(record) => self
+                    .after_commit
+                    .push(AfterCommit::Event(Event::FileProgress(record))),
+            }
+        }
+    }
+}

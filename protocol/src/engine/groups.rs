@@ -1,0 +1,235 @@
+//! Groups: the user's group commands, and what the groups sub-machine asks for.
+
+use std::collections::BTreeSet;
+
+use rand_core::RngCore;
+
+use crate::group::groups::{Group, GroupOutput};
+use crate::group::{GroupId, NewMember, Role};
+use crate::identity::IdentityKey;
+use crate::payload::{MessageId, Payload};
+use crate::store::Store;
+use crate::time::Time;
+
+use super::Engine;
+use super::types::{AfterCommit, EngineError, Event, check_text};
+
+impl<S: Store> Engine<S> {
+    /// Groups we are in (or were: left groups stay readable).
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter()
+    }
+
+    pub fn group(&self, id: &GroupId) -> Option<&Group> {
+        self.groups.get(id)
+    }
+
+    /// A group's name and its whole document, as stock automerge loads it.
+    pub fn group_export(&mut self, id: &GroupId) -> Option<(String, Vec<u8>)> {
+        let g = self.groups.get_mut(id)?;
+        Some((g.name(), g.doc.save()))
+    }
+
+    /// Finds a group by id (or a unique prefix of it) or by its exact name.
+    pub fn resolve_group(&self, query: &str) -> Result<GroupId, EngineError> {
+        let q = query.trim();
+        let lower = q.to_ascii_lowercase();
+        let hits: Vec<&Group> = self
+            .groups
+            .iter()
+            .filter(|g| g.name() == q || (lower.len() >= 4 && g.id.to_string().starts_with(&lower)))
+            .collect();
+        match hits.as_slice() {
+            [g] => Ok(g.id),
+            [] => Err(EngineError::UnknownGroup(q.to_owned())),
+            many => Err(EngineError::AmbiguousGroup {
+                query: q.to_owned(),
+                candidates: many
+                    .iter()
+                    .map(|g| format!("{} ({})", g.name(), &g.id.to_string()[..8]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    pub(super) fn me_as_member(&self) -> NewMember {
+        NewMember {
+            identity: self.identity.key(),
+            name: self.config.name.clone(),
+            static_key: self.identity.static_key(),
+        }
+    }
+
+    /// Creates a group with us as its admin.
+    pub fn group_create(&mut self, now: Time, name: &str) -> Result<GroupId, EngineError> {
+        let me = self.me_as_member();
+        let id = self.groups.create(&self.identity, me, name.trim(), now)?;
+        self.drain_groups(now);
+        Ok(id)
+    }
+
+    /// Adds a contact to a group (admins only).
+    pub fn group_add(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        peer: &IdentityKey,
+    ) -> Result<(), EngineError> {
+        let contact = self
+            .contacts
+            .get(peer)
+            .ok_or_else(|| EngineError::UnknownContact(peer.short()))?;
+        let who = NewMember {
+            identity: *peer,
+            name: contact.card.name().to_owned(),
+            static_key: contact.static_key(),
+        };
+        self.groups
+            .add(&self.identity, group, who, Role::Member, now)?;
+        self.drain_groups(now);
+        self.group_sessions(now);
+        Ok(())
+    }
+
+    /// Makes a member an admin or a plain member (admins only).
+    pub fn group_set_role(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        peer: &IdentityKey,
+        role: Role,
+    ) -> Result<(), EngineError> {
+        self.groups
+            .set_role(&self.identity, group, peer, role, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
+    /// Removes a member (admins only); a new epoch starts.
+    pub fn group_remove(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        peer: &IdentityKey,
+    ) -> Result<(), EngineError> {
+        self.groups.remove(&self.identity, group, peer, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
+    pub fn group_leave(&mut self, now: Time, group: &GroupId) -> Result<(), EngineError> {
+        self.groups.leave(&self.identity, group, now)?;
+        self.drain_groups(now);
+        Ok(())
+    }
+
+    /// Posts a text to a group. Durable at the next flush, sent after it.
+    pub fn group_send(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        check_text(text)?;
+        let id = self.group_message_id(now);
+        self.groups.post(&self.identity, group, id, text, now)?;
+        self.drain_groups(now);
+        self.group_sessions(now);
+        Ok(id)
+    }
+
+    /// A fresh id for a group message: our clock, then 8 random bytes.
+    pub(super) fn group_message_id(&mut self, now: Time) -> MessageId {
+        let mut random = [0u8; 8];
+        self.rng.fill_bytes(&mut random);
+        crate::group::message_id(now, random)
+    }
+
+    /// Posts, as a bridge, a text `name` wrote on another network (members
+    /// see it as `name`'s, via us).
+    pub fn group_send_bridged(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        name: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        check_text(text)?;
+        self.group_post_bridged(now, group, crate::group::BRIDGED_PREFIX, name, text)
+    }
+
+    /// Posts, as a bridge, the notice that the group is reachable at
+    /// `address` from another network.
+    pub fn group_bridge_notice(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        address: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        check_text(text)?;
+        self.group_post_bridged(
+            now,
+            group,
+            crate::group::BRIDGE_NOTICE_PREFIX,
+            address,
+            text,
+        )
+    }
+
+    pub(super) fn group_post_bridged(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        prefix: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        let id = self.group_message_id(now);
+        let value = crate::group::bridged_text(prefix, name, text);
+        self.groups
+            .post_bridged(&self.identity, group, id, &value, now)?;
+        self.drain_groups(now);
+        self.group_sessions(now);
+        Ok(id)
+    }
+
+    /// Carries out what the groups asked for.
+    pub(super) fn drain_groups(&mut self, now: Time) {
+        let mut saved = false;
+        while let Some(out) = self.groups.take_output() {
+            match out {
+                GroupOutput::Send { peer, fragment } => {
+                    if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
+                        self.groups.peer_down(&peer);
+                    }
+                }
+                GroupOutput::Mesh { peer, fragment } => {
+                    self.mesh_send(now, &peer, &Payload::Group(Box::new(fragment)), None);
+                }
+                GroupOutput::Store(op) => {
+                    saved = true;
+                    self.batch.push(op);
+                }
+                GroupOutput::Changed(group) => self
+                    .after_commit
+                    .push(AfterCommit::Event(Event::GroupChanged { group })),
+            }
+        }
+        if saved {
+            self.after_commit.push(AfterCommit::GroupsSaved);
+        }
+    }
+
+    /// Starts sessions with linked peers we now share a group with (a group
+    /// made or joined while the link was already up).
+    pub(super) fn group_sessions(&mut self, now: Time) {
+        let peers: BTreeSet<IdentityKey> = self.links.values().map(|l| l.info.peer).collect();
+        for peer in peers {
+            if self.sessions.current(&peer).is_none() && self.groups.wants_session(&peer) {
+                self.service_peer(now, &peer);
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Messages: queueing texts, the outbox sent over a session, receipts, texts that arrive.
+
+use rand_core::RngCore;
+use tracing::warn;
+
+use crate::bridge::{BridgeSignal, validate_remote};
+use crate::contact::Contact;
+use crate::file::{FileMeta, MAX_INLINE};
+use crate::identity::IdentityKey;
+use crate::message::{DeliveryState, Direction, MessageRecord};
+use crate::payload::{MAX_RECEIPT_IDS, MessageId, Payload, ReceiptKind};
+use crate::store::{Store, StoreOp};
+use crate::time::Time;
+
+use super::Engine;
+use super::types::{AfterCommit, EngineError, Event, Output, check_text};
+
+impl<S: Store> Engine<S> {
+    /// Queues a text for `peer`. It becomes durable at the next [`flush`]; only
+    /// then is it sent.
+    ///
+    /// [`flush`]: Engine::flush
+    pub fn send_text(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        self.queue_text(now, peer, None, text)
+    }
+
+    /// Queues a text for `remote`, an address on another network, through
+    /// `gateway` (a contact). Delivered means the gateway has it.
+    pub fn send_remote_text(
+        &mut self,
+        now: Time,
+        gateway: &IdentityKey,
+        remote: &str,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        validate_remote(remote)
+            .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
+        self.queue_text(now, gateway, Some(remote.to_owned()), text)
+    }
+
+    pub(super) fn queue_text(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        remote: Option<String>,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        check_text(text)?;
+        if !self.contacts.contains_key(peer) {
+            return Err(EngineError::UnknownContact(peer.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        let record = MessageRecord {
+            peer: *peer,
+            id: MessageId(id),
+            direction: Direction::Outgoing,
+            text: text.to_owned(),
+            sent_at: now,
+            local_at: now,
+            state: DeliveryState::Queued,
+            remote,
+            file: None,
+        };
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.outbox
+            .push(record, false)
+            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
+        self.after_commit
+            .push(AfterCommit::Durable(*peer, MessageId(id)));
+        Ok(MessageId(id))
+    }
+
+    /// The payload that carries an outbox entry.
+    pub(super) fn payload_of(&self, record: MessageRecord) -> Payload {
+        match record.file {
+            Some(meta) => {
+                let inline = (meta.size as usize <= MAX_INLINE)
+                    .then(|| {
+                        if meta.size == 0 {
+                            return Some(Vec::new());
+                        }
+                        self.store
+                            .file_chunk(&record.peer, &record.id, 0)
+                            .ok()
+                            .flatten()
+                    })
+                    .flatten();
+                Payload::File {
+                    id: record.id,
+                    sent_at: record.sent_at,
+                    meta: Box::new(meta),
+                    inline,
+                }
+            }
+            None => Payload::Text {
+                id: record.id,
+                sent_at: record.sent_at,
+                text: record.text,
+                remote: record.remote,
+            },
+        }
+    }
+
+    /// Sends what is due to `peer`, starting a handshake if that is needed.
+    /// Returns how many messages went out.
+    pub(super) fn service_peer(&mut self, now: Time, peer: &IdentityKey) -> usize {
+        if !self.outbox.has_pending(peer)
+            && !self.groups.wants_session(peer)
+            && !self.files.wants_session(peer)
+        {
+            return 0;
+        }
+        let Some(link) = self.best_link(peer) else {
+            self.mesh_pending(now, peer);
+            return 0;
+        };
+        if self.sessions.needs_handshake(peer, now) {
+            let peer_static = self.contacts.get(peer).map(Contact::static_key);
+            match self.sessions.initiate(
+                &self.identity,
+                &self.card,
+                *peer,
+                peer_static,
+                &mut self.rng,
+                now,
+            ) {
+                Ok(init) => self.transmit(link, init),
+                Err(e) => warn!(error = %e, "could not start a handshake"),
+            }
+        }
+        let Some(index) = self.sessions.current_index(peer) else {
+            return 0;
+        };
+        let due = self.outbox.take_due(peer, index, now, self.config.window);
+        let mut sent = 0;
+        for (record, first) in due {
+            let id = record.id;
+            let payload = self.payload_of(record);
+            if !self.send_payload(peer, &payload) {
+                break;
+            }
+            sent += 1;
+            if first {
+                self.staged_sent.insert((*peer, id), self.batch.len());
+                self.batch.push(StoreOp::SetState {
+                    peer: *peer,
+                    id,
+                    state: DeliveryState::Sent,
+                });
+                self.outputs.push_back(Output::Event(Event::MessageState {
+                    peer: *peer,
+                    id,
+                    state: DeliveryState::Sent,
+                }));
+            }
+        }
+        sent
+    }
+
+    /// Tells `peer` something about a bridged network, best effort: through
+    /// the session, else the mesh. Returns false when neither took it.
+    pub fn send_bridge(&mut self, now: Time, peer: &IdentityKey, signal: BridgeSignal) -> bool {
+        if !self.contacts.contains_key(peer) {
+            return false;
+        }
+        let payload = Payload::Bridge(Box::new(signal));
+        if self.send_payload(peer, &payload) {
+            return true;
+        }
+        self.mesh_send(now, peer, &payload, None);
+        false
+    }
+
+    /// Marks incoming messages from `peer` read: stored as read, and the
+    /// sender told with a read receipt (best effort: one that finds neither
+    /// a session nor a mesh path is not retried; read receipts are a
+    /// courtesy, delivery receipts are what the outbox relies on).
+    pub fn mark_read(&mut self, now: Time, peer: &IdentityKey, ids: &[MessageId]) {
+        for id in ids {
+            self.batch.push(StoreOp::SetState {
+                peer: *peer,
+                id: *id,
+                state: DeliveryState::Read,
+            });
+        }
+        for chunk in ids.chunks(MAX_RECEIPT_IDS) {
+            let receipt = Payload::Receipt {
+                kind: ReceiptKind::Read,
+                ids: chunk.to_vec(),
+            };
+            if !self.send_payload(peer, &receipt) {
+                self.mesh_send(now, peer, &receipt, None);
+            }
+        }
+    }
+
+    pub(super) fn send_receipts(&mut self, now: Time) {
+        for (peer, ids) in std::mem::take(&mut self.receipts) {
+            for chunk in ids.chunks(MAX_RECEIPT_IDS) {
+                let receipt = Payload::Receipt {
+                    kind: ReceiptKind::Delivered,
+                    ids: chunk.to_vec(),
+                };
+                // Without a session, the receipt goes through the mesh; without
+                // either it is dropped, the sender resends, and the duplicate is
+                // acknowledged then.
+                if !self.send_payload(&peer, &receipt) {
+                    self.mesh_send(now, &peer, &receipt, None);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_text(
+        &mut self,
+        now: Time,
+        peer: IdentityKey,
+        id: MessageId,
+        sent_at: Time,
+        text: String,
+        remote: Option<String>,
+        file: Option<(FileMeta, Option<Vec<u8>>)>,
+    ) {
+        let duplicate = self.staged.contains(&(peer, id))
+            || self.in_flight.iter().any(|f| f.ids.contains(&(peer, id)))
+            || match self.store.has_message(&peer, &id) {
+                Ok(known) => known,
+                Err(e) => {
+                    // Without knowing, neither store nor acknowledge: the sender retries.
+                    warn!(error = %e, "store lookup failed; message left for a retry");
+                    return;
+                }
+            };
+        if duplicate {
+            self.after_commit.push(AfterCommit::Receipt(peer, id));
+            return;
+        }
+        if !self.contacts.contains_key(&peer) && !self.accept_request(now, &peer) {
+            return;
+        }
+        let record = MessageRecord {
+            peer,
+            id,
+            direction: Direction::Incoming,
+            text,
+            sent_at,
+            local_at: now,
+            state: DeliveryState::Received,
+            remote,
+            file: file.as_ref().map(|(meta, _)| meta.clone()),
+        };
+        if let Some((meta, inline)) = file {
+            let session = self.has_session(&peer);
+            let outputs = self.files.offered(now, peer, id, meta, inline, session);
+            self.drain_files(outputs);
+        }
+        self.staged.insert((peer, id));
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.after_commit.push(AfterCommit::Receipt(peer, id));
+        self.after_commit
+            .push(AfterCommit::Event(Event::MessageReceived(record)));
+    }
+}

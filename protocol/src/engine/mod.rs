@@ -1,0 +1,265 @@
+//! The protocol core of one node: contacts, sessions, outbox and links, driven
+//! by inputs and drained for outputs.
+//!
+//! The driver (the node's runtime, a test, the simulator) follows one loop:
+//! feed one input (`link_up`, `link_down`, `handle_frame`, a user command,
+//! `handle_timeout`), call [`Engine::flush`] to commit staged writes in one
+//! batch, then drain [`Engine::poll_output`] and sleep until
+//! [`Engine::poll_timeout`]. Feeding several inputs before one `flush` is
+//! group commit. A driver that wants the disk and the CPU busy at once takes
+//! the batch with [`Engine::begin_commit`], commits it elsewhere while it goes
+//! on feeding inputs, and reports back with [`Engine::end_commit`].
+//!
+//! Invariants:
+//! - A message is sent only after the write that queued it is committed, and a
+//!   receipt only after the write that stored the received message is
+//!   committed: nothing acknowledged is ever lost.
+//! - A peer that sends something undecodable, wrongly keyed or replayed has the
+//!   link it came on closed; nothing it sends can make the engine panic or grow
+//!   without bound.
+
+mod commit;
+mod contacts;
+mod files;
+mod groups;
+mod inbound;
+mod links;
+mod mesh;
+mod messages;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use tracing::warn;
+
+use crate::contact::{Contact, ContactOrigin};
+use crate::file::Transfers;
+use crate::group::groups::Groups;
+use crate::identity::{Identity, IdentityKey};
+use crate::invite::ContactCard;
+use crate::mesh::Mesh;
+use crate::mesh::carrier::{Held, Origin};
+use crate::outbox::Outbox;
+use crate::payload::MessageId;
+use crate::session_table::SessionTable;
+use crate::store::{Store, WriteBatch};
+use crate::time::Time;
+
+pub use crate::link::{CloseReason, LinkId, LinkInfo, MIN_LINK_MTU, Medium};
+use types::{AfterCommit, HOUSEKEEPING, InFlight, LinkState, RATE_WINDOW, contacts_keys};
+pub use types::{Commit, Config, EngineError, Event, Output};
+
+pub struct Engine<S: Store> {
+    config: Config,
+    identity: Identity,
+    card: ContactCard,
+    store: S,
+    rng: ChaCha20Rng,
+    contacts: BTreeMap<IdentityKey, Contact>,
+    links: BTreeMap<LinkId, LinkState>,
+    /// The link a peer's session traffic last arrived on, for replies when the
+    /// transport's hop identity is not the session's.
+    reply_links: BTreeMap<IdentityKey, LinkId>,
+    sessions: SessionTable,
+    outbox: Outbox,
+    batch: WriteBatch,
+    after_commit: Vec<AfterCommit>,
+    /// Incoming messages staged in the current batch.
+    staged: BTreeSet<(IdentityKey, MessageId)>,
+    /// Where in the current batch a message's `Sent` state was staged, so a
+    /// receipt arriving before the commit replaces it instead of adding a write.
+    staged_sent: BTreeMap<(IdentityKey, MessageId), usize>,
+    /// Batches taken by the driver and not yet reported committed.
+    in_flight: VecDeque<InFlight>,
+    next_ticket: u64,
+    receipts: BTreeMap<IdentityKey, Vec<MessageId>>,
+    outputs: VecDeque<Output>,
+    next_housekeeping: Time,
+    mesh: Mesh,
+    /// Contacts' identity keys, for the mesh to recognise their envelopes.
+    contact_keys: Vec<IdentityKey>,
+    groups: Groups,
+    /// Every setting, as staged: what was put is seen at once, not only once
+    /// its batch is committed (a reply can come back before that).
+    settings: BTreeMap<String, Vec<u8>>,
+    /// Files sent and received, and the transfers under way.
+    files: Transfers,
+}
+
+impl<S: Store> Engine<S> {
+    /// Starts the core from what `store` holds. `seed` drives every random
+    /// choice the engine makes.
+    pub fn new(
+        config: Config,
+        identity: Identity,
+        store: S,
+        seed: [u8; 32],
+        now: Time,
+    ) -> Result<Self, EngineError> {
+        let card = ContactCard::new(
+            &identity,
+            &config.name,
+            config.hints.clone(),
+            now,
+            config.invite_validity,
+        )?;
+        let contacts: BTreeMap<IdentityKey, Contact> = store
+            .contacts()?
+            .into_iter()
+            .map(|c| (c.identity, c))
+            .collect();
+        let mut outbox = Outbox::new(config.max_outbox, config.backoff);
+        for record in store.pending_outgoing()? {
+            // Everything in the store is durable; a full outbox at start-up can
+            // only mean the limit was lowered, and the rest waits on disk.
+            if outbox.push(record, true).is_err() {
+                break;
+            }
+        }
+        let mut mesh = Mesh::new(config.mesh.clone());
+        for record in store.carried()? {
+            if let Origin::Own { peer, message } = record.origin {
+                outbox.mark_meshed(&peer, &message);
+            }
+            let size = record.env.encoded_len();
+            mesh.restore(
+                Held {
+                    env: record.env,
+                    origin: record.origin,
+                    size,
+                },
+                record.secret,
+                now,
+            );
+        }
+        let contact_keys = contacts_keys(&contacts);
+        let settings = store.settings()?.into_iter().collect();
+        let mut files = Transfers::new();
+        for c in contacts.values() {
+            if c.origin == ContactOrigin::Request {
+                files.hold(c.identity);
+            }
+        }
+        for record in store.files()? {
+            let (peer, id) = (record.peer, record.id);
+            let held =
+                (0..record.have).map_while(|i| store.file_chunk(&peer, &id, i).ok().flatten());
+            files.restore(record, held, now);
+        }
+        let mut group_seed = seed;
+        group_seed[0] ^= 0x47; // distinct from the engine's own stream
+        let mut groups = Groups::new(&identity, config.mesh.enabled, group_seed);
+        for stored in store.groups()? {
+            let id = stored.id;
+            if let Err(e) = groups.restore(stored) {
+                warn!(group = %id, error = %e, "a stored group could not be read");
+            }
+        }
+        Ok(Self {
+            groups,
+            settings,
+            files,
+            mesh,
+            contact_keys,
+            sessions: SessionTable::new(config.sessions),
+            config,
+            identity,
+            card,
+            store,
+            rng: ChaCha20Rng::from_seed(seed),
+            contacts,
+            links: BTreeMap::new(),
+            reply_links: BTreeMap::new(),
+            outbox,
+            batch: WriteBatch::default(),
+            after_commit: Vec::new(),
+            staged: BTreeSet::new(),
+            staged_sent: BTreeMap::new(),
+            in_flight: VecDeque::new(),
+            next_ticket: 0,
+            receipts: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            next_housekeeping: now + HOUSEKEEPING,
+        })
+    }
+
+    pub fn identity_key(&self) -> IdentityKey {
+        self.identity.key()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.session_count()
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.sessions.expire(now);
+        let frames = self.mesh.tick(&self.identity.key(), now);
+        self.mesh_out(frames);
+        for state in self.links.values_mut() {
+            if now.since(state.window_start) >= RATE_WINDOW {
+                state.window_start = now;
+                state.inits = 0;
+                state.unknown = 0;
+            }
+        }
+        let peers: Vec<IdentityKey> = self.outbox.peers().copied().collect();
+        for peer in peers {
+            self.service_peer(now, &peer);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
+            self.groups.tick();
+            self.drain_groups(now);
+            let up = self.session_peers();
+            let outputs = self.files.tick(now, |p| up.contains(p));
+            self.drain_files(outputs);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        // Only peers we can reach now: a timeout with no link to send on
+        // would wake us again and again for nothing.
+        let retransmit = self
+            .outbox
+            .peers()
+            .filter(|p| self.best_link(p).is_some())
+            .filter_map(|p| self.outbox.next_timeout(p, self.sessions.current_index(p)?))
+            .min();
+        [
+            retransmit,
+            self.sessions.next_deadline(),
+            self.mesh.next_wakeup(),
+            Some(self.next_housekeeping),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}

@@ -1,0 +1,209 @@
+//! The engine's public types (what it reports, its errors, its settings)
+//! and the small private ones its rooms share. A leaf of `engine/`: the
+//! rooms import from here, never from each other.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::bridge::BridgeSignal;
+use crate::contact::{Contact, ContactOrigin};
+use crate::file::{FileError, FileRecord};
+use crate::group::{GroupError, GroupId};
+use crate::identity::IdentityKey;
+use crate::invite::{DEFAULT_VALIDITY, Hint, InviteError};
+use crate::link::{CloseReason, LinkId, LinkInfo};
+use crate::mesh::MeshConfig;
+use crate::message::{DeliveryState, MessageRecord};
+use crate::outbox::Backoff;
+use crate::payload::{MAX_TEXT_LEN, MessageId, Payload};
+use crate::session_table::SessionLimits;
+use crate::store::{StoreError, WriteBatch};
+use crate::time::Time;
+
+/// Something for the user interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A message arrived and is stored. Carries message text: never log it.
+    MessageReceived(MessageRecord),
+    /// An outgoing message changed state.
+    MessageState {
+        peer: IdentityKey,
+        id: MessageId,
+        state: DeliveryState,
+    },
+    ContactAdded {
+        peer: IdentityKey,
+        origin: ContactOrigin,
+    },
+    /// A contact now presents a different static key. Show this loudly.
+    ContactKeyChanged {
+        peer: IdentityKey,
+    },
+    SessionUp {
+        peer: IdentityKey,
+    },
+    LinkClosed {
+        link: LinkId,
+        reason: CloseReason,
+    },
+    /// A group's document changed (new messages, members, or we joined).
+    GroupChanged {
+        group: GroupId,
+    },
+    /// A contact said something about a bridged network (see
+    /// [`crate::bridge`]). May carry a status text: do not log it.
+    Bridge {
+        peer: IdentityKey,
+        signal: BridgeSignal,
+    },
+    /// A file transfer moved on (chunks arrived, or the receiver said how
+    /// far it got); the record says where it stands.
+    FileProgress(FileRecord),
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Transmit { link: LinkId, frame: Vec<u8> },
+    Close { link: LinkId, reason: CloseReason },
+    Event(Event),
+}
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invite(#[from] InviteError),
+    #[error("no contact matches \"{0}\"; `cairn contacts` lists them")]
+    UnknownContact(String),
+    #[error("\"{query}\" matches several contacts ({candidates}); use the id or an alias")]
+    AmbiguousContact { query: String, candidates: String },
+    #[error("that is this node's own invite")]
+    OwnInvite,
+    #[error("a message cannot be empty")]
+    EmptyText,
+    #[error("message is {0} bytes; at most {MAX_TEXT_LEN} fit in one message")]
+    TextTooLong(usize),
+    #[error("the outbox is full ({0} messages waiting); wait until some are delivered")]
+    OutboxFull(usize),
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    #[error("no group matches {0:?}")]
+    UnknownGroup(String),
+    #[error("{query:?} matches several groups: {candidates}")]
+    AmbiguousGroup { query: String, candidates: String },
+    #[error("contact limit of {0} reached")]
+    TooManyContacts(usize),
+    #[error("{0:?} is not an address a gateway can reach")]
+    BadRemote(String),
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// Tunables, with defaults fit for a phone or laptop.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The name on this node's card.
+    pub name: String,
+    /// Hints on this node's card (onion address, …).
+    pub hints: Vec<Hint>,
+    pub invite_validity: Duration,
+    pub sessions: SessionLimits,
+    pub backoff: Backoff,
+    /// Messages in flight per peer before receipts must come back.
+    pub window: usize,
+    pub max_outbox: usize,
+    pub max_contacts: usize,
+    /// Contacts that wrote first and that the user has not added.
+    pub max_requests: usize,
+    pub max_links: usize,
+    /// Handshake starts accepted per link per minute.
+    pub inits_per_minute: u32,
+    /// Frames for unknown sessions tolerated per link per minute.
+    pub unknown_per_minute: u32,
+    /// Store and forward across other nodes.
+    pub mesh: MeshConfig,
+    /// This node is a gateway to another network: the texts it sends with a
+    /// `remote` come *from* that address, and a receipt means delivered.
+    pub gateway: bool,
+}
+
+impl Config {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            hints: Vec::new(),
+            invite_validity: DEFAULT_VALIDITY,
+            sessions: SessionLimits::default(),
+            backoff: Backoff {
+                initial: Duration::from_secs(3),
+                max: Duration::from_secs(120),
+            },
+            window: 512,
+            max_outbox: 100_000,
+            max_contacts: 10_000,
+            max_requests: 256,
+            max_links: 256,
+            inits_per_minute: 30,
+            unknown_per_minute: 64,
+            mesh: MeshConfig::default(),
+            gateway: false,
+        }
+    }
+}
+
+pub(super) struct LinkState {
+    pub(super) info: LinkInfo,
+    pub(super) window_start: Time,
+    pub(super) inits: u32,
+    pub(super) unknown: u32,
+}
+
+/// A batch of writes for the driver to commit, named by a ticket.
+#[derive(Debug)]
+pub struct Commit {
+    pub ticket: u64,
+    pub batch: WriteBatch,
+}
+
+pub(super) struct InFlight {
+    pub(super) ticket: u64,
+    pub(super) after: Vec<AfterCommit>,
+    pub(super) ids: BTreeSet<(IdentityKey, MessageId)>,
+}
+
+/// Work that waits for the current batch to be committed.
+pub(super) enum AfterCommit {
+    /// The outgoing message may now be sent.
+    Durable(IdentityKey, MessageId),
+    /// The incoming message is stored: acknowledge it.
+    Receipt(IdentityKey, MessageId),
+    Event(Event),
+    /// Group writes were in the batch (on failure, they must be redone).
+    GroupsSaved,
+    /// Send in the session with the peer, if one is up (a file want: it
+    /// acknowledges chunks in this batch).
+    Send(IdentityKey, Payload),
+}
+
+pub(super) const HOUSEKEEPING: Duration = Duration::from_secs(30);
+
+pub(super) fn contacts_keys(contacts: &BTreeMap<IdentityKey, Contact>) -> Vec<IdentityKey> {
+    contacts.keys().copied().collect()
+}
+pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// A text the user may send: not blank, within [`MAX_TEXT_LEN`].
+pub(super) fn check_text(text: &str) -> Result<(), EngineError> {
+    if text.trim().is_empty() {
+        return Err(EngineError::EmptyText);
+    }
+    if text.len() > MAX_TEXT_LEN {
+        return Err(EngineError::TextTooLong(text.len()));
+    }
+    Ok(())
+}
