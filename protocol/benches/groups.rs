@@ -58,7 +58,7 @@ fn pump(nodes: &mut [Node], queue: &mut VecDeque<(usize, usize, GroupFragment)>)
 }
 
 fn collect(nodes: &mut [Node], from: usize, queue: &mut VecDeque<(usize, usize, GroupFragment)>) {
-    while let Some(out) = nodes[from].groups.take_output() {
+    while let Some(out) = nodes[from].groups.poll_output() {
         if let GroupOutput::Send { peer, fragment } = out {
             let to = nodes
                 .iter()
@@ -96,14 +96,14 @@ fn catch_up(messages: usize) {
         n0.groups
             .post(&n0.id, &g, message_id(at, random), &t, at)
             .unwrap();
-        while n0.groups.take_output().is_some() {}
+        while n0.groups.poll_output().is_some() {}
     }
     let newcomer = member(&nodes[1]);
     let n0 = &mut nodes[0];
     n0.groups
         .add(&n0.id, &g, newcomer, Role::Member, now)
         .unwrap();
-    while n0.groups.take_output().is_some() {}
+    while n0.groups.poll_output().is_some() {}
     println!(
         "built {messages} messages of 100 characters in {:.1} s",
         built.elapsed().as_secs_f64()
@@ -137,7 +137,7 @@ fn fan_out(members: usize) {
         let m = member(&nodes[i]);
         let n0 = &mut nodes[0];
         n0.groups.add(&n0.id, &g, m, Role::Member, now).unwrap();
-        while n0.groups.take_output().is_some() {}
+        while n0.groups.poll_output().is_some() {}
     }
     // Everyone in session with the author, and in sync.
     let k0 = nodes[0].id.key();
@@ -164,7 +164,7 @@ fn fan_out(members: usize) {
     let mut out = VecDeque::new();
     let mut author_bytes = 0usize;
     let mut fragments = 0usize;
-    while let Some(o) = nodes[0].groups.take_output() {
+    while let Some(o) = nodes[0].groups.poll_output() {
         if let GroupOutput::Send { peer, fragment } = o {
             author_bytes += fragment.data.len();
             fragments += 1;
@@ -178,7 +178,7 @@ fn fan_out(members: usize) {
     while let Some((peer, fragment)) = out.pop_front() {
         let i = nodes.iter().position(|n| n.id.key() == peer).unwrap();
         nodes[i].groups.on_fragment(k0, fragment, true, true);
-        while let Some(o) = nodes[i].groups.take_output() {
+        while let Some(o) = nodes[i].groups.poll_output() {
             if let GroupOutput::Send { fragment, .. } = o {
                 back += fragment.data.len();
                 queue.push_back((i, 0, fragment));

@@ -28,7 +28,7 @@
 //! Bounds: files of at most [`MAX_FILE_LEN`]; at most [`MAX_WINDOW`] chunks
 //! asked for at once; at most [`MAX_INCOMING`] unfinished incoming transfers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sha2::{Digest, Sha256};
 
@@ -65,6 +65,8 @@ pub const STALL_MS: u64 = 20_000;
 /// the wait doubles with every unanswered probe, up to [`MAX_PROBE_MS`].
 pub const PROBE_MS: u64 = STALL_MS;
 pub const MAX_PROBE_MS: u64 = 10 * 60 * 1000;
+/// How often stalled windows and quiet receivers are looked at.
+pub const TICK_MS: u64 = 30_000;
 
 const RECORD_VERSION: u8 = 1;
 
@@ -308,6 +310,10 @@ pub struct Transfers {
     /// Peers whose offers are kept but not fetched: contact requests, until
     /// the user accepts them.
     held: BTreeSet<IdentityKey>,
+    /// What the engine is to do, in order ([`Transfers::poll_output`]).
+    out: VecDeque<FileOutput>,
+    /// When [`Transfers::tick`] is next due.
+    next_tick: Option<Time>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -328,6 +334,39 @@ impl Probe {
 impl Transfers {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The next thing for the engine to do; every input queues its outputs
+    /// here, in order.
+    pub fn poll_output(&mut self) -> Option<FileOutput> {
+        self.out.pop_front()
+    }
+
+    /// Whether outputs wait to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    fn emit(&mut self, out: Vec<FileOutput>) {
+        self.out.extend(out);
+    }
+
+    /// When [`Transfers::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.next_tick
+    }
+
+    /// Runs [`Transfers::tick`] every [`TICK_MS`]; the first call only
+    /// schedules it. `up` says whether a session with a peer is up.
+    pub fn handle_timeout(&mut self, now: Time, up: impl Fn(&IdentityKey) -> bool) {
+        match self.next_tick {
+            Some(at) if now < at => {}
+            Some(_) => {
+                self.next_tick = Some(now + std::time::Duration::from_millis(TICK_MS));
+                self.tick(now, up);
+            }
+            None => self.next_tick = Some(now + std::time::Duration::from_millis(TICK_MS)),
+        }
     }
 
     /// Restores a stored transfer. An unfinished incoming one needs the
@@ -411,11 +450,11 @@ impl Transfers {
         meta: FileMeta,
         inline: Option<Vec<u8>>,
         session: bool,
-    ) -> Vec<FileOutput> {
+    ) {
         let key = (peer, id);
         let mut out = Vec::new();
         if self.records.contains_key(&key) || self.incoming.contains_key(&key) {
-            return out;
+            return self.emit(out);
         }
         let mut record = FileRecord {
             peer,
@@ -449,7 +488,7 @@ impl Transfers {
             if !self.may_fetch(&record) {
                 // Kept; fetched once there is room, or the peer is accepted.
                 self.records.insert(key, record);
-                return out;
+                return self.emit(out);
             }
             let mut incoming = Incoming {
                 record,
@@ -466,7 +505,7 @@ impl Transfers {
             out.push(FileOutput::Progress(record.clone()));
             self.records.insert(key, record);
         }
-        out
+        self.emit(out);
     }
 
     /// Offers from `peer` are kept but not fetched (a contact request).
@@ -475,14 +514,10 @@ impl Transfers {
     }
 
     /// The user accepted `peer`: fetch what it offered.
-    pub fn release(
-        &mut self,
-        now: Time,
-        peer: &IdentityKey,
-        up: impl Fn(&IdentityKey) -> bool,
-    ) -> Vec<FileOutput> {
+    pub fn release(&mut self, now: Time, peer: &IdentityKey, up: impl Fn(&IdentityKey) -> bool) {
         self.held.remove(peer);
-        self.promote(now, up)
+        let out = self.promote(now, up);
+        self.emit(out);
     }
 
     /// Whether an incoming file may be fetched now: not from a held peer,
@@ -539,22 +574,24 @@ impl Transfers {
     }
 
     /// A session with `peer` is up: ask again for what we lack of theirs.
-    pub fn session_up(&mut self, now: Time, peer: &IdentityKey) -> Vec<FileOutput> {
-        self.incoming
+    pub fn session_up(&mut self, now: Time, peer: &IdentityKey) {
+        let out = self
+            .incoming
             .iter_mut()
             .filter(|((p, _), _)| p == peer)
             .map(|(_, inc)| {
                 inc.asked = inc.record.have;
                 ask(inc, now)
             })
-            .collect()
+            .collect();
+        self.emit(out);
     }
 
     /// Windows that stalled (a chunk lost with a link that is up again, a
     /// sender that restarted) are asked for again; receivers of files we
     /// send that went quiet are asked where they stand. `up` says whether a
     /// session with a peer is up.
-    pub fn tick(&mut self, now: Time, up: impl Fn(&IdentityKey) -> bool) -> Vec<FileOutput> {
+    pub fn tick(&mut self, now: Time, up: impl Fn(&IdentityKey) -> bool) {
         let mut out = self.promote(now, &up);
         out.extend(
             self.incoming
@@ -585,7 +622,7 @@ impl Transfers {
                 count: 0,
             });
         }
-        out
+        self.emit(out);
     }
 
     /// A chunk from `peer`. Only the next one in order is taken.
@@ -596,13 +633,13 @@ impl Transfers {
         id: MessageId,
         index: u32,
         data: Vec<u8>,
-    ) -> Vec<FileOutput> {
+    ) {
         let mut out = Vec::new();
         let Some(inc) = self.incoming.get_mut(&(peer, id)) else {
-            return out;
+            return self.emit(out);
         };
         if index != inc.record.have || data.len() != inc.record.meta.chunk_len(index) {
-            return out;
+            return self.emit(out);
         }
         inc.hasher.update(&data);
         inc.record.have += 1;
@@ -647,7 +684,7 @@ impl Transfers {
                     out.push(ask(inc, now));
                 }
             }
-            return out;
+            return self.emit(out);
         }
         out.push(FileOutput::Record(inc.record.clone()));
         out.push(FileOutput::Progress(inc.record.clone()));
@@ -655,7 +692,7 @@ impl Transfers {
         if inc.asked - inc.record.have <= u32::from(MAX_WINDOW / 2) && inc.asked < meta.chunks() {
             out.push(ask(inc, now));
         }
-        out
+        self.emit(out);
     }
 
     /// `peer` asks for chunks of a file we sent, and says how many it holds
@@ -668,17 +705,17 @@ impl Transfers {
         have: u32,
         from: u32,
         count: u16,
-    ) -> Vec<FileOutput> {
+    ) {
         let mut out = Vec::new();
         let key = (peer, id);
         if let Some(inc) = self.incoming.get_mut(&key) {
             // Our last ask was lost: ask again from what we hold.
             inc.asked = inc.record.have;
             out.push(ask(inc, now));
-            return out;
+            return self.emit(out);
         }
         let Some(record) = self.records.get_mut(&key) else {
-            return out;
+            return self.emit(out);
         };
         if !record.outgoing {
             if record.state == TransferState::Complete {
@@ -691,7 +728,7 @@ impl Transfers {
                     count: 0,
                 });
             }
-            return out;
+            return self.emit(out);
         }
         if let Some(probe) = self.probes.get_mut(&key) {
             *probe = Probe::after_hearing(now);
@@ -713,7 +750,7 @@ impl Transfers {
         for index in from..end {
             out.push(FileOutput::Chunk { peer, id, index });
         }
-        out
+        self.emit(out);
     }
 }
 
@@ -746,6 +783,10 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
+    fn drain(t: &mut Transfers) -> Vec<FileOutput> {
+        std::iter::from_fn(|| t.poll_output()).collect()
+    }
+
     fn peer(seed: u64) -> IdentityKey {
         Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed)).key()
     }
@@ -773,7 +814,7 @@ mod tests {
         let fits = (MAX_INCOMING_BYTES / MAX_FILE_LEN) as u8;
         let mut asked = 0;
         for n in 0..fits + 3 {
-            let out = t.offered(
+            t.offered(
                 now,
                 peer(u64::from(n)),
                 MessageId([n; 16]),
@@ -781,7 +822,7 @@ mod tests {
                 None,
                 true,
             );
-            asked += asks(&out);
+            asked += asks(&drain(&mut t));
         }
         assert_eq!(asked, usize::from(fits), "only what fits is fetched");
         assert_eq!(t.incoming.len(), usize::from(fits));
@@ -790,8 +831,8 @@ mod tests {
         let mut done = t.incoming.remove(&first).unwrap().record;
         done.state = TransferState::Failed;
         t.records.insert(first, done);
-        let out = t.tick(now, |_| true);
-        assert_eq!(asks(&out), 1);
+        t.tick(now, |_| true);
+        assert_eq!(asks(&drain(&mut t)), 1);
         assert_eq!(t.incoming.len(), usize::from(fits));
     }
 
@@ -801,10 +842,12 @@ mod tests {
         let now = Time::from_secs(1);
         let stranger = peer(9);
         t.hold(stranger);
-        let out = t.offered(now, stranger, MessageId([1; 16]), big(1), None, true);
-        assert_eq!(asks(&out), 0);
-        assert_eq!(asks(&t.tick(now, |_| true)), 0, "not on a timer either");
+        t.offered(now, stranger, MessageId([1; 16]), big(1), None, true);
+        assert_eq!(asks(&drain(&mut t)), 0);
+        t.tick(now, |_| true);
+        assert_eq!(asks(&drain(&mut t)), 0, "not on a timer either");
         assert_eq!(t.get(&stranger, &MessageId([1; 16])).unwrap().have, 0);
-        assert_eq!(asks(&t.release(now, &stranger, |_| true)), 1);
+        t.release(now, &stranger, |_| true);
+        assert_eq!(asks(&drain(&mut t)), 1);
     }
 }

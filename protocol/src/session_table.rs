@@ -170,8 +170,9 @@ impl SessionTable {
             .map(Session::peer)
     }
 
-    /// When the oldest pending handshake times out.
-    pub fn next_deadline(&self) -> Option<Time> {
+    /// When the oldest pending handshake times out ([`Self::handle_timeout`]
+    /// then has work; superseded sessions go at any call).
+    pub fn poll_timeout(&self) -> Option<Time> {
         self.handshakes
             .values()
             .map(|h| h.started() + self.limits.handshake_timeout)
@@ -423,8 +424,8 @@ impl SessionTable {
     }
 
     /// Drops timed-out handshakes and sessions that were superseded long
-    /// enough ago. Returns the earliest time something else will expire.
-    pub fn expire(&mut self, now: Time) -> Option<Time> {
+    /// enough ago.
+    pub fn handle_timeout(&mut self, now: Time) {
         let timeout = self.limits.handshake_timeout;
         self.handshakes
             .retain(|_, h| now.since(h.started()) < timeout);
@@ -468,18 +469,6 @@ impl SessionTable {
         // it longer would let strangers grow this map without bound.
         self.peers
             .retain(|_, s| !s.sessions.is_empty() || s.initiating.is_some());
-        let handshake_deadline = self
-            .handshakes
-            .values()
-            .map(|h| h.started() + timeout)
-            .min();
-        let session_deadline = self
-            .sessions
-            .values()
-            .map(|s| s.established() + self.limits.grace)
-            .filter(|t| *t > now)
-            .min();
-        handshake_deadline.into_iter().chain(session_deadline).min()
     }
 }
 

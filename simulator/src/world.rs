@@ -36,9 +36,12 @@ struct SimLink {
     /// When each frame handed to the link and not yet on the air will have
     /// gone out, and its size: the real link's send queue holds at most
     /// [`cairn_transports::link::SEND_QUEUE`] frames and
-    /// [`cairn_transports::link::SEND_QUEUE_BYTES`] bytes and refuses more.
+    /// [`cairn_transports::link::SEND_QUEUE_BYTES`] bytes
+    /// ([`cairn_transports::link::BLE_SEND_QUEUE_BYTES`] on Bluetooth) and
+    /// refuses more.
     queued: std::collections::VecDeque<(u64, usize)>,
     queued_bytes: usize,
+    max_queued_bytes: usize,
     bandwidth_bps: f64,
     latency_ms: f64,
     loss: f64,
@@ -653,6 +656,11 @@ impl World {
                     busy_until: 0,
                     queued: std::collections::VecDeque::new(),
                     queued_bytes: 0,
+                    max_queued_bytes: if ble.is_some() {
+                        cairn_transports::link::BLE_SEND_QUEUE_BYTES
+                    } else {
+                        cairn_transports::link::SEND_QUEUE_BYTES
+                    },
                     bandwidth_bps: bw,
                     latency_ms: latency,
                     loss,
@@ -745,8 +753,7 @@ impl World {
             l.queued_bytes -= bytes;
         }
         let full = l.queued.len() >= cairn_transports::link::SEND_QUEUE
-            || (l.queued_bytes > 0
-                && l.queued_bytes + frame.len() > cairn_transports::link::SEND_QUEUE_BYTES);
+            || (l.queued_bytes > 0 && l.queued_bytes + frame.len() > l.max_queued_bytes);
         if full {
             self.tally.refused_frames += 1;
             return;

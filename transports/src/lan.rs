@@ -542,7 +542,7 @@ async fn drive_link(
         return;
     };
     let id = ids.next();
-    let (sender, queue) = link::channel(id);
+    let (sender, queue) = link::channel(id, link::SEND_QUEUE_BYTES);
     let up = LinkEvent::Up {
         link: id,
         medium: Medium::Lan,

@@ -7,7 +7,8 @@
 //! transport, so every link's MTU is a whole frame.
 //!
 //! Bounds: each link has a send queue of at most [`SEND_QUEUE`] frames and
-//! [`SEND_QUEUE_BYTES`] bytes; a full queue refuses the frame
+//! [`SEND_QUEUE_BYTES`] bytes ([`BLE_SEND_QUEUE_BYTES`] on Bluetooth); a full
+//! queue refuses the frame
 //! (`SendError::Full`) and the core retransmits later. (Frames alone bounded
 //! it at 1 024 × 128 KiB: a peer that made the engine relay large envelopes
 //! onto a slow radio could pile up a gigabyte across links.) The
@@ -23,9 +24,12 @@ use tokio::sync::{Notify, mpsc};
 
 /// Frames waiting to be written on one link.
 pub const SEND_QUEUE: usize = 1024;
-/// Bytes waiting to be written on one link: a window of file chunks fits,
-/// and a slow radio's backlog stays at seconds, not hours.
-pub const SEND_QUEUE_BYTES: usize = 1 << 20;
+/// Bytes waiting to be written on a stream link (LAN, Tor, memory): a
+/// window and a half of file chunks (the receiver asks ahead) fit.
+pub const SEND_QUEUE_BYTES: usize = 4 << 20;
+/// Bytes waiting on a Bluetooth link: about half a minute of a radio's
+/// throughput, so what waits is still worth sending when it goes.
+pub const BLE_SEND_QUEUE_BYTES: usize = 1 << 20;
 
 /// Numbers links uniquely across every transport of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,6 +114,7 @@ pub struct LinkSender {
     link: LinkId,
     frames: mpsc::Sender<Bytes>,
     queued: Arc<AtomicUsize>,
+    max_bytes: usize,
     close: Arc<Notify>,
 }
 
@@ -119,12 +124,12 @@ impl LinkSender {
     }
 
     /// Queues a frame without waiting. Refused when the queue holds
-    /// [`SEND_QUEUE`] frames or the frame would take it past
-    /// [`SEND_QUEUE_BYTES`] (a frame into an empty queue always fits).
+    /// [`SEND_QUEUE`] frames or the frame would take it past the link's byte
+    /// bound (a frame into an empty queue always fits).
     pub fn try_send(&self, frame: Bytes) -> Result<(), SendError> {
         let len = frame.len();
         let before = self.queued.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before + len > SEND_QUEUE_BYTES {
+        if before > 0 && before + len > self.max_bytes {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             return Err(SendError::Full);
         }
@@ -182,8 +187,9 @@ pub struct LinkQueue {
     pub close: Arc<Notify>,
 }
 
-/// Makes the two halves of a new link's send path.
-pub fn channel(link: LinkId) -> (LinkSender, LinkQueue) {
+/// Makes the two halves of a new link's send path, holding at most
+/// `max_bytes` queued.
+pub fn channel(link: LinkId, max_bytes: usize) -> (LinkSender, LinkQueue) {
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
     let close = Arc::new(Notify::new());
     let queued = Arc::new(AtomicUsize::new(0));
@@ -192,6 +198,7 @@ pub fn channel(link: LinkId) -> (LinkSender, LinkQueue) {
             link,
             frames: tx,
             queued: queued.clone(),
+            max_bytes,
             close: close.clone(),
         },
         LinkQueue {

@@ -17,8 +17,8 @@ pub struct Endpoint<'a> {
 /// Must be called inside a tokio runtime.
 pub async fn connect(a: Endpoint<'_>, b: Endpoint<'_>, mtu: usize) -> (LinkId, LinkId) {
     let (la, lb) = (a.ids.next(), b.ids.next());
-    let (sa, qa) = link::channel(la);
-    let (sb, qb) = link::channel(lb);
+    let (sa, qa) = link::channel(la, link::SEND_QUEUE_BYTES);
+    let (sb, qb) = link::channel(lb, link::SEND_QUEUE_BYTES);
     tokio::spawn(pump(la, qa, lb, b.events.clone(), a.events.clone(), mtu));
     tokio::spawn(pump(lb, qb, la, a.events.clone(), b.events.clone(), mtu));
     let _ = a

@@ -395,7 +395,7 @@ async fn drive(
         return false;
     }
     let id = shared.ids.next();
-    let (sender, queue) = link::channel(id);
+    let (sender, queue) = link::channel(id, link::SEND_QUEUE_BYTES);
     let up = LinkEvent::Up {
         link: id,
         medium: Medium::Tor,

@@ -4,7 +4,7 @@
 //! complete whose content does not hash to its offer.
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use cairn_protocol::file::{CHUNK_LEN, FileMeta, FileOutput, MAX_WINDOW, TransferState, Transfers};
 use cairn_protocol::payload::{MessageId, Payload};
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let meta = FileMeta::of("ours.bin", "", &vec![7u8; 3 * CHUNK_LEN + 5]).unwrap();
     t.start_outgoing(Time::from_millis(1), peer, ours, meta);
     let mut now = Time::from_millis(1);
-    let mut stored: HashMap<MessageId, BTreeMap<u32, Vec<u8>>> = HashMap::new();
+    let mut stored: BTreeMap<MessageId, BTreeMap<u32, Vec<u8>>> = BTreeMap::new();
     // The input: length-prefixed padded payloads.
     let mut rest = data;
     while rest.len() >= 2 {
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(payload) = Payload::decode_padded(one) else {
             continue;
         };
-        let out = match payload {
+        match payload {
             Payload::File {
                 id, meta, inline, ..
             } => t.offered(now, peer, id, *meta, inline, true),
@@ -44,7 +44,8 @@ fuzz_target!(|data: &[u8]| {
                 count,
             } => t.on_want(now, peer, id, have, from, count),
             _ => continue,
-        };
+        }
+        let out: Vec<FileOutput> = std::iter::from_fn(|| t.poll_output()).collect();
         let served = out
             .iter()
             .filter(|o| matches!(o, FileOutput::Chunk { .. }))
@@ -72,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        let _ = t.tick(now, |_| true);
+        t.tick(now, |_| true);
+        while t.poll_output().is_some() {}
     }
 });

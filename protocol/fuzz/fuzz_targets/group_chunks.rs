@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
         .add(&alice, &g, member(&bob), Role::Member, now)
         .unwrap();
     groups.peer_up(bob.key());
-    while groups.take_output().is_some() {}
+    while groups.poll_output().is_some() {}
     for (i, part) in blob.chunks(60_000).enumerate() {
         let frag = GroupFragment {
             group: g,
@@ -100,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
             data: part.to_vec(),
         };
         groups.on_fragment(bob.key(), frag, true, true);
-        while groups.take_output().is_some() {}
+        while groups.poll_output().is_some() {}
     }
     groups
         .post(&alice, &g, cairn_protocol::MessageId([1; 16]), "ok", now)

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         .add(&alice, &g, member(&bob), Role::Member, now)
         .unwrap();
     groups.peer_up(bob.key());
-    while groups.take_output().is_some() {}
+    while groups.poll_output().is_some() {}
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
                     data: chunk.to_vec(),
                 };
                 groups.on_fragment(bob.key(), frag, mode % 3 == 0, true);
-                while groups.take_output().is_some() {}
+                while groups.poll_output().is_some() {}
             }
             // Still a working group.
             groups

@@ -40,12 +40,14 @@ impl<S: Store> Engine<S> {
     /// thread if it likes, while this engine keeps taking inputs. Batches must
     /// be committed in the order they were taken. `None` when nothing waits.
     pub fn begin_commit(&mut self) -> Option<Commit> {
+        debug_assert!(self.pumped(), "an input ended without the pump");
         if self.batch.is_empty() && self.after_commit.is_empty() {
             return None;
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.staged_sent.clear();
+        self.groups_in_batch = false;
         self.in_flight.push_back(InFlight {
             ticket,
             after: std::mem::take(&mut self.after_commit),
@@ -96,6 +98,7 @@ impl<S: Store> Engine<S> {
             self.service_peer(now, &peer);
         }
         self.send_receipts(now);
+        self.pump(now);
         result
     }
 
@@ -119,7 +122,12 @@ impl<S: Store> Engine<S> {
     }
 
     pub(super) fn transmit(&mut self, link: LinkId, env: Envelope) {
-        let frame = Frame::Envelope(env).encode();
+        self.transmit_frame(link, &Frame::Envelope(env));
+    }
+
+    /// The one way out for frames: session envelopes and the mesh's alike.
+    pub(super) fn transmit_frame(&mut self, link: LinkId, frame: &Frame) {
+        let frame = frame.encode();
         // A link too small for a frame would be closed by its transport:
         // leave the frame out (transports fragment to [`MIN_LINK_MTU`]).
         if let Some(state) = self.links.get(&link)

@@ -120,8 +120,8 @@ impl<S: Store> Engine<S> {
         self.contacts_changed();
         // Accepted: what they offered while a request is fetched now.
         let up = self.session_peers();
-        let outputs = self.files.release(now, &peer, |p| up.contains(p));
-        self.drain_files(outputs);
+        self.files.release(now, &peer, |p| up.contains(p));
+        self.pump(now);
         Ok(peer)
     }
 

@@ -1,5 +1,7 @@
 //! Files: offering one, reading it back, and what the transfers sub-machine asks for.
 
+use std::collections::BTreeSet;
+
 use rand_core::RngCore;
 use tracing::warn;
 
@@ -62,6 +64,7 @@ impl<S: Store> Engine<S> {
             .push(record, false)
             .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
         self.after_commit.push(AfterCommit::Durable(*peer, id));
+        self.pump(now);
         Ok(id)
     }
 
@@ -92,53 +95,56 @@ impl<S: Store> Engine<S> {
         Ok((data.len() as u64 == record.meta.size).then_some(data))
     }
 
-    /// Carries out what the transfers asked for.
-    pub(super) fn drain_files(&mut self, outputs: Vec<FileOutput>) {
-        for out in outputs {
-            match out {
-                FileOutput::Chunk { peer, id, index } => {
-                    match self.store.file_chunk(&peer, &id, index) {
-                        Ok(Some(data)) => {
-                            let payload = Payload::FileChunk { id, index, data };
-                            if !self.send_payload(&peer, &payload) {
-                                break;
-                            }
-                        }
-                        Ok(None) => warn!(file = %id, index, "a chunk asked for is not stored"),
-                        Err(e) => warn!(error = %e, "could not read a chunk"),
-                    }
+    /// Carries out one thing the transfers asked for. `refused` holds the
+    /// peers whose session took no more chunks in this pump: the rest of
+    /// their window waits for the next ask.
+    pub(super) fn on_file_output(&mut self, out: FileOutput, refused: &mut BTreeSet<IdentityKey>) {
+        match out {
+            FileOutput::Chunk { peer, id, index } => {
+                if refused.contains(&peer) {
+                    return;
                 }
-                FileOutput::Want {
-                    peer,
+                match self.store.file_chunk(&peer, &id, index) {
+                    Ok(Some(data)) => {
+                        let payload = Payload::FileChunk { id, index, data };
+                        if !self.send_payload(&peer, &payload) {
+                            refused.insert(peer);
+                        }
+                    }
+                    Ok(None) => warn!(file = %id, index, "a chunk asked for is not stored"),
+                    Err(e) => warn!(error = %e, "could not read a chunk"),
+                }
+            }
+            FileOutput::Want {
+                peer,
+                id,
+                have,
+                from,
+                count,
+            } => self.after_commit.push(AfterCommit::Send(
+                peer,
+                Payload::FileWant {
                     id,
                     have,
                     from,
                     count,
-                } => self.after_commit.push(AfterCommit::Send(
-                    peer,
-                    Payload::FileWant {
-                        id,
-                        have,
-                        from,
-                        count,
-                    },
-                )),
-                FileOutput::StoreChunk {
-                    peer,
-                    id,
-                    index,
-                    data,
-                } => self.batch.push(StoreOp::PutFileChunk {
-                    peer,
-                    id,
-                    index,
-                    data,
-                }),
-                FileOutput::Record(record) => self.batch.push(StoreOp::PutFile(Box::new(record))),
-                FileOutput::Progress(record) => self
-                    .after_commit
-                    .push(AfterCommit::Event(Event::FileProgress(record))),
-            }
+                },
+            )),
+            FileOutput::StoreChunk {
+                peer,
+                id,
+                index,
+                data,
+            } => self.batch.push(StoreOp::PutFileChunk {
+                peer,
+                id,
+                index,
+                data,
+            }),
+            FileOutput::Record(record) => self.batch.push(StoreOp::PutFile(Box::new(record))),
+            FileOutput::Progress(record) => self
+                .after_commit
+                .push(AfterCommit::Event(Event::FileProgress(record))),
         }
     }
 }

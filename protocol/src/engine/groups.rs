@@ -65,7 +65,7 @@ impl<S: Store> Engine<S> {
     pub fn group_create(&mut self, now: Time, name: &str) -> Result<GroupId, EngineError> {
         let me = self.me_as_member();
         let id = self.groups.create(&self.identity, me, name.trim(), now)?;
-        self.drain_groups(now);
+        self.pump(now);
         Ok(id)
     }
 
@@ -87,8 +87,7 @@ impl<S: Store> Engine<S> {
         };
         self.groups
             .add(&self.identity, group, who, Role::Member, now)?;
-        self.drain_groups(now);
-        self.group_sessions(now);
+        self.pump(now);
         Ok(())
     }
 
@@ -102,7 +101,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<(), EngineError> {
         self.groups
             .set_role(&self.identity, group, peer, role, now)?;
-        self.drain_groups(now);
+        self.pump(now);
         Ok(())
     }
 
@@ -114,13 +113,13 @@ impl<S: Store> Engine<S> {
         peer: &IdentityKey,
     ) -> Result<(), EngineError> {
         self.groups.remove(&self.identity, group, peer, now)?;
-        self.drain_groups(now);
+        self.pump(now);
         Ok(())
     }
 
     pub fn group_leave(&mut self, now: Time, group: &GroupId) -> Result<(), EngineError> {
         self.groups.leave(&self.identity, group, now)?;
-        self.drain_groups(now);
+        self.pump(now);
         Ok(())
     }
 
@@ -134,8 +133,7 @@ impl<S: Store> Engine<S> {
         check_text(text)?;
         let id = self.group_message_id(now);
         self.groups.post(&self.identity, group, id, text, now)?;
-        self.drain_groups(now);
-        self.group_sessions(now);
+        self.pump(now);
         Ok(id)
     }
 
@@ -156,7 +154,9 @@ impl<S: Store> Engine<S> {
         text: &str,
     ) -> Result<MessageId, EngineError> {
         check_text(text)?;
-        self.group_post_bridged(now, group, crate::group::BRIDGED_PREFIX, name, text)
+        let result = self.group_post_bridged(now, group, crate::group::BRIDGED_PREFIX, name, text);
+        self.pump(now);
+        result
     }
 
     /// Posts, as a bridge, the notice that the group is reachable at
@@ -169,13 +169,15 @@ impl<S: Store> Engine<S> {
         text: &str,
     ) -> Result<MessageId, EngineError> {
         check_text(text)?;
-        self.group_post_bridged(
+        let result = self.group_post_bridged(
             now,
             group,
             crate::group::BRIDGE_NOTICE_PREFIX,
             address,
             text,
-        )
+        );
+        self.pump(now);
+        result
     }
 
     pub(super) fn group_post_bridged(
@@ -190,35 +192,36 @@ impl<S: Store> Engine<S> {
         let value = crate::group::bridged_text(prefix, name, text);
         self.groups
             .post_bridged(&self.identity, group, id, &value, now)?;
-        self.drain_groups(now);
-        self.group_sessions(now);
         Ok(id)
     }
 
-    /// Carries out what the groups asked for.
-    pub(super) fn drain_groups(&mut self, now: Time) {
-        let mut saved = false;
-        while let Some(out) = self.groups.take_output() {
-            match out {
-                GroupOutput::Send { peer, fragment } => {
-                    if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
-                        self.groups.peer_down(&peer);
-                    }
+    /// Carries out one thing the groups asked for. Returns whether it
+    /// stored or changed a group (sessions may then be worth starting).
+    pub(super) fn on_group_output(&mut self, now: Time, out: GroupOutput) -> bool {
+        match out {
+            GroupOutput::Send { peer, fragment } => {
+                if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
+                    self.groups.peer_down(&peer);
                 }
-                GroupOutput::Mesh { peer, fragment } => {
-                    self.mesh_send(now, &peer, &Payload::Group(Box::new(fragment)), None);
-                }
-                GroupOutput::Store(op) => {
-                    saved = true;
-                    self.batch.push(op);
-                }
-                GroupOutput::Changed(group) => self
-                    .after_commit
-                    .push(AfterCommit::Event(Event::GroupChanged { group })),
+                false
             }
-        }
-        if saved {
-            self.after_commit.push(AfterCommit::GroupsSaved);
+            GroupOutput::Mesh { peer, fragment } => {
+                self.mesh_send(now, &peer, &Payload::Group(Box::new(fragment)), None);
+                false
+            }
+            GroupOutput::Store(op) => {
+                self.batch.push(op);
+                // Once per batch: if it fails, the groups must save again.
+                if !std::mem::replace(&mut self.groups_in_batch, true) {
+                    self.after_commit.push(AfterCommit::GroupsSaved);
+                }
+                true
+            }
+            GroupOutput::Changed(group) => {
+                self.after_commit
+                    .push(AfterCommit::Event(Event::GroupChanged { group }));
+                true
+            }
         }
     }
 

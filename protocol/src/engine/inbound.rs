@@ -26,19 +26,19 @@ impl<S: Store> Engine<S> {
         match Frame::decode(bytes) {
             Ok(Frame::Envelope(env)) => self.on_envelope(now, link, env),
             Ok(Frame::Summary(summary)) => {
-                let frames = self.mesh.on_summary(now, link, summary, &self.contact_keys);
-                self.mesh_out(frames);
+                self.mesh.on_summary(now, link, summary, &self.contact_keys);
             }
             Ok(Frame::Carry(env)) => self.on_carry(now, link, *env),
             Ok(Frame::Acks(acks)) => {
-                let frames = self.mesh.on_acks(link, acks);
-                self.mesh_out(frames);
+                self.mesh.on_acks(link, acks);
             }
             Err(e) => {
                 debug!(link = link.0, error = %e, "undecodable frame");
                 self.close(link, CloseReason::Malformed);
             }
         }
+
+        self.pump(now);
     }
 
     pub(super) fn on_envelope(&mut self, now: Time, link: LinkId, env: Envelope) {
@@ -67,9 +67,7 @@ impl<S: Store> Engine<S> {
                 self.outputs
                     .push_back(Output::Event(Event::SessionUp { peer: peer_key }));
                 self.groups.peer_up(peer_key);
-                self.drain_groups(now);
-                let outputs = self.files.session_up(now, &peer_key);
-                self.drain_files(outputs);
+                self.files.session_up(now, &peer_key);
                 let initiator = self
                     .sessions
                     .current(&peer_key)
@@ -97,10 +95,8 @@ impl<S: Store> Engine<S> {
                 if newly_confirmed {
                     // The responder could not send in the session until now.
                     self.groups.peer_up(peer);
-                    self.drain_groups(now);
                     self.service_peer(now, &peer);
-                    let outputs = self.files.session_up(now, &peer);
-                    self.drain_files(outputs);
+                    self.files.session_up(now, &peer);
                 }
             }
             Err(TableError::UnknownIndex(_)) => {
@@ -156,8 +152,7 @@ impl<S: Store> Engine<S> {
                 self.on_text(now, peer, id, sent_at, name, None, Some((*meta, inline)));
             }
             Payload::FileChunk { id, index, data } => {
-                let outputs = self.files.on_chunk(now, peer, id, index, data);
-                self.drain_files(outputs);
+                self.files.on_chunk(now, peer, id, index, data);
             }
             Payload::FileWant {
                 id,
@@ -165,8 +160,7 @@ impl<S: Store> Engine<S> {
                 from,
                 count,
             } => {
-                let outputs = self.files.on_want(now, peer, id, have, from, count);
-                self.drain_files(outputs);
+                self.files.on_want(now, peer, id, have, from, count);
             }
             Payload::Receipt { kind, ids } => {
                 for id in ids {
@@ -175,8 +169,7 @@ impl<S: Store> Engine<S> {
                             let meshed = self.outbox.is_meshed(&peer, &id);
                             if let Some(record) = self.outbox.remove(&peer, &id) {
                                 if meshed {
-                                    let frames = self.mesh.delivered_own(&peer, &id);
-                                    self.mesh_out(frames);
+                                    self.mesh.delivered_own(&peer, &id);
                                 }
                                 // A gateway's receipt says it has the message,
                                 // not that the far side does.
@@ -254,8 +247,6 @@ impl<S: Store> Engine<S> {
             Payload::Group(fragment) => {
                 let contact = self.may_bring_groups(&peer);
                 self.groups.on_fragment(peer, *fragment, true, contact);
-                self.drain_groups(now);
-                self.group_sessions(now);
             }
         }
     }

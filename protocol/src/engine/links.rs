@@ -48,10 +48,8 @@ impl<S: Store> Engine<S> {
         self.outbox.resend_now(&peer);
         // A request gets a stranger's mesh limits until the user accepts it.
         let contact = self.added(&peer);
-        let frames = self
-            .mesh
+        self.mesh
             .link_up(&self.identity.key(), now, link, peer, contact);
-        self.mesh_out(frames);
         self.links.insert(
             link,
             LinkState {
@@ -66,11 +64,11 @@ impl<S: Store> Engine<S> {
         // the old link is lost, ask again; group syncs, which ended with the
         // last link, start over.
         if self.has_session(&peer) {
-            let outputs = self.files.session_up(now, &peer);
-            self.drain_files(outputs);
+            self.files.session_up(now, &peer);
             self.groups.peer_up(peer);
-            self.drain_groups(now);
         }
+
+        self.pump(now);
     }
 
     pub fn link_down(&mut self, _now: Time, link: LinkId) {

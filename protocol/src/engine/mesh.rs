@@ -11,7 +11,7 @@ use crate::link::LinkId;
 use crate::mesh::carrier::CarriedRecord;
 use crate::mesh::envelope::{Carried, EnvelopeId, ack_hash};
 use crate::mesh::tag::{epoch_of, tag};
-use crate::mesh::{MeshEvent, MeshFrame, MeshStats, Recognised};
+use crate::mesh::{MeshFrame, MeshOutput, MeshStats, Recognised};
 use crate::message::DeliveryState;
 use crate::payload::{MessageId, Payload};
 use crate::store::{Store, StoreOp};
@@ -102,51 +102,45 @@ impl<S: Store> Engine<S> {
             sealed,
         };
         let message = message.unwrap_or(MessageId(id));
-        let frames = self
-            .mesh
+        self.mesh
             .originate(now, env, *peer, message, secret, &self.contact_keys);
-        self.mesh_out(frames);
     }
 
-    /// Sends what the mesh asked for and records what it changed.
-    pub(super) fn mesh_out(&mut self, frames: Vec<(LinkId, MeshFrame)>) {
-        for (link, frame) in frames {
-            let frame = match frame {
-                MeshFrame::Summary(s) => Frame::Summary(s),
-                MeshFrame::Carry(c) => Frame::Carry(c),
-                MeshFrame::Acks(a) => Frame::Acks(a),
-            };
-            self.outputs.push_back(Output::Transmit {
-                link,
-                frame: frame.encode(),
-            });
-        }
-        for event in self.mesh.take_events() {
-            match event {
-                MeshEvent::Stored(id) => {
-                    if let Some(h) = self.mesh.carrier().get(&id) {
-                        let record = CarriedRecord {
-                            env: h.env.clone(),
-                            origin: h.origin,
-                            secret: self.mesh.own_secret(&id),
-                        };
-                        self.batch.push(StoreOp::PutCarried(Box::new(record)));
-                    }
+    /// Carries out one thing the mesh asked for: a frame to send, or an
+    /// envelope to store, forget, or count as sent.
+    pub(super) fn on_mesh_output(&mut self, out: MeshOutput) {
+        match out {
+            MeshOutput::Send { link, frame } => {
+                let frame = match frame {
+                    MeshFrame::Summary(s) => Frame::Summary(s),
+                    MeshFrame::Carry(c) => Frame::Carry(c),
+                    MeshFrame::Acks(a) => Frame::Acks(a),
+                };
+                self.transmit_frame(link, &frame);
+            }
+            MeshOutput::Stored(id) => {
+                if let Some(h) = self.mesh.carrier().get(&id) {
+                    let record = CarriedRecord {
+                        env: h.env.clone(),
+                        origin: h.origin,
+                        secret: self.mesh.own_secret(&id),
+                    };
+                    self.batch.push(StoreOp::PutCarried(Box::new(record)));
                 }
-                MeshEvent::Removed(id) => self.batch.push(StoreOp::DeleteCarried(id)),
-                MeshEvent::OwnSent { peer, message } => {
-                    if self.outbox.contains(&peer, &message) {
-                        self.batch.push(StoreOp::SetState {
-                            peer,
-                            id: message,
-                            state: DeliveryState::Sent,
-                        });
-                        self.outputs.push_back(Output::Event(Event::MessageState {
-                            peer,
-                            id: message,
-                            state: DeliveryState::Sent,
-                        }));
-                    }
+            }
+            MeshOutput::Removed(id) => self.batch.push(StoreOp::DeleteCarried(id)),
+            MeshOutput::OwnSent { peer, message } => {
+                if self.outbox.contains(&peer, &message) {
+                    self.batch.push(StoreOp::SetState {
+                        peer,
+                        id: message,
+                        state: DeliveryState::Sent,
+                    });
+                    self.outputs.push_back(Output::Event(Event::MessageState {
+                        peer,
+                        id: message,
+                        state: DeliveryState::Sent,
+                    }));
                 }
             }
         }
@@ -161,10 +155,8 @@ impl<S: Store> Engine<S> {
         if self.mesh.recognise(&me, &env, now) == Recognised::Mine
             && let Ok(opened) = crate::sealed::open(&self.identity, &env.sealed)
         {
-            let frames = self
-                .mesh
+            self.mesh
                 .delivered_here(link, env.id, opened.ack_secret, env.expiry);
-            self.mesh_out(frames);
             let peer = opened.sender.identity();
             if peer == me {
                 return;
@@ -183,15 +175,12 @@ impl<S: Store> Engine<S> {
                 // Through the mesh: pushes only, never the sync protocol.
                 Payload::Group(fragment) => {
                     self.groups.on_fragment(peer, *fragment, false, contact);
-                    self.drain_groups(now);
-                    self.group_sessions(now);
                 }
                 payload => self.on_payload(now, peer, payload),
             }
             return;
         }
         // Not ours (or a tag collision): carry it on.
-        let frames = self.mesh.on_carry(now, link, env, &self.contact_keys);
-        self.mesh_out(frames);
+        self.mesh.on_carry(now, link, env, &self.contact_keys);
     }
 }

@@ -26,7 +26,9 @@ impl<S: Store> Engine<S> {
         peer: &IdentityKey,
         text: &str,
     ) -> Result<MessageId, EngineError> {
-        self.queue_text(now, peer, None, text)
+        let result = self.queue_text(now, peer, None, text);
+        self.pump(now);
+        result
     }
 
     /// Queues a text for `remote`, an address on another network, through
@@ -40,7 +42,9 @@ impl<S: Store> Engine<S> {
     ) -> Result<MessageId, EngineError> {
         validate_remote(remote)
             .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
-        self.queue_text(now, gateway, Some(remote.to_owned()), text)
+        let result = self.queue_text(now, gateway, Some(remote.to_owned()), text);
+        self.pump(now);
+        result
     }
 
     pub(super) fn queue_text(
@@ -178,6 +182,7 @@ impl<S: Store> Engine<S> {
             return true;
         }
         self.mesh_send(now, peer, &payload, None);
+        self.pump(now);
         false
     }
 
@@ -202,6 +207,8 @@ impl<S: Store> Engine<S> {
                 self.mesh_send(now, peer, &receipt, None);
             }
         }
+
+        self.pump(now);
     }
 
     pub(super) fn send_receipts(&mut self, now: Time) {
@@ -262,8 +269,7 @@ impl<S: Store> Engine<S> {
         };
         if let Some((meta, inline)) = file {
             let session = self.has_session(&peer);
-            let outputs = self.files.offered(now, peer, id, meta, inline, session);
-            self.drain_files(outputs);
+            self.files.offered(now, peer, id, meta, inline, session);
         }
         self.staged.insert((peer, id));
         self.batch

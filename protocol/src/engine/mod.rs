@@ -10,6 +10,21 @@
 //! the batch with [`Engine::begin_commit`], commits it elsewhere while it goes
 //! on feeding inputs, and reports back with [`Engine::end_commit`].
 //!
+//! Inside, the engine is rooms around three sub-machines that are driven
+//! the same way (quinn-proto's `Connection` and its parts): the groups
+//! ([`crate::group::groups::Groups`]), the file transfers
+//! ([`crate::file::Transfers`]) and the mesh ([`crate::mesh::Mesh`]) each
+//! take inputs, queue what they want done, and are drained with
+//! `poll_output` and woken at `poll_timeout`. Every public input ends with
+//! one private `pump` that drains all three until none asks for more, so no
+//! input re-enters another. The session table answers each envelope
+//! directly (a handshake reply is the answer to the envelope that came).
+//!
+//! Rooms: `types` (what the engine reports, its errors and settings; a
+//! leaf), `commit` (the batch, what waits for it, the one path out for
+//! frames), `links`, `inbound` (frames to sessions and payloads to rooms),
+//! `messages` (outbox and receipts), `contacts`, `files`, `groups`, `mesh`.
+//!
 //! Invariants:
 //! - A message is sent only after the write that queued it is committed, and a
 //!   receipt only after the write that stored the received message is
@@ -48,7 +63,7 @@ use crate::store::{Store, WriteBatch};
 use crate::time::Time;
 
 pub use crate::link::{CloseReason, LinkId, LinkInfo, MIN_LINK_MTU, Medium};
-use types::{AfterCommit, HOUSEKEEPING, InFlight, LinkState, RATE_WINDOW, contacts_keys};
+use types::{AfterCommit, InFlight, LinkState, RATE_WINDOW, contacts_keys};
 pub use types::{Commit, Config, EngineError, Event, Output};
 
 pub struct Engine<S: Store> {
@@ -76,7 +91,8 @@ pub struct Engine<S: Store> {
     next_ticket: u64,
     receipts: BTreeMap<IdentityKey, Vec<MessageId>>,
     outputs: VecDeque<Output>,
-    next_housekeeping: Time,
+    /// Group writes are in the current batch (redone if it fails).
+    groups_in_batch: bool,
     mesh: Mesh,
     /// Contacts' identity keys, for the mesh to recognise their envelopes.
     contact_keys: Vec<IdentityKey>,
@@ -157,6 +173,9 @@ impl<S: Store> Engine<S> {
                 warn!(group = %id, error = %e, "a stored group could not be read");
             }
         }
+        // Their periodic work starts its clock now.
+        groups.handle_timeout(now);
+        files.handle_timeout(now, |_| false);
         Ok(Self {
             groups,
             settings,
@@ -181,7 +200,7 @@ impl<S: Store> Engine<S> {
             next_ticket: 0,
             receipts: BTreeMap::new(),
             outputs: VecDeque::new(),
-            next_housekeeping: now + HOUSEKEEPING,
+            groups_in_batch: false,
         })
     }
 
@@ -214,9 +233,8 @@ impl<S: Store> Engine<S> {
     }
 
     pub fn handle_timeout(&mut self, now: Time) {
-        self.sessions.expire(now);
-        let frames = self.mesh.tick(&self.identity.key(), now);
-        self.mesh_out(frames);
+        self.sessions.handle_timeout(now);
+        self.mesh.handle_timeout(&self.identity.key(), now);
         for state in self.links.values_mut() {
             if now.since(state.window_start) >= RATE_WINDOW {
                 state.window_start = now;
@@ -228,17 +246,50 @@ impl<S: Store> Engine<S> {
         for peer in peers {
             self.service_peer(now, &peer);
         }
-        if now >= self.next_housekeeping {
-            self.next_housekeeping = now + HOUSEKEEPING;
-            self.groups.tick();
-            self.drain_groups(now);
-            let up = self.session_peers();
-            let outputs = self.files.tick(now, |p| up.contains(p));
-            self.drain_files(outputs);
+        self.groups.handle_timeout(now);
+        let up = self.session_peers();
+        self.files.handle_timeout(now, |p| up.contains(p));
+        self.pump(now);
+    }
+
+    /// Carries out what the sub-machines (groups, transfers, mesh) asked
+    /// for, until none asks for more. Every public input ends here: one
+    /// input, then drain (str0m's rule), so no input re-enters another.
+    fn pump(&mut self, now: Time) {
+        let mut refused = BTreeSet::new();
+        loop {
+            let mut moved = false;
+            let mut groups_changed = false;
+            while let Some(out) = self.groups.poll_output() {
+                moved = true;
+                groups_changed |= self.on_group_output(now, out);
+            }
+            while let Some(out) = self.files.poll_output() {
+                moved = true;
+                self.on_file_output(out, &mut refused);
+            }
+            while let Some(out) = self.mesh.poll_output() {
+                moved = true;
+                self.on_mesh_output(out);
+            }
+            if groups_changed {
+                // A group made, joined or grown while links were up.
+                self.group_sessions(now);
+            }
+            if !moved {
+                break;
+            }
         }
     }
 
+    /// Whether every sub-machine's outputs were carried out (every input
+    /// ends with the pump).
+    fn pumped(&self) -> bool {
+        !self.groups.has_output() && !self.files.has_output() && !self.mesh.has_output()
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
+        debug_assert!(self.pumped(), "an input ended without the pump");
         self.outputs.pop_front()
     }
 
@@ -254,9 +305,10 @@ impl<S: Store> Engine<S> {
             .min();
         [
             retransmit,
-            self.sessions.next_deadline(),
-            self.mesh.next_wakeup(),
-            Some(self.next_housekeeping),
+            self.sessions.poll_timeout(),
+            self.mesh.poll_timeout(),
+            self.groups.poll_timeout(),
+            self.files.poll_timeout(),
         ]
         .into_iter()
         .flatten()

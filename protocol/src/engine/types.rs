@@ -190,8 +190,6 @@ pub(super) enum AfterCommit {
     Send(IdentityKey, Payload),
 }
 
-pub(super) const HOUSEKEEPING: Duration = Duration::from_secs(30);
-
 pub(super) fn contacts_keys(contacts: &BTreeMap<IdentityKey, Contact>) -> Vec<IdentityKey> {
     contacts.keys().copied().collect()
 }

@@ -39,6 +39,8 @@ use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 
 pub use crate::limits::{FRAGMENT_LEN, MAX_BLOB, MAX_PARTS};
+/// How often syncs that may have stalled on a lost message are nudged.
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(30);
 /// Bytes being reassembled at once, over all peers.
 pub const MAX_REASSEMBLY: usize = 128 * 1024 * 1024;
 /// Signatures in one blob.
@@ -443,6 +445,8 @@ pub struct Groups {
     serial: u32,
     out: VecDeque<GroupOutput>,
     mesh: bool,
+    /// When the periodic nudge ([`Groups::tick`]) is next due.
+    next_tick: Option<Time>,
 }
 
 impl Groups {
@@ -461,6 +465,7 @@ impl Groups {
             serial: 0,
             out: VecDeque::new(),
             mesh,
+            next_tick: None,
         }
     }
 
@@ -484,7 +489,12 @@ impl Groups {
         Ok(())
     }
 
-    pub fn take_output(&mut self) -> Option<GroupOutput> {
+    /// Whether outputs wait to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    pub fn poll_output(&mut self) -> Option<GroupOutput> {
         self.out.pop_front()
     }
 
@@ -795,6 +805,23 @@ impl Groups {
         self.partial.retain(|(p, _), _| p != peer);
         if before != self.partial.len() {
             self.partial_bytes = self.partial.values().map(|p| p.data.len()).sum();
+        }
+    }
+
+    /// When [`Groups::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.next_tick
+    }
+
+    /// Runs [`Groups::tick`] every [`TICK`]; the first call only schedules it.
+    pub fn handle_timeout(&mut self, now: Time) {
+        match self.next_tick {
+            Some(at) if now < at => {}
+            Some(_) => {
+                self.next_tick = Some(now + TICK);
+                self.tick();
+            }
+            None => self.next_tick = Some(now + TICK),
         }
     }
 

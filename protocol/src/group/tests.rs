@@ -103,7 +103,7 @@ impl Net {
     }
 
     pub fn collect(&mut self, from: usize) {
-        while let Some(out) = self.nodes[from].groups.take_output() {
+        while let Some(out) = self.nodes[from].groups.poll_output() {
             match out {
                 GroupOutput::Send { peer, fragment } => {
                     let to = self.index_of(&peer);

@@ -19,14 +19,15 @@
 //! holders drop their copies.
 //!
 //! This module is sans-I/O like the rest of the crate: the engine feeds it
-//! link events and frames and sends what it returns.
+//! link events and frames, drains [`Mesh::poll_output`] after each, and wakes
+//! it at [`Mesh::poll_timeout`].
 
 pub mod bloom;
 pub mod carrier;
 pub mod envelope;
 pub mod tag;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::identity::IdentityKey;
@@ -131,9 +132,11 @@ pub enum MeshFrame {
     Acks(Vec<(EnvelopeId, [u8; 16])>),
 }
 
-/// Things the engine must know about.
+/// What the mesh asks of the engine, in order ([`Mesh::poll_output`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MeshEvent {
+pub enum MeshOutput {
+    /// Send this frame on this link.
+    Send { link: LinkId, frame: MeshFrame },
     /// An own envelope left on a link for the first time.
     OwnSent {
         peer: IdentityKey,
@@ -186,12 +189,12 @@ pub struct Mesh {
     have: HaveFilter,
     /// The delivery secrets of our own envelopes still out.
     own_secrets: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
-    events: Vec<MeshEvent>,
+    out: VecDeque<MeshOutput>,
     stats: MeshStats,
 }
 
 /// Looks `tag` up among the tags `contacts` have in `epoch`, computing that
-/// epoch's table on first use (one table per epoch seen, dropped by `tick`).
+/// epoch's table on first use (one table per epoch seen, dropped by `handle_timeout`).
 fn recipient_of(
     tables: &mut BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
     contacts: &[IdentityKey],
@@ -273,7 +276,7 @@ impl Mesh {
             proofs: BTreeMap::new(),
             own_secrets: BTreeMap::new(),
             have: HaveFilter::default(),
-            events: Vec::new(),
+            out: VecDeque::new(),
             stats: MeshStats::default(),
         }
     }
@@ -299,8 +302,23 @@ impl Mesh {
         &self.carrier
     }
 
-    pub fn take_events(&mut self) -> Vec<MeshEvent> {
-        std::mem::take(&mut self.events)
+    /// The next thing for the engine to do; every input queues its outputs
+    /// here, in order.
+    pub fn poll_output(&mut self) -> Option<MeshOutput> {
+        self.out.pop_front()
+    }
+
+    /// Whether outputs wait to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    fn send(&mut self, frames: Vec<(LinkId, MeshFrame)>) {
+        self.out.extend(
+            frames
+                .into_iter()
+                .map(|(link, frame)| MeshOutput::Send { link, frame }),
+        );
     }
 
     fn epochs_alive(&self) -> u32 {
@@ -375,9 +393,9 @@ impl Mesh {
         link: LinkId,
         peer: IdentityKey,
         contact: bool,
-    ) -> Vec<(LinkId, MeshFrame)> {
+    ) {
         if !self.config.enabled {
-            return Vec::new();
+            return;
         }
         self.neighbours.insert(
             link,
@@ -393,7 +411,8 @@ impl Mesh {
                 taken_in_window: 0,
             },
         );
-        vec![(link, MeshFrame::Summary(self.summary(me, now)))]
+        let summary = self.summary(me, now);
+        self.send(vec![(link, MeshFrame::Summary(summary))]);
     }
 
     pub fn link_down(&mut self, link: LinkId) {
@@ -407,16 +426,16 @@ impl Mesh {
         link: LinkId,
         summary: Summary,
         contacts: &[IdentityKey],
-    ) -> Vec<(LinkId, MeshFrame)> {
+    ) {
         let Some(n) = self.neighbours.get_mut(&link) else {
-            return Vec::new();
+            return;
         };
         n.have = Some(summary.have);
         n.interest = Some(summary.interest);
         let first = !std::mem::replace(&mut n.weighed, true);
         let mut out = self.acks_for(link);
         if !first {
-            return out;
+            return self.send(out);
         }
         // Most of what a relay holds waits for its recipient (one copy left):
         // pick out cheaply what this neighbour could get before weighing it.
@@ -426,7 +445,7 @@ impl Mesh {
                 out.push((link, frame));
             }
         }
-        out
+        self.send(out);
     }
 
     /// The envelopes `offer` might hand to the neighbour on `link`: those the
@@ -541,7 +560,7 @@ impl Mesh {
             h.env.copies -= half;
         }
         if first_time && let Origin::Own { peer, message } = origin {
-            self.events.push(MeshEvent::OwnSent { peer, message });
+            self.out.push_back(MeshOutput::OwnSent { peer, message });
         }
         if let Some(n) = self.neighbours.get_mut(&link) {
             n.given.insert(*id);
@@ -579,7 +598,7 @@ impl Mesh {
         message: MessageId,
         secret: [u8; 16],
         contacts: &[IdentityKey],
-    ) -> Vec<(LinkId, MeshFrame)> {
+    ) {
         env.copies = match self.config.policy {
             Policy::SprayAndWait { copies } => copies.max(1),
             _ => 1,
@@ -591,25 +610,20 @@ impl Mesh {
             .accept(env, Origin::Own { peer, message }, now)
             .is_err()
         {
-            return Vec::new();
+            return;
         }
         self.have.insert(&id);
         // The sender can prove delivery too, once it learns of it.
         self.own_secrets.insert(id, (secret, until));
-        self.events.push(MeshEvent::Stored(id));
-        self.spread(now, &id, None, contacts)
+        self.out.push_back(MeshOutput::Stored(id));
+        let frames = self.spread(now, &id, None, contacts);
+        self.send(frames);
     }
 
     /// An envelope a neighbour handed us, not addressed to us.
-    pub fn on_carry(
-        &mut self,
-        now: Time,
-        link: LinkId,
-        env: Carried,
-        contacts: &[IdentityKey],
-    ) -> Vec<(LinkId, MeshFrame)> {
+    pub fn on_carry(&mut self, now: Time, link: LinkId, env: Carried, contacts: &[IdentityKey]) {
         let Some(n) = self.neighbours.get_mut(&link) else {
-            return Vec::new();
+            return;
         };
         let from = n.peer;
         // The sender has it; never offer it back.
@@ -622,21 +636,21 @@ impl Mesh {
             n.taken_in_window += 1;
             if n.taken_in_window > self.config.strangers_per_minute {
                 self.stats.refused += 1;
-                return Vec::new();
+                return;
             }
         }
         if env.hop_limit == 0 {
             self.stats.refused += 1;
-            return Vec::new();
+            return;
         }
         let id = env.id;
-        match self.carrier.accept(env, Origin::Relayed { from }, now) {
+        let frames = match self.carrier.accept(env, Origin::Relayed { from }, now) {
             Ok(evicted) => {
                 self.have.insert(&id);
                 for e in evicted {
-                    self.events.push(MeshEvent::Removed(e));
+                    self.out.push_back(MeshOutput::Removed(e));
                 }
-                self.events.push(MeshEvent::Stored(id));
+                self.out.push_back(MeshOutput::Stored(id));
                 self.spread(now, &id, Some(link), contacts)
             }
             Err(Refusal::AlreadyDelivered) => {
@@ -652,45 +666,35 @@ impl Mesh {
                 self.stats.refused += 1;
                 Vec::new()
             }
-        }
+        };
+        self.send(frames);
     }
 
     /// We are the recipient of `id` and opened it: prove it to whoever holds it.
-    pub fn delivered_here(
-        &mut self,
-        link: LinkId,
-        id: EnvelopeId,
-        secret: [u8; 16],
-        until: Time,
-    ) -> Vec<(LinkId, MeshFrame)> {
+    pub fn delivered_here(&mut self, link: LinkId, id: EnvelopeId, secret: [u8; 16], until: Time) {
         self.learn_proof(id, secret, until);
-        if !self.config.acks {
-            return Vec::new();
+        if self.config.acks {
+            self.send(vec![(link, MeshFrame::Acks(vec![(id, secret)]))]);
         }
-        vec![(link, MeshFrame::Acks(vec![(id, secret)]))]
     }
 
     /// One of our messages was delivered (by any path): stop its envelope.
-    pub fn delivered_own(
-        &mut self,
-        peer: &IdentityKey,
-        message: &MessageId,
-    ) -> Vec<(LinkId, MeshFrame)> {
+    pub fn delivered_own(&mut self, peer: &IdentityKey, message: &MessageId) {
         let Some(id) = self.carrier.own_for(peer, message) else {
-            return Vec::new();
+            return;
         };
         let Some((secret, until)) = self.own_secrets.remove(&id) else {
-            return Vec::new();
+            return;
         };
         if self.carrier.remove(&id).is_some() {
-            self.events.push(MeshEvent::Removed(id));
+            self.out.push_back(MeshOutput::Removed(id));
         }
         self.learn_proof(id, secret, until);
         if !self.config.acks {
-            return Vec::new();
+            return;
         }
         let links: Vec<LinkId> = self.neighbours.keys().copied().collect();
-        links
+        let frames = links
             .into_iter()
             .filter(|l| {
                 self.neighbours
@@ -698,7 +702,8 @@ impl Mesh {
                     .is_some_and(|n| n.given.contains(&id))
             })
             .map(|l| (l, MeshFrame::Acks(vec![(id, secret)])))
-            .collect()
+            .collect();
+        self.send(frames);
     }
 
     fn learn_proof(&mut self, id: EnvelopeId, secret: [u8; 16], until: Time) {
@@ -711,18 +716,14 @@ impl Mesh {
     }
 
     /// Delivery proofs from a neighbour.
-    pub fn on_acks(
-        &mut self,
-        link: LinkId,
-        acks: Vec<(EnvelopeId, [u8; 16])>,
-    ) -> Vec<(LinkId, MeshFrame)> {
+    pub fn on_acks(&mut self, link: LinkId, acks: Vec<(EnvelopeId, [u8; 16])>) {
         if !self.config.acks {
-            return Vec::new();
+            return;
         }
         let mut learned = Vec::new();
         for (id, secret) in acks.into_iter().take(MAX_ACKS) {
             if let Some(held) = self.carrier.acknowledge(&id, &secret) {
-                self.events.push(MeshEvent::Removed(id));
+                self.out.push_back(MeshOutput::Removed(id));
                 if let Origin::Own { .. } = held.origin {
                     self.own_secrets.remove(&id);
                 }
@@ -746,17 +747,17 @@ impl Mesh {
                 out.push((*l, MeshFrame::Acks(relevant)));
             }
         }
-        out
+        self.send(out);
     }
 
-    /// Expiry and periodic summaries. Returns frames to send.
-    pub fn tick(&mut self, me: &IdentityKey, now: Time) -> Vec<(LinkId, MeshFrame)> {
+    /// Expiry and periodic summaries.
+    pub fn handle_timeout(&mut self, me: &IdentityKey, now: Time) {
         if !self.config.enabled {
-            return Vec::new();
+            return;
         }
         for held in self.carrier.expire(now) {
             self.own_secrets.remove(&held.env.id);
-            self.events.push(MeshEvent::Removed(held.env.id));
+            self.out.push_back(MeshOutput::Removed(held.env.id));
         }
         self.proofs.retain(|_, (_, until)| *until > now);
         let current = epoch_of(now, self.config.epoch);
@@ -778,11 +779,11 @@ impl Mesh {
             }
             out.push((link, MeshFrame::Summary(summary)));
         }
-        out
+        self.send(out);
     }
 
-    /// When `tick` next has work.
-    pub fn next_wakeup(&self) -> Option<Time> {
+    /// When [`Mesh::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
         let summaries = self.neighbours.values().map(|n| n.next_summary).min();
         let expiry = self.carrier.earliest_expiry();
         summaries.into_iter().chain(expiry).min()

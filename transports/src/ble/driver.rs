@@ -85,7 +85,7 @@ pub async fn run(
                         for ev in evs {
                             let event = match ev {
                                 BleEvent::Up { peer } => {
-                                    let (sender, q) = link::channel(id);
+                                    let (sender, q) = link::channel(id, link::BLE_SEND_QUEUE_BYTES);
                                     opened = Some(q);
                                     announced = true;
                                     LinkEvent::Up { link: id, medium: Medium::Ble, peer, mtu: BLE_FRAME_MTU, sender }
