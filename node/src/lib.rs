@@ -14,15 +14,16 @@ pub mod api;
 pub mod bridge;
 pub mod control;
 pub mod gateway;
-mod paged;
 pub mod profile;
 pub mod runtime;
 pub mod secrets;
 pub mod service;
-pub mod store;
 pub mod terminal;
 pub mod timestamp;
-pub mod vault;
+
+/// The encrypted store lives in its own crate (the simulator uses it without
+/// the network stack); these names keep `crate::store` and `crate::vault`.
+pub use cairn_store::{store, vault};
 
 pub use api::{ApiError, Reply, Request, Response};
 pub use profile::{NodeConfig, Profile};

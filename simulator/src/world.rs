@@ -9,11 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use cairn_node::store::RedbStore;
 use cairn_protocol::mesh::MeshConfig;
 use cairn_protocol::{
     Config, Engine, Event, Identity, IdentityKey, LinkId, LinkInfo, Medium, MessageId, Output, Time,
 };
+use cairn_store::RedbStore;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 

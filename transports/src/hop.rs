@@ -29,7 +29,6 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
 use crate::framing::{FrameReader, FrameWriter};
@@ -297,49 +296,6 @@ impl FrameReader for RecordReader {
     }
 }
 
-/// Runs the hop handshake over a byte stream (messages as `len:u16 body`).
-pub async fn handshake<S>(
-    stream: &mut S,
-    role: Role,
-    identity: &SigningKey,
-    mtu: usize,
-) -> Result<Established, HopError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut hs = Handshake::new(role, identity)?;
-    while !hs.is_finished() {
-        if hs.our_turn() {
-            let msg = hs.write()?;
-            let mut out = (msg.len() as u16).to_be_bytes().to_vec();
-            out.extend_from_slice(&msg);
-            stream
-                .write_all(&out)
-                .await
-                .map_err(|e| HopError::Io(e.to_string()))?;
-            stream
-                .flush()
-                .await
-                .map_err(|e| HopError::Io(e.to_string()))?;
-        } else {
-            let mut len = [0u8; 2];
-            stream
-                .read_exact(&mut len)
-                .await
-                .map_err(|e| HopError::Io(e.to_string()))?;
-            let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            stream
-                .read_exact(&mut msg)
-                .await
-                .map_err(|e| HopError::Io(e.to_string()))?;
-            hs.read(&msg)?;
-        }
-    }
-    let mut done = hs.finish()?;
-    done.reader = done.reader.with_mtu(mtu);
-    Ok(done)
-}
-
 /// Runs a whole handshake between two identities in memory: for tests,
 /// fuzzing and in-memory media.
 pub fn in_memory(
@@ -427,19 +383,5 @@ mod tests {
             a.read(&b.write().unwrap()),
             Err(HopError::BadIdentity)
         ));
-    }
-
-    #[tokio::test]
-    async fn handshake_over_a_stream() {
-        use tokio_util::compat::TokioAsyncReadCompatExt;
-        let (x, y) = tokio::io::duplex(1024);
-        let (mut x, mut y) = (x.compat(), y.compat());
-        let (k3, k4) = (key(3), key(4));
-        let (a, b) = tokio::join!(
-            handshake(&mut x, Role::Initiator, &k3, 1000),
-            handshake(&mut y, Role::Responder, &k4, 1000)
-        );
-        assert_eq!(a.unwrap().peer, *key(4).verifying_key().as_bytes());
-        assert_eq!(b.unwrap().peer, *key(3).verifying_key().as_bytes());
     }
 }

@@ -27,8 +27,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::framing::{FrameDecoder, LAN_FRAME_DEADLINE, PlainWriter, run_link};
+use crate::framing::{FrameDecoder, PlainWriter};
 use crate::link::{self, DownReason, LinkEvent, LinkIds, Medium};
+use crate::stream::{LAN_FRAME_DEADLINE, run_link};
 
 /// The stream protocol that carries Cairn frames.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/link/1");

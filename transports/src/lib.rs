@@ -13,15 +13,27 @@
 //!   handshake.
 //! - [`memory`]: in-process links for tests and benchmarks.
 //!
+//! Features: `lan`, `tor` and `bluez` (all default) each bring their medium
+//! and the tokio `runtime` they run on. With none of them the crate is the
+//! sans-I/O half only — link ids and bounds, [`hop`], frame decoding and the
+//! BLE link core and radio model — which is what the simulator links.
+//!
 //! Each transport runs its own task(s) and reports through one bounded
 //! channel of [`LinkEvent`]s that the node drains.
 
 pub mod ble;
 pub mod framing;
 pub mod hop;
+#[cfg(feature = "lan")]
 pub mod lan;
 pub mod link;
+#[cfg(feature = "runtime")]
 pub mod memory;
+#[cfg(feature = "runtime")]
+pub mod stream;
+#[cfg(feature = "tor")]
 pub mod tor;
 
-pub use link::{DownReason, LinkEvent, LinkId, LinkIds, LinkSender, Medium, SendError};
+pub use link::{DownReason, LinkId, LinkIds, Medium};
+#[cfg(feature = "runtime")]
+pub use link::{LinkEvent, LinkSender, SendError};

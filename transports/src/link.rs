@@ -17,9 +17,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+#[cfg(feature = "runtime")]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(feature = "runtime")]
 use bytes::Bytes;
+#[cfg(feature = "runtime")]
 use tokio::sync::{Notify, mpsc};
 
 /// Frames waiting to be written on one link.
@@ -80,6 +84,7 @@ impl fmt::Display for DownReason {
     }
 }
 
+#[cfg(feature = "runtime")]
 #[derive(Debug)]
 pub enum LinkEvent {
     Up {
@@ -100,6 +105,7 @@ pub enum LinkEvent {
     },
 }
 
+#[cfg(feature = "runtime")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     #[error("link send queue is full")]
@@ -108,6 +114,7 @@ pub enum SendError {
     Closed,
 }
 
+#[cfg(feature = "runtime")]
 /// The sending half of a link, held by the node.
 #[derive(Debug, Clone)]
 pub struct LinkSender {
@@ -118,6 +125,7 @@ pub struct LinkSender {
     close: Arc<Notify>,
 }
 
+#[cfg(feature = "runtime")]
 impl LinkSender {
     pub fn id(&self) -> LinkId {
         self.link
@@ -159,6 +167,7 @@ impl LinkSender {
     }
 }
 
+#[cfg(feature = "runtime")]
 /// Frames queued on a link, for the transport to write; taking one frees
 /// its bytes in the queue.
 #[derive(Debug)]
@@ -167,6 +176,7 @@ pub struct QueuedFrames {
     queued: Arc<AtomicUsize>,
 }
 
+#[cfg(feature = "runtime")]
 impl QueuedFrames {
     pub async fn recv(&mut self) -> Option<Bytes> {
         let frame = self.frames.recv().await?;
@@ -181,12 +191,14 @@ impl QueuedFrames {
     }
 }
 
+#[cfg(feature = "runtime")]
 /// The transport's half of a link.
 pub struct LinkQueue {
     pub frames: QueuedFrames,
     pub close: Arc<Notify>,
 }
 
+#[cfg(feature = "runtime")]
 /// Makes the two halves of a new link's send path, holding at most
 /// `max_bytes` queued.
 pub fn channel(link: LinkId, max_bytes: usize) -> (LinkSender, LinkQueue) {

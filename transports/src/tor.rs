@@ -34,9 +34,9 @@ use tor_rtcompat::PreferredRuntime;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::framing::run_link;
 use crate::hop::{self, Role};
 use crate::link::{self, LinkEvent, LinkIds, Medium};
+use crate::stream::run_link;
 
 /// Largest frame on a Tor link.
 pub const TOR_MTU: usize = 128 * 1024;
@@ -370,7 +370,7 @@ async fn drive(
     role: Role,
     expected: Option<[u8; 32]>,
 ) -> bool {
-    let handshake = hop::handshake(&mut stream, role, &shared.identity, TOR_MTU);
+    let handshake = crate::stream::handshake(&mut stream, role, &shared.identity, TOR_MTU);
     let hop::Established {
         peer,
         writer,

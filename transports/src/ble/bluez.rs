@@ -39,7 +39,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::driver::{self, BLE_FRAME_MTU};
+use super::driver;
+use super::link::BLE_FRAME_MTU;
 use super::link::BleLink;
 use crate::hop::Role;
 use crate::link::{LinkEvent, LinkIds};

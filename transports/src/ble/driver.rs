@@ -11,12 +11,8 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use super::link::{BleEvent, BleLink};
+use super::link::{BLE_FRAME_MTU, BleEvent, BleLink};
 use crate::link::{self, DownReason, LinkEvent, LinkId, Medium};
-
-/// Frame MTU a BLE link offers the node: the same as the other transports,
-/// so every message fits (the link cuts frames into packets itself).
-pub const BLE_FRAME_MTU: usize = 128 * 1024;
 
 /// Drives `core` until the link ends; returns why. `clock` is the origin
 /// of the core's time.

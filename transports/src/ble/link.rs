@@ -23,6 +23,10 @@ use crate::framing::{FrameReader, FrameWriter};
 use crate::hop::{Handshake, HopError, MAX_RECORD, RecordReader, RecordWriter, Role};
 use crate::link::DownReason;
 
+/// Frame MTU a BLE link offers the node: the same as the other transports,
+/// so every message fits (the link cuts frames into packets itself).
+pub const BLE_FRAME_MTU: usize = 128 * 1024;
+
 /// Longest a hop handshake may take over BLE.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::driver::{self, BLE_FRAME_MTU};
+use super::driver;
+use super::link::BLE_FRAME_MTU;
 use super::link::BleLink;
 use crate::hop::Role;
 use crate::link::{LinkEvent, LinkIds};

@@ -17,12 +17,13 @@
 //! and central.
 
 pub mod arq;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "bluez"))]
 pub mod bluez;
 pub mod bus;
+#[cfg(feature = "runtime")]
 pub mod driver;
 pub mod link;
+#[cfg(feature = "runtime")]
 pub mod memory;
 
-pub use driver::BLE_FRAME_MTU;
-pub use link::{BleEvent, BleLink};
+pub use link::{BLE_FRAME_MTU, BleEvent, BleLink};
