@@ -52,7 +52,7 @@ pub struct CairnApp {
     attached: Option<std::path::PathBuf>,
     events: Option<tokio::sync::broadcast::Receiver<cairn_protocol::Event>>,
     /// What an attached node says happened (its control socket's `watch`).
-    notices: Option<tokio::sync::mpsc::UnboundedReceiver<cairn_node::api::Notice>>,
+    notices: Option<tokio::sync::mpsc::Receiver<cairn_node::api::Notice>>,
     error: Option<String>,
     // onboarding / unlock
     name: String,
@@ -164,7 +164,7 @@ impl CairnApp {
         self.me = status.name.clone();
         self.status = Some(*status);
         // Live updates and notifications, as with an embedded node.
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(cairn_node::control::WATCH_QUEUE);
         let watched = path.clone();
         self.rt.spawn(async move {
             if let Err(e) = cairn_node::control::watch(&watched, tx).await {

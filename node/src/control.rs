@@ -24,6 +24,9 @@ pub struct Call {
 /// Longest request line accepted; a send carries at most 60 kB of text.
 const MAX_LINE: usize = 256 * 1024;
 
+/// Notices a watcher holds before it stops reading the socket.
+pub const WATCH_QUEUE: usize = 1024;
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {
@@ -198,7 +201,9 @@ async fn stream_notices(
 
 /// Watches the node running on `path`: each [`Notice`] goes to `to` until
 /// the node stops (then `Ok`) or `to` is dropped.
-pub async fn watch(path: &Path, to: mpsc::UnboundedSender<Notice>) -> Result<(), ControlError> {
+/// Notices wait in `to` (bounded): a slow reader makes this stop reading the
+/// socket, and the node drops what a watcher does not take in time.
+pub async fn watch(path: &Path, to: mpsc::Sender<Notice>) -> Result<(), ControlError> {
     let stream = connect(path).await?;
     let (read, mut write) = stream.into_split();
     write_line(&mut write, &Request::Watch)
@@ -230,7 +235,7 @@ pub async fn watch(path: &Path, to: mpsc::UnboundedSender<Notice>) -> Result<(),
         }
         let notice =
             serde_json::from_str(&line).map_err(|e| ControlError::BadAnswer(e.to_string()))?;
-        if to.send(notice).is_err() {
+        if to.send(notice).await.is_err() {
             return Ok(());
         }
     }

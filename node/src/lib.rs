@@ -11,7 +11,6 @@
 //! committed it; an incoming message is acknowledged only after it is stored.
 
 pub mod api;
-pub mod bridge;
 pub mod control;
 pub mod gateway;
 pub mod profile;
@@ -20,6 +19,7 @@ pub mod secrets;
 pub mod service;
 pub mod terminal;
 pub mod timestamp;
+pub mod user_bridge;
 
 /// The encrypted store lives in its own crate (the simulator uses it without
 /// the network stack); these names keep `crate::store` and `crate::vault`.

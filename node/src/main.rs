@@ -813,7 +813,7 @@ async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
     use cairn_node::api::Notice;
     // Only a running node has anything to tell (and this says so clearly).
     request(profile, Request::Status).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(cairn_node::control::WATCH_QUEUE);
     let path = profile.socket_path();
     let follow = tokio::spawn(async move { control::watch(&path, tx).await });
     let names = || async {

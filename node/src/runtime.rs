@@ -202,7 +202,7 @@ impl Committer {
 struct Node {
     engine: Engine<crate::store::RedbStore>,
     gateway: Option<crate::gateway::GatewayRun>,
-    bridges: crate::bridge::UserBridge,
+    bridges: crate::user_bridge::UserBridge,
     senders: HashMap<u64, (LinkSender, [u8; 32])>,
     lan: Option<LanTransport>,
     tor: Option<TorTransport>,
@@ -310,7 +310,7 @@ pub async fn start(
     let node = Node {
         engine,
         gateway,
-        bridges: crate::bridge::UserBridge::default(),
+        bridges: crate::user_bridge::UserBridge::default(),
         senders: HashMap::new(),
         lan,
         tor,
@@ -499,10 +499,10 @@ impl Node {
                     None => reply_all(std::mem::take(&mut staged), &Ok(())),
                 }
             }
-            self.drain_outputs();
             if let Some(gateway) = &mut self.gateway {
                 gateway.check_presence(&mut self.engine);
             }
+            self.drain_outputs();
         }
         // Let what is in flight land, then commit the rest inline.
         if let Some((ticket, waiting)) = in_flight.take()
@@ -703,7 +703,7 @@ impl Node {
                 }
             })
             .unwrap_or_default();
-        let bridges = crate::bridge::joined(&self.engine)
+        let bridges = crate::user_bridge::joined(&self.engine)
             .unwrap_or_default()
             .into_iter()
             .map(|j| api::BridgeInfo {
@@ -765,7 +765,26 @@ impl Node {
         }
     }
 
+    /// Carries out everything the engine asked for. The engine is never
+    /// entered while it is being drained (str0m's rule: one input, then
+    /// drain): what the gateway and the user's bridges do about an event is
+    /// a new input, given once the drain is over, and drained in turn.
     fn drain_outputs(&mut self) {
+        let mut reacted = Vec::new();
+        loop {
+            self.drain_once(&mut reacted);
+            if reacted.is_empty() {
+                return;
+            }
+            for event in reacted.drain(..) {
+                self.bridge_event(&event);
+            }
+        }
+    }
+
+    /// Drains the engine's outputs once; events the gateway or the bridges
+    /// act on go into `reacted`.
+    fn drain_once(&mut self, reacted: &mut Vec<Event>) {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Transmit { link, frame } => {
@@ -776,13 +795,16 @@ impl Node {
                         Ok(()) => {}
                         // The outbox retransmits what a full queue refused.
                         Err(SendError::Full) => self.dropped_frames += 1,
-                        Err(SendError::Closed) => {}
+                        // Closed: the link's `Down` is on its way.
+                        Err(_) => {}
                     }
                 }
                 Output::Close { link, reason } => self.close_link(link, reason),
                 Output::Event(event) => {
                     log_event(&event);
-                    self.bridge_event(&event);
+                    if bridges_react_to(&event) {
+                        reacted.push(event.clone());
+                    }
                     if let (Event::ContactAdded { peer, .. }, Some(tor)) = (&event, &self.tor)
                         && let Some(contact) = self.engine.contact(peer)
                     {
@@ -802,7 +824,7 @@ impl Node {
             Event::Bridge { peer, .. } | Event::MessageState { peer, .. } => Some(*peer),
             _ => None,
         };
-        let ours = peer.is_some_and(|p| crate::bridge::is_joined(&self.engine, &p));
+        let ours = peer.is_some_and(|p| crate::user_bridge::is_joined(&self.engine, &p));
         if let Some(gateway) = &mut self.gateway
             && !ours
             && gateway.on_event(&mut self.engine, event)
@@ -876,4 +898,17 @@ async fn recv_some<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 /// For tests and tools: the core's clock.
 pub fn clock() -> Time {
     now()
+}
+
+/// Events the gateway or the user's side of bridging acts on
+/// ([`Node::bridge_event`]).
+fn bridges_react_to(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::SessionUp { .. }
+            | Event::MessageReceived(_)
+            | Event::MessageState { .. }
+            | Event::GroupChanged { .. }
+            | Event::Bridge { .. }
+    )
 }

@@ -12,8 +12,8 @@ use crate::api::{
     ApiError, ContactInfo, ErrorKind, FileInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo,
     MessageInfo, Reply, Request, SafetyInfo,
 };
-use crate::bridge;
 use crate::store::RedbStore;
+use crate::user_bridge;
 
 /// How far back `MarkRead` looks for unread messages.
 const MARK_READ_WINDOW: usize = 500;
@@ -129,14 +129,14 @@ pub fn handle(
                 .filter_map(|p| contact_info(engine, p))
                 .collect();
             contacts.extend(
-                bridge::contacts(engine)?
+                user_bridge::contacts(engine)?
                     .iter()
-                    .map(|c| bridge::contact_info(engine, c)),
+                    .map(|c| user_bridge::contact_info(engine, c)),
             );
             Ok(Reply::Contacts { contacts })
         })(),
         Request::Send { contact, text } => (|| {
-            let id = match bridge::find(engine, contact)? {
+            let id = match user_bridge::find(engine, contact)? {
                 Some(b) => engine.send_remote_text(now, &b.gateway, &b.jid, text)?,
                 None => {
                     let peer = engine.resolve(contact)?;
@@ -146,7 +146,7 @@ pub fn handle(
             Ok(Reply::Sent { id: id.to_string() })
         })(),
         Request::Messages { contact, limit } => (|| {
-            let (peer, remote) = match bridge::find(engine, contact)? {
+            let (peer, remote) = match user_bridge::find(engine, contact)? {
                 Some(b) => (b.gateway, Some(b.jid)),
                 None => (engine.resolve(contact)?, None),
             };
@@ -192,7 +192,7 @@ pub fn handle(
             })
         })(),
         Request::MarkRead { contact } => (|| {
-            let (peer, remote) = match bridge::find(engine, contact)? {
+            let (peer, remote) = match user_bridge::find(engine, contact)? {
                 Some(b) => (b.gateway, Some(b.jid)),
                 None => (engine.resolve(contact)?, None),
             };
@@ -338,24 +338,24 @@ pub fn handle(
         })(),
         Request::BridgeJoin { gateway, alias } => (|| {
             let gw = engine.resolve(gateway)?;
-            bridge::join(engine, now, &gw, alias)?;
+            user_bridge::join(engine, now, &gw, alias)?;
             Ok(Reply::Done)
         })(),
         Request::BridgeLeave { gateway } => (|| {
             let gw = engine.resolve(gateway)?;
-            bridge::leave(engine, now, &gw);
+            user_bridge::leave(engine, now, &gw);
             Ok(Reply::Done)
         })(),
         Request::BridgeAdd { jid, via, name } => (|| {
             let gw = match via {
                 Some(v) => engine.resolve(v)?,
-                None => bridge::default_gateway(engine)?,
+                None => user_bridge::default_gateway(engine)?,
             };
-            let b = bridge::add(engine, now, &gw, jid, name.as_deref())?;
-            Ok(Reply::Contact(bridge::contact_info(engine, &b)))
+            let b = user_bridge::add(engine, now, &gw, jid, name.as_deref())?;
+            Ok(Reply::Contact(user_bridge::contact_info(engine, &b)))
         })(),
         Request::SendFile { contact, path } => (|| {
-            if bridge::find(engine, contact)?.is_some() {
+            if user_bridge::find(engine, contact)?.is_some() {
                 return Err(ApiError::new(
                     ErrorKind::Invalid,
                     "files cannot be sent to XMPP contacts through a gateway yet",

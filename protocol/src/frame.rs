@@ -4,12 +4,12 @@
 //! frame = version:u8(=1) kind:u8 body
 //!   kind 1 Envelope   envelope (to end of frame), addressed to the link peer
 //!   kind 2 Summary    have:bloom interest:bloom         (mesh/mod.rs)
-//!   kind 3 Carry      carried envelope                  (mesh/envelope.rs)
+//!   kind 3 Carry      carried envelope                  (mesh/carried.rs)
 //!   kind 4 Acks       count:u16 (≤ 256) { id:[16] secret:[16] }*
 //! ```
 
 use crate::envelope::{Envelope, MAX_ENVELOPE_LEN};
-use crate::mesh::envelope::{Carried, EnvelopeId, MAX_CARRIED_LEN};
+use crate::mesh::carried::{Carried, EnvelopeId, MAX_CARRIED_LEN};
 use crate::mesh::{MAX_ACKS, Summary};
 use crate::wire::{DecodeError, Reader, Writer};
 

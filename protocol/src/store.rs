@@ -2,8 +2,18 @@
 //!
 //! The core keeps its working state in memory and writes through a
 //! [`WriteBatch`] that the driver commits in one transaction (group commit).
-//! It reads only at start-up and for deduplication. The node implements
-//! [`Store`] on redb; [`MemoryStore`] serves unit tests of the core.
+//! It reads at start-up, and while handling inputs in exactly two places,
+//! both point lookups on the caller's thread:
+//!
+//! - [`Store::has_message`], once per incoming text that is neither staged
+//!   nor in a commit in flight (deduplication: a resent message is
+//!   acknowledged, not stored twice);
+//! - [`Store::file_chunk`], at most [`crate::file::MAX_WINDOW`] per
+//!   `FileWant` a peer sends (the chunks it asked for, read to be sent).
+//!
+//! Both are bounded by what a peer may ask in one frame. The node implements
+//! [`Store`] on redb (`cairn-store`); [`MemoryStore`] serves unit tests of
+//! the core.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +24,8 @@ use crate::file::FileRecord;
 use crate::group::GroupId;
 use crate::identity::IdentityKey;
 use crate::ids::MessageId;
+use crate::mesh::carried::EnvelopeId;
 use crate::mesh::carrier::CarriedRecord;
-use crate::mesh::envelope::EnvelopeId;
 use crate::message::{DeliveryState, Direction, MessageRecord};
 
 /// A storage failure, as the core sees it: it cannot tell disk-full from a

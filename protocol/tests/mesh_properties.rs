@@ -8,8 +8,8 @@ mod harness;
 use std::time::Duration;
 
 use cairn_protocol::Identity;
+use cairn_protocol::mesh::carried::{Carried, EnvelopeId};
 use cairn_protocol::mesh::carrier::{Carrier, CarrierLimits, Origin};
-use cairn_protocol::mesh::envelope::{Carried, EnvelopeId};
 use cairn_protocol::mesh::tag::{Tag, tag};
 use cairn_protocol::mesh::{Mesh, MeshConfig, Recognised};
 use cairn_protocol::{MessageId, Time};

@@ -27,6 +27,13 @@ pub struct Tally {
     pub flood_envelopes: u64,
     /// Frames a link's full send queue refused.
     pub refused_frames: u64,
+    pub files: usize,
+    pub files_complete: usize,
+    pub group_posts: usize,
+    pub group_reads: usize,
+    pub group_reads_expected: usize,
+    pub group_removals: usize,
+    pub wire_digest: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +58,25 @@ pub struct Metrics {
     /// Frames refused by a full link send queue.
     #[serde(skip_serializing_if = "is_zero")]
     pub refused_frames: u64,
+    /// Files sent (`[traffic]` `files`), and those received whole and checked.
+    #[serde(skip_serializing_if = "is_nil")]
+    pub files: usize,
+    #[serde(skip_serializing_if = "is_nil")]
+    pub files_complete: usize,
+    /// Group posts made, and reads of them by members still in the group
+    /// at the end, out of all the reads there should be.
+    #[serde(skip_serializing_if = "is_nil")]
+    pub group_posts: usize,
+    #[serde(skip_serializing_if = "is_nil")]
+    pub group_reads: usize,
+    #[serde(skip_serializing_if = "is_nil")]
+    pub group_reads_expected: usize,
+    /// Members removed by an admin.
+    #[serde(skip_serializing_if = "is_nil")]
+    pub group_removals: usize,
+    /// A digest of every frame put on a link, with when and on which link:
+    /// two runs with one seed and one scenario agree on it byte for byte.
+    pub wire_digest: String,
     /// Wall-clock seconds. This and the fields below differ between
     /// identical runs; `--no-timing` leaves them out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +170,13 @@ impl Metrics {
             events: t.events,
             flood_envelopes: t.flood_envelopes,
             refused_frames: t.refused_frames,
+            files: t.files,
+            files_complete: t.files_complete,
+            group_posts: t.group_posts,
+            group_reads: t.group_reads,
+            group_reads_expected: t.group_reads_expected,
+            group_removals: t.group_removals,
+            wire_digest: t.wire_digest.clone(),
             wall_s: Some((wall_s * 1000.0).round() / 1000.0),
             events_per_s: Some((t.events as f64 / wall_s.max(1e-9)).round()),
             peak_rss_mib: peak_rss_kib().map(|k| (k as f64 / 1024.0).round()),
@@ -155,5 +188,9 @@ impl Metrics {
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_nil(n: &usize) -> bool {
     *n == 0
 }

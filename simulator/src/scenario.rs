@@ -193,7 +193,21 @@ pub struct Traffic {
     pub start_s: u64,
     pub end_s: u64,
     pub text_bytes: usize,
+    /// Files sent, each to a contact like a text, at random times in the
+    /// same window, each `file_bytes` long (chunked, asked for and checked
+    /// by the real transfer code).
+    pub files: usize,
+    pub file_bytes: usize,
+    /// Groups, each made at the start by someone with up to
+    /// [`GROUP_MEMBERS`] of their contacts; `group_posts` posts by random
+    /// members through the window; halfway, each group's admin removes one
+    /// member (a membership change, a new epoch key).
+    pub groups: usize,
+    pub group_posts: usize,
 }
+
+/// Members a simulated group starts with, the admin included.
+pub const GROUP_MEMBERS: usize = 6;
 
 impl Default for Traffic {
     fn default() -> Self {
@@ -202,6 +216,10 @@ impl Default for Traffic {
             start_s: 0,
             end_s: 1800,
             text_bytes: 80,
+            files: 0,
+            file_bytes: 64 * 1024,
+            groups: 0,
+            group_posts: 0,
         }
     }
 }
@@ -325,6 +343,17 @@ impl Scenario {
         }
         if self.traffic.text_bytes > 60_000 {
             return Err("traffic.text_bytes must be at most 60000".into());
+        }
+        if self.traffic.files > MAX_MESSAGES || self.traffic.group_posts > MAX_MESSAGES {
+            return Err(format!(
+                "traffic.files and traffic.group_posts must be at most {MAX_MESSAGES}"
+            ));
+        }
+        if self.traffic.file_bytes == 0 || self.traffic.file_bytes > 16 << 20 {
+            return Err("traffic.file_bytes must be 1..=16777216".into());
+        }
+        if self.traffic.groups > 1024 {
+            return Err("traffic.groups must be at most 1024".into());
         }
         if self.nodes.contacts >= self.nodes.count {
             return Err("nodes.contacts must be fewer than the nodes".into());

@@ -45,6 +45,7 @@ const CHUNK: usize = MAX_RECORD - TAG_LEN - 1;
 const PAYLOAD_LEN: usize = 32 + 64;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HopError {
     #[error("hop handshake failed: {0}")]
     Noise(String),

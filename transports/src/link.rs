@@ -107,6 +107,7 @@ pub enum LinkEvent {
 
 #[cfg(feature = "runtime")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     #[error("link send queue is full")]
     Full,

@@ -55,6 +55,7 @@ const RETRY_MIN: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TorError {
     #[error("the Tor settings are invalid: {0}")]
     Config(String),
@@ -179,6 +180,12 @@ impl TorTransport {
             onion,
             links: 0,
         }));
+        // Unbounded because its senders cannot wait (the node's loop, and
+        // link tasks as they end); it cannot grow far: at most one `Want`
+        // per contact, one `LinkUp`/`LinkEnded` per link (links are
+        // bounded), one `DialFailed` per dial (at most one per wanted
+        // contact at a time), and the dialer handles each in O(1) without
+        // awaiting anything else.
         let (commands, command_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             client: client.clone(),

@@ -36,6 +36,7 @@ pub enum XmppEvent {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GatewayError {
     #[error("the gateway needs a component domain (`[gateway] domain` or --domain)")]
     NoDomain,
@@ -237,6 +238,17 @@ impl GatewayRun {
             }),
             Err(e) => warn!(error = %e, "could not read the gateway's users"),
         }
+        // Unbounded on purpose. The node's loop must not wait on the XMPP
+        // server, and must not drop a stanza either: texts settle when the
+        // server answers a *later* ping, so a dropped text could be
+        // confirmed by one. What enters is bounded by its sources — texts
+        // from Cairn users (each stored by the engine first, at most the
+        // outbox window per user in flight) and answers to XMPP stanzas
+        // (rate-limited per sender, `rate_per_minute`/`burst`) — and the
+        // task writes them as fast as the server takes them. The one way it
+        // grows is a server that accepts the connection and stops reading:
+        // the gateway's operator runs that server (docs/GATEWAY.md), and
+        // docs/THREAT_MODEL.md lists it among the known limits.
         let (to_xmpp, outgoing) = mpsc::unbounded_channel();
         let (events, from_xmpp) = mpsc::channel(4096);
         tokio::spawn(run(attach, outgoing, events));

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use cairn_protocol::Identity;
-use cairn_protocol::mesh::envelope::Carried;
+use cairn_protocol::mesh::carried::Carried;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

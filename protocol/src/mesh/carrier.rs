@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::identity::IdentityKey;
 use crate::ids::MessageId;
-use crate::mesh::envelope::{Carried, EnvelopeId, ack_hash};
+use crate::mesh::carried::{Carried, EnvelopeId, ack_hash};
 use crate::time::Time;
 
 #[derive(Debug, Clone, Copy)]

@@ -23,8 +23,8 @@
 //! it at [`Mesh::poll_timeout`].
 
 pub mod bloom;
+pub mod carried;
 pub mod carrier;
-pub mod envelope;
 pub mod tag;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -36,8 +36,8 @@ use crate::link::LinkId;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 use bloom::Bloom;
+use carried::{Carried, EnvelopeId};
 use carrier::{Carrier, CarrierLimits, Held, Origin, Refusal};
-use envelope::{Carried, EnvelopeId};
 use tag::{Tag, epoch_of, tag};
 
 /// Most delivery proofs in one frame.

@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use blake2::digest::consts::U32;
+use blake2::{Blake2b, Digest};
 use cairn_protocol::mesh::MeshConfig;
 use cairn_protocol::{
     Config, Engine, Event, Identity, IdentityKey, LinkId, LinkInfo, Medium, MessageId, Output, Time,
@@ -21,6 +23,8 @@ use crate::metrics::{Metrics, Tally};
 use crate::mobility::{self, Walker};
 pub use crate::routing::Routing;
 use crate::scenario::Scenario;
+
+mod traffic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -69,6 +73,16 @@ enum Ev {
     },
     Churn(usize),
     Commit(usize),
+    SendFile {
+        from: usize,
+        to: usize,
+        n: usize,
+    },
+    GroupPost {
+        group: usize,
+        n: usize,
+    },
+    GroupRemove(usize),
 }
 
 /// Milliseconds since the epoch at virtual time zero.
@@ -103,6 +117,11 @@ pub struct World {
     /// world's RNG, so a run with the flood walks and links exactly like the
     /// same run without it.
     attack_rng: ChaCha20Rng,
+    /// Files and groups (`world/traffic.rs`).
+    extra: traffic::Extra,
+    /// Every frame put on a link, in order, with when and where: one seed
+    /// and one scenario must give the same digest.
+    wire: Blake2b<U32>,
 }
 
 /// Where a run is, reported every virtual minute to [`World::on_progress`].
@@ -214,6 +233,8 @@ impl World {
             keys,
             attackers,
             attack_rng,
+            extra: traffic::Extra::default(),
+            wire: Blake2b::new(),
             seed,
             sc,
         };
@@ -221,6 +242,7 @@ impl World {
         world.plan_traffic();
         world.plan_churn();
         world.plan_attack();
+        world.plan_files_and_groups();
         for i in 0..n {
             world.reschedule_timer(i);
         }
@@ -310,8 +332,8 @@ impl World {
             self.attack_rng.fill_bytes(&mut id);
             self.attack_rng.fill_bytes(&mut tag);
             self.attack_rng.fill_bytes(&mut ack);
-            let env = cairn_protocol::mesh::envelope::Carried {
-                id: cairn_protocol::mesh::envelope::EnvelopeId(id),
+            let env = cairn_protocol::mesh::carried::Carried {
+                id: cairn_protocol::mesh::carried::EnvelopeId(id),
                 epoch,
                 tag: cairn_protocol::mesh::tag::Tag(tag),
                 expiry: now + Duration::from_secs(a.ttl_s),
@@ -437,6 +459,9 @@ impl World {
                     self.after(from);
                 }
                 Ev::Churn(i) => self.churn(i),
+                Ev::SendFile { from, to, n } => self.send_file(from, to, n),
+                Ev::GroupPost { group, n } => self.group_post(group, n),
+                Ev::GroupRemove(group) => self.group_remove(group),
                 Ev::Commit(i) => {
                     self.committing[i] = false;
                     let now = self.time();
@@ -447,6 +472,18 @@ impl World {
         }
         self.tally.duration_ms = end;
         self.tally.max_store_bytes = self.tally.max_store_bytes.max(self.max_store());
+        self.tally.files = self.extra.files_sent.len();
+        self.tally.files_complete = self.extra.files_complete.len();
+        self.tally.group_posts = self.extra.posts.len();
+        (self.tally.group_reads, self.tally.group_reads_expected) = self.group_reads();
+        self.tally.group_removals = self
+            .extra
+            .groups
+            .iter()
+            .filter(|g| g.removed.is_some())
+            .count();
+        self.tally.wire_digest =
+            data_encoding::HEXLOWER.encode(&self.wire.clone().finalize()[..16]);
         Metrics::from_tally(
             &self.sc,
             self.routing,
@@ -723,6 +760,7 @@ impl World {
                         self.link_down(p);
                     }
                 }
+                Output::Event(event @ Event::FileProgress(_)) => self.on_event_extra(&event),
                 Output::Event(Event::MessageReceived(m)) => {
                     if let Some(&sent_at) = self.sent.get(&(m.peer, m.id))
                         && self.tally.delivered.insert((m.peer, m.id))
@@ -760,6 +798,10 @@ impl World {
         }
         self.tally.frames += 1;
         self.tally.bytes += frame.len() as u64;
+        self.wire.update(now.to_be_bytes());
+        self.wire.update(link.0.to_be_bytes());
+        self.wire.update((frame.len() as u64).to_be_bytes());
+        self.wire.update(&frame);
         if carries_a_message(&frame) {
             self.tally.transmissions += 1;
         }
