@@ -854,7 +854,14 @@ impl Groups {
             return;
         }
         let ps = self.sync.entry((peer, id)).or_default();
-        let now = (g.doc.heads(), ps.state.their_heads.clone());
+        // With a former member only our own heads count as movement: we
+        // echo its heads back (below), so two peers that each hold the
+        // other's removal would otherwise echo each other's heads forever.
+        let theirs = match mode {
+            Mode::ReceiveOnly => None,
+            _ => ps.state.their_heads.clone(),
+        };
+        let now = (g.doc.heads(), theirs);
         if now != ps.last {
             ps.quiet = 0;
         }

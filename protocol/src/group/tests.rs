@@ -847,6 +847,15 @@ fn thirty_members_regression_seed_17889491547295290559() {
     converges_with_nothing_waiting(17_889_491_547_295_290_559, 13, 2, 22);
 }
 
+/// Found by the property in a loop: two members each held the other's
+/// removal (by two admins, concurrently), so each treated the other as a
+/// former member and only echoed its heads back; the echoes differed each
+/// round, so neither ever fell quiet and they traded heads forever.
+#[test]
+fn thirty_members_regression_seed_7206402124108436637() {
+    converges_with_nothing_waiting(7_206_402_124_108_436_637, 28, 8, 52);
+}
+
 /// THREAT_MODEL.md "Attacks tried" 3: an author's clock past year 9999 (the
 /// first 8 bytes of its message id) reaches every member clamped, so a reader
 /// that prints it as a date cannot fail.
