@@ -12,13 +12,18 @@
 
 use std::time::Duration;
 
+pub mod load;
 pub mod notify;
 
+use cairn_node::api::Notice;
 use cairn_node::api::{
     ContactInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, SafetyInfo, StatusInfo,
 };
-use cairn_node::{NodeConfig, NodeHandle, Profile, Reply, Request, RunOptions};
+use cairn_node::{
+    Client, ClientError, NodeConfig, NodeHandle, Profile, Reply, Request, RunOptions,
+};
 use egui::{Color32, RichText, TextEdit};
+use load::{Loaded, Shown, UNREAD_WINDOW, Want};
 
 /// Where the window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +51,15 @@ pub struct CairnApp {
     config: NodeConfig,
     screen: Screen,
     tab: Tab,
-    node: Option<NodeHandle>,
-    /// Attached to a node that already runs on this profile (`cairn run`):
-    /// its control socket.
-    attached: Option<std::path::PathBuf>,
-    events: Option<tokio::sync::broadcast::Receiver<cairn_protocol::Event>>,
-    /// What an attached node says happened (its control socket's `watch`).
-    notices: Option<tokio::sync::mpsc::Receiver<cairn_node::api::Notice>>,
+    /// The node: started in this process, or one that already runs on this
+    /// profile (`cairn run`), attached by its control socket.
+    client: Option<Client>,
+    /// What the node says happened.
+    notices: Option<tokio::sync::mpsc::Receiver<Notice>>,
+    /// What the notices named, not yet read ([`load`]).
+    wanted: Want,
+    /// The read in progress, on the runtime.
+    loading: Option<tokio::sync::oneshot::Receiver<Loaded>>,
     error: Option<String>,
     // onboarding / unlock
     name: String,
@@ -111,10 +118,10 @@ impl CairnApp {
             config,
             screen,
             tab: Tab::Chats,
-            node: None,
-            attached: None,
+            client: None,
             notices: None,
-            events: None,
+            wanted: Want::default(),
+            loading: None,
             error: None,
             name: String::new(),
             passphrase: String::new(),
@@ -150,36 +157,38 @@ impl CairnApp {
     /// no passphrase needed, the node stays up when the window closes.
     /// Returns whether it attached.
     pub fn attach_if_running(&mut self) -> bool {
-        let path = self.profile.socket_path();
+        let client = Client::attach(&self.profile);
         let status = self.rt.block_on(async {
-            tokio::time::timeout(
-                Duration::from_secs(2),
-                cairn_node::control::call(&path, &Request::Status),
-            )
-            .await
+            tokio::time::timeout(Duration::from_secs(2), client.call(Request::Status)).await
         });
-        let Ok(Ok(cairn_node::Response::Ok(Reply::Status(status)))) = status else {
+        let Ok(Ok(Reply::Status(status))) = status else {
             return false;
         };
         self.me = status.name.clone();
         self.status = Some(*status);
-        // Live updates and notifications, as with an embedded node.
-        let (tx, rx) = tokio::sync::mpsc::channel(cairn_node::control::WATCH_QUEUE);
-        let watched = path.clone();
-        self.rt.spawn(async move {
-            if let Err(e) = cairn_node::control::watch(&watched, tx).await {
-                tracing::debug!(error = %e, "watching the running node ended");
-            }
-        });
-        self.notices = Some(rx);
-        self.attached = Some(path);
-        self.screen = Screen::Main;
+        self.use_client(client);
         true
     }
 
     /// Whether the window uses a node that runs outside it.
     pub fn is_attached(&self) -> bool {
-        self.attached.is_some()
+        self.client.as_ref().is_some_and(Client::is_attached)
+    }
+
+    /// Uses `client` from now on: follows its notices (live updates and
+    /// notifications) and reads everything once.
+    fn use_client(&mut self, client: Client) {
+        let notices = {
+            let _inside = self.rt.enter();
+            client.notices()
+        };
+        match notices {
+            Ok(rx) => self.notices = Some(rx),
+            Err(e) => tracing::debug!(error = %e, "no notices from the node"),
+        }
+        self.client = Some(client);
+        self.screen = Screen::Main;
+        self.refresh();
     }
 
     /// Unlocks (or creates, named `name`) the profile at once, as scripts
@@ -197,7 +206,7 @@ impl CairnApp {
 
     /// The running node, once unlocked (tests join it to other nodes).
     pub fn node(&self) -> Option<&NodeHandle> {
-        self.node.as_ref()
+        self.client.as_ref().and_then(Client::node)
     }
 
     /// The tokio runtime the node runs on.
@@ -205,25 +214,15 @@ impl CairnApp {
         self.rt.handle().clone()
     }
 
+    /// One action the user took (send, add, verify…), answered before the
+    /// frame goes on so that its error shows at once. Reading state never
+    /// comes this way: that is [`load`], off the UI thread.
     fn call(&mut self, request: Request) -> Option<Reply> {
-        if let Some(path) = self.attached.clone() {
-            return match self.rt.block_on(cairn_node::control::call(&path, &request)) {
-                Ok(cairn_node::Response::Ok(reply)) => Some(reply),
-                Ok(cairn_node::Response::Error(e)) => {
-                    self.error = Some(e.message);
-                    None
-                }
-                Err(e) => {
-                    self.error = Some(format!("the running node does not answer: {e}"));
-                    None
-                }
-            };
-        }
-        let node = self.node.clone()?;
-        match self.rt.block_on(node.call(request)) {
+        let client = self.client.clone()?;
+        match self.rt.block_on(client.call(request)) {
             Ok(reply) => Some(reply),
             Err(e) => {
-                self.error = Some(e.message);
+                self.error = Some(shown_error(e));
                 None
             }
         }
@@ -241,12 +240,10 @@ impl CairnApp {
             .block_on(cairn_node::runtime::start(&profile, opened, options))
         {
             Ok((handle, _task)) => {
-                self.events = Some(handle.subscribe());
-                self.node = Some(handle);
                 self.passphrase.clear();
                 self.repeat.clear();
-                self.screen = Screen::Main;
                 self.error = None;
+                self.use_client(Client::in_process(handle));
             }
             Err(e) => self.error = Some(format!("could not start: {e}")),
         }
@@ -275,95 +272,97 @@ impl CairnApp {
         }
     }
 
-    /// Re-reads contacts, groups, the open chat and group, and the status.
+    /// Re-reads contacts, groups, the open chat and group, and the status
+    /// (in the background: [`Self::pump_loads`] shows it when it is in).
     fn refresh(&mut self) {
-        self.reload(true);
+        self.wanted.merge(Want::all());
     }
 
-    /// [`Self::refresh`]; with `full` false (the once-a-second timer, with
-    /// no event saying something changed) the open chat and group are read
-    /// whole only if their newest messages or their size differ from what
-    /// is shown: reading 10 000 messages every second made frames stutter.
-    fn reload(&mut self, full: bool) {
-        if let Some(Reply::Groups { groups }) = self.call(Request::GroupList) {
-            self.groups = groups;
-        }
-        if let Some(id) = self.group.clone() {
-            if let Some(Reply::GroupMembers { members, .. }) =
-                self.call(Request::GroupMembers { group: id.clone() })
-            {
-                self.group_members = members;
-            }
-            let same = !full
-                && self
-                    .groups
-                    .iter()
-                    .find(|g| g.id == id)
-                    .is_some_and(|g| g.messages == self.group_messages.len());
-            if !same
-                && let Some(Reply::GroupMessages { messages, .. }) =
-                    self.call(Request::GroupMessages {
-                        group: id,
-                        limit: Some(10_000),
-                    })
-            {
-                self.group_messages = messages;
+    /// Shows a finished read, and starts the next one if anything is
+    /// wanted. One read at a time; what is named meanwhile waits for the
+    /// next.
+    fn pump_loads(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &mut self.loading {
+            match rx.try_recv() {
+                Ok(loaded) => {
+                    self.loading = None;
+                    self.apply(loaded);
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    ctx.request_repaint_after(Duration::from_millis(10));
+                    return;
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => self.loading = None,
             }
         }
-        if let Some(Reply::Status(s)) = self.call(Request::Status) {
-            self.status = Some(*s);
+        // A chat picked, or a group: read it.
+        if self.selected.is_some() && self.selected != self.shown_chat {
+            self.wanted.chat = true;
         }
-        if let Some(Reply::Contacts { contacts }) = self.call(Request::Contacts) {
-            self.contacts = contacts;
+        if self.wanted.is_empty() {
+            return;
+        }
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let want = std::mem::take(&mut self.wanted);
+        let shown = Shown {
+            chat: self.selected.clone(),
+            chat_tail: self.messages[self.messages.len().saturating_sub(UNREAD_WINDOW)..].to_vec(),
+            shown_chat: self.shown_chat.clone(),
+            reading: self.tab == Tab::Chats,
+            group: self.group.clone(),
+            group_len: self.group_messages.len(),
+            contacts: self.contacts.iter().map(|c| c.id.clone()).collect(),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let repaint = ctx.clone();
+        self.rt.spawn(async move {
+            let _ = tx.send(load::load(client, want, shown).await);
+            repaint.request_repaint();
+        });
+        self.loading = Some(rx);
+    }
+
+    fn apply(&mut self, l: Loaded) {
+        if let Some(s) = l.status {
+            self.status = Some(s);
+        }
+        if let Some(c) = l.contacts {
+            self.contacts = c;
+        }
+        if let Some(g) = l.groups {
+            self.groups = g;
+        }
+        for (id, messages) in l.previews {
+            if let Some(last) = messages.last() {
+                let unread = messages.iter().filter(|m| m.state == "received").count();
+                self.previews
+                    .insert(id, (preview(&last.text), last.direction == "out", unread));
+            }
         }
         // Open the first chat rather than an empty pane.
         if self.selected.is_none() {
             self.selected = self.contacts.first().map(|c| c.id.clone());
         }
-        let ids: Vec<String> = self.contacts.iter().map(|c| c.id.clone()).collect();
-        let mut open_tail = None;
-        for id in ids {
-            if let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
-                contact: id.clone(),
-                limit: Some(UNREAD_WINDOW),
-            }) && let Some(last) = messages.last()
-            {
-                let unread = messages.iter().filter(|m| m.state == "received").count();
-                self.previews.insert(
-                    id.clone(),
-                    (preview(&last.text), last.direction == "out", unread),
-                );
-                if self.selected.as_ref() == Some(&id) {
-                    open_tail = Some(messages);
-                }
-            }
-        }
-        let Some(id) = self.selected.clone() else {
-            return;
-        };
-        let shown_tail = &self.messages[self.messages.len().saturating_sub(UNREAD_WINDOW)..];
-        let unchanged = !full
-            && self.shown_chat.as_ref() == Some(&id)
-            && open_tail
-                .as_ref()
-                .map_or(shown_tail.is_empty(), |t| t == shown_tail)
-            && !shown_tail.iter().any(|m| m.state == "received");
-        if unchanged {
-            return;
-        }
-        if let Some(Reply::Messages { messages, .. }) = self.call(Request::Messages {
-            contact: id.clone(),
-            limit: Some(10_000),
-        }) {
-            // The open chat is being read: mark what they wrote read (and
-            // tell them), as every messenger does.
-            if self.tab == Tab::Chats && messages.iter().any(|m| m.state == "received") {
-                self.call(Request::MarkRead {
-                    contact: id.clone(),
-                });
-            }
+        if let Some((id, messages)) = l.chat
+            && self.selected.as_ref() == Some(&id)
+        {
             self.messages = messages;
             self.shown_chat = Some(id);
+        }
+        if let Some((id, members)) = l.group_members
+            && self.group.as_ref() == Some(&id)
+        {
+            self.group_members = members;
+        }
+        if let Some((id, messages)) = l.group_messages
+            && self.group.as_ref() == Some(&id)
+        {
+            self.group_messages = messages;
+        }
+        if let Some(e) = l.error {
+            self.error = Some(e);
         }
     }
 
@@ -1157,42 +1156,29 @@ impl CairnApp {
     }
 
     fn main_screen(&mut self, ui: &mut egui::Ui) {
-        // New events (messages, states, contacts) or a second passed: refresh.
-        let mut fresh = false;
-        let mut progress = false;
+        // What the node says happened is read again, and only that; once a
+        // second, the status and the lists.
         let mut arrived = Vec::new();
-        // Events of an embedded node and notices of an attached one mean
-        // the same: one list of what happened.
         let mut heard = Vec::new();
-        if let Some(events) = &mut self.events {
-            while let Ok(event) = events.try_recv() {
-                heard.push(cairn_node::api::Notice::of(&event));
-            }
-        }
         if let Some(notices) = &mut self.notices {
             while let Ok(notice) = notices.try_recv() {
                 heard.push(notice);
             }
         }
         for notice in heard {
-            use cairn_node::api::Notice;
-            match notice {
-                // A file's progress shows in the newest messages, which the
-                // light reload compares; anything else may be older.
-                Notice::File { .. } => progress = true,
-                Notice::Message { from, .. } => {
-                    fresh = true;
-                    arrived.push(from);
-                }
-                _ => fresh = true,
+            if let Notice::Message { from, .. } = &notice {
+                arrived.push(from.clone());
             }
+            let want = Want::from_notice(&notice, self.selected.as_deref());
+            self.wanted.merge(want);
         }
         self.notify(ui, arrived);
         let now = ui.input(|i| i.time);
-        if fresh || progress || now - self.last_refresh > 1.0 {
+        if now - self.last_refresh > 1.0 {
             self.last_refresh = now;
-            self.reload(fresh);
+            self.wanted.merge(Want::tick());
         }
+        self.pump_loads(ui.ctx());
         ui.ctx().request_repaint_after(Duration::from_millis(250));
         self.shortcuts(ui);
         ui.horizontal(|ui| {
@@ -1244,9 +1230,6 @@ impl CairnApp {
         }
     }
 }
-
-/// How many of a chat's last messages the chat list counts unread among.
-const UNREAD_WINDOW: usize = 20;
 
 /// Pictures up to this size are shown in the conversation.
 const MAX_INLINE_IMAGE: u64 = 16 * 1024 * 1024;
@@ -1401,6 +1384,14 @@ fn composer(ui: &mut egui::Ui, label: &str, text: &mut String, button: &str) -> 
 impl eframe::App for CairnApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| CairnApp::ui(self, ui));
+    }
+}
+
+/// A failed call, for the user.
+fn shown_error(e: ClientError) -> String {
+    match e {
+        ClientError::Api(e) => e.message,
+        other => format!("the running node does not answer: {other}"),
     }
 }
 

@@ -4,13 +4,15 @@
 //! store ([`store`], [`vault`]), starts the transports the config enables,
 //! feeds their link events into the protocol core and carries out the core's
 //! outputs ([`runtime`]), and serves the local API ([`api`]) over an
-//! owner-only Unix socket ([`control`]) for the `cairn` CLI, or in-process
-//! through [`runtime::NodeHandle`] for the GUI.
+//! owner-only Unix socket ([`control`]). The CLI and the app reach a node
+//! through one [`Client`]: in-process, attached over the socket, or — for
+//! the CLI when no node runs — the profile opened for one call.
 //!
 //! Invariant: an API call that changes state is answered only after the store
 //! committed it; an incoming message is acknowledged only after it is stored.
 
 pub mod api;
+pub mod client;
 pub mod control;
 pub mod gateway;
 pub mod profile;
@@ -26,5 +28,6 @@ pub mod user_bridge;
 pub use cairn_store::{store, vault};
 
 pub use api::{ApiError, Reply, Request, Response};
+pub use client::{Client, ClientError};
 pub use profile::{NodeConfig, Profile};
 pub use runtime::{NodeHandle, RunOptions};

@@ -6,11 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use cairn_node::api::{ContactInfo, GroupInfo, MessageInfo, StatusInfo};
-use cairn_node::control::{self, ControlError};
+use cairn_node::control::ControlError;
 use cairn_node::profile::ProfileError;
 use cairn_node::store::StoreOpenError;
-use cairn_node::{Profile, Reply, Request, Response, RunOptions};
-use cairn_protocol::{Config, Engine};
+use cairn_node::{Client, ClientError, Profile, Reply, Request, RunOptions};
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
@@ -291,6 +290,8 @@ enum CliError {
     Node(#[from] cairn_node::runtime::NodeError),
     #[error("{0}")]
     Api(#[from] cairn_node::ApiError),
+    #[error(transparent)]
+    Client(#[from] cairn_node::ClientError),
     #[error("{0}")]
     Usage(String),
 }
@@ -791,11 +792,11 @@ async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
     // or a node may be starting: wait for either rather than fail.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let result = match control::call(&profile.socket_path(), &req).await {
-            Ok(Response::Ok(reply)) => Ok(reply),
-            Ok(Response::Error(e)) => Err(e.into()),
-            Err(ControlError::NotRunning) => offline(profile, req.clone()),
-            Err(e) => Err(e.into()),
+        let result = match Client::attach(profile).call(req.clone()).await {
+            Err(ClientError::Control(ControlError::NotRunning)) => {
+                offline(profile, req.clone()).await
+            }
+            other => other.map_err(CliError::from),
         };
         match result {
             Err(CliError::Profile(ProfileError::Store(StoreOpenError::InUse)))
@@ -813,9 +814,7 @@ async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
     use cairn_node::api::Notice;
     // Only a running node has anything to tell (and this says so clearly).
     request(profile, Request::Status).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(cairn_node::control::WATCH_QUEUE);
-    let path = profile.socket_path();
-    let follow = tokio::spawn(async move { control::watch(&path, tx).await });
+    let mut rx = Client::attach(profile).notices()?;
     let names = || async {
         match request(profile, Request::Contacts).await {
             Ok(Reply::Contacts { contacts }) => contacts
@@ -866,21 +865,14 @@ async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
         };
         println!("{now} {line}");
     }
-    match follow.await {
-        Ok(Ok(())) => {
-            eprintln!("The node stopped.");
-            Ok(())
-        }
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(CliError::Usage(format!("watching failed: {e}"))),
-    }
+    eprintln!("The node stopped.");
+    Ok(())
 }
 
-fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
-    if matches!(
-        req,
-        Request::Status | Request::Dial { .. } | Request::Watch | Request::Shutdown
-    ) {
+/// No node runs: the request goes to the profile itself (asking for the
+/// passphrase), through the same [`Client`] the app uses.
+async fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
+    if cairn_node::client::needs_a_node(&req) {
         return Err(CliError::Usage(format!(
             "no node is running on {}; start one with `cairn run`",
             profile.dir().display()
@@ -894,24 +886,8 @@ fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
     }
     let pass = passphrase(false)?;
     let opened = profile.open(pass.as_bytes())?;
-    let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let now = cairn_node::service::now();
-    let mut config = Config::new(opened.name);
-    // Invites made while no node runs still name our onion service.
-    if profile.load_config()?.tor.on()
-        && let Some(onion) = profile.onion_address()
-    {
-        config
-            .hints
-            .push(cairn_protocol::invite::Hint::Onion(onion));
-    }
-    let mut engine = Engine::new(config, opened.identity, opened.store, seed, now)
-        .map_err(cairn_node::ApiError::from)?;
-    let reply =
-        cairn_node::service::handle(&mut engine, &req).unwrap_or_else(|| Err(unexpected_api()))?;
-    engine.flush(now).map_err(cairn_node::ApiError::from)?;
-    Ok(reply)
+    let client = Client::offline(profile, opened, &profile.load_config()?)?;
+    Ok(client.call(req).await?)
 }
 
 /// How long `cairn run` waits for a CLI command that holds the store.
@@ -946,10 +922,6 @@ async fn open_waiting(
             other => return Ok(other?),
         }
     }
-}
-
-fn unexpected_api() -> cairn_node::ApiError {
-    cairn_node::ApiError::new(cairn_node::api::ErrorKind::Internal, "unsupported offline")
 }
 
 async fn run(

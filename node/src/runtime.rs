@@ -221,6 +221,21 @@ const FILE_READ_RETRIES: u8 = 3;
 /// How long a peer turned away for want of room is kept away.
 const NO_ROOM_BAN: Duration = Duration::from_secs(60);
 
+/// The engine's settings for a profile named `name` run with `config`: the
+/// node's and the CLI's offline path ([`crate::client::Client::offline`])
+/// build their engines alike. Onion hints are added by whoever knows the
+/// address.
+pub fn engine_config(name: String, config: &NodeConfig) -> Config {
+    let mut engine = Config::new(name);
+    config.mesh.apply(&mut engine);
+    if config.gateway.enabled {
+        // Users opt in by writing first: each is a contact request.
+        engine.max_requests = engine.max_contacts;
+        engine.gateway = true;
+    }
+    engine
+}
+
 /// Starts a node on an opened profile. Returns its handle and the task that
 /// runs it; the task ends after a `Shutdown` request or when every handle and
 /// the control socket are gone.
@@ -245,13 +260,7 @@ pub async fn start(
     let lan_seed = identity.ed25519_seed();
     let hop_seed = identity_seed_for_ble(&lan_seed);
     let identity_bytes = *identity.key().as_bytes();
-    let mut config = Config::new(name);
-    options.config.mesh.apply(&mut config);
-    if options.config.gateway.enabled {
-        // Users opt in by writing first: each is a contact request.
-        config.max_requests = config.max_contacts;
-        config.gateway = true;
-    }
+    let mut config = engine_config(name, &options.config);
     let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
     let ids = LinkIds::default();
     let tor = if options.config.tor.on() {
