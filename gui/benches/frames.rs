@@ -1,9 +1,11 @@
 //! Frame time of the real app with a 10 000-message chat open, start-up to
 //! first frame, and memory (docs/PERFORMANCE.md, "Desktop app").
 //!
-//! Needs a display: `scripts/bench-gui` runs it under Xvfb (software
-//! rendering, llvmpipe). By hand: `DISPLAY=:N cargo bench -p cairn-gui --bench
-//! frames [-- MESSAGES FRAMES]`.
+//! Needs a display (Xvfb does: software rendering, llvmpipe):
+//! `DISPLAY=:N cargo bench -p cairn-gui --bench frames -- [MESSAGES FRAMES]
+//! [--arriving N] [--contacts N]`. `--arriving` has the open chat's contact
+//! send N messages, one every 10 ms, while the frames are timed;
+//! `--contacts` puts N more contacts in the chat list, each with a message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
@@ -15,6 +17,8 @@ use cairn_node::{NodeConfig, Profile, RunOptions};
 
 struct Bench {
     app: CairnApp,
+    /// Set when the timed frames begin (the arrivals start then).
+    timing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     started: Instant,
     first_frame: Option<Duration>,
     last: Option<Instant>,
@@ -34,6 +38,8 @@ impl eframe::App for Bench {
             && self.seen > self.warmup
         {
             self.frames.push(now - last);
+            self.timing
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         self.last = Some(now);
         self.seen += 1;
@@ -58,10 +64,28 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| -> usize {
+        all.iter()
+            .position(|a| a == name)
+            .and_then(|i| all.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let arriving = flag("--arriving");
+    let extra_contacts = flag("--contacts");
+    let mut args = Vec::new();
+    let mut skip = false;
+    for a in &all {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a == "--arriving" || a == "--contacts" {
+            skip = true;
+        } else if !a.starts_with('-') {
+            args.push(a.clone());
+        }
+    }
     let messages: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let want: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(300);
     let dir = tempfile::tempdir().unwrap();
@@ -95,6 +119,43 @@ fn main() {
             })
             .await
             .unwrap();
+            let Reply::Invite { uri } = a.call(Request::Invite).await.unwrap() else {
+                panic!()
+            };
+            b.call(Request::Add {
+                invite: uri,
+                alias: None,
+            })
+            .await
+            .unwrap();
+            // More people in the chat list, each with a message waiting.
+            let now = cairn_node::service::now();
+            for i in 0..extra_contacts {
+                let id = cairn_protocol::Identity::generate(&mut rand::rngs::OsRng);
+                let card = cairn_protocol::ContactCard::new(
+                    &id,
+                    &format!("friend {i:04}"),
+                    Vec::new(),
+                    now,
+                    Duration::from_secs(3600),
+                )
+                .unwrap();
+                a.call(Request::Add {
+                    invite: card.to_uri(),
+                    alias: None,
+                })
+                .await
+                .unwrap();
+                a.call(Request::Send {
+                    contact: id.key().to_string(),
+                    text: format!("hello friend {i}"),
+                })
+                .await
+                .unwrap();
+            }
+            // Bob is in reach while the chat fills, so that what alice
+            // wrote is delivered now, not all at once during the timing.
+            a.connect_memory(&b, 1 << 17).await;
             let filled = Instant::now();
             for i in 0..messages {
                 a.call(Request::Send {
@@ -108,6 +169,21 @@ fn main() {
                 "filled {messages} messages in {:.1} s",
                 filled.elapsed().as_secs_f64()
             );
+            let deadline = Instant::now() + Duration::from_secs(300);
+            loop {
+                let Reply::Status(st) = a.call(Request::Status).await.unwrap() else {
+                    panic!()
+                };
+                if st.outbox <= extra_contacts {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{} still queued", st.outbox);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            eprintln!(
+                "delivered to bob after {:.1} s",
+                filled.elapsed().as_secs_f64()
+            );
             a.call(Request::Shutdown).await.ok();
             b.call(Request::Shutdown).await.ok();
         });
@@ -115,9 +191,41 @@ fn main() {
     }
 
     let started = Instant::now();
-    let mut app = CairnApp::new(alice, config).unwrap();
+    let mut app = CairnApp::new(alice, config.clone()).unwrap();
     app.unlock_with("", "alice");
+    let timing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if arriving > 0 {
+        // Bob comes into reach and writes while the frames are timed.
+        let rt = app.runtime();
+        let alice_node = app.node().unwrap().clone();
+        let go = timing.clone();
+        rt.spawn(async move {
+            let opts = RunOptions {
+                config,
+                control_socket: false,
+            };
+            let (b, _) = cairn_node::runtime::start(&bob, bob.open(b"").unwrap(), opts)
+                .await
+                .unwrap();
+            b.connect_memory(&alice_node, 1 << 17).await;
+            while !go.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for i in 0..arriving {
+                b.call(Request::Send {
+                    contact: "alice".into(),
+                    text: format!("arriving {i}: are you there?"),
+                })
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Kept running until the process ends.
+            std::future::pending::<()>().await;
+        });
+    }
     let bench = Bench {
+        timing,
         app,
         started,
         first_frame: None,
@@ -157,7 +265,7 @@ fn main() {
     frames.sort();
     let pct = |p: f64| frames[((frames.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e3;
     println!(
-        "{messages} messages open: {} frames, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; first frame {:.0} ms after start; RSS {} MiB",
+        "{messages} messages open, {arriving} arriving, {extra_contacts} more contacts: {} frames, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; first frame {:.0} ms after start; RSS {} MiB",
         frames.len(),
         pct(0.5),
         pct(0.95),

@@ -1,0 +1,272 @@
+//! The command line: every command, its arguments and its help text (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Cairn: a serverless peer-to-peer messenger. Every device runs a node; nodes
+/// find each other on the local network and talk end-to-end encrypted.
+#[derive(Parser)]
+#[command(name = "cairn", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Profile directory (identity, contacts, messages). Defaults to the
+    /// user's data directory, e.g. ~/.local/share/cairn.
+    #[arg(long, global = true, env = "CAIRN_PROFILE", value_name = "DIR")]
+    pub(crate) profile: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Create a profile: a new identity and an encrypted store. The
+    /// passphrase comes from CAIRN_PASSPHRASE or is asked for.
+    Init {
+        /// The name your contacts see.
+        #[arg(long)]
+        name: String,
+    },
+    /// Run the node in the foreground until Ctrl-C. Creates a profile first
+    /// if there is none.
+    Run {
+        /// Name for a new profile (default: your login name).
+        #[arg(long)]
+        name: Option<String>,
+        /// libp2p address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+        /// Peer to dial at start (repeatable), for networks without multicast.
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<String>,
+        /// Do not look for peers with multicast DNS.
+        #[arg(long)]
+        no_mdns: bool,
+        /// Turn the LAN transport off entirely.
+        #[arg(long)]
+        no_lan: bool,
+        /// Do not use Bluetooth LE.
+        #[arg(long)]
+        no_ble: bool,
+        /// The Bluetooth adapter to use, e.g. hci1 (default: the system's).
+        #[arg(long, value_name = "NAME")]
+        ble_adapter: Option<String>,
+        /// Run Tor in the node: host an onion service (its address goes into
+        /// your invite) and reach contacts at theirs.
+        #[arg(long)]
+        tor: bool,
+        /// Nothing leaves this device except through Tor: no LAN, no mDNS,
+        /// no Bluetooth. Implies --tor.
+        #[arg(long)]
+        tor_only: bool,
+        /// arti settings (TOML) merged into Tor's: `[bridges]` for censored
+        /// networks, `[tor_network]` for a private test network.
+        #[arg(long, value_name = "FILE")]
+        tor_config: Option<std::path::PathBuf>,
+    },
+    /// Print this node's invite (a cairn: link) on the first line.
+    Invite {
+        /// Also draw it as a QR code in the terminal.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Add a contact from their invite.
+    Add {
+        /// Their cairn: invite.
+        invite: String,
+        /// What to call them (instead of the name they chose).
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Send a text message. Exits 0 once it is queued durably; it is delivered
+    /// as soon as the contact is reachable.
+    Send {
+        /// Alias, name or id (or an id prefix of 8+ characters).
+        contact: String,
+        text: String,
+    },
+    /// Send a file (at most 64 MiB). The offer is queued like a message;
+    /// the content follows, resumably, whenever you and the contact are
+    /// linked. Shows its progress while the contact is in reach.
+    SendFile {
+        /// Alias, name or id.
+        contact: String,
+        path: std::path::PathBuf,
+        /// Return once it is queued, without waiting for the transfer.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Save a file from a conversation (the id is in `cairn messages`).
+    SaveFile {
+        contact: String,
+        /// The file message's id.
+        id: String,
+        /// Where to write it (default: its name, in the current directory).
+        /// An existing file is never overwritten.
+        path: Option<std::path::PathBuf>,
+    },
+    /// Show the conversation with a contact and each message's state. What
+    /// they wrote is then marked read, and they get a read receipt.
+    Messages {
+        contact: String,
+        /// Only the last N messages.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        /// Look without marking anything read.
+        #[arg(long)]
+        peek: bool,
+    },
+    /// Follow what the running node hears, a line per event (new messages
+    /// and who sent them, delivery states, contacts, groups, files) until
+    /// the node stops or Ctrl-C. Message text is not shown: read it with
+    /// `cairn messages`.
+    Watch {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List contacts.
+    Contacts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check what this machine offers Cairn: the profile, and whether
+    /// Bluetooth LE can work (D-Bus, bluetoothd, the adapter, advertising).
+    Doctor {
+        /// The Bluetooth adapter to check (default: the system's).
+        #[arg(long, value_name = "NAME")]
+        ble_adapter: Option<String>,
+    },
+    /// Show the node's identity and its links by transport.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the safety number shared with a contact; compare it with theirs.
+    Verify {
+        contact: String,
+        /// The numbers match: mark the contact verified.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Group chats: create, add and remove members, send, read.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Run this node as a gateway to XMPP: it attaches to an XMPP server as
+    /// an external component (XEP-0114) and bridges the Cairn users who join
+    /// it. Runs in the foreground like `cairn run`; `[gateway]` in
+    /// config.toml holds the same settings.
+    Gateway {
+        /// The server's component port.
+        #[arg(long, default_value = "127.0.0.1:5347")]
+        server: String,
+        /// The component's domain, as the server's config names it.
+        #[arg(long)]
+        domain: Option<String>,
+        /// A file holding the component secret (or set CAIRN_GATEWAY_SECRET).
+        #[arg(long)]
+        secret_file: Option<std::path::PathBuf>,
+        /// XMPP domain or bare JID allowed to write through the gateway
+        /// (repeatable). Default: everyone.
+        #[arg(long)]
+        allow: Vec<String>,
+        /// Messages per minute per XMPP account.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// libp2p address to listen on (repeatable).
+        #[arg(long)]
+        listen: Vec<String>,
+        /// Peer to dial at start (repeatable).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+        /// Do not look for peers with multicast DNS.
+        #[arg(long)]
+        no_mdns: bool,
+    },
+    /// Talk with people on XMPP (Conversations, Gajim, Dino…) through a
+    /// gateway. What crosses a gateway is only as private as XMPP: the
+    /// gateway and the XMPP servers can read it.
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BridgeCommand {
+    /// Opt in to a gateway (a contact running `cairn gateway`): people on
+    /// XMPP can then write to you at ALIAS@its-domain.
+    Join {
+        /// The gateway, as one of your contacts.
+        gateway: String,
+        /// The name you want there (default: your Cairn id).
+        #[arg(long, default_value = "")]
+        alias: String,
+    },
+    /// Stop being reachable through a gateway.
+    Leave { gateway: String },
+    /// Add someone on XMPP by address; then `cairn send xmpp:ADDRESS TEXT`.
+    Add {
+        /// Their XMPP address, e.g. juliet@example.org.
+        jid: String,
+        /// Their name in your contacts.
+        #[arg(long)]
+        name: Option<String>,
+        /// Which joined gateway to use (needed when you joined several).
+        #[arg(long)]
+        via: Option<String>,
+    },
+}
+
+/// GROUP below is the group's name or its id (or an id prefix of 4+ characters).
+#[derive(Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Create a group with you as its only member and admin; prints its id.
+    Create { name: String },
+    /// Add a contact to a group (admins only). They receive the whole history
+    /// from whichever member they meet first.
+    Add { group: String, contact: String },
+    /// Remove a member (admins only). A new epoch starts; they receive
+    /// nothing written after it.
+    Remove {
+        group: String,
+        /// Contact alias, name or id, or the name or id the group shows.
+        contact: String,
+    },
+    /// Make a member an admin (who may add, remove and change roles) or a
+    /// plain member again (admins only; a group keeps at least one admin).
+    Role {
+        group: String,
+        /// Contact alias, name or id, or the name or id the group shows.
+        contact: String,
+        #[arg(value_parser = ["admin", "member"])]
+        role: String,
+    },
+    /// Send a text to the group. Exits 0 once it is stored; members get it
+    /// when they are reachable.
+    Send { group: String, text: String },
+    /// Show the group's messages, oldest first.
+    Messages {
+        group: String,
+        /// Only the last N messages.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the members and their roles.
+    Members {
+        group: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave a group. Its history stays readable here.
+    Leave { group: String },
+    /// List your groups.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the group's plain automerge document to FILE (schema in
+    /// docs/GROUPS.md); any automerge implementation can load it.
+    Export { group: String, file: PathBuf },
+}

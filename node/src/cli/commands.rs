@@ -1,0 +1,879 @@
+//! What each command does: through one [`Client`] to the node, or the node
+//! itself for `cairn run`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use super::CliError;
+use super::args::*;
+use super::print::*;
+use cairn_node::api::GroupInfo;
+use cairn_node::control::ControlError;
+use cairn_node::profile::ProfileError;
+use cairn_node::store::StoreOpenError;
+use cairn_node::{Client, ClientError, Profile, Reply, Request, RunOptions};
+use zeroize::Zeroizing;
+
+pub(crate) fn profile_of(cli: &Cli) -> Result<Profile, CliError> {
+    Ok(match &cli.profile {
+        Some(dir) => Profile::at(dir),
+        None => Profile::default_location()?,
+    })
+}
+
+/// The passphrase from CAIRN_PASSPHRASE, or asked for on the terminal.
+pub(crate) fn passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
+    if let Some(p) = cairn_node::secrets::get("CAIRN_PASSPHRASE") {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "a passphrase is needed: set CAIRN_PASSPHRASE or run in a terminal".into(),
+        ));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| CliError::Usage(format!("cannot read the passphrase: {e}")))
+    };
+    let first = ask(if new {
+        "New passphrase: "
+    } else {
+        "Passphrase: "
+    })?;
+    if new {
+        let again = ask("Repeat passphrase: ")?;
+        if *again != *first {
+            return Err(CliError::Usage(
+                "the passphrases differ; nothing was created".into(),
+            ));
+        }
+    }
+    Ok(first)
+}
+
+pub(crate) fn create_profile(
+    profile: &Profile,
+    name: &str,
+) -> Result<cairn_node::store::Opened, CliError> {
+    cairn_protocol::invite::validate_name(name).map_err(|e| CliError::Usage(e.to_string()))?;
+    let pass = passphrase(true)?;
+    if pass.is_empty() {
+        eprintln!(
+            "warning: empty passphrase: anyone with this device's files can read your messages"
+        );
+    }
+    let opened = profile.create(name, pass.as_bytes())?;
+    println!("{}", opened.identity.key());
+    eprintln!("Created profile \"{name}\" in {}", profile.dir().display());
+    Ok(opened)
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let profile = profile_of(&cli)?;
+    match cli.command {
+        Command::Init { name } => create_profile(&profile, &name).map(drop),
+        Command::Run {
+            name,
+            listen,
+            bootstrap,
+            no_mdns,
+            no_lan,
+            no_ble,
+            ble_adapter,
+            tor,
+            tor_only,
+            tor_config,
+        } => {
+            let created = if profile.exists() {
+                None
+            } else {
+                let name = name
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "Cairn user".into());
+                Some(create_profile(&profile, &name)?)
+            };
+            let mut config = profile.load_config()?;
+            if !listen.is_empty() {
+                config.lan.listen = listen;
+            }
+            config.lan.bootstrap.extend(bootstrap);
+            config.lan.mdns &= !no_mdns;
+            config.lan.enabled &= !no_lan;
+            config.ble.enabled &= !no_ble;
+            if let Some(adapter) = ble_adapter {
+                config.ble.adapter = adapter;
+            }
+            config.tor.enabled |= tor;
+            config.tor.only |= tor_only;
+            if tor_config.is_some() {
+                config.tor.arti_config = tor_config;
+            }
+            run(&profile, config, created).await
+        }
+        Command::Invite { qr } => {
+            let Reply::Invite { uri } = request(&profile, Request::Invite).await? else {
+                return Err(unexpected());
+            };
+            println!("{uri}");
+            if qr {
+                let code = qrcode::QrCode::new(uri.to_ascii_uppercase().as_bytes())
+                    .map_err(|e| CliError::Usage(format!("cannot draw the QR code: {e}")))?;
+                println!(
+                    "{}",
+                    code.render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build()
+                );
+            }
+            Ok(())
+        }
+        Command::Add { invite, alias } => {
+            let Reply::Contact(c) = request(&profile, Request::Add { invite, alias }).await? else {
+                return Err(unexpected());
+            };
+            println!("Added {} ({})", shown_name(&c), c.id);
+            println!(
+                "Compare safety numbers in person: cairn verify {}",
+                shown_name(&c)
+            );
+            Ok(())
+        }
+        Command::Send { contact, text } => {
+            let Reply::Sent { id } = request(&profile, Request::Send { contact, text }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("{id}");
+            Ok(())
+        }
+        Command::SendFile {
+            contact,
+            path,
+            no_wait,
+        } => send_file(&profile, contact, path, no_wait).await,
+        Command::SaveFile { contact, id, path } => {
+            let path = match path {
+                Some(p) => p,
+                None => {
+                    let Reply::File(f) = request(
+                        &profile,
+                        Request::FileStatus {
+                            contact: contact.clone(),
+                            id: id.clone(),
+                        },
+                    )
+                    .await?
+                    else {
+                        return Err(unexpected());
+                    };
+                    std::path::PathBuf::from(f.name)
+                }
+            };
+            let shown = path.display().to_string();
+            request(
+                &profile,
+                Request::SaveFile {
+                    contact,
+                    id,
+                    path: absolute(&path)?,
+                },
+            )
+            .await?;
+            println!("saved {shown}");
+            Ok(())
+        }
+        Command::Messages {
+            contact,
+            limit,
+            json,
+            peek,
+        } => {
+            let Reply::Messages { messages, .. } = request(
+                &profile,
+                Request::Messages {
+                    contact: contact.clone(),
+                    limit,
+                },
+            )
+            .await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&messages);
+            } else {
+                for m in &messages {
+                    print_message(m);
+                }
+            }
+            if !peek && messages.iter().any(|m| m.state == "received") {
+                request(&profile, Request::MarkRead { contact }).await?;
+            }
+            Ok(())
+        }
+        Command::Watch { json } => watch(&profile, json).await,
+        Command::Contacts { json } => {
+            let Reply::Contacts { contacts } = request(&profile, Request::Contacts).await? else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&contacts);
+            } else if contacts.is_empty() {
+                println!("No contacts yet. Share `cairn invite` and add theirs with `cairn add`.");
+            } else {
+                for c in &contacts {
+                    print_contact(c);
+                }
+            }
+            Ok(())
+        }
+        Command::Status { json } => {
+            let status = match request(&profile, Request::Status).await {
+                Ok(Reply::Status(s)) => s,
+                Ok(_) => return Err(unexpected()),
+                Err(CliError::Usage(_)) if !json => {
+                    println!("No node is running on {}.", profile.dir().display());
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            if json {
+                print_json(&status);
+            } else {
+                print_status(&status);
+            }
+            Ok(())
+        }
+        Command::Group(command) => group_command(&profile, command).await,
+        Command::Doctor { ble_adapter } => doctor(&profile, ble_adapter).await,
+        Command::Bridge(command) => bridge_command(&profile, command).await,
+        Command::Gateway {
+            server,
+            domain,
+            secret_file,
+            allow,
+            rate,
+            listen,
+            bootstrap,
+            no_mdns,
+        } => {
+            let created = if profile.exists() {
+                None
+            } else {
+                Some(create_profile(&profile, "Cairn gateway")?)
+            };
+            let mut config = profile.load_config()?;
+            config.gateway.enabled = true;
+            // A gateway runs beside an XMPP server, not in radio range.
+            config.ble.enabled = false;
+            config.gateway.server = server;
+            if let Some(domain) = domain {
+                config.gateway.domain = domain;
+            }
+            if secret_file.is_some() {
+                config.gateway.secret_file = secret_file;
+            }
+            config.gateway.allow.extend(allow);
+            if let Some(rate) = rate {
+                config.gateway.rate_per_minute = rate;
+                config.gateway.burst = config.gateway.burst.max(rate);
+            }
+            if !listen.is_empty() {
+                config.lan.listen = listen;
+            }
+            config.lan.bootstrap.extend(bootstrap);
+            config.lan.mdns &= !no_mdns;
+            run(&profile, config, created).await
+        }
+        Command::Verify { contact, confirm } => {
+            let Reply::Safety(s) = request(&profile, Request::Verify { contact, confirm }).await?
+            else {
+                return Err(unexpected());
+            };
+            if s.key_changed {
+                println!(
+                    "!! {}'s key CHANGED since you last checked. Compare again before trusting it.",
+                    esc(&s.name)
+                );
+            }
+            println!(
+                "Safety number with {}:\n\n{}\n",
+                esc(&s.name),
+                s.safety_number
+            );
+            if s.verified {
+                println!("{} is verified.", esc(&s.name));
+            } else {
+                println!(
+                    "Compare these digits with the ones on {}'s screen, in person or on a call.\n\
+                     If they match: cairn verify {} --confirm",
+                    s.name, s.name
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) async fn group_command(
+    profile: &Profile,
+    command: GroupCommand,
+) -> Result<(), CliError> {
+    let print_group = |g: &GroupInfo| {
+        let role = g
+            .role
+            .as_deref()
+            .unwrap_or(if g.left { "left" } else { "removed" });
+        println!(
+            "{:<24} {}  {} members, {} messages, you: {role}",
+            esc(&g.name),
+            g.id,
+            g.members,
+            g.messages
+        );
+        if let Some(address) = &g.bridged_as {
+            println!(
+                "{:<24} bridged to XMPP as {}: only as private as XMPP",
+                "",
+                esc(address)
+            );
+        }
+    };
+    match command {
+        GroupCommand::Create { name } => {
+            let Reply::Group(g) = request(profile, Request::GroupCreate { name }).await? else {
+                return Err(unexpected());
+            };
+            println!("{}", g.id);
+            eprintln!(
+                "Created {:?}. Add contacts with: cairn group add {} CONTACT",
+                g.name, g.name
+            );
+        }
+        GroupCommand::Add { group, contact } => {
+            let Reply::Group(g) = request(profile, Request::GroupAdd { group, contact }).await?
+            else {
+                return Err(unexpected());
+            };
+            print_group(&g);
+        }
+        GroupCommand::Remove { group, contact } => {
+            let req = Request::GroupRemove {
+                group,
+                member: contact,
+            };
+            let Reply::Group(g) = request(profile, req).await? else {
+                return Err(unexpected());
+            };
+            print_group(&g);
+        }
+        GroupCommand::Role {
+            group,
+            contact,
+            role,
+        } => {
+            let req = Request::GroupRole {
+                group,
+                member: contact,
+                role,
+            };
+            let Reply::Group(g) = request(profile, req).await? else {
+                return Err(unexpected());
+            };
+            print_group(&g);
+        }
+        GroupCommand::Send { group, text } => {
+            let Reply::Sent { id } = request(profile, Request::GroupSend { group, text }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("{id}");
+        }
+        GroupCommand::Messages { group, limit, json } => {
+            let Reply::GroupMessages { messages, .. } =
+                request(profile, Request::GroupMessages { group, limit }).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&messages);
+            } else if messages.is_empty() {
+                println!("No messages yet.");
+            } else {
+                for m in &messages {
+                    let who = match (&m.via, m.mine) {
+                        (Some(name), _) => format!("{name} (XMPP, via {})", m.author_name),
+                        (None, true) => "you".to_owned(),
+                        (None, false) => m.author_name.clone(),
+                    };
+                    println!("{} {}: {}", when(m.sent_at), esc(&who), esc(&m.text));
+                }
+            }
+        }
+        GroupCommand::Members { group, json } => {
+            let Reply::GroupMembers { members, .. } =
+                request(profile, Request::GroupMembers { group }).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&members);
+            } else {
+                for m in &members {
+                    println!("{:<20} {}  {}", esc(&m.name), m.id, m.role);
+                }
+            }
+        }
+        GroupCommand::Leave { group } => {
+            let Reply::Group(g) = request(profile, Request::GroupLeave { group }).await? else {
+                return Err(unexpected());
+            };
+            println!(
+                "Left \"{}\"; its history stays readable here.",
+                esc(&g.name)
+            );
+        }
+        GroupCommand::List { json } => {
+            let Reply::Groups { groups } = request(profile, Request::GroupList).await? else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&groups);
+            } else if groups.is_empty() {
+                println!("No groups yet. Start one with `cairn group create NAME`.");
+            } else {
+                for g in &groups {
+                    print_group(g);
+                }
+            }
+        }
+        GroupCommand::Export { group, file } => {
+            let Reply::GroupExport { name, base64 } =
+                request(profile, Request::GroupExport { group }).await?
+            else {
+                return Err(unexpected());
+            };
+            let bytes = data_encoding::BASE64
+                .decode(base64.as_bytes())
+                .map_err(|_| unexpected())?;
+            std::fs::write(&file, &bytes)
+                .map_err(|e| CliError::Usage(format!("could not write {}: {e}", file.display())))?;
+            eprintln!(
+                "Wrote {:?} ({} bytes) to {}",
+                name,
+                bytes.len(),
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn unexpected() -> CliError {
+    CliError::Usage("the node gave an unexpected answer".into())
+}
+
+/// Sends a request to the running node, or, when none runs, handles it on the
+/// profile directly.
+pub(crate) async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
+    // Another short-lived `cairn` command may hold the profile for a moment,
+    // or a node may be starting: wait for either rather than fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let result = match Client::attach(profile).call(req.clone()).await {
+            Err(ClientError::Control(ControlError::NotRunning)) => {
+                offline(profile, req.clone()).await
+            }
+            other => other.map_err(CliError::from),
+        };
+        match result {
+            Err(CliError::Profile(ProfileError::Store(StoreOpenError::InUse)))
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `cairn watch`: notices from the running node, named for people.
+pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
+    use cairn_node::api::Notice;
+    // Only a running node has anything to tell (and this says so clearly).
+    request(profile, Request::Status).await?;
+    let mut rx = Client::attach(profile).notices()?;
+    let names = || async {
+        match request(profile, Request::Contacts).await {
+            Ok(Reply::Contacts { contacts }) => contacts
+                .into_iter()
+                .map(|c| (c.id.clone(), c.alias.unwrap_or(c.name)))
+                .collect(),
+            _ => std::collections::HashMap::new(),
+        }
+    };
+    let mut known: std::collections::HashMap<String, String> = names().await;
+    if !json {
+        eprintln!(
+            "Watching the node on {}. Ctrl-C stops.",
+            profile.dir().display()
+        );
+    }
+    while let Some(notice) = rx.recv().await {
+        if json {
+            // One compact object per line, for tools that read line by line.
+            if let Ok(line) = serde_json::to_string(&notice) {
+                println!("{line}");
+            }
+            continue;
+        }
+        if matches!(notice, Notice::ContactAdded { .. }) {
+            known = names().await;
+        }
+        let name = |id: &str| {
+            known
+                .get(id)
+                .map(|n| esc(n).into_owned())
+                .unwrap_or_else(|| id.chars().take(12).collect())
+        };
+        let now = when(cairn_node::service::now().as_millis());
+        let line = match &notice {
+            Notice::Message { from, .. } => format!("new message from {}", name(from)),
+            Notice::State { peer, state, .. } => format!("your message to {}: {state}", name(peer)),
+            Notice::ContactAdded { peer } => format!("new contact: {}", name(peer)),
+            Notice::KeyChanged { peer } => format!(
+                "WARNING: {}'s key changed; compare safety numbers again (`cairn verify`)",
+                name(peer)
+            ),
+            Notice::Session { peer } => format!("{} is reachable", name(peer)),
+            Notice::Group { group } => format!("group {} changed", &group[..group.len().min(8)]),
+            Notice::File { peer, state, .. } => format!("file with {}: {state}", name(peer)),
+            Notice::LinkClosed | Notice::Bridge { .. } => continue,
+            Notice::Missed { count } => format!("({count} events missed)"),
+        };
+        println!("{now} {line}");
+    }
+    eprintln!("The node stopped.");
+    Ok(())
+}
+
+/// No node runs: the request goes to the profile itself (asking for the
+/// passphrase), through the same [`Client`] the app uses.
+pub(crate) async fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
+    if cairn_node::client::needs_a_node(&req) {
+        return Err(CliError::Usage(format!(
+            "no node is running on {}; start one with `cairn run`",
+            profile.dir().display()
+        )));
+    }
+    if !profile.exists() {
+        return Err(CliError::Usage(format!(
+            "no profile in {}; create one with `cairn init --name NAME`",
+            profile.dir().display()
+        )));
+    }
+    let pass = passphrase(false)?;
+    let opened = profile.open(pass.as_bytes())?;
+    let client = Client::offline(profile, opened, &profile.load_config()?)?;
+    Ok(client.call(req).await?)
+}
+
+/// How long `cairn run` waits for a CLI command that holds the store.
+pub(crate) const STORE_WAIT: Duration = Duration::from_secs(15);
+
+/// Opens the profile for the node. A CLI command that found no node opens
+/// the store itself for a moment: wait for it rather than fail
+/// (THREAT_MODEL.md, "Attacks tried" 15). A node that answers on the control
+/// socket is not waited for.
+pub(crate) async fn open_waiting(
+    profile: &Profile,
+    passphrase: &[u8],
+) -> Result<cairn_node::store::Opened, CliError> {
+    use cairn_node::profile::ProfileError;
+    use cairn_node::store::StoreOpenError;
+    let deadline = std::time::Instant::now() + STORE_WAIT;
+    let mut said = false;
+    loop {
+        match profile.open(passphrase) {
+            Err(ProfileError::Store(StoreOpenError::InUse))
+                if std::time::Instant::now() < deadline
+                    && tokio::net::UnixStream::connect(profile.socket_path())
+                        .await
+                        .is_err() =>
+            {
+                if !said {
+                    eprintln!("The profile is busy (a cairn command?); waiting for it…");
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+pub(crate) async fn run(
+    profile: &Profile,
+    config: cairn_node::NodeConfig,
+    created: Option<cairn_node::store::Opened>,
+) -> Result<(), CliError> {
+    let opened = match created {
+        Some(opened) => opened,
+        None => open_waiting(profile, passphrase(false)?.as_bytes()).await?,
+    };
+    let id = opened.identity.key();
+    let options = RunOptions {
+        config,
+        control_socket: true,
+    };
+    let tor = options.config.tor.on();
+    let (handle, task) = cairn_node::runtime::start(profile, opened, options).await?;
+    eprintln!("Cairn node {id} is running. Ctrl-C stops it.");
+    if tor {
+        tokio::spawn(show_tor_progress(handle.clone()));
+    }
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stopper.call(Request::Shutdown).await;
+    });
+    drop(handle);
+    let _ = task.await;
+    // Give the socket task a moment to remove its file.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = std::fs::remove_file(profile.socket_path());
+    Ok(())
+}
+
+/// Shows Tor's bootstrap and the onion service's publication: a progress bar
+/// on a terminal, one line per stage otherwise.
+pub(crate) async fn show_tor_progress(handle: cairn_node::NodeHandle) {
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(100);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("Tor {bar:30} {pos:>3}% {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        Some(bar)
+    } else {
+        None
+    };
+    let mut last_stage = String::new();
+    loop {
+        let Ok(Reply::Status(status)) = handle.call(Request::Status).await else {
+            return;
+        };
+        let tor = &status.tor;
+        if let Some(bar) = &bar {
+            bar.set_position(u64::from(tor.progress));
+            bar.set_message(format!("{}: {}", tor.stage, tor.detail));
+        }
+        if tor.stage != last_stage {
+            let line = match tor.stage.as_str() {
+                "ready" => format!(
+                    "Tor: onion service published at {}",
+                    tor.onion.as_deref().unwrap_or("?")
+                ),
+                "failed" => format!("Tor failed: {}", tor.detail),
+                stage => format!("Tor: {stage} ({}%)", tor.progress),
+            };
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+            last_stage = tor.stage.clone();
+        }
+        if matches!(tor.stage.as_str(), "ready" | "failed") {
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub(crate) async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Prints what works and what does not, with what to do about it.
+pub(crate) async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Result<(), CliError> {
+    let mut ok = true;
+    let mut line = |what: &str, result: Result<String, String>| match result {
+        Ok(found) => println!("ok    {what}: {found}"),
+        Err(why) => {
+            ok = false;
+            println!("FAIL  {what}: {why}");
+        }
+    };
+    line(
+        "profile",
+        if profile.exists() {
+            Ok(profile.dir().display().to_string())
+        } else {
+            Err("none yet; `cairn run` creates one".into())
+        },
+    );
+    let config = profile.load_config()?;
+    line(
+        "config",
+        Ok(format!(
+            "LAN {}, Bluetooth {}, Tor {}",
+            if config.lan.enabled { "on" } else { "off" },
+            if config.ble.enabled { "on" } else { "off" },
+            if config.tor.on() { "on" } else { "off" },
+        )),
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let adapter = ble_adapter
+            .or_else(|| (!config.ble.adapter.is_empty()).then(|| config.ble.adapter.clone()));
+        for (what, result) in cairn_transports::ble::bluez::doctor(adapter.as_deref()).await {
+            line(&format!("Bluetooth: {what}"), result);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ble_adapter;
+        line(
+            "Bluetooth",
+            Err("supported on Linux only in this version".into()),
+        );
+    }
+    if !ok {
+        println!("Cairn runs on what works; the rest stays off.");
+    }
+    Ok(())
+}
+
+pub(crate) fn absolute(path: &std::path::Path) -> Result<String, CliError> {
+    std::path::absolute(path)
+        .map(|p| p.display().to_string())
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+}
+
+/// Queues a file, then shows the transfer while the contact is in reach.
+pub(crate) async fn send_file(
+    profile: &Profile,
+    contact: String,
+    path: std::path::PathBuf,
+    no_wait: bool,
+) -> Result<(), CliError> {
+    let Reply::Sent { id } = request(
+        profile,
+        Request::SendFile {
+            contact: contact.clone(),
+            path: absolute(&path)?,
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    println!("{id}");
+    if no_wait {
+        return Ok(());
+    }
+    let status = || Request::FileStatus {
+        contact: contact.clone(),
+        id: id.clone(),
+    };
+    let Reply::File(first) = request(profile, status()).await? else {
+        return Err(unexpected());
+    };
+    let bar = indicatif::ProgressBar::new(first.size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(first.name.clone());
+    let mut last = (0, std::time::Instant::now());
+    loop {
+        let Reply::File(f) = request(profile, status()).await? else {
+            return Err(unexpected());
+        };
+        bar.set_position(f.have);
+        match f.state.as_str() {
+            "complete" => {
+                bar.finish_and_clear();
+                eprintln!(
+                    "{} sent: {contact} has all of it ({}).",
+                    f.name,
+                    size(f.size)
+                );
+                return Ok(());
+            }
+            "failed" => {
+                bar.abandon();
+                return Err(CliError::Usage(format!(
+                    "{contact} could not check {} against its hash; send it again",
+                    f.name
+                )));
+            }
+            _ => {}
+        }
+        if f.have != last.0 {
+            last = (f.have, std::time::Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(5) {
+            bar.abandon();
+            eprintln!(
+                "{contact} is not in reach now: the file is queued and goes on by itself \
+                 when you are linked (`cairn messages {contact}` shows how far it got)."
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub(crate) async fn bridge_command(
+    profile: &Profile,
+    command: BridgeCommand,
+) -> Result<(), CliError> {
+    match command {
+        BridgeCommand::Join { gateway, alias } => {
+            request(
+                profile,
+                Request::BridgeJoin {
+                    gateway: gateway.clone(),
+                    alias,
+                },
+            )
+            .await?;
+            println!(
+                "Asked {gateway} to bridge you. `cairn status` shows your XMPP address once it answers."
+            );
+            println!("Remember: what crosses the gateway is only as private as XMPP.");
+            Ok(())
+        }
+        BridgeCommand::Leave { gateway } => {
+            request(profile, Request::BridgeLeave { gateway }).await?;
+            println!("Left the gateway; XMPP users can no longer write to you through it.");
+            Ok(())
+        }
+        BridgeCommand::Add { jid, name, via } => {
+            let Reply::Contact(c) = request(profile, Request::BridgeAdd { jid, via, name }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("Added {} ({}) on XMPP", esc(&c.name), c.id);
+            println!("Write with: cairn send {} \"…\"", c.id);
+            Ok(())
+        }
+    }
+}

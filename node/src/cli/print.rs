@@ -1,0 +1,179 @@
+//! How the CLI prints contacts, messages and status for people (and JSON
+//! for tools).
+
+use cairn_node::api::{ContactInfo, MessageInfo, StatusInfo};
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+}
+
+/// The name the user knows a contact by, safe to print.
+pub(crate) fn shown_name(c: &ContactInfo) -> String {
+    esc(c.alias.as_deref().unwrap_or(&c.name)).into_owned()
+}
+
+/// Text that someone else chose, safe to print on a terminal.
+pub(crate) fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    cairn_node::terminal::escape(text)
+}
+
+pub(crate) fn when(ms: u64) -> String {
+    cairn_node::timestamp::rfc3339_seconds(ms)
+}
+
+pub(crate) fn print_message(m: &MessageInfo) {
+    let arrow = if m.direction == "out" { "→" } else { "←" };
+    match &m.file {
+        Some(f) => {
+            let progress = match f.state.as_str() {
+                "complete" => "complete".to_owned(),
+                "failed" => "failed its integrity check".to_owned(),
+                _ => format!("{}%", (f.have * 100).checked_div(f.size).unwrap_or(100)),
+            };
+            println!(
+                "{} {arrow} [file] {} ({}, {progress})  [{}]  id {}",
+                when(m.local_at),
+                esc(&m.text),
+                size(f.size),
+                m.state,
+                m.id
+            );
+        }
+        None => println!(
+            "{} {arrow} {}  [{}]",
+            when(m.local_at),
+            esc(&m.text),
+            m.state
+        ),
+    }
+}
+
+pub(crate) fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+pub(crate) fn print_contact(c: &ContactInfo) {
+    if c.kind == "xmpp" {
+        let via = c.via.as_deref().unwrap_or("?");
+        let presence = c.presence.as_deref().unwrap_or("presence unknown");
+        println!(
+            "{:<20} {}  XMPP via {via} (only as private as XMPP), {presence}",
+            c.name, c.id
+        );
+        return;
+    }
+    let mut flags = Vec::new();
+    if c.verified {
+        flags.push("verified");
+    }
+    if c.key_changed {
+        flags.push("KEY CHANGED");
+    }
+    if c.origin == "request" {
+        flags.push("wrote first");
+    }
+    if !c.links.is_empty() {
+        flags.push("online");
+    }
+    println!("{:<20} {}  {}", shown_name(c), c.id, flags.join(", "));
+}
+
+pub(crate) fn print_status(s: &StatusInfo) {
+    println!("{} ({})", esc(&s.name), s.id);
+    println!(
+        "contacts: {}   outbox: {}   sessions: {}",
+        s.contacts, s.outbox, s.sessions
+    );
+    println!(
+        "mesh ({}): carrying {} envelopes, {} of {} KiB for others; {} handed on, {} refused",
+        s.mesh.policy,
+        s.mesh.carried,
+        s.mesh.relayed_bytes / 1024,
+        s.mesh.capacity_bytes / 1024,
+        s.mesh.handed_on,
+        s.mesh.refused
+    );
+    if s.lan.enabled {
+        println!(
+            "lan: {} connected, {} discovered, mDNS {}",
+            s.lan.connected_peers,
+            s.lan.discovered_peers,
+            if s.lan.mdns { "on" } else { "off" }
+        );
+        for addr in &s.lan.listen_addrs {
+            println!("  listening on {addr}/p2p/{}", s.lan.peer_id);
+        }
+    } else {
+        println!("lan: off");
+    }
+    if s.ble.enabled {
+        let scanning = if s.ble.scanning { ", scanning" } else { "" };
+        match (&s.ble.adapter, s.ble.state.as_str()) {
+            (Some(adapter), "ready") => println!(
+                "bluetooth: ready on {adapter} ({}){scanning}, {} links",
+                s.ble.address.as_deref().unwrap_or("?"),
+                s.ble.links
+            ),
+            (_, state) => println!("bluetooth: {state} (`cairn doctor` checks why)"),
+        }
+    } else {
+        println!("bluetooth: off");
+    }
+    if s.gateway.enabled {
+        println!(
+            "gateway {}: {}; {} users joined; {} texts waiting for the server",
+            s.gateway.domain,
+            if s.gateway.connected {
+                "attached"
+            } else {
+                "NOT attached (retrying)"
+            },
+            s.gateway.users.len(),
+            s.gateway.unconfirmed
+        );
+        for u in &s.gateway.users {
+            println!("  {u}");
+        }
+    }
+    for b in &s.bridges {
+        println!(
+            "bridged through {}: {}",
+            if b.gateway_name.is_empty() {
+                &b.gateway
+            } else {
+                &b.gateway_name
+            },
+            b.address
+                .as_deref()
+                .unwrap_or("waiting for the gateway to answer")
+        );
+    }
+    if s.tor.enabled {
+        println!(
+            "tor: {} ({}%): {}; {} links",
+            s.tor.stage, s.tor.progress, s.tor.detail, s.tor.links
+        );
+        if let Some(onion) = &s.tor.onion {
+            println!("  onion service {onion}");
+        }
+    } else {
+        println!("tor: off");
+    }
+    if s.links.is_empty() {
+        println!("links: none");
+    }
+    for l in &s.links {
+        let who = l
+            .peer_name
+            .clone()
+            .unwrap_or_else(|| l.peer[..12].to_owned());
+        println!("  {} link to {}", l.medium, esc(&who));
+    }
+}
