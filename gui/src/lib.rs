@@ -60,6 +60,8 @@ pub struct CairnApp {
     wanted: Want,
     /// The read in progress, on the runtime.
     loading: Option<tokio::sync::oneshot::Receiver<Loaded>>,
+    /// A chat to open once the contact list names it ([`Self::open_chat`]).
+    open_chat_named: Option<String>,
     error: Option<String>,
     // onboarding / unlock
     name: String,
@@ -122,6 +124,7 @@ impl CairnApp {
             notices: None,
             wanted: Want::default(),
             loading: None,
+            open_chat_named: None,
             error: None,
             name: String::new(),
             passphrase: String::new(),
@@ -207,6 +210,19 @@ impl CairnApp {
     /// The running node, once unlocked (tests join it to other nodes).
     pub fn node(&self) -> Option<&NodeHandle> {
         self.client.as_ref().and_then(Client::node)
+    }
+
+    /// Opens the chat with `contact` (a name, an alias or an id) once the
+    /// contact list is in: for scripts and benchmarks.
+    pub fn open_chat(&mut self, contact: &str) {
+        self.open_chat_named = Some(contact.to_owned());
+    }
+
+    /// How many messages the open chat shows, and how many of them came
+    /// from the other side.
+    pub fn shown_messages(&self) -> (usize, usize) {
+        let incoming = self.messages.iter().filter(|m| m.direction == "in").count();
+        (self.messages.len(), incoming)
     }
 
     /// The tokio runtime the node runs on.
@@ -341,6 +357,15 @@ impl CairnApp {
                     .insert(id, (preview(&last.text), last.direction == "out", unread));
             }
         }
+        if let Some(name) = &self.open_chat_named
+            && let Some(c) = self
+                .contacts
+                .iter()
+                .find(|c| c.id == *name || c.name == *name || c.alias.as_deref() == Some(name))
+        {
+            self.selected = Some(c.id.clone());
+            self.open_chat_named = None;
+        }
         // Open the first chat rather than an empty pane.
         if self.selected.is_none() {
             self.selected = self.contacts.first().map(|c| c.id.clone());
@@ -350,6 +375,27 @@ impl CairnApp {
         {
             self.messages = messages;
             self.shown_chat = Some(id);
+        }
+        if let Some((id, tail)) = l.chat_tail
+            && self.selected.as_ref() == Some(&id)
+            && self.shown_chat.as_ref() == Some(&id)
+        {
+            let from = tail
+                .first()
+                .and_then(|f| self.messages.iter().rposition(|m| m.id == f.id));
+            match from {
+                Some(at) => {
+                    self.messages.truncate(at);
+                    self.messages.extend(tail);
+                    let over = self.messages.len().saturating_sub(load::SHOWN);
+                    self.messages.drain(..over);
+                }
+                // Shown and read no longer meet: read it whole.
+                None => {
+                    self.wanted.chat = true;
+                    self.wanted.chat_whole = true;
+                }
+            }
         }
         if let Some((id, members)) = l.group_members
             && self.group.as_ref() == Some(&id)
@@ -626,40 +672,54 @@ impl CairnApp {
                 if self.contacts.is_empty() {
                     ui.label("No contacts yet. Use “Add contact”.");
                 }
-                let contacts = self.contacts.clone();
-                for c in &contacts {
-                    let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
-                    let mut shown = name.clone();
-                    if c.key_changed {
-                        shown.push_str(" (key changed!)");
-                    }
-                    if c.kind == "xmpp" {
-                        shown.push_str(" (XMPP)");
-                    }
-                    if !c.links.is_empty() {
-                        shown.push_str(" (online)");
-                    }
-                    match self.previews.get(&c.id).map(|p| p.2) {
-                        Some(UNREAD_WINDOW) => {
-                            shown.push_str(&format!(" — {UNREAD_WINDOW}+ unread"))
+                // Only the rows in view are laid out: a list of 1 000 chats
+                // costs a frame what a screenful does. Every row is a name
+                // and a preview line, so all are one height.
+                let row = ui.text_style_height(&egui::TextStyle::Body)
+                    + ui.spacing().button_padding.y * 2.0
+                    + ui.spacing().item_spacing.y
+                    + ui.text_style_height(&egui::TextStyle::Small);
+                let mut picked = None;
+                let count = self.contacts.len();
+                egui::ScrollArea::vertical()
+                    .id_salt("chat list")
+                    .auto_shrink([false, false])
+                    .show_rows(ui, row, count, |ui, rows| {
+                        for c in &self.contacts[rows] {
+                            let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
+                            let mut shown = name.clone();
+                            if c.key_changed {
+                                shown.push_str(" (key changed!)");
+                            }
+                            if c.kind == "xmpp" {
+                                shown.push_str(" (XMPP)");
+                            }
+                            if !c.links.is_empty() {
+                                shown.push_str(" (online)");
+                            }
+                            match self.previews.get(&c.id).map(|p| p.2) {
+                                Some(UNREAD_WINDOW) => {
+                                    shown.push_str(&format!(" — {UNREAD_WINDOW}+ unread"))
+                                }
+                                Some(n) if n > 0 => shown.push_str(&format!(" — {n} unread")),
+                                _ => {}
+                            }
+                            let selected = self.selected.as_deref() == Some(c.id.as_str());
+                            if ui.selectable_label(selected, shown).clicked() {
+                                picked = Some(c.id.clone());
+                            }
+                            let preview = match self.previews.get(&c.id) {
+                                Some((text, true, _)) => format!("You: {text}"),
+                                Some((text, false, _)) => text.clone(),
+                                None => String::new(),
+                            };
+                            ui.label(RichText::new(preview).weak().small());
                         }
-                        Some(n) if n > 0 => shown.push_str(&format!(" — {n} unread")),
-                        _ => {}
-                    }
-                    let selected = self.selected.as_deref() == Some(c.id.as_str());
-                    if ui.selectable_label(selected, shown).clicked() {
-                        self.selected = Some(c.id.clone());
-                        self.safety = None;
-                        self.refresh();
-                    }
-                    if let Some((text, mine, _)) = self.previews.get(&c.id) {
-                        let shown = if *mine {
-                            format!("You: {text}")
-                        } else {
-                            text.clone()
-                        };
-                        ui.label(RichText::new(shown).weak().small());
-                    }
+                    });
+                if let Some(id) = picked {
+                    self.selected = Some(id);
+                    self.safety = None;
+                    self.refresh();
                 }
             });
         let Some(id) = self.selected.clone() else {

@@ -145,6 +145,9 @@ pub struct Loaded {
     pub previews: Vec<(String, Vec<MessageInfo>)>,
     /// (contact, its messages): the open chat, read whole.
     pub chat: Option<(String, Vec<MessageInfo>)>,
+    /// (contact, its newest messages): the open chat's tail, to put in
+    /// place of what is shown from the tail's first message on.
+    pub chat_tail: Option<(String, Vec<MessageInfo>)>,
     pub group_members: Option<(String, Vec<GroupMemberInfo>)>,
     pub group_messages: Option<(String, Vec<GroupMessageInfo>)>,
     /// The first error a call met.
@@ -222,7 +225,24 @@ pub async fn load(client: Client, want: Want, shown: Shown) -> Loaded {
                 .as_ref()
                 .map_or(shown_tail.is_empty(), |t| t == shown_tail)
             && !shown_tail.iter().any(|m| m.state == "received");
-        if !unchanged {
+        // Only the newest changed (messages arrived, states moved on): the
+        // tail just read replaces the shown one from its first message on,
+        // instead of reading 10 000 messages again for each arrival.
+        let tail = open_tail.filter(|t| {
+            !want.chat_whole
+                && shown.shown_chat.as_ref() == Some(&id)
+                && t.first()
+                    .is_some_and(|f| shown_tail.iter().any(|m| m.id == f.id))
+        });
+        if !unchanged && let Some(tail) = tail {
+            if shown.reading && tail.iter().any(|m| m.state == "received") {
+                let _ = call(Request::MarkRead {
+                    contact: id.clone(),
+                })
+                .await;
+            }
+            out.chat_tail = Some((id, tail));
+        } else if !unchanged {
             match call(Request::Messages {
                 contact: id.clone(),
                 limit: Some(SHOWN),
