@@ -258,21 +258,33 @@ impl World {
         Time::from_millis(BASE_MS + self.now)
     }
 
-    fn plan_traffic(&mut self) {
-        let t = self.sc.traffic.clone();
-        let senders: Vec<usize> = (0..self.engines.len())
+    /// Everyone who has someone to write to.
+    fn senders(&self) -> Vec<usize> {
+        (0..self.engines.len())
             .filter(|i| !self.contacts[*i].is_empty())
-            .collect();
+            .collect()
+    }
+
+    /// When, who and to whom, drawn in that order: a random time in the
+    /// traffic window, a random sender, one of its contacts.
+    fn draw_send(&mut self, senders: &[usize]) -> (u64, usize, usize) {
+        let t = &self.sc.traffic;
+        let at = self.rng.gen_range(t.start_s * 1000..=t.end_s * 1000);
+        let from = senders[self.rng.gen_range(0..senders.len())];
+        let to = self.contacts[from][self.rng.gen_range(0..self.contacts[from].len())];
+        (at, from, to)
+    }
+
+    fn plan_traffic(&mut self) {
+        let senders = self.senders();
         if senders.is_empty() {
             return;
         }
-        for n in 0..t.messages {
-            let at = self.rng.gen_range(t.start_s * 1000..=t.end_s * 1000);
-            let from = senders[self.rng.gen_range(0..senders.len())];
-            let to = self.contacts[from][self.rng.gen_range(0..self.contacts[from].len())];
+        for n in 0..self.sc.traffic.messages {
+            let (at, from, to) = self.draw_send(&senders);
             self.schedule(at, Ev::Send { from, to, n });
         }
-        self.tally.messages = t.messages;
+        self.tally.messages = self.sc.traffic.messages;
     }
 
     /// Whether node `i` floods (and so carries nothing and answers nothing).

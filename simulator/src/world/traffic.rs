@@ -38,16 +38,12 @@ impl World {
     /// drew before they existed.
     pub(super) fn plan_files_and_groups(&mut self) {
         let t = self.sc.traffic.clone();
-        let senders: Vec<usize> = (0..self.engines.len())
-            .filter(|i| !self.contacts[*i].is_empty())
-            .collect();
+        let senders = self.senders();
         if senders.is_empty() {
             return;
         }
         for n in 0..t.files {
-            let at = self.rng.gen_range(t.start_s * 1000..=t.end_s * 1000);
-            let from = senders[self.rng.gen_range(0..senders.len())];
-            let to = self.contacts[from][self.rng.gen_range(0..self.contacts[from].len())];
+            let (at, from, to) = self.draw_send(&senders);
             self.schedule(at, Ev::SendFile { from, to, n });
         }
         let now = self.time();
