@@ -199,8 +199,12 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
     // sendmsg — was a relay of the private network, and she bound none.
     alice.stop();
     let tried = inet_destinations(&std::fs::read_to_string(&alice_trace).unwrap());
+    // The trace must have seen her reach Tor at all (an empty trace would
+    // pass the checks below). After a restart arti goes back to its guards
+    // with its cached directory, so two relays may be all it dials; the
+    // chat both ways after the restart, asserted above, went through them.
     assert!(
-        tried.iter().filter(|(call, _)| call == "connect").count() >= 3,
+        tried.iter().filter(|(call, _)| call == "connect").count() >= 2,
         "the trace saw too little: {tried:?}"
     );
     let relay_addresses = |relays: &[u16]| -> Vec<String> {
