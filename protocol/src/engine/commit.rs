@@ -2,19 +2,20 @@
 
 use std::collections::BTreeSet;
 
+use rand_core::RngCore;
 use tracing::warn;
 
 use crate::envelope::Envelope;
 use crate::frame::Frame;
 use crate::identity::IdentityKey;
 use crate::link::{CloseReason, LinkId};
-use crate::message::DeliveryState;
+use crate::message::{DeliveryState, MessageRecord};
 use crate::payload::{MessageId, Payload};
 use crate::store::{Store, StoreError, StoreOp};
 use crate::time::Time;
 
 use super::Engine;
-use super::types::{AfterCommit, Commit, Event, InFlight, Output};
+use super::types::{AfterCommit, Commit, EngineError, Event, InFlight, Output};
 
 impl<S: Store> Engine<S> {
     /// Commits everything staged since the last flush in one batch, then
@@ -110,6 +111,33 @@ impl<S: Store> Engine<S> {
     /// Whether a batch was taken and its commit not yet reported.
     pub fn commit_in_flight(&self) -> bool {
         !self.in_flight.is_empty()
+    }
+
+    /// A fresh id for a new outgoing message to `peer`, if it may be
+    /// queued: `peer` is a contact and the outbox has room.
+    pub(super) fn new_outgoing(&mut self, peer: &IdentityKey) -> Result<MessageId, EngineError> {
+        if !self.contacts.contains_key(peer) {
+            return Err(EngineError::UnknownContact(peer.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        Ok(MessageId(id))
+    }
+
+    /// The one way out for a message we write (text or file offer): staged,
+    /// queued, and sent only once the batch that holds it is durable.
+    pub(super) fn enqueue(&mut self, record: MessageRecord) -> Result<MessageId, EngineError> {
+        let (peer, id) = (record.peer, record.id);
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.outbox
+            .push(record, false)
+            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
+        self.after_commit.push(AfterCommit::Durable(peer, id));
+        Ok(id)
     }
 
     pub(super) fn close(&mut self, link: LinkId, reason: CloseReason) {

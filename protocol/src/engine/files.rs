@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 
-use rand_core::RngCore;
 use tracing::warn;
 
 use crate::file::{FileMeta, FileOutput, FileRecord, TransferState};
@@ -28,15 +27,7 @@ impl<S: Store> Engine<S> {
         data: &[u8],
     ) -> Result<MessageId, EngineError> {
         let meta = FileMeta::of(name, mime, data)?;
-        if !self.contacts.contains_key(peer) {
-            return Err(EngineError::UnknownContact(peer.short()));
-        }
-        if !self.outbox.has_room() {
-            return Err(EngineError::OutboxFull(self.outbox.len()));
-        }
-        let mut id = [0u8; 16];
-        self.rng.fill_bytes(&mut id);
-        let id = MessageId(id);
+        let id = self.new_outgoing(peer)?;
         for (index, chunk) in data.chunks(crate::file::CHUNK_LEN).enumerate() {
             self.batch.push(StoreOp::PutFileChunk {
                 peer: *peer,
@@ -58,14 +49,9 @@ impl<S: Store> Engine<S> {
             remote: None,
             file: Some(meta),
         };
-        self.batch
-            .push(StoreOp::PutMessage(Box::new(record.clone())));
-        self.outbox
-            .push(record, false)
-            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
-        self.after_commit.push(AfterCommit::Durable(*peer, id));
+        let result = self.enqueue(record);
         self.pump(now);
-        Ok(id)
+        result
     }
 
     /// Where the transfer of a file message stands.

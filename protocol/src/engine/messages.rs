@@ -1,6 +1,5 @@
 //! Messages: queueing texts, the outbox sent over a session, receipts, texts that arrive.
 
-use rand_core::RngCore;
 use tracing::warn;
 
 use crate::bridge::{BridgeSignal, validate_remote};
@@ -55,17 +54,10 @@ impl<S: Store> Engine<S> {
         text: &str,
     ) -> Result<MessageId, EngineError> {
         check_text(text)?;
-        if !self.contacts.contains_key(peer) {
-            return Err(EngineError::UnknownContact(peer.short()));
-        }
-        if !self.outbox.has_room() {
-            return Err(EngineError::OutboxFull(self.outbox.len()));
-        }
-        let mut id = [0u8; 16];
-        self.rng.fill_bytes(&mut id);
+        let id = self.new_outgoing(peer)?;
         let record = MessageRecord {
             peer: *peer,
-            id: MessageId(id),
+            id,
             direction: Direction::Outgoing,
             text: text.to_owned(),
             sent_at: now,
@@ -74,14 +66,7 @@ impl<S: Store> Engine<S> {
             remote,
             file: None,
         };
-        self.batch
-            .push(StoreOp::PutMessage(Box::new(record.clone())));
-        self.outbox
-            .push(record, false)
-            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
-        self.after_commit
-            .push(AfterCommit::Durable(*peer, MessageId(id)));
-        Ok(MessageId(id))
+        self.enqueue(record)
     }
 
     /// The payload that carries an outbox entry.
