@@ -33,6 +33,8 @@ pub mod message;
 mod noise;
 pub mod outbox;
 pub mod payload;
+pub mod prekeys;
+pub mod ratchet;
 pub mod safety;
 pub mod sealed;
 pub mod session;
