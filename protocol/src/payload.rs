@@ -16,6 +16,7 @@
 //!                     meta = name:bytes8 mime:bytes8 size:u64 sha256:[32]
 //!   kind 9 FileChunk  id:[16] index:u32 data:bytes32 (≤ CHUNK_LEN)
 //!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
+//!   kind 11 Prekeys   bundle (see [`crate::prekeys`]; only inside a live session)
 //! ```
 //!
 //! Files: see [`crate::file`].
@@ -28,6 +29,7 @@ use crate::file::{CHUNK_LEN, FileMeta, MAX_INLINE, MAX_WINDOW};
 use crate::group::GroupId;
 use crate::invite::{ContactCard, MAX_CARD_LEN};
 use crate::limits::FRAGMENT_LEN;
+use crate::prekeys::Bundle;
 use crate::session::MAX_PLAINTEXT;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
@@ -86,6 +88,9 @@ pub enum Payload {
         from: u32,
         count: u16,
     },
+    /// What the sender hands a contact so it can write while the sender is
+    /// away, forward-secret (`prekeys.rs`).
+    Prekeys(Box<Bundle>),
 }
 
 /// One fragment of a group sync message.
@@ -178,6 +183,10 @@ impl Payload {
             } => {
                 w.u8(10).raw(&id.0).u32(*have).u32(*from).u16(*count);
             }
+            Payload::Prekeys(bundle) => {
+                w.u8(11);
+                bundle.encode(w);
+            }
         }
     }
 
@@ -217,6 +226,7 @@ impl Payload {
             }
             Payload::FileChunk { data, .. } => 16 + 4 + 4 + data.len(),
             Payload::FileWant { .. } => 16 + 4 + 4 + 2,
+            Payload::Prekeys(_) => 4 + 32 + 8 + 64 + 1 + 4 + 32,
         };
         let len = 4 + 2 + body;
         BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
@@ -327,6 +337,7 @@ impl Payload {
                     inline,
                 }
             }
+            11 => Payload::Prekeys(Box::new(Bundle::decode(&mut r)?)),
             9 => Payload::FileChunk {
                 id: MessageId(r.array("file id")?),
                 index: r.u32("chunk index")?,

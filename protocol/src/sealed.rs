@@ -1,32 +1,58 @@
-//! Messages sealed one way to a recipient's static key, for when there is no
-//! interactive session: store-and-forward through the mesh.
+//! Messages sealed to a recipient for when there is no interactive session:
+//! store and forward through the mesh.
 //!
-//! Noise `X` (`-> e, es, s, ss`): a fresh ephemeral key per message, the
-//! sender's static key encrypted and authenticated. Inside: the sender's card
-//! (so a recipient can tie the static key to an identity, and learn a
-//! stranger's name), a 16-byte acknowledgement secret, and a padded payload.
+//! Two layers. The outer one hides everything from relays and makes every
+//! envelope one of a few sizes, whoever sent it: a fresh X25519 key per
+//! envelope, agreed with the recipient's static key, encrypts the inner
+//! message padded to [`SEALED_SIZES`]. It protects *metadata* only (a seized
+//! device opens it); the inner layer protects the content:
+//!
+//! - `Ratchet`: a message of the ratchet session with this contact
+//!   (`prekeys.rs`): forward-secret, healing after a compromise. The sender is
+//!   known to the recipient by the envelope's recipient tag (only the two of
+//!   them can compute it) and proven by the session's keys.
+//! - `Static`: Noise `X` (`-> e, es, s, ss`) to the recipient's static key
+//!   with the sender's card inside — for a first contact, before any bundle
+//!   has been exchanged. Not forward-secret: whoever later holds the
+//!   recipient's static key reads it.
 //!
 //! ```text
-//! sealed    = noise_x_message                  (e:32 ‖ enc(s):48 ‖ enc(inner))
-//! inner     = card:bytes16 ack_secret:[16] payload (padded, see payload.rs)
+//! sealed = e:[32] ‖ ChaCha20-Poly1305(k, nonce 0, len:u32 ‖ inner ‖ zeros)   (length ∈ SEALED_SIZES)
+//!          k = HKDF-SHA-256(salt = e ‖ S_r, ikm = DH(e, S_r), "cairn/seal/v2")
+//! inner  = kind:u8 (0 Static | 1 Ratchet) body
+//! Static  body = noise_x(card:bytes16 ack_secret:[16] payload_padded)
+//! Ratchet body = prekeys::RatchetMessage, whose plaintext is ack_secret:[16] payload_padded
 //! ```
 //!
-//! Anyone can replay a sealed message; receivers deduplicate on the inner
-//! message id, as for every path.
+//! Anyone can replay a sealed message; receivers deduplicate on the envelope
+//! and on the inner message id, as for every path.
 
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 use crate::identity::{Identity, StaticKey};
 use crate::invite::{ContactCard, InviteError, MAX_CARD_LEN};
 use crate::noise;
 use crate::payload::Payload;
+use crate::prekeys::RatchetMessage;
+use crate::ratchet::KeyPair;
 use crate::session::MAX_PLAINTEXT;
 use crate::wire::{DecodeError, Reader, Writer};
 
-/// What a sealed message costs beyond its inner bytes.
+/// What the Noise `X` inner layer costs beyond its plaintext.
 pub const SEAL_OVERHEAD: usize = 32 + 48 + 16;
+/// What the outer layer costs: its key, its tag, the length.
+pub const OUTER_OVERHEAD: usize = 32 + 16 + 4;
+/// Every sealed message has one of these lengths.
+pub const SEALED_SIZES: [usize; 5] = [512, 2048, 8192, 32768, 65535];
 /// Largest sealed message.
 pub const MAX_SEALED_LEN: usize = 65535;
+/// Largest inner message.
+pub const MAX_INNER_LEN: usize = MAX_SEALED_LEN - OUTER_OVERHEAD;
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -41,6 +67,8 @@ pub enum SealError {
     CardMismatch,
     #[error("{0} bytes do not fit one sealed message")]
     TooLarge(usize),
+    #[error("not sealed to this device")]
+    NotOurs,
 }
 
 /// An opened message.
@@ -51,8 +79,166 @@ pub struct Opened {
     pub payload: Payload,
 }
 
-/// Seals `payload` from `sender` (presenting `card`) to `recipient`.
+/// The inner message of a sealed envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inner {
+    /// Noise `X` to the static key, sender's card inside.
+    Static(Vec<u8>),
+    /// A ratchet session's message.
+    Ratchet(RatchetMessage),
+}
+
+impl Inner {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64);
+        match self {
+            Inner::Static(noise) => {
+                w.u8(0).raw(noise);
+            }
+            Inner::Ratchet(msg) => {
+                w.u8(1);
+                msg.encode(&mut w);
+            }
+        }
+        w.into_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let inner = match r.u8("sealed kind")? {
+            0 => Inner::Static(r.rest().to_vec()),
+            1 => Inner::Ratchet(RatchetMessage::decode(&mut r)?),
+            kind => {
+                return Err(DecodeError::UnknownKind {
+                    field: "sealed",
+                    kind,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(inner)
+    }
+}
+
+fn outer_cipher(dh: &[u8; 32], e: &[u8; 32], recipient: &[u8; 32]) -> ChaCha20Poly1305 {
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(e);
+    salt[32..].copy_from_slice(recipient);
+    let hk = Hkdf::<Sha256>::new(Some(&salt), dh);
+    let mut key = Zeroizing::new([0u8; 32]);
+    // 32 bytes always fit.
+    #[allow(clippy::expect_used)]
+    hk.expand(b"cairn/seal/v2", key.as_mut())
+        .expect("32 bytes fit HKDF");
+    ChaCha20Poly1305::new((&*key).into())
+}
+
+/// The sealed size an inner message of `len` bytes pads to.
+pub fn sealed_size(len: usize) -> Option<usize> {
+    SEALED_SIZES
+        .iter()
+        .copied()
+        .find(|s| *s >= len + OUTER_OVERHEAD)
+}
+
+/// Wraps `inner` for `recipient` with the fresh key `e`, padded to a size of
+/// [`SEALED_SIZES`].
+pub fn wrap(recipient: &StaticKey, inner: &Inner, e: &KeyPair) -> Result<Vec<u8>, SealError> {
+    let inner = inner.encode();
+    let size = sealed_size(inner.len()).ok_or(SealError::TooLarge(inner.len()))?;
+    let dh = e.dh(&recipient.0).map_err(|_| SealError::NotOurs)?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(size - 48));
+    plain.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+    plain.extend_from_slice(&inner);
+    plain.resize(size - 48, 0);
+    let sealed = outer_cipher(&dh, &e.public(), &recipient.0)
+        .encrypt(&Nonce::default(), plain.as_slice())
+        .map_err(|_| SealError::TooLarge(size))?;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&e.public());
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Removes the outer layer of a message sealed to `recipient`.
+pub fn unwrap(recipient: &Identity, sealed: &[u8]) -> Result<Inner, SealError> {
+    if sealed.len() > MAX_SEALED_LEN {
+        return Err(SealError::TooLarge(sealed.len()));
+    }
+    if sealed.len() < OUTER_OVERHEAD {
+        return Err(SealError::Decode(DecodeError::Truncated {
+            field: "sealed message",
+        }));
+    }
+    let (e, body) = sealed.split_at(32);
+    let mut e_bytes = [0u8; 32];
+    e_bytes.copy_from_slice(e);
+    let secret = recipient.static_secret_bytes();
+    let dh = crate::ratchet::dh(&secret, &e_bytes).map_err(|_| SealError::NotOurs)?;
+    let plain = Zeroizing::new(
+        outer_cipher(&dh, &e_bytes, &recipient.static_key().0)
+            .decrypt(&Nonce::default(), body)
+            .map_err(|_| SealError::NotOurs)?,
+    );
+    let mut r = Reader::new(&plain);
+    let len = r.u32("sealed length")? as usize;
+    let rest = r.rest();
+    if len > rest.len() {
+        return Err(SealError::Decode(DecodeError::Truncated {
+            field: "sealed inner",
+        }));
+    }
+    if rest[len..].iter().any(|b| *b != 0) {
+        return Err(SealError::Decode(DecodeError::Invalid("sealed padding")));
+    }
+    Ok(Inner::decode(&rest[..len])?)
+}
+
+/// The plaintext a ratchet message carries.
+pub fn ratchet_plaintext(ack_secret: [u8; 16], payload: &Payload) -> Vec<u8> {
+    let padded = payload.encode_padded();
+    let mut out = Vec::with_capacity(16 + padded.len());
+    out.extend_from_slice(&ack_secret);
+    out.extend_from_slice(&padded);
+    out
+}
+
+/// Reads what [`ratchet_plaintext`] wrote.
+pub fn read_ratchet_plaintext(bytes: &[u8]) -> Result<([u8; 16], Payload), SealError> {
+    let mut r = Reader::new(bytes);
+    let ack = r.array("ack secret")?;
+    Ok((ack, Payload::decode_padded(r.rest())?))
+}
+
+/// Seals `payload` from `sender` (presenting `card`) to `recipient` with
+/// Noise `X` and wraps it: a first contact, without forward secrecy.
 pub fn seal(
+    sender: &Identity,
+    card: &ContactCard,
+    recipient: &StaticKey,
+    ack_secret: [u8; 16],
+    payload: &Payload,
+    seed: [u8; 32],
+) -> Result<Vec<u8>, SealError> {
+    let noise = seal_static(sender, card, recipient, ack_secret, payload, seed)?;
+    let e = KeyPair::from_secret(Zeroizing::new(derive_label(
+        &seed,
+        b"cairn/seal/outer-ephemeral",
+    )));
+    wrap(recipient, &Inner::Static(noise), &e)
+}
+
+fn derive_label(seed: &[u8; 32], label: &[u8]) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(None, seed);
+    let mut out = [0u8; 32];
+    // 32 bytes always fit.
+    #[allow(clippy::expect_used)]
+    hk.expand(label, &mut out).expect("32 bytes fit HKDF");
+    out
+}
+
+/// The Noise `X` inner layer.
+pub fn seal_static(
     sender: &Identity,
     card: &ContactCard,
     recipient: &StaticKey,
@@ -65,7 +251,7 @@ pub fn seal(
     let mut inner = Writer::with_capacity(2 + card_bytes.len() + 16 + padded.len());
     inner.bytes(&card_bytes).raw(&ack_secret).raw(&padded);
     let inner = inner.into_vec();
-    if inner.len() + SEAL_OVERHEAD > MAX_SEALED_LEN || inner.len() > MAX_PLAINTEXT {
+    if inner.len() + SEAL_OVERHEAD + 1 > MAX_INNER_LEN || inner.len() > MAX_PLAINTEXT {
         return Err(SealError::TooLarge(inner.len()));
     }
     let secret = sender.static_secret_bytes();
@@ -79,8 +265,8 @@ pub fn seal(
     Ok(out)
 }
 
-/// Opens a message sealed to `recipient`.
-pub fn open(recipient: &Identity, sealed: &[u8]) -> Result<Opened, SealError> {
+/// Opens the Noise `X` inner layer.
+pub fn open_static(recipient: &Identity, sealed: &[u8]) -> Result<Opened, SealError> {
     if sealed.len() > MAX_SEALED_LEN {
         return Err(SealError::TooLarge(sealed.len()));
     }
@@ -102,6 +288,14 @@ pub fn open(recipient: &Identity, sealed: &[u8]) -> Result<Opened, SealError> {
         ack_secret,
         payload,
     })
+}
+
+/// Opens a message sealed with [`seal`] (the static path).
+pub fn open(recipient: &Identity, sealed: &[u8]) -> Result<Opened, SealError> {
+    match unwrap(recipient, sealed)? {
+        Inner::Static(noise) => open_static(recipient, &noise),
+        Inner::Ratchet(_) => Err(SealError::NotOurs),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cairn_protocol::Identity;
 use cairn_protocol::mesh::carried::{Carried, EnvelopeId};
 use cairn_protocol::mesh::carrier::{Carrier, CarrierLimits, Origin};
-use cairn_protocol::mesh::tag::{Tag, tag};
+use cairn_protocol::mesh::tag::{SLOTS, Tag, pair_key, tag};
 use cairn_protocol::mesh::{Mesh, MeshConfig, Recognised};
 use cairn_protocol::{MessageId, Time};
 use harness::Net;
@@ -26,8 +26,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Whatever crosses the relay's links, and whatever it keeps, holds no key
-    /// of sender or recipient; the relay recognises the recipient exactly
-    /// when the recipient is its own contact.
+    /// of sender or recipient; the relay does not recognise the recipient
+    /// even when the recipient is its own contact (tags are keyed by what
+    /// only sender and recipient share).
     #[test]
     fn relays_never_learn_a_recipient_they_do_not_know(
         relay_knows_recipient in any::<bool>(),
@@ -54,25 +55,41 @@ proptest! {
             }
             prop_assert!(!contains(frame, text.as_bytes()) || text.len() < 4);
         }
-        let relay_contacts: Vec<_> = net.nodes[1].engine.contacts().map(|c| c.identity).collect();
-        let mut mesh = Mesh::new(MeshConfig::default());
-        let recognised = mesh.recipient_among(&env, &relay_contacts);
-        prop_assert_eq!(recognised.is_some(), relay_knows_recipient);
-        if relay_knows_recipient {
-            prop_assert_eq!(recognised, Some(carol));
+        let relay_id = net.nodes[1].engine.identity();
+        let keys: Vec<_> = net.nodes[1]
+            .engine
+            .contacts()
+            .filter_map(|c| Some((pair_key(relay_id, &c.static_key())?, c.identity)))
+            .collect();
+        // Every tag the relay could compute for the recipient, in any slot.
+        for (key, _) in &keys {
+            for slot in 0..SLOTS {
+                prop_assert_ne!(tag(key, &carol, env.epoch, slot), env.tag);
+            }
         }
+        let mut mesh = Mesh::new(MeshConfig::default());
+        mesh.set_tag_keys(keys);
         let relay = net.key(1);
         prop_assert_eq!(mesh.recognise(&relay, &env, net.now), Recognised::Other);
     }
 
-    /// The same recipient's tag changes every epoch, and differs between
-    /// recipients: a relay cannot link envelopes across epochs.
+    /// The same recipient's tag changes every epoch and slot, and differs
+    /// between recipients and senders.
     #[test]
     fn tags_rotate_and_do_not_collide(seed in any::<u64>(), epoch in 0u32..1_000_000) {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let (a, b) = (Identity::generate(&mut rng).key(), Identity::generate(&mut rng).key());
-        prop_assert_ne!(tag(&a, epoch), tag(&a, epoch + 1));
-        prop_assert_ne!(tag(&a, epoch), tag(&b, epoch));
+        let (a, b, c) = (
+            Identity::generate(&mut rng),
+            Identity::generate(&mut rng),
+            Identity::generate(&mut rng),
+        );
+        let ab = pair_key(&a, &b.static_key()).unwrap();
+        let cb = pair_key(&c, &b.static_key()).unwrap();
+        let to_b = b.key();
+        prop_assert_ne!(tag(&ab, &to_b, epoch, 0), tag(&ab, &to_b, epoch + 1, 0));
+        prop_assert_ne!(tag(&ab, &to_b, epoch, 0), tag(&ab, &to_b, epoch, 1));
+        prop_assert_ne!(tag(&ab, &to_b, epoch, 0), tag(&ab, &a.key(), epoch, 0));
+        prop_assert_ne!(tag(&ab, &to_b, epoch, 0), tag(&cb, &to_b, epoch, 0));
     }
 
     /// A flood from one neighbour never takes more than its share; the total

@@ -3,11 +3,12 @@
 use crate::contact::{Contact, ContactOrigin};
 use crate::identity::IdentityKey;
 use crate::invite::{ContactCard, validate_name};
+use crate::mesh::tag::pair_key;
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
 
 use super::Engine;
-use super::types::{AfterCommit, EngineError, Event, Output, contacts_keys};
+use super::types::{AfterCommit, EngineError, Event, Output};
 
 impl<S: Store> Engine<S> {
     /// A freshly dated and signed card to hand out as an invite.
@@ -156,9 +157,16 @@ impl<S: Store> Engine<S> {
         } else if card.created() <= c.card.created() || card == c.card {
             return;
         }
+        let rekeyed = c.key_changed && c.static_key() != card.static_key();
         c.card = card;
         self.batch.push(StoreOp::PutContact(Box::new(c.clone())));
         self.contacts.insert(peer, c);
+        if rekeyed {
+            // Sessions and bundles were made with the old key.
+            self.prekeys.forget(&peer);
+            self.persist_prekeys();
+            self.contacts_changed();
+        }
     }
 
     /// Someone not in our contacts wrote: keep them as a contact request if
@@ -215,8 +223,14 @@ impl<S: Store> Engine<S> {
             .is_some_and(|c| c.origin == ContactOrigin::Invite)
     }
 
+    /// The contacts changed (one came, or one's key did): the mesh's
+    /// recipient tags follow.
     pub(super) fn contacts_changed(&mut self) {
-        self.contact_keys = contacts_keys(&self.contacts);
-        self.mesh.contacts_changed();
+        let keys = self
+            .contacts
+            .values()
+            .filter_map(|c| Some((pair_key(&self.identity, &c.static_key())?, c.identity)))
+            .collect();
+        self.mesh.set_tag_keys(keys);
     }
 }

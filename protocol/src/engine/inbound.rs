@@ -26,7 +26,7 @@ impl<S: Store> Engine<S> {
         match Frame::decode(bytes) {
             Ok(Frame::Envelope(env)) => self.on_envelope(now, link, env),
             Ok(Frame::Summary(summary)) => {
-                self.mesh.on_summary(now, link, summary, &self.contact_keys);
+                self.mesh.on_summary(now, link, summary);
             }
             Ok(Frame::Carry(env)) => self.on_carry(now, link, *env),
             Ok(Frame::Acks(acks)) => {
@@ -72,8 +72,11 @@ impl<S: Store> Engine<S> {
                     .sessions
                     .current(&peer_key)
                     .is_some_and(|s| s.is_initiator());
+                if initiator {
+                    self.offer_prekeys(now, &peer_key);
+                }
                 let sent = self.service_peer(now, &peer_key);
-                if initiator && sent == 0 {
+                if initiator && sent == 0 && !self.contacts.contains_key(&peer_key) {
                     // The responder uses a session only once it hears from us in it.
                     self.send_payload(&peer_key, &Payload::Keepalive);
                 }
@@ -94,6 +97,7 @@ impl<S: Store> Engine<S> {
                 }
                 if newly_confirmed {
                     // The responder could not send in the session until now.
+                    self.offer_prekeys(now, &peer);
                     self.groups.peer_up(peer);
                     self.service_peer(now, &peer);
                     self.files.session_up(now, &peer);
@@ -215,6 +219,7 @@ impl<S: Store> Engine<S> {
                 }
             }
             Payload::Keepalive => {}
+            Payload::Prekeys(bundle) => self.on_prekeys(&peer, *bundle),
             Payload::Bridge(signal) => {
                 // Someone opting in to this node as their gateway need not
                 // be a contact yet; every other signal comes from contacts.

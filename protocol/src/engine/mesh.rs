@@ -7,13 +7,17 @@ use crate::bridge::BridgeSignal;
 use crate::contact::Contact;
 use crate::frame::Frame;
 use crate::identity::IdentityKey;
+use crate::invite::ContactCard;
 use crate::link::LinkId;
 use crate::mesh::carried::{Carried, EnvelopeId, ack_hash};
 use crate::mesh::carrier::CarriedRecord;
-use crate::mesh::tag::{epoch_of, tag};
-use crate::mesh::{MeshFrame, MeshOutput, MeshStats, Recognised};
+use crate::mesh::tag::{SLOTS, epoch_of, pair_key, tag};
+use crate::mesh::{MeshFrame, MeshOutput, MeshStats, Policy, Recognised};
 use crate::message::DeliveryState;
 use crate::payload::{MessageId, Payload};
+use crate::prekeys::{Bundle, Secrecy};
+use crate::ratchet::KeyPair;
+use crate::sealed::Inner;
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
 
@@ -53,7 +57,9 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Seals `payload` one way to `peer` and starts it through the mesh.
+    /// Seals `payload` to `peer` and starts it through the mesh: in the
+    /// ratchet session with them when there is one or a bundle to start one,
+    /// else (a first contact) with Noise `X` to their static key.
     /// `message` names the outbox entry it carries, if any.
     pub(super) fn mesh_send(
         &mut self,
@@ -68,20 +74,54 @@ impl<S: Store> Engine<S> {
         let Some(recipient) = self.contacts.get(peer).map(Contact::static_key) else {
             return;
         };
+        let Some(tag_key) = pair_key(&self.identity, &recipient) else {
+            return;
+        };
         let mut secret = [0u8; 16];
         let mut id = [0u8; 16];
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut secret);
         self.rng.fill_bytes(&mut id);
         self.rng.fill_bytes(&mut seed);
-        let sealed = match crate::sealed::seal(
-            &self.identity,
-            &self.card,
-            &recipient,
-            secret,
-            payload,
-            seed,
-        ) {
+        let sealed = if self.prekeys.can_seal(peer, now) {
+            let plain = crate::sealed::ratchet_plaintext(secret, payload);
+            let inner = match self.prekeys.seal(
+                &self.identity,
+                peer,
+                &recipient,
+                &plain,
+                now,
+                &mut self.rng,
+            ) {
+                Ok(Some((msg, secrecy))) => {
+                    if secrecy == Secrecy::SignedPrekeyOnly {
+                        debug!(
+                            "no one-time prekey of this contact left: forward secret \
+                             only once their signed prekey is deleted"
+                        );
+                    }
+                    Inner::Ratchet(msg)
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    debug!(error = %e, "could not seal in the ratchet session");
+                    return;
+                }
+            };
+            self.persist_prekeys();
+            let e = KeyPair::generate(&mut self.rng);
+            crate::sealed::wrap(&recipient, &inner, &e)
+        } else {
+            crate::sealed::seal(
+                &self.identity,
+                &self.card,
+                &recipient,
+                secret,
+                payload,
+                seed,
+            )
+        };
+        let sealed = match sealed {
             Ok(sealed) => sealed,
             // Too large for one sealed message: it waits for a direct link.
             Err(e) => {
@@ -91,19 +131,118 @@ impl<S: Store> Engine<S> {
         };
         let mesh = self.mesh.config();
         let epoch = epoch_of(now, mesh.epoch);
+        // Start somewhere below the limits, so the first hop cannot tell the
+        // sender from a relay by a full budget or a round expiry.
+        let hop_limit = mesh
+            .hop_limit
+            .saturating_sub((self.rng.next_u32() % 4) as u8)
+            .max(1);
+        let budget = match mesh.policy {
+            Policy::SprayAndWait { copies } => copies.max(1),
+            _ => 1,
+        };
+        let copies = budget - (self.rng.next_u32() % u32::from(budget.div_ceil(4))) as u16;
+        let jitter = mesh.ttl.as_millis() as u64 / 8;
+        let expiry =
+            now + mesh.ttl - std::time::Duration::from_millis(self.rng.next_u64() % jitter.max(1));
         let env = Carried {
             id: EnvelopeId(id),
             epoch,
-            tag: tag(peer, epoch),
-            expiry: now + mesh.ttl,
-            hop_limit: mesh.hop_limit,
-            copies: 1,
+            tag: tag(&tag_key, peer, epoch, self.next_slot(peer, epoch)),
+            expiry,
+            hop_limit,
+            copies,
             ack_hash: ack_hash(&secret),
             sealed,
         };
         let message = message.unwrap_or(MessageId(id));
-        self.mesh
-            .originate(now, env, *peer, message, secret, &self.contact_keys);
+        self.mesh.originate(now, env, *peer, message, secret);
+    }
+
+    /// The tag slot for the next envelope to `peer` in `epoch`: each in turn,
+    /// then at random once all are used.
+    fn next_slot(&mut self, peer: &IdentityKey, epoch: u32) -> u8 {
+        let entry = self.tag_slots.entry(*peer).or_insert((epoch, 0));
+        if entry.0 != epoch {
+            *entry = (epoch, 0);
+        }
+        let slot = if entry.1 < SLOTS {
+            entry.1
+        } else {
+            (self.rng.next_u32() % u32::from(SLOTS)) as u8
+        };
+        entry.1 = entry.1.saturating_add(1);
+        slot
+    }
+
+    /// Writes what changed in the prekeys and ratchet sessions into the batch.
+    pub(super) fn persist_prekeys(&mut self) {
+        for (key, value) in self.prekeys.take_changes() {
+            match value {
+                Some(value) => self.put_setting(&key, value),
+                None => self.delete_setting(&key),
+            }
+        }
+    }
+
+    /// A live session with a contact is usable from our side: hand them a
+    /// fresh bundle, so what they send while we are away is forward-secret.
+    pub(super) fn offer_prekeys(&mut self, now: Time, peer: &IdentityKey) {
+        if !self.contacts.contains_key(peer) {
+            return;
+        }
+        let bundle = self
+            .prekeys
+            .bundle_for(&self.identity, peer, now, &mut self.rng);
+        self.persist_prekeys();
+        self.send_payload(peer, &Payload::Prekeys(Box::new(bundle)));
+    }
+
+    /// A contact's bundle, from inside a live session with them.
+    pub(super) fn on_prekeys(&mut self, peer: &IdentityKey, bundle: Bundle) {
+        if !self.contacts.contains_key(peer) {
+            return;
+        }
+        match self.prekeys.on_bundle(peer, bundle) {
+            Ok(()) => self.persist_prekeys(),
+            Err(e) => debug!(error = %e, "prekey bundle refused"),
+        }
+    }
+
+    /// Opens an envelope sealed to us: `from` is the contact its tag names,
+    /// if it named one.
+    fn open_carried(
+        &mut self,
+        now: Time,
+        from: Option<IdentityKey>,
+        sealed: &[u8],
+    ) -> Option<(ContactCard, [u8; 16], Payload)> {
+        match crate::sealed::unwrap(&self.identity, sealed).ok()? {
+            Inner::Static(noise) => {
+                let opened = crate::sealed::open_static(&self.identity, &noise).ok()?;
+                Some((opened.sender, opened.ack_secret, opened.payload))
+            }
+            Inner::Ratchet(msg) => {
+                // Only a contact's session opens it, and the tag names them.
+                let from = from?;
+                let contact = self.contacts.get(&from)?;
+                let (card, key) = (contact.card.clone(), contact.static_key());
+                let plain =
+                    match self
+                        .prekeys
+                        .open(&self.identity, &from, &key, &msg, now, &mut self.rng)
+                    {
+                        Ok(plain) => plain,
+                        Err(e) => {
+                            debug!(error = %e, "a carried message for us did not open");
+                            return None;
+                        }
+                    };
+                self.persist_prekeys();
+                let (ack, payload) = crate::sealed::read_ratchet_plaintext(&plain).ok()?;
+                Some((card, ack, payload))
+            }
+        }
     }
 
     /// Carries out one thing the mesh asked for: a frame to send, or an
@@ -147,40 +286,46 @@ impl<S: Store> Engine<S> {
     }
 
     /// An envelope a neighbour handed us: ours to open, or to carry on.
+    /// One whose tag we do not recognise may still be ours (a first message
+    /// from someone we do not know yet): every node tries to open those.
     pub(super) fn on_carry(&mut self, now: Time, link: LinkId, env: Carried) {
         if !self.mesh.enabled() {
             return;
         }
         let me = self.identity.key();
-        if self.mesh.recognise(&me, &env, now) == Recognised::Mine
-            && let Ok(opened) = crate::sealed::open(&self.identity, &env.sealed)
-        {
+        let from = match self.mesh.recognise(&me, &env, now) {
+            Recognised::Mine { from } => Some(from),
+            Recognised::Other => None,
+        };
+        if let Some((sender, ack_secret, payload)) = self.open_carried(now, from, &env.sealed) {
             self.mesh
-                .delivered_here(link, env.id, opened.ack_secret, env.expiry);
-            let peer = opened.sender.identity();
+                .delivered_here(link, env.id, ack_secret, env.expiry);
+            let peer = sender.identity();
             if peer == me {
                 return;
             }
             let contact = self.may_bring_groups(&peer);
             if self.contacts.contains_key(&peer) {
-                self.on_card(now, opened.sender);
-            } else if match &opened.payload {
+                self.on_card(now, sender);
+            } else if match &payload {
                 Payload::Text { .. } | Payload::File { .. } => true,
                 Payload::Bridge(signal) => matches!(**signal, BridgeSignal::Join { .. }),
                 _ => false,
             } {
-                self.add_request(now, opened.sender);
+                self.add_request(now, sender);
             }
-            match opened.payload {
+            match payload {
                 // Through the mesh: pushes only, never the sync protocol.
                 Payload::Group(fragment) => {
                     self.groups.on_fragment(peer, *fragment, false, contact);
                 }
+                // Bundles travel only inside live sessions.
+                Payload::Prekeys(_) => {}
                 payload => self.on_payload(now, peer, payload),
             }
             return;
         }
-        // Not ours (or a tag collision): carry it on.
-        self.mesh.on_carry(now, link, env, &self.contact_keys);
+        // Not ours: carry it on.
+        self.mesh.on_carry(now, link, env);
     }
 }

@@ -58,12 +58,13 @@ use crate::mesh::Mesh;
 use crate::mesh::carrier::{Held, Origin};
 use crate::outbox::Outbox;
 use crate::payload::MessageId;
+use crate::prekeys::{Prekeys, STORE_PREFIX};
 use crate::session_table::SessionTable;
 use crate::store::{Store, WriteBatch};
 use crate::time::Time;
 
 pub use crate::link::{CloseReason, LinkId, LinkInfo, MIN_LINK_MTU, Medium};
-use types::{AfterCommit, InFlight, LinkState, RATE_WINDOW, contacts_keys};
+use types::{AfterCommit, InFlight, LinkState, RATE_WINDOW};
 pub use types::{Commit, Config, EngineError, Event, Output};
 
 pub struct Engine<S: Store> {
@@ -94,8 +95,11 @@ pub struct Engine<S: Store> {
     /// Group writes are in the current batch (redone if it fails).
     groups_in_batch: bool,
     mesh: Mesh,
-    /// Contacts' identity keys, for the mesh to recognise their envelopes.
-    contact_keys: Vec<IdentityKey>,
+    /// Signed and one-time prekeys, and a ratchet session per contact, for
+    /// what travels through the mesh (`prekeys.rs`).
+    prekeys: Prekeys,
+    /// Which recipient-tag slot each contact's envelopes reached this epoch.
+    tag_slots: BTreeMap<IdentityKey, (u32, u8)>,
     groups: Groups,
     /// Every setting, as staged: what was put is seen at once, not only once
     /// its batch is committed (a reply can come back before that).
@@ -150,8 +154,19 @@ impl<S: Store> Engine<S> {
                 now,
             );
         }
-        let contact_keys = contacts_keys(&contacts);
-        let settings = store.settings()?.into_iter().collect();
+        let settings: BTreeMap<String, Vec<u8>> = store.settings()?.into_iter().collect();
+        let prekeys = Prekeys::load(
+            settings
+                .range(STORE_PREFIX.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(STORE_PREFIX))
+                .map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .unwrap_or_else(|e| {
+            // Sessions are rebuilt when contacts next meet; envelopes already
+            // sealed to the lost keys cannot be opened.
+            warn!(error = %e, "stored prekeys could not be read; starting afresh");
+            Prekeys::default()
+        });
         let mut files = Transfers::new();
         for c in contacts.values() {
             if c.origin == ContactOrigin::Request {
@@ -176,12 +191,13 @@ impl<S: Store> Engine<S> {
         // Their periodic work starts its clock now.
         groups.handle_timeout(now);
         files.handle_timeout(now, |_| false);
-        Ok(Self {
+        let mut engine = Self {
             groups,
             settings,
             files,
             mesh,
-            contact_keys,
+            prekeys,
+            tag_slots: BTreeMap::new(),
             sessions: SessionTable::new(config.sessions),
             config,
             identity,
@@ -201,7 +217,9 @@ impl<S: Store> Engine<S> {
             receipts: BTreeMap::new(),
             outputs: VecDeque::new(),
             groups_in_batch: false,
-        })
+        };
+        engine.contacts_changed();
+        Ok(engine)
     }
 
     pub fn identity_key(&self) -> IdentityKey {
@@ -235,6 +253,8 @@ impl<S: Store> Engine<S> {
     pub fn handle_timeout(&mut self, now: Time) {
         self.sessions.handle_timeout(now);
         self.mesh.handle_timeout(&self.identity.key(), now);
+        self.prekeys.handle_timeout(now);
+        self.persist_prekeys();
         for state in self.links.values_mut() {
             if now.since(state.window_start) >= RATE_WINDOW {
                 state.window_start = now;
@@ -309,6 +329,7 @@ impl<S: Store> Engine<S> {
             self.mesh.poll_timeout(),
             self.groups.poll_timeout(),
             self.files.poll_timeout(),
+            self.prekeys.poll_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -2,13 +2,13 @@
 //! and the small private ones its rooms share. A leaf of `engine/`: the
 //! rooms import from here, never from each other.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::bridge::BridgeSignal;
-use crate::contact::{Contact, ContactOrigin};
+use crate::contact::ContactOrigin;
 use crate::file::{FileError, FileRecord};
 use crate::group::{GroupError, GroupId};
 use crate::identity::IdentityKey;
@@ -190,9 +190,6 @@ pub(super) enum AfterCommit {
     Send(IdentityKey, Payload),
 }
 
-pub(super) fn contacts_keys(contacts: &BTreeMap<IdentityKey, Contact>) -> Vec<IdentityKey> {
-    contacts.keys().copied().collect()
-}
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// A text the user may send: not blank, within [`MAX_TEXT_LEN`].

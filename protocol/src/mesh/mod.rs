@@ -38,7 +38,7 @@ use crate::wire::{DecodeError, Reader, Writer};
 use bloom::Bloom;
 use carried::{Carried, EnvelopeId};
 use carrier::{Carrier, CarrierLimits, Held, Origin, Refusal};
-use tag::{Tag, epoch_of, tag};
+use tag::{Tag, TagKey, epoch_of, tag};
 
 /// Most delivery proofs in one frame.
 pub const MAX_ACKS: usize = 256;
@@ -179,10 +179,11 @@ pub struct Mesh {
     config: MeshConfig,
     carrier: Carrier,
     neighbours: BTreeMap<LinkId, Neighbour>,
-    /// Our own tags, for the epochs an envelope can live, by epoch.
-    own: Option<(u32, BTreeMap<u32, Tag>)>,
-    /// Contacts' tags by epoch, computed when first needed.
-    contact_tags: BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
+    /// The tag keys we share with each contact.
+    tag_keys: Vec<(TagKey, IdentityKey)>,
+    /// Our tags with every contact, for the epochs an envelope can live:
+    /// (current epoch, tag → (epoch, contact)).
+    own: Option<(u32, BTreeMap<Tag, (u32, IdentityKey)>)>,
     /// Delivery proofs we know, to pass on: id → (secret, until).
     proofs: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
     /// The "have" filter neighbours get, kept up to date by insertion.
@@ -191,24 +192,6 @@ pub struct Mesh {
     own_secrets: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
     out: VecDeque<MeshOutput>,
     stats: MeshStats,
-}
-
-/// Looks `tag` up among the tags `contacts` have in `epoch`, computing that
-/// epoch's table on first use (one table per epoch seen, dropped by `handle_timeout`).
-fn recipient_of(
-    tables: &mut BTreeMap<u32, BTreeMap<Tag, IdentityKey>>,
-    contacts: &[IdentityKey],
-    epoch: u32,
-    wanted: &Tag,
-) -> Option<IdentityKey> {
-    if contacts.is_empty() {
-        return None;
-    }
-    tables
-        .entry(epoch)
-        .or_insert_with(|| contacts.iter().map(|c| (tag(c, epoch), *c)).collect())
-        .get(wanted)
-        .copied()
 }
 
 /// The Bloom filter of what we hold (and hold proofs for), grown by
@@ -260,8 +243,10 @@ impl HaveFilter {
 /// What a carried envelope means to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recognised {
-    /// Its tag is ours: try to open it.
-    Mine,
+    /// Its tag is ours with this contact: try to open it.
+    Mine {
+        from: IdentityKey,
+    },
     Other,
 }
 
@@ -272,7 +257,7 @@ impl Mesh {
             config,
             neighbours: BTreeMap::new(),
             own: None,
-            contact_tags: BTreeMap::new(),
+            tag_keys: Vec::new(),
             proofs: BTreeMap::new(),
             own_secrets: BTreeMap::new(),
             have: HaveFilter::default(),
@@ -326,14 +311,20 @@ impl Mesh {
         u32::try_from(self.config.carrier.max_ttl.as_millis() / e + 1).unwrap_or(u32::MAX)
     }
 
-    /// Our tags for every epoch an envelope made now or earlier may carry.
-    fn own_tags(&mut self, me: &IdentityKey, now: Time) -> &BTreeMap<u32, Tag> {
+    /// Our tags for every epoch an envelope made now or earlier may carry,
+    /// with every contact.
+    fn own_tags(&mut self, me: &IdentityKey, now: Time) -> &BTreeMap<Tag, (u32, IdentityKey)> {
         let epoch = epoch_of(now, self.config.epoch);
         if self.own.as_ref().is_none_or(|(e, _)| *e != epoch) {
             let span = self.epochs_alive().min(24 * 8);
-            let tags = (epoch.saturating_sub(span)..=epoch.saturating_add(1))
-                .map(|e| (e, tag(me, e)))
-                .collect();
+            let mut tags = BTreeMap::new();
+            for e in epoch.saturating_sub(span)..=epoch.saturating_add(1) {
+                for (key, from) in &self.tag_keys {
+                    for slot in 0..tag::SLOTS {
+                        tags.insert(tag(key, me, e, slot), (e, *from));
+                    }
+                }
+            }
             self.own = Some((epoch, tags));
         }
         // Just set above when missing.
@@ -341,27 +332,18 @@ impl Mesh {
         &self.own.as_ref().unwrap().1
     }
 
-    /// Whether `env` is addressed to `me`.
+    /// Whether `env` is addressed to `me`, and by which contact.
     pub fn recognise(&mut self, me: &IdentityKey, env: &Carried, now: Time) -> Recognised {
-        match self.own_tags(me, now).get(&env.epoch) {
-            Some(t) if *t == env.tag => Recognised::Mine,
+        match self.own_tags(me, now).get(&env.tag) {
+            Some((epoch, from)) if *epoch == env.epoch => Recognised::Mine { from: *from },
             _ => Recognised::Other,
         }
     }
 
-    /// Which of `contacts` an envelope is for, if any: all a relay can ever
-    /// learn about a recipient.
-    pub fn recipient_among(
-        &mut self,
-        env: &Carried,
-        contacts: &[IdentityKey],
-    ) -> Option<IdentityKey> {
-        recipient_of(&mut self.contact_tags, contacts, env.epoch, &env.tag)
-    }
-
-    /// Contacts changed: recompute their tags when next needed.
-    pub fn contacts_changed(&mut self) {
-        self.contact_tags.clear();
+    /// The tag keys shared with each contact changed (a contact came or went).
+    pub fn set_tag_keys(&mut self, keys: Vec<(TagKey, IdentityKey)>) {
+        self.tag_keys = keys;
+        self.own = None;
     }
 
     fn summary(&mut self, me: &IdentityKey, now: Time) -> Summary {
@@ -376,7 +358,7 @@ impl Mesh {
         }
         let have = self.have.bloom.clone();
         let announce = self.config.announce_interest;
-        let tags: Vec<Tag> = self.own_tags(me, now).values().copied().collect();
+        let tags: Vec<Tag> = self.own_tags(me, now).keys().copied().collect();
         let mut interest = Bloom::for_items(tags.len());
         if announce {
             for t in &tags {
@@ -420,13 +402,7 @@ impl Mesh {
     }
 
     /// A neighbour told us what it holds and wants: push what it lacks.
-    pub fn on_summary(
-        &mut self,
-        now: Time,
-        link: LinkId,
-        summary: Summary,
-        contacts: &[IdentityKey],
-    ) {
+    pub fn on_summary(&mut self, now: Time, link: LinkId, summary: Summary) {
         let Some(n) = self.neighbours.get_mut(&link) else {
             return;
         };
@@ -439,9 +415,9 @@ impl Mesh {
         }
         // Most of what a relay holds waits for its recipient (one copy left):
         // pick out cheaply what this neighbour could get before weighing it.
-        let ids = self.candidates_for(link, contacts);
+        let ids = self.candidates_for(link);
         for id in ids {
-            if let Some(frame) = self.offer(now, link, &id, contacts) {
+            if let Some(frame) = self.offer(now, link, &id) {
                 out.push((link, frame));
             }
         }
@@ -450,14 +426,13 @@ impl Mesh {
 
     /// The envelopes `offer` might hand to the neighbour on `link`: those the
     /// policy still spreads, and those the neighbour is the recipient of.
-    fn candidates_for(&mut self, link: LinkId, contacts: &[IdentityKey]) -> Vec<EnvelopeId> {
+    fn candidates_for(&self, link: LinkId) -> Vec<EnvelopeId> {
         let Some(n) = self.neighbours.get(&link) else {
             return Vec::new();
         };
         let policy = self.config.policy;
-        let (peer, contact) = (n.peer, n.contact);
-        let (carrier, tables) = (&self.carrier, &mut self.contact_tags);
-        carrier
+        let peer = n.peer;
+        self.carrier
             .iter()
             .filter(|h| {
                 let spreads = match policy {
@@ -469,16 +444,9 @@ impl Mesh {
                     || n.interest
                         .as_ref()
                         .is_some_and(|i| i.contains(&h.env.tag.0))
-                    || match h.origin {
-                        Origin::Own { peer: to, .. } => to == peer,
-                        // Only a contact of ours can be recognised as the
-                        // recipient of what we relay.
-                        Origin::Relayed { .. } => {
-                            contact
-                                && recipient_of(tables, contacts, h.env.epoch, &h.env.tag)
-                                    == Some(peer)
-                        }
-                    }
+                    // A relay never knows whom it carries for; the sender
+                    // knows its own recipient.
+                    || matches!(h.origin, Origin::Own { peer: to, .. } if to == peer)
             })
             .map(|h| h.env.id)
             .collect()
@@ -506,21 +474,14 @@ impl Mesh {
 
     /// Decides whether to hand envelope `id` to the neighbour on `link`, and
     /// if so updates our copy and returns the frame.
-    fn offer(
-        &mut self,
-        _now: Time,
-        link: LinkId,
-        id: &EnvelopeId,
-        contacts: &[IdentityKey],
-    ) -> Option<MeshFrame> {
+    fn offer(&mut self, _now: Time, link: LinkId, id: &EnvelopeId) -> Option<MeshFrame> {
         let policy = self.config.policy;
         let n = self.neighbours.get(&link)?;
         let held = self.carrier.get(id)?;
         if n.given.contains(id) || n.have.as_ref().is_some_and(|h| h.contains(&id.0)) {
             return None;
         }
-        let (epoch, tag, copies, hop_limit, origin) = (
-            held.env.epoch,
+        let (tag, copies, hop_limit, origin) = (
             held.env.tag,
             held.env.copies,
             held.env.hop_limit,
@@ -528,13 +489,7 @@ impl Mesh {
         );
         let peer = n.peer;
         let wants = n.interest.as_ref().is_some_and(|i| i.contains(&tag.0));
-        let is_recipient = wants
-            || match origin {
-                Origin::Own { peer: to, .. } => to == peer,
-                Origin::Relayed { .. } => {
-                    recipient_of(&mut self.contact_tags, contacts, epoch, &tag) == Some(peer)
-                }
-            };
+        let is_recipient = wants || matches!(origin, Origin::Own { peer: to, .. } if to == peer);
         let own = matches!(origin, Origin::Own { .. });
         if hop_limit <= 1 && !own && !is_recipient {
             return None;
@@ -575,7 +530,6 @@ impl Mesh {
         now: Time,
         id: &EnvelopeId,
         except: Option<LinkId>,
-        contacts: &[IdentityKey],
     ) -> Vec<(LinkId, MeshFrame)> {
         let links: Vec<LinkId> = self
             .neighbours
@@ -585,7 +539,7 @@ impl Mesh {
             .collect();
         links
             .into_iter()
-            .filter_map(|l| self.offer(now, l, id, contacts).map(|f| (l, f)))
+            .filter_map(|l| self.offer(now, l, id).map(|f| (l, f)))
             .collect()
     }
 
@@ -597,10 +551,11 @@ impl Mesh {
         peer: IdentityKey,
         message: MessageId,
         secret: [u8; 16],
-        contacts: &[IdentityKey],
     ) {
         env.copies = match self.config.policy {
-            Policy::SprayAndWait { copies } => copies.max(1),
+            // The sender may start below the budget (so its first hop cannot
+            // tell it from a relay), never above it.
+            Policy::SprayAndWait { copies } => env.copies.clamp(1, copies.max(1)),
             _ => 1,
         };
         let id = env.id;
@@ -616,12 +571,12 @@ impl Mesh {
         // The sender can prove delivery too, once it learns of it.
         self.own_secrets.insert(id, (secret, until));
         self.out.push_back(MeshOutput::Stored(id));
-        let frames = self.spread(now, &id, None, contacts);
+        let frames = self.spread(now, &id, None);
         self.send(frames);
     }
 
     /// An envelope a neighbour handed us, not addressed to us.
-    pub fn on_carry(&mut self, now: Time, link: LinkId, env: Carried, contacts: &[IdentityKey]) {
+    pub fn on_carry(&mut self, now: Time, link: LinkId, env: Carried) {
         let Some(n) = self.neighbours.get_mut(&link) else {
             return;
         };
@@ -651,7 +606,7 @@ impl Mesh {
                     self.out.push_back(MeshOutput::Removed(e));
                 }
                 self.out.push_back(MeshOutput::Stored(id));
-                self.spread(now, &id, Some(link), contacts)
+                self.spread(now, &id, Some(link))
             }
             Err(Refusal::AlreadyDelivered) => {
                 // Tell the neighbour so it drops its copy too.
@@ -760,10 +715,6 @@ impl Mesh {
             self.out.push_back(MeshOutput::Removed(held.env.id));
         }
         self.proofs.retain(|_, (_, until)| *until > now);
-        let current = epoch_of(now, self.config.epoch);
-        let alive = self.epochs_alive();
-        self.contact_tags
-            .retain(|e, _| e.saturating_add(alive) >= current);
         let due: Vec<LinkId> = self
             .neighbours
             .iter()
