@@ -53,6 +53,9 @@ pub const OPKS_PER_PEER: usize = 3;
 pub const SESSIONS_PER_PEER: usize = 3;
 /// How long keys of skipped messages are kept: an envelope lives at most a day.
 pub const SKIPPED_KEEP: Duration = Duration::from_secs(25 * 3600);
+/// How often two contacts in reach of each other open a session just to
+/// exchange bundles (when they have something to say they do anyway).
+pub const BUNDLE_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// Largest ratchet ciphertext.
 pub const MAX_CIPHERTEXT: usize = 65535;
 
@@ -208,6 +211,8 @@ struct Peer {
     theirs: Option<(Bundle, bool)>,
     /// Their bundle is newer than our newest session with them.
     fresh: bool,
+    /// When their newest bundle came.
+    theirs_at: Time,
     /// One-time prekeys we gave them, oldest first.
     mine: Vec<(u32, KeyPair)>,
     /// Newest (last used) first.
@@ -306,13 +311,27 @@ impl Prekeys {
     }
 
     /// A contact's bundle, from inside a live session with them.
-    pub fn on_bundle(&mut self, peer: &IdentityKey, bundle: Bundle) -> Result<(), PrekeyError> {
+    pub fn on_bundle(
+        &mut self,
+        peer: &IdentityKey,
+        bundle: Bundle,
+        now: Time,
+    ) -> Result<(), PrekeyError> {
         bundle.verify(peer)?;
         let entry = self.peers.entry(*peer).or_default();
         entry.theirs = Some((bundle, false));
         entry.fresh = true;
+        entry.theirs_at = now;
         self.dirty.insert(*peer);
         Ok(())
+    }
+
+    /// Whether it is time to meet `peer` in a live session for a new bundle:
+    /// none yet, or the last is older than [`BUNDLE_REFRESH`].
+    pub fn wants_bundle(&self, peer: &IdentityKey, now: Time) -> bool {
+        self.peers
+            .get(peer)
+            .is_none_or(|p| p.theirs.is_none() || now.since(p.theirs_at) >= BUNDLE_REFRESH)
     }
 
     /// Whether a message to `peer` can go by a ratchet session now.
@@ -623,6 +642,7 @@ fn encode_peer(p: &Peer) -> Vec<u8> {
         }
     }
     w.u8(u8::from(p.fresh));
+    w.u64(p.theirs_at.as_millis());
     w.u8(p.mine.len() as u8);
     for (id, pair) in &p.mine {
         w.u32(*id);
@@ -660,6 +680,7 @@ fn decode_peer(r: &mut Reader<'_>) -> Result<Peer, DecodeError> {
         None
     };
     let fresh = flag(r, "bundle fresh")?;
+    let theirs_at = Time::from_millis(r.u64("bundle received")?);
     let mut mine = Vec::new();
     for _ in 0..r.u8("one-time prekeys")?.min(OPKS_PER_PEER as u8 + 1) {
         mine.push((r.u32("one-time prekey id")?, KeyPair::decode(r)?));
@@ -687,6 +708,7 @@ fn decode_peer(r: &mut Reader<'_>) -> Result<Peer, DecodeError> {
     Ok(Peer {
         theirs,
         fresh,
+        theirs_at,
         mine,
         sessions,
     })

@@ -26,15 +26,19 @@ impl<S: Store> Engine<S> {
     /// This is [`Engine::begin_commit`], the store's commit and
     /// [`Engine::end_commit`] in one step, for drivers that commit inline.
     pub fn flush(&mut self, now: Time) -> Result<(), StoreError> {
-        let Some(commit) = self.begin_commit() else {
-            return Ok(());
-        };
-        let result = if commit.batch.is_empty() {
-            Ok(())
-        } else {
-            self.store.commit(&commit.batch)
-        };
-        self.end_commit(now, commit.ticket, result)
+        // What a commit releases may stage more (a message made durable is
+        // sealed for the mesh, which advances a ratchet): commit until
+        // nothing waits. Each round releases only what the last one staged,
+        // so this ends.
+        while let Some(commit) = self.begin_commit() {
+            let result = if commit.batch.is_empty() {
+                Ok(())
+            } else {
+                self.store.commit(&commit.batch)
+            };
+            self.end_commit(now, commit.ticket, result)?;
+        }
+        Ok(())
     }
 
     /// Takes what is staged as one batch for the driver to commit — on another
@@ -90,6 +94,10 @@ impl<S: Store> Engine<S> {
                 (AfterCommit::Event(event), true) => self.outputs.push_back(Output::Event(event)),
                 (AfterCommit::Send(peer, payload), true) => {
                     self.send_payload(&peer, &payload);
+                }
+                (AfterCommit::Originate(o), true) => {
+                    let o = *o;
+                    self.mesh.originate(now, o.env, o.peer, o.message, o.secret);
                 }
                 (AfterCommit::GroupsSaved, false) => self.groups.commit_failed(),
                 (_, false) | (AfterCommit::GroupsSaved, true) => {}

@@ -219,7 +219,7 @@ impl<S: Store> Engine<S> {
                 }
             }
             Payload::Keepalive => {}
-            Payload::Prekeys(bundle) => self.on_prekeys(&peer, *bundle),
+            Payload::Prekeys(bundle) => self.on_prekeys(now, &peer, *bundle),
             Payload::Bridge(signal) => {
                 // Someone opting in to this node as their gateway need not
                 // be a contact yet; every other signal comes from contacts.

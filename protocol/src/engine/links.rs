@@ -66,6 +66,10 @@ impl<S: Store> Engine<S> {
         if self.has_session(&peer) {
             self.files.session_up(now, &peer);
             self.groups.peer_up(peer);
+            // Meeting again: a fresh bundle, so a compromise heals here.
+            if self.sessions.current(&peer).is_some() {
+                self.offer_prekeys(now, &peer);
+            }
         }
 
         self.pump(now);

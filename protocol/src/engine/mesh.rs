@@ -22,7 +22,7 @@ use crate::store::{Store, StoreOp};
 use crate::time::Time;
 
 use super::Engine;
-use super::types::{Event, Output};
+use super::types::{AfterCommit, Event, Originate, Output};
 
 impl<S: Store> Engine<S> {
     pub fn mesh_stats(&self) -> MeshStats {
@@ -156,7 +156,13 @@ impl<S: Store> Engine<S> {
             sealed,
         };
         let message = message.unwrap_or(MessageId(id));
-        self.mesh.originate(now, env, *peer, message, secret);
+        self.after_commit
+            .push(AfterCommit::Originate(Box::new(Originate {
+                env,
+                peer: *peer,
+                message,
+                secret,
+            })));
     }
 
     /// The tag slot for the next envelope to `peer` in `epoch`: each in turn,
@@ -199,11 +205,11 @@ impl<S: Store> Engine<S> {
     }
 
     /// A contact's bundle, from inside a live session with them.
-    pub(super) fn on_prekeys(&mut self, peer: &IdentityKey, bundle: Bundle) {
+    pub(super) fn on_prekeys(&mut self, now: Time, peer: &IdentityKey, bundle: Bundle) {
         if !self.contacts.contains_key(peer) {
             return;
         }
-        match self.prekeys.on_bundle(peer, bundle) {
+        match self.prekeys.on_bundle(peer, bundle, now) {
             Ok(()) => self.persist_prekeys(),
             Err(e) => debug!(error = %e, "prekey bundle refused"),
         }

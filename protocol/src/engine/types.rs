@@ -15,6 +15,7 @@ use crate::identity::IdentityKey;
 use crate::invite::{DEFAULT_VALIDITY, Hint, InviteError};
 use crate::link::{CloseReason, LinkId, LinkInfo};
 use crate::mesh::MeshConfig;
+use crate::mesh::carried::Carried;
 use crate::message::{DeliveryState, MessageRecord};
 use crate::outbox::Backoff;
 use crate::payload::{MAX_TEXT_LEN, MessageId, Payload};
@@ -188,6 +189,17 @@ pub(super) enum AfterCommit {
     /// Send in the session with the peer, if one is up (a file want: it
     /// acknowledges chunks in this batch).
     Send(IdentityKey, Payload),
+    /// Start an envelope of ours through the mesh: the ratchet state that
+    /// sealed it is in this batch, and must be durable before anyone holds
+    /// a message only that state can answer.
+    Originate(Box<Originate>),
+}
+
+pub(super) struct Originate {
+    pub env: Carried,
+    pub peer: IdentityKey,
+    pub message: MessageId,
+    pub secret: [u8; 16],
 }
 
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);

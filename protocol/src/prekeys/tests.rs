@@ -51,7 +51,7 @@ const T0: Time = Time::from_secs(1_000_000);
 /// `b` hands `a` a bundle, as it would inside a live session.
 fn meet(a: &mut Side, b: &mut Side, now: Time) {
     let bundle = b.keys.bundle_for(&b.id, &a.id.key(), now, &mut b.rng);
-    a.keys.on_bundle(&b.id.key(), bundle).unwrap();
+    a.keys.on_bundle(&b.id.key(), bundle, now).unwrap();
 }
 
 fn send(a: &mut Side, b: &Side, text: &[u8], now: Time) -> (RatchetMessage, Secrecy) {
@@ -170,12 +170,12 @@ fn a_forged_bundle_is_refused() {
     let (mut a, mut b, c) = (Side::new(1), Side::new(2), Side::new(3));
     let mut bundle = b.keys.bundle_for(&b.id, &a.id.key(), T0, &mut b.rng);
     assert_eq!(
-        a.keys.on_bundle(&c.id.key(), bundle.clone()),
+        a.keys.on_bundle(&c.id.key(), bundle.clone(), T0),
         Err(PrekeyError::BadSignature)
     );
     bundle.spk[0] ^= 1;
     assert_eq!(
-        a.keys.on_bundle(&b.id.key(), bundle),
+        a.keys.on_bundle(&b.id.key(), bundle, T0),
         Err(PrekeyError::BadSignature)
     );
 }
