@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::identity::{Identity, IdentityKey, StaticBinding, StaticKey};
+use crate::prekeys::Bundle;
 use crate::time::Time;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -69,6 +70,10 @@ pub enum Hint {
     Onion(String),
     /// A libp2p multiaddr in text form.
     Addr(String),
+    /// The owner's signed prekey (no one-time prekey: an invite may reach
+    /// many people), so a first message through the mesh is sealed in a
+    /// ratchet session, forward-secret once that prekey is deleted.
+    Prekey(Box<Bundle>),
     /// A hint kind from a newer version, carried along untouched.
     Unknown { kind: u8, bytes: Vec<u8> },
 }
@@ -78,6 +83,11 @@ impl Hint {
         match self {
             Hint::Onion(s) => w.u8(1).short_bytes(s.as_bytes()),
             Hint::Addr(s) => w.u8(2).short_bytes(s.as_bytes()),
+            Hint::Prekey(b) => {
+                let mut inner = Writer::with_capacity(110);
+                b.encode(&mut inner);
+                w.u8(3).short_bytes(&inner.into_vec())
+            }
             Hint::Unknown { kind, bytes } => w.u8(*kind).short_bytes(bytes),
         };
     }
@@ -93,6 +103,15 @@ impl Hint {
         Ok(match kind {
             1 => Hint::Onion(text()?),
             2 => Hint::Addr(text()?),
+            3 => {
+                let mut inner = Reader::new(bytes);
+                let bundle = Bundle::decode(&mut inner)?;
+                inner.finish()?;
+                if bundle.opk.is_some() {
+                    return Err(DecodeError::Invalid("one-time prekey in an invite"));
+                }
+                Hint::Prekey(Box::new(bundle))
+            }
             kind => Hint::Unknown {
                 kind,
                 bytes: bytes.to_vec(),
@@ -103,6 +122,7 @@ impl Hint {
     fn len(&self) -> usize {
         match self {
             Hint::Onion(s) | Hint::Addr(s) => s.len(),
+            Hint::Prekey(_) => 109,
             Hint::Unknown { bytes, .. } => bytes.len(),
         }
     }

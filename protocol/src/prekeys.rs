@@ -258,15 +258,9 @@ fn ad(from: &IdentityKey, to: &IdentityKey) -> [u8; 64] {
 }
 
 impl Prekeys {
-    /// A fresh bundle for `peer`: the current signed prekey (made or rotated
-    /// as due) and a new one-time prekey reserved for them.
-    pub fn bundle_for<R: RngCore + CryptoRng>(
-        &mut self,
-        me: &Identity,
-        peer: &IdentityKey,
-        now: Time,
-        rng: &mut R,
-    ) -> Bundle {
+    /// Makes the signed prekey, or a new one when the current is due for
+    /// rotation ([`SPK_ROTATE`]).
+    pub fn rotate_if_due<R: RngCore + CryptoRng>(&mut self, me: &Identity, now: Time, rng: &mut R) {
         if self
             .spks
             .last()
@@ -283,6 +277,30 @@ impl Prekeys {
             });
             self.dirty_spk = true;
         }
+    }
+
+    /// The current signed prekey alone, for invites (which may reach many
+    /// people, so carry no one-time prekey).
+    pub fn invite_bundle(&self) -> Option<Bundle> {
+        self.spks.last().map(|spk| Bundle {
+            spk_id: spk.id,
+            spk: spk.pair.public(),
+            created: spk.created,
+            signature: spk.signature,
+            opk: None,
+        })
+    }
+
+    /// A fresh bundle for `peer`: the current signed prekey (made or rotated
+    /// as due) and a new one-time prekey reserved for them.
+    pub fn bundle_for<R: RngCore + CryptoRng>(
+        &mut self,
+        me: &Identity,
+        peer: &IdentityKey,
+        now: Time,
+        rng: &mut R,
+    ) -> Bundle {
+        self.rotate_if_due(me, now, rng);
         let opk = KeyPair::generate(rng);
         let opk_id = self.take_id();
         let opk_public = opk.public();
@@ -326,12 +344,36 @@ impl Prekeys {
         Ok(())
     }
 
+    /// The signed prekey from a contact's invite: kept only if nothing
+    /// better came from them (a live session's bundle has a one-time prekey).
+    /// Returns whether it was kept.
+    pub fn on_invite_bundle(&mut self, peer: &IdentityKey, bundle: Bundle, now: Time) -> bool {
+        if self.peers.get(peer).is_some_and(|p| p.theirs.is_some()) {
+            return false;
+        }
+        let kept = self.on_bundle(peer, bundle, now).is_ok();
+        if let Some(p) = self.peers.get_mut(peer) {
+            // Not a meeting: a live session for a bundle with a one-time
+            // prekey is still wanted.
+            p.theirs_at = Time::ZERO;
+        }
+        kept
+    }
+
     /// Whether it is time to meet `peer` in a live session for a new bundle:
     /// none yet, or the last is older than [`BUNDLE_REFRESH`].
     pub fn wants_bundle(&self, peer: &IdentityKey, now: Time) -> bool {
         self.peers
             .get(peer)
             .is_none_or(|p| p.theirs.is_none() || now.since(p.theirs_at) >= BUNDLE_REFRESH)
+    }
+
+    /// From when a new bundle from `peer` is wanted ([`Prekeys::wants_bundle`]).
+    pub fn bundle_wanted_from(&self, peer: &IdentityKey) -> Time {
+        match self.peers.get(peer) {
+            Some(p) if p.theirs.is_some() => p.theirs_at + BUNDLE_REFRESH,
+            _ => Time::ZERO,
+        }
     }
 
     /// Whether a message to `peer` can go by a ratchet session now.
@@ -533,14 +575,29 @@ impl Prekeys {
         }
     }
 
-    /// When something next falls due for deletion.
+    /// Rotates the signed prekey on schedule once there is one (so the old
+    /// one can be deleted on its own schedule even if no contact asks).
+    pub fn rotate_on_schedule<R: RngCore + CryptoRng>(
+        &mut self,
+        me: &Identity,
+        now: Time,
+        rng: &mut R,
+    ) {
+        if !self.spks.is_empty() {
+            self.rotate_if_due(me, now, rng);
+        }
+    }
+
+    /// When something next falls due: a rotation or a deletion.
     pub fn poll_timeout(&self) -> Option<Time> {
+        let rotate = self.spks.last().map(|s| s.created + SPK_ROTATE);
         let spk = self
             .spks
             .iter()
             .rev()
             .skip(1)
             .map(|s| s.created + SPK_KEEP)
+            .chain(rotate)
             .min();
         let skipped = self
             .peers
@@ -550,6 +607,15 @@ impl Prekeys {
             .map(|s| s.ratchet.oldest_skipped() + SKIPPED_KEEP)
             .min();
         spk.into_iter().chain(skipped).min()
+    }
+
+    /// Drops the ratchet sessions with a contact, keeping the prekeys (what
+    /// an attacker holding the state can also do, to start over from them).
+    pub fn forget_sessions(&mut self, peer: &IdentityKey) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.sessions.clear();
+            self.dirty.insert(*peer);
+        }
     }
 
     /// Forgets everything about a contact.

@@ -181,6 +181,11 @@ impl SessionTable {
 
     /// Whether a new handshake towards `peer` should start now: there is no
     /// usable session (or it is due for rekeying) and nothing is under way.
+    /// Whether a handshake we started towards `peer` is waiting for its answer.
+    pub fn is_initiating(&self, peer: &IdentityKey) -> bool {
+        self.peers.get(peer).is_some_and(|s| s.initiating.is_some())
+    }
+
     pub fn needs_handshake(&self, peer: &IdentityKey, now: Time) -> bool {
         let Some(state) = self.peers.get(peer) else {
             return true;

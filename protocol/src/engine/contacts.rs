@@ -2,7 +2,7 @@
 
 use crate::contact::{Contact, ContactOrigin};
 use crate::identity::IdentityKey;
-use crate::invite::{ContactCard, validate_name};
+use crate::invite::{ContactCard, Hint, validate_name};
 use crate::mesh::tag::pair_key;
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
@@ -11,12 +11,22 @@ use super::Engine;
 use super::types::{AfterCommit, EngineError, Event, Output};
 
 impl<S: Store> Engine<S> {
-    /// A freshly dated and signed card to hand out as an invite.
-    pub fn invite(&self, now: Time) -> Result<ContactCard, EngineError> {
+    /// A freshly dated and signed card to hand out as an invite. It carries
+    /// the current signed prekey, so a first message from someone who adds
+    /// us is sealed in a ratchet session (the prekey is made now if there is
+    /// none yet, staged with the next commit).
+    pub fn invite(&mut self, now: Time) -> Result<ContactCard, EngineError> {
+        self.prekeys
+            .rotate_if_due(&self.identity, now, &mut self.rng);
+        self.persist_prekeys();
+        let mut hints = self.config.hints.clone();
+        if let Some(bundle) = self.prekeys.invite_bundle() {
+            hints.push(Hint::Prekey(Box::new(bundle)));
+        }
         Ok(ContactCard::new(
             &self.identity,
             &self.config.name,
-            self.config.hints.clone(),
+            hints,
             now,
             self.config.invite_validity,
         )?)
@@ -115,6 +125,15 @@ impl<S: Store> Engine<S> {
                 Contact::new(card, alias, ContactOrigin::Invite, now)
             }
         };
+        for hint in contact.card.hints() {
+            if let Hint::Prekey(bundle) = hint
+                && self
+                    .prekeys
+                    .on_invite_bundle(&peer, (**bundle).clone(), now)
+            {
+                self.persist_prekeys();
+            }
+        }
         self.batch
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);

@@ -8,7 +8,7 @@ use crate::contact::Contact;
 use crate::frame::Frame;
 use crate::identity::IdentityKey;
 use crate::invite::ContactCard;
-use crate::link::LinkId;
+use crate::link::{LinkId, LinkInfo};
 use crate::mesh::carried::{Carried, EnvelopeId, ack_hash};
 use crate::mesh::carrier::CarriedRecord;
 use crate::mesh::tag::{SLOTS, epoch_of, pair_key, tag};
@@ -22,6 +22,10 @@ use crate::store::{Store, StoreOp};
 use crate::time::Time;
 
 use super::Engine;
+
+/// How long a link to a contact is up before a session is opened just to
+/// exchange bundles.
+const BUNDLE_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 use super::types::{AfterCommit, Event, Originate, Output};
 
 impl<S: Store> Engine<S> {
@@ -202,6 +206,62 @@ impl<S: Store> Engine<S> {
             .bundle_for(&self.identity, peer, now, &mut self.rng);
         self.persist_prekeys();
         self.send_payload(peer, &Payload::Prekeys(Box::new(bundle)));
+    }
+
+    /// When a link to a contact who owes us a bundle has been up long
+    /// enough that we open a session just for the bundles (links to a
+    /// contact with something to say get a session at once, and the bundles
+    /// with it). The side with the lower key goes first; the other waits
+    /// longer, so the two rarely start at the same moment.
+    fn bundle_session_due(&self, info: &LinkInfo) -> Option<Time> {
+        let peer = &info.peer;
+        if !self.added(peer)
+            || self.sessions.current_index(peer).is_some()
+            || self.sessions.is_initiating(peer)
+        {
+            return None;
+        }
+        let wait = if self.identity.key() < *peer {
+            BUNDLE_DELAY
+        } else {
+            BUNDLE_DELAY * 3
+        };
+        Some((info.since + wait).max(self.prekeys.bundle_wanted_from(peer)))
+    }
+
+    /// The next [`Engine::bundle_sessions`] due.
+    pub(super) fn bundle_timeout(&self) -> Option<Time> {
+        self.links
+            .values()
+            .filter_map(|l| self.bundle_session_due(&l.info))
+            .min()
+    }
+
+    /// Opens the sessions that are due only for bundles.
+    pub(super) fn bundle_sessions(&mut self, now: Time) {
+        let due: Vec<(IdentityKey, LinkId)> = self
+            .links
+            .values()
+            .filter(|l| self.bundle_session_due(&l.info).is_some_and(|t| t <= now))
+            .map(|l| (l.info.peer, l.info.id))
+            .collect();
+        for (peer, link) in due {
+            if !self.sessions.needs_handshake(&peer, now) {
+                continue;
+            }
+            let peer_static = self.contacts.get(&peer).map(Contact::static_key);
+            match self.sessions.initiate(
+                &self.identity,
+                &self.card,
+                peer,
+                peer_static,
+                &mut self.rng,
+                now,
+            ) {
+                Ok(init) => self.transmit(link, init),
+                Err(e) => debug!(error = %e, "could not start a handshake for bundles"),
+            }
+        }
     }
 
     /// A contact's bundle, from inside a live session with them.

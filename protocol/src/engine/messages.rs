@@ -106,7 +106,6 @@ impl<S: Store> Engine<S> {
         if !self.outbox.has_pending(peer)
             && !self.groups.wants_session(peer)
             && !self.files.wants_session(peer)
-            && !(self.added(peer) && self.prekeys.wants_bundle(peer, now))
         {
             return 0;
         }

@@ -253,8 +253,11 @@ impl<S: Store> Engine<S> {
     pub fn handle_timeout(&mut self, now: Time) {
         self.sessions.handle_timeout(now);
         self.mesh.handle_timeout(&self.identity.key(), now);
+        self.prekeys
+            .rotate_on_schedule(&self.identity, now, &mut self.rng);
         self.prekeys.handle_timeout(now);
         self.persist_prekeys();
+        self.bundle_sessions(now);
         for state in self.links.values_mut() {
             if now.since(state.window_start) >= RATE_WINDOW {
                 state.window_start = now;
@@ -330,6 +333,7 @@ impl<S: Store> Engine<S> {
             self.groups.poll_timeout(),
             self.files.poll_timeout(),
             self.prekeys.poll_timeout(),
+            self.bundle_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -175,6 +175,9 @@ pub struct MeshStats {
     pub transmissions: u64,
 }
 
+/// Our tags with every contact: tag → (epoch, contact).
+type OwnTags = BTreeMap<Tag, (u32, IdentityKey)>;
+
 pub struct Mesh {
     config: MeshConfig,
     carrier: Carrier,
@@ -183,7 +186,7 @@ pub struct Mesh {
     tag_keys: Vec<(TagKey, IdentityKey)>,
     /// Our tags with every contact, for the epochs an envelope can live:
     /// (current epoch, tag → (epoch, contact)).
-    own: Option<(u32, BTreeMap<Tag, (u32, IdentityKey)>)>,
+    own: Option<(u32, OwnTags)>,
     /// Delivery proofs we know, to pass on: id → (secret, until).
     proofs: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
     /// The "have" filter neighbours get, kept up to date by insertion.
@@ -313,7 +316,7 @@ impl Mesh {
 
     /// Our tags for every epoch an envelope made now or earlier may carry,
     /// with every contact.
-    fn own_tags(&mut self, me: &IdentityKey, now: Time) -> &BTreeMap<Tag, (u32, IdentityKey)> {
+    fn own_tags(&mut self, me: &IdentityKey, now: Time) -> &OwnTags {
         let epoch = epoch_of(now, self.config.epoch);
         if self.own.as_ref().is_none_or(|(e, _)| *e != epoch) {
             let span = self.epochs_alive().min(24 * 8);

@@ -189,7 +189,7 @@ fn signed_prekeys_rotate_and_are_deleted_on_schedule() {
     meet(&mut a, &mut b, week);
     assert_eq!(b.keys.signed_prekeys(), 2);
     assert!(b.keys.spks[1].id != old_id);
-    assert_eq!(b.keys.poll_timeout(), Some(T0 + SPK_KEEP));
+    assert_eq!(b.keys.poll_timeout(), Some(week + SPK_ROTATE));
     b.keys.handle_timeout(T0 + SPK_KEEP);
     assert_eq!(b.keys.signed_prekeys(), 1);
     // A sender that starts from a bundle past its use-by date falls back.
@@ -220,7 +220,28 @@ fn skipped_keys_are_forgotten_after_a_day() {
     let (lost, _) = send(&mut a, &b, b"lost", T0);
     let (m2, _) = send(&mut a, &b, b"two", T0);
     open(&mut b, &a, &m2, T0).unwrap();
-    assert_eq!(b.keys.poll_timeout(), Some(T0 + SKIPPED_KEEP));
+    assert_eq!(
+        b.keys.poll_timeout(),
+        Some((T0 + SKIPPED_KEEP).min(T0 + SPK_ROTATE))
+    );
     b.keys.handle_timeout(T0 + SKIPPED_KEEP);
     assert!(open(&mut b, &a, &lost, T0 + SKIPPED_KEEP).is_err());
+}
+
+#[test]
+fn an_invite_prekey_starts_a_session_but_never_replaces_a_live_bundle() {
+    let (mut a, mut b) = (Side::new(1), Side::new(2));
+    b.keys.rotate_if_due(&b.id, T0, &mut b.rng);
+    let invite = b.keys.invite_bundle().unwrap();
+    assert!(invite.opk.is_none());
+    assert!(a.keys.on_invite_bundle(&b.id.key(), invite.clone(), T0));
+    // Not a meeting: a live session is still wanted.
+    assert!(a.keys.wants_bundle(&b.id.key(), T0));
+    let (m, secrecy) = send(&mut a, &b, b"hello", T0);
+    assert_eq!(secrecy, Secrecy::SignedPrekeyOnly);
+    assert_eq!(open(&mut b, &a, &m, T0).unwrap(), b"hello");
+    meet(&mut a, &mut b, T0);
+    assert!(!a.keys.on_invite_bundle(&b.id.key(), invite, T0));
+    let (_, secrecy) = send(&mut a, &b, b"better", T0);
+    assert_eq!(secrecy, Secrecy::Forward);
 }

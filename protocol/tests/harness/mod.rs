@@ -81,8 +81,11 @@ impl Net {
         self.nodes[n].engine.identity_key()
     }
 
-    pub fn invite(&self, n: usize) -> ContactCard {
-        self.nodes[n].engine.invite(self.now).unwrap()
+    /// `n`'s invite (its signed prekey made and committed if it had none).
+    pub fn invite(&mut self, n: usize) -> ContactCard {
+        let card = self.nodes[n].engine.invite(self.now).unwrap();
+        self.nodes[n].engine.flush(self.now).unwrap();
+        card
     }
 
     /// `a` adds `b`'s invite.

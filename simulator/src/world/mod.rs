@@ -189,7 +189,7 @@ impl World {
         );
         #[allow(clippy::expect_used)]
         let cards: Vec<_> = engines
-            .iter()
+            .iter_mut()
             .map(|e| e.invite(t0).expect("card"))
             .collect();
         let befriend = |(a, engine): (usize, &mut Engine<RedbStore>)| {
