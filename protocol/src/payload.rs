@@ -232,6 +232,19 @@ impl Payload {
         BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
     }
 
+    /// Encodes without padding, for a layer that pads by itself (a sealed
+    /// envelope pads its whole inner message).
+    pub fn encode_bare(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(self.padded_len());
+        self.encode_unpadded(&mut w);
+        w.into_vec()
+    }
+
+    /// Decodes what [`Payload::encode_bare`] wrote.
+    pub fn decode_bare(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes)
+    }
+
     /// Decodes a padded payload.
     pub fn decode_padded(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);

@@ -23,7 +23,7 @@
 //! ```text
 //! bundle  = spk_id:u32 spk:[32] created:u64 signature:[64] opk?:(id:u32 key:[32])
 //!           signature = Ed25519(identity, "cairn/prekey/v1" ‖ spk_id ‖ spk ‖ created)
-//! message = init?:(ek:[32] spk_id:u32 opk_id?:u32) header:[40] ciphertext:bytes16
+//! message = init?:(ek:[32] spk_id:u32 opk_id?:u32 card:bytes16) header:[40] ciphertext:bytes16
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +56,8 @@ pub const SKIPPED_KEEP: Duration = Duration::from_secs(25 * 3600);
 /// How often two contacts in reach of each other open a session just to
 /// exchange bundles (when they have something to say they do anyway).
 pub const BUNDLE_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// Largest sender card beside an init (`invite::MAX_CARD_LEN` is below it).
+pub const MAX_CARD_BYTES: usize = 2048;
 /// Largest ratchet ciphertext.
 pub const MAX_CIPHERTEXT: usize = 65535;
 
@@ -152,6 +154,10 @@ pub struct InitBlock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RatchetMessage {
     pub init: Option<InitBlock>,
+    /// The sender's encoded card, beside an init without a one-time prekey
+    /// (a session started from an invite): a recipient who does not know the
+    /// sender yet learns who wrote, and X3DH proves it. Empty otherwise.
+    pub card: Vec<u8>,
     pub header: Header,
     pub ciphertext: Vec<u8>,
 }
@@ -165,6 +171,7 @@ impl RatchetMessage {
                     Some(id) => w.u8(1).u32(id),
                     None => w.u8(0),
                 };
+                w.bytes(&self.card);
             }
             None => {
                 w.u8(0);
@@ -175,21 +182,27 @@ impl RatchetMessage {
     }
 
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut card = Vec::new();
         let init = match r.u8("init present")? {
             0 => None,
-            1 => Some(InitBlock {
-                ek: r.array("ephemeral key")?,
-                spk_id: r.u32("prekey id")?,
-                opk_id: match r.u8("one-time prekey present")? {
-                    0 => None,
-                    1 => Some(r.u32("one-time prekey id")?),
-                    _ => return Err(DecodeError::Invalid("one-time prekey flag")),
-                },
-            }),
+            1 => {
+                let init = InitBlock {
+                    ek: r.array("ephemeral key")?,
+                    spk_id: r.u32("prekey id")?,
+                    opk_id: match r.u8("one-time prekey present")? {
+                        0 => None,
+                        1 => Some(r.u32("one-time prekey id")?),
+                        _ => return Err(DecodeError::Invalid("one-time prekey flag")),
+                    },
+                };
+                card = r.bytes(MAX_CARD_BYTES, "sender card")?.to_vec();
+                Some(init)
+            }
             _ => return Err(DecodeError::Invalid("init flag")),
         };
         Ok(Self {
             init,
+            card,
             header: Header::decode(r)?,
             ciphertext: r.bytes(MAX_CIPHERTEXT, "ratchet ciphertext")?.to_vec(),
         })
@@ -388,11 +401,13 @@ impl Prekeys {
 
     /// Encrypts `plaintext` for `peer` in the newest session, starting one
     /// from their bundle if there is none or the bundle is newer. `None` if
-    /// neither a session nor a usable bundle exists.
+    /// neither a session nor a usable bundle exists. `card` (ours, encoded)
+    /// travels beside the init while the session has one.
     #[allow(clippy::too_many_arguments)]
     pub fn seal<R: RngCore + CryptoRng>(
         &mut self,
         me: &Identity,
+        card: &[u8],
         peer: &IdentityKey,
         peer_static: &StaticKey,
         plaintext: &[u8],
@@ -456,6 +471,15 @@ impl Prekeys {
         Ok(Some((
             RatchetMessage {
                 init: session.init,
+                // Only a session started from an invite (no one-time prekey)
+                // may be with someone who does not know us yet; a live
+                // bundle came from someone who does, and a card would lift
+                // the envelope into a larger size.
+                card: if session.init.is_some_and(|i| i.opk_id.is_none()) {
+                    card.to_vec()
+                } else {
+                    Vec::new()
+                },
                 header,
                 ciphertext,
             },
@@ -474,7 +498,9 @@ impl Prekeys {
         rng: &mut R,
     ) -> Result<Vec<u8>, PrekeyError> {
         let ad = ad(peer, &me.key());
-        let entry = self.peers.entry(*peer).or_default();
+        // Work on a copy: nothing is kept for a sender whose message does
+        // not open (anyone can send one).
+        let mut entry = self.peers.get(peer).cloned().unwrap_or_default();
         // An existing session: the one the init names, or any that opens it.
         let named = msg
             .init
@@ -496,6 +522,7 @@ impl Prekeys {
                 }
                 entry.sessions.remove(i);
                 entry.sessions.insert(0, s);
+                self.peers.insert(*peer, entry);
                 self.dirty.insert(*peer);
                 return Ok(plain);
             }
@@ -545,6 +572,7 @@ impl Prekeys {
             },
         );
         entry.sessions.truncate(SESSIONS_PER_PEER);
+        self.peers.insert(*peer, entry);
         self.dirty.insert(*peer);
         Ok(plain)
     }

@@ -21,7 +21,7 @@
 //!          k = HKDF-SHA-256(salt = e ‖ S_r, ikm = DH(e, S_r), "cairn/seal/v2")
 //! inner  = kind:u8 (0 Static | 1 Ratchet) body
 //! Static  body = noise_x(card:bytes16 ack_secret:[16] payload_padded)
-//! Ratchet body = prekeys::RatchetMessage, whose plaintext is ack_secret:[16] payload_padded
+//! Ratchet body = prekeys::RatchetMessage, whose plaintext is ack_secret:[16] payload (unpadded)
 //! ```
 //!
 //! Anyone can replay a sealed message; receivers deduplicate on the envelope
@@ -48,7 +48,7 @@ pub const SEAL_OVERHEAD: usize = 32 + 48 + 16;
 /// What the outer layer costs: its key, its tag, the length.
 pub const OUTER_OVERHEAD: usize = 32 + 16 + 4;
 /// Every sealed message has one of these lengths.
-pub const SEALED_SIZES: [usize; 5] = [512, 2048, 8192, 32768, 65535];
+pub const SEALED_SIZES: [usize; 6] = [512, 1024, 2048, 8192, 32768, 65535];
 /// Largest sealed message.
 pub const MAX_SEALED_LEN: usize = 65535;
 /// Largest inner message.
@@ -194,9 +194,10 @@ pub fn unwrap(recipient: &Identity, sealed: &[u8]) -> Result<Inner, SealError> {
     Ok(Inner::decode(&rest[..len])?)
 }
 
-/// The plaintext a ratchet message carries.
+/// The plaintext a ratchet message carries: unpadded, as the envelope pads
+/// its whole inner message.
 pub fn ratchet_plaintext(ack_secret: [u8; 16], payload: &Payload) -> Vec<u8> {
-    let padded = payload.encode_padded();
+    let padded = payload.encode_bare();
     let mut out = Vec::with_capacity(16 + padded.len());
     out.extend_from_slice(&ack_secret);
     out.extend_from_slice(&padded);
@@ -207,7 +208,7 @@ pub fn ratchet_plaintext(ack_secret: [u8; 16], payload: &Payload) -> Vec<u8> {
 pub fn read_ratchet_plaintext(bytes: &[u8]) -> Result<([u8; 16], Payload), SealError> {
     let mut r = Reader::new(bytes);
     let ack = r.array("ack secret")?;
-    Ok((ack, Payload::decode_padded(r.rest())?))
+    Ok((ack, Payload::decode_bare(r.rest())?))
 }
 
 /// Seals `payload` from `sender` (presenting `card`) to `recipient` with

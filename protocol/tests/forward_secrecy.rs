@@ -250,6 +250,7 @@ fn a_relay_learns_nothing_linkable_in_a_week() {
             if x < y {
                 net.befriend(x, y);
                 let (l, _) = net.connect(x, y);
+                net.advance(Duration::from_secs(60));
                 net.disconnect(l);
             }
         }
@@ -367,4 +368,37 @@ fn a_seized_device_cannot_read_a_group_push_carried_to_it() {
         assert!(matches!(inner, Inner::Ratchet(_)), "sealed in the ratchet");
         assert_eq!(seized.open(&net, ALICE, env), None);
     }
+}
+
+/// Someone who added Bob from his invite (Bob does not know them) writes
+/// through the mesh: the first message carries their card beside the
+/// ratchet's init, so Bob gets a contact request and the text.
+#[test]
+fn a_first_message_from_someone_with_our_invite_arrives_through_the_mesh() {
+    let mut net = Net::new(&["alice", "relay", "bob"]);
+    net.add(ALICE, BOB);
+    let env = through_the_relay(&mut net, "we met at the market");
+    assert!(matches!(
+        sealed::unwrap(&identity(BOB as u64 + 1), &env.sealed).unwrap(),
+        Inner::Ratchet(_)
+    ));
+    let contact = net.nodes[BOB].engine.contact(&net.key(ALICE)).unwrap();
+    assert_eq!(contact.origin, cairn_protocol::ContactOrigin::Request);
+}
+
+#[test]
+fn the_receipt_comes_back_through_the_relay() {
+    let mut net = Net::new(&["alice", "relay", "bob"]);
+    net.befriend(ALICE, BOB);
+    meet(&mut net);
+    through_the_relay(&mut net, "did you get this");
+    let (l, _) = net.connect(RELAY, ALICE);
+    net.disconnect(l);
+    let state = net
+        .history(ALICE, BOB)
+        .into_iter()
+        .find(|m| m.text == "did you get this")
+        .unwrap()
+        .state;
+    assert_eq!(state, cairn_protocol::DeliveryState::Delivered);
 }

@@ -20,7 +20,20 @@ fn cairn_routing_delivers_like_flooding_with_fewer_copies() {
         cairn.delivery_ratio >= 0.95 * flood.delivery_ratio,
         "{cairn:?} vs {flood:?}"
     );
-    assert!(cairn.transmissions_per_delivered < 0.5 * flood.transmissions_per_delivered);
+    // Was 0.5 until mesh messages were sealed in a ratchet session (offline
+    // forward secrecy issue): flooding's count here then fell by a quarter
+    // (213.9 → 162.8 per delivered, seed 5) while Cairn's fell 8 %
+    // (90.6 → 83.4). Forcing the old static sealing brings flooding back to
+    // 223, so the drop follows the sealing, not the routing: the likeliest
+    // cause is that a static envelope reopens on every duplicate copy and
+    // each reopening sent another receipt through the mesh, which flooding
+    // (many duplicates, no delivery proofs) multiplied. A ratchet message
+    // opens once. docs/PERFORMANCE.md has the figures; the note of that
+    // issue leaves the confirmation open.
+    assert!(
+        cairn.transmissions_per_delivered < 0.6 * flood.transmissions_per_delivered,
+        "{cairn:?} vs {flood:?}"
+    );
     assert!(cairn.delivery_ratio >= direct.delivery_ratio);
 }
 

@@ -89,8 +89,10 @@ impl<S: Store> Engine<S> {
         self.rng.fill_bytes(&mut seed);
         let sealed = if self.prekeys.can_seal(peer, now) {
             let plain = crate::sealed::ratchet_plaintext(secret, payload);
+            let card = self.card.encode();
             let inner = match self.prekeys.seal(
                 &self.identity,
+                &card,
                 peer,
                 &recipient,
                 &plain,
@@ -136,16 +138,20 @@ impl<S: Store> Engine<S> {
         let mesh = self.mesh.config();
         let epoch = epoch_of(now, mesh.epoch);
         // Start somewhere below the limits, so the first hop cannot tell the
-        // sender from a relay by a full budget or a round expiry.
-        let hop_limit = mesh
-            .hop_limit
-            .saturating_sub((self.rng.next_u32() % 4) as u8)
-            .max(1);
-        let budget = match mesh.policy {
-            Policy::SprayAndWait { copies } => copies.max(1),
-            _ => 1,
+        // sender from a relay by a full budget or a round expiry. (The
+        // flooding baseline keeps its fixed hop limit: that is what it is.)
+        let (hop_limit, copies) = match mesh.policy {
+            Policy::SprayAndWait { copies } => {
+                let budget = copies.max(1);
+                (
+                    mesh.hop_limit
+                        .saturating_sub((self.rng.next_u32() % 4) as u8)
+                        .max(1),
+                    budget - (self.rng.next_u32() % u32::from(budget.div_ceil(4))) as u16,
+                )
+            }
+            _ => (mesh.hop_limit, 1),
         };
-        let copies = budget - (self.rng.next_u32() % u32::from(budget.div_ceil(4))) as u16;
         let jitter = mesh.ttl.as_millis() as u64 / 8;
         let expiry =
             now + mesh.ttl - std::time::Duration::from_millis(self.rng.next_u64() % jitter.max(1));
@@ -289,10 +295,28 @@ impl<S: Store> Engine<S> {
                 Some((opened.sender, opened.ack_secret, opened.payload))
             }
             Inner::Ratchet(msg) => {
-                // Only a contact's session opens it, and the tag names them.
-                let from = from?;
-                let contact = self.contacts.get(&from)?;
-                let (card, key) = (contact.card.clone(), contact.static_key());
+                // The tag names a contact; a first message also carries the
+                // sender's card (someone who added us from our invite).
+                let card = if msg.card.is_empty() {
+                    None
+                } else {
+                    Some(ContactCard::decode(&msg.card).ok()?)
+                };
+                let (card, key) = match (from, card) {
+                    (Some(from), card) => {
+                        if card.as_ref().is_some_and(|c| c.identity() != from) {
+                            return None;
+                        }
+                        let contact = self.contacts.get(&from)?;
+                        (contact.card.clone(), contact.static_key())
+                    }
+                    (None, Some(card)) => {
+                        let key = card.static_key();
+                        (card, key)
+                    }
+                    (None, None) => return None,
+                };
+                let from = card.identity();
                 let plain =
                     match self
                         .prekeys
@@ -388,6 +412,11 @@ impl<S: Store> Engine<S> {
                 // Bundles travel only inside live sessions.
                 Payload::Prekeys(_) => {}
                 payload => self.on_payload(now, peer, payload),
+            }
+            if !self.contacts.contains_key(&peer) {
+                // Not kept as a request: keep no session for them either.
+                self.prekeys.forget(&peer);
+                self.persist_prekeys();
             }
             return;
         }

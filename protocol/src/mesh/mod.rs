@@ -309,9 +309,15 @@ impl Mesh {
         );
     }
 
+    /// The epochs an envelope made by a Cairn sender can still be alive in:
+    /// its lifetime (`ttl`, a day), not the most a relay would keep
+    /// (`max_ttl`, a week) — the interest filter holds every contact's tags in
+    /// every slot for each of these epochs. Envelopes living longer than
+    /// `ttl` still arrive, by spreading, not by interest.
     fn epochs_alive(&self) -> u32 {
         let e = self.config.epoch.as_millis().max(1);
-        u32::try_from(self.config.carrier.max_ttl.as_millis() / e + 1).unwrap_or(u32::MAX)
+        let ttl = self.config.ttl.min(self.config.carrier.max_ttl);
+        u32::try_from(ttl.as_millis() / e + 1).unwrap_or(u32::MAX)
     }
 
     /// Our tags for every epoch an envelope made now or earlier may carry,

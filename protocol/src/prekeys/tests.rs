@@ -58,6 +58,7 @@ fn send(a: &mut Side, b: &Side, text: &[u8], now: Time) -> (RatchetMessage, Secr
     a.keys
         .seal(
             &a.id,
+            b"card",
             &b.id.key(),
             &b.id.static_key(),
             text,
@@ -78,7 +79,15 @@ fn without_a_bundle_nothing_is_sealed() {
     let (mut a, b) = (Side::new(1), Side::new(2));
     let sealed = a
         .keys
-        .seal(&a.id, &b.id.key(), &b.id.static_key(), b"x", T0, &mut a.rng)
+        .seal(
+            &a.id,
+            b"card",
+            &b.id.key(),
+            &b.id.static_key(),
+            b"x",
+            T0,
+            &mut a.rng,
+        )
         .unwrap();
     assert!(sealed.is_none());
     assert!(!a.keys.can_seal(&b.id.key(), T0));
@@ -244,4 +253,18 @@ fn an_invite_prekey_starts_a_session_but_never_replaces_a_live_bundle() {
     assert!(!a.keys.on_invite_bundle(&b.id.key(), invite, T0));
     let (_, secrecy) = send(&mut a, &b, b"better", T0);
     assert_eq!(secrecy, Secrecy::Forward);
+}
+
+#[test]
+fn a_message_that_does_not_open_leaves_nothing_behind() {
+    let (mut a, mut b, c) = (Side::new(1), Side::new(2), Side::new(3));
+    meet(&mut a, &mut b, T0);
+    let (mut m, _) = send(&mut a, &b, b"one", T0);
+    m.ciphertext[0] ^= 1;
+    assert!(open(&mut b, &a, &m, T0).is_err());
+    assert!(open(&mut b, &c, &m, T0).is_err());
+    assert!(!b.keys.peers.contains_key(&c.id.key()));
+    // Bob's one-time prekey for Alice is still there for the real message.
+    m.ciphertext[0] ^= 1;
+    assert_eq!(open(&mut b, &a, &m, T0).unwrap(), b"one");
 }
