@@ -123,7 +123,11 @@ impl Request {
     pub fn needs_commit(&self) -> bool {
         matches!(
             self,
-            Request::Add { .. }
+            // An invite carries the signed prekey it may have just made:
+            // handed out before that is durable, a crash would leave first
+            // messages sealed to a key nobody holds.
+            Request::Invite
+                | Request::Add { .. }
                 | Request::Send { .. }
                 | Request::Verify { confirm: true, .. }
                 | Request::MarkRead { .. }
@@ -163,6 +167,12 @@ pub struct ContactInfo {
     /// "unavailable" or "typing".
     #[serde(default)]
     pub presence: Option<String>,
+    /// How a message to them through the mesh is protected now:
+    /// "forward-secret", "signed-prekey-only" (readable on their seized
+    /// device until their signed prekey is deleted, 28 days) or "none"
+    /// (Noise X to their static key: meet once to fix it).
+    #[serde(default)]
+    pub offline: String,
 }
 
 fn cairn_kind() -> String {

@@ -7,6 +7,7 @@ use cairn_protocol::{
 
 use cairn_protocol::GroupId;
 use cairn_protocol::group::groups::Group;
+use cairn_protocol::prekeys::Secrecy;
 
 use crate::api::{
     ApiError, ContactInfo, ErrorKind, FileInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo,
@@ -42,6 +43,12 @@ pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<Co
         kind: "cairn".to_owned(),
         via: None,
         presence: None,
+        offline: match engine.offline_secrecy(peer, now()) {
+            Some(Secrecy::Forward) => "forward-secret",
+            Some(Secrecy::SignedPrekeyOnly) => "signed-prekey-only",
+            None => "none",
+        }
+        .to_owned(),
     })
 }
 

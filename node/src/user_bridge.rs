@@ -210,6 +210,7 @@ pub fn contact_info(engine: &Engine<RedbStore>, c: &Bridged) -> ContactInfo {
         kind: "xmpp".to_owned(),
         via: Some(via),
         presence: None,
+        offline: String::new(),
     }
 }
 

@@ -389,6 +389,31 @@ impl Prekeys {
         }
     }
 
+    /// How the next message to `peer` through the mesh would be protected:
+    /// `None` if it would go by Noise X to their static key (no forward
+    /// secrecy; nothing from them yet, not even an invite with a prekey).
+    pub fn secrecy_for(&self, peer: &IdentityKey, now: Time) -> Option<Secrecy> {
+        let p = self.peers.get(peer)?;
+        let usable = p
+            .theirs
+            .as_ref()
+            .filter(|(b, _)| now.since(b.created) < SPK_USABLE);
+        let current = p.sessions.first().filter(|s| s.ratchet.can_send());
+        match (usable, current) {
+            (Some((b, spent)), c) if p.fresh || c.is_none() => Some(if b.opk.is_some() && !spent {
+                Secrecy::Forward
+            } else {
+                Secrecy::SignedPrekeyOnly
+            }),
+            (_, Some(s)) => Some(if s.init.is_some_and(|i| i.opk_id.is_none()) {
+                Secrecy::SignedPrekeyOnly
+            } else {
+                Secrecy::Forward
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether a message to `peer` can go by a ratchet session now.
     pub fn can_seal(&self, peer: &IdentityKey, now: Time) -> bool {
         self.peers.get(peer).is_some_and(|p| {

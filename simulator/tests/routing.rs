@@ -24,12 +24,12 @@ fn cairn_routing_delivers_like_flooding_with_fewer_copies() {
     // forward secrecy issue): flooding's count here then fell by a quarter
     // (213.9 → 162.8 per delivered, seed 5) while Cairn's fell 8 %
     // (90.6 → 83.4). Forcing the old static sealing brings flooding back to
-    // 223, so the drop follows the sealing, not the routing: the likeliest
-    // cause is that a static envelope reopens on every duplicate copy and
-    // each reopening sent another receipt through the mesh, which flooding
-    // (many duplicates, no delivery proofs) multiplied. A ratchet message
-    // opens once. docs/PERFORMANCE.md has the figures; the note of that
-    // issue leaves the confirmation open.
+    // 223, so the drop follows the sealing, not the routing. The cause, as
+    // the code reads: a static envelope reopens on every duplicate copy, and
+    // `engine/messages.rs::on_text` acknowledges a duplicate again — through
+    // the mesh, a new envelope — which flooding (many duplicates, no
+    // delivery proofs) multiplied into a storm of receipts. A ratchet
+    // message opens once. Figures in docs/PERFORMANCE.md.
     assert!(
         cairn.transmissions_per_delivered < 0.6 * flood.transmissions_per_delivered,
         "{cairn:?} vs {flood:?}"

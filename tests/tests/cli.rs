@@ -64,6 +64,17 @@ fn invites_verify_and_qr_work_offline() {
     let bob = Peer::new("bob", None);
     alice.add(&bob);
     bob.add(&alice);
+    // Bob's invite carried his signed prekey: a message through the mesh is
+    // sealed in a ratchet session already, fully forward-secret once they meet.
+    assert_eq!(
+        alice.json(&["contacts"])[0]["offline"],
+        "signed-prekey-only"
+    );
+    assert!(
+        alice
+            .ok(&["contacts"])
+            .contains("forward-secret once you meet")
+    );
     let a = alice.ok(&["verify", "bob"]);
     let b = bob.ok(&["verify", "alice"]);
     let digits = |s: &str| -> String {

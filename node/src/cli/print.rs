@@ -82,6 +82,11 @@ pub(crate) fn print_contact(c: &ContactInfo) {
     if !c.links.is_empty() {
         flags.push("online");
     }
+    match c.offline.as_str() {
+        "none" => flags.push("offline messages not forward-secret until you meet"),
+        "signed-prekey-only" => flags.push("offline messages fully forward-secret once you meet"),
+        _ => {}
+    }
     println!("{:<20} {}  {}", shown_name(c), c.id, flags.join(", "));
 }
 

@@ -42,6 +42,13 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// How the next message to `peer` through the mesh would be protected
+    /// (`None`: no forward secrecy yet — nothing from them, not even an
+    /// invite with a prekey).
+    pub fn offline_secrecy(&self, peer: &IdentityKey, now: Time) -> Option<Secrecy> {
+        self.prekeys.secrecy_for(peer, now)
+    }
+
     /// The envelopes this node carries, as a relay sees them.
     pub fn mesh_carried(&self) -> Vec<Carried> {
         self.mesh.carrier().iter().map(|h| h.env.clone()).collect()

@@ -268,3 +268,22 @@ fn a_message_that_does_not_open_leaves_nothing_behind() {
     m.ciphertext[0] ^= 1;
     assert_eq!(open(&mut b, &a, &m, T0).unwrap(), b"one");
 }
+
+#[test]
+fn what_the_next_message_would_get_is_told() {
+    let (mut a, mut b) = (Side::new(1), Side::new(2));
+    assert_eq!(a.keys.secrecy_for(&b.id.key(), T0), None);
+    b.keys.rotate_if_due(&b.id, T0, &mut b.rng);
+    a.keys
+        .on_invite_bundle(&b.id.key(), b.keys.invite_bundle().unwrap(), T0);
+    assert_eq!(
+        a.keys.secrecy_for(&b.id.key(), T0),
+        Some(Secrecy::SignedPrekeyOnly)
+    );
+    meet(&mut a, &mut b, T0);
+    assert_eq!(a.keys.secrecy_for(&b.id.key(), T0), Some(Secrecy::Forward));
+    let (m, s) = send(&mut a, &b, b"x", T0);
+    assert_eq!(s, Secrecy::Forward);
+    assert_eq!(a.keys.secrecy_for(&b.id.key(), T0), Some(Secrecy::Forward));
+    open(&mut b, &a, &m, T0).unwrap();
+}
