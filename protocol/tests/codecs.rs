@@ -50,7 +50,23 @@ fn hint() -> impl Strategy<Value = Hint> {
         "[a-z2-7]{56}\\.onion".prop_map(Hint::Onion),
         "/ip4/[0-9.]{7,15}/tcp/[0-9]{1,5}".prop_map(Hint::Addr),
         (
-            3u8..=255,
+            any::<u32>(),
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 64)
+        )
+            .prop_map(|(spk_id, spk, created, sig)| {
+                Hint::Prekey(Box::new(cairn_protocol::prekeys::Bundle {
+                    spk_id,
+                    spk,
+                    created: Time::from_millis(created),
+                    signature: sig.try_into().unwrap(),
+                    opk: None,
+                }))
+            }),
+        // Kinds 1–3 are known (onion, multiaddr, signed prekey).
+        (
+            4u8..=255,
             proptest::collection::vec(any::<u8>(), 0..MAX_HINT_LEN)
         )
             .prop_map(|(kind, bytes)| Hint::Unknown { kind, bytes }),
