@@ -57,6 +57,7 @@ impl<S: Store> Engine<S> {
                 window_start: now,
                 inits: 0,
                 unknown: 0,
+                bundles_tried: false,
             },
         );
         self.service_peer(now, &peer);

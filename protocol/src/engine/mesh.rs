@@ -8,7 +8,7 @@ use crate::contact::Contact;
 use crate::frame::Frame;
 use crate::identity::IdentityKey;
 use crate::invite::ContactCard;
-use crate::link::{LinkId, LinkInfo};
+use crate::link::LinkId;
 use crate::mesh::carried::{Carried, EnvelopeId, ack_hash};
 use crate::mesh::carrier::CarriedRecord;
 use crate::mesh::tag::{SLOTS, epoch_of, pair_key, tag};
@@ -26,7 +26,7 @@ use super::Engine;
 /// How long a link to a contact is up before a session is opened just to
 /// exchange bundles.
 const BUNDLE_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
-use super::types::{AfterCommit, Event, Originate, Output};
+use super::types::{AfterCommit, Event, LinkState, Originate, Output};
 
 impl<S: Store> Engine<S> {
     pub fn mesh_stats(&self) -> MeshStats {
@@ -226,9 +226,11 @@ impl<S: Store> Engine<S> {
     /// contact with something to say get a session at once, and the bundles
     /// with it). The side with the lower key goes first; the other waits
     /// longer, so the two rarely start at the same moment.
-    fn bundle_session_due(&self, info: &LinkInfo) -> Option<Time> {
+    fn bundle_session_due(&self, link: &LinkState) -> Option<Time> {
+        let info = &link.info;
         let peer = &info.peer;
-        if !self.added(peer)
+        if link.bundles_tried
+            || !self.added(peer)
             || self.sessions.current_index(peer).is_some()
             || self.sessions.is_initiating(peer)
         {
@@ -246,7 +248,7 @@ impl<S: Store> Engine<S> {
     pub(super) fn bundle_timeout(&self) -> Option<Time> {
         self.links
             .values()
-            .filter_map(|l| self.bundle_session_due(&l.info))
+            .filter_map(|l| self.bundle_session_due(l))
             .min()
     }
 
@@ -255,10 +257,15 @@ impl<S: Store> Engine<S> {
         let due: Vec<(IdentityKey, LinkId)> = self
             .links
             .values()
-            .filter(|l| self.bundle_session_due(&l.info).is_some_and(|t| t <= now))
+            .filter(|l| self.bundle_session_due(l).is_some_and(|t| t <= now))
             .map(|l| (l.info.peer, l.info.id))
             .collect();
         for (peer, link) in due {
+            // Once per link, whatever happens: a timer that stays due with
+            // nothing to do would wake the engine again and again.
+            if let Some(state) = self.links.get_mut(&link) {
+                state.bundles_tried = true;
+            }
             if !self.sessions.needs_handshake(&peer, now) {
                 continue;
             }
@@ -384,50 +391,74 @@ impl<S: Store> Engine<S> {
 
     /// An envelope a neighbour handed us: ours to open, or to carry on.
     /// One whose tag we do not recognise may still be ours (a first message
-    /// from someone we do not know yet): every node tries to open those.
+    /// from someone we do not know yet): it is carried like any other, and
+    /// if the mesh kept it (new to us, within the neighbour's quota), we try
+    /// to open it once — one X25519, bounded by what the mesh accepts.
     pub(super) fn on_carry(&mut self, now: Time, link: LinkId, env: Carried) {
         if !self.mesh.enabled() {
             return;
         }
         let me = self.identity.key();
-        let from = match self.mesh.recognise(&me, &env, now) {
-            Recognised::Mine { from } => Some(from),
-            Recognised::Other => None,
-        };
-        if let Some((sender, ack_secret, payload)) = self.open_carried(now, from, &env.sealed) {
-            self.mesh
-                .delivered_here(link, env.id, ack_secret, env.expiry);
-            let peer = sender.identity();
-            if peer == me {
+        if let Recognised::Mine { from } = self.mesh.recognise(&me, &env, now) {
+            if let Some((sender, ack, payload)) = self.open_carried(now, Some(from), &env.sealed) {
+                self.mesh.delivered_here(link, env.id, ack, env.expiry);
+                self.deliver_carried(now, sender, payload);
                 return;
             }
-            let contact = self.may_bring_groups(&peer);
-            if self.contacts.contains_key(&peer) {
-                self.on_card(now, sender);
-            } else if match &payload {
-                Payload::Text { .. } | Payload::File { .. } => true,
-                Payload::Bridge(signal) => matches!(**signal, BridgeSignal::Join { .. }),
-                _ => false,
-            } {
-                self.add_request(now, sender);
-            }
-            match payload {
-                // Through the mesh: pushes only, never the sync protocol.
-                Payload::Group(fragment) => {
-                    self.groups.on_fragment(peer, *fragment, false, contact);
-                }
-                // Bundles travel only inside live sessions.
-                Payload::Prekeys(_) => {}
-                payload => self.on_payload(now, peer, payload),
-            }
-            if !self.contacts.contains_key(&peer) {
-                // Not kept as a request: keep no session for them either.
-                self.prekeys.forget(&peer);
-                self.persist_prekeys();
+            // A copy of one already opened: the mesh answers it with the
+            // delivery proof. Anything else under our tag that does not open
+            // is junk: never ours to spread.
+            if self.mesh.knows(&env.id) {
+                self.mesh.on_carry(now, link, env);
             }
             return;
         }
-        // Not ours: carry it on.
+        let (id, expiry) = (env.id, env.expiry);
+        let known = self.mesh.knows(&id);
         self.mesh.on_carry(now, link, env);
+        if known {
+            return;
+        }
+        let Some(sealed) = self.mesh.carrier().get(&id).map(|h| h.env.sealed.clone()) else {
+            return;
+        };
+        if let Some((sender, ack, payload)) = self.open_carried(now, None, &sealed) {
+            self.mesh.delivered_here_after_all(link, id, ack, expiry);
+            self.deliver_carried(now, sender, payload);
+        }
+    }
+
+    /// What an envelope for us held: the sender becomes or stays a contact
+    /// (a request if it writes first), the payload goes to its room.
+    fn deliver_carried(&mut self, now: Time, sender: ContactCard, payload: Payload) {
+        let me = self.identity.key();
+        let peer = sender.identity();
+        if peer == me {
+            return;
+        }
+        let contact = self.may_bring_groups(&peer);
+        if self.contacts.contains_key(&peer) {
+            self.on_card(now, sender);
+        } else if match &payload {
+            Payload::Text { .. } | Payload::File { .. } => true,
+            Payload::Bridge(signal) => matches!(**signal, BridgeSignal::Join { .. }),
+            _ => false,
+        } {
+            self.add_request(now, sender);
+        }
+        match payload {
+            // Through the mesh: pushes only, never the sync protocol.
+            Payload::Group(fragment) => {
+                self.groups.on_fragment(peer, *fragment, false, contact);
+            }
+            // Bundles travel only inside live sessions.
+            Payload::Prekeys(_) => {}
+            payload => self.on_payload(now, peer, payload),
+        }
+        if !self.contacts.contains_key(&peer) {
+            // Not kept as a request: keep no session for them either.
+            self.prekeys.forget(&peer);
+            self.persist_prekeys();
+        }
     }
 }

@@ -162,6 +162,8 @@ pub(super) struct LinkState {
     pub(super) window_start: Time,
     pub(super) inits: u32,
     pub(super) unknown: u32,
+    /// A session just for bundles was considered on this link (once per link).
+    pub(super) bundles_tried: bool,
 }
 
 /// A batch of writes for the driver to commit, named by a ticket.

@@ -642,6 +642,26 @@ impl Mesh {
         }
     }
 
+    /// Whether we hold this envelope or its delivery proof already.
+    pub fn knows(&self, id: &EnvelopeId) -> bool {
+        self.carrier.get(id).is_some() || self.proofs.contains_key(id)
+    }
+
+    /// An envelope we took to carry turned out to be ours: stop carrying it
+    /// and prove delivery, as [`Mesh::delivered_here`].
+    pub fn delivered_here_after_all(
+        &mut self,
+        link: LinkId,
+        id: EnvelopeId,
+        secret: [u8; 16],
+        until: Time,
+    ) {
+        if self.carrier.remove(&id).is_some() {
+            self.out.push_back(MeshOutput::Removed(id));
+        }
+        self.delivered_here(link, id, secret, until);
+    }
+
     /// One of our messages was delivered (by any path): stop its envelope.
     pub fn delivered_own(&mut self, peer: &IdentityKey, message: &MessageId) {
         let Some(id) = self.carrier.own_for(peer, message) else {

@@ -239,6 +239,12 @@ impl Net {
                 if node.engine.poll_timeout().is_some_and(|d| d <= now) {
                     node.engine.handle_timeout(now);
                     node.engine.flush(now).unwrap();
+                    // A timer still due right after it was handled would
+                    // wake the engine again and again (a busy loop).
+                    assert!(
+                        node.engine.poll_timeout().is_none_or(|d| d > now),
+                        "still due at {now:?} after handle_timeout"
+                    );
                 }
             }
             self.pump();
