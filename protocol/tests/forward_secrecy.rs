@@ -93,6 +93,14 @@ impl Seized {
     }
 }
 
+/// Whether an envelope for Bob was sealed in a ratchet session (not Noise X).
+fn in_the_ratchet(env: &Carried) -> bool {
+    matches!(
+        sealed::unwrap(&identity(BOB as u64 + 1), &env.sealed).unwrap(),
+        Inner::Ratchet(_)
+    )
+}
+
 fn received(net: &Net, n: usize, from: usize) -> Vec<String> {
     net.history(n, from)
         .into_iter()
@@ -167,10 +175,7 @@ fn before_the_first_meeting_a_message_is_secret_only_once_the_invite_prekey_is_d
     let mut net = Net::new(&["alice", "relay", "bob"]);
     net.befriend(ALICE, BOB);
     let env = through_the_relay(&mut net, "first words");
-    assert!(matches!(
-        sealed::unwrap(&identity(BOB as u64 + 1), &env.sealed).unwrap(),
-        Inner::Ratchet(_)
-    ));
+    assert!(in_the_ratchet(&env));
     let seized = seize(&net, BOB);
     assert_eq!(
         seized.read(&net, ALICE, &env).as_deref(),
@@ -364,8 +369,7 @@ fn a_seized_device_cannot_read_a_group_push_carried_to_it() {
     );
     let seized = seize(&net, BOB);
     for env in &pushed {
-        let inner = sealed::unwrap(&seized.identity, &env.sealed).unwrap();
-        assert!(matches!(inner, Inner::Ratchet(_)), "sealed in the ratchet");
+        assert!(in_the_ratchet(env), "sealed in the ratchet");
         assert_eq!(seized.open(&net, ALICE, env), None);
     }
 }
@@ -378,10 +382,7 @@ fn a_first_message_from_someone_with_our_invite_arrives_through_the_mesh() {
     let mut net = Net::new(&["alice", "relay", "bob"]);
     net.add(ALICE, BOB);
     let env = through_the_relay(&mut net, "we met at the market");
-    assert!(matches!(
-        sealed::unwrap(&identity(BOB as u64 + 1), &env.sealed).unwrap(),
-        Inner::Ratchet(_)
-    ));
+    assert!(in_the_ratchet(&env));
     let contact = net.nodes[BOB].engine.contact(&net.key(ALICE)).unwrap();
     assert_eq!(contact.origin, cairn_protocol::ContactOrigin::Request);
 }
