@@ -398,6 +398,34 @@ mod tests {
         (id, card)
     }
 
+    /// THREAT_MODEL.md "Attacks tried" 21: an invite may reach many people,
+    /// so one carrying a one-time prekey is refused, not used by all of them.
+    #[test]
+    fn an_invite_with_a_one_time_prekey_is_refused() {
+        let id = Identity::generate(&mut ChaCha20Rng::seed_from_u64(5));
+        let bundle = |opk| Bundle {
+            spk_id: 1,
+            spk: [9; 32],
+            created: Time::from_secs(1000),
+            signature: [0; 64],
+            opk,
+        };
+        let with = |b: Bundle| {
+            ContactCard::new(
+                &id,
+                "Alice",
+                vec![Hint::Prekey(Box::new(b))],
+                Time::from_secs(1000),
+                DEFAULT_VALIDITY,
+            )
+            .unwrap()
+        };
+        let good = with(bundle(None));
+        assert_eq!(ContactCard::decode(&good.encode()).unwrap(), good);
+        let bad = with(bundle(Some((2, [7; 32]))));
+        assert!(ContactCard::decode(&bad.encode()).is_err());
+    }
+
     /// THREAT_MODEL.md "Attacks tried" 13.
     #[test]
     fn names_with_bidi_overrides_are_refused_and_persian_ones_are_not() {
