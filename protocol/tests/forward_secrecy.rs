@@ -52,7 +52,9 @@ impl Seized {
         sender: usize,
         env: &Carried,
     ) -> Option<cairn_protocol::payload::Payload> {
-        let inner = sealed::unwrap(&self.identity, &env.sealed).ok()?;
+        // The outer layer is sealed to the static key the attacker holds: it
+        // must always come off (else "cannot read" would prove nothing).
+        let inner = sealed::unwrap(&self.identity, &env.sealed).expect("outer layer opens");
         let payload = match inner {
             Inner::Static(noise) => sealed::open_static(&self.identity, &noise).ok()?.payload,
             Inner::Ratchet(msg) => {
