@@ -152,7 +152,9 @@ async fn raw_link() -> RawLink {
     let make = |bootstrap: Vec<libp2p::Multiaddr>| {
         let id = cairn_protocol::Identity::generate(&mut rand::rngs::OsRng);
         let (tx, rx) = mpsc::channel(4096);
-        let mut cfg = LanConfig::new(id.ed25519_seed());
+        let mut cfg = LanConfig::new(cairn_transports::hop::HopKeys::from_secret_bytes(
+            &id.to_secret_bytes(),
+        ));
         cfg.mdns = false;
         cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         cfg.bootstrap = bootstrap;

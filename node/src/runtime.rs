@@ -13,6 +13,7 @@ use cairn_protocol::{
     CloseReason, Config, Engine, Event, IdentityKey, LinkId as CoreLink, LinkInfo,
     Medium as CoreMedium, Output, Time,
 };
+use cairn_transports::hop::HopKeys;
 use cairn_transports::lan::{LanConfig, LanTransport};
 use cairn_transports::tor::{TorConfig, TorTransport};
 use cairn_transports::{LinkEvent, LinkIds, LinkSender, Medium, SendError};
@@ -69,8 +70,8 @@ pub struct NodeHandle {
     links: mpsc::Sender<LinkEvent>,
     link_ids: LinkIds,
     identity: [u8; 32],
-    /// The identity's Ed25519 seed, for hop handshakes of in-process links.
-    hop_seed: std::sync::Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// Who the node is at the hop, for in-process links.
+    hop_keys: std::sync::Arc<HopKeys>,
 }
 
 impl NodeHandle {
@@ -115,18 +116,16 @@ impl NodeHandle {
         seed: u64,
     ) {
         use cairn_transports::ble::memory::{self, Endpoint, MemoryRadio};
-        let a = ed25519_dalek::SigningKey::from_bytes(&self.hop_seed);
-        let b = ed25519_dalek::SigningKey::from_bytes(&other.hop_seed);
         memory::connect(
             Endpoint {
                 ids: &self.link_ids,
                 events: self.links.clone(),
-                identity: &a,
+                keys: &self.hop_keys,
             },
             Endpoint {
                 ids: &other.link_ids,
                 events: other.links.clone(),
-                identity: &b,
+                keys: &other.hop_keys,
             },
             MemoryRadio {
                 att_mtu,
@@ -208,6 +207,10 @@ struct Node {
     tor: Option<TorTransport>,
     ble: Option<BleTransport>,
     events: broadcast::Sender<Event>,
+    /// Whom the transports look for at the hop, and the contacts'
+    /// generation it was taken at.
+    hop_keys: std::sync::Arc<HopKeys>,
+    looked_for: u64,
     dropped_frames: u64,
     /// Reads of a file that may be finished in memory but not yet on disk:
     /// asked again after the next commits (with how many tries are left).
@@ -257,14 +260,13 @@ pub async fn start(
         identity,
         name,
     } = opened;
-    let lan_seed = identity.ed25519_seed();
-    let hop_seed = identity_seed_for_ble(&lan_seed);
+    let hop_keys = HopKeys::from_secret_bytes(&identity.to_secret_bytes());
     let identity_bytes = *identity.key().as_bytes();
     let mut config = engine_config(name, &options.config);
     let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
     let ids = LinkIds::default();
     let tor = if options.config.tor.on() {
-        let tor = start_tor(profile, &options, identity.ed25519_seed(), &ids, &link_tx)?;
+        let tor = start_tor(profile, &options, hop_keys.clone(), &ids, &link_tx)?;
         if let Some(onion) = tor.onion_address() {
             config.hints.push(Hint::Onion(onion));
         }
@@ -273,6 +275,9 @@ pub async fn start(
         None
     };
     let mut engine = Engine::new(config, identity, store, seed, now())?;
+    // Contacts find us at the hop, and we them, from the first link on.
+    hop_keys.look_for(engine.contact_statics());
+    let looked_for = engine.contacts_generation();
     let (gateway, from_xmpp) = if options.config.gateway.enabled {
         let (run, rx) = crate::gateway::GatewayRun::start(&options.config.gateway, &mut engine)?;
         (Some(run), Some(rx))
@@ -286,17 +291,12 @@ pub async fn start(
     }
     // Tor only: nothing may leave the device but through Tor.
     let ble = if options.config.ble.enabled && !options.config.tor.only {
-        start_ble(
-            &options.config.ble,
-            identity_seed_for_ble(&hop_seed),
-            &ids,
-            &link_tx,
-        )
+        start_ble(&options.config.ble, hop_keys.clone(), &ids, &link_tx)
     } else {
         None
     };
     let lan = if options.config.lan.enabled && !options.config.tor.only {
-        let mut cfg = LanConfig::new(lan_seed);
+        let mut cfg = LanConfig::new(hop_keys.clone());
         cfg.mdns = options.config.lan.mdns;
         cfg.listen = parse_addrs(&options.config.lan.listen)?;
         cfg.bootstrap = parse_addrs(&options.config.lan.bootstrap)?;
@@ -325,6 +325,8 @@ pub async fn start(
         tor,
         ble,
         events: events.clone(),
+        hop_keys: hop_keys.clone(),
+        looked_for,
         dropped_frames: 0,
         file_reads: Vec::new(),
     };
@@ -336,14 +338,10 @@ pub async fn start(
             links: link_tx,
             link_ids: ids,
             identity: identity_bytes,
-            hop_seed: std::sync::Arc::new(hop_seed),
+            hop_keys,
         },
         task,
     ))
-}
-
-fn identity_seed_for_ble(seed: &zeroize::Zeroizing<[u8; 32]>) -> zeroize::Zeroizing<[u8; 32]> {
-    zeroize::Zeroizing::new(**seed)
 }
 
 #[cfg(target_os = "linux")]
@@ -356,12 +354,12 @@ type BleTransport = ();
 #[cfg(target_os = "linux")]
 fn start_ble(
     settings: &crate::profile::BleSettings,
-    seed: zeroize::Zeroizing<[u8; 32]>,
+    keys: std::sync::Arc<HopKeys>,
     ids: &LinkIds,
     links: &mpsc::Sender<LinkEvent>,
 ) -> Option<BleTransport> {
     use cairn_transports::ble::bluez::{BleConfig, BleTransport};
-    let mut config = BleConfig::new(seed);
+    let mut config = BleConfig::new(keys);
     config.adapter = (!settings.adapter.is_empty()).then(|| settings.adapter.clone());
     config.rssi_floor = settings.rssi_floor;
     config.max_links = settings.max_links.max(1);
@@ -374,7 +372,7 @@ fn start_ble(
 #[cfg(not(target_os = "linux"))]
 fn start_ble(
     _: &crate::profile::BleSettings,
-    _: zeroize::Zeroizing<[u8; 32]>,
+    _: std::sync::Arc<HopKeys>,
     _: &LinkIds,
     _: &mpsc::Sender<LinkEvent>,
 ) -> Option<BleTransport> {
@@ -385,7 +383,7 @@ fn start_ble(
 fn start_tor(
     profile: &Profile,
     options: &RunOptions,
-    seed: zeroize::Zeroizing<[u8; 32]>,
+    keys: std::sync::Arc<HopKeys>,
     ids: &LinkIds,
     links: &mpsc::Sender<LinkEvent>,
 ) -> Result<TorTransport, NodeError> {
@@ -401,7 +399,7 @@ fn start_tor(
     let (state_dir, cache_dir) = profile.make_tor_dirs()?;
     let tor = TorTransport::start(
         TorConfig {
-            ed25519_seed: seed,
+            keys,
             state_dir,
             cache_dir,
             arti_toml,
@@ -510,6 +508,9 @@ impl Node {
             }
             if let Some(gateway) = &mut self.gateway {
                 gateway.check_presence(&mut self.engine);
+            }
+            if self.engine.contacts_generation() != self.looked_for {
+                self.contacts_changed();
             }
             self.drain_outputs();
         }
@@ -843,6 +844,23 @@ impl Node {
         self.bridges.on_event(&mut self.engine, event);
     }
 
+    /// Whom the transports look for follows the contacts; links to devices
+    /// the hop did not name are met again, so a new contact among them
+    /// is recognised (and its session starts without waiting).
+    fn contacts_changed(&mut self) {
+        self.looked_for = self.engine.contacts_generation();
+        self.hop_keys.look_for(self.engine.contact_statics());
+        for link in self.engine.unrecognised_links() {
+            if let Some((sender, _)) = self.senders.get(&link.0) {
+                debug!(
+                    link = link.0,
+                    "contacts changed: meeting an unnamed peer again"
+                );
+                sender.close();
+            }
+        }
+    }
+
     fn close_link(&mut self, link: CoreLink, reason: CloseReason) {
         let Some((sender, peer)) = self.senders.remove(&link.0) else {
             return;
@@ -851,8 +869,9 @@ impl Node {
         let Some(lan) = &self.lan else {
             return;
         };
+        let id = cairn_transports::link::LinkId(link.0);
         if reason.is_misbehaviour() {
-            lan.ban(&peer, cairn_transports::lan::VIOLATION_BAN);
+            lan.ban(id, cairn_transports::lan::VIOLATION_BAN);
         } else if reason == CloseReason::TooManyLinks
             && !self.senders.values().any(|(_, p)| *p == peer)
         {
@@ -860,7 +879,7 @@ impl Node {
             // connection goes too, and the peer is not let back (nor
             // redialled) for a minute, instead of relinking every two
             // seconds to be turned away again.
-            lan.ban(&peer, NO_ROOM_BAN);
+            lan.ban(id, NO_ROOM_BAN);
         }
     }
 }

@@ -15,6 +15,7 @@ use cairn_protocol::payload::Payload;
 use cairn_protocol::session::{Handshake, LocalParty};
 use cairn_protocol::{ContactCard, Identity, Time};
 use cairn_tests::{Peer, wait_until};
+use cairn_transports::hop::HopKeys;
 use cairn_transports::lan::{LanConfig, LanTransport};
 use cairn_transports::{LinkEvent, LinkIds, LinkSender};
 use libp2p::Multiaddr;
@@ -40,7 +41,9 @@ impl Raw {
     async fn connect_within(target: &Multiaddr, patience: Duration) -> Raw {
         let identity = Identity::generate(&mut rand::rngs::OsRng);
         let (tx, mut events) = mpsc::channel(64);
-        let mut cfg = LanConfig::new(identity.ed25519_seed());
+        // It looks for no one at the hop: both ends see a pseudonym there,
+        // and the raw peer names itself in its end-to-end handshake.
+        let mut cfg = LanConfig::new(HopKeys::from_secret_bytes(&identity.to_secret_bytes()));
         cfg.mdns = false;
         cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         cfg.bootstrap = vec![target.clone()];
@@ -283,8 +286,8 @@ async fn misbehaving_raw_peers_are_dropped_and_honest_peers_keep_talking() {
     );
 }
 
-/// A libp2p peer that opens a link stream and then trickles one frame a
-/// byte a second (slow-loris), trying again, as an attacker would, until the
+/// A libp2p peer that opens a link stream, completes the hop handshake and
+/// then trickles one record a byte a second (slow-loris), trying again, as an attacker would, until the
 /// node lets it in. Returns how long the node kept it once the frame began.
 async fn slow_loris(target: Multiaddr, node: libp2p::PeerId) -> Duration {
     use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
@@ -339,22 +342,27 @@ async fn slow_loris(target: Multiaddr, node: libp2p::PeerId) -> Duration {
                 .open_stream(node, cairn_transports::lan::PROTOCOL)
                 .await
             {
-                // A frame of 100 KiB is announced; its bytes come one a second.
-                let announced = async {
-                    stream.write_all(&(100u32 * 1024).to_be_bytes()).await?;
-                    stream.flush().await
-                };
-                let began = std::time::Instant::now();
-                // Turned away, the stream ends at once; let in, the node
-                // speaks (its mesh summary) or stays quiet.
-                let mut first = [0u8; 1];
-                let let_in = announced.await.is_ok()
-                    && !matches!(
-                        tokio::time::timeout(Duration::from_secs(3), stream.read(&mut first)).await,
-                        Ok(Ok(0) | Err(_))
-                    );
-                if let_in {
-                    return (stream, began);
+                // Turned away, the stream ends at once and the hop
+                // handshake fails; let in, it completes (as a stranger).
+                let keys = HopKeys::from_secret_bytes(
+                    &Identity::generate(&mut rand::rngs::OsRng).to_secret_bytes(),
+                );
+                let hop = cairn_transports::stream::handshake(
+                    &mut stream,
+                    cairn_transports::hop::Role::Initiator,
+                    &keys,
+                    cairn_transports::lan::LAN_MTU,
+                );
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(10), hop).await {
+                    // A full record is announced; its bytes come one a second.
+                    let announced = async {
+                        stream.write_all(&u16::MAX.to_be_bytes()).await?;
+                        stream.flush().await
+                    };
+                    let began = std::time::Instant::now();
+                    if announced.await.is_ok() {
+                        return (stream, began);
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -36,25 +36,42 @@ fn three_hosts_find_each_other_by_mdns_and_chat_both_ways() {
         p.start();
     }
     // No addresses are given to anyone: links come from mDNS alone. Each
-    // must be linked to both others (TCP and QUIC to one peer count once).
+    // is linked to both others (TCP and QUIC to one peer count once) — as
+    // strangers: the hop names no one to a device that does not know its
+    // key (THREAT_MODEL "Attacks tried" 25).
     let ids: Vec<String> = peers.iter().map(Peer::id).collect();
+    let others = |i: usize| -> std::collections::BTreeSet<String> {
+        ids.iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, id)| id.clone())
+            .collect()
+    };
     assert!(
-        wait_until(PATIENCE, || peers.iter().enumerate().all(|(i, p)| {
-            let others: std::collections::BTreeSet<String> = ids
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, id)| id.clone())
-                .collect();
-            p.linked_peers() == others
-        })),
+        wait_until(PATIENCE, || peers.iter().all(|p| p.links() >= 2)),
         "nodes did not discover each other"
     );
+    for (i, p) in peers.iter().enumerate() {
+        let seen = p.linked_peers();
+        assert!(
+            seen.is_disjoint(&others(i)) && !seen.contains(&ids[i]),
+            "{} learnt an identity from a stranger: {seen:?}",
+            p.name
+        );
+    }
     for i in 0..3 {
         for j in i + 1..3 {
             befriend(&peers[i], &peers[j]);
         }
     }
+    // Friends now: the links are met again and each names the others.
+    assert!(
+        wait_until(PATIENCE, || peers
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.linked_peers() == others(i))),
+        "friends did not recognise each other"
+    );
     let mut sent = Vec::new();
     for i in 0..3 {
         for j in 0..3 {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_transports::ble::BLE_FRAME_MTU;
 use cairn_transports::ble::bus::{Pair, Radio};
-use ed25519_dalek::SigningKey;
+use cairn_transports::hop::HopKeys;
 
 fn main() {
     let mib: usize = std::env::args()
@@ -42,8 +42,8 @@ fn main() {
             radio.air = Duration::from_micros(800);
             let mut pair = Pair::new(
                 radio,
-                &SigningKey::from_bytes(&[1; 32]),
-                &SigningKey::from_bytes(&[2; 32]),
+                &HopKeys::new(&[1; 32], &[3; 32]),
+                &HopKeys::new(&[2; 32], &[4; 32]),
                 BLE_FRAME_MTU,
             )
             .unwrap();

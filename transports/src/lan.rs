@@ -3,9 +3,14 @@
 //!
 //! Each connected pair runs one long-lived stream of the `/cairn/link/1`
 //! protocol; the side with the smaller peer id opens it, so two nodes that dial
-//! each other at once still get one link. libp2p's Noise handshake
-//! authenticates the peer id, which is derived from the peer's Ed25519 identity
-//! key: that key is what the link reports as its peer.
+//! each other at once still get one link.
+//!
+//! The libp2p key (the peer id mDNS announces) is a throwaway made at start,
+//! never the identity: a LAN neighbour sees a peer id that says nothing of
+//! who is there and changes with every start. Who is at the other end is
+//! settled on the stream by the hop handshake ([`crate::hop`]), which tells
+//! a peer our identity only if it already knows our key; frames then travel
+//! as hop records inside libp2p's own encryption.
 //!
 //! The swarm runs in its own task; this module's handle only sends it
 //! commands. Bounds: connection limits (total, per peer, pending), a ban list
@@ -16,6 +21,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::hop::{HopKeys, Role};
+use crate::link::{self, DownReason, LinkEvent, LinkId, LinkIds, Medium};
+use crate::stream::{LAN_FRAME_DEADLINE, run_link};
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
@@ -25,11 +33,6 @@ use libp2p::{
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use zeroize::Zeroizing;
-
-use crate::framing::{FrameDecoder, PlainWriter};
-use crate::link::{self, DownReason, LinkEvent, LinkIds, Medium};
-use crate::stream::{LAN_FRAME_DEADLINE, run_link};
 
 /// The stream protocol that carries Cairn frames.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/link/1");
@@ -39,6 +42,8 @@ pub const LAN_MTU: usize = 128 * 1024;
 const MAINTENANCE: Duration = Duration::from_secs(5);
 /// How long a peer that broke the framing is kept away.
 pub const VIOLATION_BAN: Duration = Duration::from_secs(600);
+/// Longest the hop handshake may take on a LAN stream.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,10 +60,12 @@ pub enum LanError {
 
 #[derive(Clone)]
 pub struct LanConfig {
-    /// The node's Ed25519 identity seed; the peer id derives from it.
-    pub ed25519_seed: Zeroizing<[u8; 32]>,
+    /// Who the node is at the hop, and whom it looks for.
+    pub keys: Arc<HopKeys>,
     pub listen: Vec<Multiaddr>,
-    /// Peers to dial at start (for networks without multicast).
+    /// Addresses to dial at start and keep linked (for networks without
+    /// multicast). A `/p2p/…` part is ignored: peer ids change with every
+    /// start, so the address alone is dialled.
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
     pub mdns_query_interval: Duration,
@@ -71,7 +78,7 @@ pub struct LanConfig {
 
 impl LanConfig {
     /// Listens on every IPv4 and IPv6 interface, TCP and QUIC, with mDNS on.
-    pub fn new(ed25519_seed: Zeroizing<[u8; 32]>) -> Self {
+    pub fn new(keys: Arc<HopKeys>) -> Self {
         let listen = [
             "/ip4/0.0.0.0/tcp/0",
             "/ip4/0.0.0.0/udp/0/quic-v1",
@@ -82,7 +89,7 @@ impl LanConfig {
         .filter_map(|a| a.parse().ok())
         .collect();
         Self {
-            ed25519_seed,
+            keys,
             listen,
             bootstrap: Vec::new(),
             mdns: true,
@@ -132,26 +139,23 @@ pub struct LanTransport {
     commands: mpsc::Sender<Command>,
     status: Arc<Mutex<LanStatus>>,
     local_peer_id: PeerId,
+    /// Which libp2p peer each link runs to, for bans.
+    link_peers: LinkPeers,
 }
 
+type LinkPeers = Arc<Mutex<HashMap<LinkId, PeerId>>>;
+
 /// The Ed25519 key a peer id was derived from, if it was.
-pub fn peer_key(peer: &PeerId) -> Option<[u8; 32]> {
+fn peer_key(peer: &PeerId) -> Option<[u8; 32]> {
     let key = libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
     Some(key.try_into_ed25519().ok()?.to_bytes())
 }
 
-/// The peer id a multiaddr ends with (`…/p2p/<id>`), if any.
-fn peer_of_addr(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
-}
-
-/// The peer id of an Ed25519 key.
-pub fn peer_id_of(key: &[u8; 32]) -> Option<PeerId> {
-    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(key).ok()?;
-    Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
+/// The address without its `/p2p/<id>` part.
+fn without_peer(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect()
 }
 
 impl LanTransport {
@@ -161,9 +165,8 @@ impl LanTransport {
         ids: LinkIds,
         events: mpsc::Sender<LinkEvent>,
     ) -> Result<Self, LanError> {
-        let mut seed = *config.ed25519_seed;
-        let keypair = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
-            .map_err(|e| LanError::Key(e.to_string()))?;
+        // A throwaway key: the peer id is not the identity.
+        let keypair = libp2p::identity::Keypair::generate_ed25519();
         let local_peer_id = keypair.public().to_peer_id();
         let mdns_enabled = config.mdns;
         let mdns_config = mdns::Config {
@@ -215,7 +218,8 @@ impl LanTransport {
                     reason: e.to_string(),
                 })?;
         }
-        for addr in &config.bootstrap {
+        let bootstrap: Vec<Multiaddr> = config.bootstrap.iter().map(without_peer).collect();
+        for addr in &bootstrap {
             if let Err(e) = swarm.dial(addr.clone()) {
                 warn!(%addr, error = %e, "could not dial bootstrap peer");
             }
@@ -232,7 +236,10 @@ impl LanTransport {
             ..Default::default()
         }));
         let (commands, command_rx) = mpsc::channel(256);
+        let link_peers = LinkPeers::default();
         let task = SwarmTask {
+            keys: config.keys.clone(),
+            link_peers: link_peers.clone(),
             swarm,
             local: local_peer_id,
             ids,
@@ -245,17 +252,14 @@ impl LanTransport {
             banned: HashSet::new(),
             reopening: HashSet::new(),
             discovered: HashMap::new(),
-            known: config
-                .bootstrap
-                .iter()
-                .filter_map(|a| Some((peer_of_addr(a)?, vec![a.clone()])))
-                .collect(),
+            known: bootstrap.into_iter().map(|a| (a, None)).collect(),
         };
         tokio::spawn(task.run());
         Ok(Self {
             commands,
             status,
             local_peer_id,
+            link_peers,
         })
     }
 
@@ -271,9 +275,15 @@ impl LanTransport {
         let _ = self.commands.try_send(Command::Dial(addr));
     }
 
-    /// Disconnects the peer with this identity key and refuses it for `duration`.
-    pub fn ban(&self, peer: &[u8; 32], duration: Duration) {
-        if let Some(peer) = peer_id_of(peer) {
+    /// Disconnects the device at the other end of `link` and refuses it
+    /// for `duration`.
+    pub fn ban(&self, link: LinkId, duration: Duration) {
+        let peer = self
+            .link_peers
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&link).copied());
+        if let Some(peer) = peer {
             let _ = self.commands.try_send(Command::Ban(peer, duration));
         }
     }
@@ -284,6 +294,8 @@ impl LanTransport {
 }
 
 struct SwarmTask {
+    keys: Arc<HopKeys>,
+    link_peers: LinkPeers,
     swarm: Swarm<Behaviour>,
     local: PeerId,
     ids: LinkIds,
@@ -299,8 +311,9 @@ struct SwarmTask {
     reopening: HashSet<PeerId>,
     /// Peers mDNS told us about, with their addresses.
     discovered: HashMap<PeerId, Vec<Multiaddr>>,
-    /// Bootstrap peers whose ids we know, kept connected like discovered ones.
-    known: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Bootstrap addresses, kept connected like discovered peers, with the
+    /// peer last met there.
+    known: HashMap<Multiaddr, Option<PeerId>>,
 }
 
 impl SwarmTask {
@@ -395,9 +408,17 @@ impl SwarmTask {
         let peers: Vec<(PeerId, Vec<Multiaddr>)> = self
             .discovered
             .iter()
-            .chain(self.known.iter())
             .map(|(p, a)| (*p, a.clone()))
             .collect();
+        let lost: Vec<Multiaddr> = self
+            .known
+            .iter()
+            .filter(|(_, p)| !p.is_some_and(|p| self.swarm.is_connected(&p)))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for addr in lost {
+            let _ = self.swarm.dial(addr);
+        }
         for (peer, addrs) in peers {
             if peer == self.local || self.banned.contains(&peer) {
                 continue;
@@ -444,7 +465,15 @@ impl SwarmTask {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if let Some(p) = self
+                    .known
+                    .get_mut(&without_peer(endpoint.get_remote_address()))
+                {
+                    *p = Some(peer_id);
+                }
                 if peer_key(&peer_id).is_none() {
                     // Cairn identities are Ed25519; anything else cannot be a peer.
                     let _ = self.swarm.disconnect_peer_id(peer_id);
@@ -495,9 +524,18 @@ impl SwarmTask {
         let ids = self.ids.clone();
         let events = self.events.clone();
         let commands = self.commands.clone();
+        let (keys, link_peers) = (self.keys.clone(), self.link_peers.clone());
         tokio::spawn(async move {
             match control.open_stream(peer, PROTOCOL).await {
-                Ok(stream) => drive_link(peer, stream, ids, events, commands).await,
+                Ok(stream) => {
+                    let end = LinkEnd {
+                        peer,
+                        role: Role::Initiator,
+                        keys,
+                        link_peers,
+                    };
+                    drive_link(end, stream, ids, events, commands).await
+                }
                 Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(_)) => {
                     let _ = commands.send(Command::NotCairn(peer)).await;
                 }
@@ -516,8 +554,14 @@ impl SwarmTask {
 
     fn start_link(&mut self, peer: PeerId, stream: libp2p::Stream) {
         *self.links.entry(peer).or_default() += 1;
-        tokio::spawn(drive_link(
+        let end = LinkEnd {
             peer,
+            role: Role::Responder,
+            keys: self.keys.clone(),
+            link_peers: self.link_peers.clone(),
+        };
+        tokio::spawn(drive_link(
+            end,
             stream,
             self.ids.clone(),
             self.events.clone(),
@@ -526,65 +570,104 @@ impl SwarmTask {
     }
 }
 
-async fn drive_link(
+/// One end of a link stream: the libp2p peer, who opened it, and what the
+/// hop handshake needs.
+struct LinkEnd {
     peer: PeerId,
-    stream: libp2p::Stream,
+    role: Role,
+    keys: Arc<HopKeys>,
+    link_peers: LinkPeers,
+}
+
+async fn drive_link(
+    end: LinkEnd,
+    mut stream: libp2p::Stream,
     ids: LinkIds,
     events: mpsc::Sender<LinkEvent>,
     commands: mpsc::Sender<Command>,
 ) {
-    let Some(key) = peer_key(&peer) else {
-        let _ = commands
-            .send(Command::LinkEnded {
-                peer,
-                violation: true,
-            })
-            .await;
-        return;
+    let LinkEnd {
+        peer,
+        role,
+        keys,
+        link_peers,
+    } = end;
+    let handshake = crate::stream::handshake(&mut stream, role, &keys, LAN_MTU);
+    let done = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            // A broken handshake is a violation; a stream that fails is not.
+            let violation = !matches!(e, crate::hop::HopError::Io(_));
+            debug!(%peer, error = %e, "hop handshake on the LAN failed");
+            let _ = commands.send(Command::LinkEnded { peer, violation }).await;
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "hop handshake on the LAN timed out");
+            let _ = commands
+                .send(Command::LinkEnded {
+                    peer,
+                    violation: false,
+                })
+                .await;
+            return;
+        }
     };
+    if done.peer.known() == Some(keys.identity()) {
+        debug!("reached ourselves on the LAN");
+        let _ = commands.send(Command::NotCairn(peer)).await;
+        return;
+    }
     let id = ids.next();
+    if let Ok(mut l) = link_peers.lock() {
+        l.insert(id, peer);
+    }
     let (sender, queue) = link::channel(id, link::SEND_QUEUE_BYTES);
     let up = LinkEvent::Up {
         link: id,
         medium: Medium::Lan,
-        peer: key,
+        peer: done.peer.key(),
         mtu: LAN_MTU,
         sender,
     };
-    if events.send(up).await.is_err() {
-        return;
-    }
-    // Learn how the link ended by watching our own Down event go past.
-    let (tap_tx, mut tap_rx) = mpsc::channel(64);
-    let forward = {
-        let events = events.clone();
-        async move {
-            let mut violation = false;
-            while let Some(event) = tap_rx.recv().await {
-                if let LinkEvent::Down {
-                    reason: DownReason::Violation(_),
-                    ..
-                } = &event
-                {
-                    violation = true;
+    let mut violation = false;
+    if events.send(up).await.is_ok() {
+        // Learn how the link ended by watching our own Down event go past.
+        let (tap_tx, mut tap_rx) = mpsc::channel(64);
+        let forward = {
+            let events = events.clone();
+            async move {
+                let mut violation = false;
+                while let Some(event) = tap_rx.recv().await {
+                    if let LinkEvent::Down {
+                        reason: DownReason::Violation(_),
+                        ..
+                    } = &event
+                    {
+                        violation = true;
+                    }
+                    if events.send(event).await.is_err() {
+                        break;
+                    }
                 }
-                if events.send(event).await.is_err() {
-                    break;
-                }
+                violation
             }
-            violation
-        }
-    };
-    let (violation, ()) = tokio::join!(
-        forward,
-        run_link(
-            id,
-            stream,
-            queue,
-            tap_tx,
-            (FrameDecoder::new(LAN_MTU), LAN_FRAME_DEADLINE),
-            PlainWriter,
-        )
-    );
+        };
+        let (ended, ()) = tokio::join!(
+            forward,
+            run_link(
+                id,
+                stream,
+                queue,
+                tap_tx,
+                (done.reader, LAN_FRAME_DEADLINE),
+                done.writer,
+            )
+        );
+        violation = ended;
+    }
+    if let Ok(mut l) = link_peers.lock() {
+        l.remove(&id);
+    }
     let _ = commands.send(Command::LinkEnded { peer, violation }).await;
 }

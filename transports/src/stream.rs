@@ -10,13 +10,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ed25519_dalek::SigningKey;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::framing::{FrameReader, FrameWriter};
-use crate::hop::{Established, Handshake, HopError, Role};
+use crate::hop::{Established, Handshake, HopError, HopKeys, Role};
 use crate::link::{DownReason, LinkEvent, LinkId, LinkQueue};
 
 /// Frames coalesced into one write when more are already waiting.
@@ -137,13 +136,13 @@ pub async fn run_link<S>(
 pub async fn handshake<S>(
     stream: &mut S,
     role: Role,
-    identity: &SigningKey,
+    keys: &std::sync::Arc<HopKeys>,
     mtu: usize,
 ) -> Result<Established, HopError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hs = Handshake::new(role, identity)?;
+    let mut hs = Handshake::new(role, keys)?;
     while !hs.is_finished() {
         if hs.our_turn() {
             let msg = hs.write()?;
@@ -180,6 +179,7 @@ where
 mod tests {
     use super::*;
     use crate::framing::{FrameDecoder, put_frame};
+    use crate::hop::Peer;
 
     #[tokio::test]
     async fn oversize_length_is_refused_before_reading_the_body() {
@@ -292,14 +292,16 @@ mod tests {
         let (x, y) = tokio::io::duplex(1024);
         let (mut x, mut y) = (x.compat(), y.compat());
         let (k3, k4) = (
-            SigningKey::from_bytes(&[3; 32]),
-            SigningKey::from_bytes(&[4; 32]),
+            HopKeys::new(&[3; 32], &[5; 32]),
+            HopKeys::new(&[4; 32], &[6; 32]),
         );
+        k3.look_for(vec![k4.static_key()]);
+        k4.look_for(vec![k3.static_key()]);
         let (a, b) = tokio::join!(
             handshake(&mut x, Role::Initiator, &k3, 1000),
             handshake(&mut y, Role::Responder, &k4, 1000)
         );
-        assert_eq!(a.unwrap().peer, *k4.verifying_key().as_bytes());
-        assert_eq!(b.unwrap().peer, *k3.verifying_key().as_bytes());
+        assert_eq!(a.unwrap().peer, Peer::Known(k4.identity()));
+        assert_eq!(b.unwrap().peer, Peer::Known(k3.identity()));
     }
 }

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use arti_client::config::{BoolOrAuto, CfgPath, TorClientConfigBuilder};
 use arti_client::{DataStream, StreamPrefs, TorClient};
-use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use safelog::DisplayRedacted;
 use tokio::sync::mpsc;
@@ -32,9 +31,8 @@ use tor_hsservice::{HsNickname, StreamRequest};
 use tor_proto::stream::IncomingStreamRequest;
 use tor_rtcompat::PreferredRuntime;
 use tracing::{debug, info, warn};
-use zeroize::Zeroizing;
 
-use crate::hop::{self, Role};
+use crate::hop::{self, HopKeys, Role};
 use crate::link::{self, LinkEvent, LinkIds, Medium};
 use crate::stream::run_link;
 
@@ -66,8 +64,8 @@ pub enum TorError {
 }
 
 pub struct TorConfig {
-    /// The node's identity, for the hop handshake.
-    pub ed25519_seed: Zeroizing<[u8; 32]>,
+    /// Who the node is at the hop, and whom it looks for.
+    pub keys: Arc<HopKeys>,
     /// arti's state (guards, the onion service's keys): keep it, the address
     /// lives there.
     pub state_dir: PathBuf,
@@ -131,7 +129,7 @@ pub struct TorTransport {
 /// What every task of the transport shares.
 struct Shared {
     client: Arc<TorClient<PreferredRuntime>>,
-    identity: SigningKey,
+    keys: Arc<HopKeys>,
     ids: LinkIds,
     events: mpsc::Sender<LinkEvent>,
     commands: mpsc::UnboundedSender<Command>,
@@ -189,7 +187,7 @@ impl TorTransport {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             client: client.clone(),
-            identity: SigningKey::from_bytes(&config.ed25519_seed),
+            keys: config.keys.clone(),
             ids,
             events,
             commands: commands.clone(),
@@ -377,7 +375,7 @@ async fn drive(
     role: Role,
     expected: Option<[u8; 32]>,
 ) -> bool {
-    let handshake = crate::stream::handshake(&mut stream, role, &shared.identity, TOR_MTU);
+    let handshake = crate::stream::handshake(&mut stream, role, &shared.keys, TOR_MTU);
     let hop::Established {
         peer,
         writer,
@@ -393,11 +391,14 @@ async fn drive(
             return false;
         }
     };
-    if expected.is_some_and(|want| want != peer) {
+    // We look for every contact, so the one we dialled reveals itself to
+    // us; one who does not is someone else.
+    if expected.is_some_and(|want| peer.known() != Some(want)) {
         warn!("an onion address answered with another identity than its invite's");
         return false;
     }
-    if peer == *shared.identity.verifying_key().as_bytes() {
+    let peer = peer.key();
+    if peer == shared.keys.identity() {
         debug!("reached our own onion service");
         return false;
     }
@@ -540,7 +541,7 @@ mod tests {
     fn config(arti_toml: &str) -> TorConfig {
         let dir = std::env::temp_dir().join(format!("cairn-tor-cfg-{}", std::process::id()));
         TorConfig {
-            ed25519_seed: Zeroizing::new([1; 32]),
+            keys: HopKeys::new(&[1; 32], &[2; 32]),
             state_dir: dir.join("state"),
             cache_dir: dir.join("cache"),
             arti_toml: Some(arti_toml.into()),
@@ -575,7 +576,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let err = TorTransport::start(
             TorConfig {
-                ed25519_seed: Zeroizing::new([1; 32]),
+                keys: HopKeys::new(&[1; 32], &[2; 32]),
                 state_dir: dir.join("state"),
                 cache_dir: dir.join("cache"),
                 arti_toml: Some("[tor_network]\nfallback_caches = 7\n".into()),

@@ -11,12 +11,22 @@ use cairn_transports::DownReason;
 use cairn_transports::ble::arq::{Arq, MAX_ATT_MTU, MIN_ATT_MTU, REASSEMBLY_TIMEOUT, WINDOW};
 use cairn_transports::ble::bus::{Pair, Radio};
 use cairn_transports::ble::{BLE_FRAME_MTU, BleLink};
-use cairn_transports::hop::Role;
-use ed25519_dalek::SigningKey;
+use std::sync::Arc;
+
+use cairn_transports::hop::{HopKeys, Peer, Role};
 use proptest::prelude::*;
 
-fn key(b: u8) -> SigningKey {
-    SigningKey::from_bytes(&[b; 32])
+/// A node's hop keys, derived from one byte.
+fn key(b: u8) -> Arc<HopKeys> {
+    HopKeys::new(&[b; 32], &[b.wrapping_add(100); 32])
+}
+
+/// Two nodes that are each other's contacts.
+fn contacts() -> (Arc<HopKeys>, Arc<HopKeys>) {
+    let (a, b) = (key(1), key(2));
+    a.look_for(vec![b.static_key()]);
+    b.look_for(vec![a.static_key()]);
+    (a, b)
 }
 
 fn frame(len: usize, seed: u8) -> Bytes {
@@ -30,7 +40,12 @@ fn frame(len: usize, seed: u8) -> Bytes {
 /// Sends `frames` both ways and runs until all arrived (or a minute of
 /// virtual time passed).
 fn exchange(radio: Radio, frames: &[Bytes]) -> Pair {
-    let mut pair = Pair::new(radio, &key(1), &key(2), BLE_FRAME_MTU).unwrap();
+    let (a, b) = contacts();
+    exchange_between(radio, frames, &a, &b)
+}
+
+fn exchange_between(radio: Radio, frames: &[Bytes], a: &Arc<HopKeys>, b: &Arc<HopKeys>) -> Pair {
+    let mut pair = Pair::new(radio, a, b, BLE_FRAME_MTU).unwrap();
     for f in frames {
         pair.send(0, f.clone());
         pair.send(1, f.clone());
@@ -44,10 +59,50 @@ fn exchange(radio: Radio, frames: &[Bytes]) -> Pair {
 }
 
 #[test]
-fn both_sides_learn_each_others_identity() {
+fn contacts_learn_each_others_identity() {
     let pair = exchange(Radio::new(185), &[frame(10, 1)]);
-    assert_eq!(pair.up[0], Some(*key(2).verifying_key().as_bytes()));
-    assert_eq!(pair.up[1], Some(*key(1).verifying_key().as_bytes()));
+    assert_eq!(pair.up[0], Some(Peer::Known(key(2).identity())));
+    assert_eq!(pair.up[1], Some(Peer::Known(key(1).identity())));
+}
+
+/// THREAT_MODEL "Attacks tried" 25: a device that is no contact connects
+/// over the radio, either way round, and completes everything it can (the
+/// handshake, frames both ways) — but learns no identity, and nothing it
+/// saw on one link is on the next (the node's key and contacts unchanged,
+/// only the link new, as after an advert rotation).
+#[test]
+fn a_stranger_on_the_radio_learns_no_identity_and_nothing_stable() {
+    let (node, friend) = contacts();
+    let stranger = key(9);
+    stranger.look_for(vec![key(10).static_key()]);
+    let frames = [frame(500, 7), frame(3_000, 8)];
+    let mut seen = Vec::new();
+    for round in 0..4 {
+        let stranger_first = round % 2 == 0;
+        let pair = if stranger_first {
+            exchange_between(Radio::new(185), &frames, &stranger, &node)
+        } else {
+            exchange_between(Radio::new(185), &frames, &node, &stranger)
+        };
+        let (s, n) = if stranger_first { (0, 1) } else { (1, 0) };
+        assert_eq!(pair.received[s], frames, "the stranger's link works");
+        let Some(Peer::Stranger(sees)) = pair.up[s] else {
+            panic!("the stranger learnt {:?}", pair.up[s]);
+        };
+        let Some(Peer::Stranger(_)) = pair.up[n] else {
+            panic!("the node learnt who the stranger is");
+        };
+        for secret in [node.identity(), node.static_key(), friend.identity()] {
+            assert_ne!(sees, secret);
+        }
+        seen.push(sees);
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "a pseudonym came back on another link");
+    // The friend, on the same radio, still finds the node.
+    let pair = exchange_between(Radio::new(185), &frames, &friend, &node);
+    assert_eq!(pair.up[0], Some(Peer::Known(node.identity())));
 }
 
 #[test]

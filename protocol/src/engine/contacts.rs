@@ -36,6 +36,19 @@ impl<S: Store> Engine<S> {
         self.contacts.values()
     }
 
+    /// Changes whenever a contact comes or a contact's key changes: the
+    /// driver then hands [`Engine::contact_statics`] to its transports.
+    pub fn contacts_generation(&self) -> u64 {
+        self.contacts_generation
+    }
+
+    /// Every contact's X25519 static key: whom the transports look for at
+    /// the hop (a contact's device reveals itself only to those who know
+    /// its key).
+    pub fn contact_statics(&self) -> Vec<[u8; 32]> {
+        self.contacts.values().map(|c| c.static_key().0).collect()
+    }
+
     pub fn contact(&self, peer: &IdentityKey) -> Option<&Contact> {
         self.contacts.get(peer)
     }
@@ -245,6 +258,7 @@ impl<S: Store> Engine<S> {
     /// The contacts changed (one came, or one's key did): the mesh's
     /// recipient tags follow.
     pub(super) fn contacts_changed(&mut self) {
+        self.contacts_generation += 1;
         let keys = self
             .contacts
             .values()

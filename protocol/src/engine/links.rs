@@ -100,6 +100,25 @@ impl<S: Store> Engine<S> {
             .or_else(|| self.reply_links.get(peer).copied())
     }
 
+    /// Links whose hop peer is no contact and that carry no contact's
+    /// session: after the contacts change, a driver whose transports only
+    /// tell a device who we are if it knows our key (and us who it is if we
+    /// know its) closes these, so the transport meets them again and a new
+    /// contact among them is recognised.
+    pub fn unrecognised_links(&self) -> Vec<LinkId> {
+        self.links
+            .values()
+            .filter(|l| !self.contacts.contains_key(&l.info.peer))
+            .filter(|l| {
+                !self
+                    .reply_links
+                    .iter()
+                    .any(|(p, link)| *link == l.info.id && self.contacts.contains_key(p))
+            })
+            .map(|l| l.info.id)
+            .collect()
+    }
+
     /// Whether a link to `peer` is up (they are reachable now).
     pub fn has_link(&self, peer: &IdentityKey) -> bool {
         self.best_link(peer).is_some()

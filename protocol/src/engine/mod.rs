@@ -74,6 +74,8 @@ pub struct Engine<S: Store> {
     store: S,
     rng: ChaCha20Rng,
     contacts: BTreeMap<IdentityKey, Contact>,
+    /// Bumped whenever the contacts (or a contact's key) change.
+    contacts_generation: u64,
     links: BTreeMap<LinkId, LinkState>,
     /// The link a peer's session traffic last arrived on, for replies when the
     /// transport's hop identity is not the session's.
@@ -207,6 +209,7 @@ impl<S: Store> Engine<S> {
             contacts,
             links: BTreeMap::new(),
             reply_links: BTreeMap::new(),
+            contacts_generation: 0,
             outbox,
             batch: WriteBatch::default(),
             after_commit: Vec::new(),

@@ -9,19 +9,18 @@ use std::time::Duration;
 use cairn_transports::ble::arq::{Arq, WINDOW};
 use cairn_transports::ble::bus::{Pair, Radio};
 use cairn_transports::ble::{BLE_FRAME_MTU, BleLink};
-use cairn_transports::hop::Role;
-use ed25519_dalek::SigningKey;
+use cairn_transports::hop::{HopKeys, Role};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let key = SigningKey::from_bytes(&[2; 32]);
+    let key = HopKeys::new(&[2; 32], &[4; 32]);
     let mut arq = Arq::new(247);
     let mut fresh =
         BleLink::new(Duration::ZERO, Role::Responder, &key, 247, BLE_FRAME_MTU).unwrap();
     // A link whose handshake finished honestly; then the fuzzer speaks.
     let mut pair = Pair::new(
         Radio::new(247),
-        &SigningKey::from_bytes(&[1; 32]),
+        &HopKeys::new(&[1; 32], &[3; 32]),
         &key,
         BLE_FRAME_MTU,
     )

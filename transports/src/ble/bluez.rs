@@ -7,8 +7,8 @@
 //!   advertisement of the service with a *rotating* random token in its
 //!   manufacturer data (company id 0xFFFF, the one reserved for tests and
 //!   unassigned use). The token changes every [`BleConfig::rotate`]; it is
-//!   never the identity key, which only the hop handshake reveals, to the
-//!   peer alone.
+//!   never the identity key, which the hop handshake reveals only to a
+//!   peer that already knows it (a contact; [`crate::hop`]).
 //! - **Central** (btleplug): scans for the service, duty-cycled; keeps peers
 //!   above an RSSI floor; connects (the lower token dials first, the other
 //!   after a grace period); writes into the peer's [`RX`].
@@ -26,18 +26,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::hop::HopKeys;
 use btleplug::api::{
     Central, CentralEvent, Characteristic, Manager as _, Peripheral as _, ScanFilter, WriteType,
 };
 use btleplug::platform::{Adapter as CentralAdapter, Manager, Peripheral};
-use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use super::driver;
 use super::link::BLE_FRAME_MTU;
@@ -75,12 +74,12 @@ pub struct BleConfig {
     pub scan_off: Duration,
     /// How often the advertised token changes.
     pub rotate: Duration,
-    /// The node's identity, for the hop handshake.
-    pub ed25519_seed: Zeroizing<[u8; 32]>,
+    /// Who the node is at the hop, and whom it looks for.
+    pub keys: Arc<HopKeys>,
 }
 
 impl BleConfig {
-    pub fn new(ed25519_seed: Zeroizing<[u8; 32]>) -> Self {
+    pub fn new(keys: Arc<HopKeys>) -> Self {
         Self {
             adapter: None,
             rssi_floor: -95,
@@ -88,7 +87,7 @@ impl BleConfig {
             scan_on: Duration::from_secs(10),
             scan_off: Duration::from_secs(10),
             rotate: Duration::from_secs(15 * 60),
-            ed25519_seed,
+            keys,
         }
     }
 }
@@ -297,7 +296,7 @@ async fn run(
         }
     });
 
-    let identity = Arc::new(SigningKey::from_bytes(&config.ed25519_seed));
+    let identity = config.keys.clone();
     let clock = Instant::now();
     // Peripheral ids to addresses: the events name ids, and asking BlueZ for
     // an address costs a D-Bus round trip.
@@ -551,7 +550,7 @@ async fn writer(p: Peripheral, rx_char: Characteristic, mut out: mpsc::Receiver<
 /// We dial: connect, find their characteristic, run the link as initiator.
 async fn dial(
     p: Peripheral,
-    identity: Arc<SigningKey>,
+    identity: Arc<HopKeys>,
     ids: LinkIds,
     events: mpsc::Sender<LinkEvent>,
     packets: mpsc::Receiver<Vec<u8>>,
@@ -586,7 +585,7 @@ async fn answer(
     central: CentralAdapter,
     from: [u8; 6],
     mtu: usize,
-    identity: Arc<SigningKey>,
+    identity: Arc<HopKeys>,
     ids: LinkIds,
     events: mpsc::Sender<LinkEvent>,
     packets: mpsc::Receiver<Vec<u8>>,
@@ -632,7 +631,7 @@ async fn drive(
     rx_char: Characteristic,
     role: Role,
     mtu: usize,
-    identity: Arc<SigningKey>,
+    identity: Arc<HopKeys>,
     ids: LinkIds,
     events: mpsc::Sender<LinkEvent>,
     packets: mpsc::Receiver<Vec<u8>>,

@@ -5,16 +5,16 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::arq::Arq;
 use super::link::{BleEvent, BleLink};
-use crate::hop::Role;
+use crate::hop::{HopKeys, Peer, Role};
 use crate::link::DownReason;
 
 /// How the radio between the two behaves.
@@ -145,7 +145,7 @@ impl Air {
 
 pub struct Pair {
     pub ends: [BleLink; 2],
-    pub up: [Option<[u8; 32]>; 2],
+    pub up: [Option<Peer>; 2],
     /// Frames each end received, in order.
     pub received: [Vec<Bytes>; 2],
     /// Frames waiting for room in each end's link.
@@ -159,8 +159,8 @@ impl Pair {
     /// End 0 connects (initiates) to end 1.
     pub fn new(
         radio: Radio,
-        a: &SigningKey,
-        b: &SigningKey,
+        a: &Arc<HopKeys>,
+        b: &Arc<HopKeys>,
         frame_mtu: usize,
     ) -> Result<Self, DownReason> {
         let now = Duration::ZERO;

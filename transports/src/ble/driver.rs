@@ -84,7 +84,7 @@ pub async fn run(
                                     let (sender, q) = link::channel(id, link::BLE_SEND_QUEUE_BYTES);
                                     opened = Some(q);
                                     announced = true;
-                                    LinkEvent::Up { link: id, medium: Medium::Ble, peer, mtu: BLE_FRAME_MTU, sender }
+                                    LinkEvent::Up { link: id, medium: Medium::Ble, peer: peer.key(), mtu: BLE_FRAME_MTU, sender }
                                 }
                                 BleEvent::Frame(frame) => LinkEvent::Frame { link: id, frame },
                             };

@@ -15,12 +15,15 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use ed25519_dalek::SigningKey;
 
 use super::arq::{Arq, ArqError};
 use crate::framing::{FrameReader, FrameWriter};
-use crate::hop::{Handshake, HopError, MAX_RECORD, RecordReader, RecordWriter, Role};
+use crate::hop::{
+    Handshake, HopError, HopKeys, MAX_RECORD, Peer, RecordReader, RecordWriter, Role,
+};
 use crate::link::DownReason;
 
 /// Frame MTU a BLE link offers the node: the same as the other transports,
@@ -33,9 +36,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a link tells its driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BleEvent {
-    /// The hop handshake finished: the peer is this Ed25519 identity.
+    /// The hop handshake finished: the peer is this identity, or a
+    /// stranger under a pseudonym.
     Up {
-        peer: [u8; 32],
+        peer: Peer,
     },
     Frame(Bytes),
 }
@@ -77,11 +81,11 @@ impl BleLink {
     pub fn new(
         now: Duration,
         role: Role,
-        identity: &SigningKey,
+        keys: &Arc<HopKeys>,
         att_mtu: usize,
         frame_mtu: usize,
     ) -> Result<Self, DownReason> {
-        let hs = Handshake::new(role, identity).map_err(hop)?;
+        let hs = Handshake::new(role, keys).map_err(hop)?;
         let mut link = Self {
             arq: Arq::new(att_mtu),
             state: State::Handshaking {

@@ -2,9 +2,9 @@
 //! real BLE link core and driver; packets cross a lossy channel of one ATT
 //! MTU. For tests of whole nodes over "Bluetooth" without a radio.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
@@ -13,14 +13,14 @@ use tokio::time::Instant;
 use super::driver;
 use super::link::BLE_FRAME_MTU;
 use super::link::BleLink;
-use crate::hop::Role;
+use crate::hop::{HopKeys, Role};
 use crate::link::{LinkEvent, LinkIds};
 
 /// One side of an in-memory BLE link.
 pub struct Endpoint<'a> {
     pub ids: &'a LinkIds,
     pub events: mpsc::Sender<LinkEvent>,
-    pub identity: &'a SigningKey,
+    pub keys: &'a Arc<HopKeys>,
 }
 
 /// How the in-memory radio behaves.
@@ -51,7 +51,7 @@ pub fn connect(a: Endpoint<'_>, b: Endpoint<'_>, radio: MemoryRadio) {
         let core = BleLink::new(
             clock.elapsed(),
             role,
-            end.identity,
+            end.keys,
             radio.att_mtu,
             BLE_FRAME_MTU,
         );
