@@ -157,3 +157,70 @@ async fn two_nodes_over_a_lossy_ble_radio_exchange_a_mebibyte_intact() {
     assert_eq!(status.links.len(), 1);
     assert_eq!(status.links[0].medium, "ble");
 }
+
+async fn status(h: &NodeHandle) -> cairn_node::api::StatusInfo {
+    match h.call(Request::Status).await.unwrap() {
+        Reply::Status(s) => *s,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The peers `h` holds links to, once it holds `n`.
+async fn linked(h: &NodeHandle, n: usize) -> Vec<String> {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let s = status(h).await;
+            if s.links.len() >= n {
+                return s.links.into_iter().map(|l| l.peer).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the link comes up")
+}
+
+/// THREAT_MODEL "Attacks tried" 25, with whole nodes over the in-memory
+/// radio (the real BLE link core and hop handshake): a stranger's node
+/// meets ours twice, and neither learns the other's identity or anything
+/// the second link shares with the first; friends on the same radio still
+/// know each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_over_the_radio_learns_no_identity_and_nothing_stable() {
+    let (a, b) = friends().await;
+    let s = node("stranger").await;
+    let (a_id, b_id, s_id) = (
+        status(&a).await.id,
+        status(&b).await.id,
+        status(&s).await.id,
+    );
+    let mut seen = Vec::new();
+    for round in 0..2 {
+        s.connect_ble_memory(&a, 185, 0.0, round).await;
+        let s_sees = linked(&s, round as usize + 1).await;
+        let a_sees = linked(&a, round as usize + 1).await;
+        for peer in &s_sees {
+            assert!(*peer != a_id && *peer != b_id, "the stranger learnt {peer}");
+        }
+        assert!(
+            !a_sees.contains(&s_id),
+            "the node learnt the stranger's identity"
+        );
+        seen.extend(s_sees);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        2,
+        "the stranger saw the same name on both links"
+    );
+    a.connect_ble_memory(&b, 185, 0.0, 7).await;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !status(&a).await.links.iter().any(|l| l.peer == b_id) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("friends know each other over the radio");
+}
