@@ -5,7 +5,9 @@
 //! Reports: small-message rate (group commit), bulk throughput against the raw
 //! stream, and the latency a message adds over a raw frame (p50/p99).
 //!
-//! Run: `cargo bench -p cairn-node --bench lan`
+//! Run: `cargo bench -p cairn-node --bench lan` (`BENCH_SMALL`, `BENCH_BULK`,
+//! `BENCH_PINGS` set the counts; `BENCH_RAW_FRAME` the raw stream's frame
+//! size, 60 000 bytes by default).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -98,10 +100,12 @@ async fn pair(in_memory: bool) -> Pair {
     })
     .await
     .unwrap();
-    while status(&a).await.links.is_empty() {
+    // Linked as contacts: the hop names each to the other (a link made
+    // before they were contacts is met again once they are).
+    let b_id = status(&b).await.id;
+    while !status(&a).await.links.iter().any(|l| l.peer == b_id) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let b_id = status(&b).await.id;
     Pair {
         a,
         b,
@@ -254,7 +258,7 @@ async fn main() {
     let disk_mbps = disk_write_rate(p._dirs.0.path(), bulk_bytes as usize);
 
     let (sender, mut rx, _keep) = raw_link().await;
-    let frame = Bytes::from(vec![0x5a; BULK_TEXT]);
+    let frame = Bytes::from(vec![0x5a; env("BENCH_RAW_FRAME", BULK_TEXT)]);
     let start = Instant::now();
     let writer = tokio::spawn(async move {
         for _ in 0..bulk_msgs {
@@ -263,7 +267,7 @@ async fn main() {
         sender
     });
     let mut got = 0usize;
-    while got < bulk_msgs * BULK_TEXT {
+    while got < bulk_msgs * env("BENCH_RAW_FRAME", BULK_TEXT) {
         if let Some(LinkEvent::Frame { frame, .. }) = rx.recv().await {
             got += frame.len();
         }
