@@ -251,8 +251,10 @@ async fn main() {
 
     const BULK_TEXT: usize = 60_000;
     let bulk_bytes = (bulk_msgs * BULK_TEXT) as f64;
+    let dropped = status(&p.a).await.dropped_frames;
     let t = burst(&p, bulk_msgs, 128, Arc::new("x".repeat(BULK_TEXT))).await;
     let node_mbps = bulk_bytes / t.as_secs_f64() / 1e6;
+    let dropped = status(&p.a).await.dropped_frames - dropped;
     let t = burst(&memory, bulk_msgs, 128, Arc::new("x".repeat(BULK_TEXT))).await;
     let memory_mbps = bulk_bytes / t.as_secs_f64() / 1e6;
     let disk_mbps = disk_write_rate(p._dirs.0.path(), bulk_bytes as usize);
@@ -276,7 +278,7 @@ async fn main() {
     let sender = writer.await.unwrap();
     println!("bulk, raw libp2p stream:              {raw_mbps:.1} MB/s");
     println!(
-        "bulk, nodes with stores on disk:       {node_mbps:.1} MB/s of message text, ratio {:.2} (goal >= 0.8)",
+        "bulk, nodes with stores on disk:       {node_mbps:.1} MB/s of message text, ratio {:.2} (goal >= 0.8); {dropped} frames refused by a full link queue",
         node_mbps / raw_mbps
     );
     println!(

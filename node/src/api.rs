@@ -238,6 +238,10 @@ pub struct StatusInfo {
     pub tor: TorInfo,
     pub contacts: usize,
     pub outbox: usize,
+    /// Frames a link's full send queue refused since the start (the outbox
+    /// sends them again on its timer).
+    #[serde(default)]
+    pub dropped_frames: u64,
     pub sessions: usize,
     pub mesh: MeshInfo,
     /// When this node is a gateway to XMPP.

@@ -760,6 +760,7 @@ impl Node {
             tor,
             contacts: self.engine.contacts().count(),
             outbox: self.engine.outbox_len(),
+            dropped_frames: self.dropped_frames,
             sessions: self.engine.session_count(),
             mesh: {
                 let m = self.engine.mesh_stats();
