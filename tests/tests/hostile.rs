@@ -360,7 +360,18 @@ async fn slow_loris(target: Multiaddr, node: libp2p::PeerId) -> Duration {
                         stream.flush().await
                     };
                     let began = std::time::Instant::now();
-                    if announced.await.is_ok() {
+                    // The node may still turn the link away once the hop is
+                    // up (no room among its links): the stream then ends at
+                    // once; let in, the node speaks (its mesh summary) or
+                    // stays quiet.
+                    let mut first = [0u8; 1];
+                    let let_in = announced.await.is_ok()
+                        && !matches!(
+                            tokio::time::timeout(Duration::from_secs(3), stream.read(&mut first))
+                                .await,
+                            Ok(Ok(0) | Err(_))
+                        );
+                    if let_in {
                         return (stream, began);
                     }
                 }
