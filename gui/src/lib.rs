@@ -12,8 +12,12 @@
 
 use std::time::Duration;
 
+pub mod edit;
+pub mod fonts;
+pub mod i18n;
 pub mod load;
 pub mod notify;
+pub mod text;
 
 use cairn_node::api::Notice;
 use cairn_node::api::{
@@ -24,6 +28,7 @@ use cairn_node::{
 };
 use egui::{Color32, RichText, TextEdit};
 use load::{Loaded, Shown, UNREAD_WINDOW, Want};
+use text::label;
 
 /// Where the window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +104,14 @@ pub struct CairnApp {
     images: std::collections::HashMap<String, Option<egui::TextureHandle>>,
     /// What happened to the last file saved.
     saved: Option<String>,
+    /// The language the user picked (None: the system's).
+    language: Option<String>,
+    /// Whether the system's fonts are in (on the first frame).
+    fonts: bool,
 }
+
+/// The file in the profile that keeps the language picked in the app.
+const LANGUAGE_FILE: &str = "language";
 
 impl CairnApp {
     /// An app on `profile`, running its node with `config`.
@@ -109,6 +121,11 @@ impl CairnApp {
             .enable_all()
             .thread_name("cairn-node")
             .build()?;
+        let language = std::fs::read_to_string(profile.dir().join(LANGUAGE_FILE))
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        i18n::select(language.as_deref());
         let screen = if profile.exists() {
             Screen::Unlock
         } else {
@@ -152,6 +169,8 @@ impl CairnApp {
             file_path: String::new(),
             images: std::collections::HashMap::new(),
             saved: None,
+            language,
+            fonts: false,
         })
     }
 
@@ -261,7 +280,7 @@ impl CairnApp {
                 self.error = None;
                 self.use_client(Client::in_process(handle));
             }
-            Err(e) => self.error = Some(format!("could not start: {e}")),
+            Err(e) => self.error = Some(tr!("could-not-start", error = e.to_string())),
         }
     }
 
@@ -272,7 +291,7 @@ impl CairnApp {
             return;
         }
         if self.passphrase != self.repeat {
-            self.error = Some("The two passphrases differ.".into());
+            self.error = Some(tr!("passphrases-differ"));
             return;
         }
         match self.profile.create(&name, self.passphrase.as_bytes()) {
@@ -473,7 +492,7 @@ impl CairnApp {
             })
             .is_some()
         {
-            self.saved = Some(format!("Saved {shown}"));
+            self.saved = Some(tr!("saved-file", path = shown));
         }
     }
 
@@ -574,7 +593,7 @@ impl CairnApp {
                 .iter()
                 .find(|c| c.id == peer)
                 .map(|c| c.alias.clone().unwrap_or_else(|| c.name.clone()))
-                .unwrap_or_else(|| "someone new".to_owned());
+                .unwrap_or_else(|| tr!("someone-new"));
             self.rt.spawn_blocking(move || {
                 if let Err(e) = notify::new_message(&name) {
                     tracing::debug!(error = %e, "no desktop notification");
@@ -628,134 +647,148 @@ impl CairnApp {
     }
 
     fn onboarding(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Welcome to Cairn");
-        ui.label("Chat with people nearby or over Tor — no phone number, no account, no server.");
+        ui.heading(tr!("welcome"));
+        label(ui, tr!("welcome-tagline"));
         ui.add_space(12.0);
-        let l = ui.label("Your name");
-        ui.add(TextEdit::singleline(&mut self.name).hint_text("what your contacts see"))
+        let l = label(ui, tr!("your-name"));
+        let hint = tr!("your-name-hint");
+        edit::line_edit(ui, &mut self.name, "your-name", 300.0, &hint)
+            .response
             .labelled_by(l.id);
-        let l = ui.label("Passphrase");
+        let l = label(ui, tr!("passphrase"));
         ui.add(TextEdit::singleline(&mut self.passphrase).password(true))
             .labelled_by(l.id);
-        let l = ui.label("Repeat passphrase");
+        let l = label(ui, tr!("repeat-passphrase"));
         ui.add(TextEdit::singleline(&mut self.repeat).password(true))
             .labelled_by(l.id);
         if self.passphrase.is_empty() {
             ui.colored_label(
                 Color32::from_rgb(0xd0, 0x80, 0x00),
-                "Without a passphrase, anyone with this computer's files can read your messages.",
+                tr!("no-passphrase-warning"),
             );
         }
-        if ui.button("Create my profile").clicked() {
+        if ui.button(tr!("create-profile")).clicked() {
             self.create_profile();
         }
     }
 
     fn unlock_screen(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Unlock Cairn");
-        let l = ui.label("Passphrase");
+        ui.heading(tr!("unlock-title"));
+        let l = label(ui, tr!("passphrase"));
         let field = ui
             .add(TextEdit::singleline(&mut self.passphrase).password(true))
             .labelled_by(l.id);
         let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if ui.button("Unlock").clicked() || enter {
+        if ui.button(tr!("unlock")).clicked() || enter {
             self.unlock();
         }
     }
 
     fn chats(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::left("contacts")
+        start_panel("contacts")
             .resizable(true)
             .default_size(200.0)
             .show(ui, |ui| {
-                ui.heading("Chats");
-                if self.contacts.is_empty() {
-                    ui.label("No contacts yet. Use “Add contact”.");
-                }
-                // Only the rows in view are laid out: a list of 1 000 chats
-                // costs a frame what a screenful does. Every row is a name
-                // and a preview line, so all are one height.
-                let row = ui.text_style_height(&egui::TextStyle::Body)
-                    + ui.spacing().button_padding.y * 2.0
-                    + ui.spacing().item_spacing.y
-                    + ui.text_style_height(&egui::TextStyle::Small);
-                let mut picked = None;
-                let count = self.contacts.len();
-                egui::ScrollArea::vertical()
-                    .id_salt("chat list")
-                    .auto_shrink([false, false])
-                    .show_rows(ui, row, count, |ui, rows| {
-                        for c in &self.contacts[rows] {
-                            let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
-                            let mut shown = name.clone();
-                            if c.key_changed {
-                                shown.push_str(" (key changed!)");
-                            }
-                            if c.kind == "xmpp" {
-                                shown.push_str(" (XMPP)");
-                            }
-                            if !c.links.is_empty() {
-                                shown.push_str(" (online)");
-                            }
-                            match self.previews.get(&c.id).map(|p| p.2) {
-                                Some(UNREAD_WINDOW) => {
-                                    shown.push_str(&format!(" — {UNREAD_WINDOW}+ unread"))
+                column(ui, |ui| {
+                    ui.heading(tr!("chats"));
+                    if self.contacts.is_empty() {
+                        label(ui, tr!("no-contacts"));
+                    }
+                    // Only the rows in view are laid out: a list of 1 000 chats
+                    // costs a frame what a screenful does. Every row is a name
+                    // and a preview line, so all are one height.
+                    let row = ui.text_style_height(&egui::TextStyle::Body)
+                        + ui.spacing().button_padding.y * 2.0
+                        + ui.spacing().item_spacing.y
+                        + ui.text_style_height(&egui::TextStyle::Small);
+                    let mut picked = None;
+                    let count = self.contacts.len();
+                    egui::ScrollArea::vertical()
+                        .id_salt("chat list")
+                        .auto_shrink([false, false])
+                        .show_rows(ui, row, count, |ui, rows| {
+                            for c in &self.contacts[rows] {
+                                let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
+                                let mut shown = name.clone();
+                                if c.key_changed {
+                                    shown.push(' ');
+                                    shown.push_str(&tr!("mark-key-changed"));
                                 }
-                                Some(n) if n > 0 => shown.push_str(&format!(" — {n} unread")),
-                                _ => {}
+                                if c.kind == "xmpp" {
+                                    shown.push(' ');
+                                    shown.push_str(&tr!("mark-xmpp"));
+                                }
+                                if !c.links.is_empty() {
+                                    shown.push(' ');
+                                    shown.push_str(&tr!("mark-online"));
+                                }
+                                match self.previews.get(&c.id).map(|p| p.2) {
+                                    Some(UNREAD_WINDOW) => shown.push_str(&format!(
+                                        " — {}",
+                                        tr!("unread-many", count = UNREAD_WINDOW)
+                                    )),
+                                    Some(n) if n > 0 => {
+                                        shown.push_str(&format!(" — {}", tr!("unread", count = n)))
+                                    }
+                                    _ => {}
+                                }
+                                let selected = self.selected.as_deref() == Some(c.id.as_str());
+                                if text::selectable(ui, selected, shown).clicked() {
+                                    picked = Some(c.id.clone());
+                                }
+                                let preview = match self.previews.get(&c.id) {
+                                    Some((text, true, _)) => tr!("you-wrote", text = text.clone()),
+                                    Some((text, false, _)) => text.clone(),
+                                    None => String::new(),
+                                };
+                                label(ui, RichText::new(preview).weak().small());
                             }
-                            let selected = self.selected.as_deref() == Some(c.id.as_str());
-                            if ui.selectable_label(selected, shown).clicked() {
-                                picked = Some(c.id.clone());
-                            }
-                            let preview = match self.previews.get(&c.id) {
-                                Some((text, true, _)) => format!("You: {text}"),
-                                Some((text, false, _)) => text.clone(),
-                                None => String::new(),
-                            };
-                            ui.label(RichText::new(preview).weak().small());
-                        }
-                    });
-                if let Some(id) = picked {
-                    self.selected = Some(id);
-                    self.safety = None;
-                    self.refresh();
-                }
+                        });
+                    if let Some(id) = picked {
+                        self.selected = Some(id);
+                        self.safety = None;
+                        self.refresh();
+                    }
+                })
             });
         let Some(id) = self.selected.clone() else {
-            ui.centered_and_justified(|ui| ui.label("Choose a chat on the left."));
+            ui.centered_and_justified(|ui| label(ui, tr!("choose-chat")));
             return;
         };
         let contact = self.contacts.iter().find(|c| c.id == id).cloned();
         if contact.as_ref().is_some_and(|c| c.key_changed) {
             ui.colored_label(
                 Color32::RED,
-                RichText::new(
-                    "This contact's key changed. Someone may be impersonating them: compare safety numbers again.",
-                )
-                .strong(),
+                RichText::new(tr!("key-changed-warning")).strong(),
             );
         }
         if let Some(c) = contact.as_ref().filter(|c| c.kind == "xmpp") {
             ui.colored_label(
                 Color32::from_rgb(0xc0, 0x70, 0x00),
-                format!(
-                    "Bridged to XMPP through {}: only as private as XMPP. The gateway and the XMPP servers can read this chat.",
-                    c.via.as_deref().unwrap_or("a gateway")
+                tr!(
+                    "bridged-chat",
+                    gateway = c.via.clone().unwrap_or_else(|| tr!("a-gateway"))
                 ),
             );
         }
         let bridged = contact.as_ref().is_some_and(|c| c.kind == "xmpp");
         egui::Panel::bottom("composer").show(ui, |ui| {
-            if composer(ui, "Message", &mut self.composer, "Send") {
+            if composer(ui, &tr!("message"), &mut self.composer, &tr!("send")) {
                 self.send();
             }
-            if !bridged && composer(ui, "File to send", &mut self.file_path, "Send file") {
+            if !bridged
+                && composer(
+                    ui,
+                    &tr!("file-to-send"),
+                    &mut self.file_path,
+                    &tr!("send-file"),
+                )
+            {
                 let path = std::path::PathBuf::from(self.file_path.trim());
                 self.send_file(&path);
             }
             if let Some(saved) = &self.saved {
-                ui.weak(saved);
+                label(ui, RichText::new(saved).weak());
             }
         });
         // A file dropped on an open chat is sent in it.
@@ -802,30 +835,32 @@ impl CairnApp {
     /// One message in a conversation. True when its file should be saved.
     fn message_row(&mut self, ui: &mut egui::Ui, contact: &str, m: &MessageInfo) -> bool {
         let mine = m.direction == "out";
-        let layout = if mine {
+        // Mine on the far side, theirs on the near side: right and left in
+        // a left-to-right language, left and right in a right-to-left one.
+        let layout = if mine != i18n::rtl() {
             egui::Layout::right_to_left(egui::Align::Min)
         } else {
             egui::Layout::left_to_right(egui::Align::Min)
         };
         let mut save = false;
         let time = clock_label(m.local_at, chrono::Local::now());
-        let written = format!(
-            "{} {}",
-            if mine { "Written" } else { "Received" },
-            full_time(m.local_at)
-        );
+        let written = if mine {
+            tr!("written-at", time = full_time(m.local_at))
+        } else {
+            tr!("received-at", time = full_time(m.local_at))
+        };
         ui.with_layout(layout, |ui| match &m.file {
             None => {
-                ui.label(&m.text);
+                label(ui, &m.text);
                 if mine {
-                    ui.weak(&m.state);
+                    ui.weak(state_name(&m.state));
                 }
                 ui.weak(&time).on_hover_text(&written);
             }
             Some(f) => {
                 ui.vertical(|ui| {
-                    ui.horizontal(|ui| {
-                        ui.label(format!("{} ({})", f.name, human_size(f.size)));
+                    row(ui, |ui| {
+                        label(ui, format!("{} ({})", f.name, human_size(f.size)));
                         ui.weak(&time).on_hover_text(&written);
                     });
                     match f.state.as_str() {
@@ -837,21 +872,25 @@ impl CairnApp {
                                 ui.add(
                                     egui::Image::from_texture(&tex)
                                         .max_size(egui::vec2(THUMB_W, THUMB_H))
-                                        .alt_text(format!("Picture {}", f.name)),
+                                        .alt_text(tr!("picture", name = f.name.clone())),
                                 );
                             }
-                            ui.horizontal(|ui| {
-                                ui.weak(if mine { "sent" } else { "received" });
-                                if ui.small_button(format!("Save {}", f.name)).clicked() {
+                            row(ui, |ui| {
+                                ui.weak(if mine {
+                                    tr!("file-sent")
+                                } else {
+                                    tr!("file-received")
+                                });
+                                if ui
+                                    .small_button(tr!("save-file", name = f.name.clone()))
+                                    .clicked()
+                                {
                                     save = true;
                                 }
                             });
                         }
                         "failed" => {
-                            ui.colored_label(
-                                Color32::RED,
-                                "did not match its checksum; ask for it again",
-                            );
+                            ui.colored_label(Color32::RED, tr!("file-failed"));
                         }
                         _ => {
                             let fraction = if f.size == 0 {
@@ -859,17 +898,18 @@ impl CairnApp {
                             } else {
                                 f.have as f32 / f.size as f32
                             };
+                            let percent = (fraction * 100.0) as u32;
                             ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(
-                                format!(
-                                    "{} {}%",
-                                    if mine { "sending" } else { "receiving" },
-                                    (fraction * 100.0) as u32
-                                ),
+                                if mine {
+                                    tr!("file-sending", percent = percent)
+                                } else {
+                                    tr!("file-receiving", percent = percent)
+                                },
                             ));
                         }
                     }
                     if mine {
-                        ui.weak(&m.state);
+                        ui.weak(state_name(&m.state));
                     }
                 });
             }
@@ -885,106 +925,121 @@ impl CairnApp {
     }
 
     fn groups_tab(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::left("groups")
+        start_panel("groups")
             .resizable(true)
             .default_size(220.0)
             .show(ui, |ui| {
-                ui.heading("Groups");
-                let l = ui.label("New group name");
-                ui.add(TextEdit::singleline(&mut self.group_name))
-                    .labelled_by(l.id);
-                if ui.button("Create group").clicked() {
-                    let name = self.group_name.trim().to_owned();
-                    if let Some(Reply::Group(g)) = self.call(Request::GroupCreate { name }) {
-                        self.group_name.clear();
-                        self.group = Some(g.id);
-                        self.refresh();
+                column(ui, |ui| {
+                    ui.heading(tr!("groups"));
+                    let l = label(ui, tr!("new-group-name"));
+                    edit::line_edit(ui, &mut self.group_name, "new-group-name", 200.0, "")
+                        .response
+                        .labelled_by(l.id);
+                    if ui.button(tr!("create-group")).clicked() {
+                        let name = self.group_name.trim().to_owned();
+                        if let Some(Reply::Group(g)) = self.call(Request::GroupCreate { name }) {
+                            self.group_name.clear();
+                            self.group = Some(g.id);
+                            self.refresh();
+                        }
                     }
-                }
-                ui.separator();
-                let groups = self.groups.clone();
-                for g in &groups {
-                    let selected = self.group.as_deref() == Some(g.id.as_str());
-                    let mut shown = format!("{} ({} members)", g.name, g.members);
-                    if g.bridged_as.is_some() {
-                        shown.push_str(" (bridged to XMPP)");
+                    ui.separator();
+                    let groups = self.groups.clone();
+                    for g in &groups {
+                        let selected = self.group.as_deref() == Some(g.id.as_str());
+                        let mut shown =
+                            tr!("group-entry", name = g.name.clone(), count = g.members);
+                        if g.bridged_as.is_some() {
+                            shown.push(' ');
+                            shown.push_str(&tr!("mark-bridged"));
+                        }
+                        if text::selectable(ui, selected, shown).clicked() {
+                            self.group = Some(g.id.clone());
+                            self.refresh();
+                        }
                     }
-                    if ui.selectable_label(selected, shown).clicked() {
-                        self.group = Some(g.id.clone());
-                        self.refresh();
-                    }
-                }
+                })
             });
         let Some(id) = self.group.clone() else {
-            ui.centered_and_justified(|ui| ui.label("Choose or create a group on the left."));
+            ui.centered_and_justified(|ui| label(ui, tr!("choose-group")));
             return;
         };
         let Some(info) = self.groups.iter().find(|g| g.id == id).cloned() else {
             return;
         };
         let admin = info.role.as_deref() == Some("admin");
-        egui::Panel::right("group-members")
+        end_panel("group-members")
             .resizable(true)
             .default_size(220.0)
             .show(ui, |ui| {
-                ui.heading("Members");
-                let members = self.group_members.clone();
-                for m in &members {
-                    ui.horizontal(|ui| {
-                        ui.label(format!("{} ({})", m.name, m.role));
-                        let me = self.status.as_ref().is_some_and(|s| s.id == m.id);
-                        if admin && !me && ui.small_button(format!("Remove {}", m.name)).clicked() {
-                            self.group_action(Request::GroupRemove {
-                                group: id.clone(),
-                                member: m.id.clone(),
-                            });
-                        }
-                        // Admins hand out (and give up) the admin role; the
-                        // node refuses to leave a group without one.
-                        let (label, role) = if m.role == "admin" {
-                            (format!("Make {} a member", m.name), "member")
-                        } else {
-                            (format!("Make {} admin", m.name), "admin")
-                        };
-                        if admin && ui.small_button(label).clicked() {
-                            self.group_action(Request::GroupRole {
-                                group: id.clone(),
-                                member: m.id.clone(),
-                                role: role.to_owned(),
-                            });
-                        }
-                    });
-                }
-                if admin {
-                    ui.separator();
-                    ui.label("Add a contact:");
-                    let contacts = self.contacts.clone();
-                    for c in contacts
-                        .iter()
-                        .filter(|c| c.kind != "xmpp" && !members.iter().any(|m| m.id == c.id))
-                    {
-                        let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
-                        if ui.button(format!("Add {name}")).clicked() {
-                            self.group_action(Request::GroupAdd {
-                                group: id.clone(),
-                                contact: c.id.clone(),
-                            });
+                column(ui, |ui| {
+                    ui.heading(tr!("members"));
+                    let members = self.group_members.clone();
+                    for m in &members {
+                        row(ui, |ui| {
+                            let role = if m.role == "admin" {
+                                tr!("role-admin")
+                            } else {
+                                tr!("role-member")
+                            };
+                            label(ui, tr!("member-entry", name = m.name.clone(), role = role));
+                            let me = self.status.as_ref().is_some_and(|s| s.id == m.id);
+                            if admin
+                                && !me
+                                && ui
+                                    .small_button(tr!("remove-member", name = m.name.clone()))
+                                    .clicked()
+                            {
+                                self.group_action(Request::GroupRemove {
+                                    group: id.clone(),
+                                    member: m.id.clone(),
+                                });
+                            }
+                            // Admins hand out (and give up) the admin role; the
+                            // node refuses to leave a group without one.
+                            let (label, role) = if m.role == "admin" {
+                                (tr!("make-member", name = m.name.clone()), "member")
+                            } else {
+                                (tr!("make-admin", name = m.name.clone()), "admin")
+                            };
+                            if admin && ui.small_button(label).clicked() {
+                                self.group_action(Request::GroupRole {
+                                    group: id.clone(),
+                                    member: m.id.clone(),
+                                    role: role.to_owned(),
+                                });
+                            }
+                        });
+                    }
+                    if admin {
+                        ui.separator();
+                        label(ui, tr!("add-a-contact"));
+                        let contacts = self.contacts.clone();
+                        for c in contacts
+                            .iter()
+                            .filter(|c| c.kind != "xmpp" && !members.iter().any(|m| m.id == c.id))
+                        {
+                            let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
+                            if ui.button(tr!("add-member", name = name)).clicked() {
+                                self.group_action(Request::GroupAdd {
+                                    group: id.clone(),
+                                    contact: c.id.clone(),
+                                });
+                            }
                         }
                     }
-                }
-                ui.separator();
-                if !info.left && ui.button("Leave group").clicked() {
-                    self.group_action(Request::GroupLeave { group: id.clone() });
-                }
+                    ui.separator();
+                    if !info.left && ui.button(tr!("leave-group")).clicked() {
+                        self.group_action(Request::GroupLeave { group: id.clone() });
+                    }
+                })
             });
         // Removed (or left): nothing more can be written here, and the
         // window says so instead of offering a composer that would fail.
         let gone = match (&info.role, info.left) {
             (Some(_), _) => None,
-            (None, true) => Some("You left this group. What was written before stays here."),
-            (None, false) => Some(
-                "You were removed from this group. You get nothing written after your removal, and cannot write to it.",
-            ),
+            (None, true) => Some(tr!("group-left")),
+            (None, false) => Some(tr!("group-removed")),
         };
         egui::Panel::bottom("group-composer").show(ui, |ui| {
             if let Some(why) = gone {
@@ -993,9 +1048,9 @@ impl CairnApp {
             }
             if composer(
                 ui,
-                "Group message",
+                &tr!("group-message"),
                 &mut self.group_composer,
-                "Send to group",
+                &tr!("send-to-group"),
             ) {
                 let text = self.group_composer.trim().to_owned();
                 if !text.is_empty() {
@@ -1007,13 +1062,11 @@ impl CairnApp {
                 }
             }
         });
-        ui.heading(&info.name);
+        label(ui, RichText::new(&info.name).heading());
         if let Some(address) = &info.bridged_as {
             ui.colored_label(
                 Color32::from_rgb(0xc0, 0x70, 0x00),
-                format!(
-                    "Bridged to XMPP as {address}: only as private as XMPP. The gateway and the XMPP servers can read this group."
-                ),
+                tr!("bridged-group", address = address.clone()),
             );
         }
         egui::ScrollArea::vertical()
@@ -1022,81 +1075,86 @@ impl CairnApp {
             .show_rows(ui, 20.0, self.group_messages.len(), |ui, rows| {
                 let now = chrono::Local::now();
                 for m in &self.group_messages[rows] {
-                    ui.horizontal(|ui| {
+                    row(ui, |ui| {
                         // The author's clock: a group has no one place that
                         // saw every message arrive.
                         ui.weak(clock_label(m.sent_at, now))
-                            .on_hover_text(format!("Written {}", full_time(m.sent_at)));
+                            .on_hover_text(tr!("written-at", time = full_time(m.sent_at)));
                         let who = match (&m.via, m.mine) {
-                            (Some(name), _) => format!("{name} (XMPP)"),
-                            (None, true) => "you".to_owned(),
+                            (Some(name), _) => tr!("author-xmpp", name = name.clone()),
+                            (None, true) => tr!("author-you"),
                             (None, false) => m.author_name.clone(),
                         };
-                        ui.strong(who);
-                        ui.label(&m.text);
+                        label(ui, RichText::new(who).strong());
+                        label(ui, &m.text);
                     });
                 }
             });
     }
 
     fn network_tab(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Network");
+        ui.heading(tr!("network"));
         let Some(s) = self.status.clone() else {
-            ui.label("Starting...");
+            label(ui, tr!("starting"));
             return;
         };
         let count = |medium: &str| s.links.iter().filter(|l| l.medium == medium).count();
         egui::Grid::new("links").striped(true).show(ui, |ui| {
-            for (label, medium) in [
-                ("Local network (LAN)", "lan"),
-                ("Bluetooth", "ble"),
-                ("Tor", "tor"),
-                ("In-process", "memory"),
+            for (name, medium) in [
+                (tr!("medium-lan"), "lan"),
+                (tr!("medium-ble"), "ble"),
+                (tr!("medium-tor"), "tor"),
+                (tr!("medium-memory"), "memory"),
             ] {
-                ui.label(label);
-                ui.label(format!("{} links", count(medium)));
+                label(ui, name);
+                label(ui, tr!("links", count = count(medium)));
                 ui.end_row();
             }
         });
         ui.add_space(8.0);
-        ui.label(if s.lan.enabled {
-            format!(
-                "LAN: {} peers connected, {} discovered{}",
-                s.lan.connected_peers,
-                s.lan.discovered_peers,
-                if s.lan.mdns { " (mDNS on)" } else { "" }
-            )
-        } else {
-            "LAN: off".to_owned()
-        });
-        ui.label(if s.ble.enabled {
-            match s.ble.state.as_str() {
-                "ready" => format!(
-                    "Bluetooth: on{} — advertising and looking for people nearby",
-                    s.ble
-                        .adapter
-                        .as_ref()
-                        .map(|a| format!(" ({a})"))
-                        .unwrap_or_default()
+        let (connected, discovered) = (s.lan.connected_peers, s.lan.discovered_peers);
+        label(
+            ui,
+            match (s.lan.enabled, s.lan.mdns) {
+                (true, true) => tr!(
+                    "lan-on-mdns",
+                    connected = connected,
+                    discovered = discovered
                 ),
-                "starting" => "Bluetooth: starting".to_owned(),
-                other => format!(
-                    "Bluetooth: {} (`cairn doctor` says more)",
-                    other.replace("unavailable: ", "not available — ")
-                ),
-            }
-        } else {
-            "Bluetooth: off".to_owned()
-        });
+                (true, false) => tr!("lan-on", connected = connected, discovered = discovered),
+                (false, _) => tr!("lan-off"),
+            },
+        );
+        label(
+            ui,
+            if s.ble.enabled {
+                match (s.ble.state.as_str(), &s.ble.adapter) {
+                    ("ready", Some(adapter)) => {
+                        tr!("ble-ready-adapter", adapter = adapter.clone())
+                    }
+                    ("ready", None) => tr!("ble-ready"),
+                    ("starting", _) => tr!("ble-starting"),
+                    (other, _) => tr!(
+                        "ble-unavailable",
+                        state = other.replace("unavailable: ", "not available — ")
+                    ),
+                }
+            } else {
+                tr!("ble-off")
+            },
+        );
         if s.tor.enabled {
             let stage = match s.tor.stage.as_str() {
-                "bootstrapping" => "connecting",
-                "publishing" => "publishing your onion service",
-                "ready" => "reachable",
-                "failed" => "failed",
-                other => other,
+                "bootstrapping" => tr!("tor-connecting"),
+                "publishing" => tr!("tor-publishing"),
+                "ready" => tr!("tor-ready"),
+                "failed" => tr!("tor-failed"),
+                other => other.to_owned(),
             };
-            ui.label(format!("Tor: {stage} — {}", s.tor.detail));
+            label(
+                ui,
+                tr!("tor-status", stage = stage, detail = s.tor.detail.clone()),
+            );
             if s.tor.stage == "bootstrapping" {
                 ui.add(
                     egui::ProgressBar::new(f32::from(s.tor.progress) / 100.0)
@@ -1105,63 +1163,71 @@ impl CairnApp {
                 );
             }
             if let Some(onion) = &s.tor.onion {
-                ui.horizontal(|ui| {
-                    ui.label("Your onion address:");
+                row(ui, |ui| {
+                    label(ui, tr!("onion-address"));
                     ui.monospace(onion);
                 });
             }
         } else {
-            ui.label("Tor: off");
+            label(ui, tr!("tor-off"));
         }
         ui.add_space(8.0);
-        ui.heading("Carrying for others");
-        let room = s.mesh.capacity_bytes.saturating_sub(s.mesh.relayed_bytes);
-        ui.label(format!(
-            "{} messages carried; {} KiB of {} KiB room left",
-            s.mesh.carried,
-            room / 1024,
-            s.mesh.capacity_bytes / 1024
-        ));
-        ui.label(format!(
-            "Handed on: {}   Refused: {}",
-            s.mesh.handed_on, s.mesh.refused
-        ));
+        ui.heading(tr!("carrying"));
+        let room = s.mesh.capacity_bytes.saturating_sub(s.mesh.relayed_bytes) / 1024;
+        let capacity = s.mesh.capacity_bytes / 1024;
+        label(
+            ui,
+            tr!(
+                "carried",
+                count = s.mesh.carried,
+                room = room,
+                capacity = capacity
+            ),
+        );
+        label(
+            ui,
+            tr!(
+                "handed-on",
+                handed = s.mesh.handed_on,
+                refused = s.mesh.refused
+            ),
+        );
     }
 
     fn add_contact_tab(&mut self, ui: &mut egui::Ui) {
         self.own_invite(ui.ctx());
-        ui.heading("Add a contact");
-        ui.label("Show them your code, or send them your link; add theirs below.");
+        ui.heading(tr!("add-contact-title"));
+        label(ui, tr!("add-contact-help"));
         if let Some((uri, texture)) = &self.own_invite {
             ui.image((texture.id(), egui::vec2(220.0, 220.0)));
-            ui.horizontal(|ui| {
-                let l = ui.label("Your invite");
+            row(ui, |ui| {
+                let l = label(ui, tr!("your-invite"));
                 let mut shown = uri.clone();
                 ui.add(TextEdit::singleline(&mut shown).desired_width(400.0))
                     .labelled_by(l.id);
-                if ui.button("Copy").clicked() {
+                if ui.button(tr!("copy")).clicked() {
                     ui.ctx().copy_text(uri.clone());
                 }
             });
         }
         ui.separator();
-        let l = ui.label("Their invite");
+        let l = label(ui, tr!("their-invite"));
         ui.add(
             TextEdit::multiline(&mut self.invite_input)
                 .hint_text("cairn:…")
                 .desired_rows(3),
         )
         .labelled_by(l.id);
-        if ui.button("Add").clicked() {
+        if ui.button(tr!("add")).clicked() {
             self.add_contact();
         }
         ui.add_space(8.0);
-        ui.label("Or open a picture of their QR code (you can also drop it on this window).");
+        label(ui, tr!("qr-help"));
         if composer(
             ui,
-            "Invite image file",
+            &tr!("invite-image-file"),
             &mut self.invite_image,
-            "Open image",
+            &tr!("open-image"),
         ) {
             let path = std::path::PathBuf::from(self.invite_image.trim());
             self.add_contact_from_image(&path);
@@ -1180,7 +1246,7 @@ impl CairnApp {
 
     fn verify_tab(&mut self, ui: &mut egui::Ui) {
         let Some(id) = self.selected.clone() else {
-            ui.label("Choose a chat first.");
+            label(ui, tr!("choose-chat-first"));
             return;
         };
         if self.safety.is_none()
@@ -1194,17 +1260,17 @@ impl CairnApp {
         let Some(s) = self.safety.clone() else {
             return;
         };
-        ui.heading(format!("Verify {}", s.name));
-        ui.label(
-            "Compare these numbers with the ones on their screen, in person or on a call. \
-             If they match, nobody is in the middle.",
+        label(
+            ui,
+            RichText::new(tr!("verify-title", name = s.name.clone())).heading(),
         );
+        label(ui, tr!("verify-help"));
         ui.add_space(8.0);
         ui.label(RichText::new(&s.safety_number).monospace().size(20.0));
         ui.add_space(8.0);
         if s.verified {
-            ui.label(RichText::new("Verified").color(Color32::from_rgb(0, 0x90, 0)));
-        } else if ui.button("They match: mark as verified").clicked()
+            ui.label(RichText::new(tr!("verified")).color(Color32::from_rgb(0, 0x90, 0)));
+        } else if ui.button(tr!("mark-verified")).clicked()
             && let Some(Reply::Safety(s)) = self.call(Request::Verify {
                 contact: id,
                 confirm: true,
@@ -1241,27 +1307,50 @@ impl CairnApp {
         self.pump_loads(ui.ctx());
         ui.ctx().request_repaint_after(Duration::from_millis(250));
         self.shortcuts(ui);
-        ui.horizontal(|ui| {
-            ui.label(RichText::new(format!("Cairn — {}", self.me)).strong());
+        row(ui, |ui| {
+            label(
+                ui,
+                RichText::new(tr!("title", name = self.me.clone())).strong(),
+            );
             ui.separator();
-            ui.selectable_value(&mut self.tab, Tab::Chats, "Chats");
-            ui.selectable_value(&mut self.tab, Tab::Groups, "Groups");
-            ui.selectable_value(&mut self.tab, Tab::AddContact, "Add contact");
-            ui.selectable_value(&mut self.tab, Tab::Verify, "Verify");
-            ui.selectable_value(&mut self.tab, Tab::Network, "Network");
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                let before = ui.options(|o| o.theme_preference);
-                let mut theme = before;
-                ui.selectable_value(&mut theme, egui::ThemePreference::Dark, "Dark");
-                ui.selectable_value(&mut theme, egui::ThemePreference::Light, "Light");
-                ui.selectable_value(&mut theme, egui::ThemePreference::System, "System");
-                ui.label("Theme:");
-                if theme != before {
-                    ui.ctx().set_theme(theme);
-                }
-                ui.separator();
-                ui.checkbox(&mut self.notifications, "Notifications");
-            });
+            ui.selectable_value(&mut self.tab, Tab::Chats, tr!("tab-chats"));
+            ui.selectable_value(&mut self.tab, Tab::Groups, tr!("tab-groups"));
+            ui.selectable_value(&mut self.tab, Tab::AddContact, tr!("tab-add-contact"));
+            ui.selectable_value(&mut self.tab, Tab::Verify, tr!("tab-verify"));
+            ui.selectable_value(&mut self.tab, Tab::Network, tr!("tab-network"));
+            ui.with_layout(
+                egui::Layout::from_main_dir_and_cross_align(
+                    if i18n::rtl() {
+                        egui::Direction::LeftToRight
+                    } else {
+                        egui::Direction::RightToLeft
+                    },
+                    egui::Align::Center,
+                ),
+                |ui| {
+                    let before = ui.options(|o| o.theme_preference);
+                    let mut theme = before;
+                    ui.selectable_value(&mut theme, egui::ThemePreference::Dark, tr!("theme-dark"));
+                    ui.selectable_value(
+                        &mut theme,
+                        egui::ThemePreference::Light,
+                        tr!("theme-light"),
+                    );
+                    ui.selectable_value(
+                        &mut theme,
+                        egui::ThemePreference::System,
+                        tr!("theme-system"),
+                    );
+                    ui.label(tr!("theme"));
+                    if theme != before {
+                        ui.ctx().set_theme(theme);
+                    }
+                    ui.separator();
+                    ui.checkbox(&mut self.notifications, tr!("notifications"));
+                    ui.separator();
+                    self.language_menu(ui);
+                },
+            );
         });
         ui.separator();
         match self.tab {
@@ -1275,19 +1364,66 @@ impl CairnApp {
 
     /// Draws one frame.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        if !self.fonts {
+            fonts::install(ui.ctx());
+            self.fonts = true;
+        }
         if let Some(e) = self.error.clone() {
-            ui.horizontal(|ui| {
+            row(ui, |ui| {
                 ui.colored_label(Color32::RED, e);
-                if ui.small_button("Dismiss").clicked() {
+                if ui.small_button(tr!("dismiss")).clicked() {
                     self.error = None;
                 }
             });
         }
-        match self.screen {
+        column(ui, |ui| match self.screen {
             Screen::Onboarding => self.onboarding(ui),
             Screen::Unlock => self.unlock_screen(ui),
             Screen::Main => self.main_screen(ui),
+        });
+    }
+
+    /// The language menu: the system's, or one of those the app ships.
+    /// A choice is kept in the profile (`language`) for the next start.
+    fn language_menu(&mut self, ui: &mut egui::Ui) {
+        let before = self.language.clone();
+        let name = |tag: &Option<String>| match tag {
+            None => tr!("language-system"),
+            Some(tag) => i18n::LANGUAGES
+                .iter()
+                .find(|(t, _)| t == tag)
+                .map_or_else(|| tag.clone(), |(_, name)| (*name).to_owned()),
+        };
+        let mut picked = before.clone();
+        let menu = egui::ComboBox::from_id_salt("language")
+            .selected_text(name(&before))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut picked, None, tr!("language-system"));
+                for (tag, own) in i18n::LANGUAGES {
+                    ui.selectable_value(&mut picked, Some((*tag).to_owned()), *own);
+                }
+            });
+        let l = ui.label(tr!("language"));
+        menu.response.labelled_by(l.id);
+        if picked != before {
+            self.set_language(picked.as_deref());
+            let file = self.profile.dir().join(LANGUAGE_FILE);
+            let saved = match &picked {
+                Some(tag) if self.profile.dir().is_dir() => std::fs::write(&file, tag),
+                None if file.exists() => std::fs::remove_file(&file),
+                _ => Ok(()),
+            };
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "the language choice is not kept");
+            }
         }
+    }
+
+    /// Shows the app in `tag` (`fa`, `zh-CN`...), or in the system's
+    /// language when `None`, from the next frame on.
+    pub fn set_language(&mut self, tag: Option<&str>) {
+        i18n::select(tag);
+        self.language = tag.map(str::to_owned);
     }
 }
 
@@ -1426,19 +1562,73 @@ pub fn invite_from_image(path: &std::path::Path) -> Result<String, String> {
 
 /// A labelled one-line field with a button beside it. True when the button
 /// is clicked or Enter pressed in the field.
-fn composer(ui: &mut egui::Ui, label: &str, text: &mut String, button: &str) -> bool {
-    ui.horizontal(|ui| {
-        let l = ui.label(label);
+fn composer(ui: &mut egui::Ui, name: &str, text: &mut String, button: &str) -> bool {
+    row(ui, |ui| {
+        let l = label(ui, name);
         // Leave room for the button: a field of infinite width would push it
         // out of the window.
         let width = (ui.available_width() - 110.0).max(100.0);
-        let field = ui
-            .add(TextEdit::singleline(text).desired_width(width))
-            .labelled_by(l.id);
-        let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        ui.button(button).clicked() || enter
+        let field = edit::line_edit(ui, text, name, width, "");
+        field.response.labelled_by(l.id);
+        ui.button(button).clicked() || field.submitted
     })
     .inner
+}
+
+/// A row of widgets, from the side the language starts its lines on.
+fn row<R>(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui) -> R) -> egui::InnerResponse<R> {
+    let layout = if i18n::rtl() {
+        egui::Layout::right_to_left(egui::Align::Center)
+    } else {
+        egui::Layout::left_to_right(egui::Align::Center)
+    };
+    // One row high to begin with, as `ui.horizontal` is.
+    let size = egui::vec2(
+        ui.available_size_before_wrap().x,
+        ui.spacing().interact_size.y,
+    );
+    ui.allocate_ui_with_layout(size, layout, add)
+}
+
+/// A side panel where lines start: the left, or the right in a
+/// right-to-left language.
+fn start_panel(id: &str) -> egui::Panel {
+    if i18n::rtl() {
+        egui::Panel::right(id.to_owned())
+    } else {
+        egui::Panel::left(id.to_owned())
+    }
+}
+
+/// A side panel where lines end.
+fn end_panel(id: &str) -> egui::Panel {
+    if i18n::rtl() {
+        egui::Panel::left(id.to_owned())
+    } else {
+        egui::Panel::right(id.to_owned())
+    }
+}
+
+/// A column whose lines start on the language's side.
+fn column<R>(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+    let align = if i18n::rtl() {
+        egui::Align::Max
+    } else {
+        egui::Align::Min
+    };
+    ui.with_layout(egui::Layout::top_down(align), add).inner
+}
+
+/// A message's delivery state in the user's language.
+fn state_name(state: &str) -> String {
+    match state {
+        "queued" => tr!("state-queued"),
+        "sent" => tr!("state-sent"),
+        "delivered" => tr!("state-delivered"),
+        "read" => tr!("state-read"),
+        "received" => tr!("state-received"),
+        other => other.to_owned(),
+    }
 }
 
 impl eframe::App for CairnApp {
@@ -1451,7 +1641,7 @@ impl eframe::App for CairnApp {
 fn shown_error(e: ClientError) -> String {
     match e {
         ClientError::Api(e) => e.message,
-        other => format!("the running node does not answer: {other}"),
+        other => tr!("not-answering", error = other.to_string()),
     }
 }
 

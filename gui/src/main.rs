@@ -21,6 +21,10 @@ struct Args {
     /// Nothing leaves this device except through Tor (no LAN, no mDNS).
     #[arg(long)]
     tor_only: bool,
+    /// The app's language, as a tag: en-US, fa, ar, ru, my, zh-CN (default:
+    /// the one picked in the app, else the system's).
+    #[arg(long, env = "CAIRN_LANG")]
+    lang: Option<String>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,6 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.tor.enabled |= args.tor;
     config.tor.only |= args.tor_only;
     let mut app = CairnApp::new(profile, config)?;
+    if let Some(tag) = &args.lang {
+        app.set_language(Some(tag));
+    }
     // A node already running on this profile (`cairn run`): use it.
     let attached = app.attach_if_running();
     // For scripts (and the screenshot): unlock without typing.
@@ -56,6 +63,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         viewport: egui::ViewportBuilder::default()
             .with_title("Cairn")
             .with_inner_size([960.0, 640.0]),
+        // The app finds system fonts itself (`cairn_gui::fonts`).
+        system_font_fallback: false,
         ..Default::default()
     };
     eframe::run_native("Cairn", options, Box::new(|_cc| Ok(Box::new(app))))?;

@@ -278,7 +278,7 @@ fn creating_a_group_adding_a_member_and_writing_to_it() {
     type_into(&mut h, "New group name", "walkers");
     click(&mut h, "Create group");
     wait(&mut h, "the new group", |h| {
-        h.query_by_label("walkers (1 members)").is_some()
+        h.query_by_label("walkers (1 member)").is_some()
     });
     click(&mut h, "Add bob");
     wait(&mut h, "bob in the group", |h| {
@@ -336,7 +336,7 @@ fn creating_a_group_adding_a_member_and_writing_to_it() {
     // The network panel shows the in-process link.
     click(&mut h, "Network");
     wait(&mut h, "the link count", |h| {
-        h.query_by_label("1 links").is_some()
+        h.query_by_label("1 link").is_some()
     });
     // Tests keep the radio off, and the panel says so.
     assert!(h.query_by_label("Bluetooth: off").is_some());
@@ -378,7 +378,7 @@ fn a_member_removed_by_an_admin_is_told_so_and_offered_no_composer() {
         h.query_by_label_contains("You were removed from this group")
             .is_some()
             && h.query_by_label("Send to group").is_none()
-            && h.query_by_label("walkers (1 members)").is_some()
+            && h.query_by_label("walkers (1 member)").is_some()
     });
 }
 
@@ -580,7 +580,7 @@ fn bridged_chats_and_groups_are_marked_only_as_private_as_xmpp() {
     type_into(&mut h, "New group name", "walkers");
     click(&mut h, "Create group");
     wait(&mut h, "the new group", |h| {
-        h.query_by_label("walkers (1 members)").is_some()
+        h.query_by_label("walkers (1 member)").is_some()
     });
     assert!(h.query_by_label("Add juliet").is_none());
     click(&mut h, "Add gateway");

@@ -1,0 +1,150 @@
+# Cairn's desktop app, English (the source language; every other file
+# translates these ids). How to add a language: docs/GUI.md, "Languages".
+
+## General
+copy = Copy
+dismiss = Dismiss
+not-answering = the running node does not answer: { $error }
+could-not-start = could not start: { $error }
+passphrases-differ = The two passphrases differ.
+saved-file = Saved { $path }
+someone-new = someone new
+new-message-from = New message from { $name }
+language = Language:
+language-system = System
+
+## Onboarding and unlocking
+welcome = Welcome to Cairn
+welcome-tagline = Chat with people nearby or over Tor — no phone number, no account, no server.
+your-name = Your name
+your-name-hint = what your contacts see
+passphrase = Passphrase
+repeat-passphrase = Repeat passphrase
+no-passphrase-warning = Without a passphrase, anyone with this computer's files can read your messages.
+create-profile = Create my profile
+unlock-title = Unlock Cairn
+unlock = Unlock
+
+## The top bar
+title = Cairn — { $name }
+tab-chats = Chats
+tab-groups = Groups
+tab-add-contact = Add contact
+tab-verify = Verify
+tab-network = Network
+theme = Theme:
+theme-dark = Dark
+theme-light = Light
+theme-system = System
+notifications = Notifications
+
+## Chats
+chats = Chats
+no-contacts = No contacts yet. Use “Add contact”.
+mark-key-changed = (key changed!)
+mark-xmpp = (XMPP)
+mark-online = (online)
+unread-many = { $count }+ unread
+unread = { $count } unread
+you-wrote = You: { $text }
+choose-chat = Choose a chat from the list.
+key-changed-warning = This contact's key changed. Someone may be impersonating them: compare safety numbers again.
+bridged-chat = Bridged to XMPP through { $gateway }: only as private as XMPP. The gateway and the XMPP servers can read this chat.
+a-gateway = a gateway
+message = Message
+send = Send
+file-to-send = File to send
+send-file = Send file
+written-at = Written { $time }
+received-at = Received { $time }
+picture = Picture { $name }
+file-sent = sent
+file-received = received
+save-file = Save { $name }
+file-failed = did not match its checksum; ask for it again
+file-sending = sending { $percent }%
+file-receiving = receiving { $percent }%
+
+## Delivery states of a message (as the node names them)
+state-queued = queued
+state-sent = sent
+state-delivered = delivered
+state-read = read
+state-failed = failed
+state-carried = carried
+state-received = received
+
+## Groups
+groups = Groups
+new-group-name = New group name
+create-group = Create group
+group-entry = { $name } ({ $count ->
+    [one] 1 member
+   *[other] { $count } members
+})
+mark-bridged = (bridged to XMPP)
+choose-group = Choose or create a group from the list.
+members = Members
+member-entry = { $name } ({ $role })
+role-admin = admin
+role-member = member
+remove-member = Remove { $name }
+make-member = Make { $name } a member
+make-admin = Make { $name } admin
+add-a-contact = Add a contact:
+add-member = Add { $name }
+leave-group = Leave group
+group-left = You left this group. What was written before stays here.
+group-removed = You were removed from this group. You get nothing written after your removal, and cannot write to it.
+group-message = Group message
+send-to-group = Send to group
+bridged-group = Bridged to XMPP as { $address }: only as private as XMPP. The gateway and the XMPP servers can read this group.
+author-xmpp = { $name } (XMPP)
+author-you = you
+
+## Network
+network = Network
+starting = Starting...
+medium-lan = Local network (LAN)
+medium-ble = Bluetooth
+medium-tor = Tor
+medium-memory = In-process
+links = { $count ->
+    [one] 1 link
+   *[other] { $count } links
+}
+lan-on = LAN: { $connected } peers connected, { $discovered } discovered
+lan-on-mdns = LAN: { $connected } peers connected, { $discovered } discovered (mDNS on)
+lan-off = LAN: off
+ble-ready = Bluetooth: on — advertising and looking for people nearby
+ble-ready-adapter = Bluetooth: on ({ $adapter }) — advertising and looking for people nearby
+ble-starting = Bluetooth: starting
+ble-unavailable = Bluetooth: { $state } (`cairn doctor` says more)
+ble-off = Bluetooth: off
+tor-connecting = connecting
+tor-publishing = publishing your onion service
+tor-ready = reachable
+tor-failed = failed
+tor-status = Tor: { $stage } — { $detail }
+onion-address = Your onion address:
+tor-off = Tor: off
+carrying = Carrying for others
+carried = { $count } messages carried; { $room } KiB of { $capacity } KiB room left
+handed-on = Handed on: { $handed }   Refused: { $refused }
+
+## Adding a contact
+add-contact-title = Add a contact
+add-contact-help = Show them your code, or send them your link; add theirs below.
+your-invite = Your invite
+their-invite = Their invite
+add = Add
+qr-help = Or open a picture of their QR code (you can also drop it on this window).
+invite-image-file = Invite image file
+open-image = Open image
+
+## Verifying
+choose-chat-first = Choose a chat first.
+verify-title = Verify { $name }
+verify-help = Compare these numbers with the ones on their screen, in person or on a call. If they match, nobody is in the middle.
+verified = Verified
+mark-verified = They match: mark as verified
