@@ -1,0 +1,145 @@
+# Cairn's desktop app, Simplified Chinese.
+# Machine-drafted (2026-12): every string needs review by a native speaker.
+# Ids and placeables ({ $name }) must stay as they are in en-US/cairn.ftl.
+
+## General
+copy = 复制
+dismiss = 关闭
+not-answering = 正在运行的节点没有响应：{ $error }
+could-not-start = 无法启动：{ $error }
+passphrases-differ = 两次输入的密码短语不一致。
+saved-file = 已保存到 { $path }
+someone-new = 新联系人
+new-message-from = 来自 { $name } 的新消息
+language = 语言：
+language-system = 跟随系统
+
+## Onboarding and unlocking
+welcome = 欢迎使用 Cairn
+welcome-tagline = 与身边的人或通过 Tor 聊天——无需手机号、无需账号、无需服务器。
+your-name = 你的名字
+your-name-hint = 联系人看到的名字
+passphrase = 密码短语
+repeat-passphrase = 再次输入密码短语
+no-passphrase-warning = 没有密码短语，任何能读取这台电脑文件的人都能读到你的消息。
+create-profile = 创建我的资料
+unlock-title = 解锁 Cairn
+unlock = 解锁
+
+## The top bar
+title = Cairn — { $name }
+tab-chats = 聊天
+tab-groups = 群组
+tab-add-contact = 添加联系人
+tab-verify = 验证
+tab-network = 网络
+theme = 主题：
+theme-dark = 深色
+theme-light = 浅色
+theme-system = 跟随系统
+notifications = 通知
+
+## Chats
+chats = 聊天
+no-contacts = 还没有联系人。请使用“添加联系人”。
+mark-key-changed = （密钥已更改！）
+mark-xmpp = （XMPP）
+mark-online = （在线）
+unread-many = { $count }+ 条未读
+unread = { $count } 条未读
+you-wrote = 你：{ $text }
+choose-chat = 从列表中选择一个聊天。
+key-changed-warning = 此联系人的密钥已更改。可能有人在冒充对方：请再次核对安全码。
+bridged-chat = 通过 { $gateway } 桥接到 XMPP：隐私程度与 XMPP 相同。网关和 XMPP 服务器可以读取此聊天。
+a-gateway = 一个网关
+message = 消息
+send = 发送
+file-to-send = 要发送的文件
+send-file = 发送文件
+written-at = 写于 { $time }
+received-at = 收到于 { $time }
+picture = 图片 { $name }
+file-sent = 已发送
+file-received = 已接收
+save-file = 保存 { $name }
+file-failed = 校验和不匹配；请重新索取
+file-sending = 正在发送 { $percent }%
+file-receiving = 正在接收 { $percent }%
+
+## Delivery states of a message (as the node names them)
+state-queued = 排队中
+state-sent = 已发送
+state-delivered = 已送达
+state-read = 已读
+state-failed = 失败
+state-carried = 转运中
+state-received = 已接收
+
+## Groups
+groups = 群组
+new-group-name = 新群组名称
+create-group = 创建群组
+group-entry = { $name }（{ $count } 位成员）
+mark-bridged = （已桥接到 XMPP）
+choose-group = 从列表中选择或创建一个群组。
+members = 成员
+member-entry = { $name }（{ $role }）
+role-admin = 管理员
+role-member = 成员
+remove-member = 移除 { $name }
+make-member = 将 { $name } 设为成员
+make-admin = 将 { $name } 设为管理员
+add-a-contact = 添加联系人：
+add-member = 添加 { $name }
+leave-group = 退出群组
+group-left = 你已退出此群组。之前的消息仍保留在这里。
+group-removed = 你已被移出此群组。之后的消息不会发给你，你也不能再发言。
+group-message = 群组消息
+send-to-group = 发送到群组
+bridged-group = 以 { $address } 桥接到 XMPP：隐私程度与 XMPP 相同。网关和 XMPP 服务器可以读取此群组。
+author-xmpp = { $name }（XMPP）
+author-you = 你
+
+## Network
+network = 网络
+starting = 正在启动...
+medium-lan = 局域网（LAN）
+medium-ble = 蓝牙
+medium-tor = Tor
+medium-memory = 进程内
+links = { $count } 条连接
+lan-on = LAN：已连接 { $connected } 个节点，发现 { $discovered } 个
+lan-on-mdns = LAN：已连接 { $connected } 个节点，发现 { $discovered } 个（mDNS 已开启）
+lan-off = LAN：关闭
+ble-ready = 蓝牙：开启——正在广播并寻找附近的人
+ble-ready-adapter = 蓝牙：开启（{ $adapter }）——正在广播并寻找附近的人
+ble-starting = 蓝牙：正在启动
+ble-unavailable = 蓝牙：{ $state }（`cairn doctor` 可提供详情）
+ble-off = 蓝牙：关闭
+tor-connecting = 正在连接
+tor-publishing = 正在发布你的洋葱服务
+tor-ready = 可访问
+tor-failed = 失败
+tor-status = Tor：{ $stage } — { $detail }
+onion-address = 你的洋葱地址：
+tor-off = Tor：关闭
+carrying = 为他人转运
+carried = 已转运 { $count } 条消息；剩余 { $room } KiB（共 { $capacity } KiB）
+handed-on = 已转交：{ $handed }   已拒绝：{ $refused }
+
+## Adding a contact
+add-contact-title = 添加联系人
+add-contact-help = 向对方出示你的二维码，或发送你的链接；在下方添加对方的链接。
+your-invite = 你的邀请
+their-invite = 对方的邀请
+add = 添加
+qr-help = 或打开对方二维码的图片（也可以拖放到此窗口）。
+invite-image-file = 邀请图片文件
+open-image = 打开图片
+
+## Verifying
+choose-chat-first = 请先选择一个聊天。
+verify-title = 验证 { $name }
+verify-help = 当面或通话时，将这些数字与对方屏幕上的数字比较。如果一致，就没有中间人。
+verified = 已验证
+mark-verified = 一致：标记为已验证
