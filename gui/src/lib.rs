@@ -881,8 +881,7 @@ impl CairnApp {
                                 } else {
                                     tr!("file-received")
                                 });
-                                if ui
-                                    .small_button(tr!("save-file", name = f.name.clone()))
+                                if text::button(ui, tr!("save-file", name = f.name.clone()), true)
                                     .clicked()
                                 {
                                     save = true;
@@ -986,9 +985,12 @@ impl CairnApp {
                             let me = self.status.as_ref().is_some_and(|s| s.id == m.id);
                             if admin
                                 && !me
-                                && ui
-                                    .small_button(tr!("remove-member", name = m.name.clone()))
-                                    .clicked()
+                                && text::button(
+                                    ui,
+                                    tr!("remove-member", name = m.name.clone()),
+                                    true,
+                                )
+                                .clicked()
                             {
                                 self.group_action(Request::GroupRemove {
                                     group: id.clone(),
@@ -1002,7 +1004,7 @@ impl CairnApp {
                             } else {
                                 (tr!("make-admin", name = m.name.clone()), "admin")
                             };
-                            if admin && ui.small_button(label).clicked() {
+                            if admin && text::button(ui, label, true).clicked() {
                                 self.group_action(Request::GroupRole {
                                     group: id.clone(),
                                     member: m.id.clone(),
@@ -1020,7 +1022,7 @@ impl CairnApp {
                             .filter(|c| c.kind != "xmpp" && !members.iter().any(|m| m.id == c.id))
                         {
                             let name = c.alias.clone().unwrap_or_else(|| c.name.clone());
-                            if ui.button(tr!("add-member", name = name)).clicked() {
+                            if text::button(ui, tr!("add-member", name = name), false).clicked() {
                                 self.group_action(Request::GroupAdd {
                                     group: id.clone(),
                                     contact: c.id.clone(),
@@ -1396,6 +1398,7 @@ impl CairnApp {
         };
         let mut picked = before.clone();
         let menu = egui::ComboBox::from_id_salt("language")
+            .width(90.0)
             .selected_text(name(&before))
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut picked, None, tr!("language-system"));

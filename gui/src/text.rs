@@ -299,6 +299,12 @@ impl Laid {
     }
 
     /// The width of `unit`'s text up to byte `edge`.
+    ///
+    /// In a right-to-left word a prefix is measured with a zero-width joiner
+    /// after it, so its last letter takes the joining form it has inside
+    /// the word; and the widths never shrink from one prefix to the next
+    /// (a lam-alef ligature is narrower than the lam alone was): the caret
+    /// inside a ligature is a convention, but it never moves backwards.
     fn prefix_width(&self, ui: &Ui, unit: &Unit, edge: usize) -> f32 {
         let edge = edge.clamp(unit.logical.start, unit.logical.end);
         if edge == unit.logical.start {
@@ -308,11 +314,26 @@ impl Laid {
         if edge == unit.logical.end {
             return r - l;
         }
-        let part: String = self.text[unit.logical.start..edge]
-            .chars()
-            .filter(|c| !control(*c))
-            .collect();
-        width(ui, &part, &self.format).min(r - l)
+        let measure = |end: usize| {
+            let mut part: String = self.text[unit.logical.start..end]
+                .chars()
+                .filter(|c| !control(*c))
+                .collect();
+            if unit.rtl {
+                part.push('\u{200d}');
+            }
+            width(ui, &part, &self.format).min(r - l)
+        };
+        if !unit.rtl {
+            return measure(edge);
+        }
+        let mut widest: f32 = 0.0;
+        let mut at = unit.logical.start;
+        while at < edge {
+            at = next_boundary(&self.text, at);
+            widest = widest.max(measure(at));
+        }
+        widest
     }
 
     /// The caret position (byte offset, on a character boundary) nearest to
@@ -491,6 +512,27 @@ pub fn selectable(ui: &mut Ui, selected: bool, text: impl Into<RichText>) -> Res
         }
         paint(ui, rect.shrink2(padding), &laid, visuals.text_color());
     }
+    response
+}
+
+/// Like `ui.button` (or `ui.small_button`), for a text that may hold a
+/// name in any script: drawn in visual order, read by its logical text.
+pub fn button(ui: &mut Ui, text: impl Into<RichText>, small: bool) -> Response {
+    let mut text = text.into();
+    if small {
+        text = text.small();
+    }
+    let format = format_of(ui, &text);
+    let laid = Laid::new(ui, text.text(), &format);
+    let mut button = egui::Button::new(egui::WidgetText::from(laid.galley));
+    if small {
+        button = button.small();
+    }
+    let response = ui.add(button);
+    let words = text.text().to_owned();
+    response.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::accesskit::Role::Button, true, words.clone())
+    });
     response
 }
 
