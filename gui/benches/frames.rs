@@ -5,7 +5,10 @@
 //! `DISPLAY=:N cargo bench -p cairn-gui --bench frames -- [MESSAGES FRAMES]
 //! [--arriving N] [--contacts N]`. `--arriving` has the open chat's contact
 //! send N messages, one every 10 ms, while the frames are timed;
-//! `--contacts` puts N more contacts in the chat list, each with a message.
+//! `--contacts` puts N more contacts in the chat list, each with a message;
+//! `--mixed` writes the chat in mixed scripts (Persian, Arabic, Burmese,
+//! Hindi, Chinese, emoji, and Persian mixed with English and numbers), which
+//! the app lays out with its bidi layout (`cairn_gui::text`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
@@ -51,6 +54,17 @@ impl eframe::App for Bench {
     }
 }
 
+/// Lines in the scripts Cairn's users write (`--mixed`).
+const MIXED: [&str; 7] = [
+    "سلام، فردا ساعت شش در میدان می‌بینمت",
+    "مرحبا، نلتقي غدًا في الساعة السادسة",
+    "မင်္ဂလာပါ မနက်ဖြန် တွေ့မယ်",
+    "नमस्ते, कल छह बजे मिलते हैं",
+    "你好，明天六点在广场见 😀🎉",
+    "من Cairn را از ۱۴۰۳ دارم (version 2.0) و 25 دوست",
+    "Hello سلام دنیا world, 42 بار",
+];
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -73,6 +87,7 @@ fn main() {
             .unwrap_or(0)
     };
     let arriving = flag("--arriving");
+    let mixed = all.iter().any(|a| a == "--mixed");
     let extra_contacts = flag("--contacts");
     let mut args = Vec::new();
     let mut skip = false;
@@ -158,9 +173,14 @@ fn main() {
             a.connect_memory(&b, 1 << 17).await;
             let filled = Instant::now();
             for i in 0..messages {
+                let text = if mixed {
+                    format!("{} {i}", MIXED[i % MIXED.len()])
+                } else {
+                    format!("message {i}: the quick brown fox jumps over the lazy dog")
+                };
                 a.call(Request::Send {
                     contact: "bob".into(),
-                    text: format!("message {i}: the quick brown fox jumps over the lazy dog"),
+                    text,
                 })
                 .await
                 .unwrap();
@@ -246,6 +266,8 @@ fn main() {
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_inner_size([960.0, 640.0]),
+        // The app installs its own font providers (`cairn_gui::fonts`).
+        system_font_fallback: false,
         ..Default::default()
     };
     let result = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -275,7 +297,8 @@ fn main() {
     frames.sort();
     let pct = |p: f64| frames[((frames.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e3;
     println!(
-        "{messages} messages written, {} shown at the end ({} of them arrived), {arriving} arriving, {extra_contacts} more contacts: {} frames, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; first frame {:.0} ms after start; RSS {} MiB",
+        "{}{messages} messages written, {} shown at the end ({} of them arrived), {arriving} arriving, {extra_contacts} more contacts: {} frames, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; first frame {:.0} ms after start; RSS {} MiB",
+        if mixed { "mixed scripts: " } else { "" },
         shown.0,
         shown.1,
         frames.len(),

@@ -7,8 +7,8 @@
 
 use std::sync::LazyLock;
 
+use i18n_embed::LanguageLoader;
 use i18n_embed::fluent::{FluentLanguageLoader, fluent_language_loader};
-use i18n_embed::{DesktopLanguageRequester, LanguageLoader};
 use unic_langid::LanguageIdentifier;
 
 #[derive(rust_embed::RustEmbed)]
@@ -51,39 +51,16 @@ macro_rules! tr {
 /// system's languages when `None`. Returns the language now in use; a tag
 /// that is not shipped falls back to English.
 pub fn select(tag: Option<&str>) -> LanguageIdentifier {
-    let requested: Vec<LanguageIdentifier> = match tag.map(str::parse::<LanguageIdentifier>) {
-        Some(Ok(id)) => vec![id],
-        Some(Err(_)) => {
-            tracing::warn!(
-                "unknown language tag {:?}: using English",
-                tag.unwrap_or("")
-            );
-            Vec::new()
-        }
-        None => DesktopLanguageRequester::requested_languages(),
-    };
-    match i18n_embed::select(&*LOADER, &Localizations, &requested) {
-        Ok(_) => {}
-        Err(e) => tracing::warn!("no translation could be loaded: {e}"),
-    }
-    LOADER.set_use_isolating(false);
-    current()
+    cairn_node::i18n::select(&LOADER, &Localizations, tag)
 }
 
 /// The language in use.
 pub fn current() -> LanguageIdentifier {
-    LOADER
-        .current_languages()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| LOADER.fallback_language().clone())
+    cairn_node::i18n::current(&LOADER)
 }
 
 /// Whether the language in use is written right to left: the window is then
 /// mirrored (lists on the right, rows from the right).
 pub fn rtl() -> bool {
-    matches!(
-        current().language.as_str(),
-        "ar" | "fa" | "he" | "ur" | "ps" | "ckb" | "sd" | "ug" | "yi" | "dv"
-    )
+    cairn_node::i18n::is_rtl(&current())
 }

@@ -9,9 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fluent_syntax::ast::{Entry, Expression, InlineExpression, Pattern, PatternElement};
 
+/// The app's Fluent files, and the command line's (`node/i18n`).
+const FILES: [(&str, &str); 2] = [("i18n", "cairn.ftl"), ("../node/i18n", "cairn-cli.ftl")];
+
 /// Each message of a Fluent file, with the variables it uses.
-fn messages(lang: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let path = format!("{}/i18n/{lang}/cairn.ftl", env!("CARGO_MANIFEST_DIR"));
+fn messages(dir: &str, file: &str, lang: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let path = format!("{}/{dir}/{lang}/{file}", env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(&path).unwrap();
     let resource = fluent_syntax::parser::parse(source.as_str())
         .unwrap_or_else(|(_, errors)| panic!("{path} does not parse: {errors:?}"));
@@ -64,25 +67,30 @@ fn inline_vars(i: &InlineExpression<&str>, out: &mut BTreeSet<String>) {
 
 #[test]
 fn every_language_translates_every_message_with_the_same_placeables() {
-    let english = messages("en-US");
-    assert!(english.len() > 100, "{} messages", english.len());
-    for (tag, _) in cairn_gui::i18n::LANGUAGES
-        .iter()
-        .filter(|(t, _)| *t != "en-US")
-    {
-        let theirs = messages(tag);
-        let missing: Vec<_> = english
-            .keys()
-            .filter(|k| !theirs.contains_key(*k))
-            .collect();
-        assert!(missing.is_empty(), "{tag} lacks {missing:?}");
-        let extra: Vec<_> = theirs
-            .keys()
-            .filter(|k| !english.contains_key(*k))
-            .collect();
-        assert!(extra.is_empty(), "{tag} has unknown {extra:?}");
-        for (id, vars) in &english {
-            assert_eq!(&theirs[id], vars, "{tag}: {id} uses other placeables");
+    for (dir, file) in FILES {
+        let english = messages(dir, file, "en-US");
+        assert!(english.len() > 40, "{file}: {} messages", english.len());
+        for (tag, _) in cairn_gui::i18n::LANGUAGES
+            .iter()
+            .filter(|(t, _)| *t != "en-US")
+        {
+            let theirs = messages(dir, file, tag);
+            let missing: Vec<_> = english
+                .keys()
+                .filter(|k| !theirs.contains_key(*k))
+                .collect();
+            assert!(missing.is_empty(), "{file}: {tag} lacks {missing:?}");
+            let extra: Vec<_> = theirs
+                .keys()
+                .filter(|k| !english.contains_key(*k))
+                .collect();
+            assert!(extra.is_empty(), "{file}: {tag} has unknown {extra:?}");
+            for (id, vars) in &english {
+                assert_eq!(
+                    &theirs[id], vars,
+                    "{file}: {tag}: {id} uses other placeables"
+                );
+            }
         }
     }
 }

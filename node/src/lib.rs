@@ -15,6 +15,7 @@ pub mod api;
 pub mod client;
 pub mod control;
 pub mod gateway;
+pub mod i18n;
 pub mod profile;
 pub mod runtime;
 pub mod secrets;

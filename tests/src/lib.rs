@@ -265,6 +265,8 @@ impl Peer {
         let mut cmd = Command::new(cairn_bin());
         cmd.arg("--profile").arg(self.profile()).args(args);
         cmd.env_remove("CAIRN_PASSPHRASE");
+        // Tests read the English sentences, whatever the machine's locale.
+        cmd.env("CAIRN_LANG", "en-US");
         for (k, v) in env {
             cmd.env(k, v);
         }

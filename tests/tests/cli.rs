@@ -102,6 +102,33 @@ fn invites_verify_and_qr_work_offline() {
 }
 
 #[test]
+fn the_command_line_speaks_the_users_language() {
+    let alice = Peer::new("alice", None);
+    let says = |env: &[(&str, &str)]| {
+        let mut all = vec![("CAIRN_PASSPHRASE", cairn_tests::PASSPHRASE)];
+        all.extend_from_slice(env);
+        let out = alice.cli_with_env(&["contacts"], &all);
+        assert!(out.status.success(), "{}", cairn_tests::stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(says(&[]).starts_with("No contacts yet."));
+    assert!(says(&[("CAIRN_LANG", "fa")]).starts_with("هنوز مخاطبی ندارید."));
+    assert!(says(&[("CAIRN_LANG", "zh-CN")]).starts_with("还没有联系人。"));
+    assert!(says(&[("CAIRN_LANG", "my")]).starts_with("အဆက်အသွယ် မရှိသေးပါ။"));
+    // Without CAIRN_LANG, the system's language (LANG, LC_ALL).
+    let system = says(&[
+        ("CAIRN_LANG", ""),
+        ("LC_ALL", "ar_EG.UTF-8"),
+        ("LANG", "ar_EG.UTF-8"),
+    ]);
+    assert!(system.starts_with("لا جهات اتصال بعد."), "{system}");
+    // A language Cairn does not ship: English, not an error.
+    assert!(says(&[("CAIRN_LANG", "xx")]).starts_with("No contacts yet."));
+    // The translated sentences keep what is typed as it is.
+    assert!(says(&[("CAIRN_LANG", "ru")]).contains("`cairn invite`"));
+}
+
+#[test]
 fn control_socket_is_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let mut alice = Peer::new("alice", None).with_run_args(&["--no-lan"]);

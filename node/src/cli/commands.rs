@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::CliError;
 use super::args::*;
+use super::i18n::tr;
 use super::print::*;
 use cairn_node::api::GroupInfo;
 use cairn_node::control::ControlError;
@@ -59,13 +60,18 @@ pub(crate) fn create_profile(
     cairn_protocol::invite::validate_name(name).map_err(|e| CliError::Usage(e.to_string()))?;
     let pass = passphrase(true)?;
     if pass.is_empty() {
-        eprintln!(
-            "warning: empty passphrase: anyone with this device's files can read your messages"
-        );
+        eprintln!("{}", tr!("empty-passphrase"));
     }
     let opened = profile.create(name, pass.as_bytes())?;
     println!("{}", opened.identity.key());
-    eprintln!("Created profile \"{name}\" in {}", profile.dir().display());
+    eprintln!(
+        "{}",
+        tr!(
+            "created-profile",
+            name = name,
+            dir = profile.dir().display().to_string()
+        )
+    );
     Ok(opened)
 }
 
@@ -132,11 +138,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let Reply::Contact(c) = request(&profile, Request::Add { invite, alias }).await? else {
                 return Err(unexpected());
             };
-            println!("Added {} ({})", shown_name(&c), c.id);
-            println!(
-                "Compare safety numbers in person: cairn verify {}",
-                shown_name(&c)
-            );
+            println!("{}", tr!("added", name = shown_name(&c), id = c.id.clone()));
+            println!("{}", tr!("compare-safety", name = shown_name(&c)));
             Ok(())
         }
         Command::Send { contact, text } => {
@@ -180,7 +183,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 },
             )
             .await?;
-            println!("saved {shown}");
+            println!("{}", tr!("saved", path = shown));
             Ok(())
         }
         Command::Messages {
@@ -220,7 +223,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             if json {
                 print_json(&contacts);
             } else if contacts.is_empty() {
-                println!("No contacts yet. Share `cairn invite` and add theirs with `cairn add`.");
+                println!("{}", tr!("no-contacts"));
             } else {
                 for c in &contacts {
                     print_contact(c);
@@ -233,7 +236,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 Ok(Reply::Status(s)) => s,
                 Ok(_) => return Err(unexpected()),
                 Err(CliError::Usage(_)) if !json => {
-                    println!("No node is running on {}.", profile.dir().display());
+                    println!(
+                        "{}",
+                        tr!("no-node", dir = profile.dir().display().to_string())
+                    );
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -292,24 +298,19 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 return Err(unexpected());
             };
             if s.key_changed {
-                println!(
-                    "!! {}'s key CHANGED since you last checked. Compare again before trusting it.",
-                    esc(&s.name)
-                );
+                println!("{}", tr!("key-changed", name = esc(&s.name).into_owned()));
             }
+            let name = esc(&s.name).into_owned();
             println!(
-                "Safety number with {}:\n\n{}\n",
-                esc(&s.name),
+                "{}\n\n{}\n",
+                tr!("safety-number", name = name.clone()),
                 s.safety_number
             );
             if s.verified {
-                println!("{} is verified.", esc(&s.name));
+                println!("{}", tr!("is-verified", name = name));
             } else {
-                println!(
-                    "Compare these digits with the ones on {}'s screen, in person or on a call.\n\
-                     If they match: cairn verify {} --confirm",
-                    s.name, s.name
-                );
+                println!("{}", tr!("compare-digits", name = name.clone()));
+                println!("{}", tr!("if-they-match", name = name));
             }
             Ok(())
         }
@@ -326,17 +327,21 @@ pub(crate) async fn group_command(
             .as_deref()
             .unwrap_or(if g.left { "left" } else { "removed" });
         println!(
-            "{:<24} {}  {} members, {} messages, you: {role}",
+            "{:<24} {}  {}",
             esc(&g.name),
             g.id,
-            g.members,
-            g.messages
+            tr!(
+                "group-line",
+                count = g.members,
+                messages = g.messages,
+                role = role
+            )
         );
         if let Some(address) = &g.bridged_as {
             println!(
-                "{:<24} bridged to XMPP as {}: only as private as XMPP",
+                "{:<24} {}",
                 "",
-                esc(address)
+                tr!("group-bridged", address = esc(address).into_owned())
             );
         }
     };
@@ -346,10 +351,7 @@ pub(crate) async fn group_command(
                 return Err(unexpected());
             };
             println!("{}", g.id);
-            eprintln!(
-                "Created {:?}. Add contacts with: cairn group add {} CONTACT",
-                g.name, g.name
-            );
+            eprintln!("{}", tr!("group-created", name = g.name.clone()));
         }
         GroupCommand::Add { group, contact } => {
             let Reply::Group(g) = request(profile, Request::GroupAdd { group, contact }).await?
@@ -399,12 +401,16 @@ pub(crate) async fn group_command(
             if json {
                 print_json(&messages);
             } else if messages.is_empty() {
-                println!("No messages yet.");
+                println!("{}", tr!("no-messages"));
             } else {
                 for m in &messages {
                     let who = match (&m.via, m.mine) {
-                        (Some(name), _) => format!("{name} (XMPP, via {})", m.author_name),
-                        (None, true) => "you".to_owned(),
+                        (Some(name), _) => tr!(
+                            "author-xmpp",
+                            name = name.clone(),
+                            gateway = m.author_name.clone()
+                        ),
+                        (None, true) => tr!("author-you"),
                         (None, false) => m.author_name.clone(),
                     };
                     println!("{} {}: {}", when(m.sent_at), esc(&who), esc(&m.text));
@@ -429,10 +435,7 @@ pub(crate) async fn group_command(
             let Reply::Group(g) = request(profile, Request::GroupLeave { group }).await? else {
                 return Err(unexpected());
             };
-            println!(
-                "Left \"{}\"; its history stays readable here.",
-                esc(&g.name)
-            );
+            println!("{}", tr!("group-left", name = esc(&g.name).into_owned()));
         }
         GroupCommand::List { json } => {
             let Reply::Groups { groups } = request(profile, Request::GroupList).await? else {
@@ -441,7 +444,7 @@ pub(crate) async fn group_command(
             if json {
                 print_json(&groups);
             } else if groups.is_empty() {
-                println!("No groups yet. Start one with `cairn group create NAME`.");
+                println!("{}", tr!("no-groups"));
             } else {
                 for g in &groups {
                     print_group(g);
@@ -460,10 +463,13 @@ pub(crate) async fn group_command(
             std::fs::write(&file, &bytes)
                 .map_err(|e| CliError::Usage(format!("could not write {}: {e}", file.display())))?;
             eprintln!(
-                "Wrote {:?} ({} bytes) to {}",
-                name,
-                bytes.len(),
-                file.display()
+                "{}",
+                tr!(
+                    "wrote-file",
+                    name = name.clone(),
+                    bytes = bytes.len(),
+                    path = file.display().to_string()
+                )
             );
         }
     }
@@ -516,8 +522,8 @@ pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError>
     let mut known: std::collections::HashMap<String, String> = names().await;
     if !json {
         eprintln!(
-            "Watching the node on {}. Ctrl-C stops.",
-            profile.dir().display()
+            "{}",
+            tr!("watching", dir = profile.dir().display().to_string())
         );
     }
     while let Some(notice) = rx.recv().await {
@@ -554,7 +560,7 @@ pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError>
         };
         println!("{now} {line}");
     }
-    eprintln!("The node stopped.");
+    eprintln!("{}", tr!("node-stopped"));
     Ok(())
 }
 
@@ -603,7 +609,7 @@ pub(crate) async fn open_waiting(
                         .is_err() =>
             {
                 if !said {
-                    eprintln!("The profile is busy (a cairn command?); waiting for it…");
+                    eprintln!("{}", tr!("profile-busy"));
                     said = true;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -629,7 +635,7 @@ pub(crate) async fn run(
     };
     let tor = options.config.tor.on();
     let (handle, task) = cairn_node::runtime::start(profile, opened, options).await?;
-    eprintln!("Cairn node {id} is running. Ctrl-C stops it.");
+    eprintln!("{}", tr!("node-running", id = id.to_string()));
     if tor {
         tokio::spawn(show_tor_progress(handle.clone()));
     }
@@ -754,7 +760,7 @@ pub(crate) async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Re
         );
     }
     if !ok {
-        println!("Cairn runs on what works; the rest stays off.");
+        println!("{}", tr!("runs-on-what-works"));
     }
     Ok(())
 }
@@ -812,9 +818,13 @@ pub(crate) async fn send_file(
             "complete" => {
                 bar.finish_and_clear();
                 eprintln!(
-                    "{} sent: {contact} has all of it ({}).",
-                    f.name,
-                    size(f.size)
+                    "{}",
+                    tr!(
+                        "file-sent",
+                        name = f.name.clone(),
+                        contact = contact.clone(),
+                        size = size(f.size)
+                    )
                 );
                 return Ok(());
             }
@@ -831,10 +841,7 @@ pub(crate) async fn send_file(
             last = (f.have, std::time::Instant::now());
         } else if last.1.elapsed() > Duration::from_secs(5) {
             bar.abandon();
-            eprintln!(
-                "{contact} is not in reach now: the file is queued and goes on by itself \
-                 when you are linked (`cairn messages {contact}` shows how far it got)."
-            );
+            eprintln!("{}", tr!("file-queued", contact = contact.clone()));
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -855,15 +862,13 @@ pub(crate) async fn bridge_command(
                 },
             )
             .await?;
-            println!(
-                "Asked {gateway} to bridge you. `cairn status` shows your XMPP address once it answers."
-            );
-            println!("Remember: what crosses the gateway is only as private as XMPP.");
+            println!("{}", tr!("bridge-asked", gateway = gateway.clone()));
+            println!("{}", tr!("bridge-remember"));
             Ok(())
         }
         BridgeCommand::Leave { gateway } => {
             request(profile, Request::BridgeLeave { gateway }).await?;
-            println!("Left the gateway; XMPP users can no longer write to you through it.");
+            println!("{}", tr!("bridge-left"));
             Ok(())
         }
         BridgeCommand::Add { jid, name, via } => {
@@ -871,8 +876,15 @@ pub(crate) async fn bridge_command(
             else {
                 return Err(unexpected());
             };
-            println!("Added {} ({}) on XMPP", esc(&c.name), c.id);
-            println!("Write with: cairn send {} \"…\"", c.id);
+            println!(
+                "{}",
+                tr!(
+                    "bridge-added",
+                    name = esc(&c.name).into_owned(),
+                    id = c.id.clone()
+                )
+            );
+            println!("{}", tr!("bridge-write", id = c.id.clone()));
             Ok(())
         }
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod args;
 pub(crate) mod commands;
+pub(crate) mod i18n;
 pub(crate) mod print;
 
 use cairn_node::control::ControlError;

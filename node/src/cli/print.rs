@@ -1,6 +1,7 @@
 //! How the CLI prints contacts, messages and status for people (and JSON
 //! for tools).
 
+use super::i18n::tr;
 use cairn_node::api::{ContactInfo, MessageInfo, StatusInfo};
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
@@ -29,8 +30,8 @@ pub(crate) fn print_message(m: &MessageInfo) {
     match &m.file {
         Some(f) => {
             let progress = match f.state.as_str() {
-                "complete" => "complete".to_owned(),
-                "failed" => "failed its integrity check".to_owned(),
+                "complete" => tr!("file-complete"),
+                "failed" => tr!("file-corrupt"),
                 _ => format!("{}%", (f.have * 100).checked_div(f.size).unwrap_or(100)),
             };
             println!(
@@ -62,29 +63,34 @@ pub(crate) fn size(bytes: u64) -> String {
 pub(crate) fn print_contact(c: &ContactInfo) {
     if c.kind == "xmpp" {
         let via = c.via.as_deref().unwrap_or("?");
-        let presence = c.presence.as_deref().unwrap_or("presence unknown");
+        let presence = c
+            .presence
+            .clone()
+            .unwrap_or_else(|| tr!("presence-unknown"));
         println!(
-            "{:<20} {}  XMPP via {via} (only as private as XMPP), {presence}",
-            c.name, c.id
+            "{:<20} {}  {}",
+            c.name,
+            c.id,
+            tr!("xmpp-contact", via = via.to_owned(), presence = presence)
         );
         return;
     }
     let mut flags = Vec::new();
     if c.verified {
-        flags.push("verified");
+        flags.push(tr!("flag-verified"));
     }
     if c.key_changed {
-        flags.push("KEY CHANGED");
+        flags.push(tr!("flag-key-changed"));
     }
     if c.origin == "request" {
-        flags.push("wrote first");
+        flags.push(tr!("flag-wrote-first"));
     }
     if !c.links.is_empty() {
-        flags.push("online");
+        flags.push(tr!("flag-online"));
     }
     match c.offline.as_str() {
-        "none" => flags.push("offline messages not forward-secret until you meet"),
-        "signed-prekey-only" => flags.push("offline messages fully forward-secret once you meet"),
+        "none" => flags.push(tr!("flag-not-forward-secret")),
+        "signed-prekey-only" => flags.push(tr!("flag-forward-secret-once-met")),
         _ => {}
     }
     println!("{:<20} {}  {}", shown_name(c), c.id, flags.join(", "));

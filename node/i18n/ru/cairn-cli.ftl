@@ -1,0 +1,58 @@
+# The `cairn` command line, Russian.
+# Machine-drafted (2026-12): every string needs review by a native speaker.
+
+empty-passphrase = предупреждение: пустая парольная фраза: любой, у кого есть доступ к файлам этого устройства, может прочитать ваши сообщения
+created-profile = Создан профиль «{ $name }» в { $dir }
+added = Добавлен { $name } ({ $id })
+compare-safety = Сравните коды безопасности лично: cairn verify { $name }
+saved = сохранено: { $path }
+no-contacts = Контактов пока нет. Поделитесь `cairn invite` и добавьте их приглашение через `cairn add`.
+no-node = На { $dir } не запущен ни один узел.
+key-changed = !! Ключ { $name } ИЗМЕНИЛСЯ с вашей последней проверки. Сравните снова, прежде чем доверять.
+safety-number = Код безопасности с { $name }:
+is-verified = { $name } проверен.
+compare-digits = Сравните эти цифры с цифрами на экране { $name } — лично или во время звонка.
+if-they-match = Если совпадают: cairn verify { $name } --confirm
+group-line = { $count ->
+    [one] { $count } участник
+    [few] { $count } участника
+   *[many] { $count } участников
+}, { $messages ->
+    [one] { $messages } сообщение
+    [few] { $messages } сообщения
+   *[many] { $messages } сообщений
+}, вы: { $role }
+group-bridged = связана с XMPP как { $address }: приватность не выше, чем у XMPP
+group-created = Создана «{ $name }». Добавьте контакты: cairn group add { $name } CONTACT
+no-messages = Сообщений пока нет.
+author-you = вы
+author-xmpp = { $name } (XMPP, через { $gateway })
+group-left = Вы покинули «{ $name }»; её история остаётся здесь.
+no-groups = Групп пока нет. Создайте: `cairn group create NAME`.
+wrote-file = «{ $name }» ({ $bytes } байт) записан в { $path }
+watching = Наблюдение за узлом на { $dir }. Ctrl-C — остановить.
+node-stopped = Узел остановлен.
+profile-busy = Профиль занят (другая команда cairn?); ожидание…
+node-running = Узел Cairn { $id } запущен. Ctrl-C — остановить.
+runs-on-what-works = Cairn работает на том, что доступно; остальное выключено.
+file-sent = { $name } отправлен: у { $contact } он весь ({ $size }).
+file-queued = { $contact } сейчас вне досягаемости: файл в очереди и продолжит отправляться сам, когда вы будете на связи (`cairn messages { $contact }` покажет прогресс).
+bridge-asked = Шлюз { $gateway } попрошен связать вас. `cairn status` покажет ваш адрес XMPP, когда он ответит.
+bridge-remember = Помните: всё, что идёт через шлюз, не приватнее XMPP.
+bridge-left = Вы покинули шлюз; пользователи XMPP больше не могут писать вам через него.
+bridge-added = Добавлен { $name } ({ $id }) в XMPP
+bridge-write = Писать так: cairn send { $id } "…"
+
+## Contacts (`cairn contacts`)
+flag-verified = проверен
+flag-key-changed = КЛЮЧ ИЗМЕНИЛСЯ
+flag-wrote-first = написал первым
+flag-online = в сети
+flag-not-forward-secret = офлайн-сообщения без прямой секретности до встречи
+flag-forward-secret-once-met = офлайн-сообщения с полной прямой секретностью после встречи
+xmpp-contact = XMPP через { $via } (не приватнее XMPP), { $presence }
+presence-unknown = статус неизвестен
+
+## Files in a conversation
+file-complete = готово
+file-corrupt = не прошёл проверку целостности
