@@ -64,3 +64,8 @@ pub fn current() -> LanguageIdentifier {
 pub fn rtl() -> bool {
     cairn_node::i18n::is_rtl(&current())
 }
+
+/// "Copy", for the context menu of any text (`crate::text`).
+pub fn copy() -> String {
+    tr!("copy")
+}

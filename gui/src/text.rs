@@ -479,7 +479,7 @@ pub fn label(ui: &mut Ui, text: impl Into<RichText>) -> Response {
         egui::WidgetInfo::labeled(egui::accesskit::Role::Label, true, words.clone())
     });
     response.context_menu(|ui| {
-        if ui.button(crate::tr!("copy")).clicked() {
+        if ui.button(crate::i18n::copy()).clicked() {
             ui.ctx().copy_text(text.text().to_owned());
             ui.close();
         }
