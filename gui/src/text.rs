@@ -109,7 +109,20 @@ impl Line {
                 }],
             };
         }
-        let info = BidiInfo::new(text, None);
+        // Explicit embeddings, overrides and isolates from other people are
+        // not obeyed: "report<RLO>gpj.exe" would show as "reportexe.jpg"
+        // (THREAT_MODEL.md, "Attacks tried" 26). Each becomes a word joiner
+        // (a boundary neutral of the same length, which the algorithm
+        // skips), so the units' byte ranges still index `text`.
+        let neutral: std::borrow::Cow<'_, str> = if text.chars().any(control) {
+            text.chars()
+                .map(|c| if control(c) { '\u{2060}' } else { c })
+                .collect::<String>()
+                .into()
+        } else {
+            text.into()
+        };
+        let info = BidiInfo::new(&neutral, None);
         let mut units = Vec::new();
         let rtl = info.paragraphs.first().is_some_and(|p| p.level.is_rtl());
         // A paragraph separator other than '\n' (U+2029, U+0085...) makes
@@ -119,10 +132,10 @@ impl Line {
             for run in runs {
                 if levels[run.start].is_rtl() {
                     let mut cut = Vec::new();
-                    rtl_units(text, run, &mut cut);
+                    rtl_units(&neutral, run, &mut cut);
                     units.extend(cut.into_iter().rev());
                 } else {
-                    ltr_units(text, run, &mut units);
+                    ltr_units(&neutral, run, &mut units);
                 }
             }
         }
@@ -438,9 +451,25 @@ pub fn format_of(ui: &Ui, text: &RichText) -> TextFormat {
         })
 }
 
+/// The most characters of one line laid out for the screen: a line is one
+/// row (no wrapping), so more would be off the window anyway, and a
+/// 64 KiB line of short right-to-left words from a hostile contact would be
+/// tens of thousands of units to lay out in every frame that shows it.
+pub const MAX_SHOWN: usize = 1_000;
+
+/// `line`, cut to [`MAX_SHOWN`] characters with an ellipsis.
+pub fn screen_line(line: &str) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(MAX_SHOWN) {
+        Some((cut, _)) => format!("{}…", &line[..cut]).into(),
+        None => line.into(),
+    }
+}
+
 /// The lines of `text` laid out in `format`.
 fn laid_lines(ui: &Ui, text: &str, format: &TextFormat) -> Vec<Laid> {
-    lines(text).map(|l| Laid::new(ui, l, format)).collect()
+    lines(text)
+        .map(|l| Laid::new(ui, &screen_line(l), format))
+        .collect()
 }
 
 /// Draws laid-out lines in `rect`; right-to-left lines to its right edge.
@@ -602,6 +631,28 @@ mod tests {
                 .all(|u| !u.contains('\u{2068}') && !u.contains('\u{2069}'))
         );
         assert!(v.concat().contains("علی"));
+    }
+
+    #[test]
+    fn overrides_from_others_are_not_obeyed() {
+        // The old file-name trick: shown as typed, not as "reportexe.jpg".
+        let v = visual("report\u{202e}gpj.exe");
+        assert_eq!(v.concat(), "reportgpj.exe");
+        // An embedding cannot turn a Persian line around either.
+        assert_eq!(
+            visual("\u{202d}سلام دنیا\u{202c}").concat(),
+            visual("سلام دنیا").concat()
+        );
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_for_the_screen() {
+        let line = "سلام دنیا ".repeat(8_000);
+        let shown = screen_line(&line);
+        assert!(shown.chars().count() <= MAX_SHOWN + 1, "{}", shown.len());
+        assert!(shown.ends_with('…'));
+        assert!(Line::new(&shown).units.len() < 2 * MAX_SHOWN);
+        assert_eq!(screen_line("short"), "short");
     }
 
     #[test]
