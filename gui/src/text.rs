@@ -465,15 +465,60 @@ pub fn screen_line(line: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Lines laid out in recent frames, by what they were laid out from: a
+/// conversation shows the same rows frame after frame, and the bidi
+/// analysis and the units' widths need not be redone for each.
+#[derive(Default)]
+struct LaidCache {
+    lines: std::collections::HashMap<u64, (Arc<Laid>, u64)>,
+    pass: u64,
+}
+
+/// `line` laid out in `format`, from the cache when it was laid out in
+/// this or the last frame at the same scale with the same fonts.
+fn laid_cached(ui: &Ui, line: &str, format: &TextFormat) -> Arc<Laid> {
+    use std::hash::{Hash, Hasher};
+    let ctx = ui.ctx();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    line.hash(&mut h);
+    format.hash(&mut h);
+    ctx.pixels_per_point().to_bits().hash(&mut h);
+    // A font found since (a script seen for the first time) may change
+    // how a line shapes: it is then laid out anew.
+    ctx.fonts(|f| f.discovered_fonts().len()).hash(&mut h);
+    let key = h.finish();
+    let pass = ctx.cumulative_pass_nr();
+    let cache = ctx.memory_mut(|m| {
+        m.data
+            .get_temp_mut_or_default::<Arc<std::sync::Mutex<LaidCache>>>(egui::Id::new(
+                "cairn-laid-lines",
+            ))
+            .clone()
+    });
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.pass != pass {
+        // Forget what was not shown in the last frame.
+        cache.lines.retain(|_, (_, used)| *used + 1 >= pass);
+        cache.pass = pass;
+    }
+    if let Some((laid, used)) = cache.lines.get_mut(&key) {
+        *used = pass;
+        return Arc::clone(laid);
+    }
+    let laid = Arc::new(Laid::new(ui, line, format));
+    cache.lines.insert(key, (Arc::clone(&laid), pass));
+    laid
+}
+
 /// The lines of `text` laid out in `format`.
-fn laid_lines(ui: &Ui, text: &str, format: &TextFormat) -> Vec<Laid> {
+fn laid_lines(ui: &Ui, text: &str, format: &TextFormat) -> Vec<Arc<Laid>> {
     lines(text)
-        .map(|l| Laid::new(ui, &screen_line(l), format))
+        .map(|l| laid_cached(ui, &screen_line(l), format))
         .collect()
 }
 
 /// Draws laid-out lines in `rect`; right-to-left lines to its right edge.
-fn paint(ui: &Ui, rect: Rect, laid: &[Laid], color: Color32) {
+fn paint(ui: &Ui, rect: Rect, laid: &[Arc<Laid>], color: Color32) {
     let mut y = rect.top();
     for l in laid {
         let x = if l.line.rtl {
@@ -487,7 +532,7 @@ fn paint(ui: &Ui, rect: Rect, laid: &[Laid], color: Color32) {
     }
 }
 
-fn size_of(laid: &[Laid]) -> Vec2 {
+fn size_of(laid: &[Arc<Laid>]) -> Vec2 {
     laid.iter().fold(Vec2::ZERO, |s, l| {
         egui::vec2(s.x.max(l.size().x), s.y + l.size().y)
     })
