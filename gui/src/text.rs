@@ -490,7 +490,7 @@ fn laid_cached(ui: &Ui, line: &str, format: &TextFormat) -> Arc<Laid> {
     let pass = ctx.cumulative_pass_nr();
     let cache = ctx.memory_mut(|m| {
         m.data
-            .get_temp_mut_or_default::<Arc<std::sync::Mutex<LaidCache>>>(egui::Id::new(
+            .get_temp_mut_or_default::<Arc<std::sync::Mutex<LaidCache>>>(egui::Id::unique(
                 "cairn-laid-lines",
             ))
             .clone()
