@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,libp2p_mdns=warn,libp2p_swarm=warn,tor_netdir=error,tor_guardmgr=warn,\
+            "info,i18n_embed=off,libp2p_mdns=warn,libp2p_swarm=warn,tor_netdir=error,tor_guardmgr=warn,\
              tor_dirmgr=warn,tor_circmgr=warn,tor_hsservice=warn,tor_memquota=warn",
         )
     });
