@@ -98,21 +98,30 @@ fn wait_node(
 ) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let Reply::Messages { messages, .. } = rt
-            .block_on(node.call(Request::Messages {
-                contact: contact.into(),
-                limit: None,
-            }))
-            .unwrap()
-        else {
-            panic!()
-        };
-        if messages.iter().any(&f) {
+        if messages_of(rt, node, contact).iter().any(&f) {
             return;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `node`'s conversation with `contact`, as its node stores it.
+fn messages_of(
+    rt: &tokio::runtime::Handle,
+    node: &NodeHandle,
+    contact: &str,
+) -> Vec<cairn_node::api::MessageInfo> {
+    let Reply::Messages { messages, .. } = rt
+        .block_on(node.call(Request::Messages {
+            contact: contact.into(),
+            limit: None,
+        }))
+        .unwrap()
+    else {
+        panic!()
+    };
+    messages
 }
 
 /// Bob: a second node in the same process, on the app's runtime.
@@ -613,15 +622,7 @@ fn sending_a_file_from_the_window_and_seeing_a_picture_inline() {
     wait(&mut h, "alice's window to show it sent", |h| {
         h.query_by_label("sent").is_some()
     });
-    let Reply::Messages { messages, .. } = rt
-        .block_on(bob.call(Request::Messages {
-            contact: "alice".into(),
-            limit: None,
-        }))
-        .unwrap()
-    else {
-        panic!()
-    };
+    let messages = messages_of(&rt, &bob, "alice");
     let saved = dir.path().join("bob-saved.bin");
     rt.block_on(bob.call(Request::SaveFile {
         contact: "alice".into(),
@@ -721,15 +722,7 @@ fn the_composer_sends_mixed_persian_and_english_exactly_as_typed() {
         m.text == want
     });
     // Exactly that string, once.
-    let Reply::Messages { messages, .. } = rt
-        .block_on(bob.call(Request::Messages {
-            contact: "alice".into(),
-            limit: None,
-        }))
-        .unwrap()
-    else {
-        panic!()
-    };
+    let messages = messages_of(&rt, &bob, "alice");
     assert_eq!(messages.iter().filter(|m| m.text == want).count(), 1);
     assert_eq!(messages.len(), 1, "{messages:?}");
     wait(&mut h, "the line in alice's window", |h| {
