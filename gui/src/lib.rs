@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+mod backup;
 pub mod edit;
 pub mod fonts;
 pub mod i18n;
@@ -47,6 +48,8 @@ enum Tab {
     AddContact,
     Verify,
     Network,
+    /// Profile → Back up… (not on the tab bar).
+    Backup,
 }
 
 /// The app. Owns a tokio runtime the node runs on.
@@ -108,6 +111,8 @@ pub struct CairnApp {
     language: Option<String>,
     /// Whether the system's fonts are in (on the first frame).
     fonts: bool,
+    /// The backup form (and, on the first screen, the restore form).
+    backup: backup::BackupForm,
 }
 
 /// The file in the profile that keeps the language picked in the app.
@@ -171,6 +176,7 @@ impl CairnApp {
             saved: None,
             language,
             fonts: false,
+            backup: backup::BackupForm::default(),
         })
     }
 
@@ -670,6 +676,7 @@ impl CairnApp {
         if ui.button(tr!("create-profile")).clicked() {
             self.create_profile();
         }
+        self.restore_section(ui);
     }
 
     fn unlock_screen(&mut self, ui: &mut egui::Ui) {
@@ -1330,20 +1337,29 @@ impl CairnApp {
                     egui::Align::Center,
                 ),
                 |ui| {
+                    // A menu, not three buttons: the top bar holds many
+                    // words in some languages.
                     let before = ui.options(|o| o.theme_preference);
                     let mut theme = before;
-                    ui.selectable_value(&mut theme, egui::ThemePreference::Dark, tr!("theme-dark"));
-                    ui.selectable_value(
-                        &mut theme,
-                        egui::ThemePreference::Light,
-                        tr!("theme-light"),
-                    );
-                    ui.selectable_value(
-                        &mut theme,
-                        egui::ThemePreference::System,
-                        tr!("theme-system"),
-                    );
-                    ui.label(tr!("theme"));
+                    let name = |t: egui::ThemePreference| match t {
+                        egui::ThemePreference::Dark => tr!("theme-dark"),
+                        egui::ThemePreference::Light => tr!("theme-light"),
+                        egui::ThemePreference::System => tr!("theme-system"),
+                    };
+                    let menu = egui::ComboBox::from_id_salt("theme")
+                        .width(70.0)
+                        .selected_text(name(before))
+                        .show_ui(ui, |ui| {
+                            for t in [
+                                egui::ThemePreference::System,
+                                egui::ThemePreference::Light,
+                                egui::ThemePreference::Dark,
+                            ] {
+                                ui.selectable_value(&mut theme, t, name(t));
+                            }
+                        });
+                    let l = ui.label(tr!("theme"));
+                    menu.response.labelled_by(l.id);
                     if theme != before {
                         ui.ctx().set_theme(theme);
                     }
@@ -1351,6 +1367,13 @@ impl CairnApp {
                     ui.checkbox(&mut self.notifications, tr!("notifications"));
                     ui.separator();
                     self.language_menu(ui);
+                    ui.separator();
+                    ui.menu_button(tr!("menu-profile"), |ui| {
+                        if ui.button(tr!("menu-backup")).clicked() {
+                            self.tab = Tab::Backup;
+                            ui.close();
+                        }
+                    });
                 },
             );
         });
@@ -1361,6 +1384,7 @@ impl CairnApp {
             Tab::AddContact => self.add_contact_tab(ui),
             Tab::Verify => self.verify_tab(ui),
             Tab::Network => self.network_tab(ui),
+            Tab::Backup => self.backup_tab(ui),
         }
     }
 

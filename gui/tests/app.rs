@@ -450,10 +450,12 @@ fn the_theme_can_be_switched_between_light_and_dark() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = app(dir.path());
     onboard(&mut h);
-    click(&mut h, "Dark");
-    assert_eq!(h.ctx.theme(), egui::Theme::Dark);
-    click(&mut h, "Light");
-    assert_eq!(h.ctx.theme(), egui::Theme::Light);
+    for (choice, theme) in [("Dark", egui::Theme::Dark), ("Light", egui::Theme::Light)] {
+        h.get_by_role_and_label(Role::ComboBox, "Theme:").click();
+        h.run_steps(3);
+        click(&mut h, choice);
+        assert_eq!(h.ctx.theme(), theme);
+    }
 }
 
 #[test]
@@ -788,4 +790,82 @@ fn with_the_persian_locale_the_window_is_mirrored_and_speaks_persian() {
     assert!(title.min.x < 40.0, "title at {title:?}");
     // The tab and the chat list's heading.
     assert_eq!(h.query_all_by_label("Chats").count(), 2);
+}
+
+/// Profile → Back up… writes a backup through the node; a new window on an
+/// empty profile brings it back from the first screen, and opens on it.
+#[test]
+fn backing_up_from_the_menu_and_restoring_on_the_first_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, _bob, rt) = pair(dir.path());
+    let alice = h.state().node().unwrap().clone();
+    rt.block_on(alice.call(Request::GroupCreate {
+        name: "walkers".into(),
+    }))
+    .unwrap();
+    click(&mut h, "Profile");
+    click(&mut h, "Back up…");
+    assert!(h.query_by_label("Back up this profile").is_some());
+    let file = dir.path().join("alice.backup");
+    type_into(&mut h, "Backup file", file.to_str().unwrap());
+    type_as(
+        &mut h,
+        Role::PasswordInput,
+        "Backup passphrase",
+        "backup pass",
+    );
+    type_as(
+        &mut h,
+        Role::PasswordInput,
+        "Repeat passphrase",
+        "backup pass",
+    );
+    click(&mut h, "Write the backup");
+    wait(&mut h, "the backup to be written", |h| {
+        h.query_by_label_contains("contacts: 1, messages: 0, groups: 1")
+            .is_some()
+    });
+    assert!(file.exists());
+    drop(h);
+
+    let other = tempfile::tempdir().unwrap();
+    let app = CairnApp::new(Profile::at(other.path().join("alice")), offline()).unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 800.0))
+        .build_ui_state(|ui, app: &mut CairnApp| app.ui(ui), app);
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("Or bring back a profile from a backup")
+            .is_some()
+    );
+    type_as(&mut h, Role::PasswordInput, "Passphrase", "new device pass");
+    type_as(
+        &mut h,
+        Role::PasswordInput,
+        "Repeat passphrase",
+        "new device pass",
+    );
+    type_into(&mut h, "Backup file", file.to_str().unwrap());
+    type_as(&mut h, Role::PasswordInput, "Backup passphrase", "wrong");
+    click(&mut h, "Restore");
+    assert!(
+        h.query_by_label_contains("wrong passphrase for this backup")
+            .is_some()
+    );
+    assert!(!other.path().join("alice/cairn.redb").exists());
+    // The wrong passphrase was cleared from its field.
+    type_as(
+        &mut h,
+        Role::PasswordInput,
+        "Backup passphrase",
+        "backup pass",
+    );
+    click(&mut h, "Restore");
+    wait(&mut h, "the restored profile to open", |h| {
+        h.query_by_label("Cairn — alice").is_some()
+    });
+    wait(&mut h, "bob in the chat list", |h| {
+        h.query_by_label_contains("bob").is_some()
+    });
+    assert!(other.path().join("alice/cairn.redb").exists());
 }

@@ -112,6 +112,14 @@ pub enum Request {
         id: String,
         max: u64,
     },
+    /// Write a backup of the whole profile to `path` (which must not exist),
+    /// encrypted under `passphrase` (docs/WIRE.md, "Backup file").
+    Backup {
+        path: String,
+        passphrase: Secret,
+        /// Include the content of files.
+        files: bool,
+    },
     /// Keep the connection open and hear what happens, one [`Notice`] per
     /// line after the first answer (control socket only).
     Watch,
@@ -143,6 +151,30 @@ impl Request {
                 | Request::SendFile { .. }
         )
     }
+}
+
+/// A secret in a request (a backup's passphrase): never shown by `Debug`,
+/// wiped when dropped.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackupInfo {
+    pub contacts: u64,
+    pub messages: u64,
+    pub groups: u64,
+    pub files: u64,
+    pub file_bytes: u64,
+    /// The backup file's size.
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -377,6 +409,7 @@ pub struct SafetyInfo {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
     Status(Box<StatusInfo>),
+    BackedUp(BackupInfo),
     Invite {
         uri: String,
     },

@@ -26,7 +26,7 @@ pub mod user_bridge;
 
 /// The encrypted store lives in its own crate (the simulator uses it without
 /// the network stack); these names keep `crate::store` and `crate::vault`.
-pub use cairn_store::{store, vault};
+pub use cairn_store::{backup, store, vault};
 
 pub use api::{ApiError, Reply, Request, Response};
 pub use client::{Client, ClientError};

@@ -38,6 +38,13 @@ pub enum ProfileError {
          make it yours alone with: chmod 700 {path}"
     )]
     Exposed { path: String, mode: u32 },
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    #[error(
+        "a profile already exists in {0}; restore into a new profile directory (--profile DIR), \
+         or move this one away first"
+    )]
+    Exists(String),
     #[error("profile directory {path} belongs to another user (uid {owner}); run as that user")]
     NotOurs { path: String, owner: u32 },
 }
@@ -212,11 +219,22 @@ impl Default for LanSettings {
 #[derive(Debug, Clone)]
 pub struct Profile {
     dir: PathBuf,
+    /// A settings file elsewhere (`--config`, e.g. /etc/cairn/config.toml).
+    config: Option<PathBuf>,
 }
 
 impl Profile {
     pub fn at(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            config: None,
+        }
+    }
+
+    /// Reads settings from `path` instead of `DIR/config.toml`.
+    pub fn with_config(mut self, path: Option<PathBuf>) -> Self {
+        self.config = path;
+        self
     }
 
     /// `$XDG_DATA_HOME/cairn` (or the platform's equivalent).
@@ -239,7 +257,9 @@ impl Profile {
     }
 
     pub fn config_path(&self) -> PathBuf {
-        self.dir.join("config.toml")
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.dir.join("config.toml"))
     }
 
     /// arti's state and cache.
@@ -294,6 +314,44 @@ impl Profile {
         fs::set_permissions(self.store_path(), fs::Permissions::from_mode(0o600))
             .map_err(|e| self.dir_error(e))?;
         Ok(opened)
+    }
+
+    /// Makes this (new) profile from a backup file, sealed under
+    /// `passphrase`. Nothing is left behind on failure: the store is built
+    /// beside its place and moved in only once the whole backup read back
+    /// and committed. Returns what the backup held; open the profile next.
+    pub fn restore(
+        &self,
+        backup: &mut dyn std::io::Read,
+        backup_passphrase: &[u8],
+        passphrase: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<crate::backup::Summary, ProfileError> {
+        if self.exists() {
+            return Err(ProfileError::Exists(self.dir.display().to_string()));
+        }
+        let made_dir = !self.dir.exists();
+        fs::create_dir_all(&self.dir).map_err(|e| self.dir_error(e))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| self.dir_error(e))?;
+        let part = self.dir.join("cairn.redb.restoring");
+        let _ = fs::remove_file(&part);
+        let result = crate::backup::restore(backup, backup_passphrase, &part, passphrase, progress)
+            .map_err(ProfileError::from)
+            .and_then(|(opened, summary)| {
+                drop(opened);
+                fs::set_permissions(&part, fs::Permissions::from_mode(0o600))
+                    .and_then(|()| fs::rename(&part, self.store_path()))
+                    .map_err(|e| self.dir_error(e))?;
+                Ok(summary)
+            });
+        if result.is_err() {
+            let _ = fs::remove_file(&part);
+            if made_dir {
+                let _ = fs::remove_dir(&self.dir);
+            }
+        }
+        result
     }
 
     pub fn open(&self, passphrase: &[u8]) -> Result<Opened, ProfileError> {
@@ -363,6 +421,23 @@ mod tests {
         assert!(err.contains("chmod 700"), "{err}");
         fs::set_permissions(profile.dir(), fs::Permissions::from_mode(0o700)).unwrap();
         profile.open(b"").unwrap();
+    }
+
+    /// The settings file the Debian package installs in /etc/cairn.
+    #[test]
+    fn the_packaged_config_parses() {
+        let config: NodeConfig =
+            toml::from_str(include_str!("../packaging/config.toml")).expect("valid config");
+        assert!(config.mesh.enabled && !config.ble.enabled && !config.gateway.enabled);
+    }
+
+    #[test]
+    fn a_config_file_elsewhere_is_read_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etc.toml");
+        fs::write(&file, "[mesh]\nrelay_capacity_mib = 3\n").unwrap();
+        let profile = Profile::at(dir.path().join("p")).with_config(Some(file));
+        assert_eq!(profile.load_config().unwrap().mesh.relay_capacity_mib, 3);
     }
 
     #[test]

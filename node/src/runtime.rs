@@ -619,6 +619,32 @@ impl Node {
         waiting: &mut Vec<(oneshot::Sender<Response>, Result<Reply, ApiError>)>,
     ) -> bool {
         let Call { request, reply } = call;
+        if let Request::Backup {
+            path,
+            passphrase,
+            files,
+        } = request
+        {
+            // Off the node's loop: reading a large profile takes seconds,
+            // and a read transaction sees one committed snapshot.
+            let store = self.engine.store().clone();
+            let identity = cairn_protocol::Identity::from_secret_bytes(
+                &self.engine.identity().to_secret_bytes(),
+            );
+            let name = self.engine.name().to_owned();
+            tokio::task::spawn_blocking(move || {
+                let answer = service::backup(
+                    &store,
+                    &identity,
+                    &name,
+                    &path,
+                    passphrase.0.as_bytes(),
+                    files,
+                );
+                let _ = reply.send(answer.into());
+            });
+            return false;
+        }
         let answer = match &request {
             Request::Status => Ok(Reply::Status(Box::new(self.status()))),
             Request::Dial { addr } => match (&self.lan, addr.parse::<libp2p::Multiaddr>()) {

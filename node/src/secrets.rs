@@ -1,5 +1,5 @@
 //! Secrets handed over in the environment (`CAIRN_PASSPHRASE`,
-//! `CAIRN_GATEWAY_SECRET`), moved out of it.
+//! `CAIRN_BACKUP_PASSPHRASE`, `CAIRN_GATEWAY_SECRET`), moved out of it.
 //!
 //! Left in the environment, a secret is inherited by every child process
 //! and shown by anything that dumps the environment (THREAT_MODEL.md,
@@ -15,7 +15,11 @@ use std::sync::Mutex;
 use zeroize::Zeroizing;
 
 /// The variables that hold secrets.
-pub const SECRET_VARS: [&str; 2] = ["CAIRN_PASSPHRASE", "CAIRN_GATEWAY_SECRET"];
+pub const SECRET_VARS: [&str; 3] = [
+    "CAIRN_PASSPHRASE",
+    "CAIRN_BACKUP_PASSPHRASE",
+    "CAIRN_GATEWAY_SECRET",
+];
 
 static TAKEN: Mutex<BTreeMap<&'static str, Zeroizing<String>>> = Mutex::new(BTreeMap::new());
 

@@ -409,6 +409,18 @@ pub fn handle(
                 base64: data_encoding::BASE64.encode(&data),
             })
         })(),
+        Request::Backup {
+            path,
+            passphrase,
+            files,
+        } => backup(
+            engine.store(),
+            engine.identity(),
+            engine.name(),
+            path,
+            passphrase.0.as_bytes(),
+            *files,
+        ),
         Request::Status | Request::Dial { .. } | Request::Watch | Request::Shutdown => return None,
     })
 }
@@ -505,6 +517,73 @@ fn read_file(path: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Writes `data` to a new file at `path` (never over an existing one).
+/// Writes a backup beside `path` and moves it there once it is complete and
+/// on disk: a failed backup leaves no half file behind, and an existing
+/// file is never replaced.
+pub fn backup(
+    store: &RedbStore,
+    identity: &cairn_protocol::Identity,
+    name: &str,
+    path: &str,
+    passphrase: &[u8],
+    files: bool,
+) -> Result<Reply, ApiError> {
+    use cairn_store::backup::{BackupError, BackupOptions};
+    use std::os::unix::fs::OpenOptionsExt;
+    let target = std::path::Path::new(path);
+    if target.exists() {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("{path} exists already; choose another name or remove it first"),
+        ));
+    }
+    let part = target.with_extension(format!("part-{}", std::process::id()));
+    let invalid =
+        |e: std::io::Error| ApiError::new(ErrorKind::Invalid, format!("cannot write {path}: {e}"));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&part)
+        .map_err(invalid)?;
+    let mut out = std::io::BufWriter::new(file);
+    let options = BackupOptions {
+        files,
+        ..BackupOptions::default()
+    };
+    let written = store
+        .backup(identity, name, passphrase, &options, &mut out)
+        .and_then(|summary| {
+            let file = out
+                .into_inner()
+                .map_err(|e| BackupError::Io(e.into_error()))?;
+            file.sync_all()?;
+            Ok((summary, file.metadata()?.len()))
+        })
+        .and_then(|done| {
+            // Never over a file that appeared meanwhile.
+            std::fs::hard_link(&part, target)?;
+            Ok(done)
+        });
+    let _ = std::fs::remove_file(&part);
+    let (summary, bytes) = written.map_err(|e| match e {
+        BackupError::EmptyPassphrase => ApiError::new(ErrorKind::Invalid, e.to_string()),
+        BackupError::Io(io) => invalid(io),
+        other => ApiError::new(ErrorKind::Storage, other.to_string()),
+    })?;
+    if let Some(dir) = target.parent().and_then(|d| std::fs::File::open(d).ok()) {
+        let _ = dir.sync_all();
+    }
+    Ok(Reply::BackedUp(crate::api::BackupInfo {
+        contacts: summary.contacts,
+        messages: summary.messages,
+        groups: summary.groups,
+        files: summary.files,
+        file_bytes: summary.file_bytes,
+        bytes,
+    }))
+}
+
 fn write_new(path: &str, data: &[u8]) -> Result<(), ApiError> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()

@@ -203,11 +203,19 @@ impl Peer {
     /// Creates a profile named `name`; the node will run in `netns` (or in
     /// the test's own namespace when `None`).
     pub fn new(name: &str, netns: Option<&str>) -> Self {
+        let peer = Self::empty(name, netns);
+        let out = peer.cli(&["init", "--name", name]);
+        assert!(out.status.success(), "init failed: {}", stderr(&out));
+        peer
+    }
+
+    /// A profile directory with no profile in it yet (for `cairn restore`).
+    pub fn empty(name: &str, netns: Option<&str>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("cairn-{name}-"))
             .tempdir()
             .expect("temp dir");
-        let peer = Self {
+        Self {
             name: name.to_owned(),
             dir,
             netns: netns.map(str::to_owned),
@@ -216,10 +224,7 @@ impl Peer {
             child: None,
             runs: 0,
             trace: None,
-        };
-        let out = peer.cli(&["init", "--name", name]);
-        assert!(out.status.success(), "init failed: {}", stderr(&out));
-        peer
+        }
     }
 
     /// Extra arguments for `cairn run`.

@@ -26,6 +26,10 @@ fn every_command_has_help() {
         vec!["gateway", "--help"],
         vec!["bridge", "--help"],
         vec!["group", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
+        vec!["export", "--help"],
+        vec!["completions", "--help"],
     ] {
         let out = Command::new(cairn_bin()).args(&cmd).output().unwrap();
         assert!(out.status.success(), "{cmd:?}");

@@ -155,3 +155,18 @@ verify-title = التحقق من { $name }
 verify-help = قارن هذه الأرقام بالأرقام على شاشتهم، وجهًا لوجه أو في مكالمة. إن تطابقت فلا أحد في المنتصف.
 verified = تم التحقق
 mark-verified = متطابقة: علّمها كمتحقَّق منها
+
+## Backup and restore
+menu-profile = الملف الشخصي
+menu-backup = نسخ احتياطي…
+backup-title = نسخ احتياطي لهذا الملف الشخصي
+backup-explain = ملف واحد مشفّر يضم هويتك وجهات اتصالك ومجموعاتك وسجلّك. احفظه بعيدًا عن عبارة مروره: معًا هما أنت.
+backup-file = ملف النسخة الاحتياطية
+backup-passphrase = عبارة مرور النسخة الاحتياطية
+backup-with-files = مع الملفات
+backup-write = اكتب النسخة الاحتياطية
+backup-done = كُتبت في { $path } — جهات الاتصال: { $contacts }، الرسائل: { $messages }، المجموعات: { $groups }.
+backup-no-passphrase = النسخة الاحتياطية تحتاج إلى عبارة مرور: فيها مفتاح هويتك.
+restore-title = أو استعد ملفًا شخصيًا من نسخة احتياطية
+restore-explain = اختر عبارة مرور لهذا الجهاز أعلاه، ثم:
+restore = استعادة

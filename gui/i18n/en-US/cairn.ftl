@@ -148,3 +148,18 @@ verify-title = Verify { $name }
 verify-help = Compare these numbers with the ones on their screen, in person or on a call. If they match, nobody is in the middle.
 verified = Verified
 mark-verified = They match: mark as verified
+
+## Backup and restore
+menu-profile = Profile
+menu-backup = Back up…
+backup-title = Back up this profile
+backup-explain = One encrypted file with your identity, contacts, groups and history. Keep it apart from its passphrase: together they are you.
+backup-file = Backup file
+backup-passphrase = Backup passphrase
+backup-with-files = Include files
+backup-write = Write the backup
+backup-done = Written to { $path } — contacts: { $contacts }, messages: { $messages }, groups: { $groups }.
+backup-no-passphrase = A backup needs a passphrase: it holds your identity's key.
+restore-title = Or bring back a profile from a backup
+restore-explain = Choose a passphrase for this device above, then:
+restore = Restore

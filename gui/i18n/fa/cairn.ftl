@@ -143,3 +143,18 @@ verify-title = تأیید { $name }
 verify-help = این شماره‌ها را با آنچه روی صفحه‌ی آنهاست، حضوری یا در یک تماس، مقایسه کنید. اگر یکی باشند، کسی در میانه نیست.
 verified = تأییدشده
 mark-verified = یکی هستند: تأییدشده علامت بزن
+
+## Backup and restore
+menu-profile = نمایه
+menu-backup = پشتیبان‌گیری…
+backup-title = پشتیبان‌گیری از این نمایه
+backup-explain = یک فایل رمزگذاری‌شده با هویت، مخاطبان، گروه‌ها و تاریخچهٔ شما. آن را جدا از عبارت عبورش نگه دارید: این دو با هم، شما هستند.
+backup-file = فایل پشتیبان
+backup-passphrase = عبارت عبور پشتیبان
+backup-with-files = همراه با فایل‌ها
+backup-write = نوشتن پشتیبان
+backup-done = در { $path } نوشته شد — مخاطبان: { $contacts }، پیام‌ها: { $messages }، گروه‌ها: { $groups }.
+backup-no-passphrase = پشتیبان به عبارت عبور نیاز دارد: کلید هویت شما در آن است.
+restore-title = یا نمایه‌ای را از پشتیبان برگردانید
+restore-explain = بالا برای این دستگاه عبارت عبوری برگزینید، سپس:
+restore = بازگردانی

@@ -143,3 +143,18 @@ verify-title = 验证 { $name }
 verify-help = 当面或通话时，将这些数字与对方屏幕上的数字比较。如果一致，就没有中间人。
 verified = 已验证
 mark-verified = 一致：标记为已验证
+
+## Backup and restore
+menu-profile = 资料
+menu-backup = 备份…
+backup-title = 备份此资料
+backup-explain = 一个加密文件，包含你的身份、联系人、群组和历史。请与其密码分开保存：二者合在一起就是你。
+backup-file = 备份文件
+backup-passphrase = 备份密码
+backup-with-files = 包括文件
+backup-write = 写入备份
+backup-done = 已写入 { $path } — 联系人：{ $contacts }，消息：{ $messages }，群组：{ $groups }。
+backup-no-passphrase = 备份需要密码：其中有你身份的密钥。
+restore-title = 或从备份恢复资料
+restore-explain = 先在上方为此设备选择密码，然后：
+restore = 恢复

@@ -31,3 +31,12 @@ fn gateway_stanza() {
         env!("CARGO_BIN_EXE_gateway_stanza"),
     );
 }
+
+#[test]
+fn backup_file() {
+    replay::replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "backup_file",
+        env!("CARGO_BIN_EXE_backup_file"),
+    );
+}

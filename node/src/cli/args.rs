@@ -13,6 +13,10 @@ pub(crate) struct Cli {
     /// user's data directory, e.g. ~/.local/share/cairn.
     #[arg(long, global = true, env = "CAIRN_PROFILE", value_name = "DIR")]
     pub(crate) profile: Option<PathBuf>,
+    /// Settings file to use instead of PROFILE/config.toml (the packaged
+    /// service uses /etc/cairn/config.toml).
+    #[arg(long, global = true, env = "CAIRN_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -184,6 +188,46 @@ pub(crate) enum Command {
         #[arg(long)]
         no_mdns: bool,
     },
+    /// Write the whole profile to one encrypted file: identity, contacts
+    /// and their verification, groups, history and (unless --no-files)
+    /// files. The backup's passphrase comes from CAIRN_BACKUP_PASSPHRASE or
+    /// is asked for. Works while the node runs.
+    Backup {
+        /// Where to write it (must not exist yet).
+        file: PathBuf,
+        /// Leave the content of files out (their messages stay).
+        #[arg(long)]
+        no_files: bool,
+    },
+    /// Bring a profile back from a backup into an empty profile directory
+    /// (e.g. on a new machine). Asks for the backup's passphrase
+    /// (CAIRN_BACKUP_PASSPHRASE) and a passphrase for the restored profile
+    /// (CAIRN_PASSPHRASE). Contacts start fresh sessions with it; nothing
+    /// is read from a damaged file or with a wrong passphrase.
+    Restore { file: PathBuf },
+    /// Write the whole conversation with a contact, or a group's, to
+    /// standard output (or --out FILE): readable text, or JSON with --json.
+    Export {
+        /// Alias, name or id of a contact; with --group, a group.
+        name: String,
+        /// NAME is a group.
+        #[arg(long)]
+        group: bool,
+        #[arg(long)]
+        json: bool,
+        /// Write to FILE (must not exist yet) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g.
+    /// `cairn completions bash > /etc/bash_completion.d/cairn`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (cairn.1 and one per command) into DIR.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
     /// Talk with people on XMPP (Conversations, Gajim, Dino…) through a
     /// gateway. What crosses a gateway is only as private as XMPP: the
     /// gateway and the XMPP servers can read it.

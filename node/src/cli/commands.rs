@@ -5,53 +5,13 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use super::CliError;
+use super::archive;
 use super::args::*;
 use super::i18n::tr;
 use super::print::*;
+use super::reach::*;
 use cairn_node::api::GroupInfo;
-use cairn_node::control::ControlError;
-use cairn_node::profile::ProfileError;
-use cairn_node::store::StoreOpenError;
-use cairn_node::{Client, ClientError, Profile, Reply, Request, RunOptions};
-use zeroize::Zeroizing;
-
-pub(crate) fn profile_of(cli: &Cli) -> Result<Profile, CliError> {
-    Ok(match &cli.profile {
-        Some(dir) => Profile::at(dir),
-        None => Profile::default_location()?,
-    })
-}
-
-/// The passphrase from CAIRN_PASSPHRASE, or asked for on the terminal.
-pub(crate) fn passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
-    if let Some(p) = cairn_node::secrets::get("CAIRN_PASSPHRASE") {
-        return Ok(p);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(
-            "a passphrase is needed: set CAIRN_PASSPHRASE or run in a terminal".into(),
-        ));
-    }
-    let ask = |prompt: &str| {
-        rpassword::prompt_password(prompt)
-            .map(Zeroizing::new)
-            .map_err(|e| CliError::Usage(format!("cannot read the passphrase: {e}")))
-    };
-    let first = ask(if new {
-        "New passphrase: "
-    } else {
-        "Passphrase: "
-    })?;
-    if new {
-        let again = ask("Repeat passphrase: ")?;
-        if *again != *first {
-            return Err(CliError::Usage(
-                "the passphrases differ; nothing was created".into(),
-            ));
-        }
-    }
-    Ok(first)
-}
+use cairn_node::{Client, Profile, Reply, Request, RunOptions};
 
 pub(crate) fn create_profile(
     profile: &Profile,
@@ -292,6 +252,21 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             config.lan.mdns &= !no_mdns;
             run(&profile, config, created).await
         }
+        Command::Backup { file, no_files } => archive::backup(&profile, &file, !no_files).await,
+        Command::Restore { file } => archive::restore(&profile, &file),
+        Command::Export {
+            name,
+            group,
+            json,
+            out,
+        } => archive::export(&profile, name, group, json, out).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpages { dir } => archive::manpages(&dir),
         Command::Verify { contact, confirm } => {
             let Reply::Safety(s) = request(&profile, Request::Verify { contact, confirm }).await?
             else {
@@ -476,34 +451,6 @@ pub(crate) async fn group_command(
     Ok(())
 }
 
-pub(crate) fn unexpected() -> CliError {
-    CliError::Usage("the node gave an unexpected answer".into())
-}
-
-/// Sends a request to the running node, or, when none runs, handles it on the
-/// profile directly.
-pub(crate) async fn request(profile: &Profile, req: Request) -> Result<Reply, CliError> {
-    // Another short-lived `cairn` command may hold the profile for a moment,
-    // or a node may be starting: wait for either rather than fail.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let result = match Client::attach(profile).call(req.clone()).await {
-            Err(ClientError::Control(ControlError::NotRunning)) => {
-                offline(profile, req.clone()).await
-            }
-            other => other.map_err(CliError::from),
-        };
-        match result {
-            Err(CliError::Profile(ProfileError::Store(StoreOpenError::InUse)))
-                if std::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// `cairn watch`: notices from the running node, named for people.
 pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError> {
     use cairn_node::api::Notice;
@@ -564,27 +511,6 @@ pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError>
     Ok(())
 }
 
-/// No node runs: the request goes to the profile itself (asking for the
-/// passphrase), through the same [`Client`] the app uses.
-pub(crate) async fn offline(profile: &Profile, req: Request) -> Result<Reply, CliError> {
-    if cairn_node::client::needs_a_node(&req) {
-        return Err(CliError::Usage(format!(
-            "no node is running on {}; start one with `cairn run`",
-            profile.dir().display()
-        )));
-    }
-    if !profile.exists() {
-        return Err(CliError::Usage(format!(
-            "no profile in {}; create one with `cairn init --name NAME`",
-            profile.dir().display()
-        )));
-    }
-    let pass = passphrase(false)?;
-    let opened = profile.open(pass.as_bytes())?;
-    let client = Client::offline(profile, opened, &profile.load_config()?)?;
-    Ok(client.call(req).await?)
-}
-
 /// How long `cairn run` waits for a CLI command that holds the store.
 pub(crate) const STORE_WAIT: Duration = Duration::from_secs(15);
 
@@ -636,12 +562,21 @@ pub(crate) async fn run(
     let tor = options.config.tor.on();
     let (handle, task) = cairn_node::runtime::start(profile, opened, options).await?;
     eprintln!("{}", tr!("node-running", id = id.to_string()));
+    // Under systemd (Type=notify): ready once the store is open, the
+    // transports are up and the control socket answers.
+    if let Err(e) = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("running"),
+    ]) {
+        tracing::warn!(error = %e, "could not tell the service manager the node is ready");
+    }
     if tor {
         tokio::spawn(show_tor_progress(handle.clone()));
     }
     let stopper = handle.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         let _ = stopper.call(Request::Shutdown).await;
     });
     drop(handle);
@@ -763,12 +698,6 @@ pub(crate) async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Re
         println!("{}", tr!("runs-on-what-works"));
     }
     Ok(())
-}
-
-pub(crate) fn absolute(path: &std::path::Path) -> Result<String, CliError> {
-    std::path::absolute(path)
-        .map(|p| p.display().to_string())
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
 /// Queues a file, then shows the transfer while the contact is in reach.

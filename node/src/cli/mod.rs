@@ -1,10 +1,12 @@
 //! The `cairn` command line, in three parts: [`args`] (what may be typed),
 //! [`commands`] (what each does), [`print`] (what is shown).
 
+pub(crate) mod archive;
 pub(crate) mod args;
 pub(crate) mod commands;
 pub(crate) mod i18n;
 pub(crate) mod print;
+pub(crate) mod reach;
 
 use cairn_node::control::ControlError;
 use cairn_node::profile::ProfileError;

@@ -36,19 +36,19 @@ use zeroize::Zeroizing;
 
 use crate::vault::{KdfParams, Vault};
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
-const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
-const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
-const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
-const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
-const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
-const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
-const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
-const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("group_log");
-const SETTINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("settings");
-const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
-const FILE_CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("file_chunks");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+pub(crate) const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
+pub(crate) const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
+pub(crate) const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
+pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+pub(crate) const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
+pub(crate) const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
+pub(crate) const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
+pub(crate) const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("group_log");
+pub(crate) const SETTINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("settings");
+pub(crate) const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
+pub(crate) const FILE_CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("file_chunks");
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
@@ -94,8 +94,8 @@ pub struct Opened {
 /// through one while a committer thread writes through another.
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
-    vault: Arc<Vault>,
+    pub(crate) db: Arc<Database>,
+    pub(crate) vault: Arc<Vault>,
 }
 
 impl RedbStore {
@@ -318,7 +318,7 @@ impl RedbStore {
     }
 
     /// The stored record with its latest state applied.
-    fn load_message(
+    pub(crate) fn load_message(
         &self,
         txn: &redb::ReadTransaction,
         key: &[u8],

@@ -98,7 +98,7 @@ pub struct Vault {
     blind_key: Zeroizing<[u8; 32]>,
 }
 
-fn derive(master: &[u8], label: &[u8]) -> Zeroizing<[u8; 32]> {
+pub(crate) fn derive(master: &[u8], label: &[u8]) -> Zeroizing<[u8; 32]> {
     // A 32-byte key is always acceptable to keyed BLAKE2b.
     #[allow(clippy::expect_used)]
     let mut mac = <Blake2bMac<U32> as Mac>::new_from_slice(master).expect("32-byte key");
@@ -106,20 +106,30 @@ fn derive(master: &[u8], label: &[u8]) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
+/// `Argon2id(passphrase, salt, m, t, p)`: the root every key of a store (or
+/// a backup) is derived from with a label.
+pub(crate) fn master_key(
+    passphrase: &[u8],
+    params: &KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let argon_params = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| VaultError::Kdf(e.to_string()))?;
+    let mut master = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params)
+        .hash_password_into(passphrase, &params.salt, master.as_mut())
+        .map_err(|e| VaultError::Kdf(e.to_string()))?;
+    Ok(master)
+}
+
 impl Vault {
     /// Derives the keys from a passphrase. Deliberately slow (Argon2id).
     pub fn derive(passphrase: &[u8], params: &KdfParams) -> Result<Self, VaultError> {
-        let argon_params = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            Some(32),
-        )
-        .map_err(|e| VaultError::Kdf(e.to_string()))?;
-        let mut master = Zeroizing::new([0u8; 32]);
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params)
-            .hash_password_into(passphrase, &params.salt, master.as_mut())
-            .map_err(|e| VaultError::Kdf(e.to_string()))?;
+        let master = master_key(passphrase, params)?;
         let record_key = derive(master.as_ref(), b"cairn/store/records");
         let blind_key = derive(master.as_ref(), b"cairn/store/blind");
         Ok(Self {
