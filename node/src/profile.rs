@@ -5,7 +5,9 @@
 //! PROFILE/
 //!   cairn.redb     the encrypted store (0600)
 //!   control.sock   the running node's control socket (0600)
-//!   config.toml    optional settings; every key has a default
+//!   config.toml    optional settings; every key has a default (`--config`
+//!                  / CAIRN_CONFIG names a file elsewhere instead)
+//!   cairn.redb.restoring  only while `cairn restore` builds the store
 //!   tor/           arti's state (the onion service's key: the address) and
 //!                  directory cache, when Tor is on
 //! ```

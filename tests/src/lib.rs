@@ -54,6 +54,50 @@ fn sh(args: &[&str]) {
     );
 }
 
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_owned()
+}
+
+/// `scripts/package --debug --no-build` into `out`: the `cairn` and
+/// `cairn-gui` packages of the binaries the tests use.
+pub fn debian_packages(out: &Path) -> [PathBuf; 2] {
+    let target = cairn_bin()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_owned();
+    let done = Command::new(repo().join("scripts/package"))
+        .args(["--debug", "--no-build", "--out"])
+        .arg(out)
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(repo())
+        .output()
+        .expect("run scripts/package");
+    assert!(
+        done.status.success(),
+        "scripts/package: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let debs: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("packages")
+        .map(|e| e.expect("a package").path())
+        .collect();
+    ["cairn", "cairn-gui"].map(|name| {
+        debs.iter()
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{name}_")))
+            })
+            .unwrap_or_else(|| panic!("no {name} package in {debs:?}"))
+            .clone()
+    })
+}
+
 static LABS: AtomicU32 = AtomicU32::new(0);
 
 /// A private L2 network of namespaces. Removed on drop.

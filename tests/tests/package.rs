@@ -9,14 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cairn_tests::{Peer, cairn_bin, stderr};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use cairn_tests::{Peer, cairn_bin, debian_packages, stderr};
 
 /// The next datagram on `socket`, or `None` after `timeout`.
 fn next_notice(socket: &UnixDatagram, timeout: Duration) -> Option<String> {
@@ -237,32 +230,7 @@ fn in_root(root: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn the_debian_packages_install_into_a_fresh_debian() {
     let out_dir = tempfile::tempdir().unwrap();
-    let target = cairn_bin().parent().unwrap().parent().unwrap().to_owned();
-    let out = Command::new(repo().join("scripts/package"))
-        .args(["--debug", "--no-build", "--out"])
-        .arg(out_dir.path())
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "scripts/package: {}", stderr(&out));
-    let debs: Vec<PathBuf> = std::fs::read_dir(out_dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let deb = |name: &str| {
-        debs.iter()
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .starts_with(&format!("{name}_"))
-            })
-            .unwrap_or_else(|| panic!("no {name} package in {debs:?}"))
-            .clone()
-    };
-    let (cli, gui) = (deb("cairn"), deb("cairn-gui"));
+    let [cli, gui] = debian_packages(out_dir.path());
     let field = |deb: &Path, name: &str| {
         let out = Command::new("dpkg-deb")
             .args(["-f"])
