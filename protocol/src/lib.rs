@@ -18,6 +18,7 @@
 
 pub mod bridge;
 pub mod contact;
+pub mod devices;
 pub mod engine;
 pub mod envelope;
 pub mod file;

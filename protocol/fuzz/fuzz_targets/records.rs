@@ -1,6 +1,8 @@
-//! Records as stored (after the store opened them).
+//! Records as stored (after the store opened them), and device lists
+//! (docs/DEVICES.md).
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use cairn_protocol::devices::DeviceList;
 use cairn_protocol::file::FileRecord;
 use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{Contact, MessageRecord};
@@ -11,4 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = MessageRecord::decode(data);
     let _ = CarriedRecord::decode(data);
     let _ = FileRecord::decode(data);
+    if let Ok(list) = DeviceList::decode(data) {
+        let _ = list.verify(&list.account());
+    }
 });
