@@ -7,7 +7,7 @@ use std::path::Path;
 use super::CliError;
 use super::args::Cli;
 use super::print::{esc, size, when};
-use super::reach::{absolute, passphrase, request, unexpected};
+use super::reach::{absolute, ask_passphrase, passphrase, request, unexpected};
 use cairn_node::api::Secret;
 use cairn_node::{Profile, Reply, Request};
 use zeroize::Zeroizing;
@@ -24,22 +24,14 @@ fn backup_passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
                         .into(),
                 ));
             }
-            let ask = |prompt: &str| {
-                rpassword::prompt_password(prompt)
-                    .map(Zeroizing::new)
-                    .map_err(|e| CliError::Usage(format!("cannot read the passphrase: {e}")))
-            };
-            let first = ask(if new {
-                "Passphrase for the backup: "
+            if new {
+                ask_passphrase(
+                    "Passphrase for the backup: ",
+                    Some(("Repeat it: ", "nothing was written")),
+                )?
             } else {
-                "The backup's passphrase: "
-            })?;
-            if new && *ask("Repeat it: ")? != *first {
-                return Err(CliError::Usage(
-                    "the passphrases differ; nothing was written".into(),
-                ));
+                ask_passphrase("The backup's passphrase: ", None)?
             }
-            first
         }
     };
     if pass.is_empty() {
@@ -154,7 +146,6 @@ pub(crate) async fn export(
     json: bool,
     out: Option<std::path::PathBuf>,
 ) -> Result<(), CliError> {
-    let now = cairn_node::service::now().as_millis();
     let (body, count) = if group {
         let Reply::GroupMessages { group, messages } = request(
             profile,
@@ -167,32 +158,13 @@ pub(crate) async fn export(
         else {
             return Err(unexpected());
         };
-        let count = messages.len();
-        let body = if json {
-            json_of(&Export {
-                format: "cairn-export-1",
-                kind: "group",
-                name: group,
-                exported_at: now,
-                messages,
-            })?
-        } else {
-            let mut text = format!("# {} ({count} messages)\n", esc(&group));
-            for m in &messages {
-                let who = match &m.via {
-                    Some(via) => format!("{via} (via {})", m.author_name),
-                    None => m.author_name.clone(),
-                };
-                text.push_str(&format!(
-                    "{} {}: {}\n",
-                    when(m.sent_at),
-                    esc(&who),
-                    esc(&m.text)
-                ));
-            }
-            text
-        };
-        (body, count)
+        render("group", group, messages, json, |m| {
+            let who = match &m.via {
+                Some(via) => format!("{via} (via {})", m.author_name),
+                None => m.author_name.clone(),
+            };
+            format!("{} {}: {}", when(m.sent_at), esc(&who), esc(&m.text))
+        })?
     } else {
         let Reply::Messages { contact, messages } = request(
             profile,
@@ -205,30 +177,16 @@ pub(crate) async fn export(
         else {
             return Err(unexpected());
         };
-        let count = messages.len();
-        let body = if json {
-            json_of(&Export {
-                format: "cairn-export-1",
-                kind: "contact",
-                name: contact,
-                exported_at: now,
-                messages,
-            })?
-        } else {
-            let mut text = format!("# {} ({count} messages)\n", esc(&contact));
-            for m in &messages {
-                let arrow = if m.direction == "out" { "→" } else { "←" };
-                let file = if m.file.is_some() { "[file] " } else { "" };
-                text.push_str(&format!(
-                    "{} {arrow} {file}{}  [{}]\n",
-                    when(m.sent_at),
-                    esc(&m.text),
-                    m.state
-                ));
-            }
-            text
-        };
-        (body, count)
+        render("contact", contact, messages, json, |m| {
+            let arrow = if m.direction == "out" { "→" } else { "←" };
+            let file = if m.file.is_some() { "[file] " } else { "" };
+            format!(
+                "{} {arrow} {file}{}  [{}]",
+                when(m.sent_at),
+                esc(&m.text),
+                m.state
+            )
+        })?
     };
     match out {
         None => {
@@ -253,11 +211,35 @@ pub(crate) async fn export(
     Ok(())
 }
 
-fn json_of<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
-    let mut text = serde_json::to_string_pretty(value)
+/// A conversation as JSON (an [`Export`]) or as text, a line a message;
+/// and how many messages it holds.
+fn render<M: serde::Serialize>(
+    kind: &'static str,
+    name: String,
+    messages: Vec<M>,
+    json: bool,
+    line: impl Fn(&M) -> String,
+) -> Result<(String, usize), CliError> {
+    let count = messages.len();
+    if !json {
+        let mut text = format!("# {} ({count} messages)\n", esc(&name));
+        for m in &messages {
+            text.push_str(&line(m));
+            text.push('\n');
+        }
+        return Ok((text, count));
+    }
+    let export = Export {
+        format: "cairn-export-1",
+        kind,
+        name,
+        exported_at: cairn_node::service::now().as_millis(),
+        messages,
+    };
+    let mut text = serde_json::to_string_pretty(&export)
         .map_err(|e| CliError::Usage(format!("cannot write JSON: {e}")))?;
     text.push('\n');
-    Ok(text)
+    Ok((text, count))
 }
 
 /// `cairn.1`, and `cairn-COMMAND.1` for each command (and

@@ -62,23 +62,32 @@ pub(crate) fn passphrase(new: bool) -> Result<Zeroizing<String>, CliError> {
                 .into(),
         ));
     }
+    if new {
+        ask_passphrase(
+            "New passphrase: ",
+            Some(("Repeat passphrase: ", "nothing was created")),
+        )
+    } else {
+        ask_passphrase("Passphrase: ", None)
+    }
+}
+
+/// Asks on the terminal; with `repeat` (its prompt, and what did not happen
+/// when the two differ), asks again and compares.
+pub(crate) fn ask_passphrase(
+    prompt: &str,
+    repeat: Option<(&str, &str)>,
+) -> Result<Zeroizing<String>, CliError> {
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt)
             .map(Zeroizing::new)
             .map_err(|e| CliError::Usage(format!("cannot read the passphrase: {e}")))
     };
-    let first = ask(if new {
-        "New passphrase: "
-    } else {
-        "Passphrase: "
-    })?;
-    if new {
-        let again = ask("Repeat passphrase: ")?;
-        if *again != *first {
-            return Err(CliError::Usage(
-                "the passphrases differ; nothing was created".into(),
-            ));
-        }
+    let first = ask(prompt)?;
+    if let Some((again, undone)) = repeat
+        && *ask(again)? != *first
+    {
+        return Err(CliError::Usage(format!("the passphrases differ; {undone}")));
     }
     Ok(first)
 }
