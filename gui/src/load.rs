@@ -89,6 +89,12 @@ impl Want {
                 want.groups = true;
                 want.group = true;
             }
+            Notice::DeviceListRefused { peer, .. } => {
+                want.contacts = true;
+                chat_of(peer, &mut want);
+            }
+            // A device linked: contacts came with it.
+            Notice::Devices => want.contacts = true,
             Notice::LinkClosed => want.status = true,
             Notice::Missed { .. } => want = Self::all(),
         }

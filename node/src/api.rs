@@ -120,6 +120,21 @@ pub enum Request {
         /// Include the content of files.
         files: bool,
     },
+    /// This account's devices (docs/DEVICES.md).
+    Devices,
+    /// A one-time code to link a new device to this account, valid for
+    /// ten minutes and one use (a running node only: it waits there).
+    DeviceLink,
+    /// Revoke one of this account's devices for good (by name or id).
+    DeviceRevoke {
+        device: String,
+    },
+    /// Join the account of a link code as a new device called `name`
+    /// (a fresh profile; finished when the node reaches the code's device).
+    DeviceJoin {
+        code: Secret,
+        name: String,
+    },
     /// Keep the connection open and hear what happens, one [`Notice`] per
     /// line after the first answer (control socket only).
     Watch,
@@ -149,6 +164,9 @@ impl Request {
                 | Request::BridgeLeave { .. }
                 | Request::BridgeAdd { .. }
                 | Request::SendFile { .. }
+                | Request::DeviceLink
+                | Request::DeviceRevoke { .. }
+                | Request::DeviceJoin { .. }
         )
     }
 }
@@ -442,12 +460,42 @@ pub enum Reply {
         base64: String,
     },
     File(FileInfo),
+    Devices(DevicesInfo),
+    LinkCode {
+        uri: String,
+        valid_secs: u64,
+    },
     FileData {
         name: String,
         mime: String,
         base64: String,
     },
     Done,
+}
+
+/// One person's devices, as this device knows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DevicesInfo {
+    /// The account: the id contacts know.
+    pub account: String,
+    /// This device's own key.
+    pub this_device: String,
+    /// This device holds the account key (it may link and revoke).
+    pub holder: bool,
+    /// This device waits to finish joining its account.
+    pub joining: bool,
+    pub devices: Vec<DeviceInfo>,
+    /// How many devices were revoked.
+    pub revoked: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub name: String,
+    pub mailbox: bool,
+    /// This is the device answering.
+    pub this: bool,
 }
 
 /// Coarse error classes a caller can act on.
@@ -564,6 +612,14 @@ pub enum Notice {
     Bridge {
         peer: String,
     },
+    /// This account's devices changed (one linked or revoked).
+    Devices,
+    /// Show this loudly: a device list for `peer` signed by another key
+    /// was refused.
+    DeviceListRefused {
+        peer: String,
+        reason: String,
+    },
     /// The watcher fell behind and missed this many: read everything again.
     Missed {
         count: u64,
@@ -606,6 +662,11 @@ impl Notice {
                 peer: r.peer.to_string(),
                 id: r.id.to_string(),
                 state: transfer_state(r.state).to_owned(),
+            },
+            Event::DevicesChanged => Notice::Devices,
+            Event::DeviceListRefused { peer, error } => Notice::DeviceListRefused {
+                peer: peer.to_string(),
+                reason: error.to_string(),
             },
         }
     }

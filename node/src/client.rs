@@ -190,6 +190,10 @@ impl Client {
 pub fn needs_a_node(request: &Request) -> bool {
     matches!(
         request,
-        Request::Status | Request::Dial { .. } | Request::Watch | Request::Shutdown
+        Request::Status
+            | Request::Dial { .. }
+            | Request::Watch
+            | Request::Shutdown
+            | Request::DeviceLink
     )
 }

@@ -223,6 +223,8 @@ struct Node {
 const FILE_READ_RETRIES: u8 = 3;
 /// How long a peer turned away for want of room is kept away.
 const NO_ROOM_BAN: Duration = Duration::from_secs(60);
+/// How long a link code (`cairn device link`) stays good.
+const LINK_CODE_VALIDITY: Duration = Duration::from_secs(600);
 
 /// The engine's settings for a profile named `name` run with `config`: the
 /// node's and the CLI's offline path ([`crate::client::Client::offline`])
@@ -661,6 +663,14 @@ impl Node {
                     format!("bad address: {e}"),
                 )),
             },
+            Request::DeviceLink => self
+                .engine
+                .link_offer(now(), LINK_CODE_VALIDITY)
+                .map(|code| Reply::LinkCode {
+                    uri: code.to_uri(),
+                    valid_secs: LINK_CODE_VALIDITY.as_secs(),
+                })
+                .map_err(Into::into),
             Request::Shutdown => {
                 let _ = reply.send(Response::Ok(Reply::Done));
                 return true;
@@ -931,6 +941,12 @@ fn log_event(event: &Event) {
         Event::GroupChanged { group } => debug!(%group, "group changed"),
         Event::Bridge { peer, .. } => debug!(peer = %peer.short(), "bridge signal"),
         // File names are message content: not logged.
+        Event::DevicesChanged => info!("this account's devices changed"),
+        Event::DeviceListRefused { peer, error } => warn!(
+            peer = %peer.short(),
+            %error,
+            "a contact's device list was refused: compare safety numbers"
+        ),
         Event::FileProgress(f) => debug!(
             peer = %f.peer.short(),
             file = %f.id,

@@ -10,8 +10,8 @@ use cairn_protocol::group::groups::Group;
 use cairn_protocol::prekeys::Secrecy;
 
 use crate::api::{
-    ApiError, ContactInfo, ErrorKind, FileInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo,
-    MessageInfo, Reply, Request, SafetyInfo,
+    ApiError, ContactInfo, DeviceInfo, DevicesInfo, ErrorKind, FileInfo, GroupInfo,
+    GroupMemberInfo, GroupMessageInfo, MessageInfo, Reply, Request, SafetyInfo,
 };
 use crate::store::RedbStore;
 use crate::user_bridge;
@@ -37,6 +37,7 @@ pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<Co
         origin: match c.origin {
             ContactOrigin::Invite => "invite",
             ContactOrigin::Request => "request",
+            ContactOrigin::Device => "device",
         }
         .to_owned(),
         links,
@@ -128,8 +129,11 @@ pub fn handle(
                 .ok_or_else(|| ApiError::new(ErrorKind::Internal, "contact vanished"))
         })(),
         Request::Contacts => (|| {
+            // A person once: their other devices (and ours) are not
+            // contacts of their own.
             let mut contacts: Vec<ContactInfo> = engine
                 .contacts()
+                .filter(|c| c.origin != ContactOrigin::Device)
                 .map(|c| c.identity)
                 .collect::<Vec<_>>()
                 .iter()
@@ -421,8 +425,84 @@ pub fn handle(
             passphrase.0.as_bytes(),
             *files,
         ),
-        Request::Status | Request::Dial { .. } | Request::Watch | Request::Shutdown => return None,
+        Request::Devices => Ok(Reply::Devices(devices_info(engine))),
+        Request::DeviceRevoke { device } => (|| {
+            let key = resolve_device(engine, device)?;
+            engine.revoke_device(now, &key)?;
+            Ok(Reply::Devices(devices_info(engine)))
+        })(),
+        Request::DeviceJoin { code, name } => (|| {
+            let code = cairn_protocol::devices::LinkCode::from_uri(&code.0)
+                .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()))?;
+            engine.join_account(now, code, name)?;
+            Ok(Reply::Devices(devices_info(engine)))
+        })(),
+        Request::Status
+        | Request::Dial { .. }
+        | Request::Watch
+        | Request::Shutdown
+        | Request::DeviceLink => return None,
     })
+}
+
+/// This account's devices as the API shows them.
+pub fn devices_info(engine: &Engine<RedbStore>) -> DevicesInfo {
+    let me = engine.identity_key();
+    let devices = match engine.device_list() {
+        Some(list) => list
+            .devices()
+            .iter()
+            .map(|d| DeviceInfo {
+                id: d.key().to_string(),
+                name: d.name.clone(),
+                mailbox: d.mailbox,
+                this: d.key() == me,
+            })
+            .collect(),
+        None if engine.is_joining() => Vec::new(),
+        None => vec![DeviceInfo {
+            id: me.to_string(),
+            name: engine.name().to_owned(),
+            mailbox: false,
+            this: true,
+        }],
+    };
+    DevicesInfo {
+        account: engine.account_key().to_string(),
+        this_device: me.to_string(),
+        holder: engine.is_account_holder(),
+        joining: engine.is_joining(),
+        revoked: engine.device_list().map_or(0, |l| l.revoked().len()),
+        devices,
+    }
+}
+
+/// A device of this account by name, id or id prefix (8+ characters).
+fn resolve_device(engine: &Engine<RedbStore>, query: &str) -> Result<IdentityKey, ApiError> {
+    let q = query.trim();
+    let list = engine
+        .device_list()
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "this account has only this device"))?;
+    let hits: Vec<IdentityKey> = list
+        .devices()
+        .iter()
+        .filter(|d| {
+            d.name.eq_ignore_ascii_case(q)
+                || (q.len() >= 8 && d.key().to_string().starts_with(&q.to_ascii_lowercase()))
+        })
+        .map(|d| d.key())
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("no device of this account matches {q:?}; `cairn device list` shows them"),
+        )),
+        _ => Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("{q:?} matches several devices; use the id"),
+        )),
+    }
 }
 
 fn file_info_of(r: &cairn_protocol::file::FileRecord) -> FileInfo {

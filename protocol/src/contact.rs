@@ -14,6 +14,9 @@ pub enum ContactOrigin {
     Invite,
     /// They wrote first; we learned their card from their session.
     Request,
+    /// Another device of someone's account (theirs or our own), learned from
+    /// the account's signed device list. Not shown as a contact of its own.
+    Device,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,9 @@ pub struct Contact {
     pub key_changed: bool,
     pub origin: ContactOrigin,
     pub added_at: Time,
+    /// A device of this account (a [`ContactOrigin::Device`]): the
+    /// conversation is with the account, never with the device.
+    pub account: Option<IdentityKey>,
 }
 
 impl Contact {
@@ -41,7 +47,14 @@ impl Contact {
             key_changed: false,
             origin,
             added_at: now,
+            account: None,
         }
+    }
+
+    /// The conversation this contact's messages belong to: its account's,
+    /// or its own when it is an account.
+    pub fn conversation(&self) -> IdentityKey {
+        self.account.unwrap_or(self.identity)
     }
 
     /// The name to show: the alias if set, else their own.
@@ -55,22 +68,26 @@ impl Contact {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(512);
-        w.u8(VERSION)
+        w.u8(if self.account.is_some() { 2 } else { VERSION })
             .bytes(&self.card.encode())
             .short_bytes(self.alias.as_deref().unwrap_or("").as_bytes())
             .u8(u8::from(self.verified) | (u8::from(self.key_changed) << 1))
             .u8(match self.origin {
                 ContactOrigin::Invite => 1,
                 ContactOrigin::Request => 2,
+                ContactOrigin::Device => 3,
             })
             .u64(self.added_at.as_millis());
+        if let Some(account) = &self.account {
+            w.raw(account.as_bytes());
+        }
         w.into_vec()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let version = r.u8("contact version")?;
-        if version != VERSION {
+        if !(VERSION..=2).contains(&version) {
             return Err(DecodeError::Version {
                 field: "contact",
                 version,
@@ -89,6 +106,7 @@ impl Contact {
         let origin = match r.u8("origin")? {
             1 => ContactOrigin::Invite,
             2 => ContactOrigin::Request,
+            3 => ContactOrigin::Device,
             kind => {
                 return Err(DecodeError::UnknownKind {
                     field: "origin",
@@ -97,6 +115,11 @@ impl Contact {
             }
         };
         let added_at = Time::from_millis(r.u64("added at")?);
+        let account = if version == 2 {
+            Some(IdentityKey::decode(&mut r)?)
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Self {
             identity: card.identity(),
@@ -106,6 +129,7 @@ impl Contact {
             key_changed: flags & 2 != 0,
             origin,
             added_at,
+            account,
         })
     }
 }

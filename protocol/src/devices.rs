@@ -18,7 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
+use data_encoding::BASE32_NOPAD;
+
 use crate::identity::{Identity, IdentityKey, StaticBinding};
+use crate::invite::{ContactCard, MAX_CARD_LEN};
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// Devices on one list at most.
@@ -30,6 +33,9 @@ pub const MAX_DEVICE_NAME: usize = 64;
 /// Devices a contact's view holds at most (named by some list, revoked or
 /// not): bounded even if the account signs list after list.
 pub const MAX_SEEN: usize = MAX_DEVICES + MAX_REVOKED;
+/// Longest encoded list: every field at its bound.
+pub const MAX_LIST_LEN: usize =
+    1 + 32 + 8 + 1 + MAX_DEVICES * (128 + 1 + MAX_DEVICE_NAME + 1) + 2 + MAX_REVOKED * 32 + 64;
 
 const DOMAIN: &[u8] = b"cairn/devices/v1";
 const VERSION: u8 = 1;
@@ -67,6 +73,80 @@ pub enum DeviceError {
     Malformed(#[from] DecodeError),
 }
 
+/// The one-time code a device holding the account key shows to link a new
+/// one (`cairn device link`): whom to reach (its card), which account, and a
+/// secret the new device proves it read. The holder accepts it once, within
+/// minutes.
+///
+/// ```text
+/// cairn:link: base32( version:u8 (=1) account:[32] secret:[16] card:bytes16 )
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkCode {
+    pub account: IdentityKey,
+    pub secret: [u8; 16],
+    pub card: ContactCard,
+}
+
+/// How a link code starts.
+pub const LINK_SCHEME: &str = "cairn:link:";
+
+impl std::fmt::Debug for LinkCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkCode")
+            .field("account", &self.account)
+            .field("secret", &"..")
+            .finish()
+    }
+}
+
+impl LinkCode {
+    pub fn to_uri(&self) -> String {
+        let mut w = Writer::with_capacity(64 + MAX_CARD_LEN);
+        w.u8(VERSION)
+            .raw(self.account.as_bytes())
+            .raw(&self.secret)
+            .bytes(&self.card.encode());
+        format!(
+            "{LINK_SCHEME}{}",
+            BASE32_NOPAD.encode(&w.into_vec()).to_ascii_lowercase()
+        )
+    }
+
+    pub fn from_uri(uri: &str) -> Result<Self, DeviceError> {
+        let uri = uri.trim();
+        let bad = || DeviceError::Malformed(DecodeError::Invalid("link code"));
+        if uri.len() > LINK_SCHEME.len() + (64 + MAX_CARD_LEN) * 8 / 5 + 8 {
+            return Err(bad());
+        }
+        let scheme = uri.get(..LINK_SCHEME.len()).ok_or_else(bad)?;
+        if !scheme.eq_ignore_ascii_case(LINK_SCHEME) {
+            return Err(bad());
+        }
+        let bytes = BASE32_NOPAD
+            .decode(uri[LINK_SCHEME.len()..].to_ascii_uppercase().as_bytes())
+            .map_err(|_| bad())?;
+        let mut r = Reader::new(&bytes);
+        let version = r.u8("link code version")?;
+        if version != VERSION {
+            return Err(DecodeError::Version {
+                field: "link code",
+                version,
+            }
+            .into());
+        }
+        let account = IdentityKey::decode(&mut r)?;
+        let secret = r.array("link secret")?;
+        let card = ContactCard::decode(r.bytes(MAX_CARD_LEN, "card")?).map_err(|_| bad())?;
+        r.finish()?;
+        Ok(Self {
+            account,
+            secret,
+            card,
+        })
+    }
+}
+
 /// A device that speaks for the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -84,7 +164,9 @@ impl Device {
     }
 }
 
-fn check_name(name: &str) -> Result<(), DeviceError> {
+/// Whether `name` may name a device: 1 to [`MAX_DEVICE_NAME`] bytes, no
+/// control characters.
+pub fn check_name(name: &str) -> Result<(), DeviceError> {
     if name.is_empty() || name.len() > MAX_DEVICE_NAME || name.chars().any(char::is_control) {
         return Err(DeviceError::Name);
     }
@@ -250,6 +332,20 @@ impl DeviceList {
         self.signature = account.sign(DOMAIN, &self.signed_part());
     }
 
+    pub fn encoded_len(&self) -> usize {
+        1 + 32
+            + 8
+            + 1
+            + self
+                .devices
+                .iter()
+                .map(|d| 128 + 1 + d.name.len() + 1)
+                .sum::<usize>()
+            + 2
+            + self.revoked.len() * 32
+            + 64
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.signed_part();
         out.extend_from_slice(&self.signature);
@@ -403,6 +499,17 @@ impl DeviceView {
             .map(|(_, (_, d))| d)
     }
 
+    pub fn is_revoked(&self, key: &IdentityKey) -> bool {
+        self.revoked.contains(key)
+    }
+
+    pub fn device(&self, key: &IdentityKey) -> Option<&Device> {
+        self.named
+            .get(key)
+            .filter(|_| !self.revoked.contains(key))
+            .map(|(_, d)| d)
+    }
+
     pub fn is_device(&self, key: &IdentityKey) -> bool {
         self.named.contains_key(key) && !self.revoked.contains(key)
     }
@@ -468,6 +575,7 @@ mod tests {
             .unwrap();
         let back = DeviceList::decode(&list.encode()).unwrap();
         assert_eq!(back, list);
+        assert_eq!(list.encoded_len(), list.encode().len());
         back.verify(&alice.key()).unwrap();
         assert_eq!(back.serial(), 1);
         assert!(back.contains(&phone.key()) && back.contains(&alice.key()));

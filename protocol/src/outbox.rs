@@ -1,6 +1,10 @@
 //! Outgoing messages that are durably stored but not yet acknowledged.
 //!
-//! Per peer, entries keep the order they were queued in. An entry is sent when
+//! Entries are queued per destination — the device a copy goes to; the
+//! record's `peer` is the conversation it belongs to, which is the same
+//! key unless the conversation is with someone who has several devices
+//! (docs/DEVICES.md: a message fans out to each). Per destination,
+//! entries keep the order they were queued in. An entry is sent when
 //! a session is up, and sent again on a new session or after its
 //! retransmission timeout, which doubles per attempt up to a cap. At most
 //! `window` entries per peer are in flight at once: receipts clock new sends,
@@ -84,12 +88,18 @@ impl Outbox {
         self.len < self.limit
     }
 
-    /// Queues a record. `durable` says whether it is already committed.
-    pub fn push(&mut self, record: MessageRecord, durable: bool) -> Result<(), OutboxFull> {
+    /// Queues a record for the device `to`. `durable` says whether it is
+    /// already committed.
+    pub fn push(
+        &mut self,
+        to: IdentityKey,
+        record: MessageRecord,
+        durable: bool,
+    ) -> Result<(), OutboxFull> {
         if !self.has_room() {
             return Err(OutboxFull);
         }
-        let queue = self.peers.entry(record.peer).or_default();
+        let queue = self.peers.entry(to).or_default();
         if queue.by_id.contains_key(&record.id) {
             return Ok(());
         }
@@ -108,6 +118,26 @@ impl Outbox {
         );
         self.len += 1;
         Ok(())
+    }
+
+    /// The record queued for `to` under `id`.
+    pub fn record(&self, to: &IdentityKey, id: &MessageId) -> Option<&MessageRecord> {
+        let queue = self.peers.get(to)?;
+        queue.entries.get(queue.by_id.get(id)?).map(|e| &e.record)
+    }
+
+    /// The durable records queued for `to`, in order.
+    pub fn durable_for(&self, to: &IdentityKey) -> Vec<MessageRecord> {
+        self.peers
+            .get(to)
+            .map(|q| {
+                q.entries
+                    .values()
+                    .filter(|e| e.durable)
+                    .map(|e| e.record.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn mark_meshed(&mut self, peer: &IdentityKey, id: &MessageId) {
@@ -272,7 +302,7 @@ mod tests {
         let peer = Identity::generate(&mut ChaCha20Rng::seed_from_u64(1)).key();
         let mut ob = outbox();
         for n in 0..3 {
-            ob.push(record(peer, n), true).unwrap();
+            ob.push(peer, record(peer, n), true).unwrap();
         }
         let t0 = Time::from_secs(100);
         let first: Vec<_> = ob
@@ -303,9 +333,9 @@ mod tests {
         let peer = Identity::generate(&mut ChaCha20Rng::seed_from_u64(2)).key();
         let mut ob = outbox();
         for n in 0..3 {
-            ob.push(record(peer, n), n != 1).unwrap();
+            ob.push(peer, record(peer, n), n != 1).unwrap();
         }
-        assert_eq!(ob.push(record(peer, 9), true), Err(OutboxFull));
+        assert_eq!(ob.push(peer, record(peer, 9), true), Err(OutboxFull));
         let due: Vec<_> = ob
             .take_due(&peer, 1, Time::ZERO, 10)
             .into_iter()

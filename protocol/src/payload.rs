@@ -17,6 +17,11 @@
 //!   kind 9 FileChunk  id:[16] index:u32 data:bytes32 (≤ CHUNK_LEN)
 //!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
 //!   kind 11 Prekeys   bundle (see [`crate::prekeys`]; only inside a live session)
+//!   kind 12 Devices   list:bytes32 (≤ MAX_LIST_LEN; see [`crate::devices`])
+//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 text:bytes32
+//!                     (between one person's devices: a text one of them sent to `peer`)
+//!   kind 14 LinkRequest secret:[16] name:bytes8 (a new device asks to join the account)
+//!   kind 15 LinkContact contact:bytes16 (a contact handed to a newly linked device)
 //! ```
 //!
 //! Files: see [`crate::file`].
@@ -25,9 +30,12 @@
 //! [`crate::group::groups`]).
 
 use crate::bridge::{BridgeSignal, MAX_REMOTE_LEN, validate_remote};
+use crate::contact::Contact;
+use crate::devices::{DeviceList, MAX_DEVICE_NAME, MAX_LIST_LEN};
 use crate::file::{CHUNK_LEN, FileMeta, MAX_INLINE, MAX_WINDOW};
 use crate::group::GroupId;
-use crate::invite::{ContactCard, MAX_CARD_LEN};
+use crate::identity::IdentityKey;
+use crate::invite::{ContactCard, MAX_CARD_LEN, MAX_NAME_LEN};
 use crate::limits::FRAGMENT_LEN;
 use crate::prekeys::Bundle;
 use crate::session::MAX_PLAINTEXT;
@@ -37,6 +45,9 @@ use crate::wire::{DecodeError, Reader, Writer};
 const VERSION: u8 = 1;
 /// Padded plaintext sizes. The last one is the most a Noise message can hold.
 pub const BUCKETS: [usize; 5] = [256, 1024, 4096, 16384, MAX_PLAINTEXT];
+/// Longest contact record a `LinkContact` carries.
+const MAX_CONTACT_LEN: usize = MAX_CARD_LEN + MAX_NAME_LEN + 64;
+const _: () = assert!(4 + 2 + 4 + MAX_LIST_LEN <= MAX_PLAINTEXT);
 pub use crate::ids::MessageId;
 pub use crate::limits::{MAX_RECEIPT_IDS, MAX_TEXT_LEN};
 
@@ -91,6 +102,23 @@ pub enum Payload {
     /// What the sender hands a contact so it can write while the sender is
     /// away, forward-secret (`prekeys.rs`).
     Prekeys(Box<Bundle>),
+    /// The sender's account's signed device list.
+    Devices(Box<DeviceList>),
+    /// From another device of the same person: a text it sent to `peer`,
+    /// so every device shows both sides of the conversation.
+    Copy {
+        peer: IdentityKey,
+        id: MessageId,
+        sent_at: Time,
+        text: String,
+    },
+    /// A new device proves it holds the one-time link code.
+    LinkRequest {
+        secret: [u8; 16],
+        name: String,
+    },
+    /// A contact handed to a newly linked device (with its verification mark).
+    LinkContact(Box<Contact>),
 }
 
 /// One fragment of a group sync message.
@@ -187,6 +215,27 @@ impl Payload {
                 w.u8(11);
                 bundle.encode(w);
             }
+            Payload::Devices(list) => {
+                w.u8(12).long_bytes(&list.encode());
+            }
+            Payload::Copy {
+                peer,
+                id,
+                sent_at,
+                text,
+            } => {
+                w.u8(13)
+                    .raw(peer.as_bytes())
+                    .raw(&id.0)
+                    .u64(sent_at.as_millis())
+                    .long_bytes(text.as_bytes());
+            }
+            Payload::LinkRequest { secret, name } => {
+                w.u8(14).raw(secret).short_bytes(name.as_bytes());
+            }
+            Payload::LinkContact(contact) => {
+                w.u8(15).bytes(&contact.encode());
+            }
         }
     }
 
@@ -227,6 +276,10 @@ impl Payload {
             Payload::FileChunk { data, .. } => 16 + 4 + 4 + data.len(),
             Payload::FileWant { .. } => 16 + 4 + 4 + 2,
             Payload::Prekeys(_) => 4 + 32 + 8 + 64 + 1 + 4 + 32,
+            Payload::Devices(list) => 4 + list.encoded_len(),
+            Payload::Copy { text, .. } => 32 + 16 + 8 + 4 + text.len(),
+            Payload::LinkRequest { name, .. } => 16 + 1 + name.len(),
+            Payload::LinkContact(_) => 2 + MAX_CONTACT_LEN,
         };
         let len = 4 + 2 + body;
         BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
@@ -351,6 +404,24 @@ impl Payload {
                 }
             }
             11 => Payload::Prekeys(Box::new(Bundle::decode(&mut r)?)),
+            12 => Payload::Devices(Box::new(
+                DeviceList::decode(r.long_bytes(MAX_LIST_LEN, "device list")?)
+                    .map_err(|_| DecodeError::Invalid("device list"))?,
+            )),
+            13 => Payload::Copy {
+                peer: IdentityKey::decode(&mut r)?,
+                id: MessageId(r.array("message id")?),
+                sent_at: Time::from_millis(r.u64("sent at")?),
+                text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
+            },
+            14 => Payload::LinkRequest {
+                secret: r.array("link secret")?,
+                name: r.short_str(MAX_DEVICE_NAME, "device name")?.to_owned(),
+            },
+            15 => Payload::LinkContact(Box::new(
+                Contact::decode(r.bytes(MAX_CONTACT_LEN, "contact")?)
+                    .map_err(|_| DecodeError::Invalid("contact"))?,
+            )),
             9 => Payload::FileChunk {
                 id: MessageId(r.array("file id")?),
                 index: r.u32("chunk index")?,

@@ -60,3 +60,11 @@ presence-unknown = الحالة غير معروفة
 ## Files in a conversation
 file-complete = مكتمل
 file-corrupt = فشل فحص سلامته
+
+## Devices (`cairn device`, `cairn init --link`)
+device-link-code = على الجهاز الجديد، خلال { $minutes } دقائق: cairn init --link CODE (يعمل الرمز مرة واحدة؛ أبقِ هذه العقدة تعمل حتى يتم الربط).
+device-joining = ينضم هذا الجهاز إلى حسابك فور وصوله إلى الجهاز الذي عرض الرمز: شغّل `cairn run` حيث يكون الاثنان في المتناول (الشبكة نفسها أو البلوتوث أو تور). يُظهر `cairn device list` متى يكتمل ذلك.
+device-not-linked-yet = لم يُربط بعد: في انتظار الوصول إلى الجهاز الذي عرض الرمز.
+device-this = هذا الجهاز
+device-mailbox = صندوق بريد
+device-revoked = أُلغي { $name }. يتوقف جهات اتصالك عن الإرسال إليه حين يعلمون بذلك.

@@ -55,3 +55,11 @@ presence-unknown = presence unknown
 ## Files in a conversation
 file-complete = complete
 file-corrupt = failed its integrity check
+
+## Devices (`cairn device`, `cairn init --link`)
+device-link-code = On the new device, within { $minutes } minutes: cairn init --link CODE (the code works once; keep this node running until it is linked).
+device-joining = This device joins your account as soon as it reaches the device that showed the code: run `cairn run` where both are in reach (same network, Bluetooth or Tor). `cairn device list` shows when it is done.
+device-not-linked-yet = Not linked yet: waiting to reach the device that showed the code.
+device-this = this device
+device-mailbox = mailbox
+device-revoked = Revoked { $name }. Your contacts stop sending to it as they hear of it.

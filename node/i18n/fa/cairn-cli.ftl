@@ -48,3 +48,11 @@ presence-unknown = وضعیت نامعلوم
 ## Files in a conversation
 file-complete = کامل
 file-corrupt = بررسی درستی‌اش ناموفق بود
+
+## Devices (`cairn device`, `cairn init --link`)
+device-link-code = روی دستگاه تازه، ظرف { $minutes } دقیقه: cairn init --link CODE (کد فقط یک بار کار می‌کند؛ این گره را تا پایان پیوند روشن نگه دارید).
+device-joining = این دستگاه به محض رسیدن به دستگاهی که کد را نشان داد به حساب شما می‌پیوندد: `cairn run` را جایی اجرا کنید که هر دو در دسترس باشند (همان شبکه، بلوتوث یا تور). `cairn device list` پایان کار را نشان می‌دهد.
+device-not-linked-yet = هنوز پیوند نشده: در انتظار رسیدن به دستگاهی که کد را نشان داد.
+device-this = این دستگاه
+device-mailbox = صندوق پستی
+device-revoked = { $name } لغو شد. مخاطبان شما با باخبر شدن، دیگر به آن پیام نمی‌فرستند.

@@ -48,3 +48,11 @@ presence-unknown = အခြေအနေ မသိ
 ## Files in a conversation
 file-complete = ပြီးပြည့်စုံ
 file-corrupt = ခိုင်မာမှု စစ်ဆေးချက် မအောင်မြင်
+
+## Devices (`cairn device`, `cairn init --link`)
+device-link-code = စက်အသစ်ပေါ်တွင် မိနစ် { $minutes } အတွင်း: cairn init --link CODE (ကုဒ်ကို တစ်ကြိမ်သာ သုံးနိုင်သည်; ချိတ်ဆက်ပြီးသည်အထိ ဤ node ကို ဖွင့်ထားပါ)။
+device-joining = ကုဒ်ပြသခဲ့သော စက်ကို ရောက်သည်နှင့် ဤစက်သည် သင့်အကောင့်သို့ ဝင်ရောက်မည်: နှစ်ခုလုံး ရောက်နိုင်သောနေရာတွင် (ကွန်ရက်တူ၊ Bluetooth သို့မဟုတ် Tor) `cairn run` ကို ဖွင့်ပါ။ ပြီးဆုံးချိန်ကို `cairn device list` က ပြသည်။
+device-not-linked-yet = မချိတ်ဆက်ရသေးပါ: ကုဒ်ပြသခဲ့သော စက်ကို ရောက်ရန် စောင့်နေသည်။
+device-this = ဤစက်
+device-mailbox = စာတိုက်ပုံး
+device-revoked = { $name } ကို ရုပ်သိမ်းပြီးပါပြီ။ သင့်အဆက်အသွယ်များ သိရှိသည်နှင့် ၎င်းထံ ပို့ခြင်းကို ရပ်မည်။

@@ -56,3 +56,11 @@ presence-unknown = статус неизвестен
 ## Files in a conversation
 file-complete = готово
 file-corrupt = не прошёл проверку целостности
+
+## Devices (`cairn device`, `cairn init --link`)
+device-link-code = На новом устройстве в течение { $minutes } минут: cairn init --link CODE (код действует один раз; не останавливайте этот узел, пока устройство не привязано).
+device-joining = Это устройство присоединится к вашей учётной записи, как только свяжется с устройством, показавшим код: запустите `cairn run` там, где оба доступны (та же сеть, Bluetooth или Tor). `cairn device list` покажет, когда всё готово.
+device-not-linked-yet = Ещё не привязано: ждём связи с устройством, показавшим код.
+device-this = это устройство
+device-mailbox = почтовый ящик
+device-revoked = { $name } отозвано. Ваши контакты перестанут отправлять ему сообщения, когда узнают об этом.

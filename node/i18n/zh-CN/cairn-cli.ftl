@@ -48,3 +48,11 @@ presence-unknown = 状态未知
 ## Files in a conversation
 file-complete = 完成
 file-corrupt = 完整性校验失败
+
+## Devices (`cairn device`, `cairn init --link`)
+device-link-code = 请在 { $minutes } 分钟内在新设备上运行：cairn init --link CODE（代码仅可使用一次；在链接完成前请保持此节点运行）。
+device-joining = 此设备一旦连上显示代码的设备，就会加入你的账户：在两者都可达的地方（同一网络、蓝牙或 Tor）运行 `cairn run`。`cairn device list` 会显示何时完成。
+device-not-linked-yet = 尚未链接：正在等待连上显示代码的设备。
+device-this = 本设备
+device-mailbox = 信箱
+device-revoked = 已撤销 { $name }。你的联系人得知后将不再向它发送消息。

@@ -26,9 +26,17 @@ pub(crate) enum Command {
     /// Create a profile: a new identity and an encrypted store. The
     /// passphrase comes from CAIRN_PASSPHRASE or is asked for.
     Init {
-        /// The name your contacts see.
-        #[arg(long)]
-        name: String,
+        /// The name your contacts see (with --link: your account's name).
+        #[arg(long, required_unless_present = "link")]
+        name: Option<String>,
+        /// Make this a new device of an existing profile: the code
+        /// `cairn device link` shows there. This device then gets your
+        /// contacts, and every message to or from you reaches both.
+        #[arg(long, value_name = "CODE")]
+        link: Option<String>,
+        /// What to call this device in `cairn device list` (with --link).
+        #[arg(long, value_name = "NAME", default_value = "new device")]
+        device_name: String,
     },
     /// Run the node in the foreground until Ctrl-C. Creates a profile first
     /// if there is none.
@@ -157,6 +165,9 @@ pub(crate) enum Command {
     /// Group chats: create, add and remove members, send, read.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Your devices: one person on a laptop and a phone (docs/DEVICES.md).
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Run this node as a gateway to XMPP: it attaches to an XMPP server as
     /// an external component (XEP-0114) and bridges the Cairn users who join
     /// it. Runs in the foreground like `cairn run`; `[gateway]` in
@@ -233,6 +244,26 @@ pub(crate) enum Command {
     /// gateway and the XMPP servers can read it.
     #[command(subcommand)]
     Bridge(BridgeCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// List this account's devices.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a one-time code (and QR) for linking a new device: on the new
+    /// one run `cairn init --link CODE`. Good for ten minutes and one use;
+    /// the node must be running here (`cairn run`).
+    Link,
+    /// Revoke a device for good: your contacts and your other devices stop
+    /// sending to it, even if it keeps running. A device that lost its
+    /// place cannot come back; link it afresh instead.
+    Revoke {
+        /// The device's name or id (see `cairn device list`).
+        device: String,
+    },
 }
 
 #[derive(Subcommand)]

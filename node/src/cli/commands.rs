@@ -38,7 +38,14 @@ pub(crate) fn create_profile(
 pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let profile = profile_of(&cli)?;
     match cli.command {
-        Command::Init { name } => create_profile(&profile, &name).map(drop),
+        Command::Init {
+            name, link: None, ..
+        } => create_profile(&profile, name.as_deref().unwrap_or_default()).map(drop),
+        Command::Init {
+            name,
+            link: Some(code),
+            device_name,
+        } => join(&profile, name, code, device_name).await,
         Command::Run {
             name,
             listen,
@@ -83,14 +90,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             };
             println!("{uri}");
             if qr {
-                let code = qrcode::QrCode::new(uri.to_ascii_uppercase().as_bytes())
-                    .map_err(|e| CliError::Usage(format!("cannot draw the QR code: {e}")))?;
-                println!(
-                    "{}",
-                    code.render::<qrcode::render::unicode::Dense1x2>()
-                        .quiet_zone(true)
-                        .build()
-                );
+                print_qr(&uri)?;
             }
             Ok(())
         }
@@ -212,6 +212,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Group(command) => group_command(&profile, command).await,
+        Command::Device(command) => device_command(&profile, command).await,
         Command::Doctor { ble_adapter } => doctor(&profile, ble_adapter).await,
         Command::Bridge(command) => bridge_command(&profile, command).await,
         Command::Gateway {
@@ -502,6 +503,11 @@ pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError>
             Notice::Session { peer } => format!("{} is reachable", name(peer)),
             Notice::Group { group } => format!("group {} changed", &group[..group.len().min(8)]),
             Notice::File { peer, state, .. } => format!("file with {}: {state}", name(peer)),
+            Notice::Devices => "your devices changed (`cairn device list`)".to_owned(),
+            Notice::DeviceListRefused { peer, reason } => format!(
+                "WARNING: a device list for {} was refused ({reason}): compare safety numbers",
+                name(peer)
+            ),
             Notice::LinkClosed | Notice::Bridge { .. } => continue,
             Notice::Missed { count } => format!("({count} events missed)"),
         };
@@ -814,6 +820,96 @@ pub(crate) async fn bridge_command(
                 )
             );
             println!("{}", tr!("bridge-write", id = c.id.clone()));
+            Ok(())
+        }
+    }
+}
+
+/// `cairn init --link CODE`: a new profile that joins the code's account.
+async fn join(
+    profile: &Profile,
+    name: Option<String>,
+    code: String,
+    device_name: String,
+) -> Result<(), CliError> {
+    let code = zeroize::Zeroizing::new(code);
+    let parsed = cairn_protocol::devices::LinkCode::from_uri(&code)
+        .map_err(|e| CliError::Usage(format!("that is not a link code: {e}")))?;
+    cairn_protocol::devices::check_name(&device_name)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let name = name.unwrap_or_else(|| parsed.card.name().to_owned());
+    let opened = create_profile(profile, &name)?;
+    let client = cairn_node::Client::offline(profile, opened, &profile.load_config()?)?;
+    client
+        .call(Request::DeviceJoin {
+            code: cairn_node::api::Secret(code),
+            name: device_name,
+        })
+        .await?;
+    println!("{}", tr!("device-joining"));
+    Ok(())
+}
+
+pub(crate) async fn device_command(
+    profile: &Profile,
+    command: DeviceCommand,
+) -> Result<(), CliError> {
+    match command {
+        DeviceCommand::List { json } => {
+            let Reply::Devices(info) = request(profile, Request::Devices).await? else {
+                return Err(unexpected());
+            };
+            if json {
+                print_json(&info);
+                return Ok(());
+            }
+            if info.joining {
+                println!("{}", tr!("device-not-linked-yet"));
+            }
+            for d in &info.devices {
+                let mut flags = Vec::new();
+                if d.this {
+                    flags.push(tr!("device-this"));
+                }
+                if d.mailbox {
+                    flags.push(tr!("device-mailbox"));
+                }
+                let flags = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", flags.join(", "))
+                };
+                println!("{}  {}{flags}", esc(&d.name), d.id);
+            }
+            Ok(())
+        }
+        DeviceCommand::Link => {
+            let Reply::LinkCode { uri, valid_secs } = request(profile, Request::DeviceLink).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("{uri}");
+            eprintln!(
+                "{}",
+                tr!("device-link-code", minutes = (valid_secs / 60).to_string())
+            );
+            if std::io::stdout().is_terminal() {
+                print_qr(&uri)?;
+            }
+            Ok(())
+        }
+        DeviceCommand::Revoke { device } => {
+            request(
+                profile,
+                Request::DeviceRevoke {
+                    device: device.clone(),
+                },
+            )
+            .await?;
+            println!(
+                "{}",
+                tr!("device-revoked", name = esc(&device).into_owned())
+            );
             Ok(())
         }
     }

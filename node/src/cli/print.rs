@@ -188,3 +188,17 @@ pub(crate) fn print_status(s: &StatusInfo) {
         println!("  {} link to {}", l.medium, esc(&who));
     }
 }
+
+/// A `cairn:` code as a QR code on the terminal (upper case: QR's compact
+/// alphanumeric mode).
+pub(crate) fn print_qr(uri: &str) -> Result<(), super::CliError> {
+    let code = qrcode::QrCode::new(uri.to_ascii_uppercase().as_bytes())
+        .map_err(|e| super::CliError::Usage(format!("cannot draw the QR code: {e}")))?;
+    println!(
+        "{}",
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build()
+    );
+    Ok(())
+}

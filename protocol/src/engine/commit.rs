@@ -137,15 +137,39 @@ impl<S: Store> Engine<S> {
 
     /// The one way out for a message we write (text or file offer): staged,
     /// queued, and sent only once the batch that holds it is durable.
+    ///
+    /// It goes to every device of the conversation's account, and a text
+    /// (not a file, not a bridged one) is copied to this account's other
+    /// devices, so each shows both sides (docs/DEVICES.md).
     pub(super) fn enqueue(&mut self, record: MessageRecord) -> Result<MessageId, EngineError> {
-        let (peer, id) = (record.peer, record.id);
+        let id = record.id;
+        let mut to = self.destinations(&record.peer);
+        if record.file.is_none() && record.remote.is_none() {
+            to.extend(self.siblings());
+        }
+        if self.outbox.len() + to.len() > self.config.max_outbox {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
-        self.outbox
-            .push(record, false)
-            .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
-        self.after_commit.push(AfterCommit::Durable(peer, id));
+        for device in to {
+            self.outbox
+                .push(device, record.clone(), false)
+                .map_err(|_| EngineError::OutboxFull(self.outbox.len()))?;
+            self.after_commit.push(AfterCommit::Durable(device, id));
+        }
         Ok(id)
+    }
+
+    /// Queues the durable messages waiting for `account` for its newly
+    /// known device `device` as well.
+    pub(super) fn fan_out_pending(&mut self, now: Time, account: IdentityKey, device: IdentityKey) {
+        for record in self.outbox.durable_for(&account) {
+            if self.outbox.push(device, record, true).is_err() {
+                break;
+            }
+        }
+        self.service_peer(now, &device);
     }
 
     pub(super) fn close(&mut self, link: LinkId, reason: CloseReason) {

@@ -74,6 +74,7 @@ impl<S: Store> Engine<S> {
                     .is_some_and(|s| s.is_initiator());
                 if initiator {
                     self.offer_prekeys(now, &peer_key);
+                    self.devices_session_up(&peer_key);
                 }
                 let sent = self.service_peer(now, &peer_key);
                 if initiator && sent == 0 && !self.contacts.contains_key(&peer_key) {
@@ -98,6 +99,7 @@ impl<S: Store> Engine<S> {
                 if newly_confirmed {
                     // The responder could not send in the session until now.
                     self.offer_prekeys(now, &peer);
+                    self.devices_session_up(&peer);
                     self.groups.peer_up(peer);
                     self.service_peer(now, &peer);
                     self.files.session_up(now, &peer);
@@ -175,6 +177,12 @@ impl<S: Store> Engine<S> {
                                 if meshed {
                                     self.mesh.delivered_own(&peer, &id);
                                 }
+                                // Another device of ours has its copy: that
+                                // says nothing of delivery.
+                                if record.peer != self.conversation_of(&peer) {
+                                    continue;
+                                }
+                                let peer = record.peer;
                                 // A gateway's receipt says it has the message,
                                 // not that the far side does.
                                 let state = if record.remote.is_some() && !self.config.gateway {
@@ -197,6 +205,7 @@ impl<S: Store> Engine<S> {
                         }
                         ReceiptKind::Read => {
                             self.outbox.remove(&peer, &id);
+                            let peer = self.conversation_of(&peer);
                             self.batch.push(StoreOp::SetState {
                                 peer,
                                 id,
@@ -216,8 +225,19 @@ impl<S: Store> Engine<S> {
             Payload::Card(card) => {
                 if card.identity() == peer {
                     self.on_card(now, *card);
+                } else {
+                    self.on_device_card(now, peer, *card);
                 }
             }
+            Payload::Devices(list) => self.on_devices(now, peer, *list),
+            Payload::Copy {
+                peer: conversation,
+                id,
+                sent_at,
+                text,
+            } => self.on_copy(now, peer, conversation, id, sent_at, text),
+            Payload::LinkRequest { secret, name } => self.on_link_request(now, peer, secret, name),
+            Payload::LinkContact(contact) => self.on_link_contact(now, peer, *contact),
             Payload::Keepalive => {}
             Payload::Prekeys(bundle) => self.on_prekeys(now, &peer, *bundle),
             Payload::Bridge(signal) => {

@@ -63,7 +63,7 @@ impl<S: Store> Engine<S> {
         for record in self.outbox.unmeshed(peer) {
             let id = record.id;
             self.outbox.mark_meshed(peer, &id);
-            let payload = self.payload_of(record);
+            let payload = self.payload_of(peer, record);
             self.mesh_send(now, peer, &payload, Some(id));
         }
     }
@@ -373,7 +373,13 @@ impl<S: Store> Engine<S> {
             }
             MeshOutput::Removed(id) => self.batch.push(StoreOp::DeleteCarried(id)),
             MeshOutput::OwnSent { peer, message } => {
-                if self.outbox.contains(&peer, &message) {
+                let conversation = self.conversation_of(&peer);
+                let direct = self
+                    .outbox
+                    .record(&peer, &message)
+                    .is_some_and(|r| r.peer == conversation);
+                if direct {
+                    let peer = conversation;
                     self.batch.push(StoreOp::SetState {
                         peer,
                         id: message,
@@ -451,8 +457,12 @@ impl<S: Store> Engine<S> {
             Payload::Group(fragment) => {
                 self.groups.on_fragment(peer, *fragment, false, contact);
             }
-            // Bundles travel only inside live sessions.
-            Payload::Prekeys(_) => {}
+            // Bundles, device lists and linking travel only inside live
+            // sessions.
+            Payload::Prekeys(_)
+            | Payload::Devices(_)
+            | Payload::LinkRequest { .. }
+            | Payload::LinkContact(_) => {}
             payload => self.on_payload(now, peer, payload),
         }
         if !self.contacts.contains_key(&peer) {

@@ -1,6 +1,6 @@
 //! Messages: queueing texts, the outbox sent over a session, receipts, texts that arrive.
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::bridge::{BridgeSignal, validate_remote};
 use crate::contact::Contact;
@@ -25,7 +25,8 @@ impl<S: Store> Engine<S> {
         peer: &IdentityKey,
         text: &str,
     ) -> Result<MessageId, EngineError> {
-        let result = self.queue_text(now, peer, None, text);
+        let conversation = self.conversation_of(peer);
+        let result = self.queue_text(now, &conversation, None, text);
         self.pump(now);
         result
     }
@@ -69,8 +70,17 @@ impl<S: Store> Engine<S> {
         self.enqueue(record)
     }
 
-    /// The payload that carries an outbox entry.
-    pub(super) fn payload_of(&self, record: MessageRecord) -> Payload {
+    /// The payload that carries an outbox entry to the device `to`: the
+    /// message itself, or a copy when `to` is another device of ours.
+    pub(super) fn payload_of(&self, to: &IdentityKey, record: MessageRecord) -> Payload {
+        if self.conversation_of(to) != record.peer {
+            return Payload::Copy {
+                peer: record.peer,
+                id: record.id,
+                sent_at: record.sent_at,
+                text: record.text,
+            };
+        }
         match record.file {
             Some(meta) => {
                 let inline = (meta.size as usize <= MAX_INLINE)
@@ -106,6 +116,7 @@ impl<S: Store> Engine<S> {
         if !self.outbox.has_pending(peer)
             && !self.groups.wants_session(peer)
             && !self.files.wants_session(peer)
+            && !self.joining_holder(peer)
         {
             return 0;
         }
@@ -132,22 +143,24 @@ impl<S: Store> Engine<S> {
         };
         let due = self.outbox.take_due(peer, index, now, self.config.window);
         let mut sent = 0;
+        let conversation = self.conversation_of(peer);
         for (record, first) in due {
-            let id = record.id;
-            let payload = self.payload_of(record);
+            let (id, of) = (record.id, record.peer);
+            let payload = self.payload_of(peer, record);
             if !self.send_payload(peer, &payload) {
                 break;
             }
             sent += 1;
-            if first {
-                self.staged_sent.insert((*peer, id), self.batch.len());
+            // A copy to another device of ours says nothing of delivery.
+            if first && of == conversation {
+                self.staged_sent.insert((of, id), self.batch.len());
                 self.batch.push(StoreOp::SetState {
-                    peer: *peer,
+                    peer: of,
                     id,
                     state: DeliveryState::Sent,
                 });
                 self.outputs.push_back(Output::Event(Event::MessageState {
-                    peer: *peer,
+                    peer: of,
                     id,
                     state: DeliveryState::Sent,
                 }));
@@ -183,13 +196,17 @@ impl<S: Store> Engine<S> {
                 state: DeliveryState::Read,
             });
         }
-        for chunk in ids.chunks(MAX_RECEIPT_IDS) {
-            let receipt = Payload::Receipt {
-                kind: ReceiptKind::Read,
-                ids: chunk.to_vec(),
-            };
-            if !self.send_payload(peer, &receipt) {
-                self.mesh_send(now, peer, &receipt, None);
+        // Every device of theirs learns it was read (the one that sent it
+        // and the ones holding a copy).
+        for device in self.destinations(peer) {
+            for chunk in ids.chunks(MAX_RECEIPT_IDS) {
+                let receipt = Payload::Receipt {
+                    kind: ReceiptKind::Read,
+                    ids: chunk.to_vec(),
+                };
+                if !self.send_payload(&device, &receipt) {
+                    self.mesh_send(now, &device, &receipt, None);
+                }
             }
         }
 
@@ -224,6 +241,18 @@ impl<S: Store> Engine<S> {
         remote: Option<String>,
         file: Option<(FileMeta, Option<Vec<u8>>)>,
     ) {
+        if !self.speaks_for(&peer) {
+            debug!("a message from a device its account revoked");
+            return;
+        }
+        // Files stay with the device that offered them (its chunks come
+        // from it); texts join the account's conversation.
+        let device = peer;
+        let peer = if file.is_none() {
+            self.conversation_of(&peer)
+        } else {
+            peer
+        };
         let duplicate = self.staged.contains(&(peer, id))
             || self.in_flight.iter().any(|f| f.ids.contains(&(peer, id)))
             || match self.store.has_message(&peer, &id) {
@@ -235,7 +264,7 @@ impl<S: Store> Engine<S> {
                 }
             };
         if duplicate {
-            self.after_commit.push(AfterCommit::Receipt(peer, id));
+            self.after_commit.push(AfterCommit::Receipt(device, id));
             return;
         }
         if !self.contacts.contains_key(&peer) && !self.accept_request(now, &peer) {
@@ -259,8 +288,60 @@ impl<S: Store> Engine<S> {
         self.staged.insert((peer, id));
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
-        self.after_commit.push(AfterCommit::Receipt(peer, id));
+        self.after_commit.push(AfterCommit::Receipt(device, id));
         self.after_commit
             .push(AfterCommit::Event(Event::MessageReceived(record)));
+    }
+
+    /// Another device of ours says what it sent to `conversation`: kept as
+    /// our own outgoing message (once), acknowledged to that device.
+    pub(super) fn on_copy(
+        &mut self,
+        now: Time,
+        from: IdentityKey,
+        conversation: IdentityKey,
+        id: MessageId,
+        sent_at: Time,
+        text: String,
+    ) {
+        if !self.is_sibling(&from) || !self.contacts.contains_key(&conversation) {
+            debug!("a copy from a device that is not ours, or for no contact of ours");
+            return;
+        }
+        let duplicate = self.staged.contains(&(conversation, id))
+            || self
+                .in_flight
+                .iter()
+                .any(|f| f.ids.contains(&(conversation, id)))
+            || match self.store.has_message(&conversation, &id) {
+                Ok(known) => known,
+                Err(e) => {
+                    warn!(error = %e, "store lookup failed; copy left for a retry");
+                    return;
+                }
+            };
+        self.after_commit.push(AfterCommit::Receipt(from, id));
+        if duplicate {
+            return;
+        }
+        let record = MessageRecord {
+            peer: conversation,
+            id,
+            direction: Direction::Outgoing,
+            text,
+            sent_at,
+            local_at: now,
+            state: DeliveryState::Sent,
+            remote: None,
+            file: None,
+        };
+        self.staged.insert((conversation, id));
+        self.batch.push(StoreOp::PutMessage(Box::new(record)));
+        self.after_commit
+            .push(AfterCommit::Event(Event::MessageState {
+                peer: conversation,
+                id,
+                state: DeliveryState::Sent,
+            }));
     }
 }

@@ -35,6 +35,7 @@
 
 mod commit;
 mod contacts;
+mod devices;
 mod files;
 mod groups;
 mod inbound;
@@ -64,7 +65,7 @@ use crate::store::{Store, WriteBatch};
 use crate::time::Time;
 
 pub use crate::link::{CloseReason, LinkId, LinkInfo, MIN_LINK_MTU, Medium};
-use types::{AfterCommit, InFlight, LinkState, RATE_WINDOW};
+use types::{AfterCommit, Devices, InFlight, LinkState, RATE_WINDOW};
 pub use types::{Commit, Config, EngineError, Event, Output};
 
 pub struct Engine<S: Store> {
@@ -108,6 +109,8 @@ pub struct Engine<S: Store> {
     settings: BTreeMap<String, Vec<u8>>,
     /// Files sent and received, and the transfers under way.
     files: Transfers,
+    /// This account's devices, and contacts' (docs/DEVICES.md).
+    devices: Devices,
 }
 
 impl<S: Store> Engine<S> {
@@ -132,18 +135,13 @@ impl<S: Store> Engine<S> {
             .into_iter()
             .map(|c| (c.identity, c))
             .collect();
-        let mut outbox = Outbox::new(config.max_outbox, config.backoff);
-        for record in store.pending_outgoing()? {
-            // Everything in the store is durable; a full outbox at start-up can
-            // only mean the limit was lowered, and the rest waits on disk.
-            if outbox.push(record, true).is_err() {
-                break;
-            }
-        }
+        let outbox = Outbox::new(config.max_outbox, config.backoff);
+        let pending = store.pending_outgoing()?;
+        let mut meshed = Vec::new();
         let mut mesh = Mesh::new(config.mesh.clone());
         for record in store.carried()? {
             if let Origin::Own { peer, message } = record.origin {
-                outbox.mark_meshed(&peer, &message);
+                meshed.push((peer, message));
             }
             let size = record.env.encoded_len();
             mesh.restore(
@@ -220,7 +218,22 @@ impl<S: Store> Engine<S> {
             receipts: BTreeMap::new(),
             outputs: VecDeque::new(),
             groups_in_batch: false,
+            devices: Devices::default(),
         };
+        engine.load_devices();
+        'pending: for record in pending {
+            for to in engine.destinations(&record.peer) {
+                // Everything in the store is durable; a full outbox at
+                // start-up can only mean the limit was lowered, and the rest
+                // waits on disk.
+                if engine.outbox.push(to, record.clone(), true).is_err() {
+                    break 'pending;
+                }
+            }
+        }
+        for (peer, message) in meshed {
+            engine.outbox.mark_meshed(&peer, &message);
+        }
         engine.contacts_changed();
         Ok(engine)
     }
@@ -268,7 +281,8 @@ impl<S: Store> Engine<S> {
                 state.unknown = 0;
             }
         }
-        let peers: Vec<IdentityKey> = self.outbox.peers().copied().collect();
+        let mut peers: Vec<IdentityKey> = self.outbox.peers().copied().collect();
+        peers.extend(self.devices.joining.as_ref().map(|j| j.holder));
         for peer in peers {
             self.service_peer(now, &peer);
         }

@@ -2,13 +2,14 @@
 //! and the small private ones its rooms share. A leaf of `engine/`: the
 //! rooms import from here, never from each other.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::bridge::BridgeSignal;
 use crate::contact::ContactOrigin;
+use crate::devices::{DeviceError, DeviceList, DeviceView};
 use crate::file::{FileError, FileRecord};
 use crate::group::{GroupError, GroupId};
 use crate::identity::IdentityKey;
@@ -62,6 +63,16 @@ pub enum Event {
     /// A file transfer moved on (chunks arrived, or the receiver said how
     /// far it got); the record says where it stands.
     FileProgress(FileRecord),
+    /// This profile's own devices changed: one was linked or revoked, or
+    /// this device finished joining its account.
+    DevicesChanged,
+    /// A contact's device list was refused (signed by a key other than
+    /// their account's, or otherwise invalid). Show this loudly: someone may
+    /// be trying to add a device to their account.
+    DeviceListRefused {
+        peer: IdentityKey,
+        error: DeviceError,
+    },
 }
 
 /// What the driver must do.
@@ -103,6 +114,12 @@ pub enum EngineError {
     BadRemote(String),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("only a device holding the account key can link or revoke devices")]
+    NotAccountHolder,
+    #[error("this device is already part of an account")]
+    AlreadyLinked,
 }
 
 /// Tunables, with defaults fit for a phone or laptop.
@@ -202,6 +219,30 @@ pub(super) struct Originate {
     pub peer: IdentityKey,
     pub message: MessageId,
     pub secret: [u8; 16],
+}
+
+/// This node's place in its account, and what it knows of other people's
+/// devices (docs/DEVICES.md).
+#[derive(Default)]
+pub(super) struct Devices {
+    /// This account's newest list. `None` for a profile that never linked a
+    /// device: its own key is the account and its only device.
+    pub(super) own: Option<DeviceList>,
+    /// Every contact account's lists, folded.
+    pub(super) views: BTreeMap<IdentityKey, DeviceView>,
+    /// A link code handed out (holder): its secret and when it expires.
+    pub(super) offer: Option<([u8; 16], Time)>,
+    /// Joining an account (new device): the holder we ask, the account, the
+    /// secret we prove, the name we asked for.
+    pub(super) joining: Option<Joining>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Joining {
+    pub(super) holder: IdentityKey,
+    pub(super) account: IdentityKey,
+    pub(super) secret: [u8; 16],
+    pub(super) name: String,
 }
 
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);

@@ -1,0 +1,281 @@
+//! One person, several devices (docs/DEVICES.md), on the core: linking with
+//! a one-time code, fan-out to every device, copies of what one device sent
+//! on the others, revocation, and lists signed by the wrong key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::time::Duration;
+
+use cairn_protocol::devices::DeviceList;
+use cairn_protocol::{ContactOrigin, DeliveryState, Direction, Event, IdentityKey};
+use harness::{Net, identity};
+
+const LAPTOP: usize = 0;
+const PHONE: usize = 1;
+const BOB: usize = 2;
+
+fn texts(net: &Net, n: usize, peer: usize, dir: Direction) -> Vec<String> {
+    net.history(n, peer)
+        .into_iter()
+        .filter(|m| m.direction == dir)
+        .map(|m| m.text)
+        .collect()
+}
+
+/// Alice's laptop and bob are contacts (bob verified alice); the laptop
+/// links alice's phone over a link of their own. Returns the laptop–bob
+/// link.
+fn linked() -> Net {
+    let mut net = Net::new(&["alice", "alice", "bob"]);
+    net.befriend(LAPTOP, BOB);
+    let alice = net.key(LAPTOP);
+    net.nodes[BOB].engine.set_verified(&alice, true).unwrap();
+    net.connect(LAPTOP, BOB);
+    net.send(BOB, LAPTOP, "before the phone");
+    let now = net.now;
+    let code = net.nodes[LAPTOP]
+        .engine
+        .link_offer(now, Duration::from_secs(600))
+        .unwrap();
+    net.nodes[PHONE]
+        .engine
+        .join_account(now, code, "phone")
+        .unwrap();
+    net.nodes[PHONE].engine.flush(now).unwrap();
+    assert!(net.nodes[PHONE].engine.is_joining());
+    net.connect(LAPTOP, PHONE);
+    net
+}
+
+fn people(net: &Net, n: usize) -> Vec<IdentityKey> {
+    net.nodes[n]
+        .engine
+        .contacts()
+        .filter(|c| c.origin != ContactOrigin::Device)
+        .map(|c| c.identity)
+        .collect()
+}
+
+#[test]
+fn a_linked_device_gets_the_list_and_the_contacts() {
+    let net = linked();
+    let phone = &net.nodes[PHONE].engine;
+    assert!(!phone.is_joining());
+    assert_eq!(phone.account_key(), net.key(LAPTOP));
+    assert!(!phone.is_account_holder());
+    let list = phone.device_list().unwrap();
+    assert!(list.contains(&net.key(LAPTOP)) && list.contains(&net.key(PHONE)));
+    assert_eq!(net.nodes[LAPTOP].engine.device_list(), Some(list));
+    // Bob came over as a contact of the phone's own.
+    assert_eq!(people(&net, PHONE), vec![net.key(BOB)]);
+    assert!(
+        net.nodes[PHONE]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DevicesChanged))
+    );
+}
+
+#[test]
+fn a_contact_learns_the_new_device_and_keeps_verification() {
+    let net = linked();
+    let bob = &net.nodes[BOB].engine;
+    let phone = bob.contact(&net.key(PHONE)).expect("bob knows the phone");
+    assert_eq!(phone.origin, ContactOrigin::Device);
+    assert_eq!(phone.account, Some(net.key(LAPTOP)));
+    // One alice, still verified.
+    assert_eq!(people(&net, BOB), vec![net.key(LAPTOP)]);
+    assert!(bob.contact(&net.key(LAPTOP)).unwrap().verified);
+}
+
+#[test]
+fn messages_reach_every_device_and_each_shows_both_sides() {
+    let mut net = linked();
+    net.connect(PHONE, BOB);
+    // Bob writes once: both of alice's devices have it, in the
+    // conversation with bob.
+    net.send(BOB, LAPTOP, "hi alice");
+    for device in [LAPTOP, PHONE] {
+        assert!(
+            texts(&net, device, BOB, Direction::Incoming).contains(&"hi alice".to_owned()),
+            "device {device}"
+        );
+    }
+    // Alice writes from each device: bob sees one conversation with alice,
+    // in order; each device shows what the other sent.
+    net.advance(Duration::from_millis(5));
+    let now = net.now;
+    let bob = net.key(BOB);
+    net.nodes[PHONE]
+        .engine
+        .send_text(now, &bob, "from the phone")
+        .unwrap();
+    net.nodes[PHONE].engine.flush(now).unwrap();
+    net.pump();
+    net.advance(Duration::from_millis(5));
+    net.send(LAPTOP, BOB, "from the laptop");
+    assert_eq!(
+        texts(&net, BOB, LAPTOP, Direction::Incoming),
+        vec!["from the phone", "from the laptop"]
+    );
+    assert!(net.history(BOB, PHONE).is_empty(), "no second alice");
+    for device in [LAPTOP, PHONE] {
+        assert_eq!(
+            texts(&net, device, BOB, Direction::Outgoing),
+            vec!["from the phone", "from the laptop"],
+            "device {device}"
+        );
+    }
+    // Delivered to bob, from whichever device sent it.
+    let state = |n: usize, text: &str| {
+        net.history(n, BOB)
+            .into_iter()
+            .find(|m| m.text == text)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(PHONE, "from the phone"), DeliveryState::Delivered);
+    assert_eq!(state(LAPTOP, "from the laptop"), DeliveryState::Delivered);
+    // Exactly once each, everywhere.
+    for n in [LAPTOP, PHONE, BOB] {
+        let peer = if n == BOB { LAPTOP } else { BOB };
+        let ids: Vec<_> = net.history(n, peer).iter().map(|m| m.id).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(ids.len(), unique.len(), "node {n} holds a duplicate");
+    }
+}
+
+#[test]
+fn a_revoked_device_receives_nothing_written_afterwards() {
+    let mut net = linked();
+    net.connect(PHONE, BOB);
+    net.send(BOB, LAPTOP, "before the revocation");
+    assert!(texts(&net, PHONE, BOB, Direction::Incoming).contains(&"before the revocation".into()));
+    let phone_key = net.key(PHONE);
+    let now = net.now;
+    net.nodes[LAPTOP]
+        .engine
+        .revoke_device(now, &phone_key)
+        .unwrap();
+    net.nodes[LAPTOP].engine.flush(now).unwrap();
+    net.pump();
+    // Bob heard the new list; the phone is still linked and running.
+    net.send(BOB, LAPTOP, "after the revocation");
+    net.send(LAPTOP, BOB, "laptop after");
+    net.advance(Duration::from_secs(60));
+    let phone_has = |net: &Net, text: &str| net.history(PHONE, BOB).iter().any(|m| m.text == text);
+    assert!(!phone_has(&net, "after the revocation"));
+    assert!(!phone_has(&net, "laptop after"));
+    assert!(texts(&net, LAPTOP, BOB, Direction::Incoming).contains(&"after the revocation".into()));
+    // What the revoked phone writes is not alice any more.
+    let bob = net.key(BOB);
+    let now = net.now;
+    net.nodes[PHONE]
+        .engine
+        .send_text(now, &bob, "still me?")
+        .unwrap();
+    net.nodes[PHONE].engine.flush(now).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(30));
+    assert!(
+        !net.history(BOB, LAPTOP)
+            .iter()
+            .any(|m| m.text == "still me?")
+    );
+    assert!(
+        !net.history(BOB, PHONE)
+            .iter()
+            .any(|m| m.text == "still me?")
+    );
+    // A revoked key never comes back, not even signed by the account.
+    let alice = identity(1);
+    let mut list = net.nodes[LAPTOP].engine.device_list().unwrap().clone();
+    assert!(
+        list.add(&alice, identity(2).binding().clone(), "phone", false)
+            .is_err()
+    );
+}
+
+#[test]
+fn a_link_code_works_once_and_not_after_a_wrong_guess() {
+    let mut net = Net::new(&["alice", "mallory", "phone", "late"]);
+    let now = net.now;
+    let code = net.nodes[0]
+        .engine
+        .link_offer(now, Duration::from_secs(600))
+        .unwrap();
+    let mut guess = code.clone();
+    guess.secret[0] ^= 1;
+    net.nodes[1]
+        .engine
+        .join_account(now, guess, "evil")
+        .unwrap();
+    net.nodes[1].engine.flush(now).unwrap();
+    net.connect(0, 1);
+    assert!(
+        net.nodes[1].engine.is_joining(),
+        "a wrong secret links nothing"
+    );
+    assert!(net.nodes[0].engine.device_list().is_none());
+    // The right code after a wrong guess: void too.
+    net.nodes[2]
+        .engine
+        .join_account(now, code, "phone")
+        .unwrap();
+    net.nodes[2].engine.flush(now).unwrap();
+    net.connect(0, 2);
+    assert!(net.nodes[2].engine.is_joining());
+    assert!(net.nodes[0].engine.device_list().is_none());
+    // An expired code links nothing either.
+    let code = net.nodes[0]
+        .engine
+        .link_offer(net.now, Duration::from_secs(600))
+        .unwrap();
+    net.advance(Duration::from_secs(601));
+    let now = net.now;
+    net.nodes[3].engine.join_account(now, code, "late").unwrap();
+    net.nodes[3].engine.flush(now).unwrap();
+    net.connect(0, 3);
+    assert!(net.nodes[3].engine.is_joining());
+    assert!(net.nodes[0].engine.device_list().is_none());
+}
+
+#[test]
+fn a_device_list_signed_by_another_key_is_refused_loudly() {
+    let mut net = linked();
+    // The laptop's store is tampered with: its list is now one eve signed.
+    let eve = identity(99);
+    let forged = DeviceList::first(&eve, "eve's").unwrap();
+    let now = net.now;
+    net.nodes[LAPTOP]
+        .engine
+        .put_setting("devices/list", forged.encode());
+    net.nodes[LAPTOP].engine.flush(now).unwrap();
+    // Give it a second device so that it has a list to announce.
+    let mut two = forged.clone();
+    two.add(&eve, identity(98).binding().clone(), "x", false)
+        .unwrap();
+    net.nodes[LAPTOP]
+        .engine
+        .put_setting("devices/list", two.encode());
+    net.nodes[LAPTOP].engine.flush(now).unwrap();
+    net.restart(LAPTOP);
+    net.connect(LAPTOP, BOB);
+    let alice = net.key(LAPTOP);
+    assert!(
+        net.nodes[BOB]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DeviceListRefused { peer, .. } if *peer == alice)),
+        "bob was told: {:?}",
+        net.nodes[BOB].events
+    );
+    // Nothing changed: the phone is still alice's, eve's device is not.
+    let bob = &net.nodes[BOB].engine;
+    assert!(bob.contact(&identity(98).key()).is_none());
+    assert!(bob.contact(&net.key(PHONE)).is_some());
+}
