@@ -134,6 +134,9 @@ pub enum Request {
     DeviceJoin {
         code: Secret,
         name: String,
+        /// This device is to be the account's mailbox (always on).
+        #[serde(default)]
+        mailbox: bool,
     },
     /// Keep the connection open and hear what happens, one [`Notice`] per
     /// line after the first answer (control socket only).

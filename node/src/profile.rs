@@ -60,6 +60,16 @@ pub struct NodeConfig {
     pub tor: TorSettings,
     pub ble: BleSettings,
     pub gateway: GatewaySettings,
+    pub mailbox: MailboxSettings,
+}
+
+/// Run as this account's mailbox: an always-on device that holds what
+/// contacts send while your other devices are off, and hands it to them
+/// when they are in reach (docs/DEVICES.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailboxSettings {
+    pub enabled: bool,
 }
 
 /// Bluetooth LE: links with nodes in radio range, no network needed.

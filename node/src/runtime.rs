@@ -238,6 +238,7 @@ pub fn engine_config(name: String, config: &NodeConfig) -> Config {
         engine.max_requests = engine.max_contacts;
         engine.gateway = true;
     }
+    engine.mailbox = config.mailbox.enabled;
     engine
 }
 

@@ -431,10 +431,14 @@ pub fn handle(
             engine.revoke_device(now, &key)?;
             Ok(Reply::Devices(devices_info(engine)))
         })(),
-        Request::DeviceJoin { code, name } => (|| {
+        Request::DeviceJoin {
+            code,
+            name,
+            mailbox,
+        } => (|| {
             let code = cairn_protocol::devices::LinkCode::from_uri(&code.0)
                 .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()))?;
-            engine.join_account(now, code, name)?;
+            engine.join_account(now, code, name, *mailbox)?;
             Ok(Reply::Devices(devices_info(engine)))
         })(),
         Request::Status

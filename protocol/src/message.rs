@@ -27,6 +27,10 @@ pub enum DeliveryState {
     /// A bridged message (to an XMPP address) that the gateway stored; its
     /// recipient's client has not confirmed it yet.
     Relayed,
+    /// The recipient's mailbox (an always-on device of theirs) holds it;
+    /// none of the devices they use has it yet. Still resent to those
+    /// until one says delivered.
+    Held,
     /// The recipient stored it and said so.
     Delivered,
     /// An incoming message, stored, not yet read. (It sorts before `Read`:
@@ -42,6 +46,7 @@ impl DeliveryState {
             DeliveryState::Queued => "queued",
             DeliveryState::Sent => "sent",
             DeliveryState::Relayed => "relayed",
+            DeliveryState::Held => "held",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Read => "read",
             DeliveryState::Received => "received",
@@ -56,6 +61,7 @@ impl DeliveryState {
             DeliveryState::Read => 4,
             DeliveryState::Received => 5,
             DeliveryState::Relayed => 6,
+            DeliveryState::Held => 7,
         }
     }
 
@@ -67,6 +73,7 @@ impl DeliveryState {
             4 => DeliveryState::Read,
             5 => DeliveryState::Received,
             6 => DeliveryState::Relayed,
+            7 => DeliveryState::Held,
             kind => {
                 return Err(DecodeError::UnknownKind {
                     field: "state",
@@ -78,7 +85,10 @@ impl DeliveryState {
 
     /// Whether an outgoing message in this state still needs sending.
     pub fn is_pending(self) -> bool {
-        matches!(self, DeliveryState::Queued | DeliveryState::Sent)
+        matches!(
+            self,
+            DeliveryState::Queued | DeliveryState::Sent | DeliveryState::Held
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 //! padded  = len:u32 payload zero-padding      (total = smallest bucket that fits)
 //! payload = version:u8(=1) kind:u8 body
 //!   kind 1 Text       id:[16] sent_at:u64 text:bytes32 (UTF-8, ≤ MAX_TEXT_LEN)
-//!   kind 2 Receipt    state:u8 (1 delivered, 2 read) count:u16 ids:[16]*count
+//!   kind 2 Receipt    state:u8 (1 delivered, 2 read, 3 held by a mailbox) count:u16 ids:[16]*count
 //!   kind 3 Card       card:bytes16
 //!   kind 4 Keepalive
 //!   kind 5 Group      group:[16] serial:u32 part:u16 parts:u16 data:bytes32 (≤ FRAGMENT_LEN)
@@ -18,9 +18,11 @@
 //!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
 //!   kind 11 Prekeys   bundle (see [`crate::prekeys`]; only inside a live session)
 //!   kind 12 Devices   list:bytes32 (≤ MAX_LIST_LEN; see [`crate::devices`])
-//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 text:bytes32
-//!                     (between one person's devices: a text one of them sent to `peer`)
-//!   kind 14 LinkRequest secret:[16] name:bytes8 (a new device asks to join the account)
+//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 incoming:u8 (0|1) text:bytes32
+//!                     (between one person's devices: a text one of them sent to `peer`,
+//!                     or, from a mailbox, one `peer` sent)
+//!   kind 14 LinkRequest secret:[16] name:bytes8 mailbox:u8 (0|1)
+//!                     (a new device asks to join the account)
 //!   kind 15 LinkContact contact:bytes16 (a contact handed to a newly linked device)
 //! ```
 //!
@@ -56,6 +58,8 @@ pub use crate::limits::{MAX_RECEIPT_IDS, MAX_TEXT_LEN};
 pub enum ReceiptKind {
     Delivered,
     Read,
+    /// A mailbox (an always-on device of the recipient's) holds it.
+    Held,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,17 +109,20 @@ pub enum Payload {
     /// The sender's account's signed device list.
     Devices(Box<DeviceList>),
     /// From another device of the same person: a text it sent to `peer`,
-    /// so every device shows both sides of the conversation.
+    /// so every device shows both sides of the conversation — or, from a
+    /// mailbox, a text `peer` sent (`incoming`) that it held.
     Copy {
         peer: IdentityKey,
         id: MessageId,
         sent_at: Time,
+        incoming: bool,
         text: String,
     },
     /// A new device proves it holds the one-time link code.
     LinkRequest {
         secret: [u8; 16],
         name: String,
+        mailbox: bool,
     },
     /// A contact handed to a newly linked device (with its verification mark).
     LinkContact(Box<Contact>),
@@ -163,6 +170,7 @@ impl Payload {
                 let code = match kind {
                     ReceiptKind::Delivered => 1,
                     ReceiptKind::Read => 2,
+                    ReceiptKind::Held => 3,
                 };
                 w.u8(2).u8(code).u16(ids.len() as u16);
                 for id in ids {
@@ -222,16 +230,25 @@ impl Payload {
                 peer,
                 id,
                 sent_at,
+                incoming,
                 text,
             } => {
                 w.u8(13)
                     .raw(peer.as_bytes())
                     .raw(&id.0)
                     .u64(sent_at.as_millis())
+                    .u8(u8::from(*incoming))
                     .long_bytes(text.as_bytes());
             }
-            Payload::LinkRequest { secret, name } => {
-                w.u8(14).raw(secret).short_bytes(name.as_bytes());
+            Payload::LinkRequest {
+                secret,
+                name,
+                mailbox,
+            } => {
+                w.u8(14)
+                    .raw(secret)
+                    .short_bytes(name.as_bytes())
+                    .u8(u8::from(*mailbox));
             }
             Payload::LinkContact(contact) => {
                 w.u8(15).bytes(&contact.encode());
@@ -277,8 +294,8 @@ impl Payload {
             Payload::FileWant { .. } => 16 + 4 + 4 + 2,
             Payload::Prekeys(_) => 4 + 32 + 8 + 64 + 1 + 4 + 32,
             Payload::Devices(list) => 4 + list.encoded_len(),
-            Payload::Copy { text, .. } => 32 + 16 + 8 + 4 + text.len(),
-            Payload::LinkRequest { name, .. } => 16 + 1 + name.len(),
+            Payload::Copy { text, .. } => 32 + 16 + 8 + 1 + 4 + text.len(),
+            Payload::LinkRequest { name, .. } => 16 + 1 + name.len() + 1,
             Payload::LinkContact(_) => 2 + MAX_CONTACT_LEN,
         };
         let len = 4 + 2 + body;
@@ -342,6 +359,7 @@ impl Payload {
                 let kind = match r.u8("receipt kind")? {
                     1 => ReceiptKind::Delivered,
                     2 => ReceiptKind::Read,
+                    3 => ReceiptKind::Held,
                     kind => {
                         return Err(DecodeError::UnknownKind {
                             field: "receipt",
@@ -412,11 +430,13 @@ impl Payload {
                 peer: IdentityKey::decode(&mut r)?,
                 id: MessageId(r.array("message id")?),
                 sent_at: Time::from_millis(r.u64("sent at")?),
+                incoming: flag(&mut r, "incoming flag")?,
                 text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
             },
             14 => Payload::LinkRequest {
                 secret: r.array("link secret")?,
                 name: r.short_str(MAX_DEVICE_NAME, "device name")?.to_owned(),
+                mailbox: flag(&mut r, "mailbox flag")?,
             },
             15 => Payload::LinkContact(Box::new(
                 Contact::decode(r.bytes(MAX_CONTACT_LEN, "contact")?)
@@ -455,6 +475,15 @@ impl Payload {
         };
         r.finish()?;
         Ok(payload)
+    }
+}
+
+/// A byte that must be 0 or 1.
+fn flag(r: &mut Reader<'_>, field: &'static str) -> Result<bool, DecodeError> {
+    match r.u8(field)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        kind => Err(DecodeError::UnknownKind { field, kind }),
     }
 }
 

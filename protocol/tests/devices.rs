@@ -41,7 +41,7 @@ fn linked() -> Net {
         .unwrap();
     net.nodes[PHONE]
         .engine
-        .join_account(now, code, "phone")
+        .join_account(now, code, "phone", false)
         .unwrap();
     net.nodes[PHONE].engine.flush(now).unwrap();
     assert!(net.nodes[PHONE].engine.is_joining());
@@ -212,7 +212,7 @@ fn a_link_code_works_once_and_not_after_a_wrong_guess() {
     guess.secret[0] ^= 1;
     net.nodes[1]
         .engine
-        .join_account(now, guess, "evil")
+        .join_account(now, guess, "evil", false)
         .unwrap();
     net.nodes[1].engine.flush(now).unwrap();
     net.connect(0, 1);
@@ -224,7 +224,7 @@ fn a_link_code_works_once_and_not_after_a_wrong_guess() {
     // The right code after a wrong guess: void too.
     net.nodes[2]
         .engine
-        .join_account(now, code, "phone")
+        .join_account(now, code, "phone", false)
         .unwrap();
     net.nodes[2].engine.flush(now).unwrap();
     net.connect(0, 2);
@@ -237,7 +237,10 @@ fn a_link_code_works_once_and_not_after_a_wrong_guess() {
         .unwrap();
     net.advance(Duration::from_secs(601));
     let now = net.now;
-    net.nodes[3].engine.join_account(now, code, "late").unwrap();
+    net.nodes[3]
+        .engine
+        .join_account(now, code, "late", false)
+        .unwrap();
     net.nodes[3].engine.flush(now).unwrap();
     net.connect(0, 3);
     assert!(net.nodes[3].engine.is_joining());
@@ -278,4 +281,94 @@ fn a_device_list_signed_by_another_key_is_refused_loudly() {
     let bob = &net.nodes[BOB].engine;
     assert!(bob.contact(&identity(98).key()).is_none());
     assert!(bob.contact(&net.key(PHONE)).is_some());
+}
+
+/// Alice's laptop links her mailbox; bob writes while the laptop is off:
+/// the mailbox holds it (bob sees "held"), hands it to the laptop when it
+/// comes back (bob gone by then), and bob sees "delivered" once he meets
+/// the laptop again. The laptop has it exactly once.
+#[test]
+fn a_mailbox_holds_while_the_laptop_is_off_and_hands_it_over() {
+    let mut net = Net::new(&["alice", "alice", "bob"]);
+    const MAILBOX: usize = PHONE;
+    net.befriend(LAPTOP, BOB);
+    let (lb, _) = net.connect(LAPTOP, BOB);
+    let now = net.now;
+    let code = net.nodes[LAPTOP]
+        .engine
+        .link_offer(now, Duration::from_secs(600))
+        .unwrap();
+    net.nodes[MAILBOX]
+        .engine
+        .join_account(now, code, "mailbox", true)
+        .unwrap();
+    net.nodes[MAILBOX].engine.flush(now).unwrap();
+    let (lm, _) = net.connect(LAPTOP, MAILBOX);
+    assert!(net.nodes[MAILBOX].engine.is_mailbox());
+    assert!(
+        net.nodes[LAPTOP]
+            .engine
+            .device_list()
+            .unwrap()
+            .devices()
+            .iter()
+            .any(|d| d.mailbox && d.key() == net.key(MAILBOX))
+    );
+    assert!(
+        net.nodes[BOB].engine.contact(&net.key(MAILBOX)).is_some(),
+        "bob learned the mailbox"
+    );
+    let (mb, _) = net.connect(MAILBOX, BOB);
+    // The laptop goes off.
+    net.disconnect(lb);
+    net.disconnect(lm);
+    net.send(BOB, LAPTOP, "while you were away");
+    let state = |net: &Net| {
+        net.history(BOB, LAPTOP)
+            .into_iter()
+            .find(|m| m.text == "while you were away")
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&net), DeliveryState::Held);
+    // Bob goes too; the laptop comes back to the mailbox only.
+    net.disconnect(mb);
+    net.connect(LAPTOP, MAILBOX);
+    assert_eq!(
+        texts(&net, LAPTOP, BOB, Direction::Incoming),
+        vec!["while you were away"]
+    );
+    assert_eq!(state(&net), DeliveryState::Held, "bob has not heard yet");
+    // Bob and the laptop meet: delivered, and still one copy.
+    net.connect(LAPTOP, BOB);
+    net.advance(Duration::from_secs(10));
+    assert_eq!(state(&net), DeliveryState::Delivered);
+    assert_eq!(
+        texts(&net, LAPTOP, BOB, Direction::Incoming),
+        vec!["while you were away"]
+    );
+    assert_eq!(net.nodes[BOB].engine.outbox_len(), 0);
+}
+
+/// A mailbox never says "delivered", and a plain device never forwards.
+#[test]
+fn only_a_mailbox_forwards_and_it_only_says_held() {
+    let mut net = linked();
+    net.connect(PHONE, BOB);
+    let phone = net.key(PHONE);
+    assert!(!net.nodes[PHONE].engine.is_mailbox());
+    net.send(BOB, LAPTOP, "to both");
+    // Both plain devices said delivered; neither sent the other a copy of
+    // an incoming message (each had it from bob).
+    assert_eq!(
+        net.history(BOB, LAPTOP)
+            .into_iter()
+            .find(|m| m.text == "to both")
+            .unwrap()
+            .state,
+        DeliveryState::Delivered
+    );
+    assert_eq!(net.nodes[LAPTOP].engine.outbox_len(), 0);
+    assert_eq!(net.nodes[PHONE].engine.outbox_len(), 0);
+    assert!(net.nodes[BOB].engine.contact(&phone).is_some());
 }

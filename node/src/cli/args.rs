@@ -37,6 +37,10 @@ pub(crate) enum Command {
         /// What to call this device in `cairn device list` (with --link).
         #[arg(long, value_name = "NAME", default_value = "new device")]
         device_name: String,
+        /// Link this device as your mailbox: always on, it holds what
+        /// contacts send while your other devices are off (with --link).
+        #[arg(long, requires = "link")]
+        mailbox: bool,
     },
     /// Run the node in the foreground until Ctrl-C. Creates a profile first
     /// if there is none.
@@ -59,6 +63,10 @@ pub(crate) enum Command {
         /// Do not use Bluetooth LE.
         #[arg(long)]
         no_ble: bool,
+        /// Act as this account's mailbox: answer contacts with "held" and
+        /// hand what arrives to your other devices (`[mailbox] enabled`).
+        #[arg(long)]
+        mailbox: bool,
         /// The Bluetooth adapter to use, e.g. hci1 (default: the system's).
         #[arg(long, value_name = "NAME")]
         ble_adapter: Option<String>,

@@ -45,7 +45,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             name,
             link: Some(code),
             device_name,
-        } => join(&profile, name, code, device_name).await,
+            mailbox,
+        } => join(&profile, name, code, device_name, mailbox).await,
         Command::Run {
             name,
             listen,
@@ -53,6 +54,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             no_mdns,
             no_lan,
             no_ble,
+            mailbox,
             ble_adapter,
             tor,
             tor_only,
@@ -74,6 +76,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             config.lan.mdns &= !no_mdns;
             config.lan.enabled &= !no_lan;
             config.ble.enabled &= !no_ble;
+            config.mailbox.enabled |= mailbox;
             if let Some(adapter) = ble_adapter {
                 config.ble.adapter = adapter;
             }
@@ -831,6 +834,7 @@ async fn join(
     name: Option<String>,
     code: String,
     device_name: String,
+    mailbox: bool,
 ) -> Result<(), CliError> {
     let code = zeroize::Zeroizing::new(code);
     let parsed = cairn_protocol::devices::LinkCode::from_uri(&code)
@@ -844,6 +848,7 @@ async fn join(
         .call(Request::DeviceJoin {
             code: cairn_node::api::Secret(code),
             name: device_name,
+            mailbox,
         })
         .await?;
     println!("{}", tr!("device-joining"));

@@ -41,6 +41,7 @@ impl<S: Store> Engine<S> {
                 Err(e) => warn!(error = %e, "the stored device list could not be read"),
             }
         }
+        self.devices_to_announce();
         if let Some(bytes) = self.settings.get(JOINING) {
             self.devices.joining = decode_joining(bytes);
         }
@@ -115,6 +116,7 @@ impl<S: Store> Engine<S> {
         now: Time,
         code: LinkCode,
         name: &str,
+        mailbox: bool,
     ) -> Result<IdentityKey, EngineError> {
         check_name(name)?;
         if self.devices.own.is_some()
@@ -141,6 +143,7 @@ impl<S: Store> Engine<S> {
             account: code.account,
             secret: code.secret,
             name: name.to_owned(),
+            mailbox,
         };
         self.put_setting(JOINING, encode_joining(&joining));
         self.devices.joining = Some(joining);
@@ -225,6 +228,19 @@ impl<S: Store> Engine<S> {
             .collect()
     }
 
+    /// Whether this device is its account's mailbox: run as one, or linked
+    /// as one.
+    pub fn is_mailbox(&self) -> bool {
+        let me = self.identity.key();
+        self.config.mailbox
+            || self
+                .devices
+                .own
+                .iter()
+                .flat_map(|l| l.devices())
+                .any(|d| d.key() == me && d.mailbox)
+    }
+
     /// Whether a session with `peer` is wanted for linking.
     pub(super) fn joining_holder(&self, peer: &IdentityKey) -> bool {
         self.devices
@@ -242,6 +258,7 @@ impl<S: Store> Engine<S> {
             let request = Payload::LinkRequest {
                 secret: j.secret,
                 name: j.name.clone(),
+                mailbox: j.mailbox,
             };
             self.send_payload(peer, &request);
             return;
@@ -267,6 +284,7 @@ impl<S: Store> Engine<S> {
         if !self.send_payload(peer, &Payload::Devices(Box::new(list.clone()))) {
             return;
         }
+        self.devices.unannounced.remove(peer);
         let me = self.identity.key();
         let cards: Vec<ContactCard> = list
             .devices()
@@ -279,23 +297,56 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Tells every contact with a session up (but `except`) the new list.
-    fn announce_devices(&mut self, _now: Time, except: Option<&IdentityKey>) {
+    /// Tells every contact with a session up (but `except`) the new list,
+    /// and starts sessions with those in reach that have none.
+    fn announce_devices(&mut self, now: Time, except: Option<&IdentityKey>) {
         let peers: Vec<IdentityKey> = self
-            .contacts
-            .values()
-            .filter(|c| c.origin != ContactOrigin::Request && Some(&c.identity) != except)
-            .map(|c| c.identity)
-            .filter(|k| self.has_session(k))
+            .unannounced()
+            .into_iter()
+            .filter(|k| Some(k) != except)
             .collect();
         for peer in peers {
-            self.send_devices(&peer);
+            if self.has_session(&peer) {
+                self.send_devices(&peer);
+            } else {
+                self.service_peer(now, &peer);
+            }
         }
+    }
+
+    /// Every contact is to hear this account's list, when it says more
+    /// than "one device" (after start-up, linking, revoking).
+    fn devices_to_announce(&mut self) {
+        let multi = self
+            .devices
+            .own
+            .as_ref()
+            .is_some_and(|l| l.devices().len() > 1 || !l.revoked().is_empty());
+        self.devices.unannounced = if multi {
+            self.contacts
+                .values()
+                .filter(|c| c.origin != ContactOrigin::Request)
+                .map(|c| c.identity)
+                .collect()
+        } else {
+            Default::default()
+        };
+    }
+
+    /// Whether `peer` is still to hear this account's list.
+    pub(super) fn to_announce(&self, peer: &IdentityKey) -> bool {
+        self.devices.unannounced.contains(peer)
+    }
+
+    /// Contacts still to hear this account's list.
+    pub(super) fn unannounced(&self) -> Vec<IdentityKey> {
+        self.devices.unannounced.iter().copied().collect()
     }
 
     fn set_own_list(&mut self, list: DeviceList) {
         self.put_setting(OWN_LIST, list.encode());
         self.devices.own = Some(list);
+        self.devices_to_announce();
         self.contacts_changed();
         self.after_commit
             .push(AfterCommit::Event(Event::DevicesChanged));
@@ -308,6 +359,7 @@ impl<S: Store> Engine<S> {
         peer: IdentityKey,
         secret: [u8; 16],
         name: String,
+        mailbox: bool,
     ) {
         let Some((want, expires)) = self.devices.offer.take() else {
             debug!("a link request with no code handed out");
@@ -338,7 +390,7 @@ impl<S: Store> Engine<S> {
                 }
             },
         };
-        if let Err(e) = list.add(&self.identity, card.binding().clone(), &name, false) {
+        if let Err(e) = list.add(&self.identity, card.binding().clone(), &name, mailbox) {
             warn!(error = %e, "the new device could not be added");
             return;
         }
@@ -515,7 +567,8 @@ fn encode_joining(j: &Joining) -> Vec<u8> {
     w.raw(j.holder.as_bytes())
         .raw(j.account.as_bytes())
         .raw(&j.secret)
-        .short_bytes(j.name.as_bytes());
+        .short_bytes(j.name.as_bytes())
+        .u8(u8::from(j.mailbox));
     w.into_vec()
 }
 
@@ -529,6 +582,7 @@ fn decode_joining(bytes: &[u8]) -> Option<Joining> {
             .short_str(crate::devices::MAX_DEVICE_NAME, "device name")
             .ok()?
             .to_owned(),
+        mailbox: r.u8("mailbox flag").ok()? == 1,
     };
     r.finish().ok()?;
     Some(j)

@@ -171,7 +171,7 @@ impl<S: Store> Engine<S> {
             Payload::Receipt { kind, ids } => {
                 for id in ids {
                     match kind {
-                        ReceiptKind::Delivered => {
+                        ReceiptKind::Delivered | ReceiptKind::Held => {
                             let meshed = self.outbox.is_meshed(&peer, &id);
                             if let Some(record) = self.outbox.remove(&peer, &id) {
                                 if meshed {
@@ -184,9 +184,12 @@ impl<S: Store> Engine<S> {
                                 }
                                 let peer = record.peer;
                                 // A gateway's receipt says it has the message,
-                                // not that the far side does.
+                                // not that the far side does; a mailbox's, that
+                                // it holds it for devices that do not yet.
                                 let state = if record.remote.is_some() && !self.config.gateway {
                                     DeliveryState::Relayed
+                                } else if kind == ReceiptKind::Held {
+                                    DeliveryState::Held
                                 } else {
                                     DeliveryState::Delivered
                                 };
@@ -234,9 +237,14 @@ impl<S: Store> Engine<S> {
                 peer: conversation,
                 id,
                 sent_at,
+                incoming,
                 text,
-            } => self.on_copy(now, peer, conversation, id, sent_at, text),
-            Payload::LinkRequest { secret, name } => self.on_link_request(now, peer, secret, name),
+            } => self.on_copy(now, peer, conversation, id, sent_at, incoming, text),
+            Payload::LinkRequest {
+                secret,
+                name,
+                mailbox,
+            } => self.on_link_request(now, peer, secret, name, mailbox),
             Payload::LinkContact(contact) => self.on_link_contact(now, peer, *contact),
             Payload::Keepalive => {}
             Payload::Prekeys(bundle) => self.on_prekeys(now, &peer, *bundle),

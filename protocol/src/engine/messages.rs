@@ -78,6 +78,7 @@ impl<S: Store> Engine<S> {
                 peer: record.peer,
                 id: record.id,
                 sent_at: record.sent_at,
+                incoming: record.direction == Direction::Incoming,
                 text: record.text,
             };
         }
@@ -117,6 +118,7 @@ impl<S: Store> Engine<S> {
             && !self.groups.wants_session(peer)
             && !self.files.wants_session(peer)
             && !self.joining_holder(peer)
+            && !self.to_announce(peer)
         {
             return 0;
         }
@@ -214,10 +216,16 @@ impl<S: Store> Engine<S> {
     }
 
     pub(super) fn send_receipts(&mut self, now: Time) {
+        // A mailbox holds; only the devices people use deliver.
+        let kind = if self.is_mailbox() {
+            ReceiptKind::Held
+        } else {
+            ReceiptKind::Delivered
+        };
         for (peer, ids) in std::mem::take(&mut self.receipts) {
             for chunk in ids.chunks(MAX_RECEIPT_IDS) {
                 let receipt = Payload::Receipt {
-                    kind: ReceiptKind::Delivered,
+                    kind,
                     ids: chunk.to_vec(),
                 };
                 // Without a session, the receipt goes through the mesh; without
@@ -289,12 +297,23 @@ impl<S: Store> Engine<S> {
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
         self.after_commit.push(AfterCommit::Receipt(device, id));
+        if self.is_mailbox() && record.file.is_none() && record.remote.is_none() {
+            // Held for the account's other devices: handed to each when in
+            // reach, like anything queued.
+            for sibling in self.siblings() {
+                if self.outbox.push(sibling, record.clone(), false).is_ok() {
+                    self.after_commit.push(AfterCommit::Durable(sibling, id));
+                }
+            }
+        }
         self.after_commit
             .push(AfterCommit::Event(Event::MessageReceived(record)));
     }
 
-    /// Another device of ours says what it sent to `conversation`: kept as
-    /// our own outgoing message (once), acknowledged to that device.
+    /// Another device of ours says what it sent to `conversation` (or, a
+    /// mailbox, what `conversation` sent): kept once, acknowledged to that
+    /// device; a held message is then delivered, and its sender told.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_copy(
         &mut self,
         now: Time,
@@ -302,6 +321,7 @@ impl<S: Store> Engine<S> {
         conversation: IdentityKey,
         id: MessageId,
         sent_at: Time,
+        incoming: bool,
         text: String,
     ) {
         if !self.is_sibling(&from) || !self.contacts.contains_key(&conversation) {
@@ -327,21 +347,39 @@ impl<S: Store> Engine<S> {
         let record = MessageRecord {
             peer: conversation,
             id,
-            direction: Direction::Outgoing,
+            direction: if incoming {
+                Direction::Incoming
+            } else {
+                Direction::Outgoing
+            },
             text,
             sent_at,
             local_at: now,
-            state: DeliveryState::Sent,
+            state: if incoming {
+                DeliveryState::Received
+            } else {
+                DeliveryState::Sent
+            },
             remote: None,
             file: None,
         };
         self.staged.insert((conversation, id));
-        self.batch.push(StoreOp::PutMessage(Box::new(record)));
-        self.after_commit
-            .push(AfterCommit::Event(Event::MessageState {
-                peer: conversation,
-                id,
-                state: DeliveryState::Sent,
-            }));
+        self.batch
+            .push(StoreOp::PutMessage(Box::new(record.clone())));
+        if incoming {
+            // Its sender's device hears "delivered" from here (the
+            // mailbox only said "held").
+            self.after_commit
+                .push(AfterCommit::Receipt(conversation, id));
+            self.after_commit
+                .push(AfterCommit::Event(Event::MessageReceived(record)));
+        } else {
+            self.after_commit
+                .push(AfterCommit::Event(Event::MessageState {
+                    peer: conversation,
+                    id,
+                    state: DeliveryState::Sent,
+                }));
+        }
     }
 }

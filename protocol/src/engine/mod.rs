@@ -283,6 +283,7 @@ impl<S: Store> Engine<S> {
         }
         let mut peers: Vec<IdentityKey> = self.outbox.peers().copied().collect();
         peers.extend(self.devices.joining.as_ref().map(|j| j.holder));
+        peers.extend(self.unannounced());
         for peer in peers {
             self.service_peer(now, &peer);
         }

@@ -148,6 +148,10 @@ pub struct Config {
     /// This node is a gateway to another network: the texts it sends with a
     /// `remote` come *from* that address, and a receipt means delivered.
     pub gateway: bool,
+    /// This device is its account's mailbox (always on): it answers
+    /// "held", never "delivered", and hands what it holds to the
+    /// account's other devices (docs/DEVICES.md).
+    pub mailbox: bool,
 }
 
 impl Config {
@@ -170,6 +174,7 @@ impl Config {
             unknown_per_minute: 64,
             mesh: MeshConfig::default(),
             gateway: false,
+            mailbox: false,
         }
     }
 }
@@ -235,6 +240,9 @@ pub(super) struct Devices {
     /// Joining an account (new device): the holder we ask, the account, the
     /// secret we prove, the name we asked for.
     pub(super) joining: Option<Joining>,
+    /// Contacts that have not heard this account's current list yet: a
+    /// session is opened with each when in reach, to tell them.
+    pub(super) unannounced: BTreeSet<IdentityKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +251,7 @@ pub(super) struct Joining {
     pub(super) account: IdentityKey,
     pub(super) secret: [u8; 16],
     pub(super) name: String,
+    pub(super) mailbox: bool,
 }
 
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);
