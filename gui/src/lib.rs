@@ -1651,6 +1651,7 @@ fn state_name(state: &str) -> String {
     match state {
         "queued" => tr!("state-queued"),
         "sent" => tr!("state-sent"),
+        "held" => tr!("state-held"),
         "delivered" => tr!("state-delivered"),
         "read" => tr!("state-read"),
         "received" => tr!("state-received"),

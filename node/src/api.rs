@@ -226,6 +226,14 @@ pub struct ContactInfo {
     /// (Noise X to their static key: meet once to fix it).
     #[serde(default)]
     pub offline: String,
+    /// How many devices speak for this contact (their device list; 1 until
+    /// they link another).
+    #[serde(default = "one")]
+    pub devices: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn cairn_kind() -> String {

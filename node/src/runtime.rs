@@ -795,7 +795,11 @@ impl Node {
             links,
             lan,
             tor,
-            contacts: self.engine.contacts().count(),
+            contacts: self
+                .engine
+                .contacts()
+                .filter(|c| c.origin != cairn_protocol::ContactOrigin::Device)
+                .count(),
             outbox: self.engine.outbox_len(),
             dropped_frames: self.dropped_frames,
             sessions: self.engine.session_count(),

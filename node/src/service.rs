@@ -50,6 +50,7 @@ pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<Co
             None => "none",
         }
         .to_owned(),
+        devices: engine.devices_of(peer).len(),
     })
 }
 

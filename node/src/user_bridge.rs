@@ -200,6 +200,7 @@ pub fn contact_info(engine: &Engine<RedbStore>, c: &Bridged) -> ContactInfo {
         .map(|g| g.display_name().to_owned())
         .unwrap_or_else(|| c.gateway.short());
     ContactInfo {
+        devices: 1,
         id: format!("xmpp:{}", c.jid),
         name: c.name.clone(),
         alias: None,

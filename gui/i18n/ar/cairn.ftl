@@ -70,6 +70,7 @@ file-receiving = جارٍ الاستلام { $percent }٪
 state-queued = في الانتظار
 state-sent = أُرسلت
 state-delivered = وصلت
+state-held = محفوظة في صندوق بريدهم
 state-read = قُرئت
 state-failed = فشلت
 state-carried = في الطريق

@@ -69,6 +69,7 @@ file-receiving = receiving { $percent }%
 state-queued = queued
 state-sent = sent
 state-delivered = delivered
+state-held = held by their mailbox
 state-read = read
 state-failed = failed
 state-carried = carried

@@ -70,6 +70,7 @@ file-receiving = در حال دریافت { $percent }٪
 state-queued = در صف
 state-sent = فرستاده شد
 state-delivered = رسید
+state-held = در صندوق پستی‌شان
 state-read = خوانده شد
 state-failed = ناموفق
 state-carried = در راه

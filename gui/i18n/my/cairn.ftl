@@ -70,6 +70,7 @@ file-receiving = ရယူနေသည် { $percent }%
 state-queued = တန်းစီထားသည်
 state-sent = ပို့ပြီး
 state-delivered = ရောက်ပြီး
+state-held = ၎င်းတို့၏ စာတိုက်ပုံးတွင် ရှိသည်
 state-read = ဖတ်ပြီး
 state-failed = မအောင်မြင်
 state-carried = သယ်ဆောင်နေသည်

@@ -70,6 +70,7 @@ file-receiving = получение { $percent }%
 state-queued = в очереди
 state-sent = отправлено
 state-delivered = доставлено
+state-held = у их почтового ящика
 state-read = прочитано
 state-failed = не доставлено
 state-carried = в пути

@@ -70,6 +70,7 @@ file-receiving = 正在接收 { $percent }%
 state-queued = 排队中
 state-sent = 已发送
 state-delivered = 已送达
+state-held = 已存于对方信箱
 state-read = 已读
 state-failed = 失败
 state-carried = 转运中

@@ -216,6 +216,21 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// The devices that speak for `account` now, as far as this device
+    /// knows (its own key alone until a list says more).
+    pub fn devices_of(&self, account: &IdentityKey) -> Vec<IdentityKey> {
+        if account == &self.account_key() {
+            return match &self.devices.own {
+                Some(list) => list.devices().iter().map(|d| d.key()).collect(),
+                None => vec![*account],
+            };
+        }
+        match self.devices.views.get(account) {
+            Some(view) => view.devices().map(|d| d.key()).collect(),
+            None => vec![*account],
+        }
+    }
+
     /// This account's other devices that are known contacts.
     pub(super) fn siblings(&self) -> Vec<IdentityKey> {
         let me = self.identity.key();
