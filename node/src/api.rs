@@ -674,7 +674,7 @@ impl Notice {
                 id: r.id.to_string(),
                 state: transfer_state(r.state).to_owned(),
             },
-            Event::DevicesChanged => Notice::Devices,
+            Event::DevicesChanged | Event::DeviceLinked { .. } => Notice::Devices,
             Event::DeviceListRefused { peer, error } => Notice::DeviceListRefused {
                 peer: peer.to_string(),
                 reason: error.to_string(),

@@ -61,6 +61,26 @@ pub struct NodeConfig {
     pub ble: BleSettings,
     pub gateway: GatewaySettings,
     pub mailbox: MailboxSettings,
+    pub devices: DevicesSettings,
+}
+
+/// What a newly linked device gets of the past (docs/DEVICES.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevicesSettings {
+    /// Messages of the last this many days.
+    pub history_days: u32,
+    /// At most this many messages per conversation.
+    pub history_max: usize,
+}
+
+impl Default for DevicesSettings {
+    fn default() -> Self {
+        Self {
+            history_days: 30,
+            history_max: 10_000,
+        }
+    }
 }
 
 /// Run as this account's mailbox: an always-on device that holds what

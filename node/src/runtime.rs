@@ -215,6 +215,8 @@ struct Node {
     /// Reads of a file that may be finished in memory but not yet on disk:
     /// asked again after the next commits (with how many tries are left).
     file_reads: Vec<(Call, u8)>,
+    /// How much history a newly linked device gets (`[devices]`).
+    history: crate::profile::DevicesSettings,
 }
 
 /// How many commits a file read waits for before its answer stands. The last
@@ -332,6 +334,7 @@ pub async fn start(
         looked_for,
         dropped_frames: 0,
         file_reads: Vec::new(),
+        history: options.config.devices.clone(),
     };
     let task = tokio::spawn(node.run(link_rx, call_rx, from_xmpp, link_tx.clone()));
     Ok((
@@ -829,7 +832,10 @@ impl Node {
                 return;
             }
             for event in reacted.drain(..) {
-                self.bridge_event(&event);
+                match event {
+                    Event::DeviceLinked { device } => self.hand_history(device),
+                    event => self.bridge_event(&event),
+                }
             }
         }
     }
@@ -854,7 +860,7 @@ impl Node {
                 Output::Close { link, reason } => self.close_link(link, reason),
                 Output::Event(event) => {
                     log_event(&event);
-                    if bridges_react_to(&event) {
+                    if bridges_react_to(&event) || matches!(event, Event::DeviceLinked { .. }) {
                         reacted.push(event.clone());
                     }
                     if let (Event::ContactAdded { peer, .. }, Some(tor)) = (&event, &self.tor)
@@ -866,6 +872,38 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// A device was just linked: it gets the recent history, oldest first,
+    /// within `[devices]` history_days and history_max per conversation.
+    fn hand_history(&mut self, device: cairn_protocol::IdentityKey) {
+        let window = Duration::from_secs(u64::from(self.history.history_days) * 24 * 3600);
+        let since = now().as_millis().saturating_sub(window.as_millis() as u64);
+        let peers: Vec<cairn_protocol::IdentityKey> = self
+            .engine
+            .contacts()
+            .filter(|c| c.origin == cairn_protocol::ContactOrigin::Invite)
+            .map(|c| c.identity)
+            .collect();
+        let mut records = Vec::new();
+        for peer in peers {
+            match self
+                .engine
+                .store()
+                .history(&peer, Some(self.history.history_max))
+            {
+                Ok(history) => records.extend(
+                    history
+                        .into_iter()
+                        .filter(|m| m.sent_at.as_millis() >= since),
+                ),
+                Err(e) => warn!(error = %e, "history could not be read for the new device"),
+            }
+        }
+        records.sort_by_key(|m| (m.sent_at, m.id.0));
+        let offered = records.len();
+        let queued = self.engine.hand_history(now(), &device, records);
+        info!(offered, queued, device = %device.short(), "history handed to the new device");
     }
 
     /// Hands an event to the gateway (if this node is one) or to the user's
@@ -947,6 +985,7 @@ fn log_event(event: &Event) {
         Event::Bridge { peer, .. } => debug!(peer = %peer.short(), "bridge signal"),
         // File names are message content: not logged.
         Event::DevicesChanged => info!("this account's devices changed"),
+        Event::DeviceLinked { device } => info!(device = %device.short(), "a device was linked"),
         Event::DeviceListRefused { peer, error } => warn!(
             peer = %peer.short(),
             %error,

@@ -31,6 +31,9 @@ struct Entry {
     attempts: u32,
     /// Handed to the mesh (sealed one way) as well.
     meshed: bool,
+    /// Past history handed to a newly linked device: sent in sessions
+    /// only, never through the mesh.
+    history: bool,
 }
 
 #[derive(Debug, Default)]
@@ -114,10 +117,34 @@ impl Outbox {
                 last_sent: None,
                 attempts: 0,
                 meshed: false,
+                history: false,
             },
         );
         self.len += 1;
         Ok(())
+    }
+
+    /// Queues a stored message of the past for the newly linked device
+    /// `to` (durable already; sent in sessions only).
+    pub fn push_history(
+        &mut self,
+        to: IdentityKey,
+        record: MessageRecord,
+    ) -> Result<(), OutboxFull> {
+        let id = record.id;
+        self.push(to, record, true)?;
+        if let Some(entry) = self.entry_mut(&to, &id) {
+            entry.history = true;
+        }
+        Ok(())
+    }
+
+    /// Whether the entry for `to` under `id` is past history.
+    pub fn is_history(&self, to: &IdentityKey, id: &MessageId) -> bool {
+        self.peers
+            .get(to)
+            .and_then(|q| q.entries.get(q.by_id.get(id)?))
+            .is_some_and(|e| e.history)
     }
 
     /// The record queued for `to` under `id`.
@@ -153,7 +180,7 @@ impl Outbox {
             .map(|q| {
                 q.entries
                     .values()
-                    .filter(|e| e.durable && !e.meshed)
+                    .filter(|e| e.durable && !e.meshed && !e.history)
                     .map(|e| e.record.clone())
                     .collect()
             })

@@ -18,9 +18,10 @@
 //!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
 //!   kind 11 Prekeys   bundle (see [`crate::prekeys`]; only inside a live session)
 //!   kind 12 Devices   list:bytes32 (≤ MAX_LIST_LEN; see [`crate::devices`])
-//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 incoming:u8 (0|1) text:bytes32
+//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 flags:u8 text:bytes32
 //!                     (between one person's devices: a text one of them sent to `peer`,
-//!                     or, from a mailbox, one `peer` sent)
+//!                     or, from a mailbox, one `peer` sent; flags: 1 incoming,
+//!                     2 history handed to a newly linked device)
 //!   kind 14 LinkRequest secret:[16] name:bytes8 mailbox:u8 (0|1)
 //!                     (a new device asks to join the account)
 //!   kind 15 LinkContact contact:bytes16 (a contact handed to a newly linked device)
@@ -116,6 +117,8 @@ pub enum Payload {
         id: MessageId,
         sent_at: Time,
         incoming: bool,
+        /// Past history handed to a newly linked device (not news).
+        history: bool,
         text: String,
     },
     /// A new device proves it holds the one-time link code.
@@ -231,13 +234,14 @@ impl Payload {
                 id,
                 sent_at,
                 incoming,
+                history,
                 text,
             } => {
                 w.u8(13)
                     .raw(peer.as_bytes())
                     .raw(&id.0)
                     .u64(sent_at.as_millis())
-                    .u8(u8::from(*incoming))
+                    .u8(u8::from(*incoming) | (u8::from(*history) << 1))
                     .long_bytes(text.as_bytes());
             }
             Payload::LinkRequest {
@@ -426,13 +430,26 @@ impl Payload {
                 DeviceList::decode(r.long_bytes(MAX_LIST_LEN, "device list")?)
                     .map_err(|_| DecodeError::Invalid("device list"))?,
             )),
-            13 => Payload::Copy {
-                peer: IdentityKey::decode(&mut r)?,
-                id: MessageId(r.array("message id")?),
-                sent_at: Time::from_millis(r.u64("sent at")?),
-                incoming: flag(&mut r, "incoming flag")?,
-                text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
-            },
+            13 => {
+                let peer = IdentityKey::decode(&mut r)?;
+                let id = MessageId(r.array("message id")?);
+                let sent_at = Time::from_millis(r.u64("sent at")?);
+                let flags = r.u8("copy flags")?;
+                if flags > 3 {
+                    return Err(DecodeError::UnknownKind {
+                        field: "copy flags",
+                        kind: flags,
+                    });
+                }
+                Payload::Copy {
+                    peer,
+                    id,
+                    sent_at,
+                    incoming: flags & 1 != 0,
+                    history: flags & 2 != 0,
+                    text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
+                }
+            }
             14 => Payload::LinkRequest {
                 secret: r.array("link secret")?,
                 name: r.short_str(MAX_DEVICE_NAME, "device name")?.to_owned(),

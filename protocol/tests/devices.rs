@@ -372,3 +372,72 @@ fn only_a_mailbox_forwards_and_it_only_says_held() {
     assert_eq!(net.nodes[PHONE].engine.outbox_len(), 0);
     assert!(net.nodes[BOB].engine.contact(&phone).is_some());
 }
+
+/// The new device gets the past: what the laptop exchanged with bob before
+/// the link, both ways, in order, already read, and no news to anyone.
+#[test]
+fn a_linked_device_gets_the_history() {
+    let mut net = Net::new(&["alice", "alice", "bob"]);
+    net.befriend(LAPTOP, BOB);
+    net.connect(LAPTOP, BOB);
+    for i in 0..20 {
+        net.advance(Duration::from_millis(10));
+        if i % 2 == 0 {
+            net.send(BOB, LAPTOP, &format!("old {i}"));
+        } else {
+            net.send(LAPTOP, BOB, &format!("old {i}"));
+        }
+    }
+    let now = net.now;
+    let code = net.nodes[LAPTOP]
+        .engine
+        .link_offer(now, Duration::from_secs(600))
+        .unwrap();
+    net.nodes[PHONE]
+        .engine
+        .join_account(now, code, "phone", false)
+        .unwrap();
+    net.nodes[PHONE].engine.flush(now).unwrap();
+    net.connect(LAPTOP, PHONE);
+    let linked = net.nodes[LAPTOP].events.iter().find_map(|e| match e {
+        Event::DeviceLinked { device } => Some(*device),
+        _ => None,
+    });
+    assert_eq!(linked, Some(net.key(PHONE)));
+    let past = net.history(LAPTOP, BOB);
+    let (phone, bob) = (net.key(PHONE), net.key(BOB));
+    let queued = net.nodes[LAPTOP]
+        .engine
+        .hand_history(now, &phone, past.clone());
+    assert_eq!(queued, 20);
+    net.nodes[LAPTOP].engine.flush(now).unwrap();
+    net.pump();
+    let got = net.history(PHONE, BOB);
+    let picture = |h: &[cairn_protocol::MessageRecord]| -> Vec<(String, Direction)> {
+        h.iter().map(|m| (m.text.clone(), m.direction)).collect()
+    };
+    assert_eq!(picture(&got), picture(&past));
+    assert!(
+        got.iter()
+            .all(|m| matches!(m.state, DeliveryState::Read | DeliveryState::Delivered))
+    );
+    assert!(
+        !net.nodes[PHONE]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::MessageReceived(_))),
+        "history is not news"
+    );
+    assert_eq!(net.nodes[LAPTOP].engine.outbox_len(), 0, "all acknowledged");
+    // Handed again (a second link code, say): nothing twice.
+    let now = net.now;
+    let again = net.nodes[LAPTOP]
+        .engine
+        .hand_history(now, &phone, past.clone());
+    assert_eq!(again, 20);
+    net.nodes[LAPTOP].engine.flush(net.now).unwrap();
+    net.pump();
+    assert_eq!(net.history(PHONE, BOB).len(), 20);
+    // Only a device of ours gets it.
+    assert_eq!(net.nodes[LAPTOP].engine.hand_history(now, &bob, past), 0);
+}

@@ -55,6 +55,11 @@ fn a_second_device_links_and_both_write_to_bob() {
     bob.ok(&["verify", "alice", "--confirm"]);
     laptop.start();
     bob.start();
+    // Some history before the phone exists.
+    bob.send("alice", "old news");
+    assert!(wait_until(PATIENCE, || texts(&laptop, "bob", "in") == ["old news"]));
+    laptop.send("bob", "old reply");
+    assert!(wait_until(PATIENCE, || texts(&bob, "alice", "in") == ["old reply"]));
 
     // `device link` needs the node that will answer the new device.
     let mut phone = link(&laptop, lab.host(1), "phone", &[]);
@@ -85,6 +90,14 @@ fn a_second_device_links_and_both_write_to_bob() {
     // The phone has bob (under the laptop's alias for him).
     let contacts = phone.json(&["contacts"]);
     assert_eq!(contacts[0]["name"], "bob", "{contacts}");
+    // The phone got the history, both ways, in order, already read.
+    assert!(
+        wait_until(PATIENCE, || texts(&phone, "bob", "in") == ["old news"]
+            && texts(&phone, "bob", "out") == ["old reply"]),
+        "{:?}",
+        phone.messages("bob")
+    );
+    assert_eq!(phone.state_of("bob", "old news").as_deref(), Some("read"));
     // Bob learns the phone; alice stays one contact, still verified.
     assert!(
         wait_until(PATIENCE, || alice_at(&bob)["devices"] == 2),
@@ -97,7 +110,8 @@ fn a_second_device_links_and_both_write_to_bob() {
     bob.send("alice", "hi alice");
     for device in [&laptop, &phone] {
         assert!(
-            wait_until(PATIENCE, || texts(device, "bob", "in") == ["hi alice"]),
+            wait_until(PATIENCE, || texts(device, "bob", "in")
+                == ["old news", "hi alice"]),
             "{} did not get it: {:?}",
             device.name,
             device.messages("bob")
@@ -106,9 +120,9 @@ fn a_second_device_links_and_both_write_to_bob() {
     // Alice writes from each; bob sees one conversation, in order.
     phone.send("bob", "from the phone");
     assert!(wait_until(PATIENCE, || texts(&bob, "alice", "in")
-        == ["from the phone"]));
+        == ["old reply", "from the phone"]));
     laptop.send("bob", "from the laptop");
-    let both = ["from the phone", "from the laptop"];
+    let both = ["old reply", "from the phone", "from the laptop"];
     assert!(
         wait_until(PATIENCE, || texts(&bob, "alice", "in") == both),
         "{:?}",
@@ -122,7 +136,7 @@ fn a_second_device_links_and_both_write_to_bob() {
             device.name,
             device.messages("bob")
         );
-        assert_eq!(texts(device, "bob", "in"), ["hi alice"]);
+        assert_eq!(texts(device, "bob", "in"), ["old news", "hi alice"]);
     }
     assert!(wait_until(PATIENCE, || {
         bob.state_of("alice", "hi alice").as_deref() == Some("delivered")

@@ -16,6 +16,7 @@ use crate::contact::{Contact, ContactOrigin};
 use crate::devices::{DeviceList, DeviceView, LinkCode, check_name};
 use crate::identity::IdentityKey;
 use crate::invite::ContactCard;
+use crate::message::MessageRecord;
 use crate::payload::Payload;
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
@@ -214,6 +215,37 @@ impl<S: Store> Engine<S> {
                 .filter(|k| self.contacts.contains_key(k))
                 .collect(),
         }
+    }
+
+    /// Queues stored messages of the past (texts, oldest first) for
+    /// `device`, a device of ours just linked; they go in sessions only.
+    /// Returns how many were queued (the outbox bounds them).
+    pub fn hand_history(
+        &mut self,
+        now: Time,
+        device: &IdentityKey,
+        records: Vec<MessageRecord>,
+    ) -> usize {
+        if !self.is_sibling(device) {
+            return 0;
+        }
+        let mut queued = 0;
+        for record in records {
+            if record.file.is_some() || record.remote.is_some() {
+                continue;
+            }
+            if self.outbox.push_history(*device, record).is_err() {
+                warn!(
+                    queued,
+                    "the outbox is full: the rest of the history stays behind"
+                );
+                break;
+            }
+            queued += 1;
+        }
+        self.service_peer(now, device);
+        self.pump(now);
+        queued
     }
 
     /// The devices that speak for `account` now, as far as this device
@@ -415,6 +447,8 @@ impl<S: Store> Engine<S> {
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);
         self.set_own_list(list.clone());
+        self.after_commit
+            .push(AfterCommit::Event(Event::DeviceLinked { device: peer }));
         // Hand the new device the list, its siblings and every contact.
         self.send_payload(&peer, &Payload::Devices(Box::new(list)));
         let handed: Vec<Payload> = self

@@ -79,6 +79,7 @@ impl<S: Store> Engine<S> {
                 id: record.id,
                 sent_at: record.sent_at,
                 incoming: record.direction == Direction::Incoming,
+                history: self.outbox.is_history(to, &record.id),
                 text: record.text,
             };
         }
@@ -322,6 +323,7 @@ impl<S: Store> Engine<S> {
         id: MessageId,
         sent_at: Time,
         incoming: bool,
+        history: bool,
         text: String,
     ) {
         if !self.is_sibling(&from) || !self.contacts.contains_key(&conversation) {
@@ -355,10 +357,12 @@ impl<S: Store> Engine<S> {
             text,
             sent_at,
             local_at: now,
-            state: if incoming {
-                DeliveryState::Received
-            } else {
-                DeliveryState::Sent
+            // History is what the other device had already seen through.
+            state: match (incoming, history) {
+                (true, false) => DeliveryState::Received,
+                (true, true) => DeliveryState::Read,
+                (false, false) => DeliveryState::Sent,
+                (false, true) => DeliveryState::Delivered,
             },
             remote: None,
             file: None,
@@ -366,7 +370,14 @@ impl<S: Store> Engine<S> {
         self.staged.insert((conversation, id));
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
-        if incoming {
+        if history {
+            self.after_commit
+                .push(AfterCommit::Event(Event::MessageState {
+                    peer: conversation,
+                    id,
+                    state: record.state,
+                }));
+        } else if incoming {
             // Its sender's device hears "delivered" from here (the
             // mailbox only said "held").
             self.after_commit

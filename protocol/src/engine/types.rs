@@ -66,6 +66,11 @@ pub enum Event {
     /// This profile's own devices changed: one was linked or revoked, or
     /// this device finished joining its account.
     DevicesChanged,
+    /// This device (holding the account key) linked `device`: the driver
+    /// hands it the recent history ([`crate::Engine::hand_history`]).
+    DeviceLinked {
+        device: IdentityKey,
+    },
     /// A contact's device list was refused (signed by a key other than
     /// their account's, or otherwise invalid). Show this loudly: someone may
     /// be trying to add a device to their account.
