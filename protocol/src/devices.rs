@@ -581,6 +581,38 @@ mod tests {
         assert!(back.contains(&phone.key()) && back.contains(&alice.key()));
     }
 
+    #[test]
+    fn a_link_code_round_trips_and_hostile_ones_are_refused() {
+        let alice = id(1);
+        let card = ContactCard::new(
+            &alice,
+            "alice",
+            vec![],
+            crate::time::Time::from_secs(5),
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+        let code = LinkCode {
+            account: alice.key(),
+            secret: [9; 16],
+            card,
+        };
+        let uri = code.to_uri();
+        assert_eq!(LinkCode::from_uri(&uri.to_ascii_uppercase()), Ok(code.clone()));
+        assert!(!format!("{code:?}").contains("9, 9"), "the secret is not shown");
+        for bad in [
+            "",
+            "cairn:link:",
+            "cairn:abc",
+            &uri[..uri.len() - 3],
+            &format!("{uri}aa"),
+            &uri.replace("cairn:link:", "cairn:"),
+            &"cairn:link:a".repeat(4000),
+        ] {
+            assert!(LinkCode::from_uri(bad).is_err(), "{bad:.40}");
+        }
+    }
+
     /// The multi-device issue: "a removal must win over a concurrent re-add".
     /// Two holders of the account key start from the same list; one revokes
     /// the phone while the other renames it (a re-add). Whatever order a

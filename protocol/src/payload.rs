@@ -562,6 +562,88 @@ mod tests {
         }
     }
 
+    /// The payloads between one person's devices round-trip, and their
+    /// flags and bounds are checked. `CAIRN_WRITE_SEEDS=1` writes them as
+    /// seeds of the `payload` fuzz target.
+    #[test]
+    fn device_payloads_round_trip_and_bad_flags_are_refused() {
+        use crate::contact::{Contact, ContactOrigin};
+        use crate::identity::Identity;
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let alice = Identity::generate(&mut rng);
+        let phone = Identity::generate(&mut rng);
+        let mut list = DeviceList::first(&alice, "laptop").unwrap();
+        list.add(&alice, phone.binding().clone(), "phone", true)
+            .unwrap();
+        let card = ContactCard::new(
+            &phone,
+            "alice",
+            vec![],
+            Time::from_secs(1),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        let mut contact = Contact::new(card, Some("Al".into()), ContactOrigin::Invite, Time::ZERO);
+        contact.verified = true;
+        let all = [
+            Payload::Devices(Box::new(list)),
+            Payload::Copy {
+                peer: alice.key(),
+                id: MessageId([1; 16]),
+                sent_at: Time::from_secs(9),
+                incoming: true,
+                history: true,
+                text: "held for you".into(),
+            },
+            Payload::LinkRequest {
+                secret: [7; 16],
+                name: "phone".into(),
+                mailbox: true,
+            },
+            Payload::LinkContact(Box::new(contact)),
+        ];
+        for (n, p) in all.iter().enumerate() {
+            let enc = p.encode_padded();
+            assert_eq!(Payload::decode_padded(&enc).as_ref(), Ok(p));
+            if std::env::var_os("CAIRN_WRITE_SEEDS").is_some() {
+                let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/payload");
+                std::fs::write(format!("{dir}/devices-{n}"), &enc).unwrap();
+            }
+        }
+        if std::env::var_os("CAIRN_WRITE_SEEDS").is_some() {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/records");
+            let Payload::LinkContact(c) = &all[3] else {
+                unreachable!()
+            };
+            let mut device = (**c).clone();
+            device.origin = ContactOrigin::Device;
+            device.account = Some(alice.key());
+            std::fs::write(format!("{dir}/device-contact"), device.encode()).unwrap();
+            let code = crate::devices::LinkCode {
+                account: alice.key(),
+                secret: [3; 16],
+                card: device.card.clone(),
+            };
+            std::fs::write(format!("{dir}/link-code"), code.to_uri()).unwrap();
+        }
+        // A copy's flags beyond "incoming" and "history", a mailbox flag
+        // that is not 0 or 1: refused.
+        let copy = all[1].encode_padded();
+        let flags_at = 4 + 2 + 32 + 16 + 8;
+        let mut bad = copy.clone();
+        bad[flags_at] = 4;
+        assert!(Payload::decode_padded(&bad).is_err());
+        let request = all[2].encode_padded();
+        let mut bad = request.clone();
+        bad[4 + 2 + 16 + 1 + 5] = 2;
+        assert!(Payload::decode_padded(&bad).is_err());
+        // A device list that does not decode is refused as a payload.
+        let mut bad = all[0].encode_padded();
+        bad[4 + 2 + 4] = 9;
+        assert!(Payload::decode_padded(&bad).is_err());
+    }
+
     #[test]
     fn nonzero_padding_is_refused() {
         let mut enc = Payload::Keepalive.encode_padded();

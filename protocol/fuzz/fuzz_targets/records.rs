@@ -1,8 +1,8 @@
-//! Records as stored (after the store opened them), and device lists
-//! (docs/DEVICES.md).
+//! Records as stored (after the store opened them), device lists and link
+//! codes (docs/DEVICES.md).
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use cairn_protocol::devices::DeviceList;
+use cairn_protocol::devices::{DeviceList, LinkCode};
 use cairn_protocol::file::FileRecord;
 use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{Contact, MessageRecord};
@@ -15,5 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = FileRecord::decode(data);
     if let Ok(list) = DeviceList::decode(data) {
         let _ = list.verify(&list.account());
+    }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(code) = LinkCode::from_uri(text)
+    {
+        assert_eq!(LinkCode::from_uri(&code.to_uri()).as_ref(), Ok(&code));
     }
 });
