@@ -598,8 +598,14 @@ mod tests {
             card,
         };
         let uri = code.to_uri();
-        assert_eq!(LinkCode::from_uri(&uri.to_ascii_uppercase()), Ok(code.clone()));
-        assert!(!format!("{code:?}").contains("9, 9"), "the secret is not shown");
+        assert_eq!(
+            LinkCode::from_uri(&uri.to_ascii_uppercase()),
+            Ok(code.clone())
+        );
+        assert!(
+            !format!("{code:?}").contains("9, 9"),
+            "the secret is not shown"
+        );
         for bad in [
             "",
             "cairn:link:",

@@ -567,6 +567,10 @@ impl<S: Store> Engine<S> {
                 c.card = card;
                 c
             }
+            None if self.contacts.len() >= self.config.max_contacts => {
+                warn!("contact limit reached: a device of a contact's is not kept");
+                return;
+            }
             None => {
                 let mut c = Contact::new(card, None, ContactOrigin::Device, now);
                 c.account = Some(account);
