@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 mod backup;
+mod devices;
 pub mod edit;
 pub mod fonts;
 pub mod i18n;
@@ -50,6 +51,8 @@ enum Tab {
     Network,
     /// Profile → Back up… (not on the tab bar).
     Backup,
+    /// Profile → Devices… (not on the tab bar).
+    Devices,
 }
 
 /// The app. Owns a tokio runtime the node runs on.
@@ -113,6 +116,9 @@ pub struct CairnApp {
     fonts: bool,
     /// The backup form (and, on the first screen, the restore form).
     backup: backup::BackupForm,
+    /// This profile's devices, a link code shown, and (on the first
+    /// screen) the form to link this device to a profile.
+    devices: devices::DevicesView,
 }
 
 /// The file in the profile that keeps the language picked in the app.
@@ -177,6 +183,7 @@ impl CairnApp {
             language,
             fonts: false,
             backup: backup::BackupForm::default(),
+            devices: devices::DevicesView::default(),
         })
     }
 
@@ -368,6 +375,9 @@ impl CairnApp {
     fn apply(&mut self, l: Loaded) {
         if let Some(s) = l.status {
             self.status = Some(s);
+        }
+        if let Some(d) = l.devices {
+            self.devices.info = Some(d);
         }
         if let Some(c) = l.contacts {
             self.contacts = c;
@@ -627,28 +637,9 @@ impl CairnApp {
         let Some(Reply::Invite { uri }) = self.call(Request::Invite) else {
             return;
         };
-        let upper = uri.to_ascii_uppercase();
-        let Ok(code) = qrcode::QrCode::new(upper.as_bytes()) else {
+        let Some(texture) = qr_texture(ctx, "own-invite", &uri) else {
             return;
         };
-        let width = code.width();
-        let colors = code.to_colors();
-        let scale = 4;
-        let quiet = 4;
-        let side = (width + 2 * quiet) * scale;
-        let mut pixels = vec![Color32::WHITE; side * side];
-        for (i, c) in colors.iter().enumerate() {
-            if *c == qrcode::Color::Dark {
-                let (x, y) = (i % width + quiet, i / width + quiet);
-                for dy in 0..scale {
-                    for dx in 0..scale {
-                        pixels[(y * scale + dy) * side + x * scale + dx] = Color32::BLACK;
-                    }
-                }
-            }
-        }
-        let image = egui::ColorImage::new([side, side], pixels);
-        let texture = ctx.load_texture("own-invite", image, egui::TextureOptions::NEAREST);
         self.own_invite = Some((uri, texture));
     }
 
@@ -677,6 +668,7 @@ impl CairnApp {
             self.create_profile();
         }
         self.restore_section(ui);
+        self.link_section(ui);
     }
 
     fn unlock_screen(&mut self, ui: &mut egui::Ui) {
@@ -1373,6 +1365,14 @@ impl CairnApp {
                             self.tab = Tab::Backup;
                             ui.close();
                         }
+                        if ui.button(tr!("menu-devices")).clicked() {
+                            self.tab = Tab::Devices;
+                            self.wanted.merge(Want {
+                                devices: true,
+                                ..Want::default()
+                            });
+                            ui.close();
+                        }
                     });
                 },
             );
@@ -1385,6 +1385,7 @@ impl CairnApp {
             Tab::Verify => self.verify_tab(ui),
             Tab::Network => self.network_tab(ui),
             Tab::Backup => self.backup_tab(ui),
+            Tab::Devices => self.devices_tab(ui),
         }
     }
 
@@ -1644,6 +1645,31 @@ fn column<R>(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
         egui::Align::Min
     };
     ui.with_layout(egui::Layout::top_down(align), add).inner
+}
+
+/// A `cairn:` code drawn as a QR code (upper case: QR's compact
+/// alphanumeric mode).
+fn qr_texture(ctx: &egui::Context, name: &str, uri: &str) -> Option<egui::TextureHandle> {
+    let upper = uri.to_ascii_uppercase();
+    let code = qrcode::QrCode::new(upper.as_bytes()).ok()?;
+    let width = code.width();
+    let colors = code.to_colors();
+    let scale = 4;
+    let quiet = 4;
+    let side = (width + 2 * quiet) * scale;
+    let mut pixels = vec![Color32::WHITE; side * side];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % width + quiet, i / width + quiet);
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    pixels[(y * scale + dy) * side + x * scale + dx] = Color32::BLACK;
+                }
+            }
+        }
+    }
+    let image = egui::ColorImage::new([side, side], pixels);
+    Some(ctx.load_texture(name, image, egui::TextureOptions::NEAREST))
 }
 
 /// A message's delivery state in the user's language.

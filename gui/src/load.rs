@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 
 use cairn_node::api::{
-    ContactInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, Notice, StatusInfo,
+    ContactInfo, DevicesInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, Notice,
+    StatusInfo,
 };
 use cairn_node::{Client, Reply, Request};
 
@@ -34,6 +35,8 @@ pub struct Want {
     pub chat: bool,
     pub group: bool,
     pub group_whole: bool,
+    /// This profile's devices.
+    pub devices: bool,
 }
 
 impl Want {
@@ -49,6 +52,7 @@ impl Want {
             chat: true,
             group: true,
             group_whole: true,
+            devices: true,
         }
     }
 
@@ -94,7 +98,10 @@ impl Want {
                 chat_of(peer, &mut want);
             }
             // A device linked: contacts came with it.
-            Notice::Devices => want.contacts = true,
+            Notice::Devices => {
+                want.contacts = true;
+                want.devices = true;
+            }
             Notice::LinkClosed => want.status = true,
             Notice::Missed { .. } => want = Self::all(),
         }
@@ -112,6 +119,7 @@ impl Want {
         self.chat |= other.chat || other.chat_whole;
         self.group |= other.group || other.group_whole;
         self.group_whole |= other.group_whole;
+        self.devices |= other.devices;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -121,7 +129,8 @@ impl Want {
             || self.all_previews
             || !self.previews.is_empty()
             || self.chat
-            || self.group)
+            || self.group
+            || self.devices)
     }
 }
 
@@ -156,6 +165,7 @@ pub struct Loaded {
     pub chat_tail: Option<(String, Vec<MessageInfo>)>,
     pub group_members: Option<(String, Vec<GroupMemberInfo>)>,
     pub group_messages: Option<(String, Vec<GroupMessageInfo>)>,
+    pub devices: Option<DevicesInfo>,
     /// The first error a call met.
     pub error: Option<String>,
 }
@@ -170,6 +180,13 @@ pub async fn load(client: Client, want: Want, shown: Shown) -> Loaded {
     if want.status {
         match call(Request::Status).await {
             Ok(Reply::Status(s)) => out.status = Some(*s),
+            Ok(_) => {}
+            Err(e) => note(&mut out, e),
+        }
+    }
+    if want.devices {
+        match call(Request::Devices).await {
+            Ok(Reply::Devices(d)) => out.devices = Some(d),
             Ok(_) => {}
             Err(e) => note(&mut out, e),
         }

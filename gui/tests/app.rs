@@ -869,3 +869,67 @@ fn backing_up_from_the_menu_and_restoring_on_the_first_screen() {
     });
     assert!(other.path().join("alice/cairn.redb").exists());
 }
+
+/// Profile → Devices…: a link code (and its QR code) in alice's window; a
+/// second window links itself with it on its first screen; both list the
+/// two devices; alice revokes the new one.
+#[test]
+fn linking_a_device_between_two_windows_and_revoking_it() {
+    use egui_kittest::kittest::NodeT;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = app(dir.path());
+    onboard(&mut h);
+    click(&mut h, "Profile");
+    click(&mut h, "Devices…");
+    wait(&mut h, "alice's device list", |h| {
+        h.query_by_label("alice (this device)").is_some()
+    });
+    click(&mut h, "Link a new device");
+    let code = h
+        .get_by_role_and_label(Role::TextInput, "Link code")
+        .accesskit_node()
+        .value()
+        .unwrap();
+    assert!(code.starts_with("cairn:link:"), "{code}");
+
+    let app2 = CairnApp::new(Profile::at(dir.path().join("phone")), offline()).unwrap();
+    let mut phone = Harness::builder()
+        .with_size(egui::vec2(1000.0, 900.0))
+        .build_ui_state(|ui, app: &mut CairnApp| app.ui(ui), app2);
+    phone.run_steps(2);
+    assert!(
+        phone
+            .query_by_label("Or link this device to your profile on another device")
+            .is_some()
+    );
+    type_as(&mut phone, Role::PasswordInput, "Passphrase", "phone pass");
+    type_as(
+        &mut phone,
+        Role::PasswordInput,
+        "Repeat passphrase",
+        "phone pass",
+    );
+    // A code that is not one is refused before anything is made.
+    type_into(&mut phone, "Link code", "cairn:nonsense");
+    click(&mut phone, "Link this device");
+    assert!(phone.query_by_label_contains("not a link code").is_some());
+    assert!(!dir.path().join("phone/cairn.redb").exists());
+    // The field was emptied for the right code.
+    type_into(&mut phone, "Link code", &code);
+    click(&mut phone, "Link this device");
+    let alice_node = h.state().node().unwrap().clone();
+    let phone_node = phone.state().node().expect("the phone's node runs").clone();
+    let rt = h.state().runtime();
+    rt.block_on(alice_node.connect_memory(&phone_node, 1 << 17));
+    wait(&mut phone, "the phone to be linked", |h| {
+        h.query_by_label("new device (this device)").is_some()
+            && h.query_by_label("alice").is_some()
+    });
+    wait(&mut h, "alice to list the phone", |h| {
+        h.query_by_label("new device").is_some()
+    });
+    click(&mut h, "Revoke");
+    wait(&mut h, "the revocation", |h| {
+        h.query_by_label("Revoked devices: 1").is_some() && h.query_by_label("new device").is_none()
+    });
+}

@@ -292,3 +292,90 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
     );
     carol.stop();
 }
+
+/// The multi-device issue's mailbox scenario over the private Tor network,
+/// every node `--tor-only`: the laptop links its mailbox with a code (which
+/// names the laptop's onion service), bob writes while the laptop is off,
+/// the mailbox holds it ("held"), the laptop comes back and gets it exactly
+/// once, and bob sees it delivered.
+#[test]
+fn a_mailbox_holds_for_the_laptop_over_tor_only() {
+    let net = TorNet::start();
+    let config = net.arti_config();
+    let args = ["--tor-only", "--tor-config", config.to_str().unwrap()];
+    let mut laptop = Peer::new("alice", Some(net.netns())).with_run_args(&args);
+    let mut bob = Peer::new("bob", Some(net.netns())).with_run_args(&args);
+    laptop.start();
+    bob.start();
+    wait_published(&laptop);
+    wait_published(&bob);
+    laptop.add(&bob);
+    bob.add(&laptop);
+
+    let code = laptop
+        .ok(&["device", "link"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut mailbox = Peer::empty("mailbox", Some(net.netns())).with_run_args(&args);
+    mailbox.ok(&[
+        "init",
+        "--link",
+        &code,
+        "--device-name",
+        "mailbox",
+        "--mailbox",
+    ]);
+    mailbox.start();
+    assert!(
+        wait_until(PATIENCE, || mailbox.json(&["device", "list"])["joining"]
+            == false),
+        "the mailbox did not link over Tor:\n{}",
+        mailbox.all_logs()
+    );
+    assert!(
+        wait_until(PATIENCE, || bob.json(&["contacts"])[0]["devices"] == 2),
+        "bob never heard of the mailbox: {}",
+        bob.json(&["contacts"])
+    );
+    wait_published(&mailbox);
+
+    laptop.stop();
+    bob.send("alice", "while you were away");
+    assert!(
+        wait_until(PATIENCE, || bob
+            .state_of("alice", "while you were away")
+            .as_deref()
+            == Some("held")),
+        "{:?}\n{}",
+        bob.messages("alice"),
+        mailbox.all_logs()
+    );
+    laptop.start();
+    assert!(
+        wait_until(PATIENCE, || bob
+            .state_of("alice", "while you were away")
+            .as_deref()
+            == Some("delivered")),
+        "{:?}",
+        bob.messages("alice")
+    );
+    assert_eq!(laptop.received("bob"), ["while you were away"]);
+    assert_eq!(laptop.messages("bob").len(), 1, "exactly once");
+    for p in [&laptop, &mailbox, &bob] {
+        let links = p.json(&["status"])["links"].clone();
+        assert!(
+            links
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["medium"] == "tor"),
+            "{}: links other than Tor: {links}",
+            p.name
+        );
+    }
+    mailbox.stop();
+    laptop.stop();
+    bob.stop();
+}

@@ -171,3 +171,25 @@ backup-no-passphrase = النسخة الاحتياطية تحتاج إلى عب�
 restore-title = أو استعد ملفًا شخصيًا من نسخة احتياطية
 restore-explain = اختر عبارة مرور لهذا الجهاز أعلاه، ثم:
 restore = استعادة
+
+## Devices (Profile → Devices…, and linking on the first screen)
+menu-devices = الأجهزة…
+devices-title = أجهزتك
+devices-explain = كل رسالة إليك أو منك تصل إلى كل هذه الأجهزة. يحصل الجهاز الجديد على جهات اتصالك وسجل آخر 30 يومًا.
+loading = جارٍ التحميل…
+device-not-linked-yet = لم يُربط بعد: في انتظار الوصول إلى الجهاز الذي عرض الرمز.
+device-this = { $name } (هذا الجهاز)
+device-mailbox = صندوق بريد
+device-revoke = إلغاء
+devices-revoked = الأجهزة الملغاة: { $count }
+device-revoked = أُلغي { $name }. يتوقف جهات اتصالك عن الإرسال إليه حين يعلمون بذلك.
+devices-not-holder = جهازك الأول وحده يستطيع ربط الأجهزة أو إلغاءها.
+device-link = ربط جهاز جديد
+device-link-help = على الجهاز الجديد اختر «ربط هذا الجهاز» وأدخل هذا الرمز (أو امسحه) خلال عشر دقائق. يعمل مرة واحدة؛ أبقِ هذه النافذة مفتوحة حتى يتم الربط.
+device-link-code = رمز الربط
+link-title = أو اربط هذا الجهاز بملفك الشخصي على جهاز آخر
+link-explain = على الجهاز الآخر: الملف الشخصي ← الأجهزة… ← ربط جهاز جديد. ثم يحصل هذا الجهاز على جهات اتصالك وسجلك الأخير.
+device-name = اسم هذا الجهاز
+device-default-name = جهاز جديد
+link-this-device = ربط هذا الجهاز
+link-bad-code = هذا ليس رمز ربط: { $error }

@@ -164,3 +164,25 @@ backup-no-passphrase = A backup needs a passphrase: it holds your identity's key
 restore-title = Or bring back a profile from a backup
 restore-explain = Choose a passphrase for this device above, then:
 restore = Restore
+
+## Devices (Profile → Devices…, and linking on the first screen)
+menu-devices = Devices…
+devices-title = Your devices
+devices-explain = Every message to or from you reaches all of these. A new device gets your contacts and the last 30 days of history.
+loading = Loading…
+device-not-linked-yet = Not linked yet: waiting to reach the device that showed the code.
+device-this = { $name } (this device)
+device-mailbox = mailbox
+device-revoke = Revoke
+devices-revoked = Revoked devices: { $count }
+device-revoked = Revoked { $name }. Your contacts stop sending to it as they hear of it.
+devices-not-holder = Only your first device can link or revoke devices.
+device-link = Link a new device
+device-link-help = On the new device, choose "Link this device" and enter this code (or scan it) within ten minutes. It works once; keep this window open until it is linked.
+device-link-code = Link code
+link-title = Or link this device to your profile on another device
+link-explain = On the other device: Profile → Devices… → Link a new device. This device then gets your contacts and recent history.
+device-name = This device’s name
+device-default-name = new device
+link-this-device = Link this device
+link-bad-code = That is not a link code: { $error }

@@ -159,3 +159,25 @@ backup-no-passphrase = 备份需要密码：其中有你身份的密钥。
 restore-title = 或从备份恢复资料
 restore-explain = 先在上方为此设备选择密码，然后：
 restore = 恢复
+
+## Devices (Profile → Devices…, and linking on the first screen)
+menu-devices = 设备…
+devices-title = 你的设备
+devices-explain = 发给你或由你发出的每条消息都会到达所有这些设备。新设备会获得你的联系人和最近 30 天的历史。
+loading = 正在加载…
+device-not-linked-yet = 尚未链接：正在等待连上显示代码的设备。
+device-this = { $name }（本设备）
+device-mailbox = 信箱
+device-revoke = 撤销
+devices-revoked = 已撤销的设备：{ $count }
+device-revoked = 已撤销 { $name }。你的联系人得知后将不再向它发送消息。
+devices-not-holder = 只有你的第一台设备可以链接或撤销设备。
+device-link = 链接新设备
+device-link-help = 在新设备上选择“链接此设备”，并在十分钟内输入（或扫描）此代码。代码仅可使用一次；在链接完成前请保持此窗口打开。
+device-link-code = 链接代码
+link-title = 或将此设备链接到你在另一台设备上的个人资料
+link-explain = 在另一台设备上：个人资料 → 设备… → 链接新设备。之后此设备会获得你的联系人和最近的历史。
+device-name = 此设备的名称
+device-default-name = 新设备
+link-this-device = 链接此设备
+link-bad-code = 这不是链接代码：{ $error }

@@ -139,6 +139,11 @@ impl<S: Store> Engine<S> {
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(holder, contact);
         self.contacts_changed();
+        self.after_commit
+            .push(AfterCommit::Event(Event::ContactAdded {
+                peer: holder,
+                origin: ContactOrigin::Device,
+            }));
         let joining = Joining {
             holder,
             account: code.account,
@@ -446,6 +451,11 @@ impl<S: Store> Engine<S> {
         self.batch
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(peer, contact);
+        self.after_commit
+            .push(AfterCommit::Event(Event::ContactAdded {
+                peer,
+                origin: ContactOrigin::Device,
+            }));
         self.set_own_list(list.clone());
         self.after_commit
             .push(AfterCommit::Event(Event::DeviceLinked { device: peer }));
@@ -559,6 +569,7 @@ impl<S: Store> Engine<S> {
             debug!("a card for a device its account does not list");
             return;
         }
+        let new = !self.contacts.contains_key(&key);
         let contact = match self.contacts.get(&key) {
             Some(c) if c.origin != ContactOrigin::Device => return,
             Some(c) if c.card.created() >= card.created() => return,
@@ -581,6 +592,15 @@ impl<S: Store> Engine<S> {
             .push(StoreOp::PutContact(Box::new(contact.clone())));
         self.contacts.insert(key, contact);
         self.contacts_changed();
+        if new {
+            // The driver reaches it like any contact (over Tor: at the
+            // onion address its card names).
+            self.after_commit
+                .push(AfterCommit::Event(Event::ContactAdded {
+                    peer: key,
+                    origin: ContactOrigin::Device,
+                }));
+        }
         // Messages already queued for the account go to the new device too.
         self.fan_out_pending(now, account, key);
     }
