@@ -45,6 +45,15 @@ fn linked() -> Net {
         .unwrap();
     net.nodes[PHONE].engine.flush(now).unwrap();
     assert!(net.nodes[PHONE].engine.is_joining());
+    // The joining phone looks for the laptop at the hop (or the laptop,
+    // which does not know it, would stay a stranger there).
+    let laptop_static = net.nodes[LAPTOP].engine.identity().static_key().0;
+    assert!(
+        net.nodes[PHONE]
+            .engine
+            .contact_statics()
+            .contains(&laptop_static)
+    );
     net.connect(LAPTOP, PHONE);
     net
 }
@@ -163,7 +172,20 @@ fn a_revoked_device_receives_nothing_written_afterwards() {
         .unwrap();
     net.nodes[LAPTOP].engine.flush(now).unwrap();
     net.pump();
-    // Bob heard the new list; the phone is still linked and running.
+    // Bob heard the new list: he no longer looks for the phone at the hop.
+    let phone_static = net.nodes[BOB]
+        .engine
+        .contact(&phone_key)
+        .unwrap()
+        .static_key()
+        .0;
+    assert!(
+        !net.nodes[BOB]
+            .engine
+            .contact_statics()
+            .contains(&phone_static)
+    );
+    // The phone is still linked and running.
     net.send(BOB, LAPTOP, "after the revocation");
     net.send(LAPTOP, BOB, "laptop after");
     net.advance(Duration::from_secs(60));

@@ -9,9 +9,9 @@ C=/opt/cairn/cairn
 export HOME=/root CAIRN_PASSPHRASE=vm-test-passphrase CAIRN_LOG=info,cairn=debug
 step() { echo "CAIRN-STEP $(cut -d" " -f1 /proc/uptime)s $*"; }
 dump() {
-  for who in a b; do
+  for who in a b c; do
     echo "CAIRN-LOG-BEGIN $who"
-    cat /tmp/$who.log
+    cat /tmp/$who.log 2>/dev/null
     echo "CAIRN-LOG-END $who"
   done
   echo "--- bluetoothd"; tail -40 /tmp/bluetoothd.log
@@ -41,6 +41,7 @@ step "profiles made"
 
 $C --profile /tmp/a run --no-lan --ble-adapter hci0 >/tmp/a.log 2>&1 &
 $C --profile /tmp/b run --no-lan --ble-adapter hci1 >/tmp/b.log 2>&1 &
+BOB_PID=$!
 ble_ready() { $C --profile "$1" status --json | grep -q "\"state\": \"ready\""; }
 wait_for 180 ble_ready /tmp/a || fail "alice's Bluetooth never became ready"
 wait_for 180 ble_ready /tmp/b || fail "bob's Bluetooth never became ready"
@@ -78,6 +79,24 @@ ID=$($C --profile /tmp/b messages alice --peek | sed -n 's/.*blob.bin.*id \([0-9
 $C --profile /tmp/b save-file alice "$ID" /tmp/got.bin >/dev/null || fail "save-file"
 cmp -s /tmp/blob.bin /tmp/got.bin || fail "the file arrived damaged"
 step "file intact"
+
+# Linking a new device of alice's over Bluetooth only (docs/DEVICES.md):
+# bob's node stops and alice's phone takes his controller; alice's node
+# shows a link code, the phone joins with it.
+kill "$BOB_PID"; wait "$BOB_PID" 2>/dev/null
+CODE=$($C --profile /tmp/a device link 2>/dev/null | head -1)
+case "$CODE" in cairn:link:*) ;; *) fail "no link code: $CODE" ;; esac
+$C --profile /tmp/c init --link "$CODE" --device-name phone >/dev/null 2>&1 || fail "init --link"
+printf '[ble]\nscan_on_secs = 4\nscan_off_secs = 2\n' >/tmp/c/config.toml
+$C --profile /tmp/c run --no-lan --ble-adapter hci1 >/tmp/c.log 2>&1 &
+wait_for 180 ble_ready /tmp/c || fail "the phone's Bluetooth never became ready"
+joined() { $C --profile /tmp/c device list --json | grep -q '"joining": false'; }
+wait_for 300 joined || fail "the phone never linked over Bluetooth"
+step "linked a device over ble"
+two() { [ "$($C --profile /tmp/a device list | wc -l)" -eq 2 ]; }
+wait_for 30 two || fail "alice's node does not list two devices"
+wait_for 120 got /tmp/c bob "hello over bluetooth" || fail "the phone never got the history"
+step "the linked device has the history"
 
 $C --profile /tmp/a status
 dump

@@ -46,7 +46,12 @@ impl<S: Store> Engine<S> {
     /// the hop (a contact's device reveals itself only to those who know
     /// its key).
     pub fn contact_statics(&self) -> Vec<[u8; 32]> {
-        self.contacts.values().map(|c| c.static_key().0).collect()
+        // Not a revoked device's: it is no one we look for any more.
+        self.contacts
+            .values()
+            .filter(|c| self.speaks_for(&c.identity))
+            .map(|c| c.static_key().0)
+            .collect()
     }
 
     pub fn contact(&self, peer: &IdentityKey) -> Option<&Contact> {

@@ -186,16 +186,16 @@ impl<S: Store> Engine<S> {
         let Some(account) = self.contacts.get(peer).and_then(|c| c.account) else {
             return true;
         };
+        // Joining: the holder is all we know of our account yet.
+        if self.joining_holder(peer) {
+            return true;
+        }
         if account == self.account_key() {
-            return match &self.devices.own {
-                Some(list) => list.contains(peer),
-                // Joining: only the holder is known yet.
-                None => self
-                    .devices
-                    .joining
-                    .as_ref()
-                    .is_some_and(|j| &j.holder == peer),
-            };
+            return self
+                .devices
+                .own
+                .as_ref()
+                .is_some_and(|list| list.contains(peer));
         }
         self.devices
             .views
