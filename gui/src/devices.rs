@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::text::label;
 use crate::tr;
-use crate::{CairnApp, edit, qr_texture, row};
+use crate::{CairnApp, edit, qr_texture, row, show_code};
 
 /// What the Devices tab and the first screen's link form hold.
 pub(crate) struct DevicesView {
@@ -94,16 +94,7 @@ impl CairnApp {
         }
         if let Some((uri, texture)) = &self.devices.code {
             label(ui, tr!("device-link-help"));
-            ui.image((texture.id(), egui::vec2(220.0, 220.0)));
-            row(ui, |ui| {
-                let l = label(ui, tr!("device-link-code"));
-                let mut shown = uri.clone();
-                ui.add(TextEdit::singleline(&mut shown).desired_width(400.0))
-                    .labelled_by(l.id);
-                if ui.button(tr!("copy")).clicked() {
-                    ui.ctx().copy_text(uri.clone());
-                }
-            });
+            show_code(ui, &tr!("device-link-code"), uri, texture);
         }
     }
 

@@ -1200,16 +1200,7 @@ impl CairnApp {
         ui.heading(tr!("add-contact-title"));
         label(ui, tr!("add-contact-help"));
         if let Some((uri, texture)) = &self.own_invite {
-            ui.image((texture.id(), egui::vec2(220.0, 220.0)));
-            row(ui, |ui| {
-                let l = label(ui, tr!("your-invite"));
-                let mut shown = uri.clone();
-                ui.add(TextEdit::singleline(&mut shown).desired_width(400.0))
-                    .labelled_by(l.id);
-                if ui.button(tr!("copy")).clicked() {
-                    ui.ctx().copy_text(uri.clone());
-                }
-            });
+            show_code(ui, &tr!("your-invite"), uri, texture);
         }
         ui.separator();
         let l = label(ui, tr!("their-invite"));
@@ -1645,6 +1636,21 @@ fn column<R>(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
         egui::Align::Min
     };
     ui.with_layout(egui::Layout::top_down(align), add).inner
+}
+
+/// A code to hand to someone (or to another device): its QR code, and the
+/// text in a field with a button to copy it.
+fn show_code(ui: &mut egui::Ui, name: &str, uri: &str, texture: &egui::TextureHandle) {
+    ui.image((texture.id(), egui::vec2(220.0, 220.0)));
+    row(ui, |ui| {
+        let l = label(ui, name);
+        let mut shown = uri.to_owned();
+        ui.add(TextEdit::singleline(&mut shown).desired_width(400.0))
+            .labelled_by(l.id);
+        if ui.button(tr!("copy")).clicked() {
+            ui.ctx().copy_text(uri.to_owned());
+        }
+    });
 }
 
 /// A `cairn:` code drawn as a QR code (upper case: QR's compact

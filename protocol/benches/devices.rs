@@ -24,20 +24,6 @@ use cairn_protocol::store::{Store, StoreOp, WriteBatch};
 use cairn_protocol::{DeliveryState, Direction, MessageId, MessageRecord};
 use harness::Net;
 
-fn link(net: &mut Net, holder: usize, device: usize, name: &str) {
-    let now = net.now;
-    let code = net.nodes[holder]
-        .engine
-        .link_offer(now, Duration::from_secs(600))
-        .unwrap();
-    net.nodes[device]
-        .engine
-        .join_account(now, code, name, false)
-        .unwrap();
-    net.nodes[device].engine.flush(now).unwrap();
-    net.connect(holder, device);
-}
-
 fn wire_bytes(net: &Net) -> usize {
     net.wire_log.iter().map(|(_, f)| f.len()).sum()
 }
@@ -77,7 +63,7 @@ fn link_with_history(history: usize) {
     let text_bytes: usize = net.history(0, 2).iter().map(|m| m.text.len()).sum();
     let before = wire_bytes(&net);
     let start = Instant::now();
-    link(&mut net, 0, 1, "phone");
+    net.link_device(0, 1, "phone", false);
     let past = net.history(0, 2);
     let phone = net.key(1);
     let now = net.now;
@@ -101,8 +87,9 @@ fn link_with_history(history: usize) {
     );
 }
 
-/// 2. Fan-out to `devices` devices of alice's.
-fn fan_out(devices: usize, messages: usize) {
+/// Alice with `devices` devices (the first holds the account), bob in
+/// session with each; bob is the last node.
+fn alice_with_devices(devices: usize) -> (Net, usize) {
     let mut names = vec!["alice"; devices];
     names.push("bob");
     let bob_n = devices;
@@ -111,9 +98,15 @@ fn fan_out(devices: usize, messages: usize) {
     net.connect(0, bob_n);
     net.send(bob_n, 0, "hello");
     for d in 1..devices {
-        link(&mut net, 0, d, &format!("device {d}"));
+        net.link_device(0, d, &format!("device {d}"), false);
         net.connect(d, bob_n);
     }
+    (net, bob_n)
+}
+
+/// 2. Fan-out to `devices` devices of alice's.
+fn fan_out(devices: usize, messages: usize) {
+    let (mut net, bob_n) = alice_with_devices(devices);
     // Every device of alice's is a destination of bob's now.
     net.send(bob_n, 0, "warm up");
     for d in 0..devices {
@@ -149,17 +142,7 @@ fn fan_out(devices: usize, messages: usize) {
 /// The whole exchange (bob sends, every device stores and answers, bob
 /// takes the receipts), per message.
 fn fan_out_exchange(devices: usize, messages: usize) {
-    let mut names = vec!["alice"; devices];
-    names.push("bob");
-    let bob_n = devices;
-    let mut net = Net::new(&names);
-    net.befriend(0, bob_n);
-    net.connect(0, bob_n);
-    net.send(bob_n, 0, "hello");
-    for d in 1..devices {
-        link(&mut net, 0, d, &format!("device {d}"));
-        net.connect(d, bob_n);
-    }
+    let (mut net, bob_n) = alice_with_devices(devices);
     net.send(bob_n, 0, "warm up");
     let alice = net.key(0);
     let start = Instant::now();

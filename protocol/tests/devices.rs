@@ -17,11 +17,7 @@ const PHONE: usize = 1;
 const BOB: usize = 2;
 
 fn texts(net: &Net, n: usize, peer: usize, dir: Direction) -> Vec<String> {
-    net.history(n, peer)
-        .into_iter()
-        .filter(|m| m.direction == dir)
-        .map(|m| m.text)
-        .collect()
+    net.texts(n, peer, dir)
 }
 
 /// Alice's laptop and bob are contacts (bob verified alice); the laptop
@@ -315,17 +311,7 @@ fn a_mailbox_holds_while_the_laptop_is_off_and_hands_it_over() {
     const MAILBOX: usize = PHONE;
     net.befriend(LAPTOP, BOB);
     let (lb, _) = net.connect(LAPTOP, BOB);
-    let now = net.now;
-    let code = net.nodes[LAPTOP]
-        .engine
-        .link_offer(now, Duration::from_secs(600))
-        .unwrap();
-    net.nodes[MAILBOX]
-        .engine
-        .join_account(now, code, "mailbox", true)
-        .unwrap();
-    net.nodes[MAILBOX].engine.flush(now).unwrap();
-    let (lm, _) = net.connect(LAPTOP, MAILBOX);
+    let (lm, _) = net.link_device(LAPTOP, MAILBOX, "mailbox", true);
     assert!(net.nodes[MAILBOX].engine.is_mailbox());
     assert!(
         net.nodes[LAPTOP]
@@ -410,17 +396,8 @@ fn a_linked_device_gets_the_history() {
             net.send(LAPTOP, BOB, &format!("old {i}"));
         }
     }
+    net.link_device(LAPTOP, PHONE, "phone", false);
     let now = net.now;
-    let code = net.nodes[LAPTOP]
-        .engine
-        .link_offer(now, Duration::from_secs(600))
-        .unwrap();
-    net.nodes[PHONE]
-        .engine
-        .join_account(now, code, "phone", false)
-        .unwrap();
-    net.nodes[PHONE].engine.flush(now).unwrap();
-    net.connect(LAPTOP, PHONE);
     let linked = net.nodes[LAPTOP].events.iter().find_map(|e| match e {
         Event::DeviceLinked { device } => Some(*device),
         _ => None,

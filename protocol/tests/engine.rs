@@ -10,11 +10,7 @@ use cairn_protocol::{CloseReason, ContactOrigin, DeliveryState, Direction, Event
 use harness::Net;
 
 fn texts(net: &Net, n: usize, peer: usize, dir: Direction) -> Vec<String> {
-    net.history(n, peer)
-        .into_iter()
-        .filter(|m| m.direction == dir)
-        .map(|m| m.text)
-        .collect()
+    net.texts(n, peer, dir)
 }
 
 fn state_of(net: &Net, n: usize, peer: usize, text: &str) -> DeliveryState {

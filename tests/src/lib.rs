@@ -557,6 +557,39 @@ impl Peer {
     }
 }
 
+/// The multi-device issue's mailbox scenario (docs/DEVICES.md), once the
+/// laptop linked `mailbox` and bob knows it: the laptop goes off, bob
+/// writes and sees "held"; the laptop comes back, bob sees "delivered"; the
+/// laptop has the message exactly once and the mailbox has nothing left to
+/// hand over.
+pub fn mailbox_holds_and_hands_over(
+    laptop: &mut Peer,
+    mailbox: &Peer,
+    bob: &Peer,
+    patience: Duration,
+) {
+    const TEXT: &str = "while you were away";
+    laptop.stop();
+    bob.send("alice", TEXT);
+    assert!(
+        wait_until(patience, || bob.state_of("alice", TEXT).as_deref()
+            == Some("held")),
+        "{:?}\n{}",
+        bob.messages("alice"),
+        mailbox.all_logs()
+    );
+    laptop.start();
+    assert!(
+        wait_until(patience, || bob.state_of("alice", TEXT).as_deref()
+            == Some("delivered")),
+        "{:?}",
+        bob.messages("alice")
+    );
+    assert!(wait_until(patience, || mailbox.json(&["status"])["outbox"] == 0));
+    assert_eq!(laptop.received("bob"), [TEXT]);
+    assert_eq!(laptop.messages("bob").len(), 1, "exactly once");
+}
+
 /// Resident memory of process `pid`, in KiB. Panics when it cannot be read:
 /// a reading of 0 would let a memory bound pass while the property fails.
 pub fn rss_kib(pid: u32) -> u64 {

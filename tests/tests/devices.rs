@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use cairn_tests::{Lab, Peer, stderr, wait_until};
+use cairn_tests::{Lab, Peer, mailbox_holds_and_hands_over, stderr, wait_until};
 use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -227,34 +227,7 @@ fn a_mailbox_holds_while_the_laptop_is_off() {
         "bob never heard of the mailbox"
     );
 
-    laptop.stop();
-    bob.send("alice", "while you were away");
-    assert!(
-        wait_until(PATIENCE, || bob
-            .state_of("alice", "while you were away")
-            .as_deref()
-            == Some("held")),
-        "{:?}\n{}",
-        bob.messages("alice"),
-        mailbox.all_logs()
-    );
-    laptop.start();
-    assert!(
-        wait_until(PATIENCE, || bob
-            .state_of("alice", "while you were away")
-            .as_deref()
-            == Some("delivered")),
-        "{:?}",
-        bob.messages("alice")
-    );
-    assert!(wait_until(PATIENCE, || mailbox.json(&["status"])["outbox"] == 0));
-    assert_eq!(texts(&laptop, "bob", "in"), ["while you were away"]);
-    let ids: Vec<String> = laptop
-        .messages("bob")
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len(), 1, "exactly once: {ids:?}");
+    mailbox_holds_and_hands_over(&mut laptop, &mailbox, &bob, PATIENCE);
     mailbox.stop();
     laptop.stop();
     bob.stop();

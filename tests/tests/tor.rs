@@ -8,7 +8,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cairn_tests::{Peer, TorNet, inet_destinations, sockets_of, wait_until};
+use cairn_tests::{
+    Peer, TorNet, inet_destinations, mailbox_holds_and_hands_over, sockets_of, wait_until,
+};
 use serde_json::Value;
 
 /// Tor circuits on a young private network can take a while.
@@ -341,28 +343,7 @@ fn a_mailbox_holds_for_the_laptop_over_tor_only() {
     );
     wait_published(&mailbox);
 
-    laptop.stop();
-    bob.send("alice", "while you were away");
-    assert!(
-        wait_until(PATIENCE, || bob
-            .state_of("alice", "while you were away")
-            .as_deref()
-            == Some("held")),
-        "{:?}\n{}",
-        bob.messages("alice"),
-        mailbox.all_logs()
-    );
-    laptop.start();
-    assert!(
-        wait_until(PATIENCE, || bob
-            .state_of("alice", "while you were away")
-            .as_deref()
-            == Some("delivered")),
-        "{:?}",
-        bob.messages("alice")
-    );
-    assert_eq!(laptop.received("bob"), ["while you were away"]);
-    assert_eq!(laptop.messages("bob").len(), 1, "exactly once");
+    mailbox_holds_and_hands_over(&mut laptop, &mailbox, &bob, PATIENCE);
     for p in [&laptop, &mailbox, &bob] {
         let links = p.json(&["status"])["links"].clone();
         assert!(

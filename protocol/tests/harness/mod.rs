@@ -297,4 +297,35 @@ impl Net {
             .cloned()
             .collect()
     }
+
+    /// The texts `n` holds in its conversation with `peer`, one way.
+    pub fn texts(&self, n: usize, peer: usize, dir: cairn_protocol::Direction) -> Vec<String> {
+        self.history(n, peer)
+            .into_iter()
+            .filter(|m| m.direction == dir)
+            .map(|m| m.text)
+            .collect()
+    }
+
+    /// `holder` shows a link code; the fresh `device` joins with it (as a
+    /// mailbox or not) and the two are connected.
+    pub fn link_device(
+        &mut self,
+        holder: usize,
+        device: usize,
+        name: &str,
+        mailbox: bool,
+    ) -> (LinkId, LinkId) {
+        let now = self.now;
+        let code = self.nodes[holder]
+            .engine
+            .link_offer(now, Duration::from_secs(600))
+            .unwrap();
+        self.nodes[device]
+            .engine
+            .join_account(now, code, name, mailbox)
+            .unwrap();
+        self.nodes[device].engine.flush(now).unwrap();
+        self.connect(holder, device)
+    }
 }
