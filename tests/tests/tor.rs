@@ -33,6 +33,19 @@ fn wait_published(p: &Peer) -> String {
         .to_owned()
 }
 
+fn assert_only_tor_links(p: &Peer) {
+    let links = p.json(&["status"])["links"].clone();
+    assert!(
+        links
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["medium"] == "tor"),
+        "{}: links other than Tor: {links}",
+        p.name
+    );
+}
+
 /// Sockets of the node that are not a TCP connection to one of the Tor
 /// network's relays: with `--tor-only` there must be none.
 fn non_tor_sockets(net: &TorNet, p: &Peer) -> Vec<String> {
@@ -148,15 +161,7 @@ fn two_nodes_chat_over_their_onion_services_and_tor_only_sends_nothing_else() {
         .state_of("bob", "hello over tor")
         .as_deref()
         == Some("delivered")));
-    let links = alice.json(&["status"])["links"].clone();
-    assert!(
-        links
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|l| l["medium"] == "tor"),
-        "links other than Tor: {links}"
-    );
+    assert_only_tor_links(&alice);
 
     // --tor-only: no listening socket, no UDP, nothing but connections to
     // the Tor network's relays.
@@ -345,16 +350,7 @@ fn a_mailbox_holds_for_the_laptop_over_tor_only() {
 
     mailbox_holds_and_hands_over(&mut laptop, &mailbox, &bob, PATIENCE);
     for p in [&laptop, &mailbox, &bob] {
-        let links = p.json(&["status"])["links"].clone();
-        assert!(
-            links
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|l| l["medium"] == "tor"),
-            "{}: links other than Tor: {links}",
-            p.name
-        );
+        assert_only_tor_links(p);
     }
     mailbox.stop();
     laptop.stop();
