@@ -432,6 +432,16 @@ impl<S: Store> Engine<S> {
         if check_name(&name).is_err() || !self.is_account_holder() {
             return;
         }
+        // Someone already a contact (or a device) of ours does not become
+        // a device of this account: a new device comes with fresh keys.
+        if self
+            .contacts
+            .get(&peer)
+            .is_some_and(|c| c.origin != ContactOrigin::Request)
+        {
+            warn!("a contact asked to be linked as a device; refused");
+            return;
+        }
         let mut list = match self.devices.own.clone() {
             Some(list) => list,
             None => match DeviceList::first(&self.identity, &self.config.name) {
