@@ -563,8 +563,8 @@ mod tests {
     }
 
     /// The payloads between one person's devices round-trip, and their
-    /// flags and bounds are checked. `CAIRN_WRITE_SEEDS=1` writes them as
-    /// seeds of the `payload` fuzz target.
+    /// flags and bounds are checked. (The same payloads are seeds of the
+    /// `payload` fuzz target: `protocol/fuzz/tests/device_seeds.rs`.)
     #[test]
     fn device_payloads_round_trip_and_bad_flags_are_refused() {
         use crate::contact::{Contact, ContactOrigin};
@@ -603,29 +603,9 @@ mod tests {
             },
             Payload::LinkContact(Box::new(contact)),
         ];
-        for (n, p) in all.iter().enumerate() {
+        for p in &all {
             let enc = p.encode_padded();
             assert_eq!(Payload::decode_padded(&enc).as_ref(), Ok(p));
-            if std::env::var_os("CAIRN_WRITE_SEEDS").is_some() {
-                let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/payload");
-                std::fs::write(format!("{dir}/devices-{n}"), &enc).unwrap();
-            }
-        }
-        if std::env::var_os("CAIRN_WRITE_SEEDS").is_some() {
-            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/records");
-            let Payload::LinkContact(c) = &all[3] else {
-                unreachable!()
-            };
-            let mut device = (**c).clone();
-            device.origin = ContactOrigin::Device;
-            device.account = Some(alice.key());
-            std::fs::write(format!("{dir}/device-contact"), device.encode()).unwrap();
-            let code = crate::devices::LinkCode {
-                account: alice.key(),
-                secret: [3; 16],
-                card: device.card.clone(),
-            };
-            std::fs::write(format!("{dir}/link-code"), code.to_uri()).unwrap();
         }
         // A copy's flags beyond "incoming" and "history", a mailbox flag
         // that is not 0 or 1: refused.
