@@ -981,7 +981,10 @@ impl CairnApp {
                                 tr!("role-member")
                             };
                             label(ui, tr!("member-entry", name = m.name.clone(), role = role));
-                            let me = self.status.as_ref().is_some_and(|s| s.id == m.id);
+                            let me = self
+                                .status
+                                .as_ref()
+                                .is_some_and(|s| s.id == m.id || s.account == m.id);
                             if admin
                                 && !me
                                 && text::button(

@@ -290,7 +290,12 @@ pub struct LanInfo {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatusInfo {
+    /// This device's id.
     pub id: String,
+    /// The account it speaks for (the id contacts know): `id` itself
+    /// unless this device was linked to another.
+    #[serde(default)]
+    pub account: String,
     pub name: String,
     pub running: bool,
     pub links: Vec<LinkInfo>,
@@ -407,6 +412,9 @@ pub struct GroupMemberInfo {
     pub added_by: Option<String>,
     /// ms since the epoch.
     pub added_at: u64,
+    /// Their other devices in the group (a person is listed once).
+    #[serde(default)]
+    pub devices: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

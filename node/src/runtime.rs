@@ -793,6 +793,7 @@ impl Node {
                 .unwrap_or_default(),
             bridges,
             id: self.engine.identity_key().to_string(),
+            account: self.engine.account_key().to_string(),
             name: self.engine.name().to_owned(),
             running: true,
             links,

@@ -300,6 +300,7 @@ pub fn handle(
                         role: m.role.as_str().to_owned(),
                         added_by: m.added_by.map(|k| k.to_string()),
                         added_at: m.added_at.as_millis(),
+                        devices: m.devices.len(),
                     })
                     .collect(),
             })
@@ -309,7 +310,8 @@ pub fn handle(
             let g = engine
                 .group(&id)
                 .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such group"))?;
-            let me = engine.identity_key();
+            // Ours from any of our devices.
+            let me = engine.account_key();
             let names: std::collections::HashMap<IdentityKey, String> = g
                 .members()
                 .into_iter()

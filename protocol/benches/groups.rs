@@ -39,6 +39,7 @@ fn member(n: &Node) -> NewMember {
         identity: n.id.key(),
         name: format!("member {}", n.id.key().short()),
         static_key: n.id.static_key(),
+        devices: Vec::new(),
     }
 }
 

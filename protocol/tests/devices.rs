@@ -440,3 +440,130 @@ fn a_linked_device_gets_the_history() {
     // Only a device of ours gets it.
     assert_eq!(net.nodes[LAPTOP].engine.hand_history(now, &bob, past), 0);
 }
+
+fn group_texts(net: &Net, n: usize, g: &cairn_protocol::GroupId) -> Vec<(IdentityKey, String)> {
+    net.nodes[n]
+        .engine
+        .group(g)
+        .map(|g| {
+            g.messages()
+                .into_iter()
+                .map(|m| (m.author, m.text))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn group_post(net: &mut Net, n: usize, g: &cairn_protocol::GroupId, text: &str) {
+    net.advance(Duration::from_millis(10));
+    let now = net.now;
+    net.nodes[n].engine.group_send(now, g, text).unwrap();
+    net.nodes[n].engine.flush(now).unwrap();
+    net.pump();
+}
+
+#[test]
+fn a_group_lists_alice_once_and_both_her_devices_read_and_post() {
+    let mut net = linked();
+    net.connect(PHONE, BOB);
+    let now = net.now;
+    let alice = net.key(LAPTOP);
+    let bob = &mut net.nodes[BOB].engine;
+    let g = bob.group_create(now, "walkers").unwrap();
+    // Bob adds alice: her phone comes along, from her device list.
+    bob.group_add(now, &g, &alice).unwrap();
+    bob.flush(now).unwrap();
+    net.pump();
+    group_post(&mut net, LAPTOP, &g, "from the laptop");
+    group_post(&mut net, PHONE, &g, "from the phone");
+    group_post(&mut net, BOB, &g, "from bob");
+    let bob = net.key(BOB);
+    let want = vec![
+        (alice, "from the laptop".to_owned()),
+        (alice, "from the phone".to_owned()),
+        (bob, "from bob".to_owned()),
+    ];
+    for n in [LAPTOP, PHONE, BOB] {
+        assert_eq!(group_texts(&net, n, &g), want, "node {n}");
+        let members = net.nodes[n].engine.group(&g).unwrap().members();
+        assert_eq!(members.len(), 2, "node {n}: alice once, and bob");
+        let a = members.iter().find(|m| m.identity == alice).unwrap();
+        assert_eq!(a.devices.len(), 1);
+        assert_eq!(a.devices[0].identity, net.key(PHONE));
+    }
+}
+
+#[test]
+fn a_device_linked_later_joins_alices_groups_with_their_history() {
+    let mut net = Net::new(&["alice", "alice", "bob"]);
+    net.befriend(LAPTOP, BOB);
+    net.connect(LAPTOP, BOB);
+    let now = net.now;
+    let alice = net.key(LAPTOP);
+    let bob = &mut net.nodes[BOB].engine;
+    let g = bob.group_create(now, "walkers").unwrap();
+    bob.group_add(now, &g, &alice).unwrap();
+    bob.flush(now).unwrap();
+    net.pump();
+    group_post(&mut net, BOB, &g, "before the phone");
+    net.link_device(LAPTOP, PHONE, "phone", false);
+    net.pump();
+    assert_eq!(
+        group_texts(&net, PHONE, &g),
+        vec![(net.key(BOB), "before the phone".to_owned())]
+    );
+    group_post(&mut net, PHONE, &g, "the phone is here");
+    assert_eq!(
+        group_texts(&net, BOB, &g).last(),
+        Some(&(alice, "the phone is here".to_owned())),
+        "through the laptop: bob and the phone share no link"
+    );
+    assert_eq!(net.nodes[BOB].engine.group(&g).unwrap().members().len(), 2);
+}
+
+#[test]
+fn a_revoked_device_gets_nothing_written_in_the_group_afterwards() {
+    let mut net = linked();
+    net.connect(PHONE, BOB);
+    let now = net.now;
+    let alice = net.key(LAPTOP);
+    let bob = &mut net.nodes[BOB].engine;
+    let g = bob.group_create(now, "walkers").unwrap();
+    bob.group_add(now, &g, &alice).unwrap();
+    bob.flush(now).unwrap();
+    net.pump();
+    group_post(&mut net, BOB, &g, "before");
+    assert_eq!(group_texts(&net, PHONE, &g).len(), 1);
+    let epoch = net.nodes[BOB].engine.group(&g).unwrap().doc.epoch();
+    let phone = net.key(PHONE);
+    let now = net.now;
+    net.nodes[LAPTOP].engine.revoke_device(now, &phone).unwrap();
+    net.nodes[LAPTOP].engine.flush(now).unwrap();
+    net.pump();
+    // Alice is a plain member; bob, the admin, starts the new epoch.
+    for n in [LAPTOP, BOB] {
+        let doc = &net.nodes[n].engine.group(&g).unwrap().doc;
+        assert_eq!(doc.epoch(), epoch + 1, "node {n}");
+        assert!(doc.sealed_keys_for(&phone).is_empty());
+        assert!(!doc.is_member(&phone));
+    }
+    // The phone keeps running, linked to both.
+    group_post(&mut net, BOB, &g, "after");
+    group_post(&mut net, LAPTOP, &g, "laptop after");
+    net.advance(Duration::from_secs(60));
+    let texts = |net: &Net, n| {
+        group_texts(net, n, &g)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&net, PHONE), vec!["before"]);
+    assert_eq!(texts(&net, BOB), vec!["before", "after", "laptop after"]);
+    let now = net.now;
+    assert!(
+        net.nodes[PHONE]
+            .engine
+            .group_send(now, &g, "still me?")
+            .is_err()
+    );
+}

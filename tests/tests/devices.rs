@@ -20,6 +20,20 @@ fn texts(p: &Peer, with: &str, direction: &str) -> Vec<String> {
         .collect()
 }
 
+fn group_texts(p: &Peer) -> Vec<(String, String)> {
+    p.json(&["group", "messages", "walkers"])
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    let s = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+                    (s("author"), s("text"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn devices(p: &Peer) -> Value {
     p.json(&["device", "list"])
 }
@@ -146,6 +160,57 @@ fn a_second_device_links_and_both_write_to_bob() {
         Some("delivered")
     );
 
+    // A group: bob adds alice, her phone comes along; both devices read
+    // and post, and everyone lists alice once.
+    bob.ok(&["group", "create", "walkers"]);
+    bob.ok(&["group", "add", "walkers", "alice"]);
+    bob.ok(&["group", "send", "walkers", "welcome"]);
+    for device in [&laptop, &phone] {
+        assert!(
+            wait_until(PATIENCE, || group_texts(device).len() == 1),
+            "{} never got the group: {}",
+            device.name,
+            device.all_logs()
+        );
+    }
+    laptop.ok(&["group", "send", "walkers", "laptop here"]);
+    assert!(wait_until(PATIENCE, || group_texts(&phone).len() == 2));
+    phone.ok(&["group", "send", "walkers", "phone here"]);
+    let (a, b) = (laptop.id(), bob.id());
+    let want = vec![
+        (b.clone(), "welcome".to_owned()),
+        (a.clone(), "laptop here".to_owned()),
+        (a.clone(), "phone here".to_owned()),
+    ];
+    for p in [&laptop, &phone, &bob] {
+        assert!(
+            wait_until(PATIENCE, || group_texts(p) == want),
+            "{}: {:?}",
+            p.name,
+            group_texts(p)
+        );
+        let members = p.json(&["group", "members", "walkers"]);
+        let members = members.as_array().unwrap();
+        assert_eq!(members.len(), 2, "{}: {members:?}", p.name);
+        let alice = members.iter().find(|m| m["id"] == a.as_str()).unwrap();
+        assert_eq!(alice["devices"], 1, "{alice}");
+    }
+    let mine = |p: &Peer| -> Vec<bool> {
+        p.json(&["group", "messages", "walkers"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["mine"] == true)
+            .collect()
+    };
+    assert_eq!(
+        mine(&phone),
+        [false, true, true],
+        "alice's, from either device"
+    );
+    let epoch = |p: &Peer| -> i64 { p.json(&["group", "list"])[0]["epoch"].as_i64().unwrap() };
+    let before = epoch(&bob);
+
     // Revocation: the laptop revokes the phone, which keeps running.
     laptop.ok(&["device", "revoke", "phone"]);
     assert!(
@@ -181,6 +246,30 @@ fn a_second_device_links_and_both_write_to_bob() {
         .collect();
     assert!(!phone_texts.contains(&"after the revocation".to_owned()));
     assert!(!phone_texts.contains(&"laptop after".to_owned()));
+    // In the group too: bob (the admin) started a new epoch, the phone's
+    // key is out, and it gets nothing posted after.
+    assert!(
+        wait_until(PATIENCE, || epoch(&bob) == before + 1
+            && epoch(&laptop) == before + 1),
+        "no new epoch: bob {} laptop {}",
+        epoch(&bob),
+        epoch(&laptop)
+    );
+    bob.ok(&["group", "send", "walkers", "group after"]);
+    laptop.ok(&["group", "send", "walkers", "laptop group after"]);
+    assert!(wait_until(PATIENCE, || {
+        let t = group_texts(&bob);
+        t.len() == 5 && group_texts(&laptop) == t
+    }));
+    assert!(wait_until(PATIENCE, || bob.json(&["status"])["outbox"] == 0));
+    let phone_group: Vec<String> = group_texts(&phone).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(phone_group, ["welcome", "laptop here", "phone here"]);
+    assert!(
+        !phone
+            .cli(&["group", "send", "walkers", "me too?"])
+            .status
+            .success()
+    );
     // And what the revoked phone writes is not alice: bob turns it away.
     phone.send("bob", "still me?");
     assert!(

@@ -68,3 +68,4 @@ device-not-linked-yet = لم يُربط بعد: في انتظار الوصول �
 device-this = هذا الجهاز
 device-mailbox = صندوق بريد
 device-revoked = أُلغي { $name }. يتوقف جهات اتصالك عن الإرسال إليه حين يعلمون بذلك.
+member-devices = و{ $count } من الأجهزة الأخرى

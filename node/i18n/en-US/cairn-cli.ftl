@@ -63,3 +63,7 @@ device-not-linked-yet = Not linked yet: waiting to reach the device that showed 
 device-this = this device
 device-mailbox = mailbox
 device-revoked = Revoked { $name }. Your contacts stop sending to it as they hear of it.
+member-devices = { $count ->
+    [one] and 1 more device
+   *[other] and { $count } more devices
+}

@@ -56,3 +56,4 @@ device-not-linked-yet = هنوز پیوند نشده: در انتظار رسید
 device-this = این دستگاه
 device-mailbox = صندوق پستی
 device-revoked = { $name } لغو شد. مخاطبان شما با باخبر شدن، دیگر به آن پیام نمی‌فرستند.
+member-devices = و { $count } دستگاه دیگر

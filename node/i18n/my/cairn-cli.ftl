@@ -56,3 +56,4 @@ device-not-linked-yet = မချိတ်ဆက်ရသေးပါ: ကုဒ
 device-this = ဤစက်
 device-mailbox = စာတိုက်ပုံး
 device-revoked = { $name } ကို ရုပ်သိမ်းပြီးပါပြီ။ သင့်အဆက်အသွယ်များ သိရှိသည်နှင့် ၎င်းထံ ပို့ခြင်းကို ရပ်မည်။
+member-devices = နောက်ထပ် စက် { $count } ခု

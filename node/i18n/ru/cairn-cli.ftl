@@ -64,3 +64,4 @@ device-not-linked-yet = Ещё не привязано: ждём связи с �
 device-this = это устройство
 device-mailbox = почтовый ящик
 device-revoked = { $name } отозвано. Ваши контакты перестанут отправлять ему сообщения, когда узнают об этом.
+member-devices = и ещё устройств: { $count }

@@ -56,3 +56,4 @@ device-not-linked-yet = 尚未链接：正在等待连上显示代码的设备�
 device-this = 本设备
 device-mailbox = 信箱
 device-revoked = 已撤销 { $name }。你的联系人得知后将不再向它发送消息。
+member-devices = 另有 { $count } 台设备

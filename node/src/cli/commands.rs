@@ -406,7 +406,12 @@ pub(crate) async fn group_command(
                 print_json(&members);
             } else {
                 for m in &members {
-                    println!("{:<20} {}  {}", esc(&m.name), m.id, m.role);
+                    let more = if m.devices > 0 {
+                        format!("  ({})", tr!("member-devices", count = m.devices))
+                    } else {
+                        String::new()
+                    };
+                    println!("{:<20} {}  {}{more}", esc(&m.name), m.id, m.role);
                 }
             }
         }

@@ -21,6 +21,7 @@ fn member(id: &Identity) -> NewMember {
         identity: id.key(),
         name: "m".into(),
         static_key: id.static_key(),
+        devices: Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use cairn_protocol::group::groups::Groups;
-use cairn_protocol::group::{GroupId, NewMember, Role};
+use cairn_protocol::group::{GroupId, NewDevice, NewMember, Role};
 use cairn_protocol::payload::GroupFragment;
 use cairn_protocol::{Identity, StoredGroup, Time};
 use libfuzzer_sys::fuzz_target;
@@ -16,6 +16,7 @@ fn member(id: &Identity) -> NewMember {
         identity: id.key(),
         name: "m".into(),
         static_key: id.static_key(),
+        devices: Vec::new(),
     }
 }
 
@@ -23,11 +24,19 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let alice = Identity::generate(&mut rng);
     let bob = Identity::generate(&mut rng);
+    let phone = Identity::generate(&mut rng);
     let now = Time::from_secs(1_700_000_000);
     let mut groups = Groups::new(&alice, true, [1; 32]);
     let g = groups.create(&alice, member(&alice), "fuzz", now).unwrap();
+    // Bob with a device of his: the rules for device entries are judged too.
+    let mut bob_member = member(&bob);
+    bob_member.devices.push(NewDevice {
+        identity: phone.key(),
+        name: "phone".into(),
+        static_key: phone.static_key(),
+    });
     groups
-        .add(&alice, &g, member(&bob), Role::Member, now)
+        .add(&alice, &g, bob_member, Role::Member, now)
         .unwrap();
     groups.peer_up(bob.key());
     while groups.poll_output().is_some() {}

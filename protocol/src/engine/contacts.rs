@@ -250,7 +250,9 @@ impl<S: Store> Engine<S> {
     /// request (they opt in by writing first) and bridging their groups is
     /// its job; the chunk bounds still hold there.
     pub(super) fn may_bring_groups(&self, peer: &IdentityKey) -> bool {
-        self.added(peer) || (self.config.gateway && self.contacts.contains_key(peer))
+        self.added(peer)
+            || self.is_sibling(peer)
+            || (self.config.gateway && self.contacts.contains_key(peer))
     }
 
     /// Whether the user added `peer` (a request is not: it only wrote first).

@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use crate::contact::{Contact, ContactOrigin};
 use crate::devices::{DeviceList, DeviceView, LinkCode, check_name};
+use crate::group::NewDevice;
 use crate::identity::IdentityKey;
 use crate::invite::ContactCard;
 use crate::message::MessageRecord;
@@ -170,6 +171,7 @@ impl<S: Store> Engine<S> {
         };
         list.revoke(&self.identity, device)?;
         self.set_own_list(list);
+        self.groups_revoke_device(now, device);
         self.announce_devices(now, None);
         self.pump(now);
         Ok(())
@@ -456,6 +458,11 @@ impl<S: Store> Engine<S> {
             warn!(error = %e, "the new device could not be added");
             return;
         }
+        let device = NewDevice {
+            identity: peer,
+            name: name.clone(),
+            static_key: card.binding().static_key,
+        };
         let mut contact = Contact::new(card, None, ContactOrigin::Device, now);
         contact.account = Some(self.identity.key());
         self.batch
@@ -484,6 +491,8 @@ impl<S: Store> Engine<S> {
             self.send_payload(&peer, &payload);
         }
         self.announce_devices(now, Some(&peer));
+        // Every group we are in lists it under us; it syncs them from here.
+        self.groups_add_device(now, &device);
     }
 
     /// A device list arrived in a session with `peer`.

@@ -3,9 +3,10 @@
 use std::collections::BTreeSet;
 
 use rand_core::RngCore;
+use tracing::warn;
 
 use crate::group::groups::{Group, GroupOutput};
-use crate::group::{GroupId, NewMember, Role};
+use crate::group::{Entry, GroupId, NewDevice, NewMember, Role};
 use crate::identity::IdentityKey;
 use crate::payload::{MessageId, Payload};
 use crate::store::Store;
@@ -53,11 +54,52 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Us, as a group lists us: our account, with its other devices.
     pub(super) fn me_as_member(&self) -> NewMember {
+        let account = self.account_key();
+        let list = self.devices.own.as_ref();
+        let static_key = list
+            .and_then(|l| l.devices().iter().find(|d| d.key() == account))
+            .map_or(self.identity.static_key(), |d| d.binding.static_key);
         NewMember {
-            identity: self.identity.key(),
+            identity: account,
             name: self.config.name.clone(),
-            static_key: self.identity.static_key(),
+            static_key,
+            devices: list
+                .map(|l| l.devices().iter().filter(|d| d.key() != account))
+                .into_iter()
+                .flatten()
+                .map(|d| NewDevice {
+                    identity: d.key(),
+                    name: d.name.clone(),
+                    static_key: d.binding.static_key,
+                })
+                .collect(),
+        }
+    }
+
+    /// Lists a device just linked to our account in every group we are in.
+    pub(super) fn groups_add_device(&mut self, now: Time, device: &NewDevice) {
+        for id in self.groups.active() {
+            if let Err(e) = self.groups.add_device(&self.identity, &id, device, now) {
+                warn!(group = %id, error = %e, "a new device not listed in a group");
+            }
+        }
+    }
+
+    /// Revokes one of our devices in every group that lists it.
+    pub(super) fn groups_revoke_device(&mut self, now: Time, device: &IdentityKey) {
+        for id in self.groups.active() {
+            let listed = self
+                .groups
+                .get(&id)
+                .is_some_and(|g| matches!(g.doc.entry(device), Some(Entry::Device(_))));
+            if !listed {
+                continue;
+            }
+            if let Err(e) = self.groups.revoke_device(&self.identity, &id, device, now) {
+                warn!(group = %id, error = %e, "a revoked device is still listed in a group");
+            }
         }
     }
 
@@ -76,14 +118,32 @@ impl<S: Store> Engine<S> {
         group: &GroupId,
         peer: &IdentityKey,
     ) -> Result<(), EngineError> {
+        // A person, with every device of theirs we know.
+        let account = self.conversation_of(peer);
         let contact = self
             .contacts
-            .get(peer)
+            .get(&account)
             .ok_or_else(|| EngineError::UnknownContact(peer.short()))?;
+        let devices = self
+            .devices
+            .views
+            .get(&account)
+            .map(|view| {
+                view.devices()
+                    .filter(|d| d.key() != account)
+                    .map(|d| NewDevice {
+                        identity: d.key(),
+                        name: d.name.clone(),
+                        static_key: d.binding.static_key,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let who = NewMember {
-            identity: *peer,
+            identity: account,
             name: contact.card.name().to_owned(),
             static_key: contact.static_key(),
+            devices,
         };
         self.groups
             .add(&self.identity, group, who, Role::Member, now)?;
@@ -220,6 +280,9 @@ impl<S: Store> Engine<S> {
             GroupOutput::Changed(group) => {
                 self.after_commit
                     .push(AfterCommit::Event(Event::GroupChanged { group }));
+                // A member revoked a device of its own: if we are an admin
+                // and no admin has yet, we start the new epoch.
+                self.groups.rotate_if_owed(&self.identity, &group, now);
                 true
             }
         }

@@ -29,12 +29,12 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ScalarValue};
 use thiserror::Error;
 
 use super::chunk::{self, ChunkType};
-use super::{ADMIN_MARK, GroupDoc, GroupId, Role, hex};
+use super::{ADMIN_MARK, CUT_SUFFIX, Entry, GroupDoc, GroupId, MAX_NAME_LEN, Role, hex};
 use crate::identity::IdentityKey;
 
-/// What one admin change did to `members`, in order: (identity, the role it
-/// set, or `None` for a deletion).
-type MemberOps = Vec<([u8; 32], Option<Role>)>;
+/// What one admin change did to `members`, in order: (identity, the entry
+/// it wrote, or `None` for a deletion).
+type MemberOps = Vec<([u8; 32], Option<Entry>)>;
 
 /// The signature domain of a change hash.
 pub const VOUCH_DOMAIN: &[u8] = b"cairn/group-change/v1";
@@ -122,7 +122,6 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 struct Objects {
     members: ObjectId,
-    removed: ObjectId,
     messages: ObjectId,
     admin_maps: Vec<(&'static str, ObjectId)>,
 }
@@ -169,8 +168,8 @@ struct Index {
     interned: BTreeMap<Vec<ChangeHash>, u32>,
     /// Admin change → the frontier of its deps (its admin ancestry).
     admin_deps: BTreeMap<ChangeHash, u32>,
-    roles: BTreeMap<(u32, [u8; 32]), Option<Role>>,
-    /// Admin change → what it did to `members` (identity, role or removed),
+    entries: BTreeMap<(u32, [u8; 32]), Option<Entry>>,
+    /// Admin change → what it did to `members` (identity, entry or removed),
     /// for admin changes judged here (not those loaded from the store).
     member_ops: BTreeMap<ChangeHash, MemberOps>,
     genesis: Option<ChangeHash>,
@@ -543,39 +542,71 @@ impl Gate {
         let Some(obj) = objects.clone() else {
             return Ok(Err(Refusal::Forbidden("no genesis before it")));
         };
-        // The author's role in the change's causal past.
+        // The author's standing in the change's causal past: its role, or
+        // as a member's device, the member's.
         let f = index.merge(c.deps());
-        let role = self.role_in(doc, f, &author, batch, batch_hashes)?;
-        Ok(match check_ops(c, &author, role, admin, &obj) {
-            Ok(ops) => {
-                if admin {
-                    self.index(doc).member_ops.insert(c.hash(), ops);
+        let who = *author.as_bytes();
+        let entry = self.entry_in(doc, f, who, batch, batch_hashes)?;
+        let role = match entry {
+            Some(Entry::Member(r)) => Some(r),
+            Some(Entry::Device(account)) => {
+                match self.entry_in(doc, f, account, batch, batch_hashes)? {
+                    Some(Entry::Member(r)) => Some(r),
+                    _ => None,
                 }
-                Ok(admin)
             }
-            Err(why) => Err(why),
-        })
+            _ => None,
+        };
+        let ops = match check_ops(c, &author, entry, role, admin, &obj) {
+            Ok(ops) => ops,
+            Err(why) => return Ok(Err(why)),
+        };
+        // Device entries, judged against what they replace: a revoked
+        // device never comes back, and a member lists or revokes only its
+        // own devices, never someone else's entry.
+        for (key, new) in &ops {
+            let Some(new @ (Entry::Device(_) | Entry::Revoked(_))) = new else {
+                continue;
+            };
+            let before = self.entry_in(doc, f, *key, batch, batch_hashes)?;
+            let ok = match (before, new) {
+                (Some(Entry::Revoked(_)), Entry::Device(_)) => false,
+                _ if role == Some(Role::Admin) => true,
+                (None, Entry::Device(_)) => true,
+                (Some(Entry::Device(a)), _) | (Some(Entry::Revoked(a)), Entry::Revoked(_)) => {
+                    a == who
+                }
+                _ => false,
+            };
+            if !ok {
+                return Ok(Err(Refusal::Forbidden("that device entry")));
+            }
+        }
+        if admin {
+            self.index(doc).member_ops.insert(c.hash(), ops);
+        }
+        Ok(Ok(admin))
     }
 
-    /// `author`'s role at admin frontier `f`. Walks back along single admin
-    /// changes whose member operations we recorded (no automerge call, no
-    /// apply); where admin changes were concurrent, asks automerge (applying
-    /// the batch so far if the frontier needs it). Every frontier visited is
-    /// cached: a chain of admin changes costs one step each.
-    fn role_in(
+    /// What `members` said of `who` at admin frontier `f`. Walks back along
+    /// single admin changes whose member operations we recorded (no
+    /// automerge call, no apply); where admin changes were concurrent, asks
+    /// automerge (applying the batch so far if the frontier needs it). Every
+    /// frontier visited is cached: a chain of admin changes costs one step
+    /// each.
+    fn entry_in(
         &mut self,
         doc: &mut GroupDoc,
         f: u32,
-        author: &IdentityKey,
+        who: [u8; 32],
         batch: &mut Vec<Change>,
         batch_hashes: &mut BTreeSet<ChangeHash>,
-    ) -> Result<Option<Role>, GateError> {
-        let who = *author.as_bytes();
+    ) -> Result<Option<Entry>, GateError> {
         let index = self.index(doc);
         let mut at = f;
         let mut visited = Vec::new();
         let result = loop {
-            if let Some(r) = index.roles.get(&(at, who)) {
+            if let Some(r) = index.entries.get(&(at, who)) {
                 break *r;
             }
             visited.push(at);
@@ -598,10 +629,10 @@ impl Gate {
             if heads.iter().any(|h| batch_hashes.contains(h)) {
                 flush(doc, batch, batch_hashes)?;
             }
-            break doc.role_at(author, &heads);
+            break doc.entry_at(&who, &heads);
         };
         for v in visited {
-            index.roles.insert((v, who), result);
+            index.entries.insert((v, who), result);
         }
         Ok(result)
     }
@@ -698,7 +729,6 @@ impl Gate {
 fn objects_of(l: &super::Layout) -> Objects {
     Objects {
         members: legacy_id(&l.members),
-        removed: legacy_id(l.map("removed")),
         messages: legacy_id(&l.messages),
         admin_maps: l.maps.iter().map(|(k, id)| (*k, legacy_id(id))).collect(),
     }
@@ -719,11 +749,13 @@ fn flush(
     Ok(())
 }
 
-/// The per-op rules for a non-genesis change by `author`, whose role in the
-/// change's causal past is `role`.
+/// The per-op rules for a non-genesis change by `author`, whose entry in
+/// `members` in the change's causal past is `entry` and whose standing
+/// there is `role` (a device's is its member's).
 fn check_ops(
     c: &Change,
     author: &IdentityKey,
+    entry: Option<Entry>,
     role: Option<Role>,
     admin: bool,
     obj: &Objects,
@@ -732,7 +764,6 @@ fn check_ops(
         return Err(Refusal::NotMember);
     };
     let me = hex(author.as_bytes());
-    let own_key = |key: &Key| matches!(key, Key::Map(k) if k.as_str() == me);
     let ops = c.decode().operations;
     if !admin {
         // A post: puts of strings on the author's own message keys.
@@ -772,17 +803,7 @@ fn check_ops(
         return Ok(Vec::new());
     }
     if role != Role::Admin {
-        // A member may only leave: delete its own entry, record its removal.
-        for op in &ops {
-            let leaving = match &op.action {
-                OpType::Delete => op.obj == obj.members && own_key(&op.key),
-                OpType::Put(ScalarValue::Int(_)) => op.obj == obj.removed && own_key(&op.key),
-                _ => false,
-            };
-            if !leaving {
-                return Err(Refusal::AdminOnly("membership and settings"));
-            }
-        }
+        member_change(&ops, author, entry, obj)?;
         return Ok(member_ops_of(&ops, obj));
     }
     for op in &ops {
@@ -811,7 +832,7 @@ fn check_ops(
         };
         let ok = match (&op.action, *map) {
             (OpType::Delete, _) => true,
-            (OpType::Put(ScalarValue::Str(s)), "members") => Role::parse(s).is_some(),
+            (OpType::Put(ScalarValue::Str(s)), "members") => Entry::parse(s).is_some(),
             (OpType::Put(ScalarValue::Str(s)), "names" | "keys" | "added_by") => {
                 s.len() <= super::MAX_NAME_LEN
             }
@@ -826,6 +847,80 @@ fn check_ops(
         }
     }
     Ok(member_ops_of(&ops, obj))
+}
+
+/// What a member who is not an admin may do in a change marked as an admin
+/// change: leave (delete its entry and record its removal; from one of its
+/// devices, its account's), and, as the account itself, list and revoke
+/// devices of its own (their entries, names, keys, epoch key copies and
+/// removals). Whether a device entry replaces someone else's is judged
+/// against the causal past by the caller.
+fn member_change(
+    ops: &[automerge::legacy::Op],
+    author: &IdentityKey,
+    entry: Option<Entry>,
+    obj: &Objects,
+) -> Result<(), Refusal> {
+    let me = hex(author.as_bytes());
+    let account = match entry {
+        Some(Entry::Device(a)) => hex(&a),
+        _ => me.clone(),
+    };
+    let own = |k: &str| k == me || k == account;
+    let mine: BTreeSet<&str> = if matches!(entry, Some(Entry::Member(_))) {
+        ops.iter()
+            .filter(|op| op.obj == obj.members)
+            .filter_map(|op| match (&op.key, &op.action) {
+                (Key::Map(k), OpType::Put(ScalarValue::Str(s))) if *k != me => {
+                    match Entry::parse(s) {
+                        Some(Entry::Device(a) | Entry::Revoked(a)) if a == *author.as_bytes() => {
+                            Some(k.as_str())
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let is_mine = |k: &str| mine.contains(k);
+    for op in ops {
+        let map = obj
+            .admin_maps
+            .iter()
+            .find(|(_, o)| *o == op.obj)
+            .map(|(name, _)| *name);
+        let Key::Map(k) = &op.key else {
+            return Err(Refusal::AdminOnly("membership and settings"));
+        };
+        let k = k.as_str();
+        let ok = !op.insert
+            && match (&op.action, map) {
+                (OpType::Delete, Some("members")) => own(k),
+                (OpType::Put(ScalarValue::Int(_)), Some("removed")) => {
+                    own(k) || is_mine(k) || k.strip_suffix(CUT_SUFFIX).is_some_and(is_mine)
+                }
+                (OpType::Delete, Some("removed")) => {
+                    k.strip_suffix(CUT_SUFFIX).is_some_and(is_mine)
+                }
+                (OpType::Put(ScalarValue::Str(_)), Some("members")) => is_mine(k),
+                (OpType::Put(ScalarValue::Str(s)), Some("names" | "keys" | "added_by")) => {
+                    is_mine(k) && s.len() <= MAX_NAME_LEN
+                }
+                (OpType::Put(ScalarValue::Int(_)), Some("added_at")) => is_mine(k),
+                (OpType::Put(ScalarValue::Str(s)), Some("epoch_keys")) => {
+                    s.len() == 2 * super::keys::SEALED_KEY_LEN
+                        && k.rsplit_once('/').is_some_and(|(_, who)| is_mine(who))
+                }
+                _ => false,
+            };
+        if !ok {
+            return Err(Refusal::AdminOnly("membership and settings"));
+        }
+    }
+    Ok(())
 }
 
 /// What a change's operations did to `members`, in order.
@@ -845,11 +940,11 @@ fn member_ops_of(ops: &[automerge::legacy::Op], obj: &Objects) -> MemberOps {
                 .ok()?
                 .try_into()
                 .ok()?;
-            let role = match &op.action {
-                OpType::Put(ScalarValue::Str(s)) => Role::parse(s),
+            let entry = match &op.action {
+                OpType::Put(ScalarValue::Str(s)) => Entry::parse(s),
                 _ => None,
             };
-            Some((who, role))
+            Some((who, entry))
         })
         .collect()
 }

@@ -30,7 +30,9 @@ use zeroize::Zeroizing;
 
 use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
 use super::keys;
-use super::{GroupDoc, GroupError, GroupId, GroupMessage, Member, NewMember, Role, message_slot};
+use super::{
+    GroupDoc, GroupError, GroupId, GroupMessage, Member, NewDevice, NewMember, Role, message_slot,
+};
 use crate::identity::{Identity, IdentityKey, StaticKey};
 use crate::ids::MessageId;
 use crate::payload::GroupFragment;
@@ -134,7 +136,7 @@ impl Group {
         let mut all = self.doc.messages();
         for m in &mut all {
             if let Some(id) = keys::sealed_key_id(&m.text) {
-                let slot = message_slot(&m.author, &m.id);
+                let slot = message_slot(&m.device, &m.id);
                 m.text = self
                     .keyring
                     .get(id)
@@ -328,6 +330,13 @@ impl Group {
     ) -> Result<Outcome, super::gate::GateError> {
         self.gate.receive(&mut self.doc, changes, vouches, None)
     }
+}
+
+/// A new epoch key, its id, and its copies sealed to who gets it.
+struct FreshEpoch {
+    key: Zeroizing<[u8; 32]>,
+    kid: String,
+    sealed: Vec<(IdentityKey, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,22 +565,163 @@ impl Groups {
         role: Role,
         now: Time,
     ) -> GroupResult<()> {
-        let mut eph = [0u8; 32];
-        let mut nonce = [0u8; 24];
-        self.rng.fill_bytes(&mut eph);
-        self.rng.fill_bytes(&mut nonce);
         let g = self.group_mut(id)?;
-        // In a keyed epoch the newcomer gets the current key.
-        let current = g.doc.current_key();
-        let sealed = current.as_deref().and_then(|kid| {
-            let key = g.keyring.get(kid)?;
-            Some((kid, keys::seal_key(key, &who.static_key, eph, nonce)))
+        // In a keyed epoch the newcomer (each of its devices) gets the
+        // current key.
+        let current = g
+            .doc
+            .current_key()
+            .and_then(|kid| Some((g.keyring.get(&kid)?.clone(), kid)));
+        let sealed = current.map(|(key, kid)| {
+            let to: Vec<(IdentityKey, StaticKey)> = std::iter::once((who.identity, who.static_key))
+                .chain(who.devices.iter().map(|d| (d.identity, d.static_key)))
+                .collect();
+            (kid, self.seal_to(&key, to))
         });
+        let g = self.group_mut(id)?;
+        let sealed = sealed.as_ref().map(|(kid, s)| (kid.as_str(), s.clone()));
         let hash = g.doc.add_member(&who, role, now, sealed)?;
         g.notices.remove(&who.identity);
         sign_local(identity, g, hash);
         self.after_local(*id);
         Ok(())
+    }
+
+    /// Seals `key` to each of `to`, each with a fresh ephemeral key.
+    fn seal_to(
+        &mut self,
+        key: &[u8; 32],
+        to: Vec<(IdentityKey, StaticKey)>,
+    ) -> Vec<(IdentityKey, Vec<u8>)> {
+        to.into_iter()
+            .map(|(who, static_key)| {
+                let mut eph = [0u8; 32];
+                let mut nonce = [0u8; 24];
+                self.rng.fill_bytes(&mut eph);
+                self.rng.fill_bytes(&mut nonce);
+                (who, keys::seal_key(key, &static_key, eph, nonce))
+            })
+            .collect()
+    }
+
+    /// A fresh epoch key sealed to everyone in group `id` but `gone` (a
+    /// member and its devices, or one device), if any.
+    fn fresh_epoch(&mut self, id: &GroupId, gone: Option<&IdentityKey>) -> FreshEpoch {
+        let mut key = Zeroizing::new([0u8; 32]);
+        self.rng.fill_bytes(&mut *key);
+        let kid = keys::key_id(&key);
+        let stay: Vec<(IdentityKey, StaticKey)> = self
+            .groups
+            .get(id)
+            .filter(|g| g.joined && !g.left)
+            .map(|g| {
+                g.doc
+                    .recipients()
+                    .into_iter()
+                    .filter(|(who, _)| {
+                        gone.is_none_or(|gone| who != gone && g.doc.account_of(who) != *gone)
+                    })
+                    .filter_map(|(who, s)| Some((who, s?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sealed = self.seal_to(&key, stay);
+        FreshEpoch { key, kid, sealed }
+    }
+
+    /// The groups we are in (joined, not left).
+    pub fn active(&self) -> Vec<GroupId> {
+        self.groups
+            .values()
+            .filter(|g| g.joined && !g.left)
+            .map(|g| g.id)
+            .collect()
+    }
+
+    /// Lists a new device of ours in group `id` (we are the account), with
+    /// the current epoch key sealed to it.
+    pub fn add_device(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        device: &NewDevice,
+        now: Time,
+    ) -> GroupResult<()> {
+        let g = self.group_mut(id)?;
+        let current = g
+            .doc
+            .current_key()
+            .and_then(|kid| Some((g.keyring.get(&kid)?.clone(), kid)));
+        let sealed = current.map(|(key, kid)| {
+            let mut s = self.seal_to(&key, vec![(device.identity, device.static_key)]);
+            (kid, s.pop().map(|(_, b)| b).unwrap_or_default())
+        });
+        let g = self.group_mut(id)?;
+        let hash = g.doc.add_device(
+            device,
+            now,
+            sealed.as_ref().map(|(kid, b)| (kid.as_str(), b.clone())),
+        )?;
+        sign_local(identity, g, hash);
+        self.after_local(*id);
+        Ok(())
+    }
+
+    /// Revokes one of our devices (or, as an admin, anyone's) in group
+    /// `id`: it is out for good, and a new epoch starts — now if we are an
+    /// admin, else when an admin sees the revocation.
+    pub fn revoke_device(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        device: &IdentityKey,
+        now: Time,
+    ) -> GroupResult<()> {
+        let FreshEpoch { key, kid, sealed } = self.fresh_epoch(id, Some(device));
+        let g = self.group_mut(id)?;
+        let hash = g.doc.revoke_device(device, now, Some((&kid, sealed)))?;
+        if g.doc.current_key().as_deref() == Some(kid.as_str()) {
+            g.keyring.insert(kid, key);
+        }
+        let vouch = sign_local(identity, g, hash);
+        g.notices.insert(*device, vouch);
+        while g.notices.len() > MAX_NOTICES {
+            g.notices.pop_first();
+        }
+        self.show_removal(device, id);
+        self.after_local(*id);
+        Ok(())
+    }
+
+    /// Starts the epoch a member's revocation of its device asked for, if
+    /// we are an admin of group `id` and none has yet. Returns whether it
+    /// did.
+    pub fn rotate_if_owed(&mut self, identity: &Identity, id: &GroupId, now: Time) -> bool {
+        let Some(g) = self.groups.get(id).filter(|g| g.joined && !g.left) else {
+            return false;
+        };
+        let Some(epoch) = g.doc.rotation_owed() else {
+            return false;
+        };
+        if g.doc.role_of(&self.me) != Some(Role::Admin) {
+            return false;
+        }
+        // Everyone in the group now (the revoked device is not).
+        let FreshEpoch { key, kid, sealed } = self.fresh_epoch(id, None);
+        let Some(g) = self.groups.get_mut(id) else {
+            return false;
+        };
+        let hash = match g.doc.rotate(epoch, (&kid, sealed), now) {
+            Ok(hash) => hash,
+            Err(e) => {
+                tracing::debug!(error = %e, "an owed epoch not started");
+                return false;
+            }
+        };
+        g.keyring.insert(kid, key);
+        sign_local(identity, g, hash);
+        self.after_local(*id);
+        true
     }
 
     /// Makes a member an admin or a plain member (admins only).
@@ -598,48 +748,46 @@ impl Groups {
         now: Time,
     ) -> GroupResult<()> {
         // A fresh epoch key, sealed to everyone who stays.
-        let mut key = Zeroizing::new([0u8; 32]);
-        self.rng.fill_bytes(&mut *key);
-        let kid = keys::key_id(&key);
-        let g = self.groups.get(id).filter(|g| g.joined && !g.left);
-        let stay: Vec<(IdentityKey, StaticKey)> = g
-            .map(|g| g.doc.members())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| m.identity != *who)
-            .filter_map(|m| Some((m.identity, m.static_key?)))
-            .collect();
-        let mut sealed = Vec::with_capacity(stay.len());
-        for (member, to) in stay {
-            let mut eph = [0u8; 32];
-            let mut nonce = [0u8; 24];
-            self.rng.fill_bytes(&mut eph);
-            self.rng.fill_bytes(&mut nonce);
-            sealed.push((member, keys::seal_key(&key, &to, eph, nonce)));
-        }
+        let FreshEpoch { key, kid, sealed } = self.fresh_epoch(id, Some(who));
         let g = self.group_mut(id)?;
+        // Its devices go with it.
+        let mut gone: Vec<IdentityKey> = g
+            .doc
+            .members()
+            .into_iter()
+            .filter(|m| m.identity == *who)
+            .flat_map(|m| m.devices.into_iter().map(|d| d.identity))
+            .collect();
+        gone.push(*who);
+        let leaving = g.doc.account_of(&identity.key()) == *who;
         let hash = g.doc.remove_member(who, now, Some((&kid, sealed)))?;
         if g.doc.current_key().as_deref() == Some(kid.as_str()) {
             g.keyring.insert(kid, key);
         }
         let vouch = sign_local(identity, g, hash);
-        if *who != identity.key() {
+        if !leaving {
             g.notices.insert(*who, vouch);
             while g.notices.len() > MAX_NOTICES {
                 g.notices.pop_first();
             }
         }
-        // Whatever the removed member's session was doing for this group
-        // stops; what we knew of its heads stays, so a removed member whose
-        // session is up is shown its removal now rather than when it next
-        // speaks (which, in sync with us, it may never do).
+        for gone in &gone {
+            self.show_removal(gone, id);
+        }
+        self.after_local(*id);
+        Ok(())
+    }
+
+    /// Whatever a removed member's (or device's) session was doing for
+    /// this group stops; what we knew of its heads stays, so one whose
+    /// session is up is shown its removal now rather than when it next
+    /// speaks (which, in sync with us, it may never do).
+    fn show_removal(&mut self, who: &IdentityKey, id: &GroupId) {
         if let Some(old) = self.sync.remove(&(*who, *id)) {
             let mut fresh = PeerSync::default();
             fresh.state.their_heads = old.state.their_heads;
             self.sync.insert((*who, *id), fresh);
         }
-        self.after_local(*id);
-        Ok(())
     }
 
     pub fn leave(&mut self, identity: &Identity, id: &GroupId, now: Time) -> GroupResult<()> {
@@ -756,9 +904,9 @@ impl Groups {
         }
         let away: Vec<IdentityKey> = g
             .doc
-            .members()
+            .recipients()
             .into_iter()
-            .map(|m| m.identity)
+            .map(|(who, _)| who)
             .filter(|p| *p != self.me && !self.up.contains(p))
             .collect();
         for peer in away {
@@ -886,7 +1034,12 @@ impl Groups {
         let mut notice_vouches = None;
         if mode == Mode::ReceiveOnly {
             let their_heads = their_heads.unwrap_or_default();
-            let notice = g.notices.get(&peer).copied().filter(|_| !ps.notified);
+            let notice = g
+                .notices
+                .get(&peer)
+                .or_else(|| g.notices.get(&g.doc.account_of(&peer)))
+                .copied()
+                .filter(|_| !ps.notified);
             match notice.and_then(|n| removal_notice(g, &n, &their_heads)) {
                 Some((changes, vouches)) => {
                     // The removal and what led to it, and heads that say

@@ -13,7 +13,9 @@
 //! ```text
 //! ROOT      schema "cairn-group/1", name, topic, epoch (int)
 //! members   identity (hex) → "admin" | "member"
-//! names     identity (hex) → display name
+//!           | "device:<account hex>"  a device of that member's (its standing)
+//!           | "revoked:<account hex>" a device its account revoked, for good
+//! names     identity (hex) → display name (a device's: its own name)
 //! keys      identity (hex) → static X25519 key (hex)
 //! added_by  identity (hex) → identity (hex) of the admin who added them
 //! added_at  identity (hex) → milliseconds since the Unix epoch
@@ -107,6 +109,51 @@ impl std::str::FromStr for GroupId {
     }
 }
 
+/// What `members` says of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A member (a person's account), with its role.
+    Member(Role),
+    /// A device of the member whose account key this is: it speaks with
+    /// the member's standing, and what it writes is the member's.
+    Device([u8; 32]),
+    /// A device its account revoked. Never a device again: a revocation
+    /// wins over a concurrent re-add ([`GroupDoc`] reads conflicting
+    /// values so), and the gate refuses a later one.
+    Revoked([u8; 32]),
+}
+
+const DEVICE_PREFIX: &str = "device:";
+const REVOKED_PREFIX: &str = "revoked:";
+
+impl Entry {
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some(role) = Role::parse(s) {
+            return Some(Entry::Member(role));
+        }
+        if let Some(a) = s.strip_prefix(DEVICE_PREFIX) {
+            return Some(Entry::Device(unhex(a)?));
+        }
+        Some(Entry::Revoked(unhex(s.strip_prefix(REVOKED_PREFIX)?)?))
+    }
+
+    pub fn encode(&self) -> String {
+        match self {
+            Entry::Member(role) => role.as_str().to_owned(),
+            Entry::Device(a) => format!("{DEVICE_PREFIX}{}", hex(a)),
+            Entry::Revoked(a) => format!("{REVOKED_PREFIX}{}", hex(a)),
+        }
+    }
+
+    /// The account of a device entry, revoked or not.
+    pub fn account(&self) -> Option<[u8; 32]> {
+        match self {
+            Entry::Member(_) => None,
+            Entry::Device(a) | Entry::Revoked(a) => Some(*a),
+        }
+    }
+}
+
 /// A member's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -156,6 +203,10 @@ pub enum GroupError {
     SameRole(&'static str),
     #[error("a group needs an admin: make someone else admin first")]
     LastAdmin,
+    #[error("that device was revoked; a revoked device never comes back")]
+    Revoked,
+    #[error("not a device of this account in this group")]
+    NotADevice,
 }
 
 impl From<automerge::AutomergeError> for GroupError {
@@ -181,7 +232,8 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
         .ok()
 }
 
-/// One member, as the document says.
+/// One member, as the document says: a person (their account), listed once
+/// however many devices they have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub identity: IdentityKey,
@@ -190,12 +242,25 @@ pub struct Member {
     pub static_key: Option<StaticKey>,
     pub added_by: Option<IdentityKey>,
     pub added_at: Time,
+    /// The member's other devices in the group (not revoked).
+    pub devices: Vec<MemberDevice>,
+}
+
+/// A device of a member, as the document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDevice {
+    pub identity: IdentityKey,
+    pub name: String,
+    pub static_key: Option<StaticKey>,
 }
 
 /// One message of the group's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMessage {
+    /// The member who wrote it (the account, whichever device it was).
     pub author: IdentityKey,
+    /// The key that signed it: the author's, or one of its devices'.
+    pub device: IdentityKey,
     pub id: MessageId,
     pub sent_at: Time,
     pub text: String,
@@ -259,6 +324,17 @@ impl GroupMessage {
 /// Someone to add: what the document records of them.
 #[derive(Debug, Clone)]
 pub struct NewMember {
+    /// Their account key (the key contacts know).
+    pub identity: IdentityKey,
+    pub name: String,
+    pub static_key: StaticKey,
+    /// Their other devices, each with its own keys.
+    pub devices: Vec<NewDevice>,
+}
+
+/// A device of a member's, to list under it.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
     pub identity: IdentityKey,
     pub name: String,
     pub static_key: StaticKey,
@@ -302,8 +378,8 @@ impl Layout {
     }
 }
 
-/// A new epoch key on removal: its id and its copies sealed to each member
-/// who stays.
+/// An epoch key: its id and its copies sealed to each member (and device)
+/// who gets it.
 pub type Rotation<'a> = (&'a str, Vec<(IdentityKey, Vec<u8>)>);
 
 /// A group's automerge document, edited as `me`.
@@ -478,25 +554,81 @@ impl GroupDoc {
             .collect()
     }
 
-    /// Current members, ordered by identity.
+    /// What `members` says of `who` (as of `heads`, or now). Of values
+    /// written concurrently, a revocation wins: a device cannot be put back
+    /// by a re-add that did not know of its revocation.
+    fn entry_raw(&self, who: &[u8; 32], heads: Option<&[ChangeHash]>) -> Option<Entry> {
+        let l = self.layout.as_ref()?;
+        let k = hex(who);
+        let all = match heads {
+            Some(h) => self.doc.get_all_at(&l.members, &k, h),
+            None => self.doc.get_all(&l.members, &k),
+        }
+        .ok()?;
+        if all.len() > 1 {
+            let revoked = all.iter().find_map(|(v, _)| match v {
+                automerge::Value::Scalar(s) => match s.as_str().and_then(Entry::parse) {
+                    Some(e @ Entry::Revoked(_)) => Some(e),
+                    _ => None,
+                },
+                automerge::Value::Object(_) => None,
+            });
+            if revoked.is_some() {
+                return revoked;
+            }
+        }
+        Entry::parse(self.scalar(&l.members, &k, heads)?.as_str()?)
+    }
+
+    /// What `members` says of `who` now.
+    pub fn entry(&self, who: &IdentityKey) -> Option<Entry> {
+        self.entry_raw(who.as_bytes(), None)
+    }
+
+    /// What `members` said of `who` at `heads` (which the document holds).
+    pub(crate) fn entry_at(&self, who: &[u8; 32], heads: &[ChangeHash]) -> Option<Entry> {
+        self.entry_raw(who, Some(heads))
+    }
+
+    /// The standing `who` writes with: a member's role, or for a device its
+    /// member's.
+    fn standing(&self, who: &[u8; 32], heads: Option<&[ChangeHash]>) -> Option<Role> {
+        match self.entry_raw(who, heads)? {
+            Entry::Member(role) => Some(role),
+            Entry::Device(account) => match self.entry_raw(&account, heads)? {
+                Entry::Member(role) => Some(role),
+                _ => None,
+            },
+            Entry::Revoked(_) => None,
+        }
+    }
+
+    /// Current members (people: a member's devices are listed under it),
+    /// ordered by identity.
     pub fn members(&self) -> Vec<Member> {
         let Some(l) = &self.layout else {
             return Vec::new();
         };
-        let mut out: Vec<Member> = self
-            .doc
-            .keys(&l.members)
-            .filter_map(|k| {
-                let role = Role::parse(&self.string(&l.members, &k)?)?;
-                let identity = IdentityKey::from_bytes(unhex(&k)?).ok()?;
-                Some(Member {
+        let mut out = Vec::new();
+        let mut devices: BTreeMap<[u8; 32], Vec<MemberDevice>> = BTreeMap::new();
+        for k in self.doc.keys(&l.members) {
+            let Some(bytes) = unhex::<32>(&k) else {
+                continue;
+            };
+            let Ok(identity) = IdentityKey::from_bytes(bytes) else {
+                continue;
+            };
+            let name = self.string(l.map("names"), &k).unwrap_or_default();
+            let static_key = self
+                .string(l.map("keys"), &k)
+                .and_then(|s| unhex(&s))
+                .map(StaticKey);
+            match self.entry_raw(&bytes, None) {
+                Some(Entry::Member(role)) => out.push(Member {
                     identity,
                     role,
-                    name: self.string(l.map("names"), &k).unwrap_or_default(),
-                    static_key: self
-                        .string(l.map("keys"), &k)
-                        .and_then(|s| unhex(&s))
-                        .map(StaticKey),
+                    name,
+                    static_key,
                     added_by: self
                         .string(l.map("added_by"), &k)
                         .and_then(|s| unhex(&s))
@@ -504,31 +636,101 @@ impl GroupDoc {
                     added_at: Time::from_millis(
                         self.int(l.map("added_at"), &k).unwrap_or(0).max(0) as u64,
                     ),
-                })
-            })
-            .collect();
+                    devices: Vec::new(),
+                }),
+                Some(Entry::Device(account)) => {
+                    devices.entry(account).or_default().push(MemberDevice {
+                        identity,
+                        name,
+                        static_key,
+                    })
+                }
+                Some(Entry::Revoked(_)) | None => {}
+            }
+        }
+        for m in &mut out {
+            m.devices = devices.remove(m.identity.as_bytes()).unwrap_or_default();
+        }
         out.sort_by_key(|m| *m.identity.as_bytes());
         out
     }
 
+    /// Every key that is in the group now (each member and each of its
+    /// devices), with its static key: who syncs, who epoch keys are
+    /// sealed to.
+    pub fn recipients(&self) -> Vec<(IdentityKey, Option<StaticKey>)> {
+        self.members()
+            .into_iter()
+            .flat_map(|m| {
+                std::iter::once((m.identity, m.static_key))
+                    .chain(m.devices.into_iter().map(|d| (d.identity, d.static_key)))
+            })
+            .collect()
+    }
+
+    /// Whether `who` is in the group: a member, or a device of one.
     pub fn is_member(&self, who: &IdentityKey) -> bool {
         self.role_of(who).is_some()
     }
 
+    /// The standing of `who`: a member's role, or a device's member's.
     pub fn role_of(&self, who: &IdentityKey) -> Option<Role> {
-        Role::parse(&self.string(&self.layout.as_ref()?.members, &hex(who.as_bytes()))?)
+        self.standing(who.as_bytes(), None)
     }
 
-    /// A member's role as the document stood at `heads` (which it holds).
-    pub(crate) fn role_at(&self, who: &IdentityKey, heads: &[ChangeHash]) -> Option<Role> {
-        let l = self.layout.as_ref()?;
-        let role = self.scalar(&l.members, &hex(who.as_bytes()), Some(heads))?;
-        Role::parse(role.as_str()?)
+    /// The member `who` writes for: its account if it is (or was) a
+    /// member's device, else itself.
+    pub fn account_of(&self, who: &IdentityKey) -> IdentityKey {
+        self.entry(who)
+            .and_then(|e| e.account())
+            .and_then(|a| IdentityKey::from_bytes(a).ok())
+            .unwrap_or(*who)
     }
 
-    /// Whether `who` was ever removed (and at which epoch, the latest).
+    /// Every device key the document lists (revoked too) → its account.
+    fn device_accounts(&self) -> BTreeMap<[u8; 32], IdentityKey> {
+        let Some(l) = &self.layout else {
+            return BTreeMap::new();
+        };
+        self.doc
+            .keys(&l.members)
+            .filter_map(|k| {
+                let bytes = unhex::<32>(&k)?;
+                let account = self.entry_raw(&bytes, None)?.account()?;
+                Some((bytes, IdentityKey::from_bytes(account).ok()?))
+            })
+            .collect()
+    }
+
+    /// Whether `who` was ever removed (and at which epoch, the latest); a
+    /// device, when it or its member was.
     pub fn removed_at(&self, who: &IdentityKey) -> Option<i64> {
-        self.int(self.layout.as_ref()?.map("removed"), &hex(who.as_bytes()))
+        let map = self.layout.as_ref()?.map("removed");
+        self.int(map, &hex(who.as_bytes())).or_else(|| {
+            let account = self.account_of(who);
+            (account != *who)
+                .then(|| self.int(map, &hex(account.as_bytes())))
+                .flatten()
+        })
+    }
+
+    /// The epoch a revocation asked for and no admin has started yet: a
+    /// member who revokes one of its devices records the removal, and the
+    /// first admin who sees it starts the epoch (members do not hand out
+    /// keys).
+    pub fn rotation_owed(&self) -> Option<i64> {
+        let map = self.layout.as_ref()?.map("removed");
+        let epoch = self.epoch();
+        self.doc
+            .keys(map)
+            .filter(|k| !k.ends_with(CUT_SUFFIX))
+            .filter_map(|k| {
+                let who = unhex::<32>(&k)?;
+                matches!(self.entry_raw(&who, None), Some(Entry::Revoked(_))).then_some(())?;
+                self.int(map, &k)
+            })
+            .filter(|e| *e > epoch)
+            .max()
     }
 
     fn require_admin(&self) -> Result<(), GroupError> {
@@ -540,8 +742,33 @@ impl GroupDoc {
     }
 
     fn write_member(&mut self, who: &NewMember, role: Role, now: Time) -> Result<(), GroupError> {
+        self.write_entry(
+            &who.identity,
+            Entry::Member(role),
+            &who.name,
+            &who.static_key,
+            now,
+        )?;
+        for d in &who.devices {
+            if matches!(self.entry(&d.identity), Some(Entry::Revoked(_))) {
+                continue; // never back
+            }
+            let device = Entry::Device(*who.identity.as_bytes());
+            self.write_entry(&d.identity, device, &d.name, &d.static_key, now)?;
+        }
+        Ok(())
+    }
+
+    fn write_entry(
+        &mut self,
+        who: &IdentityKey,
+        entry: Entry,
+        name: &str,
+        static_key: &StaticKey,
+        now: Time,
+    ) -> Result<(), GroupError> {
         let l = self.layout()?.clone();
-        let k = hex(who.identity.as_bytes());
+        let k = hex(who.as_bytes());
         // Back in: a cut-off from an earlier removal no longer applies.
         let cut = format!("{k}{CUT_SUFFIX}");
         if self
@@ -553,14 +780,43 @@ impl GroupDoc {
         {
             self.doc.delete(l.map("removed"), &cut)?;
         }
-        self.doc.put(&l.members, &k, role.as_str())?;
-        self.doc.put(l.map("names"), &k, clip(&who.name))?;
-        self.doc.put(l.map("keys"), &k, hex(&who.static_key.0))?;
+        self.doc.put(&l.members, &k, entry.encode())?;
+        self.doc.put(l.map("names"), &k, clip(name))?;
+        self.doc.put(l.map("keys"), &k, hex(&static_key.0))?;
         self.doc
             .put(l.map("added_by"), &k, hex(self.me.as_bytes()))?;
         self.doc
             .put(l.map("added_at"), &k, now.as_millis() as i64)?;
         Ok(())
+    }
+
+    /// Writes epoch key copies: `slot "<key id>/<identity>"` → sealed.
+    fn write_sealed(
+        &mut self,
+        id: &str,
+        sealed: &[(IdentityKey, Vec<u8>)],
+    ) -> Result<(), GroupError> {
+        let map = self.layout()?.map("epoch_keys").clone();
+        for (who, key) in sealed {
+            let slot = format!("{id}/{}", hex(who.as_bytes()));
+            self.doc.put(&map, slot, hex(key))?;
+        }
+        Ok(())
+    }
+
+    /// The newest op counter of `who`'s we hold: what counts of a removed
+    /// member or device.
+    fn cut_of(&mut self, who: &IdentityKey) -> i64 {
+        let actor = actor_of(who);
+        let newest = self
+            .doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .filter(|m| *m.actor == actor)
+            .map(|m| m.max_op)
+            .max()
+            .unwrap_or(0);
+        i64::try_from(newest).unwrap_or(i64::MAX)
     }
 
     fn commit(&mut self, admin: bool, now: Time) -> Option<ChangeHash> {
@@ -571,26 +827,122 @@ impl GroupDoc {
         self.doc.commit_with(options)
     }
 
-    /// Adds a member (or changes a member's role). Admins only.
+    /// Adds a member (or changes a member's role), with its devices. Admins
+    /// only. `key`: the current epoch key, sealed to the member and to each
+    /// of its devices.
     pub fn add_member(
         &mut self,
         who: &NewMember,
         role: Role,
         now: Time,
-        key: Option<(&str, Vec<u8>)>,
+        key: Option<Rotation<'_>>,
     ) -> Result<ChangeHash, GroupError> {
         self.require_admin()?;
-        if self.role_of(&who.identity) == Some(role) {
-            return Err(GroupError::AlreadyMember);
+        match self.entry(&who.identity) {
+            Some(Entry::Member(r)) if r == role => return Err(GroupError::AlreadyMember),
+            Some(Entry::Device(_)) => return Err(GroupError::AlreadyMember),
+            Some(Entry::Revoked(_)) => return Err(GroupError::Revoked),
+            _ => {}
         }
         self.write_member(who, role, now)?;
         if let Some((id, sealed)) = key {
-            let slot = format!("{id}/{}", hex(who.identity.as_bytes()));
-            let map = self.layout()?.map("epoch_keys").clone();
-            self.doc.put(&map, slot, hex(&sealed))?;
+            self.write_sealed(id, &sealed)?;
         }
         self.commit(true, now)
             .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Lists a new device of ours under our membership, with the current
+    /// epoch key sealed to it. Only the account itself (not one of its
+    /// devices) may.
+    pub fn add_device(
+        &mut self,
+        device: &NewDevice,
+        now: Time,
+        key: Option<(&str, Vec<u8>)>,
+    ) -> Result<ChangeHash, GroupError> {
+        if !matches!(self.entry(&self.me), Some(Entry::Member(_))) {
+            return Err(GroupError::NotMember);
+        }
+        match self.entry(&device.identity) {
+            None => {}
+            Some(Entry::Revoked(_)) => return Err(GroupError::Revoked),
+            Some(_) => return Err(GroupError::AlreadyMember),
+        }
+        let account = Entry::Device(*self.me.as_bytes());
+        self.write_entry(
+            &device.identity,
+            account,
+            &device.name,
+            &device.static_key,
+            now,
+        )?;
+        if let Some((id, sealed)) = key {
+            self.write_sealed(id, &[(device.identity, sealed)])?;
+        }
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Revokes a device for good: it leaves the group, what it wrote after
+    /// what we hold of it counts for nothing, and — if we are an admin — a
+    /// new epoch starts with `rotation` (otherwise the first admin who sees
+    /// it starts one: [`GroupDoc::rotation_owed`]). Its account, or an
+    /// admin.
+    pub fn revoke_device(
+        &mut self,
+        device: &IdentityKey,
+        now: Time,
+        rotation: Option<Rotation<'_>>,
+    ) -> Result<ChangeHash, GroupError> {
+        let account = match self.entry(device) {
+            Some(Entry::Device(a)) => a,
+            Some(Entry::Revoked(_)) => return Err(GroupError::Revoked),
+            _ => return Err(GroupError::NotADevice),
+        };
+        if account != *self.me.as_bytes() {
+            self.require_admin()?;
+        }
+        let l = self.layout()?.clone();
+        let epoch = self.epoch() + 1;
+        let k = hex(device.as_bytes());
+        let cut = self.cut_of(device);
+        self.doc
+            .put(&l.members, &k, Entry::Revoked(account).encode())?;
+        self.doc.put(l.map("removed"), &k, epoch)?;
+        self.doc
+            .put(l.map("removed"), format!("{k}{CUT_SUFFIX}"), cut)?;
+        if self.role_of(&self.me) == Some(Role::Admin) {
+            self.start_epoch(epoch, rotation)?;
+        }
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Starts the epoch a revocation asked for. Admins only.
+    pub fn rotate(
+        &mut self,
+        epoch: i64,
+        rotation: Rotation<'_>,
+        now: Time,
+    ) -> Result<ChangeHash, GroupError> {
+        self.require_admin()?;
+        self.start_epoch(epoch, Some(rotation))?;
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    fn start_epoch(
+        &mut self,
+        epoch: i64,
+        rotation: Option<Rotation<'_>>,
+    ) -> Result<(), GroupError> {
+        self.doc.put(ROOT, "epoch", epoch)?;
+        if let Some((id, sealed)) = rotation {
+            self.write_sealed(id, &sealed)?;
+            self.doc.put(ROOT, "key", id)?;
+        }
+        Ok(())
     }
 
     /// Makes a member an admin or a plain member. Admins only; the last
@@ -602,10 +954,12 @@ impl GroupDoc {
         now: Time,
     ) -> Result<ChangeHash, GroupError> {
         self.require_admin()?;
-        match self.role_of(who) {
-            None => return Err(GroupError::NotMember),
-            Some(r) if r == role => return Err(GroupError::SameRole(role.as_str())),
-            Some(_) => {}
+        match self.entry(who) {
+            Some(Entry::Member(r)) if r == role => {
+                return Err(GroupError::SameRole(role.as_str()));
+            }
+            Some(Entry::Member(_)) => {}
+            _ => return Err(GroupError::NotMember),
         }
         let admins = self
             .members()
@@ -622,18 +976,20 @@ impl GroupDoc {
             .ok_or(GroupError::Malformed("empty change"))
     }
 
-    /// Removes a member and starts a new epoch. Admins only; anyone may
-    /// remove themselves ([`GroupDoc::leave`]).
+    /// Removes a member (and so its devices) and starts a new epoch. Admins
+    /// only; anyone may remove themselves ([`GroupDoc::leave`]).
     pub fn remove_member(
         &mut self,
         who: &IdentityKey,
         now: Time,
         rotation: Option<Rotation<'_>>,
     ) -> Result<ChangeHash, GroupError> {
-        if who != &self.me {
+        // Leaving: ourselves, or from one of our devices, our account.
+        let leaving = who == &self.me || self.account_of(&self.me) == *who;
+        if !leaving {
             self.require_admin()?;
         }
-        if !self.is_member(who) {
+        if !matches!(self.entry(who), Some(Entry::Member(_))) {
             return Err(GroupError::NotMember);
         }
         let l = self.layout()?.clone();
@@ -641,18 +997,7 @@ impl GroupDoc {
         let k = hex(who.as_bytes());
         // What of theirs we hold is all that counts of them from now. (Read
         // before editing: reading the history closes an open transaction.)
-        let cut = (who != &self.me).then(|| {
-            let actor = actor_of(who);
-            let newest = self
-                .doc
-                .get_changes_meta(&[])
-                .into_iter()
-                .filter(|m| *m.actor == actor)
-                .map(|m| m.max_op)
-                .max()
-                .unwrap_or(0);
-            i64::try_from(newest).unwrap_or(i64::MAX)
-        });
+        let cut = (!leaving).then(|| self.cut_of(who));
         self.doc.delete(&l.members, &k)?;
         self.doc.put(l.map("removed"), &k, epoch)?;
         if let Some(cut) = cut {
@@ -660,23 +1005,16 @@ impl GroupDoc {
                 .put(l.map("removed"), format!("{k}{CUT_SUFFIX}"), cut)?;
         }
         if self.role_of(&self.me) == Some(Role::Admin) {
-            self.doc.put(ROOT, "epoch", epoch)?;
-            if let Some((id, sealed)) = rotation {
-                for (member, key) in sealed {
-                    let slot = format!("{id}/{}", hex(member.as_bytes()));
-                    self.doc.put(l.map("epoch_keys"), slot, hex(&key))?;
-                }
-                self.doc.put(ROOT, "key", id)?;
-            }
+            self.start_epoch(epoch, rotation)?;
         }
         self.commit(true, now)
             .ok_or(GroupError::Malformed("empty change"))
     }
 
-    /// Leaves the group.
+    /// Leaves the group (from any device: the whole account leaves).
     pub fn leave(&mut self, now: Time) -> Result<ChangeHash, GroupError> {
-        let me = self.me;
-        self.remove_member(&me, now, None)
+        let account = self.account_of(&self.me);
+        self.remove_member(&account, now, None)
     }
 
     /// The id of the current epoch key, once a removal made one.
@@ -739,16 +1077,23 @@ impl GroupDoc {
         let Some(l) = &self.layout else {
             return Vec::new();
         };
+        let accounts = self.device_accounts();
         let mut out: Vec<GroupMessage> = self
             .doc
             .keys(&l.messages)
             .filter_map(|k| {
-                let (author, id) = k.split_once('/')?;
-                let author = IdentityKey::from_bytes(unhex(author)?).ok()?;
+                let (device, id) = k.split_once('/')?;
+                let device = unhex::<32>(device)?;
+                let author = match accounts.get(&device) {
+                    Some(account) => *account,
+                    None => IdentityKey::from_bytes(device).ok()?,
+                };
+                let device = IdentityKey::from_bytes(device).ok()?;
                 let id = MessageId(unhex(id)?);
                 let text = self.string(&l.messages, &k)?;
                 Some(GroupMessage {
                     author,
+                    device,
                     id,
                     sent_at: sent_at(&id),
                     text,

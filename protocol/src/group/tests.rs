@@ -26,6 +26,7 @@ impl Node {
             identity: self.id.key(),
             name: format!("n{}", &self.id.key().short()),
             static_key: self.id.static_key(),
+            devices: Vec::new(),
         }
     }
 }
@@ -103,6 +104,7 @@ impl Net {
     }
 
     pub fn collect(&mut self, from: usize) {
+        let mut changed = Vec::new();
         while let Some(out) = self.nodes[from].groups.poll_output() {
             match out {
                 GroupOutput::Send { peer, fragment } => {
@@ -117,8 +119,20 @@ impl Net {
                     let to = self.index_of(&peer);
                     self.queue.push_back((from, to, fragment, false));
                 }
-                GroupOutput::Store(_) | GroupOutput::Changed(_) => {}
+                GroupOutput::Changed(id) => changed.push(id),
+                GroupOutput::Store(_) => {}
             }
+        }
+        // As the engine does: an admin starts the epoch a member's
+        // revocation of its device asked for.
+        let mut rotated = false;
+        for id in changed {
+            let now = self.now();
+            let node = &mut self.nodes[from];
+            rotated |= node.groups.rotate_if_owed(&node.id, &id, now);
+        }
+        if rotated {
+            self.collect(from);
         }
     }
 
@@ -955,4 +969,294 @@ fn a_removed_admin_cannot_undo_its_removal_with_concurrent_changes() {
     net.post(2, &g, "and now?").ok();
     net.run(10_000);
     assert!(!net.texts(1, &g).iter().any(|t| t == "and now?"));
+}
+
+// ---- a member with several devices -------------------------------------------
+
+/// Node `device` as a device of node `account`'s.
+fn as_device(net: &Net, device: usize) -> NewDevice {
+    NewDevice {
+        identity: net.nodes[device].id.key(),
+        name: format!("device {device}"),
+        static_key: net.nodes[device].id.static_key(),
+    }
+}
+
+/// Admin 0 makes a group with member 1, whose device is node 2.
+fn with_a_two_device_member(net: &mut Net) -> GroupId {
+    let g = net.create(0, "walkers");
+    let mut alice = net.nodes[1].me();
+    alice.devices.push(as_device(net, 2));
+    let now = net.now();
+    let node = &mut net.nodes[0];
+    node.groups
+        .add(&node.id, &g, alice, Role::Member, now)
+        .unwrap();
+    net.collect(0);
+    net.settle();
+    g
+}
+
+fn authors(net: &Net, who: usize, g: &GroupId) -> Vec<(IdentityKey, IdentityKey, String)> {
+    net.nodes[who]
+        .groups
+        .get(g)
+        .map(|g| {
+            g.messages()
+                .into_iter()
+                .map(|m| (m.author, m.device, m.text))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_member_with_two_devices_is_listed_once_and_both_read_and_post() {
+    let mut net = Net::new(3, 21);
+    let g = with_a_two_device_member(&mut net);
+    let (bob, alice, phone) = (
+        net.nodes[0].id.key(),
+        net.nodes[1].id.key(),
+        net.nodes[2].id.key(),
+    );
+    net.post(1, &g, "from the laptop").unwrap();
+    net.post(2, &g, "from the phone").unwrap();
+    net.post(0, &g, "from bob").unwrap();
+    net.settle();
+    for who in 0..3 {
+        let members = net.nodes[who].groups.get(&g).unwrap().members();
+        assert_eq!(members.len(), 2, "node {who}: bob and alice, once");
+        let a = members.iter().find(|m| m.identity == alice).unwrap();
+        assert_eq!(
+            a.devices.iter().map(|d| d.identity).collect::<Vec<_>>(),
+            vec![phone]
+        );
+        let got = authors(&net, who, &g);
+        assert_eq!(got.len(), 3, "node {who}");
+        assert!(got.contains(&(alice, alice, "from the laptop".into())));
+        assert!(got.contains(&(alice, phone, "from the phone".into())));
+        assert!(got.contains(&(bob, bob, "from bob".into())));
+    }
+}
+
+#[test]
+fn a_device_listed_later_reads_the_current_epoch() {
+    let mut net = Net::new(4, 22);
+    let g = net.create(0, "walkers");
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.add(0, &g, 3, Role::Member).unwrap();
+    net.settle();
+    // A removal: texts are sealed under an epoch key from now on.
+    net.remove(0, &g, 3).unwrap();
+    net.settle();
+    net.post(0, &g, "sealed").unwrap();
+    net.settle();
+    // Alice (a plain member) lists her new phone herself.
+    let phone = as_device(&net, 2);
+    let now = net.now();
+    let node = &mut net.nodes[1];
+    node.groups.add_device(&node.id, &g, &phone, now).unwrap();
+    net.collect(1);
+    net.settle();
+    assert_eq!(net.texts(2, &g), vec!["sealed"]);
+    net.post(2, &g, "the phone too").unwrap();
+    net.settle();
+    assert_eq!(net.texts(0, &g), vec!["sealed", "the phone too"]);
+    assert_eq!(net.members(0, &g).len(), 2);
+}
+
+#[test]
+fn a_revoked_device_gets_nothing_after_and_an_admin_starts_the_epoch() {
+    let mut net = Net::new(3, 23);
+    let g = with_a_two_device_member(&mut net);
+    let phone = net.nodes[2].id.key();
+    net.post(0, &g, "before").unwrap();
+    net.settle();
+    assert_eq!(net.texts(2, &g), vec!["before"]);
+    let epoch = net.nodes[0].groups.get(&g).unwrap().doc.epoch();
+    // Alice, not an admin, revokes the phone; bob, an admin, starts the
+    // epoch it asks for. The phone stays connected to everyone.
+    let now = net.now();
+    let node = &mut net.nodes[1];
+    node.groups
+        .revoke_device(&node.id, &g, &phone, now)
+        .unwrap();
+    net.collect(1);
+    net.settle();
+    for who in [0, 1] {
+        let doc = &net.nodes[who].groups.get(&g).unwrap().doc;
+        assert_eq!(doc.epoch(), epoch + 1, "node {who}");
+        assert_eq!(doc.rotation_owed(), None);
+        assert!(matches!(doc.entry(&phone), Some(Entry::Revoked(_))));
+        assert!(!doc.recipients().iter().any(|(k, _)| *k == phone));
+        assert!(doc.sealed_keys_for(&phone).is_empty(), "no key for it");
+    }
+    net.post(0, &g, "after").unwrap();
+    net.post(1, &g, "laptop after").unwrap();
+    net.settle();
+    assert_eq!(net.texts(2, &g), vec!["before"]);
+    assert_eq!(net.texts(1, &g), vec!["before", "after", "laptop after"]);
+    // It knows it is out, and cannot post.
+    assert!(matches!(
+        net.nodes[2].groups.get(&g).unwrap().doc.entry(&phone),
+        Some(Entry::Revoked(_))
+    ));
+    assert_eq!(net.post(2, &g, "still here?"), Err(GroupError::NotMember));
+    // Listed again? Never.
+    let again = as_device(&net, 2);
+    let now = net.now();
+    let node = &mut net.nodes[1];
+    assert_eq!(
+        node.groups.add_device(&node.id, &g, &again, now),
+        Err(GroupError::Revoked)
+    );
+}
+
+#[test]
+fn device_entries_only_the_account_may_write_and_a_revocation_wins() {
+    let mut net = Net::new(4, 24);
+    let g = with_a_two_device_member(&mut net);
+    net.add(0, &g, 3, Role::Member).unwrap();
+    net.settle();
+    let admin = net.nodes[0].id.key();
+    let copy = |n: &Net, i: usize| Identity::from_secret_bytes(&n.nodes[i].id.to_secret_bytes());
+    let (alice, phone, carol) = (copy(&net, 1), copy(&net, 2), copy(&net, 3));
+    let mut base =
+        GroupDoc::load(&net.nodes[0].groups.get_mut(&g).unwrap().doc.save(), &admin).unwrap();
+    let hex_of = |k: &IdentityKey| hex(k.as_bytes());
+    let admin_mark = || automerge::transaction::CommitOptions::default().with_message(ADMIN_MARK);
+    let cases: Vec<((automerge::Change, Vouch), Refusal)> = vec![
+        // Alice claims carol (a member) as her device.
+        (
+            forged(&mut base, &alice.key(), &alice, |d, l| {
+                let v = Entry::Device(*alice.key().as_bytes()).encode();
+                d.put(&l.members, hex_of(&carol.key()), v).unwrap();
+                d.commit_with(admin_mark());
+            }),
+            Refusal::Forbidden("that device entry"),
+        ),
+        // Alice lists a device under carol's account.
+        (
+            forged(&mut base, &alice.key(), &alice, |d, l| {
+                let v = Entry::Device(*carol.key().as_bytes()).encode();
+                d.put(&l.members, hex_of(&identity_key(9)), v).unwrap();
+                d.commit_with(admin_mark());
+            }),
+            Refusal::AdminOnly("membership and settings"),
+        ),
+        // Carol revokes alice's phone.
+        (
+            forged(&mut base, &carol.key(), &carol, |d, l| {
+                let v = Entry::Revoked(*alice.key().as_bytes()).encode();
+                d.put(&l.members, hex_of(&phone.key()), v).unwrap();
+                d.commit_with(admin_mark());
+            }),
+            Refusal::AdminOnly("membership and settings"),
+        ),
+        // Carol takes alice's phone as her own revoked device.
+        (
+            forged(&mut base, &carol.key(), &carol, |d, l| {
+                let v = Entry::Revoked(*carol.key().as_bytes()).encode();
+                d.put(&l.members, hex_of(&phone.key()), v).unwrap();
+                d.commit_with(admin_mark());
+            }),
+            Refusal::Forbidden("that device entry"),
+        ),
+        // The phone (a device, not the account) lists another device.
+        (
+            forged(&mut base, &phone.key(), &phone, |d, l| {
+                let v = Entry::Device(*alice.key().as_bytes()).encode();
+                d.put(&l.members, hex_of(&identity_key(8)), v).unwrap();
+                d.commit_with(admin_mark());
+            }),
+            Refusal::AdminOnly("membership and settings"),
+        ),
+        // The phone makes itself a member of its own.
+        (
+            forged(&mut base, &phone.key(), &phone, |d, l| {
+                d.put(&l.members, hex_of(&phone.key()), "member").unwrap();
+                d.commit_with(admin_mark());
+            }),
+            Refusal::AdminOnly("membership and settings"),
+        ),
+    ];
+    for ((change, vouch), why) in cases {
+        let group = net.nodes[0].groups.get_mut(&g).unwrap();
+        let heads = group.doc.heads();
+        let out = group.gate_receive(vec![change], &[vouch]).unwrap();
+        assert_eq!(out.accepted, 0, "{why:?}");
+        assert_eq!(out.refused.first().map(|r| r.1.clone()), Some(why));
+        assert_eq!(group.doc.heads(), heads, "nothing was applied");
+    }
+}
+
+#[test]
+fn a_revocation_wins_over_a_concurrent_re_add_in_either_order() {
+    for first in [true, false] {
+        let mut net = Net::new(3, 25);
+        // Alice is an admin here: her phone speaks with an admin's
+        // standing, so the gate alone does not stop it re-adding itself.
+        let g = with_a_two_device_member(&mut net);
+        net.set_role(0, &g, 1, Role::Admin).unwrap();
+        net.settle();
+        let phone = Identity::from_secret_bytes(&net.nodes[2].id.to_secret_bytes());
+        let alice = net.nodes[1].id.key();
+        let mut base = GroupDoc::load(
+            &net.nodes[0].groups.get_mut(&g).unwrap().doc.save(),
+            &phone.key(),
+        )
+        .unwrap();
+        let re_add = forged(&mut base, &phone.key(), &phone, |d, l| {
+            // Written afresh (putting the same value again is no change).
+            let k = hex(phone.key().as_bytes());
+            d.delete(&l.members, &k).unwrap();
+            let v = Entry::Device(*alice.as_bytes()).encode();
+            d.put(&l.members, &k, v).unwrap();
+            d.commit_with(
+                automerge::transaction::CommitOptions::default().with_message(ADMIN_MARK),
+            );
+        });
+        // Alice revokes it, not knowing of the re-add.
+        let now = net.now();
+        let node = &mut net.nodes[1];
+        let key = phone.key();
+        node.groups.revoke_device(&node.id, &g, &key, now).unwrap();
+        let revocation = {
+            let doc = &mut net.nodes[1].groups.get_mut(&g).unwrap().doc;
+            doc.doc.get_last_local_change().unwrap().clone()
+        };
+        let revocation_vouch = Vouch {
+            hash: revocation.hash(),
+            author: net.nodes[1].id.key(),
+            sig: net.nodes[1].id.sign(VOUCH_DOMAIN, &revocation.hash().0),
+        };
+        let group = net.nodes[0].groups.get_mut(&g).unwrap();
+        let batches = if first {
+            [(re_add.0.clone(), re_add.1), (revocation, revocation_vouch)]
+        } else {
+            [(revocation, revocation_vouch), (re_add.0.clone(), re_add.1)]
+        };
+        for (c, v) in batches {
+            let out = group.gate_receive(vec![c], &[v]).unwrap();
+            assert_eq!(out.accepted, 1, "concurrent: both pass the gate");
+        }
+        // Both values stand side by side; the revocation is the one read.
+        let members = group.doc.layout.clone().unwrap().members;
+        let values = group
+            .doc
+            .doc
+            .get_all(&members, hex(key.as_bytes()))
+            .unwrap();
+        assert_eq!(values.len(), 2, "a real conflict");
+        assert!(
+            matches!(group.doc.entry(&key), Some(Entry::Revoked(_))),
+            "re-add first: {first}"
+        );
+        assert!(!group.doc.is_member(&key));
+    }
+}
+
+fn identity_key(seed: u8) -> IdentityKey {
+    let mut rng = ChaCha20Rng::seed_from_u64(u64::from(seed));
+    Identity::generate(&mut rng).key()
 }
