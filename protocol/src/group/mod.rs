@@ -498,32 +498,53 @@ impl GroupDoc {
         key: &str,
         heads: Option<&[ChangeHash]>,
     ) -> Option<automerge::ScalarValue> {
-        let cuts = self.cuts(heads);
-        let owned = |v: automerge::Value<'_>| match v {
-            automerge::Value::Scalar(s) => Some(s.into_owned()),
-            automerge::Value::Object(_) => None,
-        };
-        if cuts.is_empty() {
+        if self.cuts(heads).is_empty() {
             let got = match heads {
                 Some(h) => self.doc.get_at(obj, key, h),
                 None => self.doc.get(obj, key),
             };
-            return got.ok().flatten().and_then(|(v, _)| owned(v));
+            return match got.ok().flatten()? {
+                (automerge::Value::Scalar(s), _) => Some(s.into_owned()),
+                (automerge::Value::Object(_), _) => None,
+            };
         }
+        self.values(obj, key, heads)?
+            .into_iter()
+            .max_by(|(_, a), (_, b)| a.cmp(b))
+            .map(|(v, _)| v)
+    }
+
+    /// Every value standing at `key` (concurrent writes leave several), but
+    /// those removed members wrote past their cut-off ([`Self::scalar`]).
+    fn values(
+        &self,
+        obj: &ObjId,
+        key: &str,
+        heads: Option<&[ChangeHash]>,
+    ) -> Option<Vec<(automerge::ScalarValue, ObjId)>> {
         let all = match heads {
             Some(h) => self.doc.get_all_at(obj, key, h),
             None => self.doc.get_all(obj, key),
         }
         .ok()?;
-        all.into_iter()
-            .filter(|(_, id)| match id {
-                ObjId::Id(counter, actor, _) => {
-                    cuts.get(actor.to_bytes()).is_none_or(|cut| counter <= cut)
-                }
-                ObjId::Root => true,
-            })
-            .max_by(|(_, a), (_, b)| a.cmp(b))
-            .and_then(|(v, _)| owned(v))
+        let scalars = all.into_iter().filter_map(|(v, id)| match v {
+            automerge::Value::Scalar(s) => Some((s.into_owned(), id)),
+            automerge::Value::Object(_) => None,
+        });
+        let cuts = self.cuts(heads);
+        if cuts.is_empty() {
+            return Some(scalars.collect());
+        }
+        Some(
+            scalars
+                .filter(|(_, id)| match id {
+                    ObjId::Id(counter, actor, _) => {
+                        cuts.get(actor.to_bytes()).is_none_or(|cut| counter <= cut)
+                    }
+                    ObjId::Root => true,
+                })
+                .collect(),
+        )
     }
 
     /// Removed members' cut-offs (actor bytes → the last op counter that
@@ -560,24 +581,17 @@ impl GroupDoc {
     fn entry_raw(&self, who: &[u8; 32], heads: Option<&[ChangeHash]>) -> Option<Entry> {
         let l = self.layout.as_ref()?;
         let k = hex(who);
-        let all = match heads {
-            Some(h) => self.doc.get_all_at(&l.members, &k, h),
-            None => self.doc.get_all(&l.members, &k),
+        let entry = Entry::parse(self.scalar(&l.members, &k, heads)?.as_str()?)?;
+        if !matches!(entry, Entry::Device(_)) {
+            return Some(entry);
         }
-        .ok()?;
-        if all.len() > 1 {
-            let revoked = all.iter().find_map(|(v, _)| match v {
-                automerge::Value::Scalar(s) => match s.as_str().and_then(Entry::parse) {
-                    Some(e @ Entry::Revoked(_)) => Some(e),
-                    _ => None,
-                },
-                automerge::Value::Object(_) => None,
-            });
-            if revoked.is_some() {
-                return revoked;
-            }
-        }
-        Entry::parse(self.scalar(&l.members, &k, heads)?.as_str()?)
+        // A device: was it revoked concurrently?
+        let revoked = self
+            .values(&l.members, &k, heads)?
+            .iter()
+            .filter_map(|(v, _)| v.as_str().and_then(Entry::parse))
+            .find(|e| matches!(e, Entry::Revoked(_)));
+        Some(revoked.unwrap_or(entry))
     }
 
     /// What `members` says of `who` now.
