@@ -7,8 +7,11 @@
 //! entries keep the order they were queued in. An entry is sent when
 //! a session is up, and sent again on a new session or after its
 //! retransmission timeout, which doubles per attempt up to a cap. At most
-//! `window` entries per peer are in flight at once: receipts clock new sends,
-//! which keeps a slow receiver (or a slow link) from being flooded.
+//! `window` entries and `window_bytes` bytes of text per peer are in flight
+//! at once: receipts clock new sends, which keeps a slow receiver (or a slow
+//! link) from being flooded. (Entries alone let 512 texts of 60 000 bytes
+//! go out at once: 30 MB into a link whose send queue holds 4 MiB, which
+//! refused the rest, and bulk then waited on retransmission timers.)
 //!
 //! Bound: the whole outbox holds at most `limit` entries; `push` beyond that is
 //! refused so the caller can tell the user, never silently dropped.
@@ -34,6 +37,14 @@ struct Entry {
     /// Past history handed to a newly linked device: sent in sessions
     /// only, never through the mesh.
     history: bool,
+}
+
+impl Entry {
+    /// About what the entry takes on the link: its text and a payload's
+    /// framing.
+    fn wire_len(&self) -> usize {
+        self.record.text.len() + 256
+    }
 }
 
 #[derive(Debug, Default)]
@@ -245,14 +256,17 @@ impl Outbox {
         self.peers.keys()
     }
 
-    /// Picks the entries to send to `peer` now under `session`, marks them sent,
-    /// and returns them with whether each was sent for the first time ever.
+    /// Picks the entries to send to `peer` now under `session` — at most
+    /// `window` entries and `window_bytes` bytes in flight, though one entry
+    /// always goes when nothing is — marks them sent, and returns them with
+    /// whether each was sent for the first time ever.
     pub fn take_due(
         &mut self,
         peer: &IdentityKey,
         session: u64,
         now: Time,
         window: usize,
+        window_bytes: usize,
     ) -> Vec<(MessageRecord, bool)> {
         let backoff = self.backoff;
         let Some(queue) = self.peers.get_mut(peer) else {
@@ -261,6 +275,12 @@ impl Outbox {
         let in_flight = |e: &Entry| matches!(e.last_sent, Some((at, s)) if s == session && now < at + backoff.timeout(e.attempts));
         let mut budget =
             window.saturating_sub(queue.entries.values().filter(|e| in_flight(e)).count());
+        let mut bytes: usize = queue
+            .entries
+            .values()
+            .filter(|e| in_flight(e))
+            .map(Entry::wire_len)
+            .sum();
         let mut due = Vec::new();
         for entry in queue.entries.values_mut() {
             if budget == 0 {
@@ -269,6 +289,11 @@ impl Outbox {
             if !entry.durable || in_flight(entry) {
                 continue;
             }
+            let len = entry.wire_len();
+            if bytes > 0 && bytes + len > window_bytes {
+                break; // in order: the next waits for receipts
+            }
+            bytes += len;
             let first = entry.attempts == 0;
             entry.last_sent = Some((now, session));
             entry.attempts = entry.attempts.saturating_add(1);
@@ -333,7 +358,7 @@ mod tests {
         }
         let t0 = Time::from_secs(100);
         let first: Vec<_> = ob
-            .take_due(&peer, 1, t0, 2)
+            .take_due(&peer, 1, t0, 2, usize::MAX)
             .into_iter()
             .map(|(r, f)| (r.id, f))
             .collect();
@@ -341,16 +366,23 @@ mod tests {
             first,
             vec![(MessageId([0; 16]), true), (MessageId([1; 16]), true)]
         );
-        assert!(ob.take_due(&peer, 1, t0, 2).is_empty(), "window is full");
+        assert!(
+            ob.take_due(&peer, 1, t0, 2, usize::MAX).is_empty(),
+            "window is full"
+        );
         ob.remove(&peer, &MessageId([0; 16]));
-        assert_eq!(ob.take_due(&peer, 1, t0, 2)[0].0.id, MessageId([2; 16]));
+        assert_eq!(
+            ob.take_due(&peer, 1, t0, 2, usize::MAX)[0].0.id,
+            MessageId([2; 16])
+        );
         assert_eq!(ob.next_timeout(&peer, 1), Some(t0 + Duration::from_secs(2)));
-        let resent = ob.take_due(&peer, 1, t0 + Duration::from_secs(2), 2);
+        let resent = ob.take_due(&peer, 1, t0 + Duration::from_secs(2), 2, usize::MAX);
         assert_eq!(resent.len(), 2);
         assert!(resent.iter().all(|(_, first)| !first));
         // A new session sends everything again at once.
         assert_eq!(
-            ob.take_due(&peer, 2, t0 + Duration::from_secs(3), 5).len(),
+            ob.take_due(&peer, 2, t0 + Duration::from_secs(3), 5, usize::MAX)
+                .len(),
             2
         );
     }
@@ -364,12 +396,40 @@ mod tests {
         }
         assert_eq!(ob.push(peer, record(peer, 9), true), Err(OutboxFull));
         let due: Vec<_> = ob
-            .take_due(&peer, 1, Time::ZERO, 10)
+            .take_due(&peer, 1, Time::ZERO, 10, usize::MAX)
             .into_iter()
             .map(|(r, _)| r.id)
             .collect();
         assert_eq!(due, vec![MessageId([0; 16]), MessageId([2; 16])]);
         ob.mark_durable(&peer, &MessageId([1; 16]));
-        assert_eq!(ob.take_due(&peer, 1, Time::ZERO, 10).len(), 1);
+        assert_eq!(ob.take_due(&peer, 1, Time::ZERO, 10, usize::MAX).len(), 1);
+    }
+
+    #[test]
+    fn a_byte_window_holds_back_large_texts_until_receipts_come() {
+        let mut ob = Outbox::new(
+            100,
+            Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(8),
+            },
+        );
+        let peer = Identity::generate(&mut ChaCha20Rng::seed_from_u64(9)).key();
+        for n in 0..10u8 {
+            let mut r = record(peer, n);
+            r.text = "x".repeat(60_000);
+            ob.push(peer, r, true).unwrap();
+        }
+        // 200 000 bytes in flight at most: three of 60 256.
+        let first = ob.take_due(&peer, 1, Time::ZERO, 512, 200_000);
+        assert_eq!(first.len(), 3);
+        assert!(ob.take_due(&peer, 1, Time::ZERO, 512, 200_000).is_empty());
+        // One receipt: one more goes, in order.
+        ob.remove(&peer, &MessageId([0; 16]));
+        let next = ob.take_due(&peer, 1, Time::ZERO, 512, 200_000);
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].0.id, MessageId([3; 16]));
+        // A text larger than the window still goes alone.
+        assert_eq!(ob.take_due(&peer, 2, Time::ZERO, 512, 1_000).len(), 1);
     }
 }

@@ -46,6 +46,7 @@
 //! Everything here is sans I/O; [`crate::stream::handshake`] drives it over
 //! a byte stream.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
@@ -91,6 +92,11 @@ pub enum HopError {
     Protocol(&'static str),
     #[error("the stream failed during the handshake: {0}")]
     Io(String),
+    /// We did not learn who the peer is, and whom we look for changed
+    /// while we met: meet again with the new list (a contact added just
+    /// then would otherwise stay a stranger for as long as the link lasts).
+    #[error("whom we look for changed during the handshake; meeting again")]
+    Stale,
 }
 
 impl From<snow::Error> for HopError {
@@ -129,6 +135,8 @@ pub struct HopKeys {
     /// The long-term X25519 key contacts know us by (the end-to-end static).
     secret: StaticSecret,
     looking_for: RwLock<Arc<[[u8; 32]]>>,
+    /// Bumped by every [`HopKeys::look_for`].
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for HopKeys {
@@ -144,6 +152,7 @@ impl HopKeys {
             signing: SigningKey::from_bytes(ed25519_seed),
             secret: StaticSecret::from(*x25519_secret),
             looking_for: RwLock::new(Arc::from(Vec::new())),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -175,6 +184,12 @@ impl HopKeys {
         statics.truncate(MAX_LOOKUPS);
         let mut slot = self.looking_for.write().unwrap_or_else(|e| e.into_inner());
         *slot = Arc::from(statics);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times the list of whom we look for changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn targets(&self) -> Arc<[[u8; 32]]> {
@@ -241,6 +256,8 @@ pub struct Handshake {
     transport: Option<Arc<snow::StatelessTransportState>>,
     hop_secret: StaticSecret,
     hop_public: [u8; 32],
+    /// Whom we looked for when the handshake began ([`HopKeys::generation`]).
+    generation: u64,
     targets: Arc<[[u8; 32]]>,
     /// Messages done, of four.
     step: u8,
@@ -273,6 +290,7 @@ impl Handshake {
             transport: None,
             hop_secret,
             hop_public,
+            generation: keys.generation(),
             targets: keys.targets(),
             step: 0,
             reveal: false,
@@ -519,6 +537,7 @@ impl Handshake {
             .ok_or(HopError::Protocol("handshake not finished"))?;
         let peer = match self.peer {
             Some(identity) => Peer::Known(identity),
+            None if self.keys.generation() != self.generation => return Err(HopError::Stale),
             None => Peer::pseudonym(),
         };
         // The responder's proof went as the first transport message.
@@ -734,6 +753,38 @@ mod tests {
             assert_eq!(i_end.peer, Peer::Known(r.identity()));
             assert_eq!(r_end.peer, Peer::Known(i.identity()));
         }
+    }
+
+    #[test]
+    fn a_contact_added_while_meeting_is_met_again_not_left_a_stranger() {
+        // Both add each other while their link's handshake is under way
+        // (two people scanning each other's codes on one Wi-Fi): the
+        // handshake began with the old lists, so neither learns the other.
+        let (a, b) = (node(1), node(2));
+        let mut i = Handshake::new(Role::Initiator, &a).unwrap();
+        let mut r = Handshake::new(Role::Responder, &b).unwrap();
+        a.look_for(vec![b.static_key()]);
+        b.look_for(vec![a.static_key()]);
+        while !(i.is_finished() && r.is_finished()) {
+            if i.our_turn() {
+                r.read(&i.write().unwrap()).unwrap();
+            } else {
+                i.read(&r.write().unwrap()).unwrap();
+            }
+        }
+        // Refused as stale (not as a violation), so the link is made again…
+        assert!(matches!(i.finish(), Err(HopError::Stale)));
+        assert!(matches!(r.finish(), Err(HopError::Stale)));
+        // …with the new lists, and then they know each other.
+        let (i_end, r_end) = in_memory(&a, &b).unwrap();
+        assert_eq!(i_end.peer, Peer::Known(identity(2)));
+        assert_eq!(r_end.peer, Peer::Known(identity(1)));
+        // A stranger whose lists did not change meanwhile stays a stranger.
+        let c = node(3);
+        assert!(matches!(
+            in_memory(&a, &c).unwrap().0.peer,
+            Peer::Stranger(_)
+        ));
     }
 
     #[test]

@@ -596,8 +596,9 @@ async fn drive_link(
     let done = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
-            // A broken handshake is a violation; a stream that fails is not.
-            let violation = !matches!(e, crate::hop::HopError::Io(_));
+            // A broken handshake is a violation; a stream that fails (or
+            // a meeting to redo with whom we now look for) is not.
+            let violation = !matches!(e, crate::hop::HopError::Io(_) | crate::hop::HopError::Stale);
             debug!(%peer, error = %e, "hop handshake on the LAN failed");
             let _ = commands.send(Command::LinkEnded { peer, violation }).await;
             return;

@@ -6,13 +6,14 @@ use crate::bridge::{BridgeSignal, validate_remote};
 use crate::contact::Contact;
 use crate::file::{FileMeta, MAX_INLINE};
 use crate::identity::IdentityKey;
+use crate::link::Medium;
 use crate::message::{DeliveryState, Direction, MessageRecord};
 use crate::payload::{MAX_RECEIPT_IDS, MessageId, Payload, ReceiptKind};
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
 
 use super::Engine;
-use super::types::{AfterCommit, EngineError, Event, Output, check_text};
+use super::types::{AfterCommit, BLE_WINDOW_BYTES, EngineError, Event, Output, check_text};
 
 impl<S: Store> Engine<S> {
     /// Queues a text for `peer`. It becomes durable at the next [`flush`]; only
@@ -144,7 +145,13 @@ impl<S: Store> Engine<S> {
         let Some(index) = self.sessions.current_index(peer) else {
             return 0;
         };
-        let due = self.outbox.take_due(peer, index, now, self.config.window);
+        let window_bytes = match self.links.get(&link).map(|l| l.info.medium) {
+            Some(Medium::Ble) => self.config.window_bytes.min(BLE_WINDOW_BYTES),
+            _ => self.config.window_bytes,
+        };
+        let due = self
+            .outbox
+            .take_due(peer, index, now, self.config.window, window_bytes);
         let mut sent = 0;
         let conversation = self.conversation_of(peer);
         for (record, first) in due {

@@ -139,6 +139,10 @@ pub struct Config {
     pub backoff: Backoff,
     /// Messages in flight per peer before receipts must come back.
     pub window: usize,
+    /// Bytes of text in flight per peer before receipts must come back, on
+    /// a stream link (LAN, Tor): half its send queue, so messages never
+    /// overflow it. Bluetooth links take at most [`BLE_WINDOW_BYTES`].
+    pub window_bytes: usize,
     pub max_outbox: usize,
     pub max_contacts: usize,
     /// Contacts that wrote first and that the user has not added.
@@ -159,6 +163,10 @@ pub struct Config {
     pub mailbox: bool,
 }
 
+/// Bytes of text in flight per peer on a Bluetooth link: half its send
+/// queue.
+pub const BLE_WINDOW_BYTES: usize = 512 << 10;
+
 impl Config {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
@@ -171,6 +179,7 @@ impl Config {
                 max: Duration::from_secs(120),
             },
             window: 512,
+            window_bytes: 2 << 20,
             max_outbox: 100_000,
             max_contacts: 10_000,
             max_requests: 256,

@@ -72,7 +72,10 @@ fn down(e: ArqError) -> DownReason {
 }
 
 fn hop(e: HopError) -> DownReason {
-    DownReason::Violation(e.to_string())
+    match e {
+        HopError::Stale => DownReason::Lost(e.to_string()),
+        e => DownReason::Violation(e.to_string()),
+    }
 }
 
 impl BleLink {
