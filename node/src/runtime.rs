@@ -4,7 +4,7 @@
 //! outputs. Taking several inputs before one commit is the group commit that
 //! keeps durable messaging fast.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -212,6 +212,12 @@ struct Node {
     hop_keys: std::sync::Arc<HopKeys>,
     looked_for: u64,
     dropped_frames: u64,
+    /// Per link, frames its full queue could not take yet (in order) and
+    /// their bytes ([`MAX_BACKLOG_LINK`]); `backlog_bytes` over all links
+    /// ([`MAX_BACKLOG`]). Past either, a frame is refused (counted in
+    /// `dropped_frames`) and the core sends again what it carried.
+    backlog: HashMap<u64, (VecDeque<Bytes>, usize)>,
+    backlog_bytes: usize,
     /// Reads of a file that may be finished in memory but not yet on disk:
     /// asked again after the next commits (with how many tries are left).
     file_reads: Vec<(Call, u8)>,
@@ -225,6 +231,16 @@ struct Node {
 const FILE_READ_RETRIES: u8 = 3;
 /// How long a peer turned away for want of room is kept away.
 const NO_ROOM_BAN: Duration = Duration::from_secs(60);
+/// Bytes of frames one link's full send queue could not take yet, held in
+/// order until it drains: a group's first sync to a new member is one
+/// message of up to 64 MiB (`cairn_protocol::limits::MAX_BLOB`), larger
+/// than any link's queue, and refusing part of it lost all of it.
+const MAX_BACKLOG_LINK: usize = 72 << 20;
+/// The same, over every link (a peer that has us relay onto a slow radio
+/// piles up no more than this).
+const MAX_BACKLOG: usize = 128 << 20;
+/// How often a backlog is offered to its link again.
+const BACKLOG_POLL: Duration = Duration::from_millis(2);
 /// How long a link code (`cairn device link`) stays good.
 const LINK_CODE_VALIDITY: Duration = Duration::from_secs(600);
 
@@ -333,6 +349,8 @@ pub async fn start(
         hop_keys: hop_keys.clone(),
         looked_for,
         dropped_frames: 0,
+        backlog: HashMap::new(),
+        backlog_bytes: 0,
         file_reads: Vec::new(),
         history: options.config.devices.clone(),
     };
@@ -482,6 +500,9 @@ impl Node {
                 }
                 Some(event) = recv_some(&mut xmpp) => self.on_xmpp(event),
                 () = sleep => self.engine.handle_timeout(now()),
+                () = tokio::time::sleep(BACKLOG_POLL), if !self.backlog.is_empty() => {
+                    self.flush_backlog();
+                }
             }
             // A steady stream of inputs must not starve the timers.
             if self.engine.poll_timeout().is_some_and(|t| t <= now()) {
@@ -600,6 +621,7 @@ impl Node {
                 self.engine.handle_frame(now, CoreLink(link.0), &frame)
             }
             LinkEvent::Down { link, reason } => {
+                self.drop_backlog(link.0);
                 if self.senders.remove(&link.0).is_some() {
                     debug!(link = link.0, %reason, "link down");
                     self.engine.link_down(now, CoreLink(link.0));
@@ -844,20 +866,10 @@ impl Node {
     /// Drains the engine's outputs once; events the gateway or the bridges
     /// act on go into `reacted`.
     fn drain_once(&mut self, reacted: &mut Vec<Event>) {
+        self.flush_backlog();
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Transmit { link, frame } => {
-                    let Some((sender, _)) = self.senders.get(&link.0) else {
-                        continue;
-                    };
-                    match sender.try_send(Bytes::from(frame)) {
-                        Ok(()) => {}
-                        // The outbox retransmits what a full queue refused.
-                        Err(SendError::Full) => self.dropped_frames += 1,
-                        // Closed: the link's `Down` is on its way.
-                        Err(_) => {}
-                    }
-                }
+                Output::Transmit { link, frame } => self.transmit(link.0, Bytes::from(frame)),
                 Output::Close { link, reason } => self.close_link(link, reason),
                 Output::Event(event) => {
                     log_event(&event);
@@ -942,7 +954,80 @@ impl Node {
         }
     }
 
+    /// Hands a frame to its link: into its send queue, or behind what
+    /// already waits for room there.
+    fn transmit(&mut self, link: u64, frame: Bytes) {
+        let Some((sender, _)) = self.senders.get(&link) else {
+            return;
+        };
+        let len = frame.len();
+        let room =
+            |held: usize, all: usize| held + len <= MAX_BACKLOG_LINK && all + len <= MAX_BACKLOG;
+        if let Some((queue, held)) = self.backlog.get_mut(&link) {
+            // Behind others: in order.
+            if room(*held, self.backlog_bytes) {
+                queue.push_back(frame);
+                *held += len;
+                self.backlog_bytes += len;
+            } else {
+                self.dropped_frames += 1;
+            }
+            return;
+        }
+        match sender.try_send(frame.clone()) {
+            Ok(()) => {}
+            Err(SendError::Full) if room(0, self.backlog_bytes) => {
+                self.backlog.insert(link, (VecDeque::from([frame]), len));
+                self.backlog_bytes += len;
+            }
+            // Past the bounds: the core sends again what it carried.
+            Err(SendError::Full) => self.dropped_frames += 1,
+            // Closed: the link's `Down` is on its way.
+            Err(_) => {}
+        }
+    }
+
+    /// Offers every backlog to its link again, in order, as far as there
+    /// is room.
+    fn flush_backlog(&mut self) {
+        let mut done = Vec::new();
+        for (link, (queue, held)) in &mut self.backlog {
+            let Some((sender, _)) = self.senders.get(link) else {
+                done.push(*link);
+                continue;
+            };
+            while let Some(frame) = queue.front() {
+                match sender.try_send(frame.clone()) {
+                    Ok(()) => {
+                        let len = frame.len();
+                        queue.pop_front();
+                        *held -= len;
+                        self.backlog_bytes -= len;
+                    }
+                    Err(SendError::Full) => break,
+                    Err(_) => {
+                        done.push(*link);
+                        break;
+                    }
+                }
+            }
+            if queue.is_empty() {
+                done.push(*link);
+            }
+        }
+        for link in done {
+            self.drop_backlog(link);
+        }
+    }
+
+    fn drop_backlog(&mut self, link: u64) {
+        if let Some((_, held)) = self.backlog.remove(&link) {
+            self.backlog_bytes -= held;
+        }
+    }
+
     fn close_link(&mut self, link: CoreLink, reason: CloseReason) {
+        self.drop_backlog(link.0);
         let Some((sender, peer)) = self.senders.remove(&link.0) else {
             return;
         };

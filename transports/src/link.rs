@@ -9,7 +9,8 @@
 //! Bounds: each link has a send queue of at most [`SEND_QUEUE`] frames and
 //! [`SEND_QUEUE_BYTES`] bytes ([`BLE_SEND_QUEUE_BYTES`] on Bluetooth); a full
 //! queue refuses the frame
-//! (`SendError::Full`) and the core retransmits later. (Frames alone bounded
+//! (`SendError::Full`); the node then holds it in a bounded backlog of its
+//! own and offers it again (or, past that bound, the core retransmits). (Frames alone bounded
 //! it at 1 024 × 128 KiB: a peer that made the engine relay large envelopes
 //! onto a slow radio could pile up a gigabyte across links.) The
 //! event channel into the node is bounded by whoever creates it; a link's
