@@ -462,18 +462,25 @@ fn group_post(net: &mut Net, n: usize, g: &cairn_protocol::GroupId, text: &str) 
     net.pump();
 }
 
-#[test]
-fn a_group_lists_alice_once_and_both_her_devices_read_and_post() {
+/// Alice's laptop and phone and bob, all linked; bob makes a group and adds
+/// alice (her phone comes along, from her device list).
+fn walkers() -> (Net, cairn_protocol::GroupId) {
     let mut net = linked();
     net.connect(PHONE, BOB);
     let now = net.now;
     let alice = net.key(LAPTOP);
     let bob = &mut net.nodes[BOB].engine;
     let g = bob.group_create(now, "walkers").unwrap();
-    // Bob adds alice: her phone comes along, from her device list.
     bob.group_add(now, &g, &alice).unwrap();
     bob.flush(now).unwrap();
     net.pump();
+    (net, g)
+}
+
+#[test]
+fn a_group_lists_alice_once_and_both_her_devices_read_and_post() {
+    let (mut net, g) = walkers();
+    let alice = net.key(LAPTOP);
     group_post(&mut net, LAPTOP, &g, "from the laptop");
     group_post(&mut net, PHONE, &g, "from the phone");
     group_post(&mut net, BOB, &g, "from bob");
@@ -523,15 +530,7 @@ fn a_device_linked_later_joins_alices_groups_with_their_history() {
 
 #[test]
 fn a_revoked_device_gets_nothing_written_in_the_group_afterwards() {
-    let mut net = linked();
-    net.connect(PHONE, BOB);
-    let now = net.now;
-    let alice = net.key(LAPTOP);
-    let bob = &mut net.nodes[BOB].engine;
-    let g = bob.group_create(now, "walkers").unwrap();
-    bob.group_add(now, &g, &alice).unwrap();
-    bob.flush(now).unwrap();
-    net.pump();
+    let (mut net, g) = walkers();
     group_post(&mut net, BOB, &g, "before");
     assert_eq!(group_texts(&net, PHONE, &g).len(), 1);
     let epoch = net.nodes[BOB].engine.group(&g).unwrap().doc.epoch();

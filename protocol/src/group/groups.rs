@@ -174,6 +174,22 @@ impl Group {
         self.gate.waiting()
     }
 
+    /// Keeps an epoch key we made if our change made it the current one (a
+    /// concurrent one may have won).
+    fn keep_if_current(&mut self, kid: String, key: Zeroizing<[u8; 32]>) {
+        if self.doc.current_key().as_deref() == Some(kid.as_str()) {
+            self.keyring.insert(kid, key);
+        }
+    }
+
+    /// Remembers the change that removed `who`, to show it when it comes by.
+    fn note_removal(&mut self, who: IdentityKey, vouch: Vouch) {
+        self.notices.insert(who, vouch);
+        while self.notices.len() > MAX_NOTICES {
+            self.notices.pop_first();
+        }
+    }
+
     /// Writes what changed since the last save (or a snapshot, when the log
     /// has grown past it) and the group's metadata.
     fn stage_save(&mut self, out: &mut VecDeque<GroupOutput>) {
@@ -680,14 +696,9 @@ impl Groups {
         let FreshEpoch { key, kid, sealed } = self.fresh_epoch(id, Some(device));
         let g = self.group_mut(id)?;
         let hash = g.doc.revoke_device(device, now, Some((&kid, sealed)))?;
-        if g.doc.current_key().as_deref() == Some(kid.as_str()) {
-            g.keyring.insert(kid, key);
-        }
+        g.keep_if_current(kid, key);
         let vouch = sign_local(identity, g, hash);
-        g.notices.insert(*device, vouch);
-        while g.notices.len() > MAX_NOTICES {
-            g.notices.pop_first();
-        }
+        g.note_removal(*device, vouch);
         self.show_removal(device, id);
         self.after_local(*id);
         Ok(())
@@ -761,15 +772,10 @@ impl Groups {
         gone.push(*who);
         let leaving = g.doc.account_of(&identity.key()) == *who;
         let hash = g.doc.remove_member(who, now, Some((&kid, sealed)))?;
-        if g.doc.current_key().as_deref() == Some(kid.as_str()) {
-            g.keyring.insert(kid, key);
-        }
+        g.keep_if_current(kid, key);
         let vouch = sign_local(identity, g, hash);
         if !leaving {
-            g.notices.insert(*who, vouch);
-            while g.notices.len() > MAX_NOTICES {
-                g.notices.pop_first();
-            }
+            g.note_removal(*who, vouch);
         }
         for gone in &gone {
             self.show_removal(gone, id);
