@@ -19,60 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cairn_node::api::Request;
 use cairn_protocol::Event;
-use cairn_transports::lan::{LanConfig, LanTransport};
-use cairn_transports::{LinkEvent, LinkIds};
-use common::{burst, pair, status};
-use tokio::sync::mpsc;
-
-type RawLink = (
-    cairn_transports::LinkSender,
-    mpsc::Receiver<LinkEvent>,
-    (Vec<LanTransport>, cairn_transports::LinkSender),
-);
-
-/// Two bare LAN transports with one link between them.
-async fn raw_link() -> RawLink {
-    let make = |bootstrap: Vec<libp2p::Multiaddr>| {
-        let id = cairn_protocol::Identity::generate(&mut rand::rngs::OsRng);
-        let (tx, rx) = mpsc::channel(4096);
-        let mut cfg = LanConfig::new(cairn_transports::hop::HopKeys::from_secret_bytes(
-            &id.to_secret_bytes(),
-        ));
-        cfg.mdns = false;
-        cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-        cfg.bootstrap = bootstrap;
-        (
-            LanTransport::start(cfg, LinkIds::default(), tx).unwrap(),
-            rx,
-        )
-    };
-    let (server, mut server_rx) = make(vec![]);
-    let addr = loop {
-        if let Some(a) = server.status().listen_addrs.first() {
-            break format!("{a}/p2p/{}", server.local_peer_id())
-                .parse()
-                .unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    let (client, mut client_rx) = make(vec![addr]);
-    let up = |rx: &mut mpsc::Receiver<LinkEvent>| match rx.try_recv() {
-        Ok(LinkEvent::Up { sender, .. }) => Some(sender),
-        _ => None,
-    };
-    let (mut server_up, mut client_up) = (None, None);
-    while server_up.is_none() || client_up.is_none() {
-        server_up = server_up.or_else(|| up(&mut server_rx));
-        client_up = client_up.or_else(|| up(&mut client_rx));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // Dropping a link's sender closes the link: keep the server's too.
-    (
-        client_up.unwrap(),
-        server_rx,
-        (vec![server, client], server_up.unwrap()),
-    )
-}
+use cairn_transports::LinkEvent;
+use common::{burst, pair, raw_link, status};
 
 /// How fast this disk takes `bytes` of durable writes, in the stores' directory.
 fn disk_write_rate(dir: &std::path::Path, bytes: usize) -> f64 {

@@ -4,6 +4,7 @@
 //! frame = version:u8(=1) kind:u8 body
 //!   kind 1 Envelope   envelope (to end of frame), addressed to the link peer
 //!   kind 2 Summary    have:bloom interest:bloom         (mesh/mod.rs)
+//!                     [count:u16 (1..=256) { tag:[16] p:u8 }*]  (PRoPHET baseline only)
 //!   kind 3 Carry      carried envelope                  (mesh/carried.rs)
 //!   kind 4 Acks       count:u16 (≤ 256) { id:[16] secret:[16] }*
 //! ```
@@ -39,8 +40,7 @@ impl Frame {
                 w.into_vec()
             }
             Frame::Summary(s) => {
-                let mut w =
-                    Writer::with_capacity(2 + s.have.encoded_len() + s.interest.encoded_len());
+                let mut w = Writer::with_capacity(2 + s.encoded_len());
                 w.u8(VERSION).u8(2);
                 s.encode(&mut w);
                 w.into_vec()

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cairn_sim::metrics::{OverSeeds, Spread};
 use cairn_sim::{Metrics, Progress, Routing, Scenario, World, plot};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,12 +22,12 @@ enum Command {
     Run {
         #[command(flatten)]
         common: Common,
-        /// Routing: cairn, epidemic or direct.
+        /// Routing: cairn, epidemic, direct or prophet.
         #[arg(long, default_value = "cairn")]
         routing: String,
     },
-    /// Run Cairn's routing, epidemic flooding and direct delivery on the same
-    /// seed and print one table.
+    /// Run Cairn's routing, epidemic flooding, direct delivery and PRoPHET
+    /// on the same seed and print one table.
     Compare {
         #[command(flatten)]
         common: Common,
@@ -47,6 +48,12 @@ struct Common {
     /// Seed (default: the scenario's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run every routing on this many seeds (the first seed and the ones
+    /// after it) and print each measure's mean, spread and range, and each
+    /// routing against flooding seed by seed.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    seeds: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -80,18 +87,25 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let (common, routings) = match cli.command {
         Command::Attack { .. } => unreachable!("handled above"),
         Command::Run { common, routing } => {
-            let r = Routing::parse(&routing)
-                .ok_or_else(|| format!("unknown routing {routing:?} (cairn, epidemic, direct)"))?;
+            let r = Routing::parse(&routing).ok_or_else(|| {
+                format!("unknown routing {routing:?} (cairn, epidemic, direct, prophet)")
+            })?;
             (common, vec![r])
         }
         Command::Compare { common } => (
             common,
-            vec![Routing::Cairn, Routing::Epidemic, Routing::Direct],
+            vec![
+                Routing::Cairn,
+                Routing::Epidemic,
+                Routing::Direct,
+                Routing::Prophet,
+            ],
         ),
     };
     let Common {
         file,
         seed,
+        seeds,
         json,
         no_timing,
         plot: plot_dir,
@@ -99,22 +113,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     } = common;
     let scenario = Scenario::load(&file)?;
     let seed = seed.unwrap_or(scenario.seed);
+    if seeds > 1 {
+        if plot_dir.is_some() {
+            return Err("--plot draws one run: leave out --seeds, or pick one with --seed".into());
+        }
+        return over_seeds(&scenario, &routings, seed, seeds, json, no_timing, lines);
+    }
     let mut results: Vec<Metrics> = Vec::new();
     let last = routings.len().saturating_sub(1);
     for (n, routing) in routings.into_iter().enumerate() {
-        if !json {
-            eprintln!(
-                "running {} with {} routing, seed {seed}…",
-                scenario.name,
-                routing.name()
-            );
-        }
-        let mut world = World::new(scenario.clone(), routing, seed);
-        world.on_progress(reporter(routing, scenario.duration_s, lines));
-        let mut m = world.run();
-        if no_timing {
-            m = m.without_timing();
-        }
+        let (m, world) = run_one(&scenario, routing, seed, !json, no_timing, lines);
         results.push(m);
         if n == last {
             // Freeing tens of thousands of stores one allocation at a time
@@ -139,7 +147,110 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// One routing on one seed.
+fn run_one(
+    scenario: &Scenario,
+    routing: Routing,
+    seed: u64,
+    say: bool,
+    no_timing: bool,
+    lines: bool,
+) -> (Metrics, World) {
+    if say {
+        eprintln!(
+            "running {} with {} routing, seed {seed}…",
+            scenario.name,
+            routing.name()
+        );
+    }
+    let mut world = World::new(scenario.clone(), routing, seed);
+    world.on_progress(reporter(routing, scenario.duration_s, lines));
+    let m = world.run();
+    (if no_timing { m.without_timing() } else { m }, world)
+}
+
+/// Every routing on `count` seeds from `first`, summarised per routing.
+fn over_seeds(
+    scenario: &Scenario,
+    routings: &[Routing],
+    first: u64,
+    count: u64,
+    json: bool,
+    no_timing: bool,
+    lines: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut runs: Vec<Vec<Metrics>> = vec![Vec::new(); routings.len()];
+    for seed in (0..count).map(|n| first.wrapping_add(n)) {
+        for (n, &routing) in routings.iter().enumerate() {
+            let (m, world) = run_one(scenario, routing, seed, !json, no_timing, lines);
+            runs[n].push(m);
+            drop(world);
+        }
+    }
+    let flooding = routings
+        .iter()
+        .position(|&r| r == Routing::Epidemic)
+        .map(|i| runs[i].clone());
+    let summaries: Vec<OverSeeds> = routings
+        .iter()
+        .zip(runs)
+        .map(|(&routing, runs)| {
+            let base = (routing != Routing::Epidemic)
+                .then_some(flooding.as_deref())
+                .flatten();
+            OverSeeds::of(runs, base)
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summaries)?);
+        return Ok(());
+    }
+    println!(
+        "{} over {count} seeds ({first}–{}): mean ± sd [min–max]",
+        scenario.name,
+        first.wrapping_add(count - 1)
+    );
+    let cell = |s: &Spread, digits: usize| {
+        format!(
+            "{:.d$} ± {:.d$} [{:.d$}–{:.d$}]",
+            s.mean,
+            s.sd,
+            s.min,
+            s.max,
+            d = digits
+        )
+    };
+    println!(
+        "{:<10} {:>32} {:>24} {:>24} {:>26}",
+        "routing", "delivery", "p50 s", "p95 s", "tx/delivered"
+    );
+    for s in &summaries {
+        println!(
+            "{:<10} {:>32} {:>24} {:>24} {:>26}",
+            s.routing,
+            cell(&s.delivery_ratio, 4),
+            cell(&s.latency_p50_s, 1),
+            cell(&s.latency_p95_s, 1),
+            cell(&s.transmissions_per_delivered, 2),
+        );
+    }
+    for s in &summaries {
+        if let (Some(d), Some(t)) = (&s.delivery_vs_flooding, &s.transmissions_vs_flooding) {
+            println!(
+                "{} against flooding, seed by seed: delivery {} ×, transmissions {} ×",
+                s.routing,
+                cell(d, 3),
+                cell(t, 3)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn attack(common: Common) -> Result<(), Box<dyn std::error::Error>> {
+    if common.seeds > 1 {
+        return Err("attack runs one seed: leave out --seeds, or pick one with --seed".into());
+    }
     let mut scenario = Scenario::load(&common.file)?;
     let seed = common.seed.unwrap_or(scenario.seed);
     let attack = scenario.attack.clone().unwrap_or_default();

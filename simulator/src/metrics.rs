@@ -194,3 +194,108 @@ fn is_zero(n: &u64) -> bool {
 fn is_nil(n: &usize) -> bool {
     *n == 0
 }
+
+/// Mean, standard deviation (of the sample) and range of one measure over
+/// several seeds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    pub mean: f64,
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let v: Vec<f64> = values.into_iter().collect();
+        if v.is_empty() {
+            return Self {
+                mean: 0.0,
+                sd: 0.0,
+                min: 0.0,
+                max: 0.0,
+            };
+        }
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = if v.len() < 2 {
+            0.0
+        } else {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        };
+        Self {
+            mean: round(mean),
+            sd: round(sd),
+            min: round(v.iter().copied().fold(f64::INFINITY, f64::min)),
+            max: round(v.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        }
+    }
+}
+
+/// One routing over several seeds (`cairn-sim compare --seeds N`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OverSeeds {
+    pub scenario: String,
+    pub routing: String,
+    pub seeds: Vec<u64>,
+    pub delivery_ratio: Spread,
+    pub latency_p50_s: Spread,
+    pub latency_p95_s: Spread,
+    pub transmissions_per_delivered: Spread,
+    /// Against flooding on the same seeds, seed by seed: this routing's
+    /// delivery divided by flooding's, and its transmissions (all of them,
+    /// not per delivery) divided by flooding's. Absent for flooding itself
+    /// and when flooding was not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_vs_flooding: Option<Spread>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transmissions_vs_flooding: Option<Spread>,
+    /// Every run, in seed order.
+    pub runs: Vec<Metrics>,
+}
+
+impl OverSeeds {
+    /// Summarises `runs` (one routing, one per seed), beside `flooding`'s
+    /// runs on the same seeds when given.
+    pub fn of(runs: Vec<Metrics>, flooding: Option<&[Metrics]>) -> Self {
+        let spread = |f: fn(&Metrics) -> f64| Spread::of(runs.iter().map(f));
+        let against = |f: fn(&Metrics) -> f64| {
+            flooding.map(|fl| {
+                Spread::of(runs.iter().zip(fl).map(|(r, e)| {
+                    debug_assert_eq!(r.seed, e.seed);
+                    let base = f(e);
+                    if base == 0.0 { 0.0 } else { f(r) / base }
+                }))
+            })
+        };
+        let total_tx = |m: &Metrics| m.transmissions_per_delivered * m.delivered as f64;
+        Self {
+            scenario: runs.first().map(|m| m.scenario.clone()).unwrap_or_default(),
+            routing: runs.first().map(|m| m.routing.clone()).unwrap_or_default(),
+            seeds: runs.iter().map(|m| m.seed).collect(),
+            delivery_ratio: spread(|m| m.delivery_ratio),
+            latency_p50_s: spread(|m| m.latency_p50_s),
+            latency_p95_s: spread(|m| m.latency_p95_s),
+            transmissions_per_delivered: spread(|m| m.transmissions_per_delivered),
+            delivery_vs_flooding: against(|m| m.delivery_ratio),
+            transmissions_vs_flooding: against(total_tx),
+            runs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_is_the_sample_mean_sd_and_range() {
+        let s = Spread::of([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(s.mean, 5.0);
+        // Sample standard deviation (n - 1): sqrt(32 / 7).
+        assert!((s.sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-6, "{s:?}");
+        assert_eq!((s.min, s.max), (2.0, 9.0));
+        let one = Spread::of([0.5]);
+        assert_eq!((one.mean, one.sd, one.min, one.max), (0.5, 0.0, 0.5, 0.5));
+    }
+}

@@ -15,6 +15,9 @@ pub enum Routing {
     Epidemic,
     /// Only the sender's copy, only to the recipient.
     Direct,
+    /// PRoPHET (RFC 6693): a copy to whoever meets the recipient more surely,
+    /// by encounter history — the DTN literature's standard baseline.
+    Prophet,
 }
 
 impl Routing {
@@ -23,6 +26,7 @@ impl Routing {
             Routing::Cairn => "cairn",
             Routing::Epidemic => "epidemic",
             Routing::Direct => "direct",
+            Routing::Prophet => "prophet",
         }
     }
 
@@ -31,6 +35,7 @@ impl Routing {
             "cairn" => Some(Routing::Cairn),
             "epidemic" => Some(Routing::Epidemic),
             "direct" => Some(Routing::Direct),
+            "prophet" => Some(Routing::Prophet),
             _ => None,
         }
     }
@@ -50,6 +55,7 @@ impl Routing {
                 cfg.hop_limit = m.flood_hop_limit;
             }
             Routing::Direct => cfg.policy = Policy::Direct,
+            Routing::Prophet => cfg.policy = Policy::Prophet,
         }
         cfg
     }

@@ -106,3 +106,42 @@ mean_offline_s = 30.0
     // One tick a second plus traffic: nowhere near a stalled loop's millions.
     assert!(m.events < 1_000_000, "{} events", m.events);
 }
+
+/// `--seeds N` runs every routing on N seeds from the first, and each
+/// seed's run is exactly the run `--seed` alone gives; the summary's mean
+/// and range are those runs' own, and routings are set beside flooding
+/// seed by seed.
+#[test]
+fn seeds_summarise_the_same_runs_one_seed_gives() {
+    let out = run_scenario(&["compare", "--seeds", "2"], "small", "11");
+    let summaries: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let summaries = summaries.as_array().unwrap();
+    let names: Vec<&str> = summaries
+        .iter()
+        .map(|s| s["routing"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cairn", "epidemic", "direct", "prophet"]);
+    for (seed, index) in [("12", 1)] {
+        let alone: serde_json::Value =
+            serde_json::from_slice(&run_scenario(&["compare"], "small", seed)).unwrap();
+        for (summary, single) in summaries.iter().zip(alone.as_array().unwrap()) {
+            assert_eq!(&summary["runs"][index], single, "seed {seed}");
+        }
+    }
+    for s in summaries {
+        let ratios: Vec<f64> = s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["delivery_ratio"].as_f64().unwrap())
+            .collect();
+        let d = &s["delivery_ratio"];
+        let mean = (ratios[0] + ratios[1]) / 2.0;
+        assert!((d["mean"].as_f64().unwrap() - mean).abs() < 1e-6, "{d}");
+        assert_eq!(d["min"].as_f64().unwrap(), ratios[0].min(ratios[1]));
+        assert_eq!(d["max"].as_f64().unwrap(), ratios[0].max(ratios[1]));
+        assert_eq!(s["seeds"], serde_json::json!([11, 12]));
+        let against = s.get("delivery_vs_flooding");
+        assert_eq!(against.is_some(), s["routing"] != "epidemic", "{s}");
+    }
+}

@@ -39,6 +39,31 @@ fn cairn_routing_delivers_like_flooding_with_fewer_copies() {
     assert!(cairn.delivery_ratio >= direct.delivery_ratio);
 }
 
+/// PRoPHET, the literature's baseline: it must behave as one — more than
+/// direct delivery delivers, with fewer copies than flooding — or the
+/// comparison against it means nothing. It names recipients in the clear
+/// (its tags are public), so it is never a node's policy.
+#[test]
+fn prophet_sits_between_direct_delivery_and_flooding() {
+    let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))
+        .unwrap();
+    let prophet = World::new(sc.clone(), Routing::Prophet, 5).run();
+    let flood = World::new(sc.clone(), Routing::Epidemic, 5).run();
+    let direct = World::new(sc, Routing::Direct, 5).run();
+    assert!(
+        prophet.delivery_ratio > direct.delivery_ratio,
+        "{prophet:?} vs {direct:?}"
+    );
+    assert!(
+        prophet.transmissions_per_delivered < 0.5 * flood.transmissions_per_delivered,
+        "{prophet:?} vs {flood:?}"
+    );
+    assert!(
+        prophet.transmissions_per_delivered > direct.transmissions_per_delivered,
+        "PRoPHET never forwarded: {prophet:?}"
+    );
+}
+
 #[test]
 fn plots_are_written() {
     let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))

@@ -21,12 +21,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arti_client::config::{CfgPath, TorClientConfigBuilder};
 use arti_client::{IsolationToken, StreamPrefs, TorClient};
-use cairn_tests::{Peer, TorNet, wait_until};
+use cairn_tests::{CTor, Peer, TorNet, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ECHO_PORT: u16 = 8080;
@@ -60,8 +60,8 @@ fn inside(net: &Path, trials: usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     rt.spawn(echo_server());
-    let ctor = KillOnDrop(start_c_tor(net, scratch.path()));
-    let onion = wait_c_tor(scratch.path());
+    let ctor = CTor::start(net, scratch.path(), None, SOCKS_PORT, ECHO_PORT);
+    let onion = ctor.wait_ready();
     eprintln!("C tor up; its onion service is {onion}");
 
     let (arti_connect, c_connect, arti_bulk, c_bulk) = rt.block_on(async {
@@ -134,16 +134,6 @@ fn inside(net: &Path, trials: usize) {
     cairn_nodes(net);
 }
 
-/// The C tor client dies with the benchmark, even when it panics.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Reads a u64 length; 0 is a ping answered at once, otherwise the bytes
 /// are swallowed and one byte answers when all arrived.
 async fn echo_server() {
@@ -172,46 +162,6 @@ async fn echo_server() {
             }
         });
     }
-}
-
-fn start_c_tor(net: &Path, scratch: &Path) -> Child {
-    let data = scratch.join("ctor");
-    std::fs::create_dir_all(data.join("hs")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    for d in [&data, &data.join("hs")] {
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let mut torrc = std::fs::read_to_string(net.join("torrc.base")).unwrap();
-    torrc.push_str(&format!(
-        "DataDirectory {d}\nSocksPort 127.0.0.1:{SOCKS_PORT}\nHiddenServiceDir {d}/hs\n\
-         HiddenServicePort 80 127.0.0.1:{ECHO_PORT}\nLog notice file {d}/notice.log\n",
-        d = data.display()
-    ));
-    std::fs::write(data.join("torrc"), torrc).unwrap();
-    Command::new("tor")
-        .arg("-f")
-        .arg(data.join("torrc"))
-        .arg("--quiet")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start C tor")
-}
-
-fn wait_c_tor(scratch: &Path) -> String {
-    let data = scratch.join("ctor");
-    assert!(
-        wait_until(Duration::from_secs(120), || {
-            std::fs::read_to_string(data.join("notice.log"))
-                .is_ok_and(|l| l.contains("Bootstrapped 100%"))
-                && data.join("hs/hostname").exists()
-        }),
-        "C tor did not bootstrap"
-    );
-    std::fs::read_to_string(data.join("hs/hostname"))
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 async fn arti_stream(

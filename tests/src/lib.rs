@@ -716,6 +716,87 @@ impl TorNet {
     }
 }
 
+/// A C tor client on a [`TorNet`] that also hosts an onion service (in
+/// front of `127.0.0.1:hs_port`), as a baseline beside the nodes' arti.
+/// Killed on drop, even when the test panics.
+pub struct CTor {
+    child: Child,
+    data: PathBuf,
+}
+
+impl CTor {
+    /// Starts `tor` with the network's settings (`net` is its directory),
+    /// keeping its data under `scratch`; inside `netns` when given, else in
+    /// the caller's namespace.
+    pub fn start(
+        net: &Path,
+        scratch: &Path,
+        netns: Option<&str>,
+        socks_port: u16,
+        hs_port: u16,
+    ) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let data = scratch.join("ctor");
+        std::fs::create_dir_all(data.join("hs")).unwrap();
+        for d in [&data, &data.join("hs")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let mut torrc = std::fs::read_to_string(net.join("torrc.base")).unwrap();
+        torrc.push_str(&format!(
+            "DataDirectory {d}\nSocksPort 127.0.0.1:{socks_port}\nHiddenServiceDir {d}/hs\n\
+             HiddenServicePort 80 127.0.0.1:{hs_port}\nLog notice file {d}/notice.log\n",
+            d = data.display()
+        ));
+        std::fs::write(data.join("torrc"), torrc).unwrap();
+        let mut cmd = match netns {
+            // `ip netns exec` execs: the child's pid is tor's.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "tor"]);
+                c
+            }
+            None => Command::new("tor"),
+        };
+        let child = cmd
+            .arg("-f")
+            .arg(data.join("torrc"))
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start C tor");
+        Self { child, data }
+    }
+
+    /// Waits until tor has bootstrapped and written its onion address;
+    /// returns the address.
+    pub fn wait_ready(&self) -> String {
+        assert!(
+            wait_until(Duration::from_secs(120), || {
+                std::fs::read_to_string(self.data.join("notice.log"))
+                    .is_ok_and(|l| l.contains("Bootstrapped 100%"))
+                    && self.data.join("hs/hostname").exists()
+            }),
+            "C tor did not bootstrap"
+        );
+        std::fs::read_to_string(self.data.join("hs/hostname"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for CTor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for TorNet {
     fn drop(&mut self) {
         let _ = Command::new("ip")

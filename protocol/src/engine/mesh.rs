@@ -165,7 +165,12 @@ impl<S: Store> Engine<S> {
         let env = Carried {
             id: EnvelopeId(id),
             epoch,
-            tag: tag(&tag_key, peer, epoch, self.next_slot(peer, epoch)),
+            tag: if mesh.policy == crate::mesh::Policy::Prophet {
+                // The baseline names its recipient for all to see.
+                crate::mesh::prophet::stable_tag(peer)
+            } else {
+                tag(&tag_key, peer, epoch, self.next_slot(peer, epoch))
+            },
             expiry,
             hop_limit,
             copies,

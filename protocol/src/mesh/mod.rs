@@ -12,6 +12,9 @@
 //!   with more than one hands half to each new neighbour; with one left it
 //!   waits to meet the recipient.
 //! - `Direct`: only the sender's own copy, only to the recipient (baseline).
+//! - `Prophet`: a copy to a neighbour more likely to meet the recipient, by
+//!   encounter history ([`prophet`]; a baseline for the simulator that tells
+//!   neighbours what Cairn's routing keeps to itself).
 //!
 //! Whatever the policy, an envelope goes to a neighbour whose interest filter
 //! matches its tag, or who is known to be its recipient. Delivery proofs
@@ -25,6 +28,7 @@
 pub mod bloom;
 pub mod carried;
 pub mod carrier;
+pub mod prophet;
 pub mod tag;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -47,8 +51,13 @@ pub const MAX_ACKS: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     Epidemic,
-    SprayAndWait { copies: u16 },
+    SprayAndWait {
+        copies: u16,
+    },
     Direct,
+    /// Baseline only: its summaries tell neighbours which tags this node has
+    /// seen and how often it meets them.
+    Prophet,
 }
 
 impl Policy {
@@ -57,6 +66,7 @@ impl Policy {
             Policy::Epidemic => "epidemic",
             Policy::SprayAndWait { .. } => "spray-and-wait",
             Policy::Direct => "direct",
+            Policy::Prophet => "prophet",
         }
     }
 }
@@ -108,18 +118,63 @@ impl Default for MeshConfig {
 pub struct Summary {
     pub have: Bloom,
     pub interest: Bloom,
+    /// Only under [`Policy::Prophet`] (a baseline): the sender's delivery
+    /// predictabilities, `P · 255`, at most [`prophet::MAX_SHARED`], in tag
+    /// order. Empty otherwise, and then not on the wire at all.
+    pub predictions: Vec<(Tag, u8)>,
 }
 
 impl Summary {
     pub fn encode(&self, w: &mut Writer) {
         self.have.encode(w);
         self.interest.encode(w);
+        if !self.predictions.is_empty() {
+            w.u16(self.predictions.len() as u16);
+            for (tag, p) in &self.predictions {
+                w.raw(&tag.0).u8(*p);
+            }
+        }
     }
 
+    pub fn encoded_len(&self) -> usize {
+        let predictions = if self.predictions.is_empty() {
+            0
+        } else {
+            2 + 17 * self.predictions.len()
+        };
+        self.have.encoded_len() + self.interest.encoded_len() + predictions
+    }
+
+    /// Reads a summary that runs to the end of `r`.
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let have = Bloom::decode(r)?;
+        let interest = Bloom::decode(r)?;
+        let mut predictions = Vec::new();
+        if r.remaining() > 0 {
+            let count = usize::from(r.u16("prediction count")?);
+            if count == 0 || count > prophet::MAX_SHARED {
+                return Err(DecodeError::TooLong {
+                    field: "predictions",
+                    len: count,
+                    max: prophet::MAX_SHARED,
+                });
+            }
+            predictions.reserve(count);
+            for _ in 0..count {
+                let tag = Tag(r.array("prediction tag")?);
+                if predictions
+                    .last()
+                    .is_some_and(|(last, _): &(Tag, u8)| *last >= tag)
+                {
+                    return Err(DecodeError::Invalid("predictions out of order"));
+                }
+                predictions.push((tag, r.u8("prediction")?));
+            }
+        }
         Ok(Self {
-            have: Bloom::decode(r)?,
-            interest: Bloom::decode(r)?,
+            have,
+            interest,
+            predictions,
         })
     }
 }
@@ -154,6 +209,8 @@ struct Neighbour {
     contact: bool,
     have: Option<Bloom>,
     interest: Option<Bloom>,
+    /// Under [`Policy::Prophet`]: what its last summary predicted.
+    predictions: BTreeMap<Tag, u8>,
     /// Envelopes already handed over on this link.
     given: BTreeSet<EnvelopeId>,
     /// Whether everything we hold was weighed for this neighbour already; after
@@ -195,6 +252,8 @@ pub struct Mesh {
     own_secrets: BTreeMap<EnvelopeId, ([u8; 16], Time)>,
     out: VecDeque<MeshOutput>,
     stats: MeshStats,
+    /// Under [`Policy::Prophet`] only.
+    prophet: prophet::Predictions,
 }
 
 /// The Bloom filter of what we hold (and hold proofs for), grown by
@@ -266,6 +325,7 @@ impl Mesh {
             have: HaveFilter::default(),
             out: VecDeque::new(),
             stats: MeshStats::default(),
+            prophet: prophet::Predictions::default(),
         }
     }
 
@@ -368,13 +428,26 @@ impl Mesh {
         let have = self.have.bloom.clone();
         let announce = self.config.announce_interest;
         let tags: Vec<Tag> = self.own_tags(me, now).keys().copied().collect();
-        let mut interest = Bloom::for_items(tags.len());
+        let prophet = self.config.policy == Policy::Prophet;
+        let mut interest = Bloom::for_items(tags.len() + usize::from(prophet));
         if announce {
             for t in &tags {
                 interest.insert(&t.0);
             }
+            if prophet {
+                interest.insert(&prophet::stable_tag(me).0);
+            }
         }
-        Summary { have, interest }
+        let predictions = if prophet {
+            self.prophet.shared(now)
+        } else {
+            Vec::new()
+        };
+        Summary {
+            have,
+            interest,
+            predictions,
+        }
     }
 
     pub fn link_up(
@@ -395,6 +468,7 @@ impl Mesh {
                 contact,
                 have: None,
                 interest: None,
+                predictions: BTreeMap::new(),
                 given: BTreeSet::new(),
                 weighed: false,
                 next_summary: now + self.config.summary_interval,
@@ -418,13 +492,20 @@ impl Mesh {
         n.have = Some(summary.have);
         n.interest = Some(summary.interest);
         let first = !std::mem::replace(&mut n.weighed, true);
+        let prophet = self.config.policy == Policy::Prophet;
+        if prophet {
+            n.predictions = summary.predictions.into_iter().collect();
+            self.learn_predictions(now, link, first);
+        }
         let mut out = self.acks_for(link);
-        if !first {
+        // Under PRoPHET what a neighbour should get changes with every
+        // summary; otherwise new envelopes reach it as they come (`spread`).
+        if !first && !prophet {
             return self.send(out);
         }
         // Most of what a relay holds waits for its recipient (one copy left):
         // pick out cheaply what this neighbour could get before weighing it.
-        let ids = self.candidates_for(link);
+        let ids = self.candidates_for(now, link);
         for id in ids {
             if let Some(frame) = self.offer(now, link, &id) {
                 out.push((link, frame));
@@ -433,9 +514,50 @@ impl Mesh {
         self.send(out);
     }
 
+    /// PRoPHET's updates from a neighbour's summary: the encounter (once per
+    /// link), its recipients among the tags we know, and what it predicts.
+    fn learn_predictions(&mut self, now: Time, link: LinkId, encounter: bool) {
+        let Some(n) = self.neighbours.get(&link) else {
+            return;
+        };
+        let p_peer = if encounter {
+            self.prophet
+                .met_recipient(prophet::stable_tag(&n.peer), now);
+            self.prophet.met_peer(n.peer, now)
+        } else {
+            self.prophet.of_peer(&n.peer, now)
+        };
+        if encounter && let Some(interest) = &n.interest {
+            let mut met: Vec<Tag> = self
+                .prophet
+                .tags()
+                .chain(self.carrier.iter().map(|h| &h.env.tag))
+                .filter(|t| interest.contains(&t.0))
+                .copied()
+                .collect();
+            met.sort();
+            met.dedup();
+            for tag in met {
+                self.prophet.met_recipient(tag, now);
+            }
+        }
+        for (tag, q) in &n.predictions {
+            self.prophet
+                .through(*tag, p_peer, prophet::dequantize(*q), now);
+        }
+    }
+
+    /// Under PRoPHET: whether the neighbour meets `tag`'s recipient more
+    /// surely than we do.
+    fn likelier(&self, n: &Neighbour, tag: &Tag, now: Time) -> bool {
+        n.predictions
+            .get(tag)
+            .is_some_and(|q| prophet::dequantize(*q) > self.prophet.of(tag, now))
+    }
+
     /// The envelopes `offer` might hand to the neighbour on `link`: those the
     /// policy still spreads, and those the neighbour is the recipient of.
-    fn candidates_for(&self, link: LinkId) -> Vec<EnvelopeId> {
+    fn candidates_for(&self, now: Time, link: LinkId) -> Vec<EnvelopeId> {
         let Some(n) = self.neighbours.get(&link) else {
             return Vec::new();
         };
@@ -448,6 +570,7 @@ impl Mesh {
                     Policy::Epidemic => true,
                     Policy::Direct => false,
                     Policy::SprayAndWait { .. } => h.env.copies > 1,
+                    Policy::Prophet => self.likelier(n, &h.env.tag, now),
                 };
                 spreads
                     || n.interest
@@ -483,7 +606,7 @@ impl Mesh {
 
     /// Decides whether to hand envelope `id` to the neighbour on `link`, and
     /// if so updates our copy and returns the frame.
-    fn offer(&mut self, _now: Time, link: LinkId, id: &EnvelopeId) -> Option<MeshFrame> {
+    fn offer(&mut self, now: Time, link: LinkId, id: &EnvelopeId) -> Option<MeshFrame> {
         let policy = self.config.policy;
         let n = self.neighbours.get(&link)?;
         let held = self.carrier.get(id)?;
@@ -508,6 +631,7 @@ impl Mesh {
                 Policy::Epidemic => true,
                 Policy::Direct => false,
                 Policy::SprayAndWait { .. } => copies > 1,
+                Policy::Prophet => self.likelier(n, &tag, now),
             };
         if !give {
             return None;
