@@ -447,8 +447,11 @@ async fn dialer(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Comma
     let mut wanted: HashMap<[u8; 32], Wanted> = HashMap::new();
     // Links to peers we were not asked about (they reached us).
     let mut others: HashMap<[u8; 32], usize> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
+        // Wake only for a dial that falls due (or, until arti has
+        // bootstrapped, once a second to see whether it has): an idle node
+        // with every contact linked, or none, sleeps until told something.
+        let wake = next_dial(&shared, &wanted);
         tokio::select! {
             command = commands.recv() => match command {
                 None => return,
@@ -496,7 +499,7 @@ async fn dialer(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Comma
                     }
                 }
             },
-            _ = tick.tick() => {
+            () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now).into()), if wake.is_some() => {
                 let ready = lock(&shared.status).progress == 100;
                 if !ready {
                     continue;
@@ -512,6 +515,19 @@ async fn dialer(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Comma
             }
         }
     }
+}
+
+/// When the dialer must next look: the earliest retry of a wanted contact
+/// with no link and no dial under way, or in a second while arti is still
+/// bootstrapping and someone is wanted; `None` when nothing can fall due.
+fn next_dial(shared: &Shared, wanted: &HashMap<[u8; 32], Wanted>) -> Option<Instant> {
+    let waiting = wanted.values().filter(|w| w.links == 0 && !w.dialling);
+    if lock(&shared.status).progress < 100 {
+        return waiting
+            .map(|_| Instant::now() + Duration::from_secs(1))
+            .next();
+    }
+    waiting.map(|w| w.next).min()
 }
 
 async fn dial(shared: Arc<Shared>, peer: [u8; 32], onion: String) {
