@@ -81,12 +81,15 @@ fn measure(pids: &[u32], window: Duration, scratch: &Path) -> Vec<Cost> {
         .collect()
 }
 
-fn report(scenario: &str, window: Duration, rows: &[(&str, Cost)]) {
+/// Counts each (label, pid) over the same `window` and prints a row each.
+fn report(scenario: &str, who: &[(&str, u32)], window: Duration, scratch: &Path) {
+    let pids: Vec<u32> = who.iter().map(|(_, pid)| *pid).collect();
+    let costs = measure(&pids, window, scratch);
     println!("{scenario} ({} s counted):", window.as_secs());
-    for (who, cost) in rows {
+    for ((label, _), cost) in who.iter().zip(costs) {
         let per_hour = cost.cpu.as_secs_f64() * 3600.0 / window.as_secs_f64();
         println!(
-            "  {who:<28} {per_hour:>7.2} CPU s per idle hour, {:>7.2} context switches/s",
+            "  {label:<28} {per_hour:>7.2} CPU s per idle hour, {:>7.2} context switches/s",
             cost.switches as f64 / window.as_secs_f64()
         );
     }
@@ -138,17 +141,11 @@ fn main() {
         mdns.0.try_wait().unwrap().is_none(),
         "avahi-daemon exited at start"
     );
-    let pids = [alice.pid().unwrap(), mdns.0.id()];
-    let costs = measure(&pids, window, scratch.path());
-    let mut costs = costs.into_iter();
-    report(
-        "LAN only, no contacts",
-        window,
-        &[
-            ("cairn run", costs.next().unwrap()),
-            ("avahi-daemon (baseline)", costs.next().unwrap()),
-        ],
-    );
+    let lan = [
+        ("cairn run", alice.pid().unwrap()),
+        ("avahi-daemon (baseline)", mdns.0.id()),
+    ];
+    report("LAN only, no contacts", &lan, window, scratch.path());
 
     bob.start();
     alice.add(&bob);
@@ -161,16 +158,7 @@ fn main() {
         "alice and bob never linked"
     );
     std::thread::sleep(settle);
-    let costs = measure(&pids, window, scratch.path());
-    let mut costs = costs.into_iter();
-    report(
-        "LAN only, one contact linked",
-        window,
-        &[
-            ("cairn run", costs.next().unwrap()),
-            ("avahi-daemon (baseline)", costs.next().unwrap()),
-        ],
-    );
+    report("LAN only, one contact linked", &lan, window, scratch.path());
     drop((alice, bob, mdns, lab));
 
     let net = TorNet::start();
@@ -191,14 +179,13 @@ fn main() {
         carol.log(1)
     );
     std::thread::sleep(settle);
-    let costs = measure(&[carol.pid().unwrap(), ctor.pid()], window, scratch.path());
-    let mut costs = costs.into_iter();
     report(
         "Tor only, onion service published",
-        window,
         &[
-            ("cairn run --tor-only", costs.next().unwrap()),
-            ("C tor + onion service (baseline)", costs.next().unwrap()),
+            ("cairn run --tor-only", carol.pid().unwrap()),
+            ("C tor + onion service (baseline)", ctor.pid()),
         ],
+        window,
+        scratch.path(),
     );
 }
