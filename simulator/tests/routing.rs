@@ -7,15 +7,22 @@
 
 use std::path::Path;
 
-use cairn_sim::{Routing, Scenario, World};
+use cairn_sim::{Metrics, Routing, Scenario, World};
+
+fn small() -> Scenario {
+    Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml")).unwrap()
+}
+
+/// One routing on the small scenario, seed 5.
+fn on_small(routing: Routing) -> Metrics {
+    World::new(small(), routing, 5).run()
+}
 
 #[test]
 fn cairn_routing_delivers_like_flooding_with_fewer_copies() {
-    let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))
-        .unwrap();
-    let cairn = World::new(sc.clone(), Routing::Cairn, 5).run();
-    let flood = World::new(sc.clone(), Routing::Epidemic, 5).run();
-    let direct = World::new(sc, Routing::Direct, 5).run();
+    let cairn = on_small(Routing::Cairn);
+    let flood = on_small(Routing::Epidemic);
+    let direct = on_small(Routing::Direct);
     assert!(
         cairn.delivery_ratio >= 0.95 * flood.delivery_ratio,
         "{cairn:?} vs {flood:?}"
@@ -45,11 +52,9 @@ fn cairn_routing_delivers_like_flooding_with_fewer_copies() {
 /// (its tags are public), so it is never a node's policy.
 #[test]
 fn prophet_sits_between_direct_delivery_and_flooding() {
-    let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))
-        .unwrap();
-    let prophet = World::new(sc.clone(), Routing::Prophet, 5).run();
-    let flood = World::new(sc.clone(), Routing::Epidemic, 5).run();
-    let direct = World::new(sc, Routing::Direct, 5).run();
+    let prophet = on_small(Routing::Prophet);
+    let flood = on_small(Routing::Epidemic);
+    let direct = on_small(Routing::Direct);
     assert!(
         prophet.delivery_ratio > direct.delivery_ratio,
         "{prophet:?} vs {direct:?}"
@@ -66,8 +71,7 @@ fn prophet_sits_between_direct_delivery_and_flooding() {
 
 #[test]
 fn plots_are_written() {
-    let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml"))
-        .unwrap();
+    let sc = small();
     let m = World::new(sc.clone(), Routing::Cairn, 1).run();
     let dir = tempfile::tempdir().unwrap();
     cairn_sim::plot::write(dir.path(), &[m], sc.duration_s as f64).unwrap();
