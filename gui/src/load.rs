@@ -82,6 +82,11 @@ impl Want {
         match notice {
             Notice::Message { from, .. } => chat_of(from, &mut want),
             Notice::State { peer, .. } | Notice::File { peer, .. } => chat_of(peer, &mut want),
+            // An older message may have changed: the open chat is read again.
+            Notice::Changed { peer, .. } => {
+                chat_of(peer, &mut want);
+                want.chat_whole |= open == Some(peer.as_str());
+            }
             Notice::ContactAdded { peer }
             | Notice::KeyChanged { peer }
             | Notice::Session { peer }

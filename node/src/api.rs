@@ -24,6 +24,18 @@ pub enum Request {
         contact: String,
         limit: Option<usize>,
     },
+    /// An operation on the message `id` (its 32 hex digits, or a prefix of
+    /// 6 or more that names one message) of the conversation with
+    /// `contact`: `op` is "reply" (`text` is the reply), "react" (`text` is
+    /// one emoji, empty to take it back), "edit" (the new text; your own
+    /// messages only) or "delete" (erases your own message for everyone).
+    MessageOp {
+        contact: String,
+        id: String,
+        op: String,
+        #[serde(default)]
+        text: String,
+    },
     Verify {
         contact: String,
         confirm: bool,
@@ -155,6 +167,7 @@ impl Request {
             Request::Invite
                 | Request::Add { .. }
                 | Request::Send { .. }
+                | Request::MessageOp { .. }
                 | Request::Verify { confirm: true, .. }
                 | Request::MarkRead { .. }
                 | Request::GroupCreate { .. }
@@ -255,6 +268,32 @@ pub struct MessageInfo {
     /// For a file message: the file, and how far its content got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileInfo>,
+    /// A reply: the id of the message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// A reply: the start of the text it answers (`None` when that message
+    /// is not here, or was deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    /// Its author changed the text; `earlier` holds the texts before,
+    /// oldest first.
+    #[serde(default)]
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<String>,
+    /// Its author deleted it for everyone: `text` is empty.
+    #[serde(default)]
+    pub deleted: bool,
+    /// Reactions: who ("in": them, "out": us) and which emoji.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReactionInfo {
+    /// "in" (the contact) or "out" (us).
+    pub by: String,
+    pub emoji: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -602,6 +641,12 @@ pub enum Notice {
         from: String,
         id: String,
     },
+    /// A message in the conversation with `peer` was reacted to, edited or
+    /// deleted: read it again.
+    Changed {
+        peer: String,
+        id: String,
+    },
     /// One of ours moved on (sent, delivered, read, relayed).
     State {
         peer: String,
@@ -655,6 +700,10 @@ impl Notice {
                     None => m.peer.to_string(),
                 },
                 id: m.id.to_string(),
+            },
+            Event::MessageChanged { peer, id } => Notice::Changed {
+                peer: peer.to_string(),
+                id: id.to_string(),
             },
             Event::MessageState { peer, id, state } => Notice::State {
                 peer: peer.to_string(),

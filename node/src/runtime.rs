@@ -1057,6 +1057,9 @@ fn log_event(event: &Event) {
         Event::MessageState { peer, id, state } => {
             debug!(to = %peer.short(), %id, state = state.as_str(), "message state")
         }
+        Event::MessageChanged { peer, id } => {
+            debug!(peer = %peer.short(), %id, "message changed")
+        }
         Event::ContactAdded { peer, origin } => {
             info!(peer = %peer.short(), ?origin, "contact added")
         }

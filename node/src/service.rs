@@ -1,8 +1,10 @@
 //! Answers API requests against the core and the store. Used by the running
 //! node and, when no node runs, by the CLI directly on the profile.
 
+use cairn_protocol::message::OpKind;
 use cairn_protocol::{
-    ContactCard, ContactOrigin, DeliveryState, Direction, Engine, IdentityKey, SafetyNumber,
+    ContactCard, ContactOrigin, DeliveryState, Direction, Engine, IdentityKey, MessageId,
+    MessageRecord, SafetyNumber,
 };
 
 use cairn_protocol::GroupId;
@@ -11,7 +13,7 @@ use cairn_protocol::prekeys::Secrecy;
 
 use crate::api::{
     ApiError, ContactInfo, DeviceInfo, DevicesInfo, ErrorKind, FileInfo, GroupInfo,
-    GroupMemberInfo, GroupMessageInfo, MessageInfo, Reply, Request, SafetyInfo,
+    GroupMemberInfo, GroupMessageInfo, MessageInfo, ReactionInfo, Reply, Request, SafetyInfo,
 };
 use crate::store::RedbStore;
 use crate::user_bridge;
@@ -185,23 +187,54 @@ pub fn handle(
                     Some(jid) => format!("xmpp:{jid}"),
                     None => peer.to_string(),
                 },
-                messages: history
-                    .into_iter()
-                    .map(|m| MessageInfo {
-                        id: m.id.to_string(),
-                        direction: match m.direction {
-                            Direction::Incoming => "in",
-                            Direction::Outgoing => "out",
-                        }
-                        .to_owned(),
-                        file: file_info(engine, &m),
-                        text: m.text,
-                        sent_at: m.sent_at.as_millis(),
-                        local_at: m.local_at.as_millis(),
-                        state: m.state.as_str().to_owned(),
-                    })
-                    .collect(),
+                messages: message_infos(engine, history),
             })
+        })(),
+        Request::MessageOp {
+            contact,
+            id,
+            op,
+            text,
+        } => (|| {
+            let kind = match op.as_str() {
+                "reply" => OpKind::Reply,
+                "react" => OpKind::React,
+                "edit" => OpKind::Edit,
+                "delete" => OpKind::Delete,
+                other => {
+                    return Err(ApiError::new(
+                        ErrorKind::Invalid,
+                        format!("{other:?} is not an operation (reply, react, edit, delete)"),
+                    ));
+                }
+            };
+            let (peer, remote) = match user_bridge::find(engine, contact)? {
+                Some(b) => (b.gateway, Some(b.jid)),
+                None => (engine.resolve(contact)?, None),
+            };
+            let target = find_message(engine, &peer, remote.as_deref(), id)?;
+            if target.changes.deleted {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "that message was deleted",
+                ));
+            }
+            if matches!(kind, OpKind::Edit | OpKind::Delete)
+                && target.direction != Direction::Outgoing
+            {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    format!("only its author can {} a message", kind.as_str()),
+                ));
+            }
+            if kind == OpKind::Edit && target.file.is_some() {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "a file cannot be edited (delete it and send another)",
+                ));
+            }
+            let id = engine.send_op(now, &target.peer, remote.as_deref(), kind, target.id, text)?;
+            Ok(Reply::Sent { id: id.to_string() })
         })(),
         Request::MarkRead { contact } => (|| {
             let (peer, remote) = match user_bridge::find(engine, contact)? {
@@ -519,6 +552,104 @@ fn file_info_of(r: &cairn_protocol::file::FileRecord) -> FileInfo {
         size: r.meta.size,
         have: r.meta.bytes_in(r.have),
         state: crate::api::transfer_state(r.state).to_owned(),
+    }
+}
+
+/// How many of a conversation's latest messages an id prefix is looked up in.
+const ID_PREFIX_WINDOW: usize = 5000;
+/// The shortest id prefix taken.
+const MIN_ID_PREFIX: usize = 6;
+/// How much of the answered text a reply shows.
+const QUOTE_CHARS: usize = 80;
+
+/// The message of the conversation with `peer` (and `remote`) that `query`
+/// names: its whole id, or a prefix of one that no other message shares.
+fn find_message(
+    engine: &Engine<RedbStore>,
+    peer: &IdentityKey,
+    remote: Option<&str>,
+    query: &str,
+) -> Result<MessageRecord, ApiError> {
+    let query = query.trim().to_ascii_lowercase();
+    if query.len() < MIN_ID_PREFIX || !query.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!(
+                "a message id is hex digits, at least {MIN_ID_PREFIX} of them (`cairn messages` shows them)"
+            ),
+        ));
+    }
+    let in_conversation = |m: &MessageRecord| {
+        m.remote.as_deref() == remote && !m.op.is_some_and(|o| o.kind.is_change())
+    };
+    if let Ok(id) = query.parse::<MessageId>()
+        && let Some(m) = engine.store().message(peer, &id)?.filter(in_conversation)
+    {
+        return Ok(m);
+    }
+    let mut hits: Vec<MessageRecord> = engine
+        .store()
+        .history(peer, Some(ID_PREFIX_WINDOW))?
+        .into_iter()
+        .filter(|m| in_conversation(m) && m.id.to_string().starts_with(&query))
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("no message in this conversation has an id starting {query}"),
+        )),
+        _ => Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("{query} starts several messages' ids; give more of it"),
+        )),
+    }
+}
+
+/// What a conversation shows: its messages (operations folded into the
+/// messages they changed), replies with the start of what they answer.
+pub fn message_infos(engine: &Engine<RedbStore>, history: Vec<MessageRecord>) -> Vec<MessageInfo> {
+    let texts: std::collections::HashMap<MessageId, String> = history
+        .iter()
+        .filter(|m| !m.changes.deleted && m.op.is_none_or(|o| !o.kind.is_change()))
+        .map(|m| (m.id, m.text.chars().take(QUOTE_CHARS).collect()))
+        .collect();
+    history
+        .into_iter()
+        .filter(|m| m.op.is_none_or(|o| !o.kind.is_change()))
+        .map(|m| {
+            let reply_to = m.op.map(|o| o.target);
+            let reactions = m
+                .changes
+                .shown_reactions()
+                .map(|(by, emoji)| ReactionInfo {
+                    by: direction_str(by).to_owned(),
+                    emoji: emoji.to_owned(),
+                })
+                .collect();
+            MessageInfo {
+                id: m.id.to_string(),
+                direction: direction_str(m.direction).to_owned(),
+                file: file_info(engine, &m),
+                quote: reply_to.and_then(|t| texts.get(&t).cloned()),
+                reply_to: reply_to.map(|t| t.to_string()),
+                edited: m.changes.edited_at.is_some(),
+                earlier: m.changes.earlier.iter().map(|(_, t)| t.clone()).collect(),
+                deleted: m.changes.deleted,
+                reactions,
+                text: m.text,
+                sent_at: m.sent_at.as_millis(),
+                local_at: m.local_at.as_millis(),
+                state: m.state.as_str().to_owned(),
+            }
+        })
+        .collect()
+}
+
+fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Incoming => "in",
+        Direction::Outgoing => "out",
     }
 }
 

@@ -57,6 +57,8 @@ fn link_with_history(history: usize) {
             },
             remote: None,
             file: None,
+            op: None,
+            changes: Default::default(),
         })));
     }
     net.nodes[0].engine.store_mut().commit(&batch).unwrap();

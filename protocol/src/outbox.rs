@@ -355,6 +355,8 @@ mod tests {
             state: DeliveryState::Queued,
             remote: None,
             file: None,
+            op: None,
+            changes: Default::default(),
         }
     }
 

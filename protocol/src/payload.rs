@@ -25,6 +25,10 @@
 //!   kind 14 LinkRequest secret:[16] name:bytes8 mailbox:u8 (0|1)
 //!                     (a new device asks to join the account)
 //!   kind 15 LinkContact contact:bytes16 (a contact handed to a newly linked device)
+//!   kind 16 Op        id:[16] sent_at:u64 op:u8 target:[16] remote:bytes16 text:bytes32
+//!                     (an operation on the message `target`: op 1 reply, 2 react,
+//!                     3 edit, 4 delete; `remote` empty unless bridged; see
+//!                     [`crate::message::MessageOp`])
 //! ```
 //!
 //! Files: see [`crate::file`].
@@ -40,6 +44,7 @@ use crate::group::GroupId;
 use crate::identity::IdentityKey;
 use crate::invite::{ContactCard, MAX_CARD_LEN, MAX_NAME_LEN};
 use crate::limits::FRAGMENT_LEN;
+use crate::message::{MessageOp, OpKind, is_reaction};
 use crate::prekeys::Bundle;
 use crate::session::MAX_PLAINTEXT;
 use crate::time::Time;
@@ -129,6 +134,15 @@ pub enum Payload {
     },
     /// A contact handed to a newly linked device (with its verification mark).
     LinkContact(Box<Contact>),
+    /// An operation on an earlier message: a message of its own, sent,
+    /// acknowledged and carried like a text.
+    Op {
+        id: MessageId,
+        sent_at: Time,
+        op: MessageOp,
+        text: String,
+        remote: Option<String>,
+    },
 }
 
 /// One fragment of a group sync message.
@@ -257,6 +271,21 @@ impl Payload {
             Payload::LinkContact(contact) => {
                 w.u8(15).bytes(&contact.encode());
             }
+            Payload::Op {
+                id,
+                sent_at,
+                op,
+                text,
+                remote,
+            } => {
+                w.u8(16)
+                    .raw(&id.0)
+                    .u64(sent_at.as_millis())
+                    .u8(op.kind.code())
+                    .raw(&op.target.0)
+                    .bytes(remote.as_deref().unwrap_or("").as_bytes())
+                    .long_bytes(text.as_bytes());
+            }
         }
     }
 
@@ -301,6 +330,9 @@ impl Payload {
             Payload::Copy { text, .. } => 32 + 16 + 8 + 1 + 4 + text.len(),
             Payload::LinkRequest { name, .. } => 16 + 1 + name.len() + 1,
             Payload::LinkContact(_) => 2 + MAX_CONTACT_LEN,
+            Payload::Op { text, remote, .. } => {
+                16 + 8 + 1 + 16 + 2 + remote.as_ref().map_or(0, String::len) + 4 + text.len()
+            }
         };
         let len = 4 + 2 + body;
         BUCKETS.iter().copied().find(|b| *b >= len).unwrap_or(len)
@@ -459,6 +491,35 @@ impl Payload {
                 Contact::decode(r.bytes(MAX_CONTACT_LEN, "contact")?)
                     .map_err(|_| DecodeError::Invalid("contact"))?,
             )),
+            16 => {
+                let id = MessageId(r.array("message id")?);
+                let sent_at = Time::from_millis(r.u64("sent at")?);
+                let kind = OpKind::from_code(r.u8("op")?)?;
+                let target = MessageId(r.array("op target")?);
+                let remote = match r.str(MAX_REMOTE_LEN, "remote address")? {
+                    "" => None,
+                    remote => {
+                        validate_remote(remote)?;
+                        Some(remote.to_owned())
+                    }
+                };
+                let text = r.long_str(MAX_TEXT_LEN, "text")?.to_owned();
+                let well_formed = match kind {
+                    OpKind::Reply | OpKind::Edit => !text.is_empty(),
+                    OpKind::React => is_reaction(&text),
+                    OpKind::Delete => text.is_empty(),
+                };
+                if !well_formed || target == id {
+                    return Err(DecodeError::Invalid("operation"));
+                }
+                Payload::Op {
+                    id,
+                    sent_at,
+                    op: MessageOp { kind, target },
+                    text,
+                    remote,
+                }
+            }
             9 => Payload::FileChunk {
                 id: MessageId(r.array("file id")?),
                 index: r.u32("chunk index")?,
@@ -507,6 +568,66 @@ fn flag(r: &mut Reader<'_>, field: &'static str) -> Result<bool, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn op(kind: OpKind, text: &str) -> Payload {
+        op_on(kind, 2, text, None)
+    }
+
+    fn op_on(kind: OpKind, target: u8, text: &str, remote: Option<&str>) -> Payload {
+        Payload::Op {
+            id: MessageId([1; 16]),
+            sent_at: Time::from_millis(5),
+            op: MessageOp {
+                kind,
+                target: MessageId([target; 16]),
+            },
+            text: text.into(),
+            remote: remote.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn operations_round_trip_in_the_smallest_bucket() {
+        for p in [
+            op(OpKind::Reply, "yes"),
+            op(OpKind::React, "👩🏽‍💻"),
+            op(OpKind::React, ""),
+            op(OpKind::Edit, "fixed"),
+            op(OpKind::Delete, ""),
+        ] {
+            let bytes = p.encode_padded();
+            assert_eq!(bytes.len(), 256, "a reaction looks like any short text");
+            assert_eq!(Payload::decode_padded(&bytes).unwrap(), p);
+        }
+        let bridged = op_on(OpKind::Edit, 2, "x", Some("juliet@x.example"));
+        assert_eq!(
+            Payload::decode_padded(&bridged.encode_padded()).unwrap(),
+            bridged
+        );
+    }
+
+    #[test]
+    fn malformed_operations_are_refused() {
+        for bad in [
+            op(OpKind::React, "not an emoji"),
+            op(OpKind::React, "👍👍"),
+            op(OpKind::Delete, "text riding along"),
+            op(OpKind::Edit, ""),
+            op(OpKind::Reply, ""),
+        ] {
+            assert!(
+                Payload::decode_padded(&bad.encode_padded()).is_err(),
+                "{bad:?}"
+            );
+        }
+        // An operation on itself.
+        let selfish = op_on(OpKind::Edit, 1, "x", None);
+        assert!(Payload::decode_padded(&selfish.encode_padded()).is_err());
+        // An unknown operation.
+        let mut bytes = op(OpKind::Edit, "x").encode_bare();
+        bytes[2 + 16 + 8] = 9;
+        assert!(Payload::decode_bare(&bytes).is_err());
+    }
 
     #[test]
     fn padding_hides_small_differences_in_length() {

@@ -26,7 +26,7 @@ use crate::identity::IdentityKey;
 use crate::ids::MessageId;
 use crate::mesh::carried::EnvelopeId;
 use crate::mesh::carrier::CarriedRecord;
-use crate::message::{DeliveryState, Direction, MessageRecord};
+use crate::message::{DeliveryState, Direction, MAX_OPS_PER_MESSAGE, MessageRecord, OpKind};
 
 /// A storage failure, as the core sees it: it cannot tell disk-full from a
 /// broken file, and does not need to.
@@ -91,6 +91,126 @@ pub enum StoreOp {
         index: u32,
         data: Vec<u8>,
     },
+}
+
+/// A store's message table as operations need it. Both stores put messages
+/// through [`put_message`], so the rules for applying operations live in
+/// one place.
+pub trait MessageTable {
+    fn get(
+        &mut self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<MessageRecord>, StoreError>;
+    /// Inserts or replaces the record (same peer and id).
+    fn write(&mut self, record: &MessageRecord) -> Result<(), StoreError>;
+    /// The operations stored on `target` (applied or waiting for it).
+    fn ops_on(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
+    /// Notes that the operation `op` names `target`.
+    fn index_op(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+        op: &MessageId,
+    ) -> Result<(), StoreError>;
+    /// Forgets the operation `op` on `target` (refused, or superseded).
+    fn remove_op(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+        op: &MessageId,
+    ) -> Result<(), StoreError>;
+    /// Forgets a file's content (its message was deleted).
+    fn erase_file(&mut self, peer: &IdentityKey, id: &MessageId) -> Result<(), StoreError>;
+}
+
+/// Stores `m`, applying operations:
+///
+/// - an operation changes its stored target, or waits for it (at most
+///   [`MAX_OPS_PER_MESSAGE`] per target); one its target refuses is not kept;
+/// - a message that arrives after operations on it has them applied, in the
+///   order they were written, and the ones it refuses are forgotten;
+/// - of one side's reactions to a message only the latest is kept (a flood
+///   of reactions costs one record);
+/// - a deletion erases the text of every operation on the message too, and
+///   its file's content.
+///
+/// A record already stored is replaced as it is, without applying anything
+/// again.
+pub fn put_message(t: &mut impl MessageTable, m: &MessageRecord) -> Result<(), StoreError> {
+    if t.get(&m.peer, &m.id)?.is_some() {
+        return t.write(m);
+    }
+    let target_id = match m.op {
+        Some(op) if op.kind.is_change() => op.target,
+        _ => {
+            let mut record = m.clone();
+            let mut waiting = t.ops_on(&m.peer, &m.id)?;
+            waiting.sort_by_key(|op| (op.sent_at, op.id.0));
+            for op in &waiting {
+                if record.apply(op).is_err() {
+                    t.remove_op(&op.peer, &m.id, &op.id)?;
+                }
+            }
+            t.write(&record)?;
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            return settle(t, &record);
+        }
+    };
+    let ops = t.ops_on(&m.peer, &target_id)?;
+    let Some(mut target) = t.get(&m.peer, &target_id)? else {
+        if ops.len() < MAX_OPS_PER_MESSAGE {
+            t.write(m)?;
+            t.index_op(&m.peer, &target_id, &m.id)?;
+        }
+        return Ok(());
+    };
+    if ops.len() >= MAX_OPS_PER_MESSAGE || target.apply(m).is_err() {
+        return Ok(());
+    }
+    t.write(&target)?;
+    t.write(m)?;
+    t.index_op(&m.peer, &target_id, &m.id)?;
+    settle(t, &target)
+}
+
+/// After operations were applied to `target`: superseded reactions are
+/// forgotten, and if it was deleted, no operation on it keeps a text or is
+/// still to be sent (the deletion follows them), and its file's content goes.
+fn settle(t: &mut impl MessageTable, target: &MessageRecord) -> Result<(), StoreError> {
+    let ops = t.ops_on(&target.peer, &target.id)?;
+    if ops.is_empty() && !target.changes.deleted {
+        return Ok(());
+    }
+    let latest = |by: Direction| {
+        ops.iter()
+            .filter(|o| o.direction == by && o.op.is_some_and(|o| o.kind == OpKind::React))
+            .map(|o| (o.sent_at, o.id.0))
+            .max()
+    };
+    let keep = [latest(Direction::Incoming), latest(Direction::Outgoing)];
+    for mut op in ops {
+        let is_react = op.op.is_some_and(|o| o.kind == OpKind::React);
+        if is_react && !keep.contains(&Some((op.sent_at, op.id.0))) {
+            t.remove_op(&op.peer, &target.id, &op.id)?;
+        } else if target.changes.deleted && (!op.text.is_empty() || op.state.is_pending()) {
+            op.text.clear();
+            if op.state.is_pending() {
+                op.state = DeliveryState::Delivered;
+            }
+            t.write(&op)?;
+        }
+    }
+    if target.changes.deleted && target.file.is_some() {
+        t.erase_file(&target.peer, &target.id)?;
+    }
+    Ok(())
 }
 
 /// A group as stored: its metadata and its document log in order.
@@ -172,6 +292,84 @@ impl MemoryStore {
     }
 }
 
+impl MessageTable for MemoryStore {
+    fn get(
+        &mut self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self
+            .index
+            .get(&(*peer, *id))
+            .map(|&i| self.messages[i].clone()))
+    }
+
+    fn write(&mut self, m: &MessageRecord) -> Result<(), StoreError> {
+        match self.index.get(&(m.peer, m.id)) {
+            Some(&i) => {
+                let state = self.messages[i].state.max(m.state);
+                self.messages[i] = m.clone();
+                self.messages[i].state = state;
+            }
+            None => {
+                self.index.insert((m.peer, m.id), self.messages.len());
+                self.messages.push(m.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_op(
+        &mut self,
+        peer: &IdentityKey,
+        _: &MessageId,
+        id: &MessageId,
+    ) -> Result<(), StoreError> {
+        if let Some(i) = self.index.remove(&(*peer, *id)) {
+            self.messages.remove(i);
+            for j in self.index.values_mut() {
+                if *j > i {
+                    *j -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ops_on(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .filter(|m| {
+                &m.peer == peer
+                    && m.op
+                        .is_some_and(|op| op.kind.is_change() && &op.target == target)
+            })
+            .cloned()
+            .collect())
+    }
+
+    fn index_op(
+        &mut self,
+        _: &IdentityKey,
+        _: &MessageId,
+        _: &MessageId,
+    ) -> Result<(), StoreError> {
+        // `ops_on` scans: a store for tests needs no index.
+        Ok(())
+    }
+
+    fn erase_file(&mut self, peer: &IdentityKey, id: &MessageId) -> Result<(), StoreError> {
+        self.files.remove(&(*peer, *id));
+        self.chunks.retain(|(p, i, _), _| !(p == peer && i == id));
+        Ok(())
+    }
+}
+
 impl Store for MemoryStore {
     fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
         Ok(self.contacts.values().cloned().collect())
@@ -236,13 +434,7 @@ impl Store for MemoryStore {
                 StoreOp::PutContact(c) => {
                     self.contacts.insert(c.identity, (**c).clone());
                 }
-                StoreOp::PutMessage(m) => match self.index.get(&(m.peer, m.id)) {
-                    Some(&i) => self.messages[i] = (**m).clone(),
-                    None => {
-                        self.index.insert((m.peer, m.id), self.messages.len());
-                        self.messages.push((**m).clone());
-                    }
-                },
+                StoreOp::PutMessage(m) => put_message(self, m)?,
                 StoreOp::SetState { peer, id, state } => {
                     if let Some(&i) = self.index.get(&(*peer, *id)) {
                         let m = &mut self.messages[i];
@@ -290,5 +482,150 @@ impl Store for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::tests::{op, text};
+    use crate::message::{Direction::Incoming, Direction::Outgoing, OpKind};
+
+    fn put(store: &mut MemoryStore, records: &[MessageRecord]) {
+        let mut batch = WriteBatch::default();
+        for r in records {
+            batch.push(StoreOp::PutMessage(Box::new(r.clone())));
+        }
+        store.commit(&batch).unwrap();
+    }
+
+    fn get(store: &mut MemoryStore, id: u8) -> Option<MessageRecord> {
+        let peer = text(Incoming, 0, 0, "").peer;
+        MessageTable::get(store, &peer, &MessageId([id; 16])).unwrap()
+    }
+
+    #[test]
+    fn an_operation_before_its_message_waits_and_applies_when_it_comes() {
+        let mut store = MemoryStore::default();
+        put(
+            &mut store,
+            &[
+                op(Incoming, 3, 30, OpKind::Edit, 1, "fixed"),
+                op(Incoming, 2, 20, OpKind::React, 1, "🙂"),
+                // Bob's edit of his own message, but the target turns out
+                // to be ours: refused when it comes, and forgotten.
+                op(Incoming, 4, 40, OpKind::Edit, 5, "forged"),
+            ],
+        );
+        assert_eq!(get(&mut store, 1), None);
+        put(&mut store, &[text(Incoming, 1, 10, "typo")]);
+        let m = get(&mut store, 1).unwrap();
+        assert_eq!(m.text, "fixed");
+        assert_eq!(
+            m.changes.shown_reactions().collect::<Vec<_>>(),
+            vec![(Incoming, "🙂")]
+        );
+        put(&mut store, &[text(Outgoing, 5, 10, "mine")]);
+        assert_eq!(get(&mut store, 5).unwrap().text, "mine");
+        assert_eq!(get(&mut store, 4), None, "the refused edit is not kept");
+    }
+
+    #[test]
+    fn a_flood_of_reactions_keeps_one_record_per_side() {
+        let mut store = MemoryStore::default();
+        put(&mut store, &[text(Outgoing, 1, 10, "hello")]);
+        let emoji = ["👍", "😂", "🔥", "😮"];
+        let flood: Vec<_> = (0..200u64)
+            .map(|i| {
+                let mut r = op(
+                    Incoming,
+                    0,
+                    100 + i,
+                    OpKind::React,
+                    1,
+                    emoji[i as usize % 4],
+                );
+                r.id = MessageId((1000 + i as u128).to_be_bytes());
+                r
+            })
+            .collect();
+        for chunk in flood.chunks(7) {
+            put(&mut store, chunk);
+        }
+        let m = get(&mut store, 1).unwrap();
+        assert_eq!(
+            m.changes.shown_reactions().collect::<Vec<_>>(),
+            vec![(Incoming, emoji[199 % 4])]
+        );
+        // The message and one reaction: nothing else of the flood is kept.
+        assert_eq!(store.messages.len(), 2);
+    }
+
+    #[test]
+    fn operations_waiting_for_a_message_are_bounded() {
+        let mut store = MemoryStore::default();
+        let waiting: Vec<_> = (0..(MAX_OPS_PER_MESSAGE as u64 + 50))
+            .map(|i| {
+                let mut r = op(Incoming, 0, 100 + i, OpKind::Edit, 1, "x");
+                r.id = MessageId((1000 + i as u128).to_be_bytes());
+                r
+            })
+            .collect();
+        put(&mut store, &waiting);
+        assert_eq!(store.messages.len(), MAX_OPS_PER_MESSAGE);
+    }
+
+    #[test]
+    fn deleting_erases_every_trace_of_the_text() {
+        let mut store = MemoryStore::default();
+        let peer = text(Incoming, 0, 0, "").peer;
+        let mut file = text(Outgoing, 7, 5, "plan.pdf");
+        file.file = Some(crate::file::FileMeta::of("plan.pdf", "", b"the plan").unwrap());
+        put(
+            &mut store,
+            &[text(Outgoing, 1, 10, "meet at the bridge"), file],
+        );
+        store
+            .commit(&WriteBatch {
+                ops: vec![StoreOp::PutFileChunk {
+                    peer,
+                    id: MessageId([7; 16]),
+                    index: 0,
+                    data: b"the plan".to_vec(),
+                }],
+            })
+            .unwrap();
+        let mut edit = op(Outgoing, 2, 20, OpKind::Edit, 1, "meet at the station");
+        edit.state = DeliveryState::Queued;
+        put(
+            &mut store,
+            &[
+                edit,
+                op(Incoming, 3, 21, OpKind::React, 1, "👍"),
+                op(Incoming, 4, 22, OpKind::Reply, 1, "ok, the station"),
+                op(Outgoing, 5, 30, OpKind::Delete, 1, ""),
+                op(Outgoing, 6, 31, OpKind::Delete, 7, ""),
+            ],
+        );
+        let m = get(&mut store, 1).unwrap();
+        assert!(m.changes.deleted && m.text.is_empty());
+        for r in &store.messages {
+            let bytes = r.encode();
+            let all = String::from_utf8_lossy(&bytes);
+            assert!(!all.contains("bridge") && !all.contains("meet at"), "{r:?}");
+        }
+        // The edit that had not gone out yet is no longer to be sent.
+        assert!(
+            store
+                .pending_outgoing()
+                .unwrap()
+                .iter()
+                .all(|r| r.id != MessageId([2; 16]))
+        );
+        // The reply is a message of its own and stays.
+        assert_eq!(get(&mut store, 4).unwrap().text, "ok, the station");
+        // The deleted file's content is gone.
+        assert!(store.chunks.is_empty() && store.files.is_empty());
+        assert!(get(&mut store, 7).unwrap().text.is_empty());
     }
 }

@@ -9,6 +9,7 @@ use cairn_protocol::envelope::{Envelope, Pattern};
 use cairn_protocol::file::{CHUNK_LEN, FileMeta, FileRecord, MAX_WINDOW, TransferState};
 use cairn_protocol::frame::Frame;
 use cairn_protocol::invite::{MAX_HINT_LEN, MAX_NAME_LEN};
+use cairn_protocol::message::{MessageOp, OpKind};
 use cairn_protocol::payload::{MAX_RECEIPT_IDS, Payload, ReceiptKind};
 use cairn_protocol::{
     Contact, ContactCard, ContactOrigin, DeliveryState, Direction, Hint, Identity, MessageId,
@@ -216,11 +217,17 @@ fn record() -> impl Strategy<Value = MessageRecord> {
         0usize..5,
         proptest::option::of("[a-z0-9.]{1,20}@[a-z0-9.]{1,20}"),
         proptest::option::of(file_meta()),
+        proptest::option::of((1u8..=4, any::<[u8; 16]>())),
     )
         .prop_map(
-            |(seed, id, incoming, text, sent, local, state, remote, file)| MessageRecord {
+            |(seed, id, incoming, text, sent, local, state, remote, file, op)| MessageRecord {
                 remote,
                 file,
+                op: op.map(|(kind, target)| MessageOp {
+                    kind: OpKind::from_code(kind).unwrap(),
+                    target: MessageId(target),
+                }),
+                changes: Default::default(),
                 peer: identity(seed).key(),
                 id: MessageId(id),
                 direction: if incoming {

@@ -60,6 +60,9 @@ presence-unknown = الحالة غير معروفة
 ## Files in a conversation
 file-complete = مكتمل
 file-corrupt = فشل فحص سلامته
+msg-edited = (مُعدَّلة)
+msg-deleted = حُذفت الرسالة
+msg-reply-to = ردًّا على «{ $quote }»
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = على الجهاز الجديد، خلال { $minutes } دقائق: cairn init --link CODE (يعمل الرمز مرة واحدة؛ أبقِ هذه العقدة تعمل حتى يتم الربط).

@@ -55,6 +55,9 @@ presence-unknown = presence unknown
 ## Files in a conversation
 file-complete = complete
 file-corrupt = failed its integrity check
+msg-edited = (edited)
+msg-deleted = message deleted
+msg-reply-to = reply to “{ $quote }”
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = On the new device, within { $minutes } minutes: cairn init --link CODE (the code works once; keep this node running until it is linked).

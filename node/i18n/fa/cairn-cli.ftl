@@ -48,6 +48,9 @@ presence-unknown = وضعیت نامعلوم
 ## Files in a conversation
 file-complete = کامل
 file-corrupt = بررسی درستی‌اش ناموفق بود
+msg-edited = (ویرایش‌شده)
+msg-deleted = پیام حذف شد
+msg-reply-to = پاسخ به «{ $quote }»
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = روی دستگاه تازه، ظرف { $minutes } دقیقه: cairn init --link CODE (کد فقط یک بار کار می‌کند؛ این گره را تا پایان پیوند روشن نگه دارید).

@@ -48,6 +48,9 @@ presence-unknown = အခြေအနေ မသိ
 ## Files in a conversation
 file-complete = ပြီးပြည့်စုံ
 file-corrupt = ခိုင်မာမှု စစ်ဆေးချက် မအောင်မြင်
+msg-edited = (ပြင်ဆင်ထားသည်)
+msg-deleted = မက်ဆေ့ချ် ဖျက်ပြီး
+msg-reply-to = 「{ $quote }」 ကို ပြန်ကြားချက်
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = စက်အသစ်ပေါ်တွင် မိနစ် { $minutes } အတွင်း: cairn init --link CODE (ကုဒ်ကို တစ်ကြိမ်သာ သုံးနိုင်သည်; ချိတ်ဆက်ပြီးသည်အထိ ဤ node ကို ဖွင့်ထားပါ)။

@@ -56,6 +56,9 @@ presence-unknown = статус неизвестен
 ## Files in a conversation
 file-complete = готово
 file-corrupt = не прошёл проверку целостности
+msg-edited = (изменено)
+msg-deleted = сообщение удалено
+msg-reply-to = ответ на «{ $quote }»
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = На новом устройстве в течение { $minutes } минут: cairn init --link CODE (код действует один раз; не останавливайте этот узел, пока устройство не привязано).

@@ -48,6 +48,9 @@ presence-unknown = 状态未知
 ## Files in a conversation
 file-complete = 完成
 file-corrupt = 完整性校验失败
+msg-edited = （已编辑）
+msg-deleted = 消息已删除
+msg-reply-to = 回复“{ $quote }”
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = 请在 { $minutes } 分钟内在新设备上运行：cairn init --link CODE（代码仅可使用一次；在链接完成前请保持此节点运行）。

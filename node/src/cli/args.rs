@@ -104,6 +104,30 @@ pub(crate) enum Command {
         contact: String,
         text: String,
     },
+    /// Reply to a message: yours quotes it. ID is the message's id or its
+    /// first 6+ characters, as `cairn messages` shows them.
+    Reply {
+        contact: String,
+        id: String,
+        text: String,
+    },
+    /// React to a message with one emoji (one reaction per person; a new
+    /// one replaces yours, "" takes it back).
+    React {
+        contact: String,
+        id: String,
+        emoji: String,
+    },
+    /// Change the text of a message you sent; it shows as edited, and the
+    /// earlier text stays in its history.
+    Edit {
+        contact: String,
+        id: String,
+        text: String,
+    },
+    /// Delete a message you sent, for everyone: its text (and a file's
+    /// content) is erased from both stores; "deleted" stays in its place.
+    Delete { contact: String, id: String },
     /// Send a file (at most 64 MiB). The offer is queued like a message;
     /// the content follows, resumably, whenever you and the contact are
     /// linked. Shows its progress while the contact is in reach.

@@ -113,6 +113,18 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             println!("{id}");
             Ok(())
         }
+        Command::Reply { contact, id, text } => {
+            message_op(&profile, contact, id, "reply", text).await
+        }
+        Command::React { contact, id, emoji } => {
+            message_op(&profile, contact, id, "react", emoji).await
+        }
+        Command::Edit { contact, id, text } => {
+            message_op(&profile, contact, id, "edit", text).await
+        }
+        Command::Delete { contact, id } => {
+            message_op(&profile, contact, id, "delete", String::new()).await
+        }
         Command::SendFile {
             contact,
             path,
@@ -503,6 +515,7 @@ pub(crate) async fn watch(profile: &Profile, json: bool) -> Result<(), CliError>
         let line = match &notice {
             Notice::Message { from, .. } => format!("new message from {}", name(from)),
             Notice::State { peer, state, .. } => format!("your message to {}: {state}", name(peer)),
+            Notice::Changed { peer, .. } => format!("a message with {} changed", name(peer)),
             Notice::ContactAdded { peer } => format!("new contact: {}", name(peer)),
             Notice::KeyChanged { peer } => format!(
                 "WARNING: {}'s key changed; compare safety numbers again (`cairn verify`)",
@@ -711,6 +724,31 @@ pub(crate) async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Re
     if !ok {
         println!("{}", tr!("runs-on-what-works"));
     }
+    Ok(())
+}
+
+/// Queues a reply, reaction, edit or deletion; prints the operation's id.
+async fn message_op(
+    profile: &Profile,
+    contact: String,
+    id: String,
+    op: &str,
+    text: String,
+) -> Result<(), CliError> {
+    let Reply::Sent { id } = request(
+        profile,
+        Request::MessageOp {
+            contact,
+            id,
+            op: op.to_owned(),
+            text,
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    println!("{id}");
     Ok(())
 }
 

@@ -27,6 +27,28 @@ pub(crate) fn when(ms: u64) -> String {
 
 pub(crate) fn print_message(m: &MessageInfo) {
     let arrow = if m.direction == "out" { "→" } else { "←" };
+    let short = m.id.get(..8).unwrap_or(&m.id);
+    if let Some(to) = &m.reply_to {
+        let quoted = match &m.quote {
+            Some(q) => esc(q).into_owned(),
+            None => to.get(..8).unwrap_or(to).to_owned(),
+        };
+        println!("    ↪ {}", tr!("msg-reply-to", quote = quoted));
+    }
+    let reactions: String = m
+        .reactions
+        .iter()
+        .map(|r| format!(" {}", r.emoji))
+        .collect();
+    if m.deleted {
+        println!(
+            "{} {arrow} ({})  [{}]  #{short}",
+            when(m.local_at),
+            tr!("msg-deleted"),
+            m.state
+        );
+        return;
+    }
     match &m.file {
         Some(f) => {
             let progress = match f.state.as_str() {
@@ -44,9 +66,14 @@ pub(crate) fn print_message(m: &MessageInfo) {
             );
         }
         None => println!(
-            "{} {arrow} {}  [{}]",
+            "{} {arrow} {}{}  [{}]{reactions}  #{short}",
             when(m.local_at),
             esc(&m.text),
+            if m.edited {
+                format!(" ({})", tr!("msg-edited"))
+            } else {
+                String::new()
+            },
             m.state
         ),
     }

@@ -1396,6 +1396,8 @@ mod tests {
             state: cairn_protocol::DeliveryState::Received,
             remote: Some("juliet@x.example".into()),
             file: None,
+            op: None,
+            changes: Default::default(),
         };
         let out = g.on_cairn_text(&record);
         let ping = out
@@ -1451,6 +1453,8 @@ mod tests {
             state: cairn_protocol::DeliveryState::Received,
             remote: Some("juliet@friends.example".into()),
             file: None,
+            op: None,
+            changes: Default::default(),
         };
         let out = g.on_cairn_text(&record);
         let ping = out

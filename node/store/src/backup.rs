@@ -773,6 +773,8 @@ mod tests {
                 },
                 remote: None,
                 file: None,
+                op: None,
+                changes: Default::default(),
             })));
         }
         batch.push(StoreOp::SetState {

@@ -10,6 +10,7 @@
 //! | `contacts` | blind(peer)                      | `Contact` record        |
 //! | `messages` | blind(peer) ‖ seq:u64            | `MessageRecord`         |
 //! | `msg_index`| blind(peer, message id)          | messages key            |
+//! | `msg_ops`  | blind("ops", peer, target id) ‖ messages key | empty: an operation (reaction, edit, deletion) on the target, applied or waiting for it |
 //! | `states`   | messages key                     | latest delivery state (1 byte) |
 //! | `pending`  | seq:u64                          | messages key (outgoing, undelivered) |
 //! | `carried`  | blind("carried", envelope id)    | a carried envelope and whose it is |
@@ -30,6 +31,7 @@ use cairn_protocol::mesh::carrier::CarriedRecord;
 use cairn_protocol::{
     Contact, DeliveryState, Direction, GroupId, Identity, IdentityKey, MessageId, MessageRecord,
     Store, StoreError, StoreOp, StoredGroup, WriteBatch, identity::IDENTITY_SECRET_LEN,
+    message::OpKind,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
@@ -41,6 +43,7 @@ pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("s
 pub(crate) const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
 pub(crate) const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
 pub(crate) const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
+pub(crate) const MSG_OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_ops");
 pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 pub(crate) const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
 pub(crate) const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
@@ -231,12 +234,41 @@ impl RedbStore {
             .collect()
     }
 
+    /// One message by its id, with its latest state.
+    pub fn message(
+        &self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
+        let txn = self.db.begin_read().map_err(backend)?;
+        let index = txn.open_table(MSG_INDEX).map_err(backend)?;
+        let Some(key) = index
+            .get(index_key.as_slice())
+            .map_err(backend)?
+            .map(|v| v.value().to_vec())
+        else {
+            return Ok(None);
+        };
+        let table = txn.open_table(MESSAGES).map_err(backend)?;
+        let Some(sealed) = table.get(key.as_slice()).map_err(backend)? else {
+            return Ok(None);
+        };
+        self.load_message(&txn, &key, sealed.value()).map(Some)
+    }
+
     fn decode_message(&self, key: &[u8], sealed: &[u8]) -> Result<MessageRecord, StoreError> {
         let plain = self.vault.open("messages", key, sealed).map_err(backend)?;
         MessageRecord::decode(&plain).map_err(backend)
     }
 
-    fn put_message(&self, t: &mut MessageTables<'_>, m: &MessageRecord) -> Result<(), StoreError> {
+    /// Writes the record's body (and whether it is still to be sent),
+    /// applying nothing: [`cairn_protocol::store::put_message`] decides.
+    fn write_message(
+        &self,
+        t: &mut MessageTables<'_>,
+        m: &MessageRecord,
+    ) -> Result<(), StoreError> {
         let index_key = self.vault.blind(&[m.peer.as_bytes(), &m.id.0]);
         let existing = t
             .index
@@ -368,6 +400,7 @@ struct MessageTables<'txn> {
     meta: redb::Table<'txn, &'static str, &'static [u8]>,
     messages: redb::Table<'txn, &'static [u8], &'static [u8]>,
     index: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    ops: redb::Table<'txn, &'static [u8], &'static [u8]>,
     states: redb::Table<'txn, &'static [u8], &'static [u8]>,
     pending: redb::Table<'txn, u64, &'static [u8]>,
     next_seq: u64,
@@ -385,6 +418,7 @@ impl<'txn> MessageTables<'txn> {
             meta,
             messages: txn.open_table(MESSAGES).map_err(backend)?,
             index: txn.open_table(MSG_INDEX).map_err(backend)?,
+            ops: txn.open_table(MSG_OPS).map_err(backend)?,
             states: txn.open_table(STATES).map_err(backend)?,
             pending: txn.open_table(PENDING).map_err(backend)?,
             next_seq,
@@ -697,7 +731,13 @@ impl Store for RedbStore {
                 None
             };
             let mut files =
-                if touches(|op| matches!(op, StoreOp::PutFile(_) | StoreOp::PutFileChunk { .. })) {
+                if touches(|op| matches!(op, StoreOp::PutFile(_) | StoreOp::PutFileChunk { .. }))
+                    || touches(|op| {
+                        // A deletion may erase a file's content.
+                        matches!(op, StoreOp::PutMessage(m)
+                            if m.op.is_some_and(|o| o.kind == OpKind::Delete))
+                    })
+                {
                     Some((
                         txn.open_table(FILES).map_err(backend)?,
                         txn.open_table(FILE_CHUNKS).map_err(backend)?,
@@ -720,7 +760,12 @@ impl Store for RedbStore {
                             .map_err(backend)?;
                     }
                     StoreOp::PutMessage(m) => {
-                        self.put_message(messages.as_mut().ok_or_else(unopened)?, m)?
+                        let mut table = Messages {
+                            store: self,
+                            t: messages.as_mut().ok_or_else(unopened)?,
+                            files: files.as_mut(),
+                        };
+                        cairn_protocol::store::put_message(&mut table, m)?
                     }
                     StoreOp::SetState { peer, id, state } => {
                         self.set_state(messages.as_mut().ok_or_else(unopened)?, peer, id, *state)?
@@ -837,6 +882,144 @@ impl Store for RedbStore {
     }
 }
 
+/// The message tables of one write, as the core's rules for operations
+/// see them.
+struct Messages<'a, 'txn> {
+    store: &'a RedbStore,
+    t: &'a mut MessageTables<'txn>,
+    files: Option<&'a mut FileTables<'txn>>,
+}
+
+type FileTables<'txn> = (
+    redb::Table<'txn, &'static [u8], &'static [u8]>,
+    redb::Table<'txn, &'static [u8], &'static [u8]>,
+);
+
+impl Messages<'_, '_> {
+    fn key_of(&self, peer: &IdentityKey, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        let index_key = self.store.vault.blind(&[peer.as_bytes(), &id.0]);
+        Ok(self
+            .t
+            .index
+            .get(index_key.as_slice())
+            .map_err(backend)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn load(&self, key: &[u8]) -> Result<Option<MessageRecord>, StoreError> {
+        let Some(sealed) = self.t.messages.get(key).map_err(backend)? else {
+            return Ok(None);
+        };
+        let mut record = self.store.decode_message(key, sealed.value())?;
+        if let Some(s) = self.t.states.get(key).map_err(backend)? {
+            record.state = record.state.max(self.store.open_state(key, s.value())?);
+        }
+        Ok(Some(record))
+    }
+
+    fn ops_prefix(&self, peer: &IdentityKey, target: &MessageId) -> [u8; 16] {
+        self.store
+            .vault
+            .blind(&[b"ops", peer.as_bytes(), &target.0])
+    }
+}
+
+impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
+    fn get(
+        &mut self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        match self.key_of(peer, id)? {
+            Some(key) => self.load(&key),
+            None => Ok(None),
+        }
+    }
+
+    fn write(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.store.write_message(self.t, record)
+    }
+
+    fn remove_op(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+        id: &MessageId,
+    ) -> Result<(), StoreError> {
+        let index_key = self.store.vault.blind(&[peer.as_bytes(), &id.0]);
+        let Some(key) = self.key_of(peer, id)? else {
+            return Ok(());
+        };
+        let mut entry = self.ops_prefix(peer, target).to_vec();
+        entry.extend_from_slice(&key);
+        self.t.ops.remove(entry.as_slice()).map_err(backend)?;
+        self.t.index.remove(index_key.as_slice()).map_err(backend)?;
+        self.t.messages.remove(key.as_slice()).map_err(backend)?;
+        self.t.states.remove(key.as_slice()).map_err(backend)?;
+        self.t.pending.remove(seq_of(&key)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn ops_on(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let prefix = self.ops_prefix(peer, target);
+        let (mut lo, mut hi) = (prefix.to_vec(), prefix.to_vec());
+        lo.extend_from_slice(&[0; 24]);
+        hi.extend_from_slice(&[0xff; 24]);
+        let keys: Vec<Vec<u8>> = self
+            .t
+            .ops
+            .range(lo.as_slice()..=hi.as_slice())
+            .map_err(backend)?
+            .map(|row| row.map(|(k, _)| k.value()[16..].to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        keys.iter()
+            .map(|key| {
+                self.load(key)?
+                    .ok_or_else(|| StoreError::msg("an operation's record is missing"))
+            })
+            .collect()
+    }
+
+    fn index_op(
+        &mut self,
+        peer: &IdentityKey,
+        target: &MessageId,
+        op: &MessageId,
+    ) -> Result<(), StoreError> {
+        let Some(key) = self.key_of(peer, op)? else {
+            return Ok(());
+        };
+        let mut entry = self.ops_prefix(peer, target).to_vec();
+        entry.extend_from_slice(&key);
+        self.t
+            .ops
+            .insert(entry.as_slice(), [].as_slice())
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn erase_file(&mut self, peer: &IdentityKey, id: &MessageId) -> Result<(), StoreError> {
+        let Some((files, chunks)) = self.files.as_deref_mut() else {
+            return Err(StoreError::msg("file tables not opened for a deletion"));
+        };
+        let name = self.store.vault.blind(&[b"file", peer.as_bytes(), &id.0]);
+        files.remove(name.as_slice()).map_err(backend)?;
+        let (lo, hi) = (
+            chunk_key(&self.store.vault, peer, id, 0),
+            chunk_key(&self.store.vault, peer, id, u32::MAX),
+        );
+        chunks
+            .retain_in(lo.as_slice()..=hi.as_slice(), |_, _| false)
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
 /// Where a file's chunk is kept: the file's blinded name, then the index.
 fn chunk_key(vault: &Vault, peer: &IdentityKey, id: &MessageId, index: u32) -> Vec<u8> {
     let mut key = vault.blind(&[b"file", peer.as_bytes(), &id.0]).to_vec();
@@ -882,6 +1065,8 @@ mod tests {
                 state: DeliveryState::Queued,
                 remote: None,
                 file: None,
+                op: None,
+                changes: Default::default(),
             })));
             batch.push(StoreOp::SetState {
                 peer: bob,
@@ -905,6 +1090,136 @@ mod tests {
                 DeliveryState::Sent,
                 DeliveryState::Held
             ]
+        );
+    }
+
+    fn record(
+        bob: IdentityKey,
+        id: u8,
+        at: u64,
+        direction: Direction,
+        text: &str,
+    ) -> MessageRecord {
+        MessageRecord {
+            peer: bob,
+            id: MessageId([id; 16]),
+            direction,
+            text: text.into(),
+            sent_at: Time::from_millis(at),
+            local_at: Time::from_millis(at),
+            state: DeliveryState::Delivered,
+            remote: None,
+            file: None,
+            op: None,
+            changes: Default::default(),
+        }
+    }
+
+    fn on(kind: OpKind, target: u8, mut r: MessageRecord) -> MessageRecord {
+        r.op = Some(cairn_protocol::message::MessageOp {
+            kind,
+            target: MessageId([target; 16]),
+        });
+        r
+    }
+
+    fn rows(store: &RedbStore, table: TableDefinition<&[u8], &[u8]>) -> usize {
+        let txn = store.db.begin_read().unwrap();
+        let t = txn.open_table(table).unwrap();
+        t.iter().unwrap().count()
+    }
+
+    /// The core's rules for operations hold in the real store: one that
+    /// waits applies when its message comes, a flood of reactions leaves one
+    /// record (and one index entry), and a deletion leaves no record, of any
+    /// table, holding the text — the file's chunks included.
+    #[test]
+    fn operations_apply_here_as_the_core_says() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let me = Identity::generate(&mut rng);
+        let bob = Identity::generate(&mut rng).key();
+        let mut store = RedbStore::in_memory(&me, "me").unwrap();
+        let put = |store: &mut RedbStore, records: Vec<MessageRecord>| {
+            let mut batch = WriteBatch::default();
+            for r in records {
+                batch.push(StoreOp::PutMessage(Box::new(r)));
+            }
+            store.commit(&batch).unwrap();
+        };
+        // An edit before its message.
+        put(
+            &mut store,
+            vec![on(
+                OpKind::Edit,
+                1,
+                record(bob, 2, 20, Direction::Incoming, "meet at noon"),
+            )],
+        );
+        put(
+            &mut store,
+            vec![record(bob, 1, 10, Direction::Incoming, "meet at 11")],
+        );
+        let m = store.message(&bob, &MessageId([1; 16])).unwrap().unwrap();
+        assert_eq!(m.text, "meet at noon");
+        // A flood of reactions.
+        for i in 0..100u8 {
+            let mut r = on(
+                OpKind::React,
+                1,
+                record(bob, 0, 100 + u64::from(i), Direction::Outgoing, "👍"),
+            );
+            r.id = MessageId([i.wrapping_add(100); 16]);
+            put(&mut store, vec![r]);
+        }
+        assert_eq!(rows(&store, MESSAGES), 3, "message, edit, one reaction");
+        assert_eq!(rows(&store, MSG_OPS), 2);
+        // A file, then deleting both.
+        let mut file = record(bob, 7, 5, Direction::Incoming, "noon-plan.pdf");
+        file.file =
+            Some(cairn_protocol::file::FileMeta::of("noon-plan.pdf", "", b"at noon").unwrap());
+        put(&mut store, vec![file]);
+        store
+            .commit(&WriteBatch {
+                ops: vec![StoreOp::PutFileChunk {
+                    peer: bob,
+                    id: MessageId([7; 16]),
+                    index: 0,
+                    data: b"at noon".to_vec(),
+                }],
+            })
+            .unwrap();
+        put(
+            &mut store,
+            vec![
+                on(
+                    OpKind::Delete,
+                    1,
+                    record(bob, 50, 50, Direction::Incoming, ""),
+                ),
+                on(
+                    OpKind::Delete,
+                    7,
+                    record(bob, 51, 51, Direction::Incoming, ""),
+                ),
+            ],
+        );
+        let txn = store.db.begin_read().unwrap();
+        let messages = txn.open_table(MESSAGES).unwrap();
+        for row in messages.iter().unwrap() {
+            let (k, v) = row.unwrap();
+            let m = store.decode_message(k.value(), v.value()).unwrap();
+            assert!(!m.text.contains("noon") && !m.text.contains("11"), "{m:?}");
+            assert!(m.changes.earlier.is_empty());
+        }
+        assert_eq!(rows(&store, FILE_CHUNKS), 0);
+        assert!(store.files().unwrap().is_empty());
+        assert!(
+            store
+                .message(&bob, &MessageId([7; 16]))
+                .unwrap()
+                .unwrap()
+                .changes
+                .deleted
         );
     }
 }

@@ -144,7 +144,9 @@ impl<S: Store> Engine<S> {
     pub(super) fn enqueue(&mut self, record: MessageRecord) -> Result<MessageId, EngineError> {
         let id = record.id;
         let mut to = self.destinations(&record.peer);
-        if record.file.is_none() && record.remote.is_none() {
+        // Operations are not yet copied to one's other devices (they show
+        // on the device that made them and at the other end).
+        if record.file.is_none() && record.remote.is_none() && record.op.is_none() {
             to.extend(self.siblings());
         }
         if self.outbox.len() + to.len() > self.config.max_outbox {

@@ -48,6 +48,8 @@ impl<S: Store> Engine<S> {
             state: DeliveryState::Queued,
             remote: None,
             file: Some(meta),
+            op: None,
+            changes: Default::default(),
         };
         let result = self.enqueue(record);
         self.pump(now);

@@ -147,7 +147,14 @@ impl<S: Store> Engine<S> {
                 sent_at,
                 text,
                 remote,
-            } => self.on_text(now, peer, id, sent_at, text, remote, None),
+            } => self.on_text(now, peer, id, sent_at, text, remote, None, None),
+            Payload::Op {
+                id,
+                sent_at,
+                op,
+                text,
+                remote,
+            } => self.on_text(now, peer, id, sent_at, text, remote, None, Some(op)),
             Payload::File {
                 id,
                 sent_at,
@@ -155,7 +162,16 @@ impl<S: Store> Engine<S> {
                 inline,
             } => {
                 let name = meta.name.clone();
-                self.on_text(now, peer, id, sent_at, name, None, Some((*meta, inline)));
+                self.on_text(
+                    now,
+                    peer,
+                    id,
+                    sent_at,
+                    name,
+                    None,
+                    Some((*meta, inline)),
+                    None,
+                );
             }
             Payload::FileChunk { id, index, data } => {
                 self.files.on_chunk(now, peer, id, index, data);

@@ -7,7 +7,9 @@ use crate::contact::Contact;
 use crate::file::{FileMeta, MAX_INLINE};
 use crate::identity::IdentityKey;
 use crate::link::Medium;
-use crate::message::{DeliveryState, Direction, MessageRecord};
+use crate::message::{
+    Changes, DeliveryState, Direction, MessageOp, MessageRecord, OpKind, is_reaction,
+};
 use crate::payload::{MAX_RECEIPT_IDS, MessageId, Payload, ReceiptKind};
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
@@ -28,6 +30,58 @@ impl<S: Store> Engine<S> {
     ) -> Result<MessageId, EngineError> {
         let conversation = self.conversation_of(peer);
         let result = self.queue_text(now, &conversation, None, text);
+        self.pump(now);
+        result
+    }
+
+    /// Queues an operation on the message `target` of the conversation with
+    /// `peer` (or with `remote` through the gateway `peer`): a reply (`text`
+    /// is the reply), a reaction (`text` is one emoji, or empty to take it
+    /// back), an edit (the new text) or a deletion (`text` ignored). It is
+    /// applied to the stored target when it commits, here and, when it
+    /// arrives, at the other end; the caller checks that the target exists
+    /// and, for edits and deletions, that this side wrote it.
+    pub fn send_op(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        remote: Option<&str>,
+        kind: OpKind,
+        target: MessageId,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        let text = match kind {
+            OpKind::Reply | OpKind::Edit => {
+                check_text(text)?;
+                text
+            }
+            OpKind::React if is_reaction(text) => text,
+            OpKind::React => return Err(EngineError::BadReaction),
+            OpKind::Delete => "",
+        };
+        if let Some(remote) = remote {
+            validate_remote(remote)
+                .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
+        }
+        let peer = match remote {
+            Some(_) => *peer,
+            None => self.conversation_of(peer),
+        };
+        let result = self.new_outgoing(&peer).and_then(|id| {
+            self.enqueue(MessageRecord {
+                peer,
+                id,
+                direction: Direction::Outgoing,
+                text: text.to_owned(),
+                sent_at: now,
+                local_at: now,
+                state: DeliveryState::Queued,
+                remote: remote.map(str::to_owned),
+                file: None,
+                op: Some(MessageOp { kind, target }),
+                changes: Changes::default(),
+            })
+        });
         self.pump(now);
         result
     }
@@ -67,6 +121,8 @@ impl<S: Store> Engine<S> {
             state: DeliveryState::Queued,
             remote,
             file: None,
+            op: None,
+            changes: Changes::default(),
         };
         self.enqueue(record)
     }
@@ -82,6 +138,15 @@ impl<S: Store> Engine<S> {
                 incoming: record.direction == Direction::Incoming,
                 history: self.outbox.is_history(to, &record.id),
                 text: record.text,
+            };
+        }
+        if let Some(op) = record.op {
+            return Payload::Op {
+                id: record.id,
+                sent_at: record.sent_at,
+                op,
+                text: record.text,
+                remote: record.remote,
             };
         }
         match record.file {
@@ -256,6 +321,7 @@ impl<S: Store> Engine<S> {
         text: String,
         remote: Option<String>,
         file: Option<(FileMeta, Option<Vec<u8>>)>,
+        op: Option<MessageOp>,
     ) {
         if !self.speaks_for(&peer) {
             debug!("a message from a device its account revoked");
@@ -283,7 +349,10 @@ impl<S: Store> Engine<S> {
             self.after_commit.push(AfterCommit::Receipt(device, id));
             return;
         }
-        if !self.contacts.contains_key(&peer) && !self.accept_request(now, &peer) {
+        // An operation on a message needs a conversation to be in: it
+        // never makes its sender a contact.
+        if !self.contacts.contains_key(&peer) && (op.is_some() || !self.accept_request(now, &peer))
+        {
             return;
         }
         let record = MessageRecord {
@@ -296,6 +365,8 @@ impl<S: Store> Engine<S> {
             state: DeliveryState::Received,
             remote,
             file: file.as_ref().map(|(meta, _)| meta.clone()),
+            op,
+            changes: Changes::default(),
         };
         if let Some((meta, inline)) = file {
             let session = self.has_session(&peer);
@@ -305,7 +376,17 @@ impl<S: Store> Engine<S> {
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
         self.after_commit.push(AfterCommit::Receipt(device, id));
-        if self.is_mailbox() && record.file.is_none() && record.remote.is_none() {
+        if let Some(op) = op.filter(|op| op.kind.is_change()) {
+            // The store applies it to its target (or keeps it until the
+            // target arrives); there is no new message to show.
+            self.after_commit
+                .push(AfterCommit::Event(Event::MessageChanged {
+                    peer,
+                    id: op.target,
+                }));
+            return;
+        }
+        if self.is_mailbox() && record.file.is_none() && record.remote.is_none() && op.is_none() {
             // Held for the account's other devices: handed to each when in
             // reach, like anything queued.
             for sibling in self.siblings() {
@@ -315,7 +396,7 @@ impl<S: Store> Engine<S> {
             }
         }
         self.after_commit
-            .push(AfterCommit::Event(Event::MessageReceived(record)));
+            .push(AfterCommit::Event(Event::MessageReceived(Box::new(record))));
     }
 
     /// Another device of ours says what it sent to `conversation` (or, a
@@ -373,6 +454,8 @@ impl<S: Store> Engine<S> {
             },
             remote: None,
             file: None,
+            op: None,
+            changes: Changes::default(),
         };
         self.staged.insert((conversation, id));
         self.batch
@@ -390,7 +473,7 @@ impl<S: Store> Engine<S> {
             self.after_commit
                 .push(AfterCommit::Receipt(conversation, id));
             self.after_commit
-                .push(AfterCommit::Event(Event::MessageReceived(record)));
+                .push(AfterCommit::Event(Event::MessageReceived(Box::new(record))));
         } else {
             self.after_commit
                 .push(AfterCommit::Event(Event::MessageState {

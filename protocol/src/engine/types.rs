@@ -28,12 +28,18 @@ use crate::time::Time;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A message arrived and is stored. Carries message text: never log it.
-    MessageReceived(MessageRecord),
+    MessageReceived(Box<MessageRecord>),
     /// An outgoing message changed state.
     MessageState {
         peer: IdentityKey,
         id: MessageId,
         state: DeliveryState,
+    },
+    /// An operation (a reaction, an edit, a deletion) arrived for the
+    /// message `id` of the conversation with `peer`; it shows once stored.
+    MessageChanged {
+        peer: IdentityKey,
+        id: MessageId,
     },
     ContactAdded {
         peer: IdentityKey,
@@ -103,6 +109,8 @@ pub enum EngineError {
     OwnInvite,
     #[error("a message cannot be empty")]
     EmptyText,
+    #[error("a reaction is one emoji (or nothing, to take it back)")]
+    BadReaction,
     #[error("message is {0} bytes; at most {MAX_TEXT_LEN} fit in one message")]
     TextTooLong(usize),
     #[error("the outbox is full ({0} messages waiting); wait until some are delivered")]
