@@ -36,6 +36,12 @@ pub enum Request {
         #[serde(default)]
         text: String,
     },
+    /// Set the conversation's disappearing-messages timer: every message is
+    /// erased `secs` seconds after it was stored, at both ends (0: off).
+    Disappear {
+        contact: String,
+        secs: u64,
+    },
     Verify {
         contact: String,
         confirm: bool,
@@ -168,6 +174,7 @@ impl Request {
                 | Request::Add { .. }
                 | Request::Send { .. }
                 | Request::MessageOp { .. }
+                | Request::Disappear { .. }
                 | Request::Verify { confirm: true, .. }
                 | Request::MarkRead { .. }
                 | Request::GroupCreate { .. }
@@ -243,6 +250,9 @@ pub struct ContactInfo {
     /// they link another).
     #[serde(default = "one")]
     pub devices: usize,
+    /// The conversation's disappearing-messages timer, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disappear_after: Option<u64>,
 }
 
 fn one() -> usize {
@@ -287,6 +297,10 @@ pub struct MessageInfo {
     /// Reactions: who ("in": them, "out": us) and which emoji.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionInfo>,
+    /// A line saying the disappearing-messages timer was set to this many
+    /// seconds (0: off) by its author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -489,7 +503,7 @@ pub enum Reply {
     Invite {
         uri: String,
     },
-    Contact(ContactInfo),
+    Contact(Box<ContactInfo>),
     Contacts {
         contacts: Vec<ContactInfo>,
     },
@@ -642,7 +656,8 @@ pub enum Notice {
         id: String,
     },
     /// A message in the conversation with `peer` was reacted to, edited or
-    /// deleted: read it again.
+    /// deleted (`id` empty: messages reached the disappearing timer and
+    /// were erased): read it again.
     Changed {
         peer: String,
         id: String,
@@ -704,6 +719,10 @@ impl Notice {
             Event::MessageChanged { peer, id } => Notice::Changed {
                 peer: peer.to_string(),
                 id: id.to_string(),
+            },
+            Event::MessagesExpired { peer } => Notice::Changed {
+                peer: peer.to_string(),
+                id: String::new(),
             },
             Event::MessageState { peer, id, state } => Notice::State {
                 peer: peer.to_string(),

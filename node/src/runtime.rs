@@ -1060,6 +1060,9 @@ fn log_event(event: &Event) {
         Event::MessageChanged { peer, id } => {
             debug!(peer = %peer.short(), %id, "message changed")
         }
+        Event::MessagesExpired { peer } => {
+            debug!(peer = %peer.short(), "disappearing messages erased")
+        }
         Event::ContactAdded { peer, origin } => {
             info!(peer = %peer.short(), ?origin, "contact added")
         }

@@ -53,6 +53,7 @@ pub fn contact_info(engine: &Engine<RedbStore>, peer: &IdentityKey) -> Option<Co
         }
         .to_owned(),
         devices: engine.devices_of(peer).len(),
+        disappear_after: engine.disappearing(peer),
     })
 }
 
@@ -128,7 +129,7 @@ pub fn handle(
                 .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()))?;
             let peer = engine.add_contact(now, card, alias.clone())?;
             contact_info(engine, &peer)
-                .map(Reply::Contact)
+                .map(|c| Reply::Contact(Box::new(c)))
                 .ok_or_else(|| ApiError::new(ErrorKind::Internal, "contact vanished"))
         })(),
         Request::Contacts => (|| {
@@ -198,6 +199,12 @@ pub fn handle(
         } => (|| {
             let kind = match op.as_str() {
                 "reply" => OpKind::Reply,
+                "timer" => {
+                    return Err(ApiError::new(
+                        ErrorKind::Invalid,
+                        "set a timer with the disappear request",
+                    ));
+                }
                 "react" => OpKind::React,
                 "edit" => OpKind::Edit,
                 "delete" => OpKind::Delete,
@@ -234,6 +241,17 @@ pub fn handle(
                 ));
             }
             let id = engine.send_op(now, &target.peer, remote.as_deref(), kind, target.id, text)?;
+            Ok(Reply::Sent { id: id.to_string() })
+        })(),
+        Request::Disappear { contact, secs } => (|| {
+            if user_bridge::find(engine, contact)?.is_some() {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "disappearing messages need a Cairn contact (XMPP has no timer to agree on)",
+                ));
+            }
+            let peer = engine.resolve(contact)?;
+            let id = engine.set_disappearing(now, &peer, *secs)?;
             Ok(Reply::Sent { id: id.to_string() })
         })(),
         Request::MarkRead { contact } => (|| {
@@ -399,7 +417,9 @@ pub fn handle(
                 None => user_bridge::default_gateway(engine)?,
             };
             let b = user_bridge::add(engine, now, &gw, jid, name.as_deref())?;
-            Ok(Reply::Contact(user_bridge::contact_info(engine, &b)))
+            Ok(Reply::Contact(Box::new(user_bridge::contact_info(
+                engine, &b,
+            ))))
         })(),
         Request::SendFile { contact, path } => (|| {
             if user_bridge::find(engine, contact)?.is_some() {
@@ -618,7 +638,10 @@ pub fn message_infos(engine: &Engine<RedbStore>, history: Vec<MessageRecord>) ->
         .into_iter()
         .filter(|m| m.op.is_none_or(|o| !o.kind.is_change()))
         .map(|m| {
-            let reply_to = m.op.map(|o| o.target);
+            let timer =
+                m.op.filter(|o| o.kind == OpKind::Timer)
+                    .and_then(|_| cairn_protocol::message::timer_secs(&m.text));
+            let reply_to = m.op.filter(|o| o.kind == OpKind::Reply).map(|o| o.target);
             let reactions = m
                 .changes
                 .shown_reactions()
@@ -637,7 +660,12 @@ pub fn message_infos(engine: &Engine<RedbStore>, history: Vec<MessageRecord>) ->
                 earlier: m.changes.earlier.iter().map(|(_, t)| t.clone()).collect(),
                 deleted: m.changes.deleted,
                 reactions,
-                text: m.text,
+                timer,
+                text: if timer.is_some() {
+                    String::new()
+                } else {
+                    m.text
+                },
                 sent_at: m.sent_at.as_millis(),
                 local_at: m.local_at.as_millis(),
                 state: m.state.as_str().to_owned(),

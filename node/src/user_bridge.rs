@@ -212,6 +212,7 @@ pub fn contact_info(engine: &Engine<RedbStore>, c: &Bridged) -> ContactInfo {
         via: Some(via),
         presence: None,
         offline: String::new(),
+        disappear_after: None,
     }
 }
 

@@ -19,6 +19,7 @@
 pub mod bridge;
 pub mod contact;
 pub mod devices;
+pub mod disappear;
 pub mod engine;
 pub mod envelope;
 pub mod file;

@@ -128,6 +128,9 @@ pub enum OpKind {
     Edit,
     /// The target's author erases it for everyone.
     Delete,
+    /// Sets the conversation's disappearing-messages timer: `text` is the
+    /// seconds, "0" for off (see [`crate::disappear`]); no target (all zeros).
+    Timer,
 }
 
 impl OpKind {
@@ -137,6 +140,7 @@ impl OpKind {
             OpKind::React => 2,
             OpKind::Edit => 3,
             OpKind::Delete => 4,
+            OpKind::Timer => 5,
         }
     }
 
@@ -146,6 +150,7 @@ impl OpKind {
             2 => OpKind::React,
             3 => OpKind::Edit,
             4 => OpKind::Delete,
+            5 => OpKind::Timer,
             kind => return Err(DecodeError::UnknownKind { field: "op", kind }),
         })
     }
@@ -156,13 +161,14 @@ impl OpKind {
             OpKind::React => "react",
             OpKind::Edit => "edit",
             OpKind::Delete => "delete",
+            OpKind::Timer => "timer",
         }
     }
 
     /// Whether the operation only changes its target (and is not shown as a
     /// message of its own).
     pub fn is_change(self) -> bool {
-        self != OpKind::Reply
+        matches!(self, OpKind::React | OpKind::Edit | OpKind::Delete)
     }
 }
 
@@ -244,6 +250,12 @@ pub fn is_reaction(text: &str) -> bool {
             .any(|c| c.is_alphanumeric() || c.is_whitespace() || c.is_control())
 }
 
+/// The seconds a timer record sets (`None`: not a well-formed timer).
+pub fn timer_secs(text: &str) -> Option<u64> {
+    let secs: u64 = text.parse().ok()?;
+    (crate::disappear::valid(secs) && secs.to_string() == text).then_some(secs)
+}
+
 impl MessageRecord {
     /// Applies the operation `op` (a record whose `op` is set) to this
     /// message, its target. Replies change nothing. An operation is applied
@@ -268,7 +280,7 @@ impl MessageRecord {
             return Err(OpRefused::Deleted);
         }
         match kind {
-            OpKind::Reply => Ok(()),
+            OpKind::Reply | OpKind::Timer => Ok(()),
             OpKind::React => {
                 if !is_reaction(&op.text) {
                     return Err(OpRefused::BadReaction);

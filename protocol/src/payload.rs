@@ -27,7 +27,8 @@
 //!   kind 15 LinkContact contact:bytes16 (a contact handed to a newly linked device)
 //!   kind 16 Op        id:[16] sent_at:u64 op:u8 target:[16] remote:bytes16 text:bytes32
 //!                     (an operation on the message `target`: op 1 reply, 2 react,
-//!                     3 edit, 4 delete; `remote` empty unless bridged; see
+//!                     3 edit, 4 delete, 5 timer (text = seconds, target zero);
+//!                     `remote` empty unless bridged; see
 //!                     [`crate::message::MessageOp`])
 //! ```
 //!
@@ -44,7 +45,7 @@ use crate::group::GroupId;
 use crate::identity::IdentityKey;
 use crate::invite::{ContactCard, MAX_CARD_LEN, MAX_NAME_LEN};
 use crate::limits::FRAGMENT_LEN;
-use crate::message::{MessageOp, OpKind, is_reaction};
+use crate::message::{MessageOp, OpKind, is_reaction, timer_secs};
 use crate::prekeys::Bundle;
 use crate::session::MAX_PLAINTEXT;
 use crate::time::Time;
@@ -508,6 +509,7 @@ impl Payload {
                     OpKind::Reply | OpKind::Edit => !text.is_empty(),
                     OpKind::React => is_reaction(&text),
                     OpKind::Delete => text.is_empty(),
+                    OpKind::Timer => timer_secs(&text).is_some() && target == MessageId([0; 16]),
                 };
                 if !well_formed || target == id {
                     return Err(DecodeError::Invalid("operation"));

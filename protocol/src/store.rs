@@ -27,6 +27,7 @@ use crate::ids::MessageId;
 use crate::mesh::carried::EnvelopeId;
 use crate::mesh::carrier::CarriedRecord;
 use crate::message::{DeliveryState, Direction, MAX_OPS_PER_MESSAGE, MessageRecord, OpKind};
+use crate::time::Time;
 
 /// A storage failure, as the core sees it: it cannot tell disk-full from a
 /// broken file, and does not need to.
@@ -57,6 +58,14 @@ pub enum StoreOp {
     PutCarried(Box<CarriedRecord>),
     /// Forget a carried envelope.
     DeleteCarried(EnvelopeId),
+    /// Erase every message of the conversation with `peer` stored before
+    /// `before` (by this device's clock), with the operations on it and a
+    /// file's content — except outgoing ones still to be sent (disappearing
+    /// messages, [`crate::disappear`]).
+    Expire {
+        peer: IdentityKey,
+        before: Time,
+    },
     /// Insert or replace a group's metadata (flags, signatures, refusals).
     PutGroup {
         group: GroupId,
@@ -126,6 +135,33 @@ pub trait MessageTable {
     ) -> Result<(), StoreError>;
     /// Forgets a file's content (its message was deleted).
     fn erase_file(&mut self, peer: &IdentityKey, id: &MessageId) -> Result<(), StoreError>;
+    /// Every message of the conversation with `peer` (operations included).
+    fn all_of(&mut self, peer: &IdentityKey) -> Result<Vec<MessageRecord>, StoreError>;
+    /// Forgets a record whole (and, for an operation, that it names its target).
+    fn remove(&mut self, record: &MessageRecord) -> Result<(), StoreError>;
+}
+
+/// Erases what [`StoreOp::Expire`] names: each message with the operations
+/// on it and its file's content.
+pub fn expire(
+    t: &mut impl MessageTable,
+    peer: &IdentityKey,
+    before: Time,
+) -> Result<(), StoreError> {
+    for m in t.all_of(peer)? {
+        let unsent = m.direction == Direction::Outgoing && m.state.is_pending();
+        if m.local_at >= before || unsent {
+            continue;
+        }
+        for op in t.ops_on(peer, &m.id)? {
+            t.remove(&op)?;
+        }
+        if m.file.is_some() {
+            t.erase_file(peer, &m.id)?;
+        }
+        t.remove(&m)?;
+    }
+    Ok(())
 }
 
 /// Stores `m`, applying operations:
@@ -368,6 +404,14 @@ impl MessageTable for MemoryStore {
         self.chunks.retain(|(p, i, _), _| !(p == peer && i == id));
         Ok(())
     }
+
+    fn all_of(&mut self, peer: &IdentityKey) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(self.history(peer).into_iter().cloned().collect())
+    }
+
+    fn remove(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.remove_op(&record.peer, &record.id, &record.id)
+    }
 }
 
 impl Store for MemoryStore {
@@ -447,6 +491,7 @@ impl Store for MemoryStore {
                 StoreOp::DeleteCarried(id) => {
                     self.carried.remove(id);
                 }
+                StoreOp::Expire { peer, before } => expire(self, peer, *before)?,
                 StoreOp::PutGroup { group, meta } => {
                     self.groups.entry(*group).or_default().0 = meta.clone();
                 }
@@ -627,5 +672,47 @@ mod tests {
         // The deleted file's content is gone.
         assert!(store.chunks.is_empty() && store.files.is_empty());
         assert!(get(&mut store, 7).unwrap().text.is_empty());
+    }
+
+    #[test]
+    fn expiry_erases_old_messages_their_operations_and_files_but_not_what_is_unsent() {
+        let mut store = MemoryStore::default();
+        let peer = text(Incoming, 0, 0, "").peer;
+        let mut file = text(Incoming, 7, 5, "old.pdf");
+        file.file = Some(crate::file::FileMeta::of("old.pdf", "", b"old").unwrap());
+        let mut unsent = text(Outgoing, 3, 5, "still going");
+        unsent.state = DeliveryState::Queued;
+        let mut late_edit = op(Incoming, 4, 50, OpKind::Edit, 1, "old news, edited");
+        late_edit.local_at = Time::from_millis(50);
+        put(
+            &mut store,
+            &[
+                text(Incoming, 1, 10, "old news"),
+                file,
+                unsent,
+                late_edit,
+                text(Incoming, 2, 100, "fresh"),
+            ],
+        );
+        store
+            .commit(&WriteBatch {
+                ops: vec![
+                    StoreOp::PutFileChunk {
+                        peer,
+                        id: MessageId([7; 16]),
+                        index: 0,
+                        data: b"old".to_vec(),
+                    },
+                    StoreOp::Expire {
+                        peer,
+                        before: Time::from_millis(60),
+                    },
+                ],
+            })
+            .unwrap();
+        let left: Vec<&str> = store.messages.iter().map(|m| m.text.as_str()).collect();
+        // The edit made later goes with its message.
+        assert_eq!(left, vec!["still going", "fresh"]);
+        assert!(store.chunks.is_empty() && store.files.is_empty());
     }
 }

@@ -180,3 +180,64 @@ fn a_stranger_s_operations_are_neither_kept_nor_a_contact_request() {
     assert!(net.history(0, 2).is_empty(), "nothing of mallory's is kept");
     assert!(net.nodes[0].engine.contact(&net.key(2)).is_none());
 }
+
+#[test]
+fn a_disappearing_timer_is_agreed_by_both_and_erases_both_stores() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    net.connect(0, 1);
+    let (alice, bob) = (net.key(0), net.key(1));
+    let now = net.now;
+    net.nodes[0].engine.set_disappearing(now, &bob, 60).unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    net.pump();
+    assert_eq!(net.nodes[0].engine.disappearing(&bob), Some(60));
+    assert_eq!(
+        net.nodes[1].engine.disappearing(&alice),
+        Some(60),
+        "bob took it"
+    );
+    let early = net.send(0, 1, "gone in a minute");
+    net.advance(Duration::from_secs(30));
+    net.send(1, 0, "gone in another");
+    op(&mut net, 1, 0, OpKind::React, early, "👍");
+    net.advance(Duration::from_secs(31));
+    for n in [0, 1] {
+        let texts: Vec<String> = net.history(n, 1 - n).into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, vec!["gone in another"], "node {n}");
+    }
+    net.advance(Duration::from_secs(30));
+    for n in [0, 1] {
+        assert!(net.history(n, 1 - n).is_empty(), "node {n} keeps messages");
+        assert!(net.nodes[n].events.contains(&Event::MessagesExpired {
+            peer: net.key(1 - n)
+        }));
+    }
+    // Bob turns it off; from then on messages stay.
+    let now = net.now;
+    net.nodes[1]
+        .engine
+        .set_disappearing(now, &alice, 0)
+        .unwrap();
+    net.nodes[1].engine.flush(now).unwrap();
+    net.pump();
+    assert_eq!(net.nodes[0].engine.disappearing(&bob), None);
+    net.send(0, 1, "this one stays");
+    net.advance(Duration::from_secs(3600));
+    assert!(
+        net.texts(1, 0, Direction::Incoming)
+            .contains(&"this one stays".to_owned())
+    );
+    // A timer survives a restart, and what fell due meanwhile goes at once.
+    let now = net.now;
+    net.nodes[0].engine.set_disappearing(now, &bob, 5).unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    net.pump();
+    net.restart(1);
+    net.now = net.now + Duration::from_secs(10);
+    net.advance(Duration::from_millis(1));
+    assert!(
+        net.history(1, 0).is_empty(),
+        "bob's restart swept what fell due"
+    );
+}

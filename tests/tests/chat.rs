@@ -246,3 +246,69 @@ fn operations_go_through_a_stranger_while_the_recipient_is_away() {
     // An edit keeps the earlier text (shown as edited), unlike a deletion.
     assert!(store_holds(&carol, "blue pot"));
 }
+
+#[test]
+fn disappearing_messages_are_agreed_shown_and_leave_no_trace_in_either_store() {
+    let lab = Lab::new(2);
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+
+    // Bad timers are refused clearly.
+    for (bad, says) in [("soon", "not a time"), ("2s", "between 5 seconds")] {
+        let out = alice.cli(&["disappear", "bob", bad]);
+        assert!(
+            !out.status.success() && stderr(&out).contains(says),
+            "{}",
+            stderr(&out)
+        );
+    }
+    alice.ok(&["disappear", "bob", "8s"]);
+    // Both sides show the timer: on the contact and as a line in the chat.
+    let timer_of = |p: &Peer, with: &str| {
+        p.json(&["contacts"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["alias"] == with)
+            .and_then(|c| c["disappear_after"].as_u64())
+    };
+    assert!(
+        wait_until(PATIENCE, || timer_of(&bob, "alice") == Some(8)),
+        "bob did not take alice's timer"
+    );
+    assert_eq!(timer_of(&alice, "bob"), Some(8));
+    assert!(
+        bob.ok(&["messages", "alice", "--peek"])
+            .contains("messages disappear 8s after they arrive")
+    );
+
+    let id = alice.send("bob", "the meeting point is the bakery");
+    bob.send("alice", "see you at the bakery");
+    assert!(
+        wait_until(PATIENCE, || with_id(&bob, "alice", &id).is_some()),
+        "bob never got it"
+    );
+    // Within a few seconds of their timer, both sides hold nothing of them.
+    for (p, with) in [(&alice, "bob"), (&bob, "alice")] {
+        assert!(
+            wait_until(PATIENCE, || p
+                .messages(with)
+                .iter()
+                .all(|m| !m["text"].as_str().unwrap_or("").contains("bakery"))),
+            "{} still shows the messages",
+            p.name
+        );
+    }
+    alice.stop();
+    bob.stop();
+    for p in [&alice, &bob] {
+        assert!(
+            !store_holds(p, "bakery"),
+            "{}'s store still holds the text",
+            p.name
+        );
+    }
+}

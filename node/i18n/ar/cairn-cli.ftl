@@ -52,6 +52,7 @@ flag-verified = متحقَّق منه
 flag-key-changed = تغيّر المفتاح
 flag-wrote-first = بدأ بالكتابة
 flag-online = متصل
+flag-disappearing = تختفي بعد { $after }
 flag-not-forward-secret = الرسائل دون اتصال بلا سرية أمامية حتى تلتقيا
 flag-forward-secret-once-met = الرسائل دون اتصال بسرية أمامية كاملة بعد اللقاء
 xmpp-contact = XMPP عبر { $via } (خصوصيته بقدر XMPP فقط)، { $presence }
@@ -63,6 +64,8 @@ file-corrupt = فشل فحص سلامته
 msg-edited = (مُعدَّلة)
 msg-deleted = حُذفت الرسالة
 msg-reply-to = ردًّا على «{ $quote }»
+msg-timer-set = تختفي الرسائل بعد { $after } من وصولها
+msg-timer-off = الرسائل المختفية متوقفة
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = على الجهاز الجديد، خلال { $minutes } دقائق: cairn init --link CODE (يعمل الرمز مرة واحدة؛ أبقِ هذه العقدة تعمل حتى يتم الربط).

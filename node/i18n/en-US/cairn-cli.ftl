@@ -47,6 +47,7 @@ flag-verified = verified
 flag-key-changed = KEY CHANGED
 flag-wrote-first = wrote first
 flag-online = online
+flag-disappearing = disappear after { $after }
 flag-not-forward-secret = offline messages not forward-secret until you meet
 flag-forward-secret-once-met = offline messages fully forward-secret once you meet
 xmpp-contact = XMPP via { $via } (only as private as XMPP), { $presence }
@@ -58,6 +59,8 @@ file-corrupt = failed its integrity check
 msg-edited = (edited)
 msg-deleted = message deleted
 msg-reply-to = reply to “{ $quote }”
+msg-timer-set = messages disappear { $after } after they arrive
+msg-timer-off = disappearing messages off
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = On the new device, within { $minutes } minutes: cairn init --link CODE (the code works once; keep this node running until it is linked).

@@ -40,6 +40,7 @@ flag-verified = تأییدشده
 flag-key-changed = کلید عوض شده
 flag-wrote-first = نخست او نوشت
 flag-online = برخط
+flag-disappearing = ناپدید پس از { $after }
 flag-not-forward-secret = پیام‌های آفلاین تا دیدار بعدی رازداری پیشرو ندارند
 flag-forward-secret-once-met = پیام‌های آفلاین پس از دیدار رازداری پیشروی کامل دارند
 xmpp-contact = XMPP از راه { $via } (تنها به اندازه‌ی XMPP خصوصی)، { $presence }
@@ -51,6 +52,8 @@ file-corrupt = بررسی درستی‌اش ناموفق بود
 msg-edited = (ویرایش‌شده)
 msg-deleted = پیام حذف شد
 msg-reply-to = پاسخ به «{ $quote }»
+msg-timer-set = پیام‌ها { $after } پس از رسیدن ناپدید می‌شوند
+msg-timer-off = پیام‌های ناپدیدشونده خاموش
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = روی دستگاه تازه، ظرف { $minutes } دقیقه: cairn init --link CODE (کد فقط یک بار کار می‌کند؛ این گره را تا پایان پیوند روشن نگه دارید).

@@ -40,6 +40,7 @@ flag-verified = အတည်ပြုပြီး
 flag-key-changed = ကီး ပြောင်းသွားပြီ
 flag-wrote-first = သူက အရင်ရေးခဲ့သည်
 flag-online = အွန်လိုင်း
+flag-disappearing = { $after } အကြာတွင် ပျောက်မည်
 flag-not-forward-secret = မတွေ့ဆုံမီ အော့ဖ်လိုင်း မက်ဆေ့ချ်များတွင် forward secrecy မရှိ
 flag-forward-secret-once-met = တွေ့ဆုံပြီးနောက် အော့ဖ်လိုင်း မက်ဆေ့ချ်များတွင် forward secrecy အပြည့်ရှိ
 xmpp-contact = { $via } မှတစ်ဆင့် XMPP (XMPP လောက်သာ သီးသန့်)၊ { $presence }
@@ -51,6 +52,8 @@ file-corrupt = ခိုင်မာမှု စစ်ဆေးချက် မ
 msg-edited = (ပြင်ဆင်ထားသည်)
 msg-deleted = မက်ဆေ့ချ် ဖျက်ပြီး
 msg-reply-to = 「{ $quote }」 ကို ပြန်ကြားချက်
+msg-timer-set = မက်ဆေ့ချ်များ ရောက်ပြီး { $after } အကြာတွင် ပျောက်သွားမည်
+msg-timer-off = ပျောက်သွားသော မက်ဆေ့ချ်များ ပိတ်ထားသည်
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = စက်အသစ်ပေါ်တွင် မိနစ် { $minutes } အတွင်း: cairn init --link CODE (ကုဒ်ကို တစ်ကြိမ်သာ သုံးနိုင်သည်; ချိတ်ဆက်ပြီးသည်အထိ ဤ node ကို ဖွင့်ထားပါ)။

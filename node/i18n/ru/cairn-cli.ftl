@@ -48,6 +48,7 @@ flag-verified = проверен
 flag-key-changed = КЛЮЧ ИЗМЕНИЛСЯ
 flag-wrote-first = написал первым
 flag-online = в сети
+flag-disappearing = исчезают через { $after }
 flag-not-forward-secret = офлайн-сообщения без прямой секретности до встречи
 flag-forward-secret-once-met = офлайн-сообщения с полной прямой секретностью после встречи
 xmpp-contact = XMPP через { $via } (не приватнее XMPP), { $presence }
@@ -59,6 +60,8 @@ file-corrupt = не прошёл проверку целостности
 msg-edited = (изменено)
 msg-deleted = сообщение удалено
 msg-reply-to = ответ на «{ $quote }»
+msg-timer-set = сообщения исчезают через { $after } после доставки
+msg-timer-off = исчезающие сообщения выключены
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = На новом устройстве в течение { $minutes } минут: cairn init --link CODE (код действует один раз; не останавливайте этот узел, пока устройство не привязано).

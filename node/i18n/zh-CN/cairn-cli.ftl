@@ -40,6 +40,7 @@ flag-verified = 已验证
 flag-key-changed = 密钥已更改
 flag-wrote-first = 对方先发来消息
 flag-online = 在线
+flag-disappearing = { $after } 后消失
 flag-not-forward-secret = 见面之前离线消息没有前向保密
 flag-forward-secret-once-met = 见面之后离线消息具有完整前向保密
 xmpp-contact = 经由 { $via } 的 XMPP（隐私程度与 XMPP 相同），{ $presence }
@@ -51,6 +52,8 @@ file-corrupt = 完整性校验失败
 msg-edited = （已编辑）
 msg-deleted = 消息已删除
 msg-reply-to = 回复“{ $quote }”
+msg-timer-set = 消息送达 { $after } 后消失
+msg-timer-off = 阅后即焚已关闭
 
 ## Devices (`cairn device`, `cairn init --link`)
 device-link-code = 请在 { $minutes } 分钟内在新设备上运行：cairn init --link CODE（代码仅可使用一次；在链接完成前请保持此节点运行）。

@@ -128,6 +128,10 @@ pub(crate) enum Command {
     /// Delete a message you sent, for everyone: its text (and a file's
     /// content) is erased from both stores; "deleted" stays in its place.
     Delete { contact: String, id: String },
+    /// Make the conversation's messages disappear: each is erased from both
+    /// sides' stores AFTER it arrived (30s, 10m, 8h, 1d, 1w; at least 5s,
+    /// at most a year), or "off". Both of you see the setting.
+    Disappear { contact: String, after: String },
     /// Send a file (at most 64 MiB). The offer is queued like a message;
     /// the content follows, resumably, whenever you and the contact are
     /// linked. Shows its progress while the contact is in reach.

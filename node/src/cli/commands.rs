@@ -125,6 +125,20 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Delete { contact, id } => {
             message_op(&profile, contact, id, "delete", String::new()).await
         }
+        Command::Disappear { contact, after } => {
+            let secs = parse_span(&after).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{after:?} is not a time: say 30s, 10m, 8h, 1d, 1w or off"
+                ))
+            })?;
+            let Reply::Sent { id } =
+                request(&profile, Request::Disappear { contact, secs }).await?
+            else {
+                return Err(unexpected());
+            };
+            println!("{id}");
+            Ok(())
+        }
         Command::SendFile {
             contact,
             path,

@@ -28,6 +28,15 @@ pub(crate) fn when(ms: u64) -> String {
 pub(crate) fn print_message(m: &MessageInfo) {
     let arrow = if m.direction == "out" { "→" } else { "←" };
     let short = m.id.get(..8).unwrap_or(&m.id);
+    if let Some(secs) = m.timer {
+        let who = if m.direction == "out" { "→" } else { "←" };
+        let what = match secs {
+            0 => tr!("msg-timer-off"),
+            s => tr!("msg-timer-set", after = span(s)),
+        };
+        println!("{} {who} ⏱ {what}  #{short}", when(m.local_at));
+        return;
+    }
     if let Some(to) = &m.reply_to {
         let quoted = match &m.quote {
             Some(q) => esc(q).into_owned(),
@@ -79,6 +88,38 @@ pub(crate) fn print_message(m: &MessageInfo) {
     }
 }
 
+/// A timer's length the way people say it: 30s, 5m, 8h, 1d, 2w.
+pub(crate) fn span(secs: u64) -> String {
+    for (unit, len) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= len && secs.is_multiple_of(len) {
+            return format!("{}{unit}", secs / len);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// Reads a timer the way `span` writes one ("off" is 0).
+pub(crate) fn parse_span(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text == "off" {
+        return Some(0);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let len = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(len)
+}
+
 pub(crate) fn size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
@@ -114,6 +155,9 @@ pub(crate) fn print_contact(c: &ContactInfo) {
     }
     if !c.links.is_empty() {
         flags.push(tr!("flag-online"));
+    }
+    if let Some(secs) = c.disappear_after {
+        flags.push(tr!("flag-disappearing", after = span(secs)));
     }
     match c.offline.as_str() {
         "none" => flags.push(tr!("flag-not-forward-secret")),

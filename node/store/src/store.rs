@@ -687,12 +687,16 @@ impl Store for RedbStore {
         let txn = self.db.begin_write().map_err(backend)?;
         {
             let touches = |f: fn(&StoreOp) -> bool| batch.ops.iter().any(f);
-            let mut messages =
-                if touches(|op| matches!(op, StoreOp::PutMessage(_) | StoreOp::SetState { .. })) {
-                    Some(MessageTables::open(&txn)?)
-                } else {
-                    None
-                };
+            let mut messages = if touches(|op| {
+                matches!(
+                    op,
+                    StoreOp::PutMessage(_) | StoreOp::SetState { .. } | StoreOp::Expire { .. }
+                )
+            }) {
+                Some(MessageTables::open(&txn)?)
+            } else {
+                None
+            };
             let mut contacts = if touches(|op| matches!(op, StoreOp::PutContact(_))) {
                 Some(txn.open_table(CONTACTS).map_err(backend)?)
             } else {
@@ -733,9 +737,10 @@ impl Store for RedbStore {
             let mut files =
                 if touches(|op| matches!(op, StoreOp::PutFile(_) | StoreOp::PutFileChunk { .. }))
                     || touches(|op| {
-                        // A deletion may erase a file's content.
+                        // A deletion or expiry may erase a file's content.
                         matches!(op, StoreOp::PutMessage(m)
                             if m.op.is_some_and(|o| o.kind == OpKind::Delete))
+                            || matches!(op, StoreOp::Expire { .. })
                     })
                 {
                     Some((
@@ -766,6 +771,14 @@ impl Store for RedbStore {
                             files: files.as_mut(),
                         };
                         cairn_protocol::store::put_message(&mut table, m)?
+                    }
+                    StoreOp::Expire { peer, before } => {
+                        let mut table = Messages {
+                            store: self,
+                            t: messages.as_mut().ok_or_else(unopened)?,
+                            files: files.as_mut(),
+                        };
+                        cairn_protocol::store::expire(&mut table, peer, *before)?
                     }
                     StoreOp::SetState { peer, id, state } => {
                         self.set_state(messages.as_mut().ok_or_else(unopened)?, peer, id, *state)?
@@ -1018,6 +1031,51 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
             .map_err(backend)?;
         Ok(())
     }
+
+    fn all_of(&mut self, peer: &IdentityKey) -> Result<Vec<MessageRecord>, StoreError> {
+        let prefix = self.store.vault.blind(&[peer.as_bytes()]);
+        let (lo, hi) = (message_key(&prefix, 0), message_key(&prefix, u64::MAX));
+        let keys: Vec<Vec<u8>> = self
+            .t
+            .messages
+            .range(lo.as_slice()..=hi.as_slice())
+            .map_err(backend)?
+            .map(|row| row.map(|(k, _)| k.value().to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.extend(self.load(&key)?);
+        }
+        Ok(out)
+    }
+
+    fn remove(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        let (peer, id) = (&record.peer, &record.id);
+        let Some(key) = self.key_of(peer, id)? else {
+            return Ok(());
+        };
+        if let Some(op) = record.op.filter(|o| o.kind.is_change()) {
+            let mut entry = self.ops_prefix(peer, &op.target).to_vec();
+            entry.extend_from_slice(&key);
+            self.t.ops.remove(entry.as_slice()).map_err(backend)?;
+        }
+        // Entries naming it as a target (their records are removed by the caller).
+        let prefix = self.ops_prefix(peer, id);
+        let (mut lo, mut hi) = (prefix.to_vec(), prefix.to_vec());
+        lo.extend_from_slice(&[0; 24]);
+        hi.extend_from_slice(&[0xff; 24]);
+        self.t
+            .ops
+            .retain_in(lo.as_slice()..=hi.as_slice(), |_, _| false)
+            .map_err(backend)?;
+        let index_key = self.store.vault.blind(&[peer.as_bytes(), &id.0]);
+        self.t.index.remove(index_key.as_slice()).map_err(backend)?;
+        self.t.messages.remove(key.as_slice()).map_err(backend)?;
+        self.t.states.remove(key.as_slice()).map_err(backend)?;
+        self.t.pending.remove(seq_of(&key)).map_err(backend)?;
+        Ok(())
+    }
 }
 
 /// Where a file's chunk is kept: the file's blinded name, then the index.
@@ -1221,5 +1279,57 @@ mod tests {
                 .changes
                 .deleted
         );
+    }
+
+    /// Expiry in the real store: old messages, the operations on them and
+    /// their index entries, and a file's chunks go; the rest stays.
+    #[test]
+    fn expiry_leaves_nothing_of_old_messages() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let me = Identity::generate(&mut rng);
+        let bob = Identity::generate(&mut rng).key();
+        let mut store = RedbStore::in_memory(&me, "me").unwrap();
+        let mut file = record(bob, 7, 5, Direction::Incoming, "map.png");
+        file.file = Some(cairn_protocol::file::FileMeta::of("map.png", "", b"x marks").unwrap());
+        let mut batch = WriteBatch::default();
+        for r in [
+            record(bob, 1, 10, Direction::Incoming, "the old password"),
+            on(
+                OpKind::React,
+                1,
+                record(bob, 2, 20, Direction::Outgoing, "👍"),
+            ),
+            file,
+            record(bob, 3, 100, Direction::Outgoing, "a new day"),
+        ] {
+            batch.push(StoreOp::PutMessage(Box::new(r)));
+        }
+        batch.push(StoreOp::PutFileChunk {
+            peer: bob,
+            id: MessageId([7; 16]),
+            index: 0,
+            data: b"x marks".to_vec(),
+        });
+        store.commit(&batch).unwrap();
+        store
+            .commit(&WriteBatch {
+                ops: vec![StoreOp::Expire {
+                    peer: bob,
+                    before: Time::from_millis(50),
+                }],
+            })
+            .unwrap();
+        let left: Vec<String> = store
+            .history(&bob, None)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(left, vec!["a new day"]);
+        assert_eq!(rows(&store, MESSAGES), 1);
+        assert_eq!(rows(&store, MSG_INDEX), 1);
+        assert_eq!(rows(&store, MSG_OPS), 0);
+        assert_eq!(rows(&store, FILE_CHUNKS), 0);
+        assert!(store.files().unwrap().is_empty());
     }
 }

@@ -154,6 +154,7 @@ impl<S: Store> Engine<S> {
         }
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.disappearing.stored(record.peer, record.local_at);
         for device in to {
             self.outbox
                 .push(device, record.clone(), false)

@@ -4,11 +4,12 @@ use tracing::{debug, warn};
 
 use crate::bridge::{BridgeSignal, validate_remote};
 use crate::contact::Contact;
+use crate::disappear::Timer;
 use crate::file::{FileMeta, MAX_INLINE};
 use crate::identity::IdentityKey;
 use crate::link::Medium;
 use crate::message::{
-    Changes, DeliveryState, Direction, MessageOp, MessageRecord, OpKind, is_reaction,
+    Changes, DeliveryState, Direction, MessageOp, MessageRecord, OpKind, is_reaction, timer_secs,
 };
 use crate::payload::{MAX_RECEIPT_IDS, MessageId, Payload, ReceiptKind};
 use crate::store::{Store, StoreOp};
@@ -58,6 +59,10 @@ impl<S: Store> Engine<S> {
             OpKind::React if is_reaction(text) => text,
             OpKind::React => return Err(EngineError::BadReaction),
             OpKind::Delete => "",
+            OpKind::Timer => {
+                let secs = timer_secs(text).ok_or(EngineError::BadTimer(0))?;
+                return self.set_disappearing(now, peer, secs);
+            }
         };
         if let Some(remote) = remote {
             validate_remote(remote)
@@ -375,7 +380,21 @@ impl<S: Store> Engine<S> {
         self.staged.insert((peer, id));
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.disappearing.stored(peer, now);
         self.after_commit.push(AfterCommit::Receipt(device, id));
+        if let Some(secs) = op
+            .filter(|op| op.kind == OpKind::Timer)
+            .and_then(|_| timer_secs(&record.text))
+        {
+            self.take_timer(
+                now,
+                peer,
+                Timer {
+                    secs,
+                    set_at: sent_at,
+                },
+            );
+        }
         if let Some(op) = op.filter(|op| op.kind.is_change()) {
             // The store applies it to its target (or keeps it until the
             // target arrives); there is no new message to show.
@@ -460,6 +479,7 @@ impl<S: Store> Engine<S> {
         self.staged.insert((conversation, id));
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
+        self.disappearing.stored(conversation, now);
         if history {
             self.after_commit
                 .push(AfterCommit::Event(Event::MessageState {

@@ -36,6 +36,7 @@
 mod commit;
 mod contacts;
 mod devices;
+mod disappear;
 mod files;
 mod groups;
 mod inbound;
@@ -51,6 +52,7 @@ use rand_core::SeedableRng;
 use tracing::warn;
 
 use crate::contact::{Contact, ContactOrigin};
+use crate::disappear::{Disappearing, SETTING_PREFIX};
 use crate::file::Transfers;
 use crate::group::groups::Groups;
 use crate::identity::{Identity, IdentityKey};
@@ -111,6 +113,8 @@ pub struct Engine<S: Store> {
     files: Transfers,
     /// This account's devices, and contacts' (docs/DEVICES.md).
     devices: Devices,
+    /// Each conversation's disappearing-messages timer, and what falls due.
+    disappearing: Disappearing,
 }
 
 impl<S: Store> Engine<S> {
@@ -167,6 +171,13 @@ impl<S: Store> Engine<S> {
             warn!(error = %e, "stored prekeys could not be read; starting afresh");
             Prekeys::default()
         });
+        let disappearing = Disappearing::load(
+            settings
+                .range(SETTING_PREFIX.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(SETTING_PREFIX))
+                .map(|(k, v)| (k.as_str(), v.as_slice())),
+            now,
+        );
         let mut files = Transfers::new();
         for c in contacts.values() {
             if c.origin == ContactOrigin::Request {
@@ -219,6 +230,7 @@ impl<S: Store> Engine<S> {
             outputs: VecDeque::new(),
             groups_in_batch: false,
             devices: Devices::default(),
+            disappearing,
         };
         engine.load_devices();
         'pending: for record in pending {
@@ -290,6 +302,7 @@ impl<S: Store> Engine<S> {
         self.groups.handle_timeout(now);
         let up = self.session_peers();
         self.files.handle_timeout(now, |p| up.contains(p));
+        self.expire_due(now);
         self.pump(now);
     }
 
@@ -352,6 +365,7 @@ impl<S: Store> Engine<S> {
             self.files.poll_timeout(),
             self.prekeys.poll_timeout(),
             self.bundle_timeout(),
+            self.disappearing.poll_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -41,6 +41,11 @@ pub enum Event {
         peer: IdentityKey,
         id: MessageId,
     },
+    /// Messages of the conversation with `peer` reached its disappearing
+    /// timer and were erased.
+    MessagesExpired {
+        peer: IdentityKey,
+    },
     ContactAdded {
         peer: IdentityKey,
         origin: ContactOrigin,
@@ -111,6 +116,12 @@ pub enum EngineError {
     EmptyText,
     #[error("a reaction is one emoji (or nothing, to take it back)")]
     BadReaction,
+    #[error(
+        "a disappearing timer is off or between {min} seconds and {max} days (not {0} s)",
+        min = crate::disappear::MIN_SECS,
+        max = crate::disappear::MAX_SECS / 86_400
+    )]
+    BadTimer(u64),
     #[error("message is {0} bytes; at most {MAX_TEXT_LEN} fit in one message")]
     TextTooLong(usize),
     #[error("the outbox is full ({0} messages waiting); wait until some are delivered")]

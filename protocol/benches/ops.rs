@@ -1,0 +1,102 @@
+//! Bytes on the wire per reply, reaction, edit and deletion
+//! (docs/PERFORMANCE.md, "Chat operations"), beside a plain text of the same
+//! length, over a live session and through a mesh relay.
+//!
+//! Everything runs in memory on real engines (the protocol's scenario
+//! harness): each operation's frames and its receipt's are counted, both
+//! directions, as they cross the links. The figures are exact, not timed.
+//! `cargo bench -p cairn-protocol --bench ops`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+use cairn_protocol::message::OpKind;
+use harness::Net;
+
+fn wire(net: &Net) -> (usize, usize) {
+    let bytes = net.wire_log.iter().map(|(_, f)| f.len()).sum();
+    (net.wire_log.len(), bytes)
+}
+
+/// Frames and bytes that `f` puts on the wire (the message and its receipt).
+fn cost(net: &mut Net, f: impl FnOnce(&mut Net)) -> (usize, usize) {
+    let before = wire(net);
+    f(net);
+    let after = wire(net);
+    (after.0 - before.0, after.1 - before.1)
+}
+
+fn op(
+    net: &mut Net,
+    from: usize,
+    to: usize,
+    kind: OpKind,
+    target: cairn_protocol::MessageId,
+    text: &str,
+) {
+    let peer = net.key(to);
+    let now = net.now;
+    net.nodes[from]
+        .engine
+        .send_op(now, &peer, None, kind, target, text)
+        .unwrap();
+    net.nodes[from].engine.flush(now).unwrap();
+    net.pump();
+}
+
+/// Runs every operation from alice to `to` (carol, node 2) and prints a row each.
+fn measure(net: &mut Net, path: &str) {
+    let target = net.send(0, 2, "meet at the bridge at six");
+    let rows: Vec<(&str, (usize, usize))> = vec![
+        (
+            "text (20 bytes)",
+            cost(net, |n| {
+                n.send(0, 2, "yes, at the bridge!!");
+            }),
+        ),
+        (
+            "reply (20 bytes)",
+            cost(net, |n| {
+                op(n, 0, 2, OpKind::Reply, target, "yes, at the bridge!!")
+            }),
+        ),
+        (
+            "reaction 👍",
+            cost(net, |n| op(n, 0, 2, OpKind::React, target, "👍")),
+        ),
+        (
+            "reaction 👩🏽‍💻 (15 bytes)",
+            cost(net, |n| op(n, 0, 2, OpKind::React, target, "👩🏽‍💻")),
+        ),
+        (
+            "edit (20 bytes)",
+            cost(net, |n| {
+                op(n, 0, 2, OpKind::Edit, target, "meet at seven rather")
+            }),
+        ),
+        (
+            "delete",
+            cost(net, |n| op(n, 0, 2, OpKind::Delete, target, "")),
+        ),
+    ];
+    for (what, (frames, bytes)) in rows {
+        println!("{path:<22} {what:<26} {frames:>3} frames {bytes:>6} bytes");
+    }
+}
+
+fn main() {
+    // Over a live session: alice — carol.
+    let mut net = Net::new(&["alice", "bob", "carol"]);
+    net.befriend(0, 2);
+    net.connect(0, 2);
+    measure(&mut net, "session");
+
+    // Through bob, a stranger: alice — bob — carol.
+    let mut net = Net::new(&["alice", "bob", "carol"]);
+    net.befriend(0, 2);
+    net.connect(0, 1);
+    net.connect(1, 2);
+    measure(&mut net, "mesh (one relay)");
+}
