@@ -44,6 +44,20 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
+/// Puts the caret of the field `id_salt` (in this `ui`) after the last
+/// character of `text`, and the keyboard focus on it: for a field whose
+/// text was just put there (a message to edit).
+pub fn caret_to_end(ui: &mut Ui, id_salt: &str, text: &str) {
+    let id = ui.make_persistent_id(("line-edit", id_salt));
+    let end = text.len();
+    ui.data_mut(|d| {
+        let st: &mut State = d.get_temp_mut_or_default(id);
+        st.caret = end;
+        st.anchor = end;
+    });
+    ui.memory_mut(|m| m.request_focus(id));
+}
+
 /// A field of `width` points editing `text`; `id_salt` names it (its caret
 /// is remembered under it), `hint` shows while it is empty.
 pub fn line_edit(ui: &mut Ui, text: &mut String, id_salt: &str, width: f32, hint: &str) -> Output {

@@ -89,6 +89,11 @@ pub struct CairnApp {
     /// The chat `messages` belong to.
     shown_chat: Option<String>,
     composer: String,
+    /// What the composer's next send does to an earlier message: answers
+    /// it, or replaces its text.
+    composing: Composing,
+    /// The composer's text was just put there: its caret goes to the end.
+    caret_to_end: bool,
     invite_input: String,
     invite_image: String,
     own_invite: Option<(String, egui::TextureHandle)>,
@@ -120,6 +125,37 @@ pub struct CairnApp {
     /// screen) the form to link this device to a profile.
     devices: devices::DevicesView,
 }
+
+/// What the chat composer writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Composing {
+    New,
+    /// A reply to the message `id`, which begins `quote`.
+    Reply {
+        id: String,
+        quote: String,
+    },
+    /// A new text for our message `id`.
+    Edit {
+        id: String,
+    },
+}
+
+/// What a message's menu asked for.
+enum RowAction {
+    Save,
+    Reply,
+    React(String),
+    Edit,
+    Delete,
+}
+
+/// The reactions a message's menu offers (any emoji can be sent from the
+/// command line; these are the usual six).
+const REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+
+/// The disappearing timers the chat offers, in seconds (0: off).
+const TIMERS: [u64; 5] = [0, 300, 3600, 86_400, 604_800];
 
 /// The file in the profile that keeps the language picked in the app.
 const LANGUAGE_FILE: &str = "language";
@@ -164,6 +200,8 @@ impl CairnApp {
             messages: Vec::new(),
             shown_chat: None,
             composer: String::new(),
+            composing: Composing::New,
+            caret_to_end: false,
             invite_input: String::new(),
             invite_image: String::new(),
             own_invite: None,
@@ -455,9 +493,70 @@ impl CairnApp {
         if text.is_empty() {
             return;
         }
-        if self.call(Request::Send { contact, text }).is_some() {
+        let request = match &self.composing {
+            Composing::New => Request::Send { contact, text },
+            Composing::Reply { id, .. } => Request::MessageOp {
+                contact,
+                id: id.clone(),
+                op: "reply".into(),
+                text,
+            },
+            Composing::Edit { id } => Request::MessageOp {
+                contact,
+                id: id.clone(),
+                op: "edit".into(),
+                text,
+            },
+        };
+        if self.call(request).is_some() {
             self.composer.clear();
+            self.composing = Composing::New;
             self.refresh();
+        }
+    }
+
+    /// Carries out what a message's menu asked for.
+    fn message_action(&mut self, contact: &str, m: &MessageInfo, action: RowAction) {
+        let op = |op: &str, text: String| Request::MessageOp {
+            contact: contact.to_owned(),
+            id: m.id.clone(),
+            op: op.to_owned(),
+            text,
+        };
+        match action {
+            RowAction::Save => self.save_file(contact, m),
+            RowAction::Reply => {
+                self.composing = Composing::Reply {
+                    id: m.id.clone(),
+                    quote: m.text.chars().take(80).collect(),
+                };
+            }
+            RowAction::Edit => {
+                self.composing = Composing::Edit { id: m.id.clone() };
+                self.composer = m.text.clone();
+                self.caret_to_end = true;
+            }
+            RowAction::React(emoji) => {
+                // The same reaction again takes it back.
+                let mine = m
+                    .reactions
+                    .iter()
+                    .any(|r| r.by == "out" && r.emoji == emoji);
+                let emoji = if mine { String::new() } else { emoji };
+                if self.call(op("react", emoji)).is_some() {
+                    self.refresh();
+                }
+            }
+            RowAction::Delete => {
+                if self.call(op("delete", String::new())).is_some() {
+                    if matches!(&self.composing, Composing::Edit { id } | Composing::Reply { id, .. } if *id == m.id)
+                    {
+                        self.composing = Composing::New;
+                        self.composer.clear();
+                    }
+                    self.refresh();
+                }
+            }
         }
     }
 
@@ -771,8 +870,36 @@ impl CairnApp {
             );
         }
         let bridged = contact.as_ref().is_some_and(|c| c.kind == "xmpp");
+        let timer = contact
+            .as_ref()
+            .and_then(|c| c.disappear_after)
+            .unwrap_or(0);
+        if !bridged && let Some(secs) = timer_choice(ui, timer) {
+            let request = Request::Disappear {
+                contact: id.clone(),
+                secs,
+            };
+            if self.call(request).is_some() {
+                self.refresh();
+            }
+        }
         egui::Panel::bottom("composer").show(ui, |ui| {
-            if composer(ui, &tr!("message"), &mut self.composer, &tr!("send")) {
+            let banner = match &self.composing {
+                Composing::New => None,
+                Composing::Reply { quote, .. } => Some(tr!("replying-to", quote = quote.clone())),
+                Composing::Edit { .. } => Some(tr!("editing")),
+            };
+            if let Some(banner) = banner {
+                row(ui, |ui| {
+                    label(ui, RichText::new(banner).weak());
+                    if ui.button(tr!("cancel")).clicked() {
+                        self.composing = Composing::New;
+                        self.composer.clear();
+                    }
+                });
+            }
+            let fresh = std::mem::take(&mut self.caret_to_end);
+            if composer_at(ui, &tr!("message"), &mut self.composer, &tr!("send"), fresh) {
                 self.send();
             }
             if !bridged
@@ -801,7 +928,7 @@ impl CairnApp {
         let heights: Vec<f32> = self.messages.iter().map(row_height).collect();
         let total: f32 = heights.iter().sum();
         let messages = std::mem::take(&mut self.messages);
-        let mut save = None;
+        let mut action = None;
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
             .auto_shrink([false, false])
@@ -817,8 +944,8 @@ impl CairnApp {
                             egui::vec2(width, *h),
                         );
                         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
-                            if self.message_row(ui, &id, m) {
-                                save = Some(m.clone());
+                            if let Some(a) = self.message_row(ui, &id, m) {
+                                action = Some((m.clone(), a));
                             }
                         });
                     }
@@ -826,14 +953,29 @@ impl CairnApp {
                 }
             });
         self.messages = messages;
-        if let Some(m) = save {
-            self.save_file(&id, &m);
+        if let Some((m, a)) = action {
+            self.message_action(&id, &m, a);
         }
     }
 
-    /// One message in a conversation. True when its file should be saved.
-    fn message_row(&mut self, ui: &mut egui::Ui, contact: &str, m: &MessageInfo) -> bool {
+    /// One message in a conversation, and what its menu (or its file's
+    /// save button) asked for.
+    fn message_row(
+        &mut self,
+        ui: &mut egui::Ui,
+        contact: &str,
+        m: &MessageInfo,
+    ) -> Option<RowAction> {
         let mine = m.direction == "out";
+        if let Some(secs) = m.timer {
+            ui.vertical_centered(|ui| {
+                ui.weak(match secs {
+                    0 => tr!("timer-off"),
+                    s => tr!("timer-set", after = span(s)),
+                })
+            });
+            return None;
+        }
         // Mine on the far side, theirs on the near side: right and left in
         // a left-to-right language, left and right in a right-to-left one.
         let layout = if mine != i18n::rtl() {
@@ -841,20 +983,39 @@ impl CairnApp {
         } else {
             egui::Layout::left_to_right(egui::Align::Min)
         };
-        let mut save = false;
+        let mut action = None;
         let time = clock_label(m.local_at, chrono::Local::now());
         let written = if mine {
             tr!("written-at", time = full_time(m.local_at))
         } else {
             tr!("received-at", time = full_time(m.local_at))
         };
+        if m.reply_to.is_some() {
+            let quote = m.quote.clone().unwrap_or_else(|| tr!("quote-gone"));
+            ui.with_layout(layout, |ui| ui.weak(format!("↪ {quote}")));
+        }
+        if m.deleted {
+            ui.with_layout(layout, |ui| {
+                ui.weak(RichText::new(tr!("message-deleted")).italics());
+                ui.weak(&time).on_hover_text(&written);
+            });
+            return None;
+        }
         ui.with_layout(layout, |ui| match &m.file {
             None => {
                 label(ui, &m.text);
+                if m.edited {
+                    ui.weak(tr!("edited"));
+                }
+                let reactions: Vec<&str> = m.reactions.iter().map(|r| r.emoji.as_str()).collect();
+                if !reactions.is_empty() {
+                    label(ui, reactions.join(" "));
+                }
                 if mine {
                     ui.weak(state_name(&m.state));
                 }
                 ui.weak(&time).on_hover_text(&written);
+                action = message_menu(ui, m, mine);
             }
             Some(f) => {
                 ui.vertical(|ui| {
@@ -883,7 +1044,7 @@ impl CairnApp {
                                 if text::button(ui, tr!("save-file", name = f.name.clone()), true)
                                     .clicked()
                                 {
-                                    save = true;
+                                    action = Some(RowAction::Save);
                                 }
                             });
                         }
@@ -906,13 +1067,23 @@ impl CairnApp {
                             ));
                         }
                     }
-                    if mine {
-                        ui.weak(state_name(&m.state));
-                    }
+                    row(ui, |ui| {
+                        if mine {
+                            ui.weak(state_name(&m.state));
+                        }
+                        let reactions: Vec<&str> =
+                            m.reactions.iter().map(|r| r.emoji.as_str()).collect();
+                        if !reactions.is_empty() {
+                            label(ui, reactions.join(" "));
+                        }
+                        if let Some(a) = message_menu(ui, m, mine) {
+                            action = Some(a);
+                        }
+                    });
                 });
             }
         });
-        save
+        action
     }
 
     fn group_action(&mut self, request: Request) {
@@ -1456,17 +1627,86 @@ const THUMB_H: f32 = 160.0;
 
 /// The height a message takes in a conversation.
 fn row_height(m: &MessageInfo) -> f32 {
-    match &m.file {
-        None => 20.0,
-        Some(f)
-            if f.state == "complete"
-                && f.mime.starts_with("image/")
-                && f.size <= MAX_INLINE_IMAGE =>
-        {
-            20.0 + THUMB_H + 28.0
-        }
-        Some(_) => 56.0,
+    let quote = if m.reply_to.is_some() { 18.0 } else { 0.0 };
+    if m.deleted || m.timer.is_some() {
+        return 22.0 + quote;
     }
+    quote
+        + match &m.file {
+            None => 22.0,
+            Some(f)
+                if f.state == "complete"
+                    && f.mime.starts_with("image/")
+                    && f.size <= MAX_INLINE_IMAGE =>
+            {
+                20.0 + THUMB_H + 32.0
+            }
+            Some(_) => 60.0,
+        }
+}
+
+/// A message's menu: reply, react, and for one's own texts edit and delete.
+fn message_menu(ui: &mut egui::Ui, m: &MessageInfo, mine: bool) -> Option<RowAction> {
+    let mut action = None;
+    ui.menu_button("⋯", |ui| {
+        if ui.button(tr!("reply")).clicked() {
+            action = Some(RowAction::Reply);
+        }
+        ui.horizontal(|ui| {
+            for emoji in REACTIONS {
+                let button = ui
+                    .button(emoji)
+                    .on_hover_text(tr!("react-with", emoji = emoji));
+                if button.clicked() {
+                    action = Some(RowAction::React(emoji.to_owned()));
+                }
+            }
+        });
+        if mine && m.file.is_none() && ui.button(tr!("edit")).clicked() {
+            action = Some(RowAction::Edit);
+        }
+        if mine && ui.button(tr!("delete-for-everyone")).clicked() {
+            action = Some(RowAction::Delete);
+        }
+        if action.is_some() {
+            ui.close();
+        }
+    })
+    .response
+    .on_hover_text(tr!("message-actions"));
+    action
+}
+
+/// The chat's disappearing-messages choice; the seconds picked, if changed.
+fn timer_choice(ui: &mut egui::Ui, current: u64) -> Option<u64> {
+    let name = |secs: u64| match secs {
+        0 => tr!("timer-none"),
+        s => span(s),
+    };
+    let mut picked = current;
+    row(ui, |ui| {
+        let l = label(ui, tr!("disappearing"));
+        egui::ComboBox::from_id_salt("disappearing")
+            .selected_text(name(current))
+            .show_ui(ui, |ui| {
+                for secs in TIMERS {
+                    ui.selectable_value(&mut picked, secs, name(secs));
+                }
+            })
+            .response
+            .labelled_by(l.id);
+    });
+    (picked != current).then_some(picked)
+}
+
+/// A timer's length the way people say it: 5m, 1h, 1d, 1w.
+fn span(secs: u64) -> String {
+    for (unit, len) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= len && secs.is_multiple_of(len) {
+            return format!("{}{unit}", secs / len);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// When a message was written or arrived, as a chat shows it: the time of
@@ -1585,8 +1825,23 @@ pub fn invite_from_image(path: &std::path::Path) -> Result<String, String> {
 /// A labelled one-line field with a button beside it. True when the button
 /// is clicked or Enter pressed in the field.
 fn composer(ui: &mut egui::Ui, name: &str, text: &mut String, button: &str) -> bool {
+    composer_at(ui, name, text, button, false)
+}
+
+/// A composer whose caret goes to the end of its text first when
+/// `caret_to_end` (the text was just put there).
+fn composer_at(
+    ui: &mut egui::Ui,
+    name: &str,
+    text: &mut String,
+    button: &str,
+    caret_to_end: bool,
+) -> bool {
     row(ui, |ui| {
         let l = label(ui, name);
+        if caret_to_end {
+            edit::caret_to_end(ui, name, text);
+        }
         // Leave room for the button: a field of infinite width would push it
         // out of the window.
         let width = (ui.available_width() - 110.0).max(100.0);

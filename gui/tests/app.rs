@@ -933,3 +933,107 @@ fn linking_a_device_between_two_windows_and_revoking_it() {
         h.query_by_label("Revoked devices: 1").is_some() && h.query_by_label("new device").is_none()
     });
 }
+
+/// Alice's window: the menu of her first message ("⋯"), then `item`.
+fn message_menu(h: &mut Harness<'_, CairnApp>, item: &str) {
+    h.query_all_by_label("⋯").next().unwrap().click();
+    h.run_steps(3);
+    click(h, item);
+}
+
+#[test]
+fn replying_reacting_editing_deleting_and_disappearing_from_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
+    h.get_by_label_contains("bob").click();
+    h.run_steps(3);
+    type_into(&mut h, "Message", "meet at the mill");
+    click(&mut h, "Send");
+    wait_node(&rt, &bob, "alice", "bob to receive it", |m| {
+        m.text == "meet at the mill"
+    });
+    let id = messages_of(&rt, &bob, "alice")[0].id.clone();
+
+    // Bob replies and reacts (from his node); the window shows both.
+    for (op, text) in [("reply", "which mill?"), ("react", "👍")] {
+        rt.block_on(bob.call(Request::MessageOp {
+            contact: "alice".into(),
+            id: id.clone(),
+            op: op.into(),
+            text: text.into(),
+        }))
+        .unwrap();
+    }
+    wait(&mut h, "bob's reply quoting alice and his reaction", |h| {
+        shows(h, "↪ meet at the mill") && shows(h, "which mill?") && shows(h, "👍")
+    });
+
+    // Alice replies from the message's menu.
+    message_menu(&mut h, "Reply");
+    assert!(shows(&h, "Replying to: meet at the mill"));
+    type_into(&mut h, "Message", "the old one");
+    click(&mut h, "Send");
+    wait_node(&rt, &bob, "alice", "alice's reply", |m| {
+        m.text == "the old one" && m.reply_to.as_deref() == Some(id.as_str())
+    });
+
+    // She reacts with a heart.
+    message_menu(&mut h, "❤️");
+    wait_node(&rt, &bob, "alice", "alice's reaction", |m| {
+        m.id == id && m.reactions.iter().any(|r| r.by == "in" && r.emoji == "❤️")
+    });
+
+    // She edits it: the composer holds the text; what she types is added.
+    message_menu(&mut h, "Edit");
+    assert!(shows(&h, "Editing your message"));
+    type_into(&mut h, "Message", " at six");
+    click(&mut h, "Send");
+    wait_node(&rt, &bob, "alice", "the edit", |m| {
+        m.id == id && m.text == "meet at the mill at six" && m.edited
+    });
+    wait(&mut h, "the edit on screen", |h| {
+        shows(h, "meet at the mill at six") && shows(h, "(edited)")
+    });
+
+    // She deletes it for everyone.
+    message_menu(&mut h, "Delete for everyone");
+    wait_node(&rt, &bob, "alice", "the deletion", |m| {
+        m.id == id && m.deleted && m.text.is_empty()
+    });
+    wait(&mut h, "the deletion on screen", |h| {
+        shows(h, "This message was deleted") && !shows(h, "meet at the mill at six")
+    });
+
+    // And makes the chat's messages disappear after five minutes.
+    h.get_by_role_and_label(Role::ComboBox, "Disappearing messages")
+        .click();
+    h.run_steps(3);
+    click(&mut h, "5m");
+    wait(&mut h, "the timer line", |h| {
+        shows(h, "Messages disappear 5m after they arrive")
+    });
+    let Reply::Contacts { contacts } = rt.block_on(bob.call(Request::Contacts)).unwrap() else {
+        panic!()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !contacts_timer(&rt, &bob, 300) {
+        assert!(
+            Instant::now() < deadline,
+            "bob never took the timer: {contacts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn contacts_timer(rt: &tokio::runtime::Handle, node: &NodeHandle, secs: u64) -> bool {
+    let Reply::Contacts { contacts } = rt.block_on(node.call(Request::Contacts)).unwrap() else {
+        panic!()
+    };
+    contacts.iter().any(|c| c.disappear_after == Some(secs))
+}
+
+/// Whether the window shows `label` (once or more: a chat's last message is
+/// also its preview in the list).
+fn shows(h: &Harness<'_, CairnApp>, label: &str) -> bool {
+    h.query_all_by_label(label).next().is_some()
+}

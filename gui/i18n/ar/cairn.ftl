@@ -193,3 +193,20 @@ device-name = اسم هذا الجهاز
 device-default-name = جهاز جديد
 link-this-device = ربط هذا الجهاز
 link-bad-code = هذا ليس رمز ربط: { $error }
+
+## Replies, reactions, edits, deletions, disappearing messages
+reply = رد
+react-with = تفاعل بـ { $emoji }
+edit = تعديل
+delete-for-everyone = حذف لدى الجميع
+message-actions = إجراءات الرسالة
+replying-to = ردًا على: { $quote }
+editing = تعديل رسالتك
+cancel = إلغاء
+edited = (مُعدَّلة)
+message-deleted = حُذفت هذه الرسالة
+quote-gone = رسالة لم تعد هنا
+timer-set = تختفي الرسائل بعد { $after } من وصولها
+timer-off = الرسائل المختفية متوقفة
+timer-none = إيقاف
+disappearing = الرسائل المختفية

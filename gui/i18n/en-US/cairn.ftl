@@ -186,3 +186,20 @@ device-name = This device’s name
 device-default-name = new device
 link-this-device = Link this device
 link-bad-code = That is not a link code: { $error }
+
+## Replies, reactions, edits, deletions, disappearing messages
+reply = Reply
+react-with = React with { $emoji }
+edit = Edit
+delete-for-everyone = Delete for everyone
+message-actions = Message actions
+replying-to = Replying to: { $quote }
+editing = Editing your message
+cancel = Cancel
+edited = (edited)
+message-deleted = This message was deleted
+quote-gone = a message no longer here
+timer-set = Messages disappear { $after } after they arrive
+timer-off = Disappearing messages are off
+timer-none = Off
+disappearing = Disappearing messages

@@ -181,3 +181,20 @@ device-name = نام این دستگاه
 device-default-name = دستگاه تازه
 link-this-device = پیوند این دستگاه
 link-bad-code = این کد پیوند نیست: { $error }
+
+## Replies, reactions, edits, deletions, disappearing messages
+reply = پاسخ
+react-with = واکنش با { $emoji }
+edit = ویرایش
+delete-for-everyone = حذف برای همه
+message-actions = کارهای پیام
+replying-to = در پاسخ به: { $quote }
+editing = در حال ویرایش پیام شما
+cancel = لغو
+edited = (ویرایش‌شده)
+message-deleted = این پیام حذف شد
+quote-gone = پیامی که دیگر اینجا نیست
+timer-set = پیام‌ها { $after } پس از رسیدن ناپدید می‌شوند
+timer-off = پیام‌های ناپدیدشونده خاموش است
+timer-none = خاموش
+disappearing = پیام‌های ناپدیدشونده

@@ -181,3 +181,20 @@ device-name = ဤစက်၏ အမည်
 device-default-name = စက်အသစ်
 link-this-device = ဤစက်ကို ချိတ်ဆက်ရန်
 link-bad-code = ဤသည် ချိတ်ဆက်ကုဒ် မဟုတ်ပါ: { $error }
+
+## Replies, reactions, edits, deletions, disappearing messages
+reply = ပြန်ကြားရန်
+react-with = { $emoji } ဖြင့် တုံ့ပြန်ရန်
+edit = ပြင်ရန်
+delete-for-everyone = အားလုံးအတွက် ဖျက်ရန်
+message-actions = မက်ဆေ့ချ် လုပ်ဆောင်ချက်များ
+replying-to = ပြန်ကြားနေသည်: { $quote }
+editing = သင့်မက်ဆေ့ချ်ကို ပြင်နေသည်
+cancel = မလုပ်တော့ပါ
+edited = (ပြင်ဆင်ထားသည်)
+message-deleted = ဤမက်ဆေ့ချ်ကို ဖျက်လိုက်ပြီ
+quote-gone = ဤနေရာတွင် မရှိတော့သော မက်ဆေ့ချ်
+timer-set = မက်ဆေ့ချ်များ ရောက်ပြီး { $after } အကြာတွင် ပျောက်သွားမည်
+timer-off = ပျောက်သွားသော မက်ဆေ့ချ်များ ပိတ်ထားသည်
+timer-none = ပိတ်
+disappearing = ပျောက်သွားသော မက်ဆေ့ချ်များ

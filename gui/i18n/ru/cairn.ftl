@@ -189,3 +189,20 @@ device-name = Имя этого устройства
 device-default-name = новое устройство
 link-this-device = Привязать это устройство
 link-bad-code = Это не код привязки: { $error }
+
+## Replies, reactions, edits, deletions, disappearing messages
+reply = Ответить
+react-with = Реакция { $emoji }
+edit = Изменить
+delete-for-everyone = Удалить у всех
+message-actions = Действия с сообщением
+replying-to = Ответ на: { $quote }
+editing = Изменение вашего сообщения
+cancel = Отмена
+edited = (изменено)
+message-deleted = Это сообщение удалено
+quote-gone = сообщение, которого здесь больше нет
+timer-set = Сообщения исчезают через { $after } после доставки
+timer-off = Исчезающие сообщения выключены
+timer-none = Выкл.
+disappearing = Исчезающие сообщения

@@ -181,3 +181,20 @@ device-name = 此设备的名称
 device-default-name = 新设备
 link-this-device = 链接此设备
 link-bad-code = 这不是链接代码：{ $error }
+
+## Replies, reactions, edits, deletions, disappearing messages
+reply = 回复
+react-with = 用 { $emoji } 回应
+edit = 编辑
+delete-for-everyone = 为所有人删除
+message-actions = 消息操作
+replying-to = 回复：{ $quote }
+editing = 正在编辑你的消息
+cancel = 取消
+edited = （已编辑）
+message-deleted = 此消息已删除
+quote-gone = 已不在此处的消息
+timer-set = 消息送达 { $after } 后消失
+timer-off = 阅后即焚已关闭
+timer-none = 关闭
+disappearing = 阅后即焚
