@@ -426,8 +426,14 @@ impl CairnApp {
         for (id, messages) in l.previews {
             if let Some(last) = messages.last() {
                 let unread = messages.iter().filter(|m| m.state == "received").count();
+                let text = match last.timer {
+                    Some(0) => tr!("timer-off"),
+                    Some(secs) => tr!("timer-set", after = span(secs)),
+                    None if last.deleted => tr!("message-deleted"),
+                    None => preview(&last.text),
+                };
                 self.previews
-                    .insert(id, (preview(&last.text), last.direction == "out", unread));
+                    .insert(id, (text, last.direction == "out", unread));
             }
         }
         if let Some(name) = &self.open_chat_named
