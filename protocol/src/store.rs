@@ -113,19 +113,38 @@ pub trait MessageTable {
     ) -> Result<Option<MessageRecord>, StoreError>;
     /// Inserts or replaces the record (same peer and id).
     fn write(&mut self, record: &MessageRecord) -> Result<(), StoreError>;
+    /// Inserts a record known not to be stored (`get` just said so).
+    fn write_new(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.write(record)
+    }
     /// The operations stored on `target` (applied or waiting for it).
     fn ops_on(
         &mut self,
         peer: &IdentityKey,
         target: &MessageId,
     ) -> Result<Vec<MessageRecord>, StoreError>;
-    /// Notes that the operation `op` names `target`.
+    /// The operations stored on `id` before it came (waiting for it). A
+    /// store may keep these apart, so that a new message finds none cheaply.
+    fn waiting_on(
+        &mut self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.ops_on(peer, id)
+    }
+    /// Notes that the operation `op` names `target` (which is not stored
+    /// yet when `waiting`).
     fn index_op(
         &mut self,
         peer: &IdentityKey,
         target: &MessageId,
         op: &MessageId,
+        waiting: bool,
     ) -> Result<(), StoreError>;
+    /// `id` came: the operations waiting for it are now applied to it.
+    fn arrived(&mut self, _peer: &IdentityKey, _id: &MessageId) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Forgets the operation `op` on `target` (refused, or superseded).
     fn remove_op(
         &mut self,
@@ -176,34 +195,41 @@ pub fn expire(
 ///   its file's content.
 ///
 /// A record already stored is replaced as it is, without applying anything
-/// again.
+/// again — if it is the same message (same direction, same operation);
+/// anything else under a stored message's id is dropped.
 pub fn put_message(t: &mut impl MessageTable, m: &MessageRecord) -> Result<(), StoreError> {
-    if t.get(&m.peer, &m.id)?.is_some() {
-        return t.write(m);
+    if let Some(old) = t.get(&m.peer, &m.id)? {
+        // Only the same message again (a restored backup): never an
+        // operation, or the other side, taking an existing message's id.
+        if old.op == m.op && old.direction == m.direction {
+            t.write(m)?;
+        }
+        return Ok(());
     }
     let target_id = match m.op {
         Some(op) if op.kind.is_change() => op.target,
         _ => {
             let mut record = m.clone();
-            let mut waiting = t.ops_on(&m.peer, &m.id)?;
+            let mut waiting = t.waiting_on(&m.peer, &m.id)?;
             waiting.sort_by_key(|op| (op.sent_at, op.id.0));
             for op in &waiting {
                 if record.apply(op).is_err() {
                     t.remove_op(&op.peer, &m.id, &op.id)?;
                 }
             }
-            t.write(&record)?;
+            t.write_new(&record)?;
             if waiting.is_empty() {
                 return Ok(());
             }
+            t.arrived(&m.peer, &m.id)?;
             return settle(t, &record);
         }
     };
     let ops = t.ops_on(&m.peer, &target_id)?;
     let Some(mut target) = t.get(&m.peer, &target_id)? else {
         if ops.len() < MAX_OPS_PER_MESSAGE {
-            t.write(m)?;
-            t.index_op(&m.peer, &target_id, &m.id)?;
+            t.write_new(m)?;
+            t.index_op(&m.peer, &target_id, &m.id, true)?;
         }
         return Ok(());
     };
@@ -211,8 +237,8 @@ pub fn put_message(t: &mut impl MessageTable, m: &MessageRecord) -> Result<(), S
         return Ok(());
     }
     t.write(&target)?;
-    t.write(m)?;
-    t.index_op(&m.peer, &target_id, &m.id)?;
+    t.write_new(m)?;
+    t.index_op(&m.peer, &target_id, &m.id, false)?;
     settle(t, &target)
 }
 
@@ -394,6 +420,7 @@ impl MessageTable for MemoryStore {
         _: &IdentityKey,
         _: &MessageId,
         _: &MessageId,
+        _: bool,
     ) -> Result<(), StoreError> {
         // `ops_on` scans: a store for tests needs no index.
         Ok(())
@@ -714,5 +741,30 @@ mod tests {
         // The edit made later goes with its message.
         assert_eq!(left, vec!["still going", "fresh"]);
         assert!(store.chunks.is_empty() && store.files.is_empty());
+    }
+
+    /// Found by the `message_ops` fuzz target: an operation (or the other
+    /// side's message) under the id of a stored message must not replace it
+    /// — the replacing record dodged the rules (an edit of a deleted
+    /// message kept its text).
+    #[test]
+    fn a_record_reusing_a_stored_message_s_id_is_dropped() {
+        let mut store = MemoryStore::default();
+        put(&mut store, &[text(Incoming, 1, 10, "mine to keep")]);
+        put(
+            &mut store,
+            &[
+                op(Incoming, 1, 20, OpKind::Edit, 2, "in disguise"),
+                text(Outgoing, 1, 30, "the other side"),
+            ],
+        );
+        let m = get(&mut store, 1).unwrap();
+        assert_eq!(
+            (m.text.as_str(), m.op, m.direction),
+            ("mine to keep", None, Incoming)
+        );
+        // The same message again (a restore) still replaces it.
+        put(&mut store, &[text(Incoming, 1, 10, "mine to keep")]);
+        assert_eq!(store.messages.len(), 1);
     }
 }

@@ -10,7 +10,8 @@
 //! | `contacts` | blind(peer)                      | `Contact` record        |
 //! | `messages` | blind(peer) ‖ seq:u64            | `MessageRecord`         |
 //! | `msg_index`| blind(peer, message id)          | messages key            |
-//! | `msg_ops`  | blind("ops", peer, target id) ‖ messages key | empty: an operation (reaction, edit, deletion) on the target, applied or waiting for it |
+//! | `msg_ops`  | blind("ops", peer, target id) ‖ messages key | empty: an operation (reaction, edit, deletion) applied to the target |
+//! | `msg_waiting` | as `msg_ops`                  | empty: an operation waiting for its target (kept apart so a new message finds none at the cost of a length read) |
 //! | `states`   | messages key                     | latest delivery state (1 byte) |
 //! | `pending`  | seq:u64                          | messages key (outgoing, undelivered) |
 //! | `carried`  | blind("carried", envelope id)    | a carried envelope and whose it is |
@@ -33,7 +34,7 @@ use cairn_protocol::{
     Store, StoreError, StoreOp, StoredGroup, WriteBatch, identity::IDENTITY_SECRET_LEN,
     message::OpKind,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zeroize::Zeroizing;
 
 use crate::vault::{KdfParams, Vault};
@@ -44,6 +45,7 @@ pub(crate) const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 pub(crate) const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
 pub(crate) const MSG_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_index");
 pub(crate) const MSG_OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_ops");
+pub(crate) const MSG_WAITING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("msg_waiting");
 pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 pub(crate) const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
 pub(crate) const CARRIED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carried");
@@ -264,17 +266,22 @@ impl RedbStore {
 
     /// Writes the record's body (and whether it is still to be sent),
     /// applying nothing: [`cairn_protocol::store::put_message`] decides.
+    /// `known_new`: the caller just found no record with this id.
     fn write_message(
         &self,
         t: &mut MessageTables<'_>,
         m: &MessageRecord,
+        known_new: bool,
     ) -> Result<(), StoreError> {
         let index_key = self.vault.blind(&[m.peer.as_bytes(), &m.id.0]);
-        let existing = t
-            .index
-            .get(index_key.as_slice())
-            .map_err(backend)?
-            .map(|v| v.value().to_vec());
+        let existing = if known_new {
+            None
+        } else {
+            t.index
+                .get(index_key.as_slice())
+                .map_err(backend)?
+                .map(|v| v.value().to_vec())
+        };
         let key = match existing {
             Some(key) => key,
             None => {
@@ -401,6 +408,7 @@ struct MessageTables<'txn> {
     messages: redb::Table<'txn, &'static [u8], &'static [u8]>,
     index: redb::Table<'txn, &'static [u8], &'static [u8]>,
     ops: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    waiting: redb::Table<'txn, &'static [u8], &'static [u8]>,
     states: redb::Table<'txn, &'static [u8], &'static [u8]>,
     pending: redb::Table<'txn, u64, &'static [u8]>,
     next_seq: u64,
@@ -419,6 +427,7 @@ impl<'txn> MessageTables<'txn> {
             messages: txn.open_table(MESSAGES).map_err(backend)?,
             index: txn.open_table(MSG_INDEX).map_err(backend)?,
             ops: txn.open_table(MSG_OPS).map_err(backend)?,
+            waiting: txn.open_table(MSG_WAITING).map_err(backend)?,
             states: txn.open_table(STATES).map_err(backend)?,
             pending: txn.open_table(PENDING).map_err(backend)?,
             next_seq,
@@ -950,7 +959,42 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
     }
 
     fn write(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
-        self.store.write_message(self.t, record)
+        self.store.write_message(self.t, record, false)
+    }
+
+    fn write_new(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.store.write_message(self.t, record, true)
+    }
+
+    fn waiting_on(
+        &mut self,
+        peer: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if self.t.waiting.is_empty().map_err(backend)? {
+            return Ok(Vec::new());
+        }
+        let keys = op_keys(&self.t.waiting, &self.ops_prefix(peer, id))?;
+        keys.iter()
+            .map(|key| {
+                self.load(key)?
+                    .ok_or_else(|| StoreError::msg("an operation's record is missing"))
+            })
+            .collect()
+    }
+
+    fn arrived(&mut self, peer: &IdentityKey, id: &MessageId) -> Result<(), StoreError> {
+        let prefix = self.ops_prefix(peer, id);
+        for key in op_keys(&self.t.waiting, &prefix)? {
+            let mut entry = prefix.to_vec();
+            entry.extend_from_slice(&key);
+            self.t.waiting.remove(entry.as_slice()).map_err(backend)?;
+            self.t
+                .ops
+                .insert(entry.as_slice(), [].as_slice())
+                .map_err(backend)?;
+        }
+        Ok(())
     }
 
     fn remove_op(
@@ -966,6 +1010,7 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
         let mut entry = self.ops_prefix(peer, target).to_vec();
         entry.extend_from_slice(&key);
         self.t.ops.remove(entry.as_slice()).map_err(backend)?;
+        self.t.waiting.remove(entry.as_slice()).map_err(backend)?;
         self.t.index.remove(index_key.as_slice()).map_err(backend)?;
         self.t.messages.remove(key.as_slice()).map_err(backend)?;
         self.t.states.remove(key.as_slice()).map_err(backend)?;
@@ -979,17 +1024,8 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
         target: &MessageId,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let prefix = self.ops_prefix(peer, target);
-        let (mut lo, mut hi) = (prefix.to_vec(), prefix.to_vec());
-        lo.extend_from_slice(&[0; 24]);
-        hi.extend_from_slice(&[0xff; 24]);
-        let keys: Vec<Vec<u8>> = self
-            .t
-            .ops
-            .range(lo.as_slice()..=hi.as_slice())
-            .map_err(backend)?
-            .map(|row| row.map(|(k, _)| k.value()[16..].to_vec()))
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
+        let mut keys = op_keys(&self.t.ops, &prefix)?;
+        keys.extend(op_keys(&self.t.waiting, &prefix)?);
         keys.iter()
             .map(|key| {
                 self.load(key)?
@@ -1003,14 +1039,19 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
         peer: &IdentityKey,
         target: &MessageId,
         op: &MessageId,
+        waiting: bool,
     ) -> Result<(), StoreError> {
         let Some(key) = self.key_of(peer, op)? else {
             return Ok(());
         };
         let mut entry = self.ops_prefix(peer, target).to_vec();
         entry.extend_from_slice(&key);
-        self.t
-            .ops
+        let table = if waiting {
+            &mut self.t.waiting
+        } else {
+            &mut self.t.ops
+        };
+        table
             .insert(entry.as_slice(), [].as_slice())
             .map_err(backend)?;
         Ok(())
@@ -1059,16 +1100,18 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
             let mut entry = self.ops_prefix(peer, &op.target).to_vec();
             entry.extend_from_slice(&key);
             self.t.ops.remove(entry.as_slice()).map_err(backend)?;
+            self.t.waiting.remove(entry.as_slice()).map_err(backend)?;
         }
         // Entries naming it as a target (their records are removed by the caller).
         let prefix = self.ops_prefix(peer, id);
         let (mut lo, mut hi) = (prefix.to_vec(), prefix.to_vec());
         lo.extend_from_slice(&[0; 24]);
         hi.extend_from_slice(&[0xff; 24]);
-        self.t
-            .ops
-            .retain_in(lo.as_slice()..=hi.as_slice(), |_, _| false)
-            .map_err(backend)?;
+        for table in [&mut self.t.ops, &mut self.t.waiting] {
+            table
+                .retain_in(lo.as_slice()..=hi.as_slice(), |_, _| false)
+                .map_err(backend)?;
+        }
         let index_key = self.store.vault.blind(&[peer.as_bytes(), &id.0]);
         self.t.index.remove(index_key.as_slice()).map_err(backend)?;
         self.t.messages.remove(key.as_slice()).map_err(backend)?;
@@ -1076,6 +1119,23 @@ impl cairn_protocol::store::MessageTable for Messages<'_, '_> {
         self.t.pending.remove(seq_of(&key)).map_err(backend)?;
         Ok(())
     }
+}
+
+/// The `messages` keys of the operations under `prefix` (a target's) in an
+/// operations table.
+fn op_keys(
+    table: &redb::Table<'_, &'static [u8], &'static [u8]>,
+    prefix: &[u8; 16],
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let (mut lo, mut hi) = (prefix.to_vec(), prefix.to_vec());
+    lo.extend_from_slice(&[0; 24]);
+    hi.extend_from_slice(&[0xff; 24]);
+    table
+        .range(lo.as_slice()..=hi.as_slice())
+        .map_err(backend)?
+        .map(|row| row.map(|(k, _)| k.value()[16..].to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(backend)
 }
 
 /// Where a file's chunk is kept: the file's blinded name, then the index.
@@ -1204,7 +1264,7 @@ mod tests {
             }
             store.commit(&batch).unwrap();
         };
-        // An edit before its message.
+        // An edit before its message: it waits.
         put(
             &mut store,
             vec![on(
@@ -1213,6 +1273,7 @@ mod tests {
                 record(bob, 2, 20, Direction::Incoming, "meet at noon"),
             )],
         );
+        assert_eq!(rows(&store, MSG_WAITING), 1);
         put(
             &mut store,
             vec![record(bob, 1, 10, Direction::Incoming, "meet at 11")],
@@ -1231,6 +1292,7 @@ mod tests {
         }
         assert_eq!(rows(&store, MESSAGES), 3, "message, edit, one reaction");
         assert_eq!(rows(&store, MSG_OPS), 2);
+        assert_eq!(rows(&store, MSG_WAITING), 0, "the edit no longer waits");
         // A file, then deleting both.
         let mut file = record(bob, 7, 5, Direction::Incoming, "noon-plan.pdf");
         file.file =
@@ -1329,6 +1391,7 @@ mod tests {
         assert_eq!(rows(&store, MESSAGES), 1);
         assert_eq!(rows(&store, MSG_INDEX), 1);
         assert_eq!(rows(&store, MSG_OPS), 0);
+        assert_eq!(rows(&store, MSG_WAITING), 0);
         assert_eq!(rows(&store, FILE_CHUNKS), 0);
         assert!(store.files().unwrap().is_empty());
     }

@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = Contact::decode(data);
-    let _ = MessageRecord::decode(data);
+    if let Ok(m) = MessageRecord::decode(data) {
+        assert_eq!(MessageRecord::decode(&m.encode()).as_ref(), Ok(&m));
+    }
     let _ = CarriedRecord::decode(data);
     let _ = FileRecord::decode(data);
     if let Ok(list) = DeviceList::decode(data) {

@@ -24,6 +24,15 @@ fn payload() {
 }
 
 #[test]
+fn message_ops() {
+    replay::replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "message_ops",
+        env!("CARGO_BIN_EXE_message_ops"),
+    );
+}
+
+#[test]
 fn invite() {
     replay::replay(
         env!("CARGO_MANIFEST_DIR"),
