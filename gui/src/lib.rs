@@ -1021,7 +1021,9 @@ impl CairnApp {
                     ui.weak(state_name(&m.state));
                 }
                 ui.weak(&time).on_hover_text(&written);
-                action = message_menu(ui, m, mine);
+                if !contact.starts_with("xmpp:") {
+                    action = message_menu(ui, m, mine);
+                }
             }
             Some(f) => {
                 ui.vertical(|ui| {
@@ -1082,7 +1084,9 @@ impl CairnApp {
                         if !reactions.is_empty() {
                             label(ui, reactions.join(" "));
                         }
-                        if let Some(a) = message_menu(ui, m, mine) {
+                        if !contact.starts_with("xmpp:")
+                            && let Some(a) = message_menu(ui, m, mine)
+                        {
                             action = Some(a);
                         }
                     });
