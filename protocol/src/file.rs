@@ -405,6 +405,15 @@ impl Transfers {
         self.records.insert(key, record);
     }
 
+    /// Drops a file whose message was deleted: no more chunks are fetched,
+    /// stored or served for it.
+    pub fn forget(&mut self, peer: &IdentityKey, id: &MessageId) {
+        let key = (*peer, *id);
+        self.incoming.remove(&key);
+        self.records.remove(&key);
+        self.probes.remove(&key);
+    }
+
     pub fn get(&self, peer: &IdentityKey, id: &MessageId) -> Option<&FileRecord> {
         self.incoming
             .get(&(*peer, *id))

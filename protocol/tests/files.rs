@@ -317,3 +317,49 @@ fn a_request_s_file_is_fetched_only_once_the_user_accepts_it() {
     net.advance(Duration::from_secs(30));
     assert_eq!(received_file(&net, 1, 0, &id), Some(data));
 }
+
+#[test]
+fn a_file_deleted_mid_transfer_stops_and_leaves_no_chunk_at_either_end() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.befriend(0, 1);
+    let (link, _) = net.connect(0, 1);
+    let data = content(40 * CHUNK_LEN + 7, 3);
+    let id = offer_file(&mut net, 0, 1, "plans.bin", "", &data);
+    let _ = net.pump_some(40);
+    net.disconnect(link);
+    assert!(!progress(&net, 1).is_empty(), "bob holds part of it");
+
+    // Alice deletes it; bob hears so when they meet again.
+    let (bob, now) = (net.key(1), net.now);
+    net.nodes[0]
+        .engine
+        .send_op(
+            now,
+            &bob,
+            None,
+            cairn_protocol::message::OpKind::Delete,
+            id,
+            "",
+        )
+        .unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    let fetched = progress(&net, 1).len();
+    net.advance(Duration::from_secs(5));
+    net.connect(0, 1);
+    net.advance(Duration::from_secs(120));
+    let alice = net.key(0);
+    for (n, peer) in [(0, bob), (1, alice)] {
+        let store = net.nodes[n].engine.store();
+        assert!(store.chunks.is_empty(), "node {n} keeps chunks");
+        assert!(store.files.is_empty(), "node {n} keeps the transfer");
+        let m = net
+            .history(n, 1 - n)
+            .into_iter()
+            .find(|m| m.id == id)
+            .unwrap();
+        assert!(m.changes.deleted && m.text.is_empty());
+        assert!(net.nodes[n].engine.file(&peer, &id).is_none());
+    }
+    // At most the window that was in flight arrived after the deletion.
+    assert!(progress(&net, 1).len() <= fetched + 1);
+}

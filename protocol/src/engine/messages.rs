@@ -72,6 +72,10 @@ impl<S: Store> Engine<S> {
             Some(_) => *peer,
             None => self.conversation_of(peer),
         };
+        if kind == OpKind::Delete && self.files.get(&peer, &target).is_some_and(|f| f.outgoing) {
+            // Our file: no more of it is served.
+            self.files.forget(&peer, &target);
+        }
         let result = self.new_outgoing(&peer).and_then(|id| {
             self.enqueue(MessageRecord {
                 peer,
@@ -394,6 +398,16 @@ impl<S: Store> Engine<S> {
                     set_at: sent_at,
                 },
             );
+        }
+        if let Some(op) = op.filter(|op| op.kind == OpKind::Delete)
+            && self
+                .files
+                .get(&device, &op.target)
+                .is_some_and(|f| !f.outgoing)
+        {
+            // Their file, deleted by them (the device that offered it): no
+            // more of it is fetched or stored.
+            self.files.forget(&device, &op.target);
         }
         if let Some(op) = op.filter(|op| op.kind.is_change()) {
             // The store applies it to its target (or keeps it until the
