@@ -782,6 +782,35 @@ mod tests {
             id: MessageId([0; 16]),
             state: DeliveryState::Read,
         });
+        // Operations: an edit and a reaction applied, a deletion, a reply,
+        // and an edit still waiting for a message that never came. A
+        // restore must give the same history, applying nothing twice.
+        let op = |id: u8, direction, kind, target: u32, text: &str| {
+            let mut target_id = [0u8; 16];
+            target_id[..4].copy_from_slice(&target.to_be_bytes());
+            StoreOp::PutMessage(Box::new(MessageRecord {
+                peer: bob,
+                id: MessageId([id; 16]),
+                direction,
+                text: text.into(),
+                sent_at: Time::from_millis(1000 + u64::from(id)),
+                local_at: Time::from_millis(1000 + u64::from(id)),
+                state: DeliveryState::Delivered,
+                remote: None,
+                file: None,
+                op: Some(cairn_protocol::message::MessageOp {
+                    kind,
+                    target: MessageId(target_id),
+                }),
+                changes: Default::default(),
+            }))
+        };
+        use cairn_protocol::message::OpKind;
+        batch.push(op(0xa1, Direction::Outgoing, OpKind::Edit, 0, "message 0, edited"));
+        batch.push(op(0xa2, Direction::Incoming, OpKind::React, 0, "👍"));
+        batch.push(op(0xa3, Direction::Outgoing, OpKind::Delete, 2, ""));
+        batch.push(op(0xa4, Direction::Incoming, OpKind::Reply, 4, "a reply"));
+        batch.push(op(0xa5, Direction::Incoming, OpKind::Edit, 9999, "waiting"));
         let group = GroupId([9; 16]);
         batch.push(StoreOp::PutGroup {
             group,
@@ -873,6 +902,11 @@ mod tests {
         let s = &opened.store;
         assert_eq!(s.contacts().unwrap(), f.store.contacts().unwrap());
         assert!(s.contacts().unwrap()[0].verified);
+        let first = &s.history(&f.bob, None).unwrap()[0];
+        assert_eq!(first.text, "message 0, edited");
+        assert_eq!(first.changes.earlier.len(), 1, "the edit applied once");
+        assert_eq!(first.changes.reactions.len(), 1);
+        assert!(s.history(&f.bob, None).unwrap()[2].changes.deleted);
         assert_eq!(
             s.history(&f.bob, None).unwrap(),
             f.store.history(&f.bob, None).unwrap()
