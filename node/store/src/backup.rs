@@ -806,7 +806,13 @@ mod tests {
             }))
         };
         use cairn_protocol::message::OpKind;
-        batch.push(op(0xa1, Direction::Outgoing, OpKind::Edit, 0, "message 0, edited"));
+        batch.push(op(
+            0xa1,
+            Direction::Outgoing,
+            OpKind::Edit,
+            0,
+            "message 0, edited",
+        ));
         batch.push(op(0xa2, Direction::Incoming, OpKind::React, 0, "👍"));
         batch.push(op(0xa3, Direction::Outgoing, OpKind::Delete, 2, ""));
         batch.push(op(0xa4, Direction::Incoming, OpKind::Reply, 4, "a reply"));
@@ -892,7 +898,7 @@ mod tests {
             summary,
             Summary {
                 contacts: 1,
-                messages: 300,
+                messages: 305, // 300 texts and 5 operations
                 groups: 1,
                 settings: 1,
                 files: 1,
@@ -978,7 +984,7 @@ mod tests {
             restore_into(&without, b"backup pass", &f.dir.join("r.redb")).unwrap();
         assert_eq!((summary.files, summary.file_bytes), (0, 0));
         assert!(opened.store.files().unwrap().is_empty());
-        assert_eq!(opened.store.history(&f.bob, None).unwrap().len(), 300);
+        assert_eq!(opened.store.history(&f.bob, None).unwrap().len(), 305);
     }
 
     #[test]
