@@ -880,15 +880,6 @@ impl CairnApp {
             .as_ref()
             .and_then(|c| c.disappear_after)
             .unwrap_or(0);
-        if !bridged && let Some(secs) = timer_choice(ui, timer) {
-            let request = Request::Disappear {
-                contact: id.clone(),
-                secs,
-            };
-            if self.call(request).is_some() {
-                self.refresh();
-            }
-        }
         egui::Panel::bottom("composer").show(ui, |ui| {
             let banner = match &self.composing {
                 Composing::New => None,
@@ -919,6 +910,17 @@ impl CairnApp {
                 let path = std::path::PathBuf::from(self.file_path.trim());
                 self.send_file(&path);
             }
+            // The chat's disappearing timer goes with the composer: the
+            // conversation above keeps all its room for messages.
+            if !bridged && let Some(secs) = timer_choice(ui, timer) {
+                let request = Request::Disappear {
+                    contact: id.clone(),
+                    secs,
+                };
+                if self.call(request).is_some() {
+                    self.refresh();
+                }
+            }
             if let Some(saved) = &self.saved {
                 label(ui, RichText::new(saved).weak());
             }
@@ -935,6 +937,9 @@ impl CairnApp {
         let total: f32 = heights.iter().sum();
         let messages = std::mem::take(&mut self.messages);
         let mut action = None;
+        // A little air under the top bar (the first message's menu button is
+        // taller than its text, which would otherwise touch the bar).
+        ui.add_space(6.0);
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
             .auto_shrink([false, false])

@@ -18,10 +18,11 @@
 //!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
 //!   kind 11 Prekeys   bundle (see [`crate::prekeys`]; only inside a live session)
 //!   kind 12 Devices   list:bytes32 (≤ MAX_LIST_LEN; see [`crate::devices`])
-//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 flags:u8 text:bytes32
+//!   kind 13 Copy      peer:[32] id:[16] sent_at:u64 flags:u8 [op:u8 target:[16]] text:bytes32
 //!                     (between one person's devices: a text one of them sent to `peer`,
 //!                     or, from a mailbox, one `peer` sent; flags: 1 incoming,
-//!                     2 history handed to a newly linked device)
+//!                     2 history handed to a newly linked device, 4 an operation
+//!                     follows, as in kind 16)
 //!   kind 14 LinkRequest secret:[16] name:bytes8 mailbox:u8 (0|1)
 //!                     (a new device asks to join the account)
 //!   kind 15 LinkContact contact:bytes16 (a contact handed to a newly linked device)
@@ -125,6 +126,8 @@ pub enum Payload {
         incoming: bool,
         /// Past history handed to a newly linked device (not news).
         history: bool,
+        /// An operation (reply, reaction, edit, deletion, timer) rather than a text.
+        op: Option<MessageOp>,
         text: String,
     },
     /// A new device proves it holds the one-time link code.
@@ -144,6 +147,17 @@ pub enum Payload {
         text: String,
         remote: Option<String>,
     },
+}
+
+/// Whether an operation's text fits its kind (and it does not name itself).
+fn op_well_formed(op: MessageOp, id: &MessageId, text: &str) -> bool {
+    let fits = match op.kind {
+        OpKind::Reply | OpKind::Edit => !text.is_empty(),
+        OpKind::React => is_reaction(text),
+        OpKind::Delete => text.is_empty(),
+        OpKind::Timer => timer_secs(text).is_some() && op.target == MessageId([0; 16]),
+    };
+    fits && op.target != *id
 }
 
 /// One fragment of a group sync message.
@@ -250,14 +264,20 @@ impl Payload {
                 sent_at,
                 incoming,
                 history,
+                op,
                 text,
             } => {
                 w.u8(13)
                     .raw(peer.as_bytes())
                     .raw(&id.0)
                     .u64(sent_at.as_millis())
-                    .u8(u8::from(*incoming) | (u8::from(*history) << 1))
-                    .long_bytes(text.as_bytes());
+                    .u8(u8::from(*incoming)
+                        | (u8::from(*history) << 1)
+                        | (u8::from(op.is_some()) << 2));
+                if let Some(op) = op {
+                    w.u8(op.kind.code()).raw(&op.target.0);
+                }
+                w.long_bytes(text.as_bytes());
             }
             Payload::LinkRequest {
                 secret,
@@ -328,7 +348,7 @@ impl Payload {
             Payload::FileWant { .. } => 16 + 4 + 4 + 2,
             Payload::Prekeys(_) => 4 + 32 + 8 + 64 + 1 + 4 + 32,
             Payload::Devices(list) => 4 + list.encoded_len(),
-            Payload::Copy { text, .. } => 32 + 16 + 8 + 1 + 4 + text.len(),
+            Payload::Copy { text, .. } => 32 + 16 + 8 + 1 + 17 + 4 + text.len(),
             Payload::LinkRequest { name, .. } => 16 + 1 + name.len() + 1,
             Payload::LinkContact(_) => 2 + MAX_CONTACT_LEN,
             Payload::Op { text, remote, .. } => {
@@ -468,11 +488,23 @@ impl Payload {
                 let id = MessageId(r.array("message id")?);
                 let sent_at = Time::from_millis(r.u64("sent at")?);
                 let flags = r.u8("copy flags")?;
-                if flags > 3 {
+                if flags > 7 {
                     return Err(DecodeError::UnknownKind {
                         field: "copy flags",
                         kind: flags,
                     });
+                }
+                let op = if flags & 4 != 0 {
+                    Some(MessageOp {
+                        kind: OpKind::from_code(r.u8("op")?)?,
+                        target: MessageId(r.array("op target")?),
+                    })
+                } else {
+                    None
+                };
+                let text = r.long_str(MAX_TEXT_LEN, "text")?.to_owned();
+                if op.is_some_and(|op| !op_well_formed(op, &id, &text)) {
+                    return Err(DecodeError::Invalid("operation"));
                 }
                 Payload::Copy {
                     peer,
@@ -480,7 +512,8 @@ impl Payload {
                     sent_at,
                     incoming: flags & 1 != 0,
                     history: flags & 2 != 0,
-                    text: r.long_str(MAX_TEXT_LEN, "text")?.to_owned(),
+                    op,
+                    text,
                 }
             }
             14 => Payload::LinkRequest {
@@ -505,13 +538,7 @@ impl Payload {
                     }
                 };
                 let text = r.long_str(MAX_TEXT_LEN, "text")?.to_owned();
-                let well_formed = match kind {
-                    OpKind::Reply | OpKind::Edit => !text.is_empty(),
-                    OpKind::React => is_reaction(&text),
-                    OpKind::Delete => text.is_empty(),
-                    OpKind::Timer => timer_secs(&text).is_some() && target == MessageId([0; 16]),
-                };
-                if !well_formed || target == id {
+                if !op_well_formed(MessageOp { kind, target }, &id, &text) {
                     return Err(DecodeError::Invalid("operation"));
                 }
                 Payload::Op {
@@ -717,6 +744,7 @@ mod tests {
                 sent_at: Time::from_secs(9),
                 incoming: true,
                 history: true,
+                op: None,
                 text: "held for you".into(),
             },
             Payload::LinkRequest {
@@ -735,8 +763,27 @@ mod tests {
         let copy = all[1].encode_padded();
         let flags_at = 4 + 2 + 32 + 16 + 8;
         let mut bad = copy.clone();
-        bad[flags_at] = 4;
+        bad[flags_at] = 8;
         assert!(Payload::decode_padded(&bad).is_err());
+        // A copy of an operation round-trips; a malformed one is refused.
+        let reaction = Payload::Copy {
+            peer: alice.key(),
+            id: MessageId([1; 16]),
+            sent_at: Time::from_secs(9),
+            incoming: false,
+            history: false,
+            op: Some(MessageOp {
+                kind: OpKind::React,
+                target: MessageId([2; 16]),
+            }),
+            text: "👍".into(),
+        };
+        let enc = reaction.encode_padded();
+        assert_eq!(Payload::decode_padded(&enc).as_ref(), Ok(&reaction));
+        let mut word = enc.clone();
+        let at = enc.len() - enc.iter().rev().position(|b| *b != 0).unwrap() - "👍".len();
+        word[at..at + 4].copy_from_slice(b"abcd");
+        assert!(Payload::decode_padded(&word).is_err());
         let request = all[2].encode_padded();
         let mut bad = request.clone();
         bad[4 + 2 + 16 + 1 + 5] = 2;

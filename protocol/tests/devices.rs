@@ -566,3 +566,95 @@ fn a_revoked_device_gets_nothing_written_in_the_group_afterwards() {
             .is_err()
     );
 }
+
+/// `n` applies `kind` to `target` in its conversation with bob.
+fn op_to_bob(
+    net: &mut Net,
+    n: usize,
+    kind: cairn_protocol::message::OpKind,
+    target: cairn_protocol::MessageId,
+    text: &str,
+) {
+    net.advance(Duration::from_millis(5));
+    let (bob, now) = (net.key(BOB), net.now);
+    net.nodes[n]
+        .engine
+        .send_op(now, &bob, None, kind, target, text)
+        .unwrap();
+    net.nodes[n].engine.flush(now).unwrap();
+    net.pump();
+}
+
+#[test]
+fn operations_made_on_one_device_show_on_the_others_and_in_handed_history() {
+    use cairn_protocol::message::OpKind;
+    let mut net = linked();
+    net.connect(PHONE, BOB);
+    let first = net.send(LAPTOP, BOB, "see you at noon");
+    let second = net.send(LAPTOP, BOB, "bring the map");
+    let from_bob = net.send(BOB, LAPTOP, "ok!");
+    // From the laptop: an edit, a reaction to bob's text, a deletion, a timer.
+    op_to_bob(&mut net, LAPTOP, OpKind::Edit, first, "see you at one");
+    op_to_bob(&mut net, LAPTOP, OpKind::React, from_bob, "👍");
+    op_to_bob(&mut net, LAPTOP, OpKind::Delete, second, "");
+    let (now, bob) = (net.now, net.key(BOB));
+    net.nodes[LAPTOP]
+        .engine
+        .set_disappearing(now, &bob, 86_400)
+        .unwrap();
+    net.nodes[LAPTOP].engine.flush(now).unwrap();
+    net.pump();
+    let find = |net: &Net, n: usize, id| {
+        let with = if n == BOB { LAPTOP } else { BOB };
+        net.history(n, with)
+            .into_iter()
+            .find(|m| m.id == id)
+            .unwrap()
+    };
+    for n in [PHONE, BOB] {
+        let peer_dir = if n == BOB {
+            Direction::Incoming
+        } else {
+            Direction::Outgoing
+        };
+        let m = find(&net, n, first);
+        assert_eq!(
+            (m.text.as_str(), m.direction),
+            ("see you at one", peer_dir),
+            "node {n}"
+        );
+        assert!(find(&net, n, second).changes.deleted, "node {n}");
+        let reacted = find(&net, n, from_bob);
+        assert_eq!(reacted.changes.shown_reactions().count(), 1, "node {n}");
+    }
+    assert_eq!(net.nodes[PHONE].engine.disappearing(&bob), Some(86_400));
+    // The phone shows no stray line for any operation.
+    let shown: Vec<String> = net
+        .history(PHONE, BOB)
+        .into_iter()
+        .filter(|m| m.op.is_none())
+        .map(|m| m.text)
+        .collect();
+    assert!(shown.iter().all(|t| !t.contains('👍')), "{shown:?}");
+
+    // A device linked later gets the history with the changes applied and
+    // nothing of the deleted message.
+    let mut fresh = Net::new(&["alice", "alice", "bob"]);
+    fresh.befriend(LAPTOP, BOB);
+    fresh.connect(LAPTOP, BOB);
+    let a = fresh.send(LAPTOP, BOB, "draft one");
+    let b = fresh.send(LAPTOP, BOB, "oops");
+    op_to_bob(&mut fresh, LAPTOP, OpKind::Edit, a, "draft two");
+    op_to_bob(&mut fresh, LAPTOP, OpKind::Delete, b, "");
+    fresh.link_device(LAPTOP, PHONE, "phone", false);
+    let past = fresh.history(LAPTOP, BOB);
+    let (phone, now) = (fresh.key(PHONE), fresh.now);
+    fresh.nodes[LAPTOP].engine.hand_history(now, &phone, past);
+    fresh.nodes[LAPTOP].engine.flush(now).unwrap();
+    fresh.pump();
+    let got = fresh.history(PHONE, BOB);
+    let m = got.iter().find(|m| m.id == a).unwrap();
+    assert_eq!(m.text, "draft two");
+    assert!(m.changes.edited_at.is_some());
+    assert!(got.iter().all(|m| !m.text.contains("oops") && m.id != b));
+}

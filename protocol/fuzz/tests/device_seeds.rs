@@ -53,6 +53,7 @@ fn the_device_seeds_are_current() {
             sent_at: Time::from_secs(9),
             incoming: true,
             history: true,
+            op: None,
             text: "held for you".into(),
         },
         Payload::LinkRequest {

@@ -144,9 +144,8 @@ impl<S: Store> Engine<S> {
     pub(super) fn enqueue(&mut self, record: MessageRecord) -> Result<MessageId, EngineError> {
         let id = record.id;
         let mut to = self.destinations(&record.peer);
-        // Operations are not yet copied to one's other devices (they show
-        // on the device that made them and at the other end).
-        if record.file.is_none() && record.remote.is_none() && record.op.is_none() {
+        // Texts and operations go to our other devices too (as copies).
+        if record.file.is_none() && record.remote.is_none() {
             to.extend(self.siblings());
         }
         if self.outbox.len() + to.len() > self.config.max_outbox {

@@ -17,7 +17,7 @@ use crate::devices::{DeviceList, DeviceView, LinkCode, check_name};
 use crate::group::NewDevice;
 use crate::identity::IdentityKey;
 use crate::invite::ContactCard;
-use crate::message::MessageRecord;
+use crate::message::{MessageRecord, OpKind};
 use crate::payload::Payload;
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
@@ -238,7 +238,13 @@ impl<S: Store> Engine<S> {
         }
         let mut queued = 0;
         for record in records {
-            if record.file.is_some() || record.remote.is_some() {
+            // Texts and the operations on them (applied again there, in
+            // order); nothing of a deleted message, whose text is gone.
+            let erased = record.changes.deleted
+                || record.op.is_some_and(|o| {
+                    o.kind == OpKind::Delete || (o.kind.is_change() && record.text.is_empty())
+                });
+            if record.file.is_some() || record.remote.is_some() || erased {
                 continue;
             }
             if self.outbox.push_history(*device, record).is_err() {

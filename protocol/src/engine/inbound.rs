@@ -255,6 +255,7 @@ impl<S: Store> Engine<S> {
                 sent_at,
                 incoming,
                 history,
+                op,
                 text,
             } => self.on_copy(
                 now,
@@ -264,6 +265,7 @@ impl<S: Store> Engine<S> {
                 sent_at,
                 incoming,
                 history,
+                op,
                 text,
             ),
             Payload::LinkRequest {

@@ -146,6 +146,7 @@ impl<S: Store> Engine<S> {
                 sent_at: record.sent_at,
                 incoming: record.direction == Direction::Incoming,
                 history: self.outbox.is_history(to, &record.id),
+                op: record.op,
                 text: record.text,
             };
         }
@@ -445,6 +446,7 @@ impl<S: Store> Engine<S> {
         sent_at: Time,
         incoming: bool,
         history: bool,
+        op: Option<MessageOp>,
         text: String,
     ) {
         if !self.is_sibling(&from) || !self.contacts.contains_key(&conversation) {
@@ -487,13 +489,37 @@ impl<S: Store> Engine<S> {
             },
             remote: None,
             file: None,
-            op: None,
+            op,
             changes: Changes::default(),
         };
         self.staged.insert((conversation, id));
         self.batch
             .push(StoreOp::PutMessage(Box::new(record.clone())));
         self.disappearing.stored(conversation, now);
+        if let Some(op) = op {
+            // An operation one of our devices made (or, from a mailbox, one
+            // the contact made): the store applies it here too.
+            if op.kind == OpKind::Timer
+                && let Some(secs) = timer_secs(&record.text)
+            {
+                self.take_timer(
+                    now,
+                    conversation,
+                    Timer {
+                        secs,
+                        set_at: sent_at,
+                    },
+                );
+            }
+            if op.kind.is_change() {
+                self.after_commit
+                    .push(AfterCommit::Event(Event::MessageChanged {
+                        peer: conversation,
+                        id: op.target,
+                    }));
+                return;
+            }
+        }
         if history {
             self.after_commit
                 .push(AfterCommit::Event(Event::MessageState {
