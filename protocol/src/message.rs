@@ -257,6 +257,30 @@ pub fn timer_secs(text: &str) -> Option<u64> {
 }
 
 impl MessageRecord {
+    /// A message we write now: queued, not yet changed by anything.
+    pub fn outgoing(
+        peer: IdentityKey,
+        id: MessageId,
+        now: Time,
+        text: String,
+        remote: Option<String>,
+        op: Option<MessageOp>,
+    ) -> Self {
+        Self {
+            peer,
+            id,
+            direction: Direction::Outgoing,
+            text,
+            sent_at: now,
+            local_at: now,
+            state: DeliveryState::Queued,
+            remote,
+            file: None,
+            op,
+            changes: Changes::default(),
+        }
+    }
+
     /// Applies the operation `op` (a record whose `op` is set) to this
     /// message, its target. Replies change nothing. An operation is applied
     /// at most once (the store keeps each by id); edits and reactions that

@@ -17,6 +17,16 @@ fn befriend(a: &Peer, b: &Peer) {
     b.add(a);
 }
 
+/// Alice and bob on one bridge, running, each the other's contact.
+fn two_friends(lab: &Lab) -> (Peer, Peer) {
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+    (alice, bob)
+}
+
 /// The message `id` of the conversation with `with`, as `cairn messages
 /// --json` shows it.
 fn with_id(p: &Peer, with: &str, id: &str) -> Option<Value> {
@@ -68,11 +78,7 @@ fn store_holds(p: &Peer, needle: &str) -> bool {
 #[test]
 fn reply_react_edit_and_delete_over_the_lan_and_deletion_leaves_no_trace() {
     let lab = Lab::new(2);
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
+    let (mut alice, mut bob) = two_friends(&lab);
 
     let id = alice.send("bob", "meet at the old mill at nine");
     assert!(
@@ -250,11 +256,7 @@ fn operations_go_through_a_stranger_while_the_recipient_is_away() {
 #[test]
 fn disappearing_messages_are_agreed_shown_and_leave_no_trace_in_either_store() {
     let lab = Lab::new(2);
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
+    let (mut alice, mut bob) = two_friends(&lab);
 
     // Bad timers are refused clearly.
     for (bad, says) in [("soon", "not a time"), ("2s", "between 5 seconds")] {

@@ -6,7 +6,7 @@ use tracing::debug;
 
 use crate::disappear::{Disappearing, Timer, valid};
 use crate::identity::IdentityKey;
-use crate::message::{Changes, DeliveryState, Direction, MessageOp, MessageRecord, OpKind};
+use crate::message::{MessageOp, MessageRecord, OpKind};
 use crate::payload::MessageId;
 use crate::store::{Store, StoreOp};
 use crate::time::Time;
@@ -31,22 +31,17 @@ impl<S: Store> Engine<S> {
         let peer = self.conversation_of(peer);
         let id = self.new_outgoing(&peer)?;
         self.take_timer(now, peer, Timer { secs, set_at: now });
-        let result = self.enqueue(MessageRecord {
+        let result = self.enqueue(MessageRecord::outgoing(
             peer,
             id,
-            direction: Direction::Outgoing,
-            text: secs.to_string(),
-            sent_at: now,
-            local_at: now,
-            state: DeliveryState::Queued,
-            remote: None,
-            file: None,
-            op: Some(MessageOp {
+            now,
+            secs.to_string(),
+            None,
+            Some(MessageOp {
                 kind: OpKind::Timer,
                 target: MessageId([0; 16]),
             }),
-            changes: Changes::default(),
-        });
+        ));
         self.pump(now);
         result
     }

@@ -77,19 +77,14 @@ impl<S: Store> Engine<S> {
             self.files.forget(&peer, &target);
         }
         let result = self.new_outgoing(&peer).and_then(|id| {
-            self.enqueue(MessageRecord {
+            self.enqueue(MessageRecord::outgoing(
                 peer,
                 id,
-                direction: Direction::Outgoing,
-                text: text.to_owned(),
-                sent_at: now,
-                local_at: now,
-                state: DeliveryState::Queued,
-                remote: remote.map(str::to_owned),
-                file: None,
-                op: Some(MessageOp { kind, target }),
-                changes: Changes::default(),
-            })
+                now,
+                text.to_owned(),
+                remote.map(str::to_owned),
+                Some(MessageOp { kind, target }),
+            ))
         });
         self.pump(now);
         result
@@ -120,20 +115,14 @@ impl<S: Store> Engine<S> {
     ) -> Result<MessageId, EngineError> {
         check_text(text)?;
         let id = self.new_outgoing(peer)?;
-        let record = MessageRecord {
-            peer: *peer,
+        self.enqueue(MessageRecord::outgoing(
+            *peer,
             id,
-            direction: Direction::Outgoing,
-            text: text.to_owned(),
-            sent_at: now,
-            local_at: now,
-            state: DeliveryState::Queued,
+            now,
+            text.to_owned(),
             remote,
-            file: None,
-            op: None,
-            changes: Changes::default(),
-        };
-        self.enqueue(record)
+            None,
+        ))
     }
 
     /// The payload that carries an outbox entry to the device `to`: the
