@@ -1663,7 +1663,12 @@ fn row_height(m: &MessageInfo) -> f32 {
 /// A message's menu: reply, react, and for one's own texts edit and delete.
 fn message_menu(ui: &mut egui::Ui, m: &MessageInfo, mine: bool) -> Option<RowAction> {
     let mut action = None;
-    ui.menu_button("⋯", |ui| {
+    // Frameless and small: a box would reach into the next line (OCR of the
+    // window, and people, read two lines run together then).
+    let button = egui::Button::new(RichText::new("⋯").weak())
+        .frame(false)
+        .small();
+    let (response, _) = egui::containers::menu::MenuButton::from_button(button).ui(ui, |ui| {
         if ui.button(tr!("reply")).clicked() {
             action = Some(RowAction::Reply);
         }
@@ -1686,9 +1691,8 @@ fn message_menu(ui: &mut egui::Ui, m: &MessageInfo, mine: bool) -> Option<RowAct
         if action.is_some() {
             ui.close();
         }
-    })
-    .response
-    .on_hover_text(tr!("message-actions"));
+    });
+    response.on_hover_text(tr!("message-actions"));
     action
 }
 
