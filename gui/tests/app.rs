@@ -204,8 +204,18 @@ fn befriend_through_window(
     let Reply::Status(them) = rt.block_on(bob.call(Request::Status)).unwrap() else {
         panic!()
     };
-    click(h, "Add contact");
-    assert!(h.query_by_label_contains("Show them your code").is_some());
+    // The tab opens on the click, once the main screen is up (the profile
+    // is created and the node started off the window's thread).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.query_by_label_contains("Show them your code").is_none() {
+        assert!(Instant::now() < deadline, "\"Add contact\" never opened");
+        if h.query_by_label("Add contact").is_some() {
+            click(h, "Add contact");
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            h.run_steps(2);
+        }
+    }
     type_as(h, Role::MultilineTextInput, "Their invite", &uri);
     click(h, "Add");
     wait(h, "them in the chat list", |h| {
@@ -934,10 +944,20 @@ fn linking_a_device_between_two_windows_and_revoking_it() {
     });
 }
 
-/// Alice's window: the menu of her first message ("⋯"), then `item`.
+/// Alice's window: the menu of her first message ("⋯"), then `item`. The
+/// menu is opened (again, if a reload of the chat closed it) until `item`
+/// shows.
 fn message_menu(h: &mut Harness<'_, CairnApp>, item: &str) {
-    h.query_all_by_label("⋯").next().unwrap().click();
-    h.run_steps(3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shows(h, item) {
+        assert!(Instant::now() < deadline, "the menu never showed {item:?}");
+        h.query_all_by_label("⋯").next().unwrap().click();
+        h.run_steps(3);
+        if !shows(h, item) {
+            std::thread::sleep(Duration::from_millis(100));
+            h.run_steps(2);
+        }
+    }
     click(h, item);
 }
 
