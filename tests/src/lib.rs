@@ -611,6 +611,23 @@ impl Drop for Peer {
     }
 }
 
+/// `a` and `b` add each other (by invite, under their names).
+pub fn befriend(a: &Peer, b: &Peer) {
+    a.add(b);
+    b.add(a);
+}
+
+/// Alice and bob on hosts 0 and 1 of `lab`, running, each the other's
+/// contact.
+pub fn two_friends(lab: &Lab) -> (Peer, Peer) {
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    alice.start();
+    bob.start();
+    befriend(&alice, &bob);
+    (alice, bob)
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -7,25 +7,10 @@
 
 use std::time::Duration;
 
-use cairn_tests::{Lab, PASSPHRASE, Peer, stderr, wait_until};
+use cairn_tests::{Lab, PASSPHRASE, Peer, stderr, two_friends, wait_until};
 use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn befriend(a: &Peer, b: &Peer) {
-    a.add(b);
-    b.add(a);
-}
-
-/// Alice and bob on one bridge, running, each the other's contact.
-fn two_friends(lab: &Lab) -> (Peer, Peer) {
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
-    (alice, bob)
-}
 
 /// The message `id` of the conversation with `with`, as `cairn messages
 /// --json` shows it.

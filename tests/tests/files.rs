@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cairn_tests::{Lab, Peer, stderr, wait_until};
+use cairn_tests::{Lab, Peer, stderr, two_friends, wait_until};
 use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -15,16 +15,6 @@ fn content(len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
         .collect()
-}
-
-fn two_friends(lab: &Lab) -> (Peer, Peer) {
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    alice.add(&bob);
-    bob.add(&alice);
-    (alice, bob)
 }
 
 fn file_message(p: &Peer, with: &str) -> Option<Value> {

@@ -5,24 +5,9 @@
 
 use std::time::Duration;
 
-use cairn_tests::{Lab, Peer, wait_until};
+use cairn_tests::{Lab, Peer, befriend, two_friends, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn befriend(a: &Peer, b: &Peer) {
-    a.add(b);
-    b.add(a);
-}
-
-/// Alice and bob on one bridge, running, each the other's contact.
-fn two_friends(lab: &Lab) -> (Peer, Peer) {
-    let mut alice = Peer::new("alice", Some(lab.host(0)));
-    let mut bob = Peer::new("bob", Some(lab.host(1)));
-    alice.start();
-    bob.start();
-    befriend(&alice, &bob);
-    (alice, bob)
-}
 
 #[test]
 fn three_hosts_find_each_other_by_mdns_and_chat_both_ways() {
