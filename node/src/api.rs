@@ -720,6 +720,10 @@ impl Notice {
                 peer: peer.to_string(),
                 id: id.to_string(),
             },
+            Event::BridgedOp(m) => Notice::Changed {
+                peer: m.peer.to_string(),
+                id: m.op.map(|o| o.target.to_string()).unwrap_or_default(),
+            },
             Event::MessagesExpired { peer } => Notice::Changed {
                 peer: peer.to_string(),
                 id: String::new(),

@@ -923,7 +923,7 @@ impl Node {
     /// side of bridging.
     fn bridge_event(&mut self, event: &Event) {
         let peer = match event {
-            Event::MessageReceived(m) => Some(m.peer),
+            Event::MessageReceived(m) | Event::BridgedOp(m) => Some(m.peer),
             Event::Bridge { peer, .. } | Event::MessageState { peer, .. } => Some(*peer),
             _ => None,
         };
@@ -1063,6 +1063,9 @@ fn log_event(event: &Event) {
         Event::MessagesExpired { peer } => {
             debug!(peer = %peer.short(), "disappearing messages erased")
         }
+        Event::BridgedOp(m) => {
+            debug!(peer = %m.peer.short(), id = %m.id, "operation for a bridged network")
+        }
         Event::ContactAdded { peer, origin } => {
             info!(peer = %peer.short(), ?origin, "contact added")
         }
@@ -1114,6 +1117,7 @@ fn bridges_react_to(event: &Event) -> bool {
         event,
         Event::SessionUp { .. }
             | Event::MessageReceived(_)
+            | Event::BridgedOp(_)
             | Event::MessageState { .. }
             | Event::GroupChanged { .. }
             | Event::Bridge { .. }

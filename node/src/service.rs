@@ -215,15 +215,12 @@ pub fn handle(
                     ));
                 }
             };
-            if user_bridge::find(engine, contact)?.is_some() {
-                // The gateway does not map them to XMPP's extensions yet:
-                // refused rather than silently lost on the way.
-                return Err(ApiError::new(
-                    ErrorKind::Invalid,
-                    "replies, reactions, edits and deletions do not reach XMPP contacts yet",
-                ));
-            }
-            let (peer, remote) = (engine.resolve(contact)?, None::<String>);
+            // On XMPP contacts the gateway maps them to XMPP's extensions
+            // (replies, reactions, corrections, retractions).
+            let (peer, remote) = match user_bridge::find(engine, contact)? {
+                Some(b) => (b.gateway, Some(b.jid)),
+                None => (engine.resolve(contact)?, None),
+            };
             let target = find_message(engine, &peer, remote.as_deref(), id)?;
             if target.changes.deleted {
                 return Err(ApiError::new(

@@ -122,6 +122,11 @@ pub enum BridgeSignal {
         remote: String,
         ids: Vec<MessageId>,
     },
+    /// The far side's client showed these (XEP-0333 `displayed`): read.
+    Displayed {
+        remote: String,
+        ids: Vec<MessageId>,
+    },
     Subscribe {
         remote: String,
         name: String,
@@ -161,8 +166,13 @@ impl BridgeSignal {
             BridgeSignal::ChatState { remote, state } => {
                 w.u8(5).bytes(remote.as_bytes()).u8(state.code());
             }
-            BridgeSignal::Received { remote, ids } => {
-                w.u8(6).bytes(remote.as_bytes()).u16(ids.len() as u16);
+            BridgeSignal::Received { remote, ids } | BridgeSignal::Displayed { remote, ids } => {
+                let tag = if matches!(self, BridgeSignal::Received { .. }) {
+                    6
+                } else {
+                    10
+                };
+                w.u8(tag).bytes(remote.as_bytes()).u16(ids.len() as u16);
                 for id in ids {
                     w.raw(&id.0);
                 }
@@ -214,7 +224,7 @@ impl BridgeSignal {
                 remote: remote(r)?,
                 state: ChatState::from_code(r.u8("chat state")?)?,
             },
-            6 => {
+            tag @ (6 | 10) => {
                 let remote = remote(r)?;
                 let count = usize::from(r.u16("receipt count")?);
                 if count > MAX_RECEIPT_IDS {
@@ -227,7 +237,11 @@ impl BridgeSignal {
                 let ids = (0..count)
                     .map(|_| r.array("message id").map(MessageId))
                     .collect::<Result<Vec<_>, _>>()?;
-                BridgeSignal::Received { remote, ids }
+                if tag == 6 {
+                    BridgeSignal::Received { remote, ids }
+                } else {
+                    BridgeSignal::Displayed { remote, ids }
+                }
             }
             7 => BridgeSignal::Subscribe {
                 remote: remote(r)?,
@@ -286,6 +300,10 @@ mod tests {
             BridgeSignal::Received {
                 remote: "j@x".into(),
                 ids: vec![MessageId([1; 16]), MessageId([2; 16])],
+            },
+            BridgeSignal::Displayed {
+                remote: "j@x".into(),
+                ids: vec![MessageId([4; 16])],
             },
             BridgeSignal::Subscribe {
                 remote: "j@x".into(),

@@ -514,6 +514,12 @@ impl Peer {
             .unwrap_or_default()
     }
 
+    /// The message `id` of the conversation with `with`, as `cairn messages
+    /// --json` shows it.
+    pub fn message(&self, with: &str, id: &str) -> Option<Value> {
+        self.messages(with).into_iter().find(|m| m["id"] == id)
+    }
+
     /// Texts received from `with`, in order.
     pub fn received(&self, with: &str) -> Vec<String> {
         self.messages(with)
@@ -555,6 +561,24 @@ impl Peer {
         let pid = self.pid().expect("running");
         rss_kib(pid)
     }
+}
+
+/// A message's reactions as `cairn messages --json` shows them: who ("in"
+/// or "out") and which emoji.
+pub fn reactions(m: &Value) -> Vec<(String, String)> {
+    m["reactions"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    (
+                        r["by"].as_str().unwrap_or_default().to_owned(),
+                        r["emoji"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The multi-device issue's mailbox scenario (docs/DEVICES.md), once the

@@ -8,31 +8,8 @@
 use std::time::Duration;
 
 use cairn_tests::{Lab, PASSPHRASE, Peer, stderr, two_friends, wait_until};
-use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The message `id` of the conversation with `with`, as `cairn messages
-/// --json` shows it.
-fn with_id(p: &Peer, with: &str, id: &str) -> Option<Value> {
-    p.messages(with).into_iter().find(|m| m["id"] == id)
-}
-
-fn reactions(m: &Value) -> Vec<(String, String)> {
-    m["reactions"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    (
-                        r["by"].as_str().unwrap().to_owned(),
-                        r["emoji"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
@@ -67,7 +44,7 @@ fn reply_react_edit_and_delete_over_the_lan_and_deletion_leaves_no_trace() {
 
     let id = alice.send("bob", "meet at the old mill at nine");
     assert!(
-        wait_until(PATIENCE, || with_id(&bob, "alice", &id).is_some()),
+        wait_until(PATIENCE, || bob.message("alice", &id).is_some()),
         "bob never got the message"
     );
     let short = &id[..8];
@@ -79,23 +56,25 @@ fn reply_react_edit_and_delete_over_the_lan_and_deletion_leaves_no_trace() {
         .to_owned();
     bob.ok(&["react", "alice", short, "👍"]);
     assert!(
-        wait_until(PATIENCE, || with_id(&alice, "bob", &reply).is_some_and(
-            |m| m["reply_to"] == id.as_str() && m["quote"] == "meet at the old mill at nine"
-        )),
+        wait_until(PATIENCE, || alice
+            .message("bob", &reply)
+            .is_some_and(
+                |m| m["reply_to"] == id.as_str() && m["quote"] == "meet at the old mill at nine"
+            )),
         "alice does not see bob's reply quoting her message: {:?}",
         alice.messages("bob")
     );
     assert!(
-        wait_until(PATIENCE, || with_id(&alice, "bob", &id).is_some_and(
-            |m| reactions(&m) == [("in".to_owned(), "👍".to_owned())]
+        wait_until(PATIENCE, || alice.message("bob", &id).is_some_and(
+            |m| cairn_tests::reactions(&m) == [("in".to_owned(), "👍".to_owned())]
         )),
         "alice does not see bob's reaction"
     );
     // He changes his mind: one reaction per person.
     bob.ok(&["react", "alice", short, "❤️"]);
     assert!(
-        wait_until(PATIENCE, || with_id(&alice, "bob", &id).is_some_and(
-            |m| reactions(&m) == [("in".to_owned(), "❤️".to_owned())]
+        wait_until(PATIENCE, || alice.message("bob", &id).is_some_and(
+            |m| cairn_tests::reactions(&m) == [("in".to_owned(), "❤️".to_owned())]
         )),
         "bob's new reaction did not replace the old one"
     );
@@ -125,13 +104,13 @@ fn reply_react_edit_and_delete_over_the_lan_and_deletion_leaves_no_trace() {
     // Alice edits; bob sees the new text, marked edited, the old one kept.
     alice.ok(&["edit", "bob", short, "meet at the new mill at ten"]);
     assert!(
-        wait_until(PATIENCE, || with_id(&bob, "alice", &id).is_some_and(|m| m
-            ["text"]
-            == "meet at the new mill at ten"
-            && m["edited"] == true
-            && m["earlier"][0] == "meet at the old mill at nine")),
+        wait_until(PATIENCE, || bob.message("alice", &id).is_some_and(
+            |m| m["text"] == "meet at the new mill at ten"
+                && m["edited"] == true
+                && m["earlier"][0] == "meet at the old mill at nine"
+        )),
         "bob does not see the edit: {:?}",
-        with_id(&bob, "alice", &id)
+        bob.message("alice", &id)
     );
     let shown = bob.ok(&["messages", "alice", "--peek"]);
     assert!(
@@ -147,7 +126,8 @@ fn reply_react_edit_and_delete_over_the_lan_and_deletion_leaves_no_trace() {
     alice.ok(&["delete", "bob", short]);
     for (p, with) in [(&alice, "bob"), (&bob, "alice")] {
         assert!(
-            wait_until(PATIENCE, || with_id(p, with, &id)
+            wait_until(PATIENCE, || p
+                .message(with, &id)
                 .is_some_and(|m| m["deleted"] == true && m["text"] == "")),
             "{} still shows the deleted message",
             p.name
@@ -157,7 +137,7 @@ fn reply_react_edit_and_delete_over_the_lan_and_deletion_leaves_no_trace() {
     let out = bob.cli(&["react", "alice", short, "😮"]);
     assert!(!out.status.success() && stderr(&out).contains("deleted"));
     // Bob's reply stays (his own words), now quoting nothing.
-    let m = with_id(&bob, "alice", &reply).unwrap();
+    let m = bob.message("alice", &reply).unwrap();
     assert_eq!(m["text"], "which mill?");
     assert!(m.get("quote").is_none());
 
@@ -193,13 +173,15 @@ fn operations_go_through_a_stranger_while_the_recipient_is_away() {
     }
     let id = alice.send("carol", "the key is under the blue pot");
     assert!(
-        wait_until(PATIENCE, || with_id(&carol, "alice", &id).is_some()),
+        wait_until(PATIENCE, || carol.message("alice", &id).is_some()),
         "carol never got the message through bob"
     );
 
     // Carol goes away; alice edits the first message and deletes a second.
     let second = alice.send("carol", "and the code is 4711");
-    assert!(wait_until(PATIENCE, || with_id(&carol, "alice", &second).is_some()));
+    assert!(wait_until(PATIENCE, || carol
+        .message("alice", &second)
+        .is_some()));
     carol.stop();
     assert!(
         wait_until(PATIENCE, || bob.links() == 1),
@@ -218,12 +200,14 @@ fn operations_go_through_a_stranger_while_the_recipient_is_away() {
     alice.stop();
     carol.start();
     assert!(
-        wait_until(PATIENCE, || with_id(&carol, "alice", &id)
+        wait_until(PATIENCE, || carol
+            .message("alice", &id)
             .is_some_and(|m| m["text"] == "the key is under the red pot")),
         "the edit did not come through bob"
     );
     assert!(
-        wait_until(PATIENCE, || with_id(&carol, "alice", &second)
+        wait_until(PATIENCE, || carol
+            .message("alice", &second)
             .is_some_and(|m| m["deleted"] == true)),
         "the deletion did not come through bob"
     );
@@ -275,7 +259,7 @@ fn disappearing_messages_are_agreed_shown_and_leave_no_trace_in_either_store() {
     let id = alice.send("bob", "the meeting point is the bakery");
     bob.send("alice", "see you at the bakery");
     assert!(
-        wait_until(PATIENCE, || with_id(&bob, "alice", &id).is_some()),
+        wait_until(PATIENCE, || bob.message("alice", &id).is_some()),
         "bob never got it"
     );
     // Within a few seconds of their timer, both sides hold nothing of them.

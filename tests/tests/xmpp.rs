@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use cairn_tests::xmpp::{COMPONENT, XmppNet};
+use cairn_tests::xmpp::{COMPONENT, XmppClient, XmppNet};
 use cairn_tests::{Peer, wait_until};
 use serde_json::{Value, json};
 
@@ -258,6 +258,214 @@ fn an_xmpp_user_and_a_cairn_user_chat_through_the_gateway_and_nothing_is_lost() 
         "the text sent during the Prosody restart was lost: {:?}\n{}",
         juliet.events(),
         gateway.all_logs()
+    );
+    alice.stop();
+    gateway.stop();
+}
+
+/// What juliet saw from alice: the first event `what` that `f` accepts.
+fn saw(juliet: &XmppClient, nodes: [&Peer; 2], what: &str, f: &dyn Fn(&Value) -> bool) -> Value {
+    juliet
+        .wait_for(PATIENCE, |e| {
+            e["event"] == what && e["from"] == "alice@cairn.localhost" && f(e)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "juliet never saw the {what}: {:?}\n{}\n{}",
+                juliet.events(),
+                nodes[0].all_logs(),
+                nodes[1].all_logs()
+            )
+        })
+}
+
+/// The message of alice's conversation with `jid` whose text is `text`.
+fn bridged(alice: &Peer, jid: &str, text: &str) -> Option<Value> {
+    alice
+        .messages(&format!("xmpp:{jid}"))
+        .into_iter()
+        .find(|m| m["text"] == text)
+}
+
+#[test]
+fn replies_reactions_corrections_retractions_and_markers_cross_the_gateway_both_ways() {
+    let net = XmppNet::start();
+    net.register("juliet", "juliet-pass");
+    let (mut gateway, mut alice, _, _) = gateway_and_alice(&net, &[]);
+    let alice_jid = "alice@cairn.localhost";
+    let juliet_addr = "xmpp:juliet@localhost";
+    let mut juliet = net.client("juliet", "juliet-pass");
+    // Juliet writes (asking for chat markers, as Conversations does).
+    juliet.command(
+        json!({"cmd": "send", "to": alice_jid, "body": "where are you?", "markable": true}),
+    );
+    let asked = juliet.wait_for(PATIENCE, |e| e["event"] == "sent").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        wait_until(PATIENCE, || bridged(
+            &alice,
+            "juliet@localhost",
+            "where are you?"
+        )
+        .is_some()),
+        "alice did not get juliet's message:\n{}",
+        gateway.all_logs()
+    );
+    let theirs = bridged(&alice, "juliet@localhost", "where are you?").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Cairn → XMPP: each operation arrives as its extension, naming
+    // juliet's message by the id her client gave it.
+    alice.ok(&["react", juliet_addr, &theirs[..8], "👍"]);
+    saw(&juliet, [&gateway, &alice], "reaction", &|e| {
+        e["id"] == asked && e["values"] == json!(["👍"])
+    });
+    alice.ok(&["reply", juliet_addr, &theirs, "at the market"]);
+    let reply = saw(&juliet, [&gateway, &alice], "reply", &|e| e["id"] == asked);
+    assert_eq!(reply["body"], "at the market", "{reply}");
+    assert_eq!(reply["to"], "juliet@localhost", "{reply}");
+    assert!(
+        reply["full"]
+            .as_str()
+            .unwrap()
+            .starts_with("> where are you?\n"),
+        "no quote for clients without replies: {reply}"
+    );
+    let mine = alice.send(juliet_addr, "see you at five");
+    saw(&juliet, [&gateway, &alice], "message", &|e| {
+        e["body"] == "see you at five" && e["id"] == mine
+    });
+    alice.ok(&["edit", juliet_addr, &mine, "see you at six"]);
+    saw(&juliet, [&gateway, &alice], "correction", &|e| {
+        e["id"] == mine && e["body"] == "see you at six"
+    });
+    alice.ok(&["react", juliet_addr, &theirs, ""]);
+    saw(&juliet, [&gateway, &alice], "reaction", &|e| {
+        e["id"] == asked && e["values"] == json!([])
+    });
+    let gone = alice.send(juliet_addr, "wrong chat, sorry");
+    saw(&juliet, [&gateway, &alice], "message", &|e| e["id"] == gone);
+    alice.ok(&["delete", juliet_addr, &gone]);
+    saw(&juliet, [&gateway, &alice], "retraction", &|e| {
+        e["id"] == gone
+    });
+    // Reading juliet's message sends her the marker she asked for.
+    alice.ok(&["messages", juliet_addr]);
+    saw(&juliet, [&gateway, &alice], "displayed", &|e| {
+        e["id"] == asked
+    });
+    let timer = alice.cli(&["disappear", juliet_addr, "1d"]);
+    assert!(
+        !timer.status.success(),
+        "a timer cannot be agreed with XMPP"
+    );
+
+    // XMPP → Cairn: juliet reacts to, replies to and marks alice's message
+    // (by the id it reached her with), corrects and retracts her own.
+    juliet.command(json!({"cmd": "react", "to": alice_jid, "id": mine, "emoji": "❤️"}));
+    assert!(
+        wait_until(PATIENCE, || alice.message(juliet_addr, &mine).is_some_and(
+            |m| cairn_tests::reactions(&m) == [("in".to_owned(), "❤️".to_owned())]
+        )),
+        "juliet's reaction never showed: {:?}\n{}",
+        alice.message(juliet_addr, &mine),
+        gateway.all_logs()
+    );
+    juliet.command(
+        json!({"cmd": "reply", "to": alice_jid, "id": mine, "author": alice_jid,
+                          "quote": "see you at six", "body": "six is fine"}),
+    );
+    assert!(
+        wait_until(PATIENCE, || bridged(
+            &alice,
+            "juliet@localhost",
+            "six is fine"
+        )
+        .is_some_and(
+            |m| m["reply_to"] == mine.as_str() && m["quote"] == "see you at six"
+        )),
+        "juliet's reply did not arrive as a reply (without its quote): {:?}",
+        alice.messages(juliet_addr)
+    );
+    juliet.command(json!({"cmd": "displayed", "to": alice_jid, "id": mine}));
+    assert!(
+        wait_until(PATIENCE, || alice
+            .message(juliet_addr, &mine)
+            .is_some_and(|m| m["state"] == "read")),
+        "juliet's displayed marker did not mark alice's message read: {:?}",
+        alice.message(juliet_addr, &mine)
+    );
+    juliet.command(
+        json!({"cmd": "correct", "to": alice_jid, "id": asked, "body": "where are you now?"}),
+    );
+    assert!(
+        wait_until(PATIENCE, || alice
+            .message(juliet_addr, &theirs)
+            .is_some_and(|m| {
+                m["text"] == "where are you now?" && m["edited"] == true
+            })),
+        "juliet's correction never showed: {:?}",
+        alice.message(juliet_addr, &theirs)
+    );
+    juliet.command(json!({"cmd": "retract", "to": alice_jid, "id": asked}));
+    assert!(
+        wait_until(PATIENCE, || alice
+            .message(juliet_addr, &theirs)
+            .is_some_and(|m| m["deleted"] == true && m["text"] == "")),
+        "juliet's retraction never showed: {:?}",
+        alice.message(juliet_addr, &theirs)
+    );
+
+    // The same stanza twice (a client resending after a reconnection) is
+    // one message: by the time a later one arrives, there is one copy.
+    for _ in 0..2 {
+        juliet.command(json!({"cmd": "raw", "xml": format!(
+            "<message xmlns='jabber:client' to='{alice_jid}' type='chat' id='resent-1'><body>only once</body></message>"
+        )}));
+    }
+    juliet.command(json!({"cmd": "send", "to": alice_jid, "body": "after the resend"}));
+    assert!(
+        wait_until(PATIENCE, || bridged(
+            &alice,
+            "juliet@localhost",
+            "after the resend"
+        )
+        .is_some()),
+        "juliet's later message never came"
+    );
+    let copies = alice
+        .messages(juliet_addr)
+        .iter()
+        .filter(|m| m["text"] == "only once")
+        .count();
+    assert_eq!(copies, 1, "{:?}", alice.messages(juliet_addr));
+
+    // Hostile: juliet cannot correct or retract alice's message, nor react
+    // to one that does not exist; each gets an error, nothing changes.
+    juliet.command(json!({"cmd": "correct", "to": alice_jid, "id": mine, "body": "forged"}));
+    juliet.command(json!({"cmd": "retract", "to": alice_jid, "id": mine}));
+    juliet
+        .command(json!({"cmd": "react", "to": alice_jid, "id": "no-such-message", "emoji": "👎"}));
+    assert!(
+        wait_until(PATIENCE, || juliet
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "error" && e["condition"] == "item-not-found")
+            .count()
+            == 3),
+        "forged operations were not refused: {:?}",
+        juliet.events()
+    );
+    let kept = alice.message(juliet_addr, &mine).unwrap();
+    assert_eq!(kept["text"], "see you at six");
+    assert_eq!(kept["deleted"], false);
+    assert_eq!(
+        cairn_tests::reactions(&kept),
+        [("in".to_owned(), "❤️".to_owned())]
     );
     alice.stop();
     gateway.stop();

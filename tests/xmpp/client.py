@@ -4,7 +4,8 @@ logged into Prosody like Conversations or Gajim would be.
 
 Driven by JSON lines on stdin; reports what happens as JSON lines on stdout.
 
-  {"cmd": "send", "to": JID, "body": TEXT}        -> {"event": "sent", "id": ...}
+  {"cmd": "send", "to": JID, "body": TEXT, "markable": BOOL}
+                                                    -> {"event": "sent", "id": ...}
   {"cmd": "composing", "to": JID}
   {"cmd": "subscribe", "to": JID}
   {"cmd": "vcard", "to": JID}                       -> {"event": "vcard", "fn": ...}
@@ -14,10 +15,19 @@ Driven by JSON lines on stdin; reports what happens as JSON lines on stdout.
                                                        or {"event": "join_error", "condition": ...}
   {"cmd": "leave", "room": JID, "nick": NICK}
   {"cmd": "groupchat", "room": JID, "body": TEXT}   -> {"event": "sent", "id": ...}
+  {"cmd": "react", "to": JID, "id": ID, "emoji": E}  (E "" takes it back; XEP-0444)
+  {"cmd": "correct", "to": JID, "id": ID, "body": TEXT}   (XEP-0308)
+  {"cmd": "retract", "to": JID, "id": ID}                 (XEP-0424)
+  {"cmd": "reply", "to": JID, "id": ID, "author": JID, "quote": TEXT, "body": TEXT}
+                                                    -> {"event": "sent", "id": ...} (XEP-0461)
+  {"cmd": "displayed", "to": JID, "id": ID}               (XEP-0333)
   {"cmd": "quit"}
 
-Events: ready, message, receipt, chatstate, error, presence, subscribe,
-subscribed, groupchat (nick, body, id, delayed), iq_error.
+Events: ready, message (id, body, markable), receipt, chatstate, error,
+presence, subscribe, subscribed, groupchat (nick, body, id, delayed),
+iq_error; and, for operations on other messages, reaction (id, values),
+correction (id, body), retraction (id), reply (id, to, body with the
+quote stripped by slixmpp, full), displayed (id).
 """
 
 import asyncio
@@ -42,7 +52,8 @@ class User(slixmpp.ClientXMPP):
         self.enable_starttls = False
         self.enable_plaintext = True
         for plugin in ("xep_0030", "xep_0045", "xep_0054", "xep_0085",
-                       "xep_0184", "xep_0199"):
+                       "xep_0184", "xep_0199", "xep_0308", "xep_0333", "xep_0424",
+                       "xep_0444", "xep_0461"):
             self.register_plugin(plugin)
         self.plugin["feature_mechanisms"].unencrypted_plain = True
         self.plugin["feature_mechanisms"].unencrypted_scram = True
@@ -51,6 +62,11 @@ class User(slixmpp.ClientXMPP):
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("groupchat_message", self.on_groupchat)
+        # slixmpp's "message" is for messages with a body; reactions,
+        # markers and most errors come without one.
+        self.add_event_handler("reactions", self.on_bodiless)
+        self.add_event_handler("marker_displayed", self.on_bodiless)
+        self.add_event_handler("message_error", self.on_bodiless)
         self.add_event_handler("receipt_received", self.on_receipt)
         self.add_event_handler("chatstate", self.on_chatstate)
         self.add_event_handler("presence_available", self.on_presence)
@@ -66,14 +82,36 @@ class User(slixmpp.ClientXMPP):
         asyncio.ensure_future(self.read_commands())
 
     def on_message(self, msg):
+        frm = {"from": str(msg["from"].bare)}
         if msg["type"] == "error":
             emit(event="error", id=msg["id"], condition=msg["error"]["condition"],
                  text=msg["error"]["text"], **{"from": str(msg["from"])})
         elif msg["type"] == "groupchat":
             return
+        elif self.has(msg, "urn:xmpp:reactions:0", "reactions"):
+            emit(event="reaction", id=msg["reactions"]["id"],
+                 values=sorted(msg["reactions"].get_values(all_chars=True)), **frm)
+        elif self.has(msg, "urn:xmpp:message-retract:1", "retract"):
+            emit(event="retraction", id=msg["retract"]["id"], **frm)
+        elif self.has(msg, "urn:xmpp:message-correct:0", "replace"):
+            emit(event="correction", id=msg["replace"]["id"], body=msg["body"], **frm)
+        elif self.has(msg, "urn:xmpp:reply:0", "reply"):
+            emit(event="reply", id=msg["reply"]["id"], to=str(msg["reply"]["to"]),
+                 body=msg["reply"].strip_fallback_content(), full=msg["body"],
+                 msgid=msg["id"], **frm)
+        elif self.has(msg, "urn:xmpp:chat-markers:0", "displayed"):
+            emit(event="displayed", id=msg["displayed"]["id"], **frm)
         elif msg["body"]:
-            emit(event="message", id=msg["id"], body=msg["body"],
-                 type=msg["type"], **{"from": str(msg["from"].bare)})
+            emit(event="message", id=msg["id"], body=msg["body"], type=msg["type"],
+                 markable=self.has(msg, "urn:xmpp:chat-markers:0", "markable"), **frm)
+
+    def on_bodiless(self, msg):
+        if not msg["body"]:
+            self.on_message(msg)
+
+    @staticmethod
+    def has(msg, ns, name):
+        return msg.xml.find("{%s}%s" % (ns, name)) is not None
 
     def on_groupchat(self, msg):
         emit(event="groupchat", body=msg["body"], nick=msg["mucnick"],
@@ -116,6 +154,8 @@ class User(slixmpp.ClientXMPP):
         if cmd == "send":
             msg = self.make_message(mto=c["to"], mbody=c["body"], mtype="chat")
             msg["request_receipt"] = True
+            if c.get("markable"):
+                msg.enable("markable")
             msg.send()
             emit(event="sent", id=msg["id"])
         elif cmd == "composing":
@@ -153,6 +193,23 @@ class User(slixmpp.ClientXMPP):
             msg = self.make_message(mto=c["room"], mbody=c["body"], mtype="groupchat")
             msg.send()
             emit(event="sent", id=msg["id"])
+        elif cmd == "react":
+            emoji = [c["emoji"]] if c["emoji"] else []
+            self.plugin["xep_0444"].send_reactions(slixmpp.JID(c["to"]), c["id"], emoji)
+        elif cmd == "correct":
+            self.plugin["xep_0308"].build_correction(
+                c["id"], slixmpp.JID(c["to"]), mbody=c["body"]).send()
+        elif cmd == "retract":
+            self.plugin["xep_0424"].send_retraction(slixmpp.JID(c["to"]), c["id"])
+        elif cmd == "reply":
+            msg = self.plugin["xep_0461"].make_reply(
+                c["author"], c["id"], fallback=c.get("quote"),
+                mto=c["to"], mbody=c["body"], mtype="chat")
+            msg.send()
+            emit(event="sent", id=msg["id"])
+        elif cmd == "displayed":
+            self.plugin["xep_0333"].send_marker(
+                slixmpp.JID(c["to"]), c["id"], "displayed", mtype="chat")
         elif cmd == "quit":
             self.disconnect()
         else:

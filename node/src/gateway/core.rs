@@ -10,11 +10,13 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use cairn_protocol::bridge::{BridgeSignal, ChatState, MAX_ALIAS_LEN, validate_remote};
+use cairn_protocol::message::OpKind;
 use cairn_protocol::payload::MAX_TEXT_LEN;
 use cairn_protocol::{GroupId, IdentityKey, MessageId, MessageRecord, Time};
 use tokio_xmpp::minidom::Element;
 use tracing::{debug, info};
 
+use super::extensions::{self, Target};
 use super::muc::{self, Line, RoomSpec, Rooms};
 pub use super::stanza::{
     Action, NS_CLIENT, bare_jid, build, error_reply, esc, escape_local, unescape_local,
@@ -369,8 +371,11 @@ impl Gateway {
 
     // ---- from the Cairn side --------------------------------------------
 
-    /// A Cairn user wrote to an XMPP address (the record is stored).
-    pub fn on_cairn_text(&mut self, record: &MessageRecord) -> Vec<Action> {
+    /// A Cairn user wrote to an XMPP address (the record is stored): a text,
+    /// or an operation on `target` (the message it is about, as XMPP knows
+    /// it, with an empty `author` for the user's own; `None` when it cannot
+    /// be named there).
+    pub fn on_cairn_text(&mut self, record: &MessageRecord, target: Option<Target>) -> Vec<Action> {
         let mut out = Vec::new();
         let Some(remote) = record.remote.as_deref() else {
             return out;
@@ -405,14 +410,61 @@ impl Gateway {
             });
             return out;
         }
+        let inner = match (record.op, target) {
+            (None, _) => format!(
+                "<body>{}</body><request xmlns='{NS_RECEIPTS}'/><active xmlns='{NS_CHATSTATES}'/>\
+                 <markable xmlns='{}'/>",
+                esc(&record.text),
+                extensions::NS_MARKERS
+            ),
+            (Some(op), _) if op.kind == OpKind::Timer => {
+                out.push(bounce(
+                    user,
+                    remote,
+                    record.id,
+                    "disappearing messages do not reach XMPP",
+                ));
+                out.push(Action::Settle {
+                    user,
+                    id: record.id,
+                });
+                return out;
+            }
+            (Some(op), Some(mut target)) => {
+                if target.author.is_empty() {
+                    target.author = from.split('/').next().unwrap_or_default().to_owned();
+                }
+                let request = if op.kind == OpKind::Reply {
+                    format!("<request xmlns='{NS_RECEIPTS}'/>")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{}{request}",
+                    extensions::elements(op.kind, &target, &record.text)
+                )
+            }
+            (Some(_), None) => {
+                out.push(bounce(
+                    user,
+                    remote,
+                    record.id,
+                    "that message cannot be named on XMPP",
+                ));
+                out.push(Action::Settle {
+                    user,
+                    id: record.id,
+                });
+                return out;
+            }
+        };
         let stanza = build(&format!(
-            "<message xmlns='{NS_CLIENT}' type='chat' from='{}' to='{}' id='{}'>\
-             <body>{}</body><request xmlns='{NS_RECEIPTS}'/><active xmlns='{NS_CHATSTATES}'/>\
-             <markable xmlns='urn:xmpp:chat-markers:0'/></message>",
+            "<message xmlns='{NS_CLIENT}' type='chat' from='{}' to='{}' id='{id}'>\
+             <origin-id xmlns='{}' id='{id}'/>{inner}</message>",
             esc(&from),
             esc(&to),
-            record.id,
-            esc(&record.text)
+            extensions::NS_SID,
+            id = record.id,
         ));
         let Some(stanza) = stanza else {
             out.push(bounce(
@@ -552,6 +604,7 @@ impl Gateway {
             BridgeSignal::Welcome { .. }
             | BridgeSignal::Presence { .. }
             | BridgeSignal::Received { .. }
+            | BridgeSignal::Displayed { .. }
             | BridgeSignal::Bounced { .. }
             | BridgeSignal::Refused { .. } => {}
         }
@@ -599,6 +652,51 @@ impl Gateway {
             }
             self.receipts.insert((user, id), r);
         }
+    }
+
+    /// The Cairn user read a message `remote` sent from XMPP with the id
+    /// `foreign`, which asked for markers: say it was shown (XEP-0333).
+    pub fn on_read(&mut self, user: &IdentityKey, remote: &str, foreign: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        let (Some(jid), true) = (self.jid_of(user), self.connected) else {
+            return out;
+        };
+        out.extend(
+            build(&format!(
+                "<message xmlns='{NS_CLIENT}' type='chat' from='{}/{RESOURCE}' to='{}'>\
+                 <displayed xmlns='{}' id='{}'/><store xmlns='{}'/></message>",
+                esc(&jid),
+                esc(remote),
+                extensions::NS_MARKERS,
+                esc(foreign),
+                extensions::NS_HINTS,
+            ))
+            .map(Action::Send),
+        );
+        out
+    }
+
+    /// An error answer to what `sender` sent `user` (with the stanza id
+    /// `id`), when it cannot be passed on after all.
+    pub fn refuse(
+        &self,
+        user: &IdentityKey,
+        sender: &str,
+        id: Option<&str>,
+        condition: &str,
+        text: &str,
+    ) -> Option<Action> {
+        let jid = self.jid_of(user)?;
+        let id = id.map(|i| format!(" id='{}'", esc(i))).unwrap_or_default();
+        build(&format!(
+            "<message xmlns='{NS_CLIENT}' type='error' from='{}' to='{}'{id}>\
+             <error type='cancel'><{condition} xmlns='{NS_STANZAS}'/>\
+             <text xmlns='{NS_STANZAS}'>{}</text></error></message>",
+            esc(&jid),
+            esc(sender),
+            esc(text),
+        ))
+        .map(Action::Send)
     }
 
     /// A text from XMPP reached the Cairn user: confirm it if asked to.
@@ -777,17 +875,43 @@ impl Gateway {
             .children()
             .filter(|c| c.ns() == NS_CHATSTATES)
             .find_map(|c| ChatState::from_name(c.name()));
-        let Some(body) = body else {
-            if let Some(state) = state {
-                out.push(Action::Signal {
-                    user,
-                    signal: BridgeSignal::ChatState {
-                        remote: from_bare.to_owned(),
-                        state,
-                    },
-                });
+        // A chat marker: the Cairn user's message was shown.
+        if let Some(id) = extensions::displayed(stanza).and_then(|i| i.parse::<MessageId>().ok()) {
+            out.push(Action::Signal {
+                user,
+                signal: BridgeSignal::Displayed {
+                    remote: from_bare.to_owned(),
+                    ids: vec![id],
+                },
+            });
+        }
+        let op = match extensions::parse(stanza, body.as_deref()) {
+            Ok(op) => op,
+            Err(refusal) => {
+                out.extend(error_reply(
+                    stanza,
+                    "modify",
+                    "not-acceptable",
+                    &refusal.to_string(),
+                ));
+                return;
             }
-            return;
+        };
+        let (op, body) = match (op, body) {
+            (Some((reference, text)), _) => (Some(reference), text),
+            (None, Some(body)) => (None, body),
+            (None, None) => {
+                if let Some(state) = state {
+                    out.push(Action::Signal {
+                        user,
+                        signal: BridgeSignal::ChatState {
+                            remote: from_bare.to_owned(),
+                            state,
+                        },
+                    });
+                }
+                return;
+            }
         };
         if !self.rate_ok(now, from_bare) {
             info!("an XMPP account is writing faster than the gateway allows");
@@ -826,6 +950,10 @@ impl Gateway {
             remote: from_bare.to_owned(),
             text: body,
             receipt,
+            foreign: extensions::message_id(stanza),
+            markable: extensions::is_markable(stanza),
+            op,
+            sender: from.to_owned(),
         });
     }
 
@@ -1319,6 +1447,10 @@ mod tests {
                 remote: "juliet@x.example".into(),
                 text: "hi".into(),
                 receipt: Some(("juliet@x.example/phone".into(), "m1".into())),
+                foreign: Some("m1".into()),
+                markable: false,
+                op: None,
+                sender: "juliet@x.example/phone".into(),
             }]
         );
     }
@@ -1399,7 +1531,7 @@ mod tests {
             op: None,
             changes: Default::default(),
         };
-        let out = g.on_cairn_text(&record);
+        let out = g.on_cairn_text(&record, None);
         let ping = out
             .iter()
             .find_map(|a| match a {
@@ -1456,7 +1588,7 @@ mod tests {
             op: None,
             changes: Default::default(),
         };
-        let out = g.on_cairn_text(&record);
+        let out = g.on_cairn_text(&record, None);
         let ping = out
             .iter()
             .find_map(|a| match a {

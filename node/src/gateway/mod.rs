@@ -5,6 +5,7 @@
 //! node's loop.
 
 pub mod core;
+pub mod extensions;
 pub mod muc;
 pub mod stanza;
 #[cfg(test)]
@@ -22,7 +23,13 @@ use tokio_xmpp::{Component, Stanza};
 use tracing::{info, warn};
 
 use cairn_protocol::group::GroupMessage;
-use cairn_protocol::{DeliveryState, Direction, Engine, Event, GroupId, IdentityKey, MessageId};
+use cairn_protocol::message::{MessageOp, OpKind};
+use cairn_protocol::{
+    DeliveryState, Direction, Engine, EngineError, Event, GroupId, IdentityKey, MessageId,
+    MessageRecord,
+};
+
+use self::extensions::{Reference, Target};
 
 use crate::profile::GatewaySettings;
 use crate::store::RedbStore;
@@ -278,7 +285,8 @@ impl GatewayRun {
                     && record.remote.is_some()
                 {
                     resumed += 1;
-                    let actions = this.core.on_cairn_text(&record);
+                    let target = target_of(engine, &record);
+                    let actions = this.core.on_cairn_text(&record, target);
                     this.apply(engine, actions);
                 }
             }
@@ -332,13 +340,24 @@ impl GatewayRun {
     /// the gateway's (a signal from one of its users).
     pub fn on_event(&mut self, engine: &mut Engine<RedbStore>, event: &Event) -> bool {
         let actions = match event {
-            Event::MessageReceived(record) if record.remote.is_some() => {
-                self.core.on_cairn_text(record)
+            Event::MessageReceived(record) | Event::BridgedOp(record)
+                if record.remote.is_some() =>
+            {
+                let target = target_of(engine, record);
+                self.core.on_cairn_text(record, target)
             }
             Event::MessageState { peer, id, state }
                 if *state >= DeliveryState::Delivered && self.core.is_user(peer) =>
             {
-                self.core.on_delivered(peer, id)
+                let mut actions = self.core.on_delivered(peer, id);
+                if *state == DeliveryState::Read
+                    && let Ok(Some(record)) = engine.store().message(peer, id)
+                    && let (Direction::Outgoing, Some(remote)) = (record.direction, &record.remote)
+                    && let Ok(Some((foreign, true))) = engine.store().foreign_id(peer, id)
+                {
+                    actions.extend(self.core.on_read(peer, remote, &foreign));
+                }
+                actions
             }
             Event::GroupChanged { group } => {
                 self.refresh_room(engine, group);
@@ -397,12 +416,48 @@ impl GatewayRun {
                     remote,
                     text,
                     receipt,
-                } => match engine.send_remote_text(now, &user, &remote, &text) {
-                    Ok(id) => self.core.queued(user, id, receipt),
-                    Err(e) => {
-                        warn!(user = %user.short(), error = %e, "a text from XMPP could not be queued")
+                    foreign,
+                    markable,
+                    op,
+                    sender,
+                } => {
+                    let op = match op.map(|r| resolve(engine, &user, &remote, &r)) {
+                        None => None,
+                        Some(Ok(op)) => Some(op),
+                        Some(Err(why)) => {
+                            let stanza_id = receipt.as_ref().map(|(_, id)| id.as_str());
+                            let refusal = self.core.refuse(
+                                &user,
+                                &sender,
+                                stanza_id.or(foreign.as_deref()),
+                                "item-not-found",
+                                why,
+                            );
+                            self.apply(engine, refusal.into_iter().collect());
+                            continue;
+                        }
+                    };
+                    let id = match &foreign {
+                        Some(f) => engine.store().bridged_id(&user, &remote, f),
+                        None => MessageId(rand::random()),
+                    };
+                    // A message others can refer to later: its XMPP id is
+                    // kept before it is queued.
+                    if let (Some(f), false) = (&foreign, op.is_some_and(|o| o.kind.is_change()))
+                        && let Err(e) = engine.store().put_foreign_id(&user, &id, f, markable)
+                    {
+                        warn!(error = %e, "could not index a message from XMPP");
                     }
-                },
+                    match engine.send_bridged(now, &user, &remote, id, op, &text) {
+                        Ok(id) => self.core.queued(user, id, receipt),
+                        Err(EngineError::Duplicate) => {
+                            tracing::debug!("a message from XMPP passed on before came again")
+                        }
+                        Err(e) => {
+                            warn!(user = %user.short(), error = %e, "a text from XMPP could not be queued")
+                        }
+                    }
+                }
                 core::Action::Signal { user, signal } => {
                     engine.send_bridge(now, &user, signal);
                 }
@@ -564,4 +619,76 @@ impl GatewayRun {
             }
         }
     }
+}
+
+/// The message a user's operation for XMPP (`record`) is about, as XMPP
+/// knows it: the user's own under its Cairn id, one from XMPP under the id
+/// it came with. `None` when it is not a message of that conversation or
+/// came without an id.
+fn target_of(engine: &Engine<RedbStore>, record: &MessageRecord) -> Option<Target> {
+    let op = record.op?;
+    let target = engine.store().message(&record.peer, &op.target).ok()??;
+    if target.remote != record.remote {
+        return None;
+    }
+    let quote = if target.changes.deleted || target.file.is_some() {
+        String::new()
+    } else {
+        target.text.clone()
+    };
+    match target.direction {
+        // The gateway received it from the user: theirs.
+        Direction::Incoming => Some(Target {
+            id: target.id.to_string(),
+            author: String::new(),
+            quote,
+        }),
+        Direction::Outgoing => {
+            let (id, _) = engine.store().foreign_id(&record.peer, &target.id).ok()??;
+            Some(Target {
+                id,
+                author: target.remote?,
+                quote,
+            })
+        }
+    }
+}
+
+/// The Cairn message an operation from `remote` on XMPP is about: one of
+/// the user's (named by its Cairn id) or one `remote` sent (named by its
+/// XMPP id). Edits and retractions only of `remote`'s own.
+fn resolve(
+    engine: &Engine<RedbStore>,
+    user: &IdentityKey,
+    remote: &str,
+    reference: &Reference,
+) -> Result<MessageOp, &'static str> {
+    let found = |id: &MessageId| {
+        engine
+            .store()
+            .message(user, id)
+            .ok()
+            .flatten()
+            .filter(|m| m.remote.as_deref() == Some(remote))
+    };
+    let users_own = reference
+        .of
+        .parse::<MessageId>()
+        .ok()
+        .and_then(|id| found(&id))
+        .filter(|m| m.direction == Direction::Incoming);
+    let target = match users_own {
+        Some(m) => m,
+        None => found(&engine.store().bridged_id(user, remote, &reference.of))
+            .ok_or("no message with that id in this conversation")?,
+    };
+    if matches!(reference.kind, OpKind::Edit | OpKind::Delete)
+        && target.direction != Direction::Outgoing
+    {
+        return Err("only its author can correct or retract a message");
+    }
+    Ok(MessageOp {
+        kind: reference.kind,
+        target: target.id,
+    })
 }

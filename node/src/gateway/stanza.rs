@@ -7,6 +7,8 @@ use cairn_protocol::{GroupId, IdentityKey, MessageId};
 use tokio_xmpp::minidom::Element;
 use tracing::warn;
 
+use super::extensions::Reference;
+
 pub const NS_CLIENT: &str = "jabber:component:accept";
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -23,6 +25,14 @@ pub enum Action {
         remote: String,
         text: String,
         receipt: Option<(String, String)>,
+        /// Its id on XMPP (XEP-0359 origin-id, else the stanza's id).
+        foreign: Option<String>,
+        /// Whether its sender asked for chat markers (XEP-0333).
+        markable: bool,
+        /// An operation on a message already passed on (by its XMPP id).
+        op: Option<Reference>,
+        /// Who sent it (their full JID), to answer with an error.
+        sender: String,
     },
     /// Tell a Cairn user something (best effort).
     Signal {

@@ -54,6 +54,12 @@ pub(crate) const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new
 pub(crate) const SETTINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("settings");
 pub(crate) const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 pub(crate) const FILE_CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("file_chunks");
+/// A gateway's index: the id a message passed on from another network had
+/// there (so operations on it can name it there).
+pub(crate) const BRIDGE_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bridge_ids");
+/// The longest foreign id kept (XMPP ids are short; anything longer is not
+/// indexed, and operations on that message cannot be passed on).
+pub const MAX_FOREIGN_ID: usize = 256;
 
 const FORMAT: &[u8] = b"cairn-store-1";
 /// redb's page cache; a messenger's working set is small.
@@ -257,6 +263,75 @@ impl RedbStore {
             return Ok(None);
         };
         self.load_message(&txn, &key, sealed.value()).map(Some)
+    }
+
+    /// The id under which a gateway passes on to `user` a message `remote`
+    /// sent with the id `foreign` on their network: the same every time (a
+    /// message passed on twice is stored once), and keyed with this store's
+    /// secret, so nobody on the other network can choose it.
+    pub fn bridged_id(&self, user: &IdentityKey, remote: &str, foreign: &str) -> MessageId {
+        MessageId(self.vault.blind(&[
+            b"bridged-id",
+            user.as_bytes(),
+            remote.as_bytes(),
+            foreign.as_bytes(),
+        ]))
+    }
+
+    /// Remembers the foreign id of the message `id` passed on to `user`, and
+    /// whether its sender asked to hear when it is read (XEP-0333
+    /// `markable`). Its own transaction: written before the message is queued.
+    pub fn put_foreign_id(
+        &self,
+        user: &IdentityKey,
+        id: &MessageId,
+        foreign: &str,
+        markable: bool,
+    ) -> Result<(), StoreError> {
+        if foreign.len() > MAX_FOREIGN_ID {
+            return Ok(());
+        }
+        let key = self.vault.blind(&[b"bridge-ids", user.as_bytes(), &id.0]);
+        let mut plain = Vec::with_capacity(foreign.len() + 1);
+        plain.push(u8::from(markable));
+        plain.extend_from_slice(foreign.as_bytes());
+        let sealed = self.vault.seal("bridge_ids", &key, &plain);
+        let txn = self.db.begin_write().map_err(backend)?;
+        {
+            let mut table = txn.open_table(BRIDGE_IDS).map_err(backend)?;
+            table
+                .insert(key.as_slice(), sealed.as_slice())
+                .map_err(backend)?;
+        }
+        txn.commit().map_err(backend)
+    }
+
+    /// The foreign id (and `markable`) kept by [`RedbStore::put_foreign_id`].
+    pub fn foreign_id(
+        &self,
+        user: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = match txn.open_table(BRIDGE_IDS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        let key = self.vault.blind(&[b"bridge-ids", user.as_bytes(), &id.0]);
+        let Some(sealed) = table.get(key.as_slice()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let plain = self
+            .vault
+            .open("bridge_ids", &key, sealed.value())
+            .map_err(backend)?;
+        let Some((&markable, foreign)) = plain.split_first() else {
+            return Ok(None);
+        };
+        Ok(std::str::from_utf8(foreign)
+            .ok()
+            .map(|f| (f.to_owned(), markable != 0)))
     }
 
     fn decode_message(&self, key: &[u8], sealed: &[u8]) -> Result<MessageRecord, StoreError> {

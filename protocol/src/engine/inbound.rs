@@ -282,19 +282,25 @@ impl<S: Store> Engine<S> {
                 let known = self.contacts.contains_key(&peer)
                     || (matches!(*signal, BridgeSignal::Join { .. })
                         && self.accept_request(now, &peer));
-                if let (true, BridgeSignal::Received { ids, .. }) = (known, &*signal) {
+                let reached = match &*signal {
                     // The far side's client has these: they are delivered.
+                    BridgeSignal::Received { ids, .. } => Some((ids, DeliveryState::Delivered)),
+                    // Or showed them: read.
+                    BridgeSignal::Displayed { ids, .. } => Some((ids, DeliveryState::Read)),
+                    _ => None,
+                };
+                if let (true, Some((ids, state))) = (known, reached) {
                     for id in ids {
                         self.batch.push(StoreOp::SetState {
                             peer,
                             id: *id,
-                            state: DeliveryState::Delivered,
+                            state,
                         });
                         self.after_commit
                             .push(AfterCommit::Event(Event::MessageState {
                                 peer,
                                 id: *id,
-                                state: DeliveryState::Delivered,
+                                state,
                             }));
                     }
                 }

@@ -106,6 +106,54 @@ impl<S: Store> Engine<S> {
         result
     }
 
+    /// Queues, for `user`, what `remote` wrote on a bridged network (a text,
+    /// or an operation on a message of that conversation) under the id the
+    /// gateway derived from the other network's own (so the same message
+    /// passed on twice is stored once: [`EngineError::Duplicate`]).
+    pub fn send_bridged(
+        &mut self,
+        now: Time,
+        user: &IdentityKey,
+        remote: &str,
+        id: MessageId,
+        op: Option<MessageOp>,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        validate_remote(remote)
+            .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
+        match op.map(|o| o.kind) {
+            None | Some(OpKind::Reply | OpKind::Edit) => check_text(text)?,
+            Some(OpKind::React) if is_reaction(text) => {}
+            Some(OpKind::React) => return Err(EngineError::BadReaction),
+            Some(OpKind::Delete) => {}
+            Some(OpKind::Timer) => return Err(EngineError::BadTimer(0)),
+        }
+        if !self.contacts.contains_key(user) {
+            return Err(EngineError::UnknownContact(user.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        if self.outbox.contains(user, &id) || self.store.has_message(user, &id)? {
+            return Err(EngineError::Duplicate);
+        }
+        let text = if op.is_some_and(|o| o.kind == OpKind::Delete) {
+            ""
+        } else {
+            text
+        };
+        let result = self.enqueue(MessageRecord::outgoing(
+            *user,
+            id,
+            now,
+            text.to_owned(),
+            Some(remote.to_owned()),
+            op,
+        ));
+        self.pump(now);
+        result
+    }
+
     pub(super) fn queue_text(
         &mut self,
         now: Time,
@@ -402,6 +450,10 @@ impl<S: Store> Engine<S> {
         if let Some(op) = op.filter(|op| op.kind.is_change()) {
             // The store applies it to its target (or keeps it until the
             // target arrives); there is no new message to show.
+            if record.remote.is_some() {
+                self.after_commit
+                    .push(AfterCommit::Event(Event::BridgedOp(Box::new(record))));
+            }
             self.after_commit
                 .push(AfterCommit::Event(Event::MessageChanged {
                     peer,

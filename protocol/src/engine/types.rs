@@ -41,6 +41,10 @@ pub enum Event {
         peer: IdentityKey,
         id: MessageId,
     },
+    /// An operation for an address on a bridged network (its `remote`)
+    /// arrived; a gateway passes it on. (Also followed by `MessageChanged`.)
+    /// Carries message text: never log it.
+    BridgedOp(Box<MessageRecord>),
     /// Messages of the conversation with `peer` reached its disappearing
     /// timer and were erased.
     MessagesExpired {
@@ -114,6 +118,8 @@ pub enum EngineError {
     OwnInvite,
     #[error("a message cannot be empty")]
     EmptyText,
+    #[error("a message with that id is already stored")]
+    Duplicate,
     #[error("a reaction is one emoji (or nothing, to take it back)")]
     BadReaction,
     #[error(
