@@ -12,6 +12,7 @@
 //! committed it; an incoming message is acknowledged only after it is stored.
 
 pub mod api;
+pub mod audio;
 pub mod client;
 pub mod control;
 pub mod gateway;
@@ -23,6 +24,7 @@ pub mod service;
 pub mod terminal;
 pub mod timestamp;
 pub mod user_bridge;
+pub mod voice;
 
 /// The encrypted store lives in its own crate (the simulator uses it without
 /// the network stack); these names keep `crate::store` and `crate::vault`.

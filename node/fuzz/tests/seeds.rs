@@ -40,3 +40,12 @@ fn backup_file() {
         env!("CARGO_BIN_EXE_backup_file"),
     );
 }
+
+#[test]
+fn voice_note() {
+    replay::replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "voice_note",
+        env!("CARGO_BIN_EXE_voice_note"),
+    );
+}

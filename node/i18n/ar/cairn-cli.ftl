@@ -75,3 +75,11 @@ device-this = هذا الجهاز
 device-mailbox = صندوق بريد
 device-revoked = أُلغي { $name }. يتوقف جهات اتصالك عن الإرسال إليه حين يعلمون بذلك.
 member-devices = و{ $count } من الأجهزة الأخرى
+
+# Voice notes
+voice-saved = حُفظت الرسالة الصوتية ({ $length }) في { $path }
+not-a-voice-note = هذه الرسالة ليست رسالة صوتية.
+cannot-play = لا يمكن تشغيلها هنا: { $reason }. احفظها بدلًا من ذلك باستخدام --out FILE.wav.
+cannot-read = تعذّرت قراءة { $path }: { $reason }
+cannot-write = تعذّرت الكتابة في { $path }: { $reason }
+voice-note = رسالة صوتية

@@ -73,3 +73,11 @@ member-devices = { $count ->
     [one] and 1 more device
    *[other] and { $count } more devices
 }
+
+# Voice notes
+voice-saved = Voice note ({ $length }) saved to { $path }
+not-a-voice-note = That message is not a voice note.
+cannot-play = Cannot play it here: { $reason }. Save it with --out FILE.wav instead.
+cannot-read = Cannot read { $path }: { $reason }
+cannot-write = Cannot write { $path }: { $reason }
+voice-note = voice note

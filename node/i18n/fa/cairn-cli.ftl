@@ -63,3 +63,11 @@ device-this = این دستگاه
 device-mailbox = صندوق پستی
 device-revoked = { $name } لغو شد. مخاطبان شما با باخبر شدن، دیگر به آن پیام نمی‌فرستند.
 member-devices = و { $count } دستگاه دیگر
+
+# Voice notes
+voice-saved = پیام صوتی ({ $length }) در { $path } ذخیره شد
+not-a-voice-note = این پیام، پیام صوتی نیست.
+cannot-play = اینجا پخش نمی‌شود: { $reason }. به جای آن با --out FILE.wav ذخیره‌اش کنید.
+cannot-read = { $path } خوانده نمی‌شود: { $reason }
+cannot-write = در { $path } نوشته نمی‌شود: { $reason }
+voice-note = پیام صوتی

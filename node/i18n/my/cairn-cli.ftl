@@ -63,3 +63,11 @@ device-this = ဤစက်
 device-mailbox = စာတိုက်ပုံး
 device-revoked = { $name } ကို ရုပ်သိမ်းပြီးပါပြီ။ သင့်အဆက်အသွယ်များ သိရှိသည်နှင့် ၎င်းထံ ပို့ခြင်းကို ရပ်မည်။
 member-devices = နောက်ထပ် စက် { $count } ခု
+
+# Voice notes
+voice-saved = အသံမက်ဆေ့ချ် ({ $length }) ကို { $path } တွင် သိမ်းပြီးပါပြီ
+not-a-voice-note = ဤမက်ဆေ့ချ်သည် အသံမက်ဆေ့ချ် မဟုတ်ပါ။
+cannot-play = ဤနေရာတွင် ဖွင့်၍မရပါ: { $reason }။ --out FILE.wav ဖြင့် သိမ်းပါ။
+cannot-read = { $path } ကို ဖတ်၍မရပါ: { $reason }
+cannot-write = { $path } သို့ ရေး၍မရပါ: { $reason }
+voice-note = အသံမက်ဆေ့ချ်

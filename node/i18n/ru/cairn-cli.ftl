@@ -71,3 +71,11 @@ device-this = это устройство
 device-mailbox = почтовый ящик
 device-revoked = { $name } отозвано. Ваши контакты перестанут отправлять ему сообщения, когда узнают об этом.
 member-devices = и ещё устройств: { $count }
+
+# Voice notes
+voice-saved = Голосовое сообщение ({ $length }) сохранено в { $path }
+not-a-voice-note = Это сообщение не голосовое.
+cannot-play = Здесь его не воспроизвести: { $reason }. Сохраните его с --out FILE.wav.
+cannot-read = Не удаётся прочитать { $path }: { $reason }
+cannot-write = Не удаётся записать { $path }: { $reason }
+voice-note = голосовое сообщение

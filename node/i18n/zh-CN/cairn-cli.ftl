@@ -63,3 +63,11 @@ device-this = 本设备
 device-mailbox = 信箱
 device-revoked = 已撤销 { $name }。你的联系人得知后将不再向它发送消息。
 member-devices = 另有 { $count } 台设备
+
+# Voice notes
+voice-saved = 语音消息（{ $length }）已保存到 { $path }
+not-a-voice-note = 这条消息不是语音消息。
+cannot-play = 无法在此播放：{ $reason }。请改用 --out FILE.wav 保存。
+cannot-read = 无法读取 { $path }：{ $reason }
+cannot-write = 无法写入 { $path }：{ $reason }
+voice-note = 语音消息

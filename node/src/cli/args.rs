@@ -143,6 +143,29 @@ pub(crate) enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Send a voice note recorded as a WAV file (any rate, mono or stereo,
+    /// at most 30 minutes). It is encoded with Opus at 12 kbit/s — a minute
+    /// is about 90 KiB, fine over Bluetooth — and sent like a file.
+    SendVoice {
+        /// Alias, name or id.
+        contact: String,
+        /// The recording (WAV).
+        path: std::path::PathBuf,
+        /// Return once it is queued, without waiting for the transfer.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Play a voice note from a conversation (the id is in `cairn
+    /// messages`), or save it as a WAV file with --out.
+    Voice {
+        contact: String,
+        /// The voice note's message id.
+        id: String,
+        /// Write it to this WAV file instead of playing it (an existing file
+        /// is never overwritten).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Save a file from a conversation (the id is in `cairn messages`).
     SaveFile {
         contact: String,

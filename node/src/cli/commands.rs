@@ -144,6 +144,12 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             path,
             no_wait,
         } => send_file(&profile, contact, path, no_wait).await,
+        Command::SendVoice {
+            contact,
+            path,
+            no_wait,
+        } => send_voice(&profile, contact, path, no_wait).await,
+        Command::Voice { contact, id, out } => voice(&profile, contact, id, out).await,
         Command::SaveFile { contact, id, path } => {
             let path = match path {
                 Some(p) => p,
@@ -767,6 +773,119 @@ async fn message_op(
 }
 
 /// Queues a file, then shows the transfer while the contact is in reach.
+/// Encodes a WAV recording as a voice note and sends it as a file (from a
+/// private directory in the profile, under the voice note's name).
+async fn send_voice(
+    profile: &Profile,
+    contact: String,
+    path: std::path::PathBuf,
+    no_wait: bool,
+) -> Result<(), CliError> {
+    let wav = std::fs::read(&path).map_err(|e| {
+        CliError::Usage(tr!(
+            "cannot-read",
+            path = path.display().to_string(),
+            reason = e.to_string()
+        ))
+    })?;
+    let note = cairn_node::voice::from_wav(&wav)
+        .and_then(|samples| cairn_node::voice::encode(&samples))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let dir = profile.dir().join(format!("voice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let file = dir.join(cairn_node::voice::FILE_NAME);
+    let written = std::fs::write(&file, &note).map_err(|e| CliError::Usage(e.to_string()));
+    // The node reads the file before it answers; nothing is left behind.
+    let sent = match written {
+        Ok(()) => send_file(profile, contact, file, no_wait).await,
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    sent
+}
+
+/// Plays a voice note, or writes it as WAV to `out`.
+async fn voice(
+    profile: &Profile,
+    contact: String,
+    id: String,
+    out: Option<std::path::PathBuf>,
+) -> Result<(), CliError> {
+    let Reply::FileData { mime, base64, .. } = request(
+        profile,
+        Request::FileData {
+            contact,
+            id,
+            max: cairn_node::voice::MAX_BYTES,
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    if !cairn_node::voice::is_voice(&mime) {
+        return Err(CliError::Usage(tr!("not-a-voice-note")));
+    }
+    let bytes = data_encoding::BASE64
+        .decode(base64.as_bytes())
+        .map_err(|_| unexpected())?;
+    let samples = cairn_node::voice::decode(&bytes).map_err(|e| CliError::Usage(e.to_string()))?;
+    let length =
+        Duration::from_millis(samples.len() as u64 * 1000 / u64::from(cairn_node::voice::RATE));
+    match out {
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| {
+                    CliError::Usage(tr!(
+                        "cannot-write",
+                        path = path.display().to_string(),
+                        reason = e.to_string()
+                    ))
+                })?;
+            std::io::Write::write_all(&mut file, &cairn_node::voice::to_wav(&samples))
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            println!(
+                "{}",
+                tr!(
+                    "voice-saved",
+                    length = clock(length),
+                    path = path.display().to_string()
+                )
+            );
+        }
+        None => {
+            let playback = cairn_node::audio::Playback::start(&samples)
+                .map_err(|e| CliError::Usage(tr!("cannot-play", reason = e.to_string())))?;
+            let bar = indicatif::ProgressBar::new(playback.length().as_millis() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("▶ {bar:30} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            while !playback.finished() {
+                bar.set_position(playback.position().as_millis() as u64);
+                bar.set_message(format!(
+                    "{} / {}",
+                    clock(playback.position()),
+                    clock(length)
+                ));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            bar.finish();
+        }
+    }
+    Ok(())
+}
+
+/// 1:05, 12:00.
+fn clock(d: Duration) -> String {
+    let secs = d.as_secs();
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
 pub(crate) async fn send_file(
     profile: &Profile,
     contact: String,

@@ -65,8 +65,13 @@ pub(crate) fn print_message(m: &MessageInfo) {
                 "failed" => tr!("file-corrupt"),
                 _ => format!("{}%", (f.have * 100).checked_div(f.size).unwrap_or(100)),
             };
+            let kind = if cairn_node::voice::is_voice(&f.mime) {
+                tr!("voice-note")
+            } else {
+                "file".to_owned()
+            };
             println!(
-                "{} {arrow} [file] {} ({}, {progress})  [{}]  id {}",
+                "{} {arrow} [{kind}] {} ({}, {progress})  [{}]  id {}",
                 when(m.local_at),
                 esc(&m.text),
                 size(f.size),
