@@ -20,6 +20,7 @@ pub mod i18n;
 pub mod load;
 pub mod notify;
 pub mod text;
+mod voice;
 
 use cairn_node::api::Notice;
 use cairn_node::api::{
@@ -124,6 +125,8 @@ pub struct CairnApp {
     /// This profile's devices, a link code shown, and (on the first
     /// screen) the form to link this device to a profile.
     devices: devices::DevicesView,
+    /// Recording and playing voice notes.
+    voice: voice::VoiceUi,
 }
 
 /// What the chat composer writes.
@@ -222,6 +225,7 @@ impl CairnApp {
             fonts: false,
             backup: backup::BackupForm::default(),
             devices: devices::DevicesView::default(),
+            voice: voice::VoiceUi::default(),
         })
     }
 
@@ -585,6 +589,55 @@ impl CairnApp {
         }
     }
 
+    /// Sends a recorded voice note in the open chat (as a file).
+    fn send_voice(&mut self, note: &[u8]) {
+        let Some(contact) = self.selected.clone() else {
+            return;
+        };
+        let staged = match cairn_node::voice::Staged::new(self.profile.dir(), note) {
+            Ok(s) => s,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
+        let path = staged.path.display().to_string();
+        // The node has read the file when it answers; the copy then goes.
+        if self.call(Request::SendFile { contact, path }).is_some() {
+            self.error = None;
+            self.refresh();
+        }
+    }
+
+    /// The samples of a complete voice note, fetched and decoded once.
+    fn fetch_voice(&mut self, contact: &str, m: &MessageInfo) {
+        if !self.voice.needs(&m.id) {
+            return;
+        }
+        let bytes = match self.call(Request::FileData {
+            contact: contact.to_owned(),
+            id: m.id.clone(),
+            max: cairn_node::voice::MAX_BYTES,
+        }) {
+            Some(Reply::FileData { base64, .. }) => {
+                data_encoding::BASE64.decode(base64.as_bytes()).ok()
+            }
+            _ => None,
+        };
+        self.voice.keep(&m.id, bytes.as_deref());
+    }
+
+    /// Sound for voice notes from somewhere other than the sound devices
+    /// (tests: a WAV file as the microphone).
+    pub fn set_audio(&mut self, audio: Box<dyn cairn_node::audio::Audio>) {
+        self.voice = voice::VoiceUi::with(audio);
+    }
+
+    /// The voice note playing, by message id.
+    pub fn playing_voice(&self) -> Option<&str> {
+        self.voice.playing()
+    }
+
     /// Saves a complete file into the user's downloads folder, under a name
     /// not yet taken there.
     fn save_file(&mut self, contact: &str, m: &MessageInfo) {
@@ -910,15 +963,30 @@ impl CairnApp {
                 let path = std::path::PathBuf::from(self.file_path.trim());
                 self.send_file(&path);
             }
-            // The chat's disappearing timer goes with the composer: the
-            // conversation above keeps all its room for messages.
-            if !bridged && let Some(secs) = timer_choice(ui, timer) {
-                let request = Request::Disappear {
-                    contact: id.clone(),
-                    secs,
-                };
-                if self.call(request).is_some() {
-                    self.refresh();
+            // The chat's disappearing timer and the voice-note button go
+            // with the composer, on one line: the conversation above keeps
+            // all its room for messages.
+            if !bridged {
+                let (secs, note) = row(ui, |ui| {
+                    let secs = timer_choice(ui, timer);
+                    ui.separator();
+                    (secs, self.voice.record_button(ui))
+                })
+                .inner;
+                if let Some(secs) = secs {
+                    let request = Request::Disappear {
+                        contact: id.clone(),
+                        secs,
+                    };
+                    if self.call(request).is_some() {
+                        self.refresh();
+                    }
+                }
+                if let Some(note) = note {
+                    self.send_voice(&note);
+                }
+                if let Some(e) = &self.voice.error {
+                    ui.colored_label(Color32::RED, e);
                 }
             }
             if let Some(saved) = &self.saved {
@@ -1026,9 +1094,8 @@ impl CairnApp {
                     ui.weak(state_name(&m.state));
                 }
                 ui.weak(&time).on_hover_text(&written);
-                if !contact.starts_with("xmpp:") {
-                    action = message_menu(ui, m, mine);
-                }
+                // On XMPP too: the gateway maps them (docs/GATEWAY.md).
+                action = message_menu(ui, m, mine);
             }
             Some(f) => {
                 ui.vertical(|ui| {
@@ -1037,6 +1104,15 @@ impl CairnApp {
                         ui.weak(&time).on_hover_text(&written);
                     });
                     match f.state.as_str() {
+                        "complete" if cairn_node::voice::is_voice(&f.mime) => {
+                            self.fetch_voice(contact, m);
+                            self.voice.note_row(ui, &m.id);
+                            if text::button(ui, tr!("save-file", name = f.name.clone()), true)
+                                .clicked()
+                            {
+                                action = Some(RowAction::Save);
+                            }
+                        }
                         "complete" => {
                             if f.mime.starts_with("image/")
                                 && f.size <= MAX_INLINE_IMAGE
@@ -1637,18 +1713,23 @@ impl CairnApp {
 
 /// Pictures up to this size are shown in the conversation.
 const MAX_INLINE_IMAGE: u64 = 16 * 1024 * 1024;
+/// The height of a text message's row.
+const TEXT_ROW: f32 = 25.0;
 const THUMB_W: f32 = 240.0;
 const THUMB_H: f32 = 160.0;
 
 /// The height a message takes in a conversation.
 fn row_height(m: &MessageInfo) -> f32 {
     let quote = if m.reply_to.is_some() { 18.0 } else { 0.0 };
+    // A text's line with air above and below: Burmese and Devanagari stack
+    // marks well above and below the line, and lines that touch are hard
+    // to read (for OCR too: docs/GUI.md, "Languages").
     if m.deleted || m.timer.is_some() {
-        return 22.0 + quote;
+        return TEXT_ROW + quote;
     }
     quote
         + match &m.file {
-            None => 22.0,
+            None => TEXT_ROW,
             Some(f)
                 if f.state == "complete"
                     && f.mime.starts_with("image/")
@@ -1656,6 +1737,7 @@ fn row_height(m: &MessageInfo) -> f32 {
             {
                 20.0 + THUMB_H + 32.0
             }
+            Some(f) if f.state == "complete" && cairn_node::voice::is_voice(&f.mime) => 110.0,
             Some(_) => 60.0,
         }
 }
@@ -1703,18 +1785,16 @@ fn timer_choice(ui: &mut egui::Ui, current: u64) -> Option<u64> {
         s => span(s),
     };
     let mut picked = current;
-    row(ui, |ui| {
-        let l = label(ui, tr!("disappearing"));
-        egui::ComboBox::from_id_salt("disappearing")
-            .selected_text(name(current))
-            .show_ui(ui, |ui| {
-                for secs in TIMERS {
-                    ui.selectable_value(&mut picked, secs, name(secs));
-                }
-            })
-            .response
-            .labelled_by(l.id);
-    });
+    let l = label(ui, tr!("disappearing"));
+    egui::ComboBox::from_id_salt("disappearing")
+        .selected_text(name(current))
+        .show_ui(ui, |ui| {
+            for secs in TIMERS {
+                ui.selectable_value(&mut picked, secs, name(secs));
+            }
+        })
+        .response
+        .labelled_by(l.id);
     (picked != current).then_some(picked)
 }
 

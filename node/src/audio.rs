@@ -33,7 +33,79 @@ fn stream_error(e: impl std::fmt::Display) -> AudioError {
     AudioError::Stream(e.to_string())
 }
 
+/// Where an app's sound comes from and goes: the sound devices
+/// ([`Devices`]), or — in tests, and on machines without any — a recording
+/// played as if spoken and a player that keeps time in silence
+/// ([`FromFile`]).
+pub trait Audio {
+    /// Starts recording a voice note.
+    fn record(&self) -> Result<Box<dyn Source>, AudioError>;
+    /// Starts playing mono samples at [`RATE`].
+    fn play(&self, samples: &[i16]) -> Result<Box<dyn Player>, AudioError>;
+}
+
 /// A voice note playing. Dropping it stops it.
+pub trait Player {
+    /// How far it has played.
+    fn position(&self) -> Duration;
+    /// How long it plays.
+    fn length(&self) -> Duration;
+    fn finished(&self) -> bool {
+        self.position() >= self.length()
+    }
+}
+
+/// The default sound devices, through cpal.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Devices;
+
+impl Audio for Devices {
+    fn record(&self) -> Result<Box<dyn Source>, AudioError> {
+        Ok(Box::new(Microphone::start()?))
+    }
+
+    fn play(&self, samples: &[i16]) -> Result<Box<dyn Player>, AudioError> {
+        Ok(Box::new(Playback::start(samples)?))
+    }
+}
+
+/// A WAV recording as the microphone ([`WavSource`]) and a player that
+/// keeps time without a sound device ([`Silent`]).
+#[derive(Debug, Clone)]
+pub struct FromFile {
+    pub wav: Vec<u8>,
+}
+
+impl Audio for FromFile {
+    fn record(&self) -> Result<Box<dyn Source>, AudioError> {
+        Ok(Box::new(WavSource::open(&self.wav)?))
+    }
+
+    fn play(&self, samples: &[i16]) -> Result<Box<dyn Player>, AudioError> {
+        Ok(Box::new(Silent {
+            started: std::time::Instant::now(),
+            length: Duration::from_millis(samples.len() as u64 * 1000 / u64::from(RATE)),
+        }))
+    }
+}
+
+/// Plays nothing, in real time.
+pub struct Silent {
+    started: std::time::Instant,
+    length: Duration,
+}
+
+impl Player for Silent {
+    fn position(&self) -> Duration {
+        self.started.elapsed().min(self.length)
+    }
+
+    fn length(&self) -> Duration {
+        self.length
+    }
+}
+
+/// A voice note playing on the default output. Dropping it stops it.
 pub struct Playback {
     _stream: cpal::Stream,
     played: Arc<AtomicUsize>,
@@ -77,19 +149,19 @@ impl Playback {
             rate,
         })
     }
+}
 
-    /// How far it has played.
-    pub fn position(&self) -> Duration {
+impl Player for Playback {
+    fn position(&self) -> Duration {
         let played = self.played.load(Ordering::Relaxed).min(self.frames);
         Duration::from_millis(played as u64 * 1000 / u64::from(self.rate.max(1)))
     }
 
-    /// How long it plays.
-    pub fn length(&self) -> Duration {
+    fn length(&self) -> Duration {
         Duration::from_millis(self.frames as u64 * 1000 / u64::from(self.rate.max(1)))
     }
 
-    pub fn finished(&self) -> bool {
+    fn finished(&self) -> bool {
         self.played.load(Ordering::Relaxed) >= self.frames
     }
 }

@@ -295,6 +295,38 @@ pub fn duration(ogg: &[u8]) -> Result<Duration, VoiceError> {
     ))
 }
 
+/// A voice note written where the node can read it as a file to send
+/// (`Request::SendFile`): in a private directory of the profile, under
+/// [`FILE_NAME`]. The directory goes when this is dropped (the node has
+/// read the file by the time it answers).
+pub struct Staged {
+    dir: std::path::PathBuf,
+    pub path: std::path::PathBuf,
+}
+
+impl Staged {
+    pub fn new(profile_dir: &std::path::Path, note: &[u8]) -> std::io::Result<Self> {
+        let dir = profile_dir.join(format!(
+            "voice-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&dir)?;
+        let staged = Self {
+            path: dir.join(FILE_NAME),
+            dir,
+        };
+        std::fs::write(&staged.path, note)?;
+        Ok(staged)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Mono samples at [`RATE`] as a 16-bit WAV file.
 pub fn to_wav(samples: &[i16]) -> Vec<u8> {
     let spec = hound::WavSpec {
@@ -405,7 +437,8 @@ mod tests {
             let mut bytes = Cursor::new(Vec::new());
             let mut w = hound::WavWriter::new(&mut bytes, spec).unwrap();
             for i in 0..rate {
-                let s = ((i as f32 / rate as f32 * 440.0 * std::f32::consts::TAU).sin() * 8000.0) as i16;
+                let s = ((i as f32 / rate as f32 * 440.0 * std::f32::consts::TAU).sin() * 8000.0)
+                    as i16;
                 for _ in 0..channels {
                     w.write_sample(s).unwrap();
                 }

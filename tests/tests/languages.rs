@@ -138,11 +138,27 @@ fn prepare(png: &Path, crop: Option<&str>, to: &Path) {
     run(&mut cmd);
 }
 
+/// What tesseract reads in `png`, as sparse text (`--psm 11`: lines
+/// anywhere, as in a chat window).
 fn ocr(png: &Path, lang: &str) -> String {
+    ocr_as(png, lang, "11")
+}
+
+fn ocr_as(png: &Path, lang: &str, psm: &str) -> String {
     run(Command::new("tesseract")
         .arg(png)
         .arg("-")
-        .args(["-l", lang, "--psm", "11"]))
+        .args(["-l", lang, "--psm", psm]))
+}
+
+/// How well `text` reads back from `png` in the better of two page
+/// layouts: sparse text, and a column of lines (`--psm 4`). Sparse
+/// segmentation sometimes merges an Arabic line with a Burmese one under
+/// it — tall stacked marks — and reads neither, though both are drawn
+/// clearly (seen in CI and here, depending on nothing in the app); a person
+/// reads a column of lines, so either reading counts.
+fn readable(text: &str, png: &Path, lang: &str) -> f64 {
+    similarity(text, &ocr(png, lang)).max(similarity(text, &ocr_as(png, lang, "4")))
 }
 
 /// The characters that count: letters, marks and digits, without spaces,
@@ -204,7 +220,7 @@ fn reference(text: &str, lang: &str, dir: &Path, tag: &str) -> f64 {
         .arg(&png));
     let big = dir.join(format!("ref-{tag}-big.png"));
     prepare(&png, None, &big);
-    similarity(text, &ocr(&big, lang))
+    readable(text, &big, lang)
 }
 
 /// Pixels of an emoji's yellow (😀) in a screenshot: none of the app's own
@@ -302,7 +318,7 @@ fn the_app_draws_every_script_so_that_it_reads_back() {
         prepare(&shot, Some("745x600+215+40"), &chat);
         prepare(&shot, Some("215x600+0+40"), &list);
         for (i, (lang, text)) in TEXTS.iter().enumerate() {
-            best[i] = best[i].max(similarity(text, &ocr(&chat, lang)));
+            best[i] = best[i].max(readable(text, &chat, lang));
         }
         let read = ocr(&list, "fas");
         list_best.0 = list_best.0.max(similarity(NAME, &read));

@@ -210,3 +210,15 @@ timer-set = تختفي الرسائل بعد { $after } من وصولها
 timer-off = الرسائل المختفية متوقفة
 timer-none = إيقاف
 disappearing = الرسائل المختفية
+
+# Voice notes
+hold-to-record = اضغط مطوّلًا لتسجيل رسالة صوتية
+release-to-send = ارفع إصبعك للإرسال
+recording = جارٍ التسجيل { $time }
+voice-too-short = أبقِ الزر مضغوطًا وأنت تتكلم (كان التسجيل أقصر من أن يُرسل).
+voice-failed = رسالة صوتية: { $reason }
+voice-note = رسالة صوتية { $length }
+voice-unreadable = لا يمكن تشغيل هذه الرسالة الصوتية.
+play-voice = تشغيل
+stop-voice = إيقاف
+voice-position = { $at } / { $length }

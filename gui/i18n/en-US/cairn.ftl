@@ -203,3 +203,15 @@ timer-set = Messages disappear { $after } after they arrive
 timer-off = Disappearing messages are off
 timer-none = Off
 disappearing = Disappearing messages
+
+# Voice notes
+hold-to-record = Hold to record a voice note
+release-to-send = Release to send
+recording = Recording { $time }
+voice-too-short = Hold the button while you speak (that was too short to send).
+voice-failed = Voice note: { $reason }
+voice-note = Voice note { $length }
+voice-unreadable = This voice note cannot be played.
+play-voice = Play
+stop-voice = Stop
+voice-position = { $at } / { $length }

@@ -198,3 +198,15 @@ timer-set = پیام‌ها { $after } پس از رسیدن ناپدید می‌
 timer-off = پیام‌های ناپدیدشونده خاموش است
 timer-none = خاموش
 disappearing = پیام‌های ناپدیدشونده
+
+# Voice notes
+hold-to-record = برای ضبط پیام صوتی نگه دارید
+release-to-send = برای ارسال رها کنید
+recording = در حال ضبط { $time }
+voice-too-short = هنگام صحبت دکمه را نگه دارید (برای ارسال خیلی کوتاه بود).
+voice-failed = پیام صوتی: { $reason }
+voice-note = پیام صوتی { $length }
+voice-unreadable = این پیام صوتی پخش نمی‌شود.
+play-voice = پخش
+stop-voice = توقف
+voice-position = { $at } / { $length }

@@ -198,3 +198,15 @@ timer-set = မက်ဆေ့ချ်များ ရောက်ပြီး 
 timer-off = ပျောက်သွားသော မက်ဆေ့ချ်များ ပိတ်ထားသည်
 timer-none = ပိတ်
 disappearing = ပျောက်သွားသော မက်ဆေ့ချ်များ
+
+# Voice notes
+hold-to-record = အသံမက်ဆေ့ချ် သွင်းရန် ဖိထားပါ
+release-to-send = ပို့ရန် လွှတ်လိုက်ပါ
+recording = အသံသွင်းနေသည် { $time }
+voice-too-short = ပြောနေစဉ် ခလုတ်ကို ဖိထားပါ (ပို့ရန် တိုလွန်းသည်)။
+voice-failed = အသံမက်ဆေ့ချ်: { $reason }
+voice-note = အသံမက်ဆေ့ချ် { $length }
+voice-unreadable = ဤအသံမက်ဆေ့ချ်ကို ဖွင့်၍မရပါ။
+play-voice = ဖွင့်ရန်
+stop-voice = ရပ်ရန်
+voice-position = { $at } / { $length }

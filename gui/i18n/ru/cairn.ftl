@@ -206,3 +206,15 @@ timer-set = Сообщения исчезают через { $after } после
 timer-off = Исчезающие сообщения выключены
 timer-none = Выкл.
 disappearing = Исчезающие сообщения
+
+# Voice notes
+hold-to-record = Удерживайте, чтобы записать голосовое
+release-to-send = Отпустите, чтобы отправить
+recording = Запись { $time }
+voice-too-short = Удерживайте кнопку, пока говорите (запись слишком короткая).
+voice-failed = Голосовое сообщение: { $reason }
+voice-note = Голосовое { $length }
+voice-unreadable = Это голосовое сообщение не воспроизвести.
+play-voice = Слушать
+stop-voice = Стоп
+voice-position = { $at } / { $length }

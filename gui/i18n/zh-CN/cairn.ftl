@@ -198,3 +198,15 @@ timer-set = 消息送达 { $after } 后消失
 timer-off = 阅后即焚已关闭
 timer-none = 关闭
 disappearing = 阅后即焚
+
+# Voice notes
+hold-to-record = 按住录制语音消息
+release-to-send = 松开发送
+recording = 正在录音 { $time }
+voice-too-short = 说话时请按住按钮（录音太短，无法发送）。
+voice-failed = 语音消息：{ $reason }
+voice-note = 语音消息 { $length }
+voice-unreadable = 无法播放这条语音消息。
+play-voice = 播放
+stop-voice = 停止
+voice-position = { $at } / { $length }

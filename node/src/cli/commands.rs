@@ -791,17 +791,11 @@ async fn send_voice(
     let note = cairn_node::voice::from_wav(&wav)
         .and_then(|samples| cairn_node::voice::encode(&samples))
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let dir = profile.dir().join(format!("voice-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir(&dir).map_err(|e| CliError::Usage(e.to_string()))?;
-    let file = dir.join(cairn_node::voice::FILE_NAME);
-    let written = std::fs::write(&file, &note).map_err(|e| CliError::Usage(e.to_string()));
+    let staged = cairn_node::voice::Staged::new(profile.dir(), &note)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     // The node reads the file before it answers; nothing is left behind.
-    let sent = match written {
-        Ok(()) => send_file(profile, contact, file, no_wait).await,
-        Err(e) => Err(e),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
+    let sent = send_file(profile, contact, staged.path.clone(), no_wait).await;
+    drop(staged);
     sent
 }
 
@@ -858,6 +852,7 @@ async fn voice(
             );
         }
         None => {
+            use cairn_node::audio::Player;
             let playback = cairn_node::audio::Playback::start(&samples)
                 .map_err(|e| CliError::Usage(tr!("cannot-play", reason = e.to_string())))?;
             let bar = indicatif::ProgressBar::new(playback.length().as_millis() as u64);
