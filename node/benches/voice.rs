@@ -60,6 +60,7 @@ fn frames_of(data: &[u8]) -> Vec<Bytes> {
         sent_at: cairn_protocol::Time::from_millis(1),
         meta: Box::new(meta),
         inline: None,
+        remote: None,
     }];
     for (index, chunk) in data.chunks(CHUNK_LEN).enumerate() {
         payloads.push(Payload::FileChunk {

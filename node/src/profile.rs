@@ -147,6 +147,10 @@ pub struct GatewaySettings {
     pub rate_per_minute: u32,
     /// How many may come at once before the rate applies.
     pub burst: u32,
+    /// Where files shared from XMPP (HTTP upload, XEP-0363) may be fetched
+    /// from, besides `https://` on the component's parent domain and its
+    /// subdomains: `host` or `host:port` (plain `http://` only for these).
+    pub files_from: Vec<String>,
 }
 
 impl Default for GatewaySettings {
@@ -160,6 +164,7 @@ impl Default for GatewaySettings {
             allow: Vec::new(),
             rate_per_minute: 120,
             burst: 30,
+            files_from: Vec::new(),
         }
     }
 }

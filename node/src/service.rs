@@ -702,7 +702,12 @@ fn file_target(
     contact: &str,
     id: &str,
 ) -> Result<(IdentityKey, cairn_protocol::MessageId), ApiError> {
-    let peer = engine.resolve(contact)?;
+    // A file from an XMPP contact came through (and is kept under) their
+    // gateway.
+    let peer = match user_bridge::find(engine, contact)? {
+        Some(b) => b.gateway,
+        None => engine.resolve(contact)?,
+    };
     let id = id
         .parse()
         .map_err(|_| ApiError::new(ErrorKind::Invalid, "a file id is 32 hex digits"))?;

@@ -12,7 +12,9 @@
 //!   kind 6 RemoteText id:[16] sent_at:u64 remote:bytes16 text:bytes32
 //!                     (a Text to or from an address on a bridged network, via a gateway)
 //!   kind 7 Bridge     signal (see [`crate::bridge`])
-//!   kind 8 File       id:[16] sent_at:u64 meta inline:u8 (0|1) [data:bytes32 (≤ MAX_INLINE)]
+//!   kind 8 File       id:[16] sent_at:u64 meta flags:u8 [data:bytes32 (≤ MAX_INLINE)]
+//!                     [remote:bytes16] (flags: 1 inline data follows, 2 a remote
+//!                     address follows: a file bridged to or from another network)
 //!                     meta = name:bytes8 mime:bytes8 size:u64 sha256:[32]
 //!   kind 9 FileChunk  id:[16] index:u32 data:bytes32 (≤ CHUNK_LEN)
 //!   kind 10 FileWant  id:[16] have:u32 from:u32 count:u16 (≤ MAX_WINDOW)
@@ -97,6 +99,9 @@ pub enum Payload {
         sent_at: Time,
         meta: Box<FileMeta>,
         inline: Option<Vec<u8>>,
+        /// A file to or from an address on another network (the session's
+        /// other end is the gateway); `None` otherwise.
+        remote: Option<String>,
     },
     /// Part of a file, asked for by its receiver.
     FileChunk {
@@ -232,13 +237,18 @@ impl Payload {
                 sent_at,
                 meta,
                 inline,
+                remote,
             } => {
                 w.u8(8).raw(&id.0).u64(sent_at.as_millis());
                 meta.encode(w);
-                match inline {
-                    Some(data) => w.u8(1).long_bytes(data),
-                    None => w.u8(0),
-                };
+                let flags = u8::from(inline.is_some()) | (u8::from(remote.is_some()) << 1);
+                w.u8(flags);
+                if let Some(data) = inline {
+                    w.long_bytes(data);
+                }
+                if let Some(remote) = remote {
+                    w.bytes(remote.as_bytes());
+                }
             }
             Payload::FileChunk { id, index, data } => {
                 w.u8(9).raw(&id.0).u32(*index).long_bytes(data);
@@ -341,8 +351,17 @@ impl Payload {
             Payload::Card(_) => 2 + crate::invite::MAX_CARD_LEN,
             Payload::Keepalive => 0,
             Payload::Group(f) => 16 + 4 + 2 + 2 + 4 + f.data.len(),
-            Payload::File { meta, inline, .. } => {
-                16 + 8 + meta.encoded_len() + 1 + inline.as_ref().map_or(0, |d| 4 + d.len())
+            Payload::File {
+                meta,
+                inline,
+                remote,
+                ..
+            } => {
+                16 + 8
+                    + meta.encoded_len()
+                    + 1
+                    + inline.as_ref().map_or(0, |d| 4 + d.len())
+                    + remote.as_ref().map_or(0, |r| 2 + r.len())
             }
             Payload::FileChunk { data, .. } => 16 + 4 + 4 + data.len(),
             Payload::FileWant { .. } => 16 + 4 + 4 + 2,
@@ -455,27 +474,35 @@ impl Payload {
                 let id = MessageId(r.array("file id")?);
                 let sent_at = Time::from_millis(r.u64("sent at")?);
                 let meta = FileMeta::decode(&mut r)?;
-                let inline = match r.u8("inline flag")? {
-                    0 => None,
-                    1 => {
-                        let data = r.long_bytes(MAX_INLINE, "inline file")?;
-                        if data.len() as u64 != meta.size {
-                            return Err(DecodeError::Invalid("inline file length"));
-                        }
-                        Some(data.to_vec())
+                let flags = r.u8("file flags")?;
+                if flags & !3 != 0 {
+                    return Err(DecodeError::UnknownKind {
+                        field: "file flags",
+                        kind: flags,
+                    });
+                }
+                let inline = if flags & 1 != 0 {
+                    let data = r.long_bytes(MAX_INLINE, "inline file")?;
+                    if data.len() as u64 != meta.size {
+                        return Err(DecodeError::Invalid("inline file length"));
                     }
-                    kind => {
-                        return Err(DecodeError::UnknownKind {
-                            field: "inline flag",
-                            kind,
-                        });
-                    }
+                    Some(data.to_vec())
+                } else {
+                    None
+                };
+                let remote = if flags & 2 != 0 {
+                    let remote = r.str(MAX_REMOTE_LEN, "remote address")?;
+                    validate_remote(remote)?;
+                    Some(remote.to_owned())
+                } else {
+                    None
                 };
                 Payload::File {
                     id,
                     sent_at,
                     meta: Box::new(meta),
                     inline,
+                    remote,
                 }
             }
             11 => Payload::Prekeys(Box::new(Bundle::decode(&mut r)?)),
@@ -704,6 +731,7 @@ mod tests {
                 sha256: [1; 32],
             }),
             inline: Some(vec![5; MAX_INLINE]),
+            remote: Some("r".repeat(MAX_REMOTE_LEN)),
         };
         for p in [text, receipt, chunk, offer] {
             let enc = p.encode_padded();

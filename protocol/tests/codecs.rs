@@ -159,9 +159,10 @@ fn payload() -> impl Strategy<Value = Payload> {
             any::<u64>(),
             file_meta(),
             proptest::collection::vec(any::<u8>(), 0..2000),
+            any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(id, at, mut meta, data, inline)| {
+            .prop_map(|(id, at, mut meta, data, inline, bridged)| {
                 if inline {
                     meta.size = data.len() as u64;
                 }
@@ -170,6 +171,7 @@ fn payload() -> impl Strategy<Value = Payload> {
                     sent_at: Time::from_millis(at),
                     meta: Box::new(meta),
                     inline: inline.then_some(data),
+                    remote: bridged.then(|| "juliet@xmpp.example".to_owned()),
                 }
             }),
         (

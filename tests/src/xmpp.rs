@@ -18,6 +18,9 @@ pub const COMPONENT: &str = "cairn.localhost";
 pub const SECRET: &str = "component-secret-for-tests";
 pub const C2S_PORT: u16 = 5222;
 pub const COMPONENT_PORT: u16 = 5347;
+/// Prosody's HTTP upload service (XEP-0363) and its port.
+pub const UPLOAD: &str = "upload.localhost";
+pub const HTTP_PORT: u16 = 5280;
 
 /// A namespace with only loopback, running Prosody. Removed on drop.
 pub struct XmppNet {
@@ -58,9 +61,17 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
 modules_enabled = {{ "roster", "saslauth", "disco", "ping", "offline", "private", "vcard" }}
+-- HTTP upload (XEP-0363) on plain HTTP in the namespace; URLs name
+-- 127.0.0.1, so nothing needs DNS.
+http_ports = {{ {HTTP_PORT} }}
+http_interfaces = {{ "127.0.0.1" }}
+https_ports = {{ }}
 VirtualHost "{DOMAIN}"
 Component "{COMPONENT}"
     component_secret = "{SECRET}"
+Component "{UPLOAD}" "http_file_share"
+    http_host = "127.0.0.1"
+    http_file_share_size_limit = 16777216
 "#,
             data = dir.path().join("data").display(),
             dir = dir.path().display(),
@@ -101,7 +112,7 @@ Component "{COMPONENT}"
             .expect("spawn prosody");
         self.prosody = Some(child);
         let ready = wait_until(Duration::from_secs(20), || {
-            self.port_open(C2S_PORT) && self.port_open(COMPONENT_PORT)
+            self.port_open(C2S_PORT) && self.port_open(COMPONENT_PORT) && self.port_open(HTTP_PORT)
         });
         assert!(ready, "Prosody did not start:\n{}", self.prosody_log());
     }

@@ -279,8 +279,10 @@ fn saw(juliet: &XmppClient, nodes: [&Peer; 2], what: &str, f: &dyn Fn(&Value) ->
         })
 }
 
-/// The message of alice's conversation with `jid` whose text is `text`.
+/// The message of alice's conversation with `jid` whose text is `text`
+/// (`None` too while `jid` is not yet her contact).
 fn bridged(alice: &Peer, jid: &str, text: &str) -> Option<Value> {
+    xmpp_contact(alice, jid)?;
     alice
         .messages(&format!("xmpp:{jid}"))
         .into_iter()
@@ -617,4 +619,111 @@ fn an_xmpp_user_joins_a_bridged_group_as_a_room_and_chats_with_its_members() {
         "romeo did not get juliet's line as history: {:?}",
         romeo.events()
     );
+}
+
+#[test]
+fn a_file_shared_from_xmpp_with_http_upload_reaches_the_cairn_user_intact() {
+    let net = XmppNet::start();
+    net.register("juliet", "juliet-pass");
+    let files_from = format!("127.0.0.1:{}", cairn_tests::xmpp::HTTP_PORT);
+    let (mut gateway, mut alice, _, _) = gateway_and_alice(&net, &["--files-from", &files_from]);
+    let alice_jid = "alice@cairn.localhost";
+    let juliet_addr = "xmpp:juliet@localhost";
+    let mut juliet = net.client("juliet", "juliet-pass");
+
+    // Juliet shares a picture the way Conversations does: HTTP upload to
+    // Prosody, then a message whose body and XEP-0066 URL are the file's.
+    let photo: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let path = net.dir().join("market.jpg");
+    std::fs::write(&path, &photo).unwrap();
+    juliet.command(json!({"cmd": "share", "to": alice_jid,
+                          "path": path.to_str().unwrap(), "type": "image/jpeg"}));
+    let shared = juliet
+        .wait_for(PATIENCE, |e| {
+            e["event"] == "shared" || e["event"] == "command_failed"
+        })
+        .unwrap();
+    assert_eq!(shared["event"], "shared", "{shared}");
+    // Juliet becomes alice's contact when the offer arrives.
+    assert!(
+        wait_until(PATIENCE, || xmpp_contact(&alice, "juliet@localhost")
+            .is_some()),
+        "nothing from juliet reached alice:\n{}",
+        gateway.all_logs()
+    );
+    let file = || {
+        alice
+            .messages(juliet_addr)
+            .into_iter()
+            .find(|m| !m["file"].is_null())
+    };
+    assert!(
+        wait_until(PATIENCE, || file()
+            .is_some_and(|m| m["file"]["state"] == "complete")),
+        "the shared file never reached alice: {:?}\n{}",
+        alice.messages(juliet_addr),
+        gateway.all_logs()
+    );
+    let m = file().unwrap();
+    assert_eq!(m["text"], "market.jpg", "{m}");
+    assert_eq!(m["file"]["mime"], "image/jpeg", "{m}");
+    assert!(
+        bridged(&alice, "juliet@localhost", shared["url"].as_str().unwrap()).is_none(),
+        "the URL was passed on as a text too"
+    );
+    let saved = alice.profile().join("from-juliet.jpg");
+    alice.ok(&[
+        "save-file",
+        juliet_addr,
+        m["id"].as_str().unwrap(),
+        saved.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read(&saved).unwrap() == photo,
+        "the file changed on the way"
+    );
+    assert!(
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "receipt"
+                && e["id"] == shared["id"])
+            .is_some(),
+        "no receipt for the shared file: {:?}",
+        juliet.events()
+    );
+
+    // Hostile: a URL anywhere but the upload service is not fetched (no
+    // request leaves the gateway), and the sender is told.
+    for url in [
+        "http://127.0.0.1:5222/",
+        "https://evil.example.com/a.jpg",
+        "file:///etc/passwd",
+    ] {
+        juliet.command(json!({"cmd": "raw", "xml": format!(
+            "<message xmlns='jabber:client' to='{alice_jid}' type='chat' id='bad-{}'>\
+             <body>{url}</body><x xmlns='jabber:x:oob'><url>{url}</url></x></message>",
+            url.len()
+        )}));
+    }
+    assert!(
+        wait_until(PATIENCE, || juliet
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "error" && e["condition"] == "not-acceptable")
+            .count()
+            == 3),
+        "URLs off the upload service were not refused: {:?}",
+        juliet.events()
+    );
+    assert_eq!(
+        alice
+            .messages(juliet_addr)
+            .iter()
+            .filter(|m| !m["file"].is_null())
+            .count(),
+        1
+    );
+    alice.stop();
+    gateway.stop();
 }

@@ -21,6 +21,11 @@ Driven by JSON lines on stdin; reports what happens as JSON lines on stdout.
   {"cmd": "reply", "to": JID, "id": ID, "author": JID, "quote": TEXT, "body": TEXT}
                                                     -> {"event": "sent", "id": ...} (XEP-0461)
   {"cmd": "displayed", "to": JID, "id": ID}               (XEP-0333)
+  {"cmd": "share", "to": JID, "path": FILE, "type": MIME}
+                                -> {"event": "shared", "url": ..., "id": ...}
+        (XEP-0363: a slot from upload.localhost, an HTTP PUT, then a message
+        whose body and XEP-0066 URL are the file's, as Conversations sends)
+  {"cmd": "fetch", "url": URL, "path": FILE}  -> {"event": "fetched", "size": N}
   {"cmd": "quit"}
 
 Events: ready, message (id, body, markable), receipt, chatstate, error,
@@ -33,7 +38,10 @@ quote stripped by slixmpp, full), displayed (id).
 import asyncio
 import json
 import logging
+import os
 import sys
+import urllib.request
+from xml.etree import ElementTree as ET
 
 import slixmpp
 
@@ -53,7 +61,7 @@ class User(slixmpp.ClientXMPP):
         self.enable_plaintext = True
         for plugin in ("xep_0030", "xep_0045", "xep_0054", "xep_0085",
                        "xep_0184", "xep_0199", "xep_0308", "xep_0333", "xep_0424",
-                       "xep_0444", "xep_0461"):
+                       "xep_0444", "xep_0461", "xep_0066"):
             self.register_plugin(plugin)
         self.plugin["feature_mechanisms"].unencrypted_plain = True
         self.plugin["feature_mechanisms"].unencrypted_scram = True
@@ -103,7 +111,8 @@ class User(slixmpp.ClientXMPP):
             emit(event="displayed", id=msg["displayed"]["id"], **frm)
         elif msg["body"]:
             emit(event="message", id=msg["id"], body=msg["body"], type=msg["type"],
-                 markable=self.has(msg, "urn:xmpp:chat-markers:0", "markable"), **frm)
+                 markable=self.has(msg, "urn:xmpp:chat-markers:0", "markable"),
+                 oob=msg.xml.findtext("{jabber:x:oob}x/{jabber:x:oob}url") or "", **frm)
 
     def on_bodiless(self, msg):
         if not msg["body"]:
@@ -136,6 +145,37 @@ class User(slixmpp.ClientXMPP):
 
     def on_subscribed(self, pres):
         emit(event="subscribed", **{"from": str(pres["from"].bare)})
+
+    async def share(self, c):
+        """XEP-0363 by hand (slixmpp's plugin needs aiohttp): a slot, a PUT,
+        then the URL as body and as XEP-0066 out-of-band data."""
+        ns = "urn:xmpp:http:upload:0"
+        with open(c["path"], "rb") as f:
+            data = f.read()
+        name = os.path.basename(c["path"])
+        iq = self.make_iq_get(ito="upload.localhost")
+        iq.append(ET.Element("{%s}request" % ns, {
+            "filename": name, "size": str(len(data)), "content-type": c["type"]}))
+        res = await iq.send(timeout=10)
+        slot = res.xml.find("{%s}slot" % ns)
+        put = slot.find("{%s}put" % ns)
+        url = slot.find("{%s}get" % ns).get("url")
+        headers = {h.get("name"): h.text for h in put.findall("{%s}header" % ns)}
+        headers["Content-Type"] = c["type"]
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        request = urllib.request.Request(put.get("url"), data=data, method="PUT",
+                                         headers=headers)
+        loop = asyncio.get_running_loop()
+        status = await loop.run_in_executor(
+            None, lambda: opener.open(request, timeout=10).status)
+        if status not in (200, 201):
+            emit(event="command_failed", reason="upload answered %d" % status)
+            return
+        msg = self.make_message(mto=c["to"], mbody=url, mtype="chat")
+        msg["oob"]["url"] = url
+        msg["request_receipt"] = True
+        msg.send()
+        emit(event="shared", url=url, id=msg["id"])
 
     async def read_commands(self):
         loop = asyncio.get_running_loop()
@@ -210,6 +250,16 @@ class User(slixmpp.ClientXMPP):
         elif cmd == "displayed":
             self.plugin["xep_0333"].send_marker(
                 slixmpp.JID(c["to"]), c["id"], "displayed", mtype="chat")
+        elif cmd == "share":
+            await self.share(c)
+        elif cmd == "fetch":
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            loop = asyncio.get_running_loop()
+            data = await loop.run_in_executor(
+                None, lambda: opener.open(c["url"], timeout=10).read())
+            with open(c["path"], "wb") as f:
+                f.write(data)
+            emit(event="fetched", size=len(data), url=c["url"])
         elif cmd == "quit":
             self.disconnect()
         else:

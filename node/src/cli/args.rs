@@ -248,6 +248,11 @@ pub(crate) enum Command {
         /// Messages per minute per XMPP account.
         #[arg(long)]
         rate: Option<u32>,
+        /// A host (or host:port) files shared from XMPP may be fetched from
+        /// besides https on the domain's parent (repeatable): the server's
+        /// HTTP upload service, e.g. 127.0.0.1:5280.
+        #[arg(long)]
+        files_from: Vec<String>,
         /// libp2p address to listen on (repeatable).
         #[arg(long)]
         listen: Vec<String>,

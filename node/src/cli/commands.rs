@@ -256,6 +256,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             secret_file,
             allow,
             rate,
+            files_from,
             listen,
             bootstrap,
             no_mdns,
@@ -277,6 +278,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 config.gateway.secret_file = secret_file;
             }
             config.gateway.allow.extend(allow);
+            config.gateway.files_from.extend(files_from);
             if let Some(rate) = rate {
                 config.gateway.rate_per_minute = rate;
                 config.gateway.burst = config.gateway.burst.max(rate);

@@ -900,18 +900,21 @@ impl Gateway {
         let (op, body) = match (op, body) {
             (Some((reference, text)), _) => (Some(reference), text),
             (None, Some(body)) => (None, body),
-            (None, None) => {
-                if let Some(state) = state {
-                    out.push(Action::Signal {
-                        user,
-                        signal: BridgeSignal::ChatState {
-                            remote: from_bare.to_owned(),
-                            state,
-                        },
-                    });
+            (None, None) => match extensions::shared_file(stanza, None) {
+                Some(url) => (None, url),
+                None => {
+                    if let Some(state) = state {
+                        out.push(Action::Signal {
+                            user,
+                            signal: BridgeSignal::ChatState {
+                                remote: from_bare.to_owned(),
+                                state,
+                            },
+                        });
+                    }
+                    return;
                 }
-                return;
-            }
+            },
         };
         if !self.rate_ok(now, from_bare) {
             info!("an XMPP account is writing faster than the gateway allows");
@@ -945,6 +948,21 @@ impl Gateway {
             (true, Some(id)) => Some((from.to_owned(), id.to_owned())),
             _ => None,
         };
+        // A file shared with HTTP upload: fetched, then passed on as a file.
+        if op.is_none()
+            && let Some(url) = extensions::shared_file(stanza, Some(&body))
+        {
+            out.push(Action::FetchFile {
+                user,
+                remote: from_bare.to_owned(),
+                url,
+                receipt,
+                foreign: extensions::message_id(stanza),
+                markable: extensions::is_markable(stanza),
+                sender: from.to_owned(),
+            });
+            return;
+        }
         out.push(Action::ToCairn {
             user,
             remote: from_bare.to_owned(),
@@ -1428,6 +1446,39 @@ mod tests {
             g.jid_of(&alice).as_deref(),
             Some("alice\\20smith@cairn.example")
         );
+    }
+
+    #[test]
+    fn a_shared_file_is_fetched_and_a_text_with_a_link_stays_a_text() {
+        let (mut g, alice) = gateway(&[]);
+        let to = "alice\\20smith@cairn.example";
+        let url = "https://upload.x.example/s/abc/photo.jpg";
+        let oob = format!("<x xmlns='jabber:x:oob'><url>{url}</url></x>");
+        let shared = stanza(&format!(
+            "<message xmlns='{NS_CLIENT}' type='chat' from='j@x.example/phone' to='{to}' id='f1'>\
+             <body>{url}</body>{oob}</message>"
+        ));
+        assert_eq!(
+            g.on_stanza(Time::from_secs(1), &shared),
+            vec![Action::FetchFile {
+                user: alice,
+                remote: "j@x.example".into(),
+                url: url.into(),
+                receipt: None,
+                foreign: Some("f1".into()),
+                markable: false,
+                sender: "j@x.example/phone".into(),
+            }]
+        );
+        // A text that mentions a link is a text.
+        let text = stanza(&format!(
+            "<message xmlns='{NS_CLIENT}' type='chat' from='j@x.example/phone' to='{to}' id='f2'>\
+             <body>look: {url}</body>{oob}</message>"
+        ));
+        assert!(matches!(
+            g.on_stanza(Time::from_secs(2), &text).as_slice(),
+            [Action::ToCairn { .. }]
+        ));
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub const NS_FALLBACK: &str = "urn:xmpp:fallback:0";
 pub const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
 pub const NS_SID: &str = "urn:xmpp:sid:0";
 pub const NS_HINTS: &str = "urn:xmpp:hints";
+/// XEP-0066 out-of-band data: how a file put with HTTP upload (XEP-0363)
+/// is shared in a message.
+pub const NS_OOB: &str = "jabber:x:oob";
+/// The longest file URL taken from XMPP.
+pub const MAX_URL: usize = 2048;
 
 /// The longest message id taken from XMPP (ids are short; a longer one is
 /// refused rather than indexed).
@@ -57,6 +62,25 @@ pub fn message_id(stanza: &Element) -> Option<String> {
         .or_else(|| stanza.attr("id"))
         .filter(|id| !id.is_empty() && id.len() <= MAX_XMPP_ID)
         .map(str::to_owned)
+}
+
+/// The URL of a file the message shares (XEP-0066 `<x><url>`), when the
+/// message is only that: no body, or a body that is the URL itself (as
+/// Conversations, Gajim and Dino send them).
+pub fn shared_file(stanza: &Element, body: Option<&str>) -> Option<String> {
+    let url = stanza
+        .get_child("x", NS_OOB)?
+        .get_child("url", NS_OOB)?
+        .text();
+    let url = url.trim();
+    if url.is_empty() || url.len() > MAX_URL || url.chars().any(char::is_whitespace) {
+        return None;
+    }
+    match body.map(str::trim) {
+        None => Some(url.to_owned()),
+        Some(b) if b == url => Some(url.to_owned()),
+        Some(_) => None,
+    }
 }
 
 /// Whether the sender asks to hear when it is shown (XEP-0333).

@@ -6,6 +6,7 @@
 
 pub mod core;
 pub mod extensions;
+pub mod fetch;
 pub mod muc;
 pub mod stanza;
 #[cfg(test)]
@@ -40,6 +41,20 @@ pub enum XmppEvent {
     Connected,
     Disconnected(String),
     Stanza(Element),
+    /// A file shared from XMPP was fetched (or not).
+    Fetched(Box<FetchDone>),
+}
+
+/// A fetch's outcome, with what is needed to pass the file on.
+#[derive(Debug)]
+pub struct FetchDone {
+    user: IdentityKey,
+    remote: String,
+    receipt: Option<(String, String)>,
+    foreign: Option<String>,
+    markable: bool,
+    sender: String,
+    result: Result<fetch::Fetched, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +226,11 @@ pub struct GatewayRun {
     /// Per group shown as a room: the messages already passed on, and the
     /// nick each member has there.
     rooms: HashMap<GroupId, RoomState>,
+    /// Where fetched files come back (the connection task's channel).
+    events: mpsc::Sender<XmppEvent>,
+    fetch_policy: fetch::FetchPolicy,
+    /// Fetches under way.
+    fetching: usize,
 }
 
 #[derive(Default)]
@@ -258,12 +278,16 @@ impl GatewayRun {
         // docs/THREAT_MODEL.md lists it among the known limits.
         let (to_xmpp, outgoing) = mpsc::unbounded_channel();
         let (events, from_xmpp) = mpsc::channel(4096);
-        tokio::spawn(run(attach, outgoing, events));
+        let fetch_policy = fetch::FetchPolicy::new(&attach.domain, &settings.files_from);
+        tokio::spawn(run(attach, outgoing, events.clone()));
         let mut this = Self {
             core,
             to_xmpp,
             last_presence_check: std::time::Instant::now(),
             rooms: HashMap::new(),
+            events,
+            fetch_policy,
+            fetching: 0,
         };
         let groups: Vec<GroupId> = engine.groups().map(|g| g.id).collect();
         for group in groups {
@@ -332,6 +356,10 @@ impl GatewayRun {
                 Vec::new()
             }
             XmppEvent::Stanza(stanza) => self.core.on_stanza(crate::timestamp::now(), &stanza),
+            XmppEvent::Fetched(done) => {
+                self.fetching = self.fetching.saturating_sub(1);
+                self.fetched(engine, *done)
+            }
         };
         self.apply(engine, actions);
     }
@@ -458,6 +486,50 @@ impl GatewayRun {
                         }
                     }
                 }
+                core::Action::FetchFile {
+                    user,
+                    remote,
+                    url,
+                    receipt,
+                    foreign,
+                    markable,
+                    sender,
+                } => {
+                    let refused =
+                        self.fetch_policy.check(&url).err().or((self.fetching
+                            >= fetch::MAX_FETCHES)
+                            .then_some("the gateway is fetching other files; send it again later"));
+                    if let Some(why) = refused {
+                        info!(%why, "a file shared from XMPP was not fetched");
+                        let stanza_id = receipt.as_ref().map(|(_, id)| id.as_str());
+                        let refusal = self.core.refuse(
+                            &user,
+                            &sender,
+                            stanza_id.or(foreign.as_deref()),
+                            "not-acceptable",
+                            why,
+                        );
+                        self.apply(engine, refusal.into_iter().collect());
+                        continue;
+                    }
+                    self.fetching += 1;
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let result = tokio::task::spawn_blocking(move || fetch::fetch(&url))
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()));
+                        let done = FetchDone {
+                            user,
+                            remote,
+                            receipt,
+                            foreign,
+                            markable,
+                            sender,
+                            result,
+                        };
+                        let _ = events.send(XmppEvent::Fetched(Box::new(done))).await;
+                    });
+                }
                 core::Action::Signal { user, signal } => {
                     engine.send_bridge(now, &user, signal);
                 }
@@ -475,6 +547,61 @@ impl GatewayRun {
                 },
                 core::Action::PutSetting(key, value) => engine.put_setting(&key, value),
                 core::Action::DeleteSetting(key) => engine.delete_setting(&key),
+            }
+        }
+    }
+
+    /// A file shared from XMPP came back from its fetch: passed on to the
+    /// user as a file from its sender, or the sender is told why not.
+    fn fetched(&mut self, engine: &mut Engine<RedbStore>, done: FetchDone) -> Vec<core::Action> {
+        let FetchDone {
+            user,
+            remote,
+            receipt,
+            foreign,
+            markable,
+            sender,
+            result,
+        } = done;
+        let stanza_id = receipt
+            .as_ref()
+            .map(|(_, id)| id.clone())
+            .or(foreign.clone());
+        let refuse = |core: &core::Gateway, why: &str| -> Vec<core::Action> {
+            core.refuse(&user, &sender, stanza_id.as_deref(), "not-acceptable", why)
+                .into_iter()
+                .collect()
+        };
+        let file = match result {
+            Ok(file) => file,
+            Err(e) => {
+                info!(error = %e, "a file shared from XMPP could not be fetched");
+                return refuse(
+                    &self.core,
+                    &format!("the gateway could not fetch the file: {e}"),
+                );
+            }
+        };
+        let now = crate::timestamp::now();
+        let id = match &foreign {
+            Some(f) => engine.store().bridged_id(&user, &remote, f),
+            None => MessageId(rand::random()),
+        };
+        if let Some(f) = &foreign
+            && let Err(e) = engine.store().put_foreign_id(&user, &id, f, markable)
+        {
+            warn!(error = %e, "could not index a file from XMPP");
+        }
+        match engine.send_bridged_file(now, &user, &remote, id, &file.name, &file.mime, &file.data)
+        {
+            Ok(id) => {
+                self.core.queued(user, id, receipt);
+                Vec::new()
+            }
+            Err(EngineError::Duplicate) => Vec::new(),
+            Err(e) => {
+                warn!(user = %user.short(), error = %e, "a file from XMPP could not be queued");
+                refuse(&self.core, &e.to_string())
             }
         }
     }

@@ -34,6 +34,18 @@ pub enum Action {
         /// Who sent it (their full JID), to answer with an error.
         sender: String,
     },
+    /// Fetch the file at `url` (shared with HTTP upload) and pass it on to
+    /// a Cairn user as a file from `remote`; the other fields as for
+    /// `ToCairn`.
+    FetchFile {
+        user: IdentityKey,
+        remote: String,
+        url: String,
+        receipt: Option<(String, String)>,
+        foreign: Option<String>,
+        markable: bool,
+        sender: String,
+    },
     /// Tell a Cairn user something (best effort).
     Signal {
         user: IdentityKey,

@@ -26,8 +26,54 @@ impl<S: Store> Engine<S> {
         mime: &str,
         data: &[u8],
     ) -> Result<MessageId, EngineError> {
-        let meta = FileMeta::of(name, mime, data)?;
         let id = self.new_outgoing(peer)?;
+        let result = self.queue_file(now, peer, None, id, name, mime, data);
+        self.pump(now);
+        result
+    }
+
+    /// Queues, for `user`, a file `remote` sent on a bridged network, under
+    /// the id the gateway derived from the other network's own (as
+    /// [`Engine::send_bridged`] does for texts).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_bridged_file(
+        &mut self,
+        now: Time,
+        user: &IdentityKey,
+        remote: &str,
+        id: MessageId,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, EngineError> {
+        crate::bridge::validate_remote(remote)
+            .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
+        if !self.contacts.contains_key(user) {
+            return Err(EngineError::UnknownContact(user.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        if self.outbox.contains(user, &id) || self.store.has_message(user, &id)? {
+            return Err(EngineError::Duplicate);
+        }
+        let result = self.queue_file(now, user, Some(remote), id, name, mime, data);
+        self.pump(now);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_file(
+        &mut self,
+        now: Time,
+        peer: &IdentityKey,
+        remote: Option<&str>,
+        id: MessageId,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, EngineError> {
+        let meta = FileMeta::of(name, mime, data)?;
         for (index, chunk) in data.chunks(crate::file::CHUNK_LEN).enumerate() {
             self.batch.push(StoreOp::PutFileChunk {
                 peer: *peer,
@@ -46,14 +92,12 @@ impl<S: Store> Engine<S> {
             sent_at: now,
             local_at: now,
             state: DeliveryState::Queued,
-            remote: None,
+            remote: remote.map(str::to_owned),
             file: Some(meta),
             op: None,
             changes: Default::default(),
         };
-        let result = self.enqueue(record);
-        self.pump(now);
-        result
+        self.enqueue(record)
     }
 
     /// Where the transfer of a file message stands.

@@ -160,6 +160,7 @@ impl<S: Store> Engine<S> {
                 sent_at,
                 meta,
                 inline,
+                remote,
             } => {
                 let name = meta.name.clone();
                 self.on_text(
@@ -168,7 +169,7 @@ impl<S: Store> Engine<S> {
                     id,
                     sent_at,
                     name,
-                    None,
+                    remote,
                     Some((*meta, inline)),
                     None,
                 );

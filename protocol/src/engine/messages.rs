@@ -214,6 +214,7 @@ impl<S: Store> Engine<S> {
                     sent_at: record.sent_at,
                     meta: Box::new(meta),
                     inline,
+                    remote: record.remote,
                 }
             }
             None => Payload::Text {
