@@ -12,6 +12,7 @@
 use cairn_protocol::message::{OpKind, is_reaction};
 use tokio_xmpp::minidom::Element;
 
+pub use super::stanza::Reference;
 use super::stanza::esc;
 
 pub const NS_REPLY: &str = "urn:xmpp:reply:0";
@@ -34,14 +35,6 @@ pub const MAX_XMPP_ID: usize = 128;
 /// Reactions looked at in one `<reactions>` (XEP-0444 allows several per
 /// person; Cairn keeps one, the last that is an emoji).
 const MAX_REACTIONS_READ: usize = 16;
-
-/// What an XMPP message does to a message already in the conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    pub kind: OpKind,
-    /// The XMPP id of the message it is about.
-    pub of: String,
-}
 
 /// Why an XMPP message cannot be passed on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,10 +7,17 @@ use cairn_protocol::{GroupId, IdentityKey, MessageId};
 use tokio_xmpp::minidom::Element;
 use tracing::warn;
 
-use super::extensions::Reference;
-
 pub const NS_CLIENT: &str = "jabber:component:accept";
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/// What an XMPP message does to a message already in the conversation
+/// (read by [`super::extensions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub kind: cairn_protocol::message::OpKind,
+    /// The XMPP id of the message it is about.
+    pub of: String,
+}
 
 /// What the runtime must do.
 #[derive(Debug, Clone, PartialEq)]
