@@ -662,6 +662,42 @@ mod tests {
         );
     }
 
+    /// A file offer's flags: only inline (1) and remote (2) are known; a
+    /// remote address must be one.
+    #[test]
+    fn file_offers_with_unknown_flags_or_a_bad_remote_are_refused() {
+        let offer = |remote: Option<&str>| Payload::File {
+            id: MessageId([4; 16]),
+            sent_at: Time::ZERO,
+            meta: Box::new(FileMeta {
+                name: "a.jpg".into(),
+                mime: "image/jpeg".into(),
+                size: 100_000,
+                sha256: [1; 32],
+            }),
+            inline: None,
+            remote: remote.map(Into::into),
+        };
+        let good = offer(Some("juliet@xmpp.example"));
+        assert_eq!(Payload::decode_padded(&good.encode_padded()).unwrap(), good);
+        // The flags byte follows kind, id, time and meta.
+        let bare = offer(None).encode_bare();
+        let at = bare.len() - 1;
+        assert_eq!(bare[at], 0);
+        for flags in [4u8, 8, 0x80, 0xff] {
+            let mut bad = bare.clone();
+            bad[at] = flags;
+            assert!(Payload::decode_bare(&bad).is_err(), "flags {flags:#x}");
+        }
+        for remote in ["", "no-at-sign\u{0}", &"r".repeat(MAX_REMOTE_LEN + 1)] {
+            let mut bad = bare.clone();
+            bad[at] = 2;
+            bad.extend_from_slice(&(remote.len() as u16).to_be_bytes());
+            bad.extend_from_slice(remote.as_bytes());
+            assert!(Payload::decode_bare(&bad).is_err(), "remote {remote:?}");
+        }
+    }
+
     #[test]
     fn malformed_operations_are_refused() {
         for bad in [

@@ -453,15 +453,15 @@ impl GatewayRun {
                         None => None,
                         Some(Ok(op)) => Some(op),
                         Some(Err(why)) => {
-                            let stanza_id = receipt.as_ref().map(|(_, id)| id.as_str());
-                            let refusal = self.core.refuse(
+                            let refusal = self.refusal(
                                 &user,
                                 &sender,
-                                stanza_id.or(foreign.as_deref()),
+                                receipt.as_ref(),
+                                foreign.as_deref(),
                                 "item-not-found",
                                 why,
                             );
-                            self.apply(engine, refusal.into_iter().collect());
+                            self.apply(engine, refusal);
                             continue;
                         }
                     };
@@ -501,15 +501,15 @@ impl GatewayRun {
                             .then_some("the gateway is fetching other files; send it again later"));
                     if let Some(why) = refused {
                         info!(%why, "a file shared from XMPP was not fetched");
-                        let stanza_id = receipt.as_ref().map(|(_, id)| id.as_str());
-                        let refusal = self.core.refuse(
+                        let refusal = self.refusal(
                             &user,
                             &sender,
-                            stanza_id.or(foreign.as_deref()),
+                            receipt.as_ref(),
+                            foreign.as_deref(),
                             "not-acceptable",
                             why,
                         );
-                        self.apply(engine, refusal.into_iter().collect());
+                        self.apply(engine, refusal);
                         continue;
                     }
                     self.fetching += 1;
@@ -551,6 +551,24 @@ impl GatewayRun {
         }
     }
 
+    /// The error answer to what `sender` sent `user` (named by the stanza
+    /// id its receipt request, or else its own id, gave).
+    fn refusal(
+        &self,
+        user: &IdentityKey,
+        sender: &str,
+        receipt: Option<&(String, String)>,
+        foreign: Option<&str>,
+        condition: &str,
+        why: &str,
+    ) -> Vec<core::Action> {
+        let stanza_id = receipt.map(|(_, id)| id.as_str());
+        self.core
+            .refuse(user, sender, stanza_id.or(foreign), condition, why)
+            .into_iter()
+            .collect()
+    }
+
     /// A file shared from XMPP came back from its fetch: passed on to the
     /// user as a file from its sender, or the sender is told why not.
     fn fetched(&mut self, engine: &mut Engine<RedbStore>, done: FetchDone) -> Vec<core::Action> {
@@ -563,22 +581,18 @@ impl GatewayRun {
             sender,
             result,
         } = done;
-        let stanza_id = receipt
-            .as_ref()
-            .map(|(_, id)| id.clone())
-            .or(foreign.clone());
-        let refuse = |core: &core::Gateway, why: &str| -> Vec<core::Action> {
-            core.refuse(&user, &sender, stanza_id.as_deref(), "not-acceptable", why)
-                .into_iter()
-                .collect()
-        };
         let file = match result {
             Ok(file) => file,
             Err(e) => {
                 info!(error = %e, "a file shared from XMPP could not be fetched");
-                return refuse(
-                    &self.core,
-                    &format!("the gateway could not fetch the file: {e}"),
+                let why = format!("the gateway could not fetch the file: {e}");
+                return self.refusal(
+                    &user,
+                    &sender,
+                    receipt.as_ref(),
+                    foreign.as_deref(),
+                    "not-acceptable",
+                    &why,
                 );
             }
         };
@@ -601,7 +615,14 @@ impl GatewayRun {
             Err(EngineError::Duplicate) => Vec::new(),
             Err(e) => {
                 warn!(user = %user.short(), error = %e, "a file from XMPP could not be queued");
-                refuse(&self.core, &e.to_string())
+                self.refusal(
+                    &user,
+                    &sender,
+                    receipt.as_ref(),
+                    foreign.as_deref(),
+                    "not-acceptable",
+                    &e.to_string(),
+                )
             }
         }
     }

@@ -48,15 +48,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<MessageId, EngineError> {
         crate::bridge::validate_remote(remote)
             .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
-        if !self.contacts.contains_key(user) {
-            return Err(EngineError::UnknownContact(user.short()));
-        }
-        if !self.outbox.has_room() {
-            return Err(EngineError::OutboxFull(self.outbox.len()));
-        }
-        if self.outbox.contains(user, &id) || self.store.has_message(user, &id)? {
-            return Err(EngineError::Duplicate);
-        }
+        self.check_bridged(user, &id)?;
         let result = self.queue_file(now, user, Some(remote), id, name, mime, data);
         self.pump(now);
         result

@@ -128,15 +128,7 @@ impl<S: Store> Engine<S> {
             Some(OpKind::Delete) => {}
             Some(OpKind::Timer) => return Err(EngineError::BadTimer(0)),
         }
-        if !self.contacts.contains_key(user) {
-            return Err(EngineError::UnknownContact(user.short()));
-        }
-        if !self.outbox.has_room() {
-            return Err(EngineError::OutboxFull(self.outbox.len()));
-        }
-        if self.outbox.contains(user, &id) || self.store.has_message(user, &id)? {
-            return Err(EngineError::Duplicate);
-        }
+        self.check_bridged(user, &id)?;
         let text = if op.is_some_and(|o| o.kind == OpKind::Delete) {
             ""
         } else {
@@ -152,6 +144,26 @@ impl<S: Store> Engine<S> {
         ));
         self.pump(now);
         result
+    }
+
+    /// Whether a message passed on from a bridged network can be queued
+    /// for `user` under `id` (a contact, room in the outbox, an id not
+    /// taken: [`EngineError::Duplicate`] when it came before).
+    pub(super) fn check_bridged(
+        &self,
+        user: &IdentityKey,
+        id: &MessageId,
+    ) -> Result<(), EngineError> {
+        if !self.contacts.contains_key(user) {
+            return Err(EngineError::UnknownContact(user.short()));
+        }
+        if !self.outbox.has_room() {
+            return Err(EngineError::OutboxFull(self.outbox.len()));
+        }
+        if self.outbox.contains(user, id) || self.store.has_message(user, id)? {
+            return Err(EngineError::Duplicate);
+        }
+        Ok(())
     }
 
     pub(super) fn queue_text(
