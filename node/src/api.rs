@@ -79,6 +79,23 @@ pub enum Request {
         group: String,
         limit: Option<usize>,
     },
+    /// An operation on the group message `id` (all its hex digits, or a
+    /// prefix of 6 or more that names one message): "reply", "react" (one
+    /// emoji, empty to take yours back), "edit" (your own posts) or "delete"
+    /// (your own posts; an admin's, anyone's) — erased for every member.
+    GroupOp {
+        group: String,
+        id: String,
+        op: String,
+        #[serde(default)]
+        text: String,
+    },
+    /// Set the group's disappearing-messages timer (admins only): every
+    /// post is erased `secs` after it was written, by every member (0: off).
+    GroupDisappear {
+        group: String,
+        secs: u64,
+    },
     GroupMembers {
         group: String,
     },
@@ -182,6 +199,8 @@ impl Request {
                 | Request::GroupRemove { .. }
                 | Request::GroupRole { .. }
                 | Request::GroupSend { .. }
+                | Request::GroupOp { .. }
+                | Request::GroupDisappear { .. }
                 | Request::GroupLeave { .. }
                 | Request::BridgeJoin { .. }
                 | Request::BridgeLeave { .. }
@@ -454,6 +473,9 @@ pub struct GroupInfo {
     /// room): what is written there is only as private as that network.
     #[serde(default)]
     pub bridged_as: Option<String>,
+    /// The disappearing-messages timer, seconds (0: off).
+    #[serde(default)]
+    pub timer: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -483,6 +505,20 @@ pub struct GroupMessageInfo {
     /// the bridge that posted it.
     #[serde(default)]
     pub via: Option<String>,
+    /// The message this one replies to, and the start of its text (absent
+    /// if it is not here, or was deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    #[serde(default)]
+    pub edited: bool,
+    /// Deleted for everyone (by its author or an admin): `text` is empty.
+    #[serde(default)]
+    pub deleted: bool,
+    /// Reactions: who (a member's id, "you" for us) and which emoji.
+    #[serde(default)]
+    pub reactions: Vec<ReactionInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

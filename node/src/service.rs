@@ -8,7 +8,7 @@ use cairn_protocol::{
 };
 
 use cairn_protocol::GroupId;
-use cairn_protocol::group::groups::Group;
+use cairn_protocol::group::groups::{Group, GroupOp};
 use cairn_protocol::prekeys::Secrecy;
 
 use crate::api::{
@@ -69,6 +69,7 @@ pub fn group_info(engine: &Engine<RedbStore>, g: &Group) -> GroupInfo {
         left: g.left,
         epoch: g.doc.epoch(),
         bridged_as: g.bridged_as(),
+        timer: g.timer(),
     }
 }
 
@@ -389,8 +390,71 @@ pub fn handle(
                         text: m.text,
                         sent_at: m.sent_at.as_millis(),
                         via: m.via,
+                        reply_to: m.reply_to.map(|r| r.to_string()),
+                        quote: m.quote.map(|q| q.chars().take(QUOTE_CHARS).collect()),
+                        edited: m.edited,
+                        deleted: m.deleted,
+                        reactions: m
+                            .reactions
+                            .into_iter()
+                            .map(|(who, emoji)| ReactionInfo {
+                                by: if who == me {
+                                    "you".to_owned()
+                                } else {
+                                    who.to_string()
+                                },
+                                emoji,
+                            })
+                            .collect(),
                     })
                     .collect(),
+            })
+        })(),
+        Request::GroupOp {
+            group,
+            id: query,
+            op,
+            text,
+        } => (|| {
+            let id = engine.resolve_group(group)?;
+            let to = find_group_message(engine, &id, query)?;
+            let op = match op.as_str() {
+                "reply" => GroupOp::Reply {
+                    to,
+                    text: text.clone(),
+                },
+                "react" => GroupOp::React {
+                    to,
+                    emoji: text.clone(),
+                },
+                "edit" => GroupOp::Edit {
+                    to,
+                    text: text.clone(),
+                },
+                "delete" => GroupOp::Delete { to },
+                other => {
+                    return Err(ApiError::new(
+                        ErrorKind::Invalid,
+                        format!("{other:?} is not an operation (reply, react, edit, delete)"),
+                    ));
+                }
+            };
+            let msg = engine.group_operate(now, &id, op)?;
+            Ok(Reply::Sent {
+                id: msg.to_string(),
+            })
+        })(),
+        Request::GroupDisappear { group, secs } => (|| {
+            let id = engine.resolve_group(group)?;
+            if !cairn_protocol::disappear::valid(*secs) {
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "a timer is between 5 seconds and a year, or off",
+                ));
+            }
+            let msg = engine.group_operate(now, &id, GroupOp::Timer(*secs))?;
+            Ok(Reply::Sent {
+                id: msg.to_string(),
             })
         })(),
         Request::GroupExport { group } => (|| {
@@ -620,6 +684,48 @@ fn find_message(
         0 => Err(ApiError::new(
             ErrorKind::NotFound,
             format!("no message in this conversation has an id starting {query}"),
+        )),
+        _ => Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("{query} starts several messages' ids; give more of it"),
+        )),
+    }
+}
+
+/// The group message an id names — or its last [`MIN_ID_PREFIX`]+ hex
+/// digits (as `cairn group messages` shows them; a group message id starts
+/// with its author's clock, so its start is shared) or a prefix.
+fn find_group_message(
+    engine: &Engine<RedbStore>,
+    group: &cairn_protocol::group::GroupId,
+    query: &str,
+) -> Result<MessageId, ApiError> {
+    let query = query.trim().to_ascii_lowercase();
+    if query.len() < MIN_ID_PREFIX || !query.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!(
+                "a message id is hex digits, at least {MIN_ID_PREFIX} of them (`cairn group messages` shows them)"
+            ),
+        ));
+    }
+    let g = engine
+        .group(group)
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such group"))?;
+    let mut hits: Vec<MessageId> = g
+        .messages()
+        .into_iter()
+        .map(|m| m.id)
+        .filter(|id| {
+            let id = id.to_string();
+            id.starts_with(&query) || id.ends_with(&query)
+        })
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("no message in this group has an id starting {query}"),
         )),
         _ => Err(ApiError::new(
             ErrorKind::Invalid,

@@ -217,3 +217,200 @@ fn a_member_away_for_500_messages_catches_up_from_someone_other_than_the_author(
     assert_eq!(got.first().map(String::as_str), Some("message 000"));
     assert_eq!(got.last().map(String::as_str), Some("message 499"));
 }
+
+/// A group's message `id` (by its full id) as `p` shows it.
+fn group_message(p: &Peer, group: &str, id: &str) -> Option<Value> {
+    p.json(&["group", "messages", group])
+        .as_array()?
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+}
+
+/// Whether `p`'s store (stopped) holds `needle` anywhere: in the file as it
+/// is, or in any group's history once opened with the passphrase, with the
+/// post keys the store still holds (edits and deleted posts included).
+fn group_store_holds(p: &Peer, needle: &str) -> bool {
+    let path = p.store_path();
+    let raw = std::fs::read(&path).unwrap();
+    if raw.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        return true;
+    }
+    let opened = cairn_store::RedbStore::open(&path, cairn_tests::PASSPHRASE.as_bytes()).unwrap();
+    use cairn_protocol::Store;
+    let settings = opened.store.settings().unwrap();
+    opened.store.groups().unwrap().iter().any(|g| {
+        cairn_protocol::group::groups::stored_texts(g, &settings)
+            .unwrap()
+            .iter()
+            .any(|t| t.contains(needle))
+    })
+}
+
+#[test]
+fn replies_reactions_edits_deletion_and_a_timer_in_a_group_leave_no_trace() {
+    let lab = Lab::new(3);
+    let (mut alice, mut bob, mut carol) = trio(&lab);
+    alice.ok(&["group", "create", "walkers"]);
+    start_walkers(&mut alice, &mut bob, &mut carol);
+    let id = alice
+        .ok(&["group", "send", "walkers", "meet at the old mill at nine"])
+        .trim()
+        .to_owned();
+    for p in [&bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || group_message(p, "walkers", &id).is_some()),
+            "{} never got the post",
+            p.name
+        );
+    }
+    // The end of the id, as `group messages` shows it.
+    let short = &id[24..];
+    let reply = bob
+        .ok(&["group", "reply", "walkers", short, "which mill?"])
+        .trim()
+        .to_owned();
+    carol.ok(&["group", "react", "walkers", short, "👍"]);
+    carol.ok(&["group", "react", "walkers", short, "❤️"]);
+    let carol_id = carol.json(&["status"])["id"].as_str().unwrap().to_owned();
+    for p in [&alice, &bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || group_message(p, "walkers", &id).is_some_and(
+                |m| {
+                    m["reactions"].as_array().is_some_and(|r| {
+                        r.len() == 1
+                            && r[0]["emoji"] == "❤️"
+                            && (r[0]["by"] == carol_id.as_str() || r[0]["by"] == "you")
+                    })
+                }
+            ) && group_message(p, "walkers", &reply)
+                .is_some_and(|m| {
+                    m["reply_to"] == id.as_str() && m["quote"] == "meet at the old mill at nine"
+                })),
+            "{} does not see carol's one reaction and bob's reply: {:?}",
+            p.name,
+            p.json(&["group", "messages", "walkers"])
+        );
+    }
+
+    // What the CLI refuses, clearly.
+    for (who, args, says) in [
+        (
+            &bob,
+            vec!["edit", "walkers", short, "I said ten"],
+            "only its author",
+        ),
+        (&bob, vec!["delete", "walkers", short], "only its author"),
+        (&carol, vec!["react", "walkers", short, "lol"], "one emoji"),
+        (
+            &carol,
+            vec!["react", "walkers", "ffffffffff", "👍"],
+            "no message",
+        ),
+        (&bob, vec!["reply", "walkers", "zz", "x"], "hex digits"),
+        (&carol, vec!["disappear", "walkers", "1d"], "only admins"),
+        (
+            &alice,
+            vec!["disappear", "walkers", "2s"],
+            "between 5 seconds",
+        ),
+    ] {
+        let mut full = vec!["group"];
+        full.extend(args.iter());
+        let out = who.cli(&full);
+        assert!(!out.status.success(), "`{}` succeeded", full.join(" "));
+        assert!(
+            stderr(&out).contains(says),
+            "`{}`: unclear error: {}",
+            full.join(" "),
+            stderr(&out)
+        );
+    }
+
+    // Alice edits: everyone sees the new text, marked edited.
+    alice.ok(&[
+        "group",
+        "edit",
+        "walkers",
+        short,
+        "meet at the new mill at ten",
+    ]);
+    for p in [&bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || group_message(p, "walkers", &id).is_some_and(
+                |m| m["text"] == "meet at the new mill at ten" && m["edited"] == true
+            )),
+            "{} does not see the edit",
+            p.name
+        );
+    }
+    let shown = bob.ok(&["group", "messages", "walkers"]);
+    assert!(
+        shown.contains("(edited)") && shown.contains("❤️") && shown.contains("↪"),
+        "{shown}"
+    );
+
+    // Carol posts; alice, an admin, deletes it; alice deletes her own.
+    let plan = carol
+        .ok(&["group", "send", "walkers", "carol's secret plan"])
+        .trim()
+        .to_owned();
+    assert!(wait_until(PATIENCE, || group_message(
+        &alice, "walkers", &plan
+    )
+    .is_some()));
+    alice.ok(&["group", "delete", "walkers", &plan[24..]]);
+    alice.ok(&["group", "delete", "walkers", short]);
+    for p in [&alice, &bob, &carol] {
+        for gone in [&id, &plan] {
+            assert!(
+                wait_until(PATIENCE, || group_message(p, "walkers", gone)
+                    .is_some_and(|m| m["deleted"] == true && m["text"] == "")),
+                "{} still shows a deleted post",
+                p.name
+            );
+        }
+    }
+    let out = bob.cli(&["group", "react", "walkers", short, "😮"]);
+    assert!(!out.status.success() && stderr(&out).contains("deleted"));
+
+    // A timer: set by the admin, shown to all, and what is written after it
+    // is gone from everyone once it expires.
+    alice.ok(&["group", "disappear", "walkers", "8s"]);
+    for p in [&alice, &bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || p.json(&["group", "list"])[0]["timer"] == 8),
+            "{} does not show the timer",
+            p.name
+        );
+    }
+    let burn = bob
+        .ok(&["group", "send", "walkers", "burn after reading"])
+        .trim()
+        .to_owned();
+    for p in [&alice, &bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || group_message(p, "walkers", &burn).is_none()
+                && texts(p, "walkers").contains(&"which mill?".to_owned())),
+            "{} still shows the expired post",
+            p.name
+        );
+    }
+
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.stop();
+    }
+    for p in [&alice, &bob, &carol] {
+        for needle in ["old mill", "new mill", "secret plan", "burn after"] {
+            assert!(
+                !group_store_holds(p, needle),
+                "{}'s store still holds {needle:?}",
+                p.name
+            );
+        }
+        assert!(
+            group_store_holds(p, "which mill?"),
+            "the check can see what is there"
+        );
+    }
+}

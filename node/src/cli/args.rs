@@ -383,6 +383,35 @@ pub(crate) enum GroupCommand {
     /// Send a text to the group. Exits 0 once it is stored; members get it
     /// when they are reachable.
     Send { group: String, text: String },
+    /// Reply to a group message: yours quotes it. ID is the message's id or
+    /// its last 6+ characters, as `cairn group messages` shows them.
+    Reply {
+        group: String,
+        id: String,
+        text: String,
+    },
+    /// React to a group message with one emoji (one reaction per member; a
+    /// new one replaces yours, "" takes it back).
+    React {
+        group: String,
+        id: String,
+        emoji: String,
+    },
+    /// Change the text of a post you wrote (from the device that wrote it);
+    /// members see it marked edited.
+    Edit {
+        group: String,
+        id: String,
+        text: String,
+    },
+    /// Delete a post for every member: your own, or as an admin anyone's.
+    /// Its text is erased from every member's store it reaches; "deleted"
+    /// stays in its place.
+    Delete { group: String, id: String },
+    /// Make the group's posts disappear AFTER they were written (30s, 10m,
+    /// 8h, 1d, 1w; at least 5s, at most a year), or "off". Admins only;
+    /// every member sees the setting.
+    Disappear { group: String, after: String },
     /// Show the group's messages, oldest first.
     Messages {
         group: String,

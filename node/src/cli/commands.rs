@@ -426,8 +426,36 @@ pub(crate) async fn group_command(
                         (None, true) => tr!("author-you"),
                         (None, false) => m.author_name.clone(),
                     };
-                    println!("{} {}: {}", when(m.sent_at), esc(&who), esc(&m.text));
+                    print_group_message(m, &who);
                 }
+            }
+        }
+        GroupCommand::Reply { group, id, text } => {
+            group_op(profile, group, id, "reply", text).await?;
+        }
+        GroupCommand::React { group, id, emoji } => {
+            group_op(profile, group, id, "react", emoji).await?;
+        }
+        GroupCommand::Edit { group, id, text } => {
+            group_op(profile, group, id, "edit", text).await?;
+        }
+        GroupCommand::Delete { group, id } => {
+            group_op(profile, group, id, "delete", String::new()).await?;
+        }
+        GroupCommand::Disappear { group, after } => {
+            let secs = parse_span(&after).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{after:?} is not a time: say 30s, 10m, 8h, 1d, 1w or off"
+                ))
+            })?;
+            let Reply::Sent { .. } =
+                request(profile, Request::GroupDisappear { group, secs }).await?
+            else {
+                return Err(unexpected());
+            };
+            match secs {
+                0 => println!("{}", tr!("msg-timer-off")),
+                s => println!("{}", tr!("msg-timer-set", after = span(s))),
             }
         }
         GroupCommand::Members { group, json } => {
@@ -746,6 +774,32 @@ pub(crate) async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Re
     if !ok {
         println!("{}", tr!("runs-on-what-works"));
     }
+    Ok(())
+}
+
+/// Writes a reply, reaction, edit or deletion into a group; prints the id
+/// of what was written.
+async fn group_op(
+    profile: &Profile,
+    group: String,
+    id: String,
+    op: &str,
+    text: String,
+) -> Result<(), CliError> {
+    let Reply::Sent { id } = request(
+        profile,
+        Request::GroupOp {
+            group,
+            id,
+            op: op.to_owned(),
+            text,
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    println!("{id}");
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! for tools).
 
 use super::i18n::tr;
-use cairn_node::api::{ContactInfo, MessageInfo, StatusInfo};
+use cairn_node::api::{ContactInfo, GroupMessageInfo, MessageInfo, StatusInfo};
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -91,6 +91,46 @@ pub(crate) fn print_message(m: &MessageInfo) {
             m.state
         ),
     }
+}
+
+/// One group message: who wrote it, its text, what it replies to, its
+/// reactions and whether it was edited or deleted.
+pub(crate) fn print_group_message(m: &GroupMessageInfo, who: &str) {
+    // The end of the id: its start is the author's clock, shared by
+    // neighbouring posts.
+    let short = m.id.get(m.id.len().saturating_sub(8)..).unwrap_or(&m.id);
+    if let Some(to) = &m.reply_to {
+        let quoted = match &m.quote {
+            Some(q) => esc(q).into_owned(),
+            None => to.get(..8).unwrap_or(to).to_owned(),
+        };
+        println!("    ↪ {}", tr!("msg-reply-to", quote = quoted));
+    }
+    if m.deleted {
+        println!(
+            "{} {}: ({})  #{short}",
+            when(m.sent_at),
+            esc(who),
+            tr!("msg-deleted")
+        );
+        return;
+    }
+    let reactions: String = m
+        .reactions
+        .iter()
+        .map(|r| format!(" {}", esc(&r.emoji)))
+        .collect();
+    let edited = if m.edited {
+        format!(" ({})", tr!("msg-edited"))
+    } else {
+        String::new()
+    };
+    println!(
+        "{} {}: {}{edited}{reactions}  #{short}",
+        when(m.sent_at),
+        esc(who),
+        esc(&m.text)
+    );
 }
 
 /// A timer's length the way people say it: 30s, 5m, 8h, 1d, 2w.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use rand_core::RngCore;
 use tracing::warn;
 
-use crate::group::groups::{Group, GroupOutput};
+use crate::group::groups::{Group, GroupOp, GroupOutput};
 use crate::group::{Entry, GroupId, NewDevice, NewMember, Role};
 use crate::identity::IdentityKey;
 use crate::payload::{MessageId, Payload};
@@ -193,6 +193,24 @@ impl<S: Store> Engine<S> {
         check_text(text)?;
         let id = self.group_message_id(now);
         self.groups.post(&self.identity, group, id, text, now)?;
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// Replies to, reacts to, edits or deletes a group message, or sets the
+    /// group's disappearing-message timer. Returns the id of what was
+    /// written (a reply's own id).
+    pub fn group_operate(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        op: GroupOp,
+    ) -> Result<MessageId, EngineError> {
+        if let GroupOp::Reply { text, .. } | GroupOp::Edit { text, .. } = &op {
+            check_text(text)?;
+        }
+        let fresh = self.group_message_id(now);
+        let id = self.groups.operate(&self.identity, group, op, fresh, now)?;
         self.pump(now);
         Ok(id)
     }

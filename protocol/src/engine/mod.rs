@@ -158,7 +158,7 @@ impl<S: Store> Engine<S> {
                 now,
             );
         }
-        let settings: BTreeMap<String, Vec<u8>> = store.settings()?.into_iter().collect();
+        let mut settings: BTreeMap<String, Vec<u8>> = store.settings()?.into_iter().collect();
         let prekeys = Prekeys::load(
             settings
                 .range(STORE_PREFIX.to_owned()..)
@@ -199,6 +199,15 @@ impl<S: Store> Engine<S> {
                 warn!(group = %id, error = %e, "a stored group could not be read");
             }
         }
+        // Post keys live with the groups, not among the engine's settings.
+        let prefix = crate::group::groups::KEY_SETTING_PREFIX;
+        groups.restore_keys(
+            settings
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.as_str(), v.as_slice())),
+        );
+        settings.retain(|k, _| !k.starts_with(prefix));
         // Their periodic work starts its clock now.
         groups.handle_timeout(now);
         files.handle_timeout(now, |_| false);

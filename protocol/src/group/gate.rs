@@ -815,7 +815,9 @@ fn check_ops(
                 (Key::Map(k), OpType::Put(ScalarValue::Str(s))) => {
                     (k == "name" || k == "topic" || k == "key") && s.len() <= super::MAX_NAME_LEN
                 }
-                (Key::Map(k), OpType::Put(ScalarValue::Int(_))) => k == "epoch",
+                (Key::Map(k), OpType::Put(ScalarValue::Int(_))) => {
+                    matches!(k.as_str(), "epoch" | "timer" | "timer_at")
+                }
                 _ => false,
             };
             if !ok {

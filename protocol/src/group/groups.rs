@@ -14,10 +14,20 @@
 //! Blob inside the fragments:
 //!
 //! ```text
-//! blob  = version:u8(=1) kind:u8 (1 sync, 2 push) count:u16 vouch*count message
+//! blob  = version:u8(=2) kind:u8 (1 sync, 2 push, 3 keys) count:u16 vouch*count
+//!         keys:u16 key*keys want:u16 id:[16]*want [message]   (kind 3: none)
 //! vouch = change hash:[32] author:[32] signature:[64]
+//! key   = id:[16] 0 key:[32]                        a post key (docs/GROUPS.md)
+//!       | id:[16] 1 epoch key id:[8] wrapped:[72]   wrapped under that epoch key
 //! message = an automerge sync message (automerge's own encoding)
 //! ```
+//!
+//! A blob carries the keys of the posts its changes write ([`posts`]): a
+//! receiver takes a key only if a change of the same blob names it, and only
+//! the key its id commits to. A member holding a post whose key it lacks
+//! (it came from someone who lacked it, or wrapped under an epoch key that
+//! had not reached us yet) asks the members it syncs with for it (`want`,
+//! again every tick while it lacks it), who answer with a keys-only blob.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -30,6 +40,7 @@ use zeroize::Zeroizing;
 
 use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
 use super::keys;
+use super::posts::{self, Body, Post, PostKey, TOMBSTONE};
 use super::{
     GroupDoc, GroupError, GroupId, GroupMessage, Member, NewDevice, NewMember, Role, message_slot,
 };
@@ -54,9 +65,13 @@ pub const MAX_GROUPS: usize = 1024;
 /// Log entries before a snapshot is considered.
 const COMPACT_MIN_ENTRIES: usize = 64;
 
-const BLOB_VERSION: u8 = 1;
+const BLOB_VERSION: u8 = 2;
 const KIND_SYNC: u8 = 1;
 const KIND_PUSH: u8 = 2;
+/// Post keys asked for, or given, with no sync message.
+const KIND_KEYS: u8 = 3;
+/// Post keys asked for in one blob.
+const MAX_WANT: usize = 512;
 const META_VERSION: u8 = 1;
 
 /// What the groups want the engine to do.
@@ -101,6 +116,44 @@ pub struct Group {
     /// them: shown to them when they come by, so they learn it (and what
     /// led to it, nothing after).
     notices: BTreeMap<IdentityKey, Vouch>,
+    /// Post keys we hold: id → key ([`posts`]).
+    post_keys: BTreeMap<String, PostKey>,
+    /// Post keys to write at the next save, and ids to erase.
+    keys_to_put: BTreeSet<String>,
+    keys_to_erase: BTreeSet<String>,
+    /// Every key erased since start-up (erased again after a failed commit).
+    erased: BTreeSet<String>,
+    /// The clock at the last tick: what expiry is judged by.
+    now: Time,
+    /// Post keys we lack for posts we hold (id → slot): asked for.
+    missing: BTreeMap<String, String>,
+    /// Values read, by slot (with the value read): reading every post after
+    /// each batch would decrypt the whole history again. Emptied whenever
+    /// the keys we hold change.
+    read_cache: std::cell::RefCell<BTreeMap<String, (String, Reading)>>,
+}
+
+/// The stored name of a group's post key ([`crate::store::StoreOp::PutSetting`]).
+pub const KEY_SETTING_PREFIX: &str = "group-key/";
+
+/// A stored value, read.
+#[derive(Clone)]
+enum Reading {
+    Tombstone,
+    Post(Post),
+    /// Not for any reader (a hostile writer's): ignored.
+    Malformed,
+    /// We lack its key (naming it if it is a post key we may yet get).
+    Sealed(Option<String>),
+}
+
+/// A group's messages as members see them, and the slots whose text is gone
+/// for good (deleted, or expired): their keys are erased.
+struct Folded {
+    messages: Vec<GroupMessage>,
+    dead: BTreeSet<String>,
+    /// Post keys named by posts we hold but not held (id → slot).
+    missing: BTreeMap<String, String>,
 }
 
 impl Group {
@@ -119,6 +172,13 @@ impl Group {
             fresh_snapshot: None,
             keyring: BTreeMap::new(),
             notices: BTreeMap::new(),
+            post_keys: BTreeMap::new(),
+            keys_to_put: BTreeSet::new(),
+            keys_to_erase: BTreeSet::new(),
+            erased: BTreeSet::new(),
+            now: Time::ZERO,
+            missing: BTreeMap::new(),
+            read_cache: Default::default(),
         }
     }
 
@@ -130,22 +190,406 @@ impl Group {
         self.doc.members()
     }
 
-    /// Messages, oldest first, decrypted where we hold the epoch key. One
-    /// written in an epoch we were not part of reads [`SEALED_TEXT`].
+    /// Messages, oldest first, as members see them: decrypted, with their
+    /// replies' quotes and their reactions; edited ones marked, deleted ones
+    /// a line without text; expired ones gone. One whose key we lack (written
+    /// in an epoch we were not part of) reads [`SEALED_TEXT`].
     pub fn messages(&self) -> Vec<GroupMessage> {
-        let mut all = self.doc.messages();
-        for m in &mut all {
-            if let Some(id) = keys::sealed_key_id(&m.text) {
-                let slot = message_slot(&m.device, &m.id);
-                m.text = self
-                    .keyring
-                    .get(id)
-                    .and_then(|k| keys::open_text(k, &slot, &m.text))
-                    .unwrap_or_else(|| SEALED_TEXT.to_owned());
-            }
-            m.unwrap_bridged();
+        self.fold().messages
+    }
+
+    /// Every text the document's history still opens to with the keys we
+    /// hold — what this device would give up if seized, edits and deleted
+    /// posts included. Deleted and expired posts are not in it.
+    pub fn readable_history(&mut self) -> Vec<String> {
+        let values = self.doc.values_ever();
+        values
+            .into_iter()
+            .filter_map(|(slot, value)| {
+                if keys::sealed_key_id(&value).is_none() {
+                    return Some(value);
+                }
+                keys::open_text(self.key_for(&value)?, &slot, &value)
+            })
+            .collect()
+    }
+
+    /// The disappearing-message timer, in seconds (0: off).
+    pub fn timer(&self) -> u64 {
+        self.doc.timer()
+    }
+
+    /// The key that opens a value, if we hold it.
+    fn key_for(&self, value: &str) -> Option<&[u8; 32]> {
+        let id = keys::sealed_key_id(value)?;
+        match self.post_keys.get(id) {
+            Some(k) => Some(&k.key),
+            None => self.keyring.get(id).map(|k| &**k),
         }
-        all
+    }
+
+    /// Reads one stored value (decrypting it): what [`Group::fold`] caches.
+    fn read(&self, slot: &str, value: &str) -> Reading {
+        if value == TOMBSTONE {
+            return Reading::Tombstone;
+        }
+        let Some(id) = keys::sealed_key_id(value) else {
+            return Post::decode(value).map_or(Reading::Malformed, Reading::Post);
+        };
+        match self
+            .key_for(value)
+            .and_then(|k| keys::open_text(k, slot, value))
+        {
+            Some(plain) => Post::decode(&plain).map_or(Reading::Malformed, Reading::Post),
+            None => Reading::Sealed(
+                (posts::is_post_key_id(id)
+                    && !self.post_keys.contains_key(id)
+                    && !self.erased.contains(id))
+                .then(|| id.to_owned()),
+            ),
+        }
+    }
+
+    fn fold(&self) -> Folded {
+        let timer = self.doc.timer();
+        let since = self.doc.timer_since();
+        let mut dead = BTreeSet::new();
+        let mut missing = BTreeMap::new();
+        // Every post, read.
+        let mut posts: Vec<(String, GroupMessage, Option<Post>)> = Vec::new();
+        for mut m in self.doc.messages() {
+            let slot = message_slot(&m.device, &m.id);
+            if timer > 0
+                && m.sent_at >= since
+                && m.sent_at + std::time::Duration::from_secs(timer) <= self.now
+                && self.now > Time::ZERO
+            {
+                dead.insert(slot);
+                continue;
+            }
+            let reading = {
+                let mut cache = self.read_cache.borrow_mut();
+                match cache.get(&slot) {
+                    Some((raw, r)) if *raw == m.text => r.clone(),
+                    _ => {
+                        let r = self.read(&slot, &m.text);
+                        cache.insert(slot.clone(), (m.text.clone(), r.clone()));
+                        r
+                    }
+                }
+            };
+            let post = match reading {
+                Reading::Tombstone => None,
+                Reading::Malformed => continue, // a hostile writer's
+                Reading::Post(p) => Some(p),
+                Reading::Sealed(lacking) => {
+                    if let Some(id) = lacking {
+                        missing.insert(id, slot.clone());
+                    }
+                    Some(Post::text(SEALED_TEXT))
+                }
+            };
+            m.text.clear();
+            posts.push((slot, m, post));
+        }
+        // Deletions: by the author (a tombstone in its slot, or from another
+        // of its devices) or by an admin (judged by the current roles).
+        for (slot, m, post) in &posts {
+            match post {
+                None => {
+                    dead.insert(slot.clone());
+                }
+                Some(Post {
+                    body: Body::Delete { target },
+                    ..
+                }) if self.may_delete(&m.author, target) => {
+                    dead.insert(target.clone());
+                }
+                _ => {}
+            }
+        }
+        // Reactions: one per member and post, the newest write.
+        let mut reactions: BTreeMap<&str, BTreeMap<IdentityKey, String>> = BTreeMap::new();
+        for (_, m, post) in &posts {
+            if let Some(Post {
+                body: Body::React { target },
+                text,
+                ..
+            }) = post
+                && !dead.contains(target)
+            {
+                let of = reactions.entry(target.as_str()).or_default();
+                if text.is_empty() {
+                    of.remove(&m.author);
+                } else {
+                    of.insert(m.author, text.clone());
+                }
+            }
+        }
+        let texts: BTreeMap<&str, &Post> = posts
+            .iter()
+            .filter_map(|(slot, _, p)| Some((slot.as_str(), p.as_ref()?)))
+            .collect();
+        let mut messages = Vec::new();
+        for (slot, m, post) in &posts {
+            let mut m = m.clone();
+            if dead.contains(slot) {
+                if matches!(
+                    post,
+                    None | Some(Post {
+                        body: Body::Text { .. },
+                        ..
+                    })
+                ) {
+                    m.deleted = true;
+                    messages.push(m);
+                }
+                continue;
+            }
+            let Some(Post {
+                body: Body::Text { reply_to },
+                edited,
+                text,
+            }) = post
+            else {
+                continue;
+            };
+            m.text = text.clone();
+            m.edited = *edited;
+            m.unwrap_bridged();
+            if let Some(target) = reply_to {
+                m.reply_to = target
+                    .split_once('/')
+                    .and_then(|(_, id)| id.parse::<MessageId>().ok());
+                m.quote = texts
+                    .get(target.as_str())
+                    .filter(|_| !dead.contains(target))
+                    .filter(|p| matches!(p.body, Body::Text { .. }))
+                    .map(|p| p.text.clone());
+            }
+            m.reactions = reactions
+                .get(slot.as_str())
+                .map(|r| r.iter().map(|(k, v)| (*k, v.clone())).collect())
+                .unwrap_or_default();
+            messages.push(m);
+        }
+        missing.retain(|_, s| !dead.contains(s));
+        Folded {
+            messages,
+            dead,
+            missing,
+        }
+    }
+
+    /// Erases the keys of posts deleted or expired, and notes the keys we
+    /// lack. Returns whether any was erased.
+    fn prune(&mut self) -> bool {
+        let Folded { dead, missing, .. } = self.fold();
+        self.missing = missing;
+        self.erase(&dead)
+    }
+
+    /// Erases the keys of the posts in `dead` (here and, staged, on disk).
+    fn erase(&mut self, dead: &BTreeSet<String>) -> bool {
+        let gone: Vec<String> = self
+            .post_keys
+            .iter()
+            .filter(|(_, k)| dead.contains(&k.slot))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !gone.is_empty() {
+            self.read_cache.get_mut().clear();
+        }
+        for id in &gone {
+            self.post_keys.remove(id);
+            self.keys_to_put.remove(id);
+            self.keys_to_erase.insert(id.clone());
+            self.erased.insert(id.clone());
+        }
+        !gone.is_empty()
+    }
+
+    /// [`Group::prune`] for what a batch of changes wrote only (a full
+    /// pass after every batch would read the whole history again; the
+    /// periodic tick makes one).
+    fn prune_written<'a>(&mut self, slots: impl Iterator<Item = &'a str>) {
+        let mut dead = BTreeSet::new();
+        for slot in slots {
+            let Some(raw) = self.doc.raw_message(slot) else {
+                continue;
+            };
+            match self.read(slot, &raw) {
+                Reading::Tombstone => {
+                    dead.insert(slot.to_owned());
+                }
+                Reading::Post(Post {
+                    body: Body::Delete { target },
+                    ..
+                }) => {
+                    if let Some(writer) = device_of(slot)
+                        && self.may_delete(&self.doc.account_of(&writer), &target)
+                    {
+                        dead.insert(target);
+                    }
+                }
+                Reading::Sealed(Some(id)) => {
+                    self.missing.insert(id, slot.to_owned());
+                }
+                _ => {}
+            }
+        }
+        if dead.is_empty() {
+            return;
+        }
+        self.missing.retain(|_, s| !dead.contains(s));
+        self.erase(&dead);
+    }
+
+    /// Whether `writer` (an account) may delete the post in `target`: its
+    /// own, or anyone's as an admin (judged by the current roles).
+    fn may_delete(&self, writer: &IdentityKey, target: &str) -> bool {
+        device_of(target).map(|d| self.doc.account_of(&d)) == Some(*writer)
+            || self.doc.role_of(writer) == Some(Role::Admin)
+    }
+
+    /// The key of the post in `slot`, if we hold one.
+    fn key_of_slot(&self, slot: &str) -> Option<(&String, &PostKey)> {
+        self.post_keys.iter().find(|(_, k)| k.slot == slot)
+    }
+
+    /// The keys to send beside `changes`: those their values name.
+    fn keys_for<'a>(&self, changes: impl Iterator<Item = &'a automerge::Change>) -> Vec<WireKey> {
+        let mut seen = BTreeSet::new();
+        changes
+            .flat_map(posts::keys_named)
+            .filter(|(id, _)| seen.insert(id.clone()))
+            .filter_map(|(id, _)| self.wire_key(&id))
+            .collect()
+    }
+
+    /// A post key we hold as it travels (wrapped under its epoch key).
+    fn wire_key(&self, id: &str) -> Option<WireKey> {
+        let k = self.post_keys.get(id)?;
+        let raw_id = unhex_arr::<16>(id)?;
+        Some(match &k.epoch {
+            None => WireKey {
+                id: raw_id,
+                epoch: None,
+                bytes: k.key.to_vec(),
+            },
+            Some(e) => WireKey {
+                id: raw_id,
+                epoch: Some(unhex_arr::<8>(e)?),
+                bytes: posts::wrap(&k.key, id, self.keyring.get(e)?),
+            },
+        })
+    }
+
+    /// The keys to send with a sync message: those its changes name, or
+    /// all we hold when it carries the whole document.
+    fn keys_for_message(&self, message: &Message) -> Vec<WireKey> {
+        let mut changes = Vec::new();
+        for element in message.changes.iter() {
+            let Ok(chunks) = super::chunk::split(element) else {
+                continue;
+            };
+            for (ty, bytes) in chunks {
+                match ty {
+                    super::chunk::ChunkType::Change => {
+                        if let Ok(c) = automerge::Change::try_from(bytes) {
+                            changes.push(c);
+                        }
+                    }
+                    super::chunk::ChunkType::Document => {
+                        return self
+                            .post_keys
+                            .keys()
+                            .filter_map(|id| self.wire_key(id))
+                            .collect();
+                    }
+                }
+            }
+        }
+        self.keys_for(changes.iter())
+    }
+
+    /// Takes the keys a blob brought that its changes name (`named`: id →
+    /// slot) and that we can open. Returns how many were new.
+    fn accept_keys(&mut self, wire: &[WireKey], named: &BTreeMap<String, String>) -> usize {
+        let mut new = 0;
+        for w in wire {
+            let id = data_encoding::HEXLOWER.encode(&w.id);
+            let Some(slot) = named.get(&id) else {
+                continue; // not for a change of this blob
+            };
+            if self.post_keys.contains_key(&id) || self.erased.contains(&id) {
+                continue;
+            }
+            let (key, epoch) = match &w.epoch {
+                None => {
+                    let Ok(key) = <[u8; 32]>::try_from(w.bytes.as_slice()) else {
+                        continue;
+                    };
+                    if posts::post_key_id(&key) != id {
+                        continue; // not the key its id commits to
+                    }
+                    (Zeroizing::new(key), None)
+                }
+                Some(e) => {
+                    let eid = data_encoding::HEXLOWER.encode(e);
+                    let Some(key) = self
+                        .keyring
+                        .get(&eid)
+                        .and_then(|ek| posts::unwrap(&w.bytes, &id, ek))
+                    else {
+                        continue; // an epoch we are not part of
+                    };
+                    (key, Some(eid))
+                }
+            };
+            self.post_keys.insert(
+                id.clone(),
+                PostKey {
+                    slot: slot.clone(),
+                    key,
+                    epoch,
+                },
+            );
+            self.missing.remove(&id);
+            self.keys_to_put.insert(id);
+            new += 1;
+        }
+        if new > 0 {
+            self.read_cache.get_mut().clear();
+        }
+        new
+    }
+
+    /// Restores a stored post key.
+    fn restore_key(&mut self, id: &str, value: &[u8]) -> Result<(), DecodeError> {
+        let mut r = Reader::new(value);
+        let slot = r.short_str(256, "post key slot")?.to_owned();
+        let key: [u8; 32] = r.array("post key")?;
+        let epoch = r.short_str(64, "post key epoch")?;
+        let epoch = (!epoch.is_empty()).then(|| epoch.to_owned());
+        r.finish()?;
+        if posts::post_key_id(&key) != id {
+            return Err(DecodeError::Invalid("post key"));
+        }
+        self.post_keys.insert(
+            id.to_owned(),
+            PostKey {
+                slot,
+                key: Zeroizing::new(key),
+                epoch,
+            },
+        );
+        self.read_cache.get_mut().clear();
+        Ok(())
+    }
+
+    fn key_setting(&self, id: &str) -> String {
+        format!("{KEY_SETTING_PREFIX}{}/{id}", self.id)
     }
 
     /// Where a bridge says this group can be reached from elsewhere (the
@@ -166,6 +610,7 @@ impl Group {
                 && keys::key_id(&key) == id
             {
                 self.keyring.insert(id, key);
+                self.read_cache.get_mut().clear();
             }
         }
     }
@@ -179,6 +624,7 @@ impl Group {
     fn keep_if_current(&mut self, kid: String, key: Zeroizing<[u8; 32]>) {
         if self.doc.current_key().as_deref() == Some(kid.as_str()) {
             self.keyring.insert(kid, key);
+            self.read_cache.get_mut().clear();
         }
     }
 
@@ -240,6 +686,24 @@ impl Group {
             group: self.id,
             meta: self.encode_meta(),
         }));
+        for id in std::mem::take(&mut self.keys_to_put) {
+            let Some(k) = self.post_keys.get(&id) else {
+                continue;
+            };
+            let mut w = Writer::with_capacity(160);
+            w.short_bytes(k.slot.as_bytes())
+                .raw(k.key.as_slice())
+                .short_bytes(k.epoch.as_deref().unwrap_or("").as_bytes());
+            out.push_back(GroupOutput::Store(StoreOp::PutSetting {
+                key: self.key_setting(&id),
+                value: w.into_vec(),
+            }));
+        }
+        for id in std::mem::take(&mut self.keys_to_erase) {
+            out.push_back(GroupOutput::Store(StoreOp::DeleteSetting {
+                key: self.key_setting(&id),
+            }));
+        }
     }
 
     fn encode_meta(&self) -> Vec<u8> {
@@ -384,6 +848,8 @@ struct PeerSync {
     last: (Vec<ChangeHash>, Option<Vec<ChangeHash>>),
     /// A member we removed: whether it holds the removal yet.
     notified: bool,
+    /// The post keys we last asked this peer for.
+    asked: BTreeSet<String>,
 }
 
 const MAX_QUIET: u8 = 4;
@@ -401,18 +867,69 @@ struct Partial {
 struct Blob {
     kind: u8,
     vouches: Vec<Vouch>,
-    message: Message,
+    keys: Vec<WireKey>,
+    want: Vec<[u8; 16]>,
+    message: Option<Message>,
 }
 
-fn encode_blob(kind: u8, vouches: &[Vouch], message: Message) -> Vec<u8> {
-    let body = message.encode();
-    let mut w = Writer::with_capacity(4 + vouches.len() * 128 + body.len());
+/// A post key as it travels: as it is, or wrapped under an epoch key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WireKey {
+    id: [u8; 16],
+    epoch: Option<[u8; 8]>,
+    /// The key (32 bytes), or wrapped ([`posts::WRAPPED_LEN`]).
+    bytes: Vec<u8>,
+}
+
+/// Post keys in one blob (each names a change's value in it).
+const MAX_BLOB_KEYS: usize = u16::MAX as usize;
+
+fn encode_blob(
+    kind: u8,
+    vouches: &[Vouch],
+    wire_keys: &[WireKey],
+    want: &[[u8; 16]],
+    message: Option<Message>,
+) -> Vec<u8> {
+    let body = message.map(Message::encode).unwrap_or_default();
+    let mut w = Writer::with_capacity(6 + vouches.len() * 128 + wire_keys.len() * 97 + body.len());
     w.u8(BLOB_VERSION).u8(kind).u16(vouches.len() as u16);
     for v in vouches {
         w.raw(&v.hash.0).raw(v.author.as_bytes()).raw(&v.sig);
     }
+    let wire_keys = &wire_keys[..wire_keys.len().min(MAX_BLOB_KEYS)];
+    w.u16(wire_keys.len() as u16);
+    for k in wire_keys {
+        w.raw(&k.id);
+        match &k.epoch {
+            None => w.u8(0),
+            Some(e) => w.u8(1).raw(e),
+        };
+        w.raw(&k.bytes);
+    }
+    let want = &want[..want.len().min(MAX_WANT)];
+    w.u16(want.len() as u16);
+    for id in want {
+        w.raw(id);
+    }
     w.raw(&body);
     w.into_vec()
+}
+
+fn read_wire_key(r: &mut Reader<'_>) -> Result<WireKey, DecodeError> {
+    let id = r.array("post key id")?;
+    let (epoch, len) = match r.u8("post key form")? {
+        0 => (None, 32),
+        1 => (Some(r.array("epoch key id")?), posts::WRAPPED_LEN),
+        kind => {
+            return Err(DecodeError::UnknownKind {
+                field: "post key form",
+                kind,
+            });
+        }
+    };
+    let bytes = r.take(len, "post key")?.to_vec();
+    Ok(WireKey { id, epoch, bytes })
 }
 
 fn decode_blob(bytes: &[u8]) -> Result<Blob, DecodeError> {
@@ -425,7 +942,7 @@ fn decode_blob(bytes: &[u8]) -> Result<Blob, DecodeError> {
         });
     }
     let kind = r.u8("group blob kind")?;
-    if kind != KIND_SYNC && kind != KIND_PUSH {
+    if ![KIND_SYNC, KIND_PUSH, KIND_KEYS].contains(&kind) {
         return Err(DecodeError::UnknownKind {
             field: "group blob",
             kind,
@@ -442,12 +959,57 @@ fn decode_blob(bytes: &[u8]) -> Result<Blob, DecodeError> {
     let vouches = (0..n)
         .map(|_| read_vouch(&mut r))
         .collect::<Result<Vec<_>, _>>()?;
-    let message = Message::decode(r.rest()).map_err(|_| DecodeError::Invalid("sync message"))?;
+    let n = usize::from(r.u16("post key count")?);
+    let keys = (0..n)
+        .map(|_| read_wire_key(&mut r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = usize::from(r.u16("wanted key count")?);
+    if n > MAX_WANT {
+        return Err(DecodeError::TooLong {
+            field: "wanted keys",
+            len: n,
+            max: MAX_WANT,
+        });
+    }
+    let want = (0..n)
+        .map(|_| r.array("wanted key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let message = if kind == KIND_KEYS {
+        r.finish()?;
+        None
+    } else {
+        Some(Message::decode(r.rest()).map_err(|_| DecodeError::Invalid("sync message"))?)
+    };
     Ok(Blob {
         kind,
         vouches,
+        keys,
+        want,
         message,
     })
+}
+
+/// What a member does to a message of the group besides posting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOp {
+    Reply {
+        to: MessageId,
+        text: String,
+    },
+    /// An empty emoji takes one's reaction back.
+    React {
+        to: MessageId,
+        emoji: String,
+    },
+    Edit {
+        to: MessageId,
+        text: String,
+    },
+    Delete {
+        to: MessageId,
+    },
+    /// Seconds; 0 turns it off. Admins only.
+    Timer(u64),
 }
 
 /// Why a group operation failed, for the user.
@@ -514,6 +1076,29 @@ impl Groups {
         Ok(())
     }
 
+    /// Restores the stored post keys (settings named [`KEY_SETTING_PREFIX`]
+    /// `<group>/<key id>`), after the groups.
+    pub fn restore_keys<'a>(&mut self, stored: impl Iterator<Item = (&'a str, &'a [u8])>) {
+        for (name, value) in stored {
+            let Some((group, id)) = name
+                .strip_prefix(KEY_SETTING_PREFIX)
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            let Some(g) = group
+                .parse::<GroupId>()
+                .ok()
+                .and_then(|gid| self.groups.get_mut(&gid))
+            else {
+                continue;
+            };
+            if g.restore_key(id, value).is_err() {
+                tracing::warn!(group = %g.id, "a stored post key could not be read");
+            }
+        }
+    }
+
     /// Whether outputs wait to be polled.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
@@ -541,6 +1126,8 @@ impl Groups {
     pub fn commit_failed(&mut self) {
         for g in self.groups.values_mut() {
             g.saved.clear();
+            g.keys_to_put = g.post_keys.keys().cloned().collect();
+            g.keys_to_erase = g.erased.clone();
         }
     }
 
@@ -730,6 +1317,7 @@ impl Groups {
             }
         };
         g.keyring.insert(kid, key);
+        g.read_cache.get_mut().clear();
         sign_local(identity, g, hash);
         self.after_local(*id);
         true
@@ -819,7 +1407,7 @@ impl Groups {
         text: &str,
         now: Time,
     ) -> GroupResult<()> {
-        if text.starts_with(['\u{1}', '\u{2}']) {
+        if text.starts_with(['\u{1}', '\u{2}', posts::OP_MARK]) {
             return Err(GroupError::BadText);
         }
         self.post_value(identity, id, msg, text, now)
@@ -850,25 +1438,196 @@ impl Groups {
         text: &str,
         now: Time,
     ) -> GroupResult<()> {
+        self.write_post(identity, id, msg, &Post::text(text), now)
+    }
+
+    /// Writes `post` into our slot `msg`, encrypted under the slot's key (a
+    /// fresh one for a new post; an edit keeps its post's).
+    fn write_post(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        msg: MessageId,
+        post: &Post,
+        now: Time,
+    ) -> GroupResult<()> {
         let mut nonce = [0u8; 24];
         self.rng.fill_bytes(&mut nonce);
+        let mut fresh = Zeroizing::new([0u8; 32]);
+        self.rng.fill_bytes(fresh.as_mut_slice());
         let me = self.me;
         let g = self.group_mut(id)?;
         // Said first: a removed member also lacks the newest key.
         if !g.doc.is_member(&me) {
             return Err(GroupError::NotMember);
         }
-        let value = match g.doc.current_key() {
-            None => text.to_owned(),
-            Some(kid) => {
-                let key = g.keyring.get(&kid).ok_or(GroupError::NoEpochKey)?;
-                keys::seal_text(key, &kid, &message_slot(&me, &msg), text, nonce)
+        let slot = message_slot(&me, &msg);
+        let (kid, key) = match g.key_of_slot(&slot) {
+            Some((kid, k)) => (kid.clone(), k.clone()),
+            None => {
+                let epoch = match g.doc.current_key() {
+                    None => None,
+                    Some(e) if g.keyring.contains_key(&e) => Some(e),
+                    Some(_) => return Err(GroupError::NoEpochKey),
+                };
+                let kid = posts::post_key_id(&fresh);
+                let k = PostKey {
+                    slot: slot.clone(),
+                    key: fresh,
+                    epoch,
+                };
+                (kid, k)
             }
         };
+        let value = keys::seal_text(&key.key, &kid, &slot, &post.encode(), nonce);
         let hash = g.doc.post(msg, &value, now)?;
+        g.post_keys.insert(kid.clone(), key);
+        g.keys_to_put.insert(kid);
         sign_local(identity, g, hash);
         self.after_local(*id);
         Ok(())
+    }
+
+    /// Writes any post body (a hostile member's, in tests).
+    #[cfg(test)]
+    pub(crate) fn post_raw(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        msg: MessageId,
+        post: &Post,
+        now: Time,
+    ) -> GroupResult<()> {
+        self.write_post(identity, id, msg, post, now)
+    }
+
+    /// Replies to, reacts to, edits or deletes a message of the group, or
+    /// sets its disappearing-message timer (docs/GROUPS.md). `fresh` is the
+    /// id a reply gets. Returns the id of the post written.
+    pub fn operate(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        op: GroupOp,
+        fresh: MessageId,
+        now: Time,
+    ) -> GroupResult<MessageId> {
+        let me = self.me;
+        let g = self.group_mut(id)?;
+        g.now = g.now.max(now);
+        if !g.doc.is_member(&me) {
+            return Err(GroupError::NotMember);
+        }
+        if let GroupOp::Timer(secs) = op {
+            let hash = g.doc.set_timer(secs, now)?;
+            sign_local(identity, g, hash);
+            self.after_local(*id);
+            return Ok(fresh);
+        }
+        let target = match &op {
+            GroupOp::Reply { to, .. }
+            | GroupOp::React { to, .. }
+            | GroupOp::Edit { to, .. }
+            | GroupOp::Delete { to } => *to,
+            GroupOp::Timer(_) => unreachable!("handled above"),
+        };
+        let m = g
+            .messages()
+            .into_iter()
+            .find(|m| m.id == target)
+            .ok_or(GroupError::NoSuchMessage)?;
+        if m.deleted {
+            return Err(GroupError::Deleted);
+        }
+        let slot = message_slot(&m.device, &m.id);
+        let mine = m.author == g.doc.account_of(&me);
+        if let GroupOp::Reply { text, .. } | GroupOp::Edit { text, .. } = &op
+            && text.starts_with(['\u{1}', '\u{2}', posts::OP_MARK])
+        {
+            return Err(GroupError::BadText);
+        }
+        let (msg, post) = match op {
+            GroupOp::Reply { text, .. } => (
+                fresh,
+                Post {
+                    body: Body::Text {
+                        reply_to: Some(slot),
+                    },
+                    edited: false,
+                    text,
+                },
+            ),
+            GroupOp::React { emoji, .. } => {
+                if !crate::message::is_reaction(&emoji) {
+                    return Err(GroupError::NotAReaction);
+                }
+                (
+                    posts::reaction_id(&slot, &m.id),
+                    Post {
+                        body: Body::React { target: slot },
+                        edited: false,
+                        text: emoji,
+                    },
+                )
+            }
+            GroupOp::Edit { text, .. } => {
+                if !mine {
+                    return Err(GroupError::NotAuthor);
+                }
+                if m.device != me {
+                    return Err(GroupError::OtherDevice);
+                }
+                // What it replied to stays.
+                let reply_to = g
+                    .key_for(&g.doc.raw_message(&slot).unwrap_or_default())
+                    .and_then(|k| {
+                        keys::open_text(k, &slot, &g.doc.raw_message(&slot).unwrap_or_default())
+                    })
+                    .and_then(|plain| Post::decode(&plain))
+                    .and_then(|p| match p.body {
+                        Body::Text { reply_to } => reply_to,
+                        _ => None,
+                    });
+                (
+                    m.id,
+                    Post {
+                        body: Body::Text { reply_to },
+                        edited: true,
+                        text,
+                    },
+                )
+            }
+            GroupOp::Delete { .. } => {
+                if m.device == me {
+                    // Our own post: overwritten with a tombstone; its key
+                    // is erased (`prune`), here and by every member.
+                    let hash = g.doc.post(m.id, TOMBSTONE, now)?;
+                    sign_local(identity, g, hash);
+                    g.prune();
+                    self.after_local(*id);
+                    return Ok(m.id);
+                }
+                if !mine && g.doc.role_of(&me) != Some(Role::Admin) {
+                    return Err(GroupError::NotAuthor);
+                }
+                (
+                    fresh,
+                    Post {
+                        body: Body::Delete { target: slot },
+                        edited: false,
+                        text: String::new(),
+                    },
+                )
+            }
+            GroupOp::Timer(_) => unreachable!("handled above"),
+        };
+        self.write_post(identity, id, msg, &post, now)?;
+        if let Some(g) = self.groups.get_mut(id)
+            && g.prune()
+        {
+            g.stage_save(&mut self.out);
+        }
+        Ok(msg)
     }
 
     /// After a local change: save it, sync it to members who are up, and
@@ -904,7 +1663,8 @@ impl Groups {
             flags: None,
             version: automerge::sync::MessageVersion::V1,
         };
-        let blob = encode_blob(KIND_PUSH, &[vouch], message);
+        let wire_keys = g.keys_for(std::iter::once(&change));
+        let blob = encode_blob(KIND_PUSH, &[vouch], &wire_keys, &[], Some(message));
         if blob.len() > FRAGMENT_LEN {
             return; // too big for one sealed message: the sync will carry it
         }
@@ -969,6 +1729,14 @@ impl Groups {
 
     /// Runs [`Groups::tick`] every [`TICK`]; the first call only schedules it.
     pub fn handle_timeout(&mut self, now: Time) {
+        // Disappearing messages: their keys are erased once they expire.
+        for g in self.groups.values_mut() {
+            g.now = g.now.max(now);
+            if g.joined && g.doc.timer() > 0 && g.prune() {
+                g.stage_save(&mut self.out);
+                self.out.push_back(GroupOutput::Changed(g.id));
+            }
+        }
         match self.next_tick {
             Some(at) if now < at => {}
             Some(_) => {
@@ -984,6 +1752,15 @@ impl Groups {
         for ps in self.sync.values_mut() {
             ps.state.in_flight = false;
             ps.quiet = 0;
+            ps.asked.clear();
+        }
+        // A full pass: what batch-by-batch pruning cannot see (a deletion
+        // by someone made admin since, keys we still lack).
+        for g in self.groups.values_mut() {
+            if g.joined && g.prune() {
+                g.stage_save(&mut self.out);
+                self.out.push_back(GroupOutput::Changed(g.id));
+            }
         }
         let ids: Vec<GroupId> = self.groups.keys().copied().collect();
         for id in ids {
@@ -1008,6 +1785,26 @@ impl Groups {
             return;
         }
         let ps = self.sync.entry((peer, id)).or_default();
+        // Keys we lack, asked of members (again after each tick).
+        if mode == Mode::Full && !g.missing.is_empty() {
+            let want: BTreeSet<String> = g.missing.keys().take(MAX_WANT).cloned().collect();
+            if want != ps.asked {
+                let ids: Vec<[u8; 16]> = want.iter().filter_map(|i| unhex_arr(i)).collect();
+                ps.asked = want;
+                let blob = encode_blob(KIND_KEYS, &[], &[], &ids, None);
+                self.serial = self.serial.wrapping_add(1);
+                self.out.push_back(GroupOutput::Send {
+                    peer,
+                    fragment: GroupFragment {
+                        group: id,
+                        serial: self.serial,
+                        part: 0,
+                        parts: 1,
+                        data: blob,
+                    },
+                });
+            }
+        }
         // With a former member only our own heads count as movement: we
         // echo its heads back (below), so two peers that each hold the
         // other's removal would otherwise echo each other's heads forever.
@@ -1077,7 +1874,13 @@ impl Groups {
                 .collect()
         };
         ps.sent.extend(vouches.iter().map(|v| v.hash));
-        let blob = encode_blob(KIND_SYNC, &vouches, message);
+        // Post keys go to members only, never in a notice to a former one.
+        let wire_keys = if mode == Mode::Full {
+            g.keys_for_message(&message)
+        } else {
+            Vec::new()
+        };
+        let blob = encode_blob(KIND_SYNC, &vouches, &wire_keys, &[], Some(message));
         self.serial = self.serial.wrapping_add(1);
         let parts = blob.len().div_ceil(FRAGMENT_LEN).max(1);
         if parts > MAX_PARTS {
@@ -1203,10 +2006,15 @@ impl Groups {
         if g.doc.is_ready() && g.mode_with(&me, &peer) == Mode::None {
             return; // never a member (or we left): nothing read, nothing answered
         }
-        let mut message = blob.message;
-        let outcome = match changes_in(&message)
-            .and_then(|(cs, whole)| g.gate.receive(&mut g.doc, cs, &blob.vouches, whole))
-        {
+        let Some(mut message) = blob.message else {
+            self.on_keys(peer, id, &blob.keys, &blob.want, in_session);
+            return;
+        };
+        let mut written = Vec::new();
+        let outcome = match changes_in(&message).and_then(|(cs, whole)| {
+            written.extend(cs.iter().flat_map(posts::writes));
+            g.gate.receive(&mut g.doc, cs, &blob.vouches, whole)
+        }) {
             Ok(o) => o,
             Err(e) => {
                 tracing::debug!(error = %e, "group sync message refused");
@@ -1238,7 +2046,75 @@ impl Groups {
             }
             g.gate.sanitize(&mut g.doc, &mut ps.state);
         }
+        // Keys last: an epoch key they are wrapped under may have come in
+        // the same changes.
+        let new_keys = if blob.keys.is_empty() {
+            0
+        } else {
+            let named: BTreeMap<String, String> = written
+                .iter()
+                .filter_map(|(slot, id)| Some((id.clone()?, slot.clone())))
+                .collect();
+            g.refresh_keys(&self.me, &self.secret, &self.static_key);
+            g.accept_keys(&blob.keys, &named)
+        };
+        if new_keys > 0 || outcome.accepted > 0 {
+            g.prune_written(written.iter().map(|(slot, _)| slot.as_str()));
+        }
+        if new_keys > 0 && outcome.accepted == 0 && g.joined {
+            g.stage_save(&mut self.out);
+            self.out.push_back(GroupOutput::Changed(id));
+        }
         self.after_receive(peer, id, &outcome);
+    }
+
+    /// A keys-only blob: keys we asked for, or a member asking for keys.
+    fn on_keys(
+        &mut self,
+        peer: IdentityKey,
+        id: GroupId,
+        wire: &[WireKey],
+        want: &[[u8; 16]],
+        in_session: bool,
+    ) {
+        let me = self.me;
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        if !in_session || !g.joined || g.mode_with(&me, &peer) != Mode::Full {
+            return;
+        }
+        if !wire.is_empty() {
+            let named = g.missing.clone();
+            g.refresh_keys(&self.me, &self.secret, &self.static_key);
+            if g.accept_keys(wire, &named) > 0 {
+                g.prune();
+                g.stage_save(&mut self.out);
+                self.out.push_back(GroupOutput::Changed(id));
+            }
+        }
+        let given: Vec<WireKey> = want
+            .iter()
+            .filter_map(|raw| g.wire_key(&data_encoding::HEXLOWER.encode(raw)))
+            .collect();
+        if given.is_empty() {
+            return;
+        }
+        let blob = encode_blob(KIND_KEYS, &[], &given, &[], None);
+        if blob.len() > FRAGMENT_LEN {
+            return; // cannot happen: `MAX_WANT` keys of 97 bytes fit
+        }
+        self.serial = self.serial.wrapping_add(1);
+        self.out.push_back(GroupOutput::Send {
+            peer,
+            fragment: GroupFragment {
+                group: id,
+                serial: self.serial,
+                part: 0,
+                parts: 1,
+                data: blob,
+            },
+        });
     }
 
     fn after_receive(&mut self, peer: IdentityKey, id: GroupId, outcome: &Outcome) {
@@ -1268,6 +2144,53 @@ impl Groups {
             self.sync_one(peer, id);
         }
     }
+}
+
+/// The device (key) whose slot this is.
+fn device_of(slot: &str) -> Option<IdentityKey> {
+    let (device, _) = slot.split_once('/')?;
+    IdentityKey::from_bytes(unhex_arr(device)?).ok()
+}
+
+/// Every text a stored group's history opens to with the post keys stored
+/// beside it (`settings`: the store's named values) — what a seized store
+/// gives up, unsealed values included. (Values under epoch keys, which need
+/// the identity's secret, are left out.)
+pub fn stored_texts(
+    stored: &StoredGroup,
+    settings: &[(String, Vec<u8>)],
+) -> Result<Vec<String>, GroupError> {
+    let mut doc = automerge::AutoCommit::new();
+    for (_, chunk) in &stored.log {
+        doc.load_incremental(chunk)?;
+    }
+    let prefix = format!("{KEY_SETTING_PREFIX}{}/", stored.id);
+    let mut held = BTreeMap::new();
+    for (name, value) in settings {
+        let Some(id) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let mut r = Reader::new(value);
+        let (Ok(_slot), Ok(key)) = (r.short_bytes(256, "slot"), r.array::<32>("key")) else {
+            continue;
+        };
+        held.insert(id.to_owned(), key);
+    }
+    Ok(super::values_ever(&mut doc)
+        .into_iter()
+        .filter_map(|(slot, value)| match keys::sealed_key_id(&value) {
+            None => Some(value),
+            Some(id) => keys::open_text(held.get(id)?, &slot, &value),
+        })
+        .collect())
+}
+
+fn unhex_arr<const N: usize>(s: &str) -> Option<[u8; N]> {
+    data_encoding::HEXLOWER
+        .decode(s.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 fn sign_local(identity: &Identity, g: &mut Group, hash: ChangeHash) -> Vouch {

@@ -21,12 +21,15 @@
 //! added_at  identity (hex) → milliseconds since the Unix epoch
 //! removed   identity (hex) → the epoch their removal started
 //! epoch_keys "<key id>/<member hex>" → the epoch key sealed to that member (hex)
-//! messages  "<author hex>/<message id hex>" → text, or after a removal the
-//!           text encrypted under the current epoch key ([`keys`])
+//! messages  "<author hex>/<message id hex>" → the post encrypted under a
+//!           key of its own ([`posts`]); older documents: text, or after a
+//!           removal text encrypted under the current epoch key ([`keys`])
 //! ```
 //!
 //! ROOT also holds `key`: the id of the current epoch key ("" before the
-//! first removal).
+//! first removal), and `timer`: the disappearing-message timer in seconds
+//! (absent or 0: off), with `timer_at` (ms) when it was set: it applies to
+//! posts written from then on.
 //!
 //! A message id is 8 bytes of the author's clock (ms, big-endian) and 8
 //! random bytes. A group's id is the first 16 bytes of the hash of its genesis
@@ -36,8 +39,11 @@ pub mod chunk;
 pub mod gate;
 pub mod groups;
 pub mod keys;
+pub mod posts;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ops;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -207,6 +213,16 @@ pub enum GroupError {
     Revoked,
     #[error("not a device of this account in this group")]
     NotADevice,
+    #[error("no message with that id in this group")]
+    NoSuchMessage,
+    #[error("that message was deleted")]
+    Deleted,
+    #[error("only its author may do that (an admin may also delete it)")]
+    NotAuthor,
+    #[error("only the device that wrote a message can edit it")]
+    OtherDevice,
+    #[error("a reaction is one emoji")]
+    NotAReaction,
 }
 
 impl From<automerge::AutomergeError> for GroupError {
@@ -270,6 +286,15 @@ pub struct GroupMessage {
     /// A bridge's notice that the group is reachable from elsewhere, at this
     /// address (an XMPP room).
     pub bridged_as: Option<String>,
+    /// The message this one replies to, and its text (unless deleted).
+    pub reply_to: Option<MessageId>,
+    pub quote: Option<String>,
+    /// Reactions: one per member (by account), oldest member key first.
+    pub reactions: Vec<(IdentityKey, String)>,
+    /// Its author changed it (the latest text is shown).
+    pub edited: bool,
+    /// Deleted for everyone, by its author or an admin: the text is gone.
+    pub deleted: bool,
 }
 
 /// Starts a text a bridge posts for someone elsewhere:
@@ -470,6 +495,41 @@ impl GroupDoc {
 
     pub fn topic(&self) -> String {
         self.string(&ROOT, "topic").unwrap_or_default()
+    }
+
+    /// The group's disappearing-message timer in seconds (0: off), set by
+    /// admins; read within [0, [`MAX_TIMER_SECS`]].
+    pub fn timer(&self) -> u64 {
+        self.int(&ROOT, "timer")
+            .unwrap_or(0)
+            .clamp(0, MAX_TIMER_SECS as i64) as u64
+    }
+
+    /// When the timer was set (the setter's clock): it applies to posts
+    /// written from then on, not to what was written before.
+    pub fn timer_since(&self) -> Time {
+        Time::from_millis(self.int(&ROOT, "timer_at").unwrap_or(0).max(0) as u64)
+    }
+
+    /// Sets the disappearing-message timer. Admins only.
+    pub fn set_timer(&mut self, secs: u64, now: Time) -> Result<ChangeHash, GroupError> {
+        self.require_admin()?;
+        self.doc
+            .put(ROOT, "timer", secs.min(MAX_TIMER_SECS) as i64)?;
+        self.doc.put(
+            ROOT,
+            "timer_at",
+            now.as_millis().min(i64::MAX as u64) as i64,
+        )?;
+        self.commit(true, now)
+            .ok_or(GroupError::Malformed("empty change"))
+    }
+
+    /// Every string value the document's history holds, current or not,
+    /// with the map key it was written under (what anyone holding the file
+    /// could read out of it).
+    pub fn values_ever(&mut self) -> Vec<(String, String)> {
+        values_ever(&mut self.doc)
     }
 
     pub fn epoch(&self) -> i64 {
@@ -1113,6 +1173,11 @@ impl GroupDoc {
                     text,
                     via: None,
                     bridged_as: None,
+                    reply_to: None,
+                    quote: None,
+                    reactions: Vec::new(),
+                    edited: false,
+                    deleted: false,
                 })
             })
             .collect();
@@ -1120,6 +1185,19 @@ impl GroupDoc {
             (a.sent_at, a.author.as_bytes(), a.id).cmp(&(b.sent_at, b.author.as_bytes(), b.id))
         });
         out
+    }
+
+    /// Every message slot the document holds now.
+    pub fn slots(&self) -> Vec<String> {
+        match &self.layout {
+            Some(l) => self.doc.keys(&l.messages).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The value in a message slot as stored (encrypted, a tombstone).
+    pub fn raw_message(&self, slot: &str) -> Option<String> {
+        self.string(&self.layout.as_ref()?.messages, slot)
     }
 
     pub fn message_count(&self) -> usize {
@@ -1156,6 +1234,26 @@ fn clip(s: &str) -> &str {
     }
     &s[..end]
 }
+
+/// Every string value in a document's history, with its map key.
+pub fn values_ever(doc: &mut AutoCommit) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for c in doc.get_changes(&[]) {
+        for op in c.decode().operations {
+            if let (
+                automerge::legacy::OpType::Put(automerge::ScalarValue::Str(s)),
+                automerge::legacy::Key::Map(k),
+            ) = (op.action, op.key)
+            {
+                out.push((k.to_string(), s.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Longest disappearing-message timer (as for conversations).
+pub const MAX_TIMER_SECS: u64 = crate::disappear::MAX_SECS;
 
 /// The `messages` key of a message: what its ciphertext is bound to.
 pub fn message_slot(author: &IdentityKey, id: &MessageId) -> String {
