@@ -253,6 +253,13 @@ impl Peer {
         peer
     }
 
+    /// Moves the (stopped) node to another namespace: someone walking from
+    /// one network to another.
+    pub fn move_to(&mut self, netns: &str) {
+        assert!(self.child.is_none(), "stop {} before moving it", self.name);
+        self.netns = Some(netns.to_owned());
+    }
+
     /// A profile directory with no profile in it yet (for `cairn restore`).
     pub fn empty(name: &str, netns: Option<&str>) -> Self {
         let dir = tempfile::Builder::new()

@@ -414,3 +414,86 @@ fn replies_reactions_edits_deletion_and_a_timer_in_a_group_leave_no_trace() {
         );
     }
 }
+
+#[test]
+fn group_operations_go_through_a_stranger_while_a_member_is_away() {
+    // alice: bridge 0; bob, a stranger to both: bridges 0 and 1; carol
+    // joins on bridge 0 (host 3), then walks to bridge 1 (host 2), where
+    // only bob can reach her.
+    let lab = Lab::with_bridges(&[vec![0], vec![0, 1], vec![1], vec![0]]);
+    let mut alice = Peer::new("alice", Some(lab.host(0)));
+    let mut bob = Peer::new("bob", Some(lab.host(1)));
+    let mut carol = Peer::new("carol", Some(lab.host(3)));
+    alice.add(&carol);
+    carol.add(&alice);
+    alice.ok(&["group", "create", "walkers"]);
+    alice.ok(&["group", "add", "walkers", "carol"]);
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.start();
+    }
+    let id = alice
+        .ok(&["group", "send", "walkers", "the key is under the blue pot"])
+        .trim()
+        .to_owned();
+    let second = alice
+        .ok(&["group", "send", "walkers", "and the code is 4711"])
+        .trim()
+        .to_owned();
+    assert!(
+        wait_until(PATIENCE, || group_message(&carol, "walkers", &second)
+            .is_some()
+            && group_message(&carol, "walkers", &id).is_some()),
+        "the group never reached carol"
+    );
+    carol.stop();
+    carol.move_to(lab.host(2));
+    assert!(
+        wait_until(PATIENCE, || alice.links() == 1),
+        "alice still sees carol"
+    );
+
+    // While carol is away alice edits one post and deletes the other.
+    alice.ok(&[
+        "group",
+        "edit",
+        "walkers",
+        &id[24..],
+        "the key is under the red pot",
+    ]);
+    alice.ok(&["group", "delete", "walkers", &second[24..]]);
+    assert!(
+        wait_until(PATIENCE, || bob.json(&["status"])["mesh"]["carried"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2),
+        "bob did not take the operations"
+    );
+    // alice leaves too: only bob can deliver them.
+    alice.stop();
+    carol.start();
+    assert!(
+        wait_until(PATIENCE, || group_message(&carol, "walkers", &id)
+            .is_some_and(
+                |m| m["text"] == "the key is under the red pot" && m["edited"] == true
+            )),
+        "the edit did not come through bob: {:?}",
+        carol.json(&["group", "messages", "walkers"])
+    );
+    assert!(
+        wait_until(PATIENCE, || group_message(&carol, "walkers", &second)
+            .is_some_and(|m| m["deleted"] == true)),
+        "the deletion did not come through bob"
+    );
+    // Bob carried them without learning anything: no contacts, no groups.
+    assert!(bob.json(&["contacts"]).as_array().unwrap().is_empty());
+    assert!(bob.json(&["group", "list"]).as_array().unwrap().is_empty());
+    carol.stop();
+    bob.stop();
+    assert!(
+        !group_store_holds(&carol, "4711"),
+        "carol's store keeps the deleted text"
+    );
+    assert!(!group_store_holds(&bob, "4711") && !group_store_holds(&bob, "pot"));
+    // An edit keeps the earlier text in the history, unlike a deletion.
+    assert!(group_store_holds(&carol, "blue pot"));
+}
