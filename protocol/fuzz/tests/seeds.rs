@@ -69,6 +69,15 @@ fn sealed() {
 }
 
 #[test]
+fn group_post() {
+    replay::replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "group_post",
+        env!("CARGO_BIN_EXE_group_post"),
+    );
+}
+
+#[test]
 fn group_sync() {
     replay::replay(
         env!("CARGO_MANIFEST_DIR"),
