@@ -64,7 +64,8 @@ pub fn group_info(engine: &Engine<RedbStore>, g: &Group) -> GroupInfo {
         name: g.name(),
         topic: g.doc.topic(),
         members: g.members().len(),
-        messages: g.doc.message_count(),
+        // What the group shows (reactions and deletions fold into posts).
+        messages: g.messages().len(),
         role: g.doc.role_of(&me).map(|r| r.as_str().to_owned()),
         left: g.left,
         epoch: g.doc.epoch(),
