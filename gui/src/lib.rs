@@ -107,6 +107,8 @@ pub struct CairnApp {
     group_messages: Vec<GroupMessageInfo>,
     group_name: String,
     group_composer: String,
+    /// What the group composer writes: a post, a reply or an edit.
+    group_composing: Composing,
     status: Option<StatusInfo>,
     /// Desktop notifications for new messages.
     notifications: bool,
@@ -216,6 +218,7 @@ impl CairnApp {
             group_messages: Vec::new(),
             group_name: String::new(),
             group_composer: String::new(),
+            group_composing: Composing::New,
             status: None,
             notifications: true,
             file_path: String::new(),
@@ -1095,7 +1098,7 @@ impl CairnApp {
                 }
                 ui.weak(&time).on_hover_text(&written);
                 // On XMPP too: the gateway maps them (docs/GATEWAY.md).
-                action = message_menu(ui, m, mine);
+                action = message_menu(ui, mine, mine);
             }
             Some(f) => {
                 ui.vertical(|ui| {
@@ -1166,7 +1169,7 @@ impl CairnApp {
                             label(ui, reactions.join(" "));
                         }
                         if !contact.starts_with("xmpp:")
-                            && let Some(a) = message_menu(ui, m, mine)
+                            && let Some(a) = message_menu(ui, false, mine)
                         {
                             action = Some(a);
                         }
@@ -1307,25 +1310,68 @@ impl CairnApp {
             (None, true) => Some(tr!("group-left")),
             (None, false) => Some(tr!("group-removed")),
         };
+        let admin = info.role.as_deref() == Some("admin");
+        let writable = gone.is_none();
         egui::Panel::bottom("group-composer").show(ui, |ui| {
             if let Some(why) = gone {
                 ui.colored_label(Color32::from_rgb(0xc0, 0x40, 0x40), why);
                 return;
             }
-            if composer(
+            let banner = match &self.group_composing {
+                Composing::New => None,
+                Composing::Reply { quote, .. } => Some(tr!("replying-to", quote = quote.clone())),
+                Composing::Edit { .. } => Some(tr!("editing")),
+            };
+            if let Some(banner) = banner {
+                row(ui, |ui| {
+                    label(ui, RichText::new(banner).weak());
+                    if ui.button(tr!("cancel")).clicked() {
+                        self.group_composing = Composing::New;
+                        self.group_composer.clear();
+                    }
+                });
+            }
+            let fresh = std::mem::take(&mut self.caret_to_end);
+            if composer_at(
                 ui,
                 &tr!("group-message"),
                 &mut self.group_composer,
                 &tr!("send-to-group"),
+                fresh,
             ) {
                 let text = self.group_composer.trim().to_owned();
                 if !text.is_empty() {
-                    self.group_action(Request::GroupSend {
-                        group: id.clone(),
-                        text,
-                    });
+                    let group = id.clone();
+                    let request = match std::mem::replace(&mut self.group_composing, Composing::New)
+                    {
+                        Composing::New => Request::GroupSend { group, text },
+                        Composing::Reply { id, .. } => Request::GroupOp {
+                            group,
+                            id,
+                            op: "reply".into(),
+                            text,
+                        },
+                        Composing::Edit { id } => Request::GroupOp {
+                            group,
+                            id,
+                            op: "edit".into(),
+                            text,
+                        },
+                    };
+                    self.group_action(request);
                     self.group_composer.clear();
                 }
+            }
+            // The group's disappearing timer: admins set it, everyone sees it.
+            if admin {
+                if let Some(secs) = timer_choice(ui, info.timer) {
+                    self.group_action(Request::GroupDisappear {
+                        group: id.clone(),
+                        secs,
+                    });
+                }
+            } else if info.timer > 0 {
+                ui.weak(tr!("timer-set", after = span(info.timer)));
             }
         });
         label(ui, RichText::new(&info.name).heading());
@@ -1335,27 +1381,84 @@ impl CairnApp {
                 tr!("bridged-group", address = address.clone()),
             );
         }
+        // Replies take a line more: rows are placed by their heights.
+        let heights: Vec<f32> = self
+            .group_messages
+            .iter()
+            .map(|m| TEXT_ROW + if m.reply_to.is_some() { 18.0 } else { 0.0 })
+            .collect();
+        let total: f32 = heights.iter().sum();
+        let messages = std::mem::take(&mut self.group_messages);
+        let mut action = None;
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
             .auto_shrink([false, false])
-            .show_rows(ui, 20.0, self.group_messages.len(), |ui, rows| {
+            .show_viewport(ui, |ui, viewport| {
+                ui.set_height(total);
+                let origin = ui.max_rect().min;
+                let width = ui.available_width();
                 let now = chrono::Local::now();
-                for m in &self.group_messages[rows] {
-                    row(ui, |ui| {
-                        // The author's clock: a group has no one place that
-                        // saw every message arrive.
-                        ui.weak(clock_label(m.sent_at, now))
-                            .on_hover_text(tr!("written-at", time = full_time(m.sent_at)));
-                        let who = match (&m.via, m.mine) {
-                            (Some(name), _) => tr!("author-xmpp", name = name.clone()),
-                            (None, true) => tr!("author-you"),
-                            (None, false) => m.author_name.clone(),
-                        };
-                        label(ui, RichText::new(who).strong());
-                        label(ui, &m.text);
-                    });
+                let mut y = 0.0;
+                for (m, h) in messages.iter().zip(&heights) {
+                    if y + h >= viewport.min.y && y <= viewport.max.y {
+                        let rect = egui::Rect::from_min_size(
+                            origin + egui::vec2(0.0, y),
+                            egui::vec2(width, *h),
+                        );
+                        ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+                            if let Some(a) = group_row(ui, m, now, writable, admin) {
+                                action = Some((m.clone(), a));
+                            }
+                        });
+                    }
+                    y += h;
                 }
             });
+        self.group_messages = messages;
+        if let Some((m, a)) = action {
+            self.group_message_action(&id, &m, a);
+        }
+    }
+
+    /// Carries out what a group message's menu asked for.
+    fn group_message_action(&mut self, group: &str, m: &GroupMessageInfo, action: RowAction) {
+        let op = |op: &str, text: String| Request::GroupOp {
+            group: group.to_owned(),
+            id: m.id.clone(),
+            op: op.to_owned(),
+            text,
+        };
+        match action {
+            RowAction::Save => {}
+            RowAction::Reply => {
+                self.group_composing = Composing::Reply {
+                    id: m.id.clone(),
+                    quote: m.text.chars().take(80).collect(),
+                };
+            }
+            RowAction::Edit => {
+                self.group_composing = Composing::Edit { id: m.id.clone() };
+                self.group_composer = m.text.clone();
+                self.caret_to_end = true;
+            }
+            RowAction::React(emoji) => {
+                // The same reaction again takes it back.
+                let mine = m
+                    .reactions
+                    .iter()
+                    .any(|r| r.by == "you" && r.emoji == emoji);
+                let emoji = if mine { String::new() } else { emoji };
+                self.group_action(op("react", emoji));
+            }
+            RowAction::Delete => {
+                if matches!(&self.group_composing, Composing::Edit { id } | Composing::Reply { id, .. } if *id == m.id)
+                {
+                    self.group_composing = Composing::New;
+                    self.group_composer.clear();
+                }
+                self.group_action(op("delete", String::new()));
+            }
+        }
     }
 
     fn network_tab(&mut self, ui: &mut egui::Ui) {
@@ -1742,8 +1845,53 @@ fn row_height(m: &MessageInfo) -> f32 {
         }
 }
 
-/// A message's menu: reply, react, and for one's own texts edit and delete.
-fn message_menu(ui: &mut egui::Ui, m: &MessageInfo, mine: bool) -> Option<RowAction> {
+/// One group message: its author, text, what it replies to, its reactions,
+/// and what its menu asked for (`admin`: we may delete anyone's).
+fn group_row(
+    ui: &mut egui::Ui,
+    m: &GroupMessageInfo,
+    now: chrono::DateTime<chrono::Local>,
+    writable: bool,
+    admin: bool,
+) -> Option<RowAction> {
+    if m.reply_to.is_some() {
+        let quote = m.quote.clone().unwrap_or_else(|| tr!("quote-gone"));
+        row(ui, |ui| ui.weak(format!("↪ {quote}")));
+    }
+    row(ui, |ui| {
+        // The author's clock: a group has no one place that saw every
+        // message arrive.
+        ui.weak(clock_label(m.sent_at, now))
+            .on_hover_text(tr!("written-at", time = full_time(m.sent_at)));
+        let who = match (&m.via, m.mine) {
+            (Some(name), _) => tr!("author-xmpp", name = name.clone()),
+            (None, true) => tr!("author-you"),
+            (None, false) => m.author_name.clone(),
+        };
+        label(ui, RichText::new(who).strong());
+        if m.deleted {
+            ui.weak(RichText::new(tr!("message-deleted")).italics());
+            return None;
+        }
+        label(ui, &m.text);
+        if m.edited {
+            ui.weak(tr!("edited"));
+        }
+        let reactions: Vec<&str> = m.reactions.iter().map(|r| r.emoji.as_str()).collect();
+        if !reactions.is_empty() {
+            label(ui, reactions.join(" "));
+        }
+        // Nothing can be done in a group one has left.
+        writable
+            .then(|| message_menu(ui, m.mine, m.mine || admin))
+            .flatten()
+    })
+    .inner
+}
+
+/// A message's menu: reply, react, and (for one's own texts; deleting, in a
+/// group, also for admins) edit and delete.
+fn message_menu(ui: &mut egui::Ui, can_edit: bool, can_delete: bool) -> Option<RowAction> {
     let mut action = None;
     // Frameless and small: a box would reach into the next line (OCR of the
     // window, and people, read two lines run together then).
@@ -1764,10 +1912,10 @@ fn message_menu(ui: &mut egui::Ui, m: &MessageInfo, mine: bool) -> Option<RowAct
                 }
             }
         });
-        if mine && m.file.is_none() && ui.button(tr!("edit")).clicked() {
+        if can_edit && ui.button(tr!("edit")).clicked() {
             action = Some(RowAction::Edit);
         }
-        if mine && ui.button(tr!("delete-for-everyone")).clicked() {
+        if can_delete && ui.button(tr!("delete-for-everyone")).clicked() {
             action = Some(RowAction::Delete);
         }
         if action.is_some() {

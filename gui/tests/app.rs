@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use cairn_gui::CairnApp;
-use cairn_node::api::{Reply, Request};
+use cairn_node::api::{GroupMessageInfo, Reply, Request};
 use cairn_node::{NodeConfig, NodeHandle, Profile, RunOptions};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -1151,4 +1151,125 @@ fn a_voice_note_recorded_from_a_test_source_is_sent_and_played_back() {
         h.state().playing_voice().is_none()
     });
     assert!(h.query_by_label("Play").is_some());
+}
+
+/// Bob's node's view of the group "walkers".
+fn group_messages_of(rt: &tokio::runtime::Handle, node: &NodeHandle) -> Vec<GroupMessageInfo> {
+    match rt.block_on(node.call(Request::GroupMessages {
+        group: "walkers".into(),
+        limit: None,
+    })) {
+        Ok(Reply::GroupMessages { messages, .. }) => messages,
+        _ => Vec::new(),
+    }
+}
+
+fn wait_group(
+    rt: &tokio::runtime::Handle,
+    node: &NodeHandle,
+    what: &str,
+    f: impl Fn(&GroupMessageInfo) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !group_messages_of(rt, node).iter().any(&f) {
+        assert!(
+            Instant::now() < deadline,
+            "waited for {what}: {:?}",
+            group_messages_of(rt, node)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn replying_reacting_editing_deleting_and_a_timer_in_a_group_from_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
+    click(&mut h, "Groups");
+    type_into(&mut h, "New group name", "walkers");
+    click(&mut h, "Create group");
+    wait(&mut h, "the new group", |h| {
+        h.query_by_label("walkers (1 member)").is_some()
+    });
+    click(&mut h, "Add bob");
+    wait(&mut h, "bob in the group", |h| {
+        h.query_by_label("walkers (2 members)").is_some()
+    });
+    type_into(&mut h, "Group message", "meet at the mill");
+    click(&mut h, "Send to group");
+    wait_group(&rt, &bob, "bob to receive it", |m| {
+        m.text == "meet at the mill"
+    });
+    let id = group_messages_of(&rt, &bob)[0].id.clone();
+
+    // Bob replies and reacts (from his node); the window shows both.
+    for (op, text) in [("reply", "which mill?"), ("react", "👍")] {
+        rt.block_on(bob.call(Request::GroupOp {
+            group: "walkers".into(),
+            id: id.clone(),
+            op: op.into(),
+            text: text.into(),
+        }))
+        .unwrap();
+    }
+    wait(&mut h, "bob's reply quoting alice and his reaction", |h| {
+        shows(h, "↪ meet at the mill") && shows(h, "which mill?") && shows(h, "👍")
+    });
+
+    // Alice replies from the message's menu.
+    message_menu(&mut h, "Reply");
+    assert!(shows(&h, "Replying to: meet at the mill"));
+    type_into(&mut h, "Group message", "the old one");
+    click(&mut h, "Send to group");
+    wait_group(&rt, &bob, "alice's reply", |m| {
+        m.text == "the old one" && m.reply_to.as_deref() == Some(id.as_str())
+    });
+
+    // She reacts with a heart: one reaction each.
+    message_menu(&mut h, "❤️");
+    wait_group(&rt, &bob, "alice's reaction", |m| {
+        m.id == id
+            && m.reactions.len() == 2
+            && m.reactions.iter().any(|r| r.by != "you" && r.emoji == "❤️")
+    });
+
+    // She edits it: the composer holds the text; what she types is added.
+    message_menu(&mut h, "Edit");
+    assert!(shows(&h, "Editing your message"));
+    type_into(&mut h, "Group message", " at six");
+    click(&mut h, "Send to group");
+    wait_group(&rt, &bob, "the edit", |m| {
+        m.id == id && m.text == "meet at the mill at six" && m.edited
+    });
+    wait(&mut h, "the edit on screen", |h| {
+        shows(h, "meet at the mill at six") && shows(h, "(edited)")
+    });
+
+    // She deletes it for everyone.
+    message_menu(&mut h, "Delete for everyone");
+    wait_group(&rt, &bob, "the deletion", |m| {
+        m.id == id && m.deleted && m.text.is_empty()
+    });
+    wait(&mut h, "the deletion on screen", |h| {
+        shows(h, "This message was deleted") && !shows(h, "meet at the mill at six")
+    });
+
+    // As the group's admin she makes posts disappear after five minutes.
+    h.get_by_role_and_label(Role::ComboBox, "Disappearing messages")
+        .click();
+    h.run_steps(3);
+    click(&mut h, "5m");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Reply::Groups { groups }) = rt.block_on(bob.call(Request::GroupList))
+            && groups.iter().any(|g| g.timer == 300)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob never took the group's timer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
