@@ -1,6 +1,7 @@
 //! Bytes on the wire per reply, reaction, edit and deletion
 //! (docs/PERFORMANCE.md, "Chat operations"), beside a plain text of the same
-//! length, over a live session and through a mesh relay.
+//! length, over a live session and through a mesh relay — and in a group of
+//! two over a live session (each post with its own key beside it).
 //!
 //! Everything runs in memory on real engines (the protocol's scenario
 //! harness): each operation's frames and its receipt's are counted, both
@@ -86,6 +87,101 @@ fn measure(net: &mut Net, path: &str) {
     }
 }
 
+/// Every operation in a group alice made with carol (live session), a row
+/// each: the change, its post key, the sync replies, counted both ways.
+fn measure_group(net: &mut Net) {
+    use cairn_protocol::group::groups::GroupOp;
+    let now = net.now;
+    let carol = net.key(2);
+    let g = net.nodes[0].engine.group_create(now, "walkers").unwrap();
+    net.nodes[0].engine.group_add(now, &g, &carol).unwrap();
+    net.nodes[0].engine.flush(now).unwrap();
+    net.pump();
+    let group =
+        |n: &mut Net, f: &dyn Fn(&mut cairn_protocol::Engine<_>) -> cairn_protocol::MessageId| {
+            let id = f(&mut n.nodes[0].engine);
+            n.nodes[0].engine.flush(now).unwrap();
+            n.pump();
+            id
+        };
+    let target = group(net, &|e| {
+        e.group_send(now, &g, "meet at the bridge at six").unwrap()
+    });
+    let rows: Vec<(&str, (usize, usize))> = vec![
+        (
+            "text (20 bytes)",
+            cost(net, |n| {
+                group(n, &|e| {
+                    e.group_send(now, &g, "yes, at the bridge!!").unwrap()
+                });
+            }),
+        ),
+        (
+            "reply (20 bytes)",
+            cost(net, |n| {
+                group(n, &|e| {
+                    e.group_operate(
+                        now,
+                        &g,
+                        GroupOp::Reply {
+                            to: target,
+                            text: "yes, at the bridge!!".into(),
+                        },
+                    )
+                    .unwrap()
+                });
+            }),
+        ),
+        (
+            "reaction 👍",
+            cost(net, |n| {
+                group(n, &|e| {
+                    e.group_operate(
+                        now,
+                        &g,
+                        GroupOp::React {
+                            to: target,
+                            emoji: "👍".into(),
+                        },
+                    )
+                    .unwrap()
+                });
+            }),
+        ),
+        (
+            "edit (20 bytes)",
+            cost(net, |n| {
+                group(n, &|e| {
+                    e.group_operate(
+                        now,
+                        &g,
+                        GroupOp::Edit {
+                            to: target,
+                            text: "meet at seven rather".into(),
+                        },
+                    )
+                    .unwrap()
+                });
+            }),
+        ),
+        (
+            "delete",
+            cost(net, |n| {
+                group(n, &|e| {
+                    e.group_operate(now, &g, GroupOp::Delete { to: target })
+                        .unwrap()
+                });
+            }),
+        ),
+    ];
+    for (what, (frames, bytes)) in rows {
+        println!(
+            "{:<22} {what:<26} {frames:>3} frames {bytes:>6} bytes",
+            "group (session)"
+        );
+    }
+}
+
 fn main() {
     // Over a live session: alice — carol.
     let mut net = Net::new(&["alice", "bob", "carol"]);
@@ -99,4 +195,10 @@ fn main() {
     net.connect(0, 1);
     net.connect(1, 2);
     measure(&mut net, "mesh (one relay)");
+
+    // A group of two over a live session.
+    let mut net = Net::new(&["alice", "bob", "carol"]);
+    net.befriend(0, 2);
+    net.connect(0, 2);
+    measure_group(&mut net);
 }
