@@ -955,24 +955,29 @@ impl CairnApp {
             if composer_at(ui, &tr!("message"), &mut self.composer, &tr!("send"), fresh) {
                 self.send();
             }
-            if !bridged
-                && composer(
-                    ui,
-                    &tr!("file-to-send"),
-                    &mut self.file_path,
-                    &tr!("send-file"),
-                )
-            {
+            // To XMPP contacts too: the gateway uploads files (HTTP upload).
+            if composer(
+                ui,
+                &tr!("file-to-send"),
+                &mut self.file_path,
+                &tr!("send-file"),
+            ) {
                 let path = std::path::PathBuf::from(self.file_path.trim());
                 self.send_file(&path);
             }
             // The chat's disappearing timer and the voice-note button go
             // with the composer, on one line: the conversation above keeps
             // all its room for messages.
-            if !bridged {
+            {
+                // XMPP has no timer to agree on; voice notes go as files.
                 let (secs, note) = row(ui, |ui| {
-                    let secs = timer_choice(ui, timer);
-                    ui.separator();
+                    let secs = if bridged {
+                        None
+                    } else {
+                        let secs = timer_choice(ui, timer);
+                        ui.separator();
+                        secs
+                    };
                     (secs, self.voice.record_button(ui))
                 })
                 .inner;
@@ -999,7 +1004,7 @@ impl CairnApp {
         // A file dropped on an open chat is sent in it.
         let dropped: Option<std::path::PathBuf> =
             ui.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
-        if let Some(path) = dropped.filter(|_| !bridged) {
+        if let Some(path) = dropped {
             self.send_file(&path);
         }
         // Rows differ in height (files, pictures), so the visible ones are

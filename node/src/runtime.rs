@@ -925,6 +925,7 @@ impl Node {
         let peer = match event {
             Event::MessageReceived(m) | Event::BridgedOp(m) => Some(m.peer),
             Event::Bridge { peer, .. } | Event::MessageState { peer, .. } => Some(*peer),
+            Event::FileProgress(f) => Some(f.peer),
             _ => None,
         };
         let ours = peer.is_some_and(|p| crate::user_bridge::is_joined(&self.engine, &p));
@@ -1121,5 +1122,10 @@ fn bridges_react_to(event: &Event) -> bool {
             | Event::MessageState { .. }
             | Event::GroupChanged { .. }
             | Event::Bridge { .. }
+    ) || matches!(
+        // A user's file for XMPP, whole at the gateway: it goes up now.
+        event,
+        Event::FileProgress(f)
+            if !f.outgoing && f.state == cairn_protocol::file::TransferState::Complete
     )
 }

@@ -489,19 +489,24 @@ pub fn handle(
             ))))
         })(),
         Request::SendFile { contact, path } => (|| {
-            if user_bridge::find(engine, contact)?.is_some() {
-                return Err(ApiError::new(
-                    ErrorKind::Invalid,
-                    "files cannot be sent to XMPP contacts through a gateway yet",
-                ));
-            }
-            let peer = engine.resolve(contact)?;
+            let bridged = user_bridge::find(engine, contact)?;
+            let peer = match &bridged {
+                Some(b) => b.gateway,
+                None => engine.resolve(contact)?,
+            };
             let data = read_file(path)?;
             let name = std::path::Path::new(path)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "file".to_owned());
-            let id = engine.send_file(now, &peer, &name, mime_of(&name), &data)?;
+            // To an XMPP contact the gateway uploads it (HTTP upload) once
+            // it has it whole, and sends them its address.
+            let id = match &bridged {
+                Some(b) => {
+                    engine.send_file_via(now, &peer, &b.jid, &name, mime_of(&name), &data)?
+                }
+                None => engine.send_file(now, &peer, &name, mime_of(&name), &data)?,
+            };
             Ok(Reply::Sent { id: id.to_string() })
         })(),
         Request::FileStatus { contact, id } => (|| {

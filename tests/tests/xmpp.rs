@@ -622,7 +622,7 @@ fn an_xmpp_user_joins_a_bridged_group_as_a_room_and_chats_with_its_members() {
 }
 
 #[test]
-fn a_file_shared_from_xmpp_with_http_upload_reaches_the_cairn_user_intact() {
+fn files_and_voice_notes_cross_the_gateway_both_ways_with_http_upload() {
     let net = XmppNet::start();
     net.register("juliet", "juliet-pass");
     let files_from = format!("127.0.0.1:{}", cairn_tests::xmpp::HTTP_PORT);
@@ -723,6 +723,78 @@ fn a_file_shared_from_xmpp_with_http_upload_reaches_the_cairn_user_intact() {
             .filter(|m| !m["file"].is_null())
             .count(),
         1
+    );
+
+    // And back: alice sends juliet a file and a voice note. The gateway
+    // uploads each to Prosody's HTTP upload in alice's name and sends
+    // juliet its address, as body and XEP-0066 URL; juliet fetches them.
+    let doc: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let doc_path = alice.profile().join("minutes.pdf");
+    std::fs::write(&doc_path, &doc).unwrap();
+    let wav = net.dir().join("said.wav");
+    let spoken = std::process::Command::new("espeak-ng")
+        .args(["-w", wav.to_str().unwrap(), "the bakery opens at six"])
+        .output()
+        .expect("espeak-ng (apt install espeak-ng) makes the test speech");
+    assert!(spoken.status.success());
+    alice.ok(&["send-file", juliet_addr, doc_path.to_str().unwrap()]);
+    alice.ok(&["send-voice", juliet_addr, wav.to_str().unwrap()]);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let m = juliet
+            .wait_for(PATIENCE, |e| {
+                e["event"] == "message"
+                    && e["oob"].as_str().is_some_and(|u| !u.is_empty())
+                    && !got.contains(&e["oob"].as_str().unwrap_or("").to_owned())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "juliet got no file from alice: {:?}\nalice: {:?}\n{}",
+                    juliet.events(),
+                    alice.messages(juliet_addr),
+                    gateway.all_logs()
+                )
+            });
+        assert_eq!(m["body"], m["oob"], "the body is the file's address: {m}");
+        assert_eq!(m["from"], alice_jid);
+        got.push(m["oob"].as_str().unwrap().to_owned());
+    }
+    let mut fetched = |url: &str, name: &str| {
+        let path = net.dir().join(name);
+        juliet.command(json!({"cmd": "fetch", "url": url, "path": path.to_str().unwrap()}));
+        juliet
+            .wait_for(PATIENCE, |e| e["event"] == "fetched" && e["url"] == url)
+            .unwrap_or_else(|| panic!("juliet could not fetch {url}: {:?}", juliet.events()));
+        std::fs::read(path).unwrap()
+    };
+    let pdf = got
+        .iter()
+        .find(|u| u.ends_with("minutes.pdf"))
+        .expect("the file's address names it");
+    assert!(
+        fetched(pdf, "minutes.pdf") == doc,
+        "the file changed on the way"
+    );
+    let note = got
+        .iter()
+        .find(|u| u.ends_with(".opus"))
+        .expect("the voice note's address");
+    let note = fetched(note, "note.opus");
+    let heard =
+        cairn_node::voice::decode(&note).expect("an Opus voice note juliet's client can play");
+    let said = cairn_node::voice::from_wav(&std::fs::read(&wav).unwrap()).unwrap();
+    let (a, b) = (heard.len() as f64, said.len() as f64);
+    assert!((a - b).abs() / b < 0.1, "{a} samples heard for {b} said");
+    // Alice's side shows both as sent.
+    assert!(
+        wait_until(PATIENCE, || alice
+            .messages(juliet_addr)
+            .iter()
+            .filter(|m| m["direction"] == "out" && m["file"]["state"] == "complete")
+            .count()
+            == 2),
+        "{:?}",
+        alice.messages(juliet_addr)
     );
     alice.stop();
     gateway.stop();

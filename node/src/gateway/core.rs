@@ -120,7 +120,22 @@ pub struct Gateway {
     remote_presence: HashMap<(IdentityKey, String), (bool, String)>,
     /// Groups the gateway is in, as rooms.
     rooms: Rooms,
+    /// Files from Cairn users waiting for an upload slot: iq id → file.
+    slots: HashMap<String, SlotWait>,
+    /// The server's HTTP upload service (XEP-0363).
+    pub upload_service: String,
 }
+
+/// A Cairn user's file waiting for its HTTP upload slot.
+struct SlotWait {
+    user: IdentityKey,
+    remote: String,
+    id: MessageId,
+}
+
+/// Files waiting for a slot at once; more are bounced until one is given.
+const MAX_SLOT_WAITS: usize = 64;
+const NS_UPLOAD: &str = "urn:xmpp:http:upload:0";
 
 /// Most buckets kept; beyond this, full ones are forgotten.
 const MAX_BUCKETS: usize = 10_000;
@@ -130,6 +145,8 @@ impl Gateway {
     pub fn new(policy: Policy) -> Self {
         Self {
             rooms: Rooms::new(&policy.domain),
+            slots: HashMap::new(),
+            upload_service: format!("upload.{}", parent_domain(&policy.domain)),
             policy,
             users: HashMap::new(),
             by_local: HashMap::new(),
@@ -411,6 +428,15 @@ impl Gateway {
             return out;
         }
         let inner = match (record.op, target) {
+            // A file, uploaded: its address as the body and as XEP-0066
+            // out-of-band data (how XMPP clients show a file inline).
+            (None, _) if record.file.is_some() => format!(
+                "<body>{url}</body><x xmlns='{}'><url>{url}</url></x>\
+                 <request xmlns='{NS_RECEIPTS}'/><markable xmlns='{}'/>",
+                extensions::NS_OOB,
+                extensions::NS_MARKERS,
+                url = esc(&record.text),
+            ),
             (None, _) => format!(
                 "<body>{}</body><request xmlns='{NS_RECEIPTS}'/><active xmlns='{NS_CHATSTATES}'/>\
                  <markable xmlns='{}'/>",
@@ -489,6 +515,135 @@ impl Gateway {
         });
         self.push_marker(&mut out);
         out
+    }
+
+    /// A Cairn user's file for `remote` arrived whole: ask the server for an
+    /// HTTP upload slot (XEP-0363) in the user's name. The upload and the
+    /// message with its address follow ([`Gateway::on_uploaded`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_slot(
+        &mut self,
+        user: IdentityKey,
+        remote: &str,
+        id: MessageId,
+        name: &str,
+        size: u64,
+        mime: &str,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        let refuse = |out: &mut Vec<Action>, why: &str| {
+            out.push(bounce(user, remote, id, why));
+            out.push(Action::Settle { user, id });
+        };
+        let Some(from) = self.jid_of(&user).map(|j| format!("{j}/{RESOURCE}")) else {
+            refuse(&mut out, "join the gateway first");
+            return out;
+        };
+        let Some(to) = bare_jid(remote) else {
+            refuse(&mut out, "not an XMPP address");
+            return out;
+        };
+        if !self.policy.allows(&to) {
+            refuse(&mut out, "this gateway does not reach that address");
+            return out;
+        }
+        if self.slots.len() >= MAX_SLOT_WAITS {
+            refuse(
+                &mut out,
+                "the gateway is uploading other files; send it again later",
+            );
+            return out;
+        }
+        let iq_id = format!("slot-{id}");
+        let stanza = build(&format!(
+            "<iq xmlns='{NS_CLIENT}' type='get' from='{}' to='{}' id='{}'>             <request xmlns='{NS_UPLOAD}' filename='{}' size='{size}' content-type='{}'/></iq>",
+            esc(&from),
+            esc(&self.upload_service),
+            esc(&iq_id),
+            esc(name),
+            esc(mime),
+        ));
+        let Some(stanza) = stanza else {
+            refuse(&mut out, "the file's name cannot go into XML");
+            return out;
+        };
+        if !self.connected {
+            refuse(
+                &mut out,
+                "the gateway is not connected to XMPP; send it again later",
+            );
+            return out;
+        }
+        self.slots.insert(
+            iq_id,
+            SlotWait {
+                user,
+                remote: remote.to_owned(),
+                id,
+            },
+        );
+        out.push(Action::Send(stanza));
+        out
+    }
+
+    /// The upload service answered a slot request (`result` or `error`).
+    fn on_slot(&mut self, stanza: &Element, wait: SlotWait, out: &mut Vec<Action>) {
+        let SlotWait { user, remote, id } = wait;
+        let slot = stanza.get_child("slot", NS_UPLOAD);
+        let put = slot.and_then(|s| s.get_child("put", NS_UPLOAD));
+        let get = slot
+            .and_then(|s| s.get_child("get", NS_UPLOAD))
+            .and_then(|g| g.attr("url"));
+        match (stanza.attr("type"), put.and_then(|p| p.attr("url")), get) {
+            (Some("result"), Some(put_url), Some(get_url)) => {
+                // Only the headers XEP-0363 lets a slot ask for.
+                let headers = put
+                    .into_iter()
+                    .flat_map(|p| p.children())
+                    .filter(|h| h.is("header", NS_UPLOAD))
+                    .filter_map(|h| {
+                        let name = h.attr("name")?;
+                        ["Authorization", "Cookie", "Expires"]
+                            .iter()
+                            .any(|n| n.eq_ignore_ascii_case(name))
+                            .then(|| (name.to_owned(), h.text().replace(['\r', '\n'], "")))
+                    })
+                    .collect();
+                out.push(Action::Upload {
+                    user,
+                    id,
+                    put: put_url.to_owned(),
+                    headers,
+                    get: get_url.to_owned(),
+                });
+            }
+            _ => {
+                let why = stanza
+                    .get_child("error", NS_CLIENT)
+                    .and_then(|e| {
+                        e.children()
+                            .find(|c| c.ns() == NS_STANZAS && c.name() != "text")
+                    })
+                    .map(|c| format!("the XMPP server refused the upload ({})", c.name()))
+                    .unwrap_or_else(|| "the XMPP server gave no upload slot".to_owned());
+                out.push(bounce(user, &remote, id, &why));
+                out.push(Action::Settle { user, id });
+            }
+        }
+    }
+
+    /// An upload failed: the user is told, the file is settled.
+    pub fn upload_failed(
+        &mut self,
+        user: IdentityKey,
+        remote: &str,
+        id: MessageId,
+        why: &str,
+    ) -> Vec<Action> {
+        vec![
+            bounce(user, remote, id, &format!("the upload failed: {why}")),
+            Action::Settle { user, id },
+        ]
     }
 
     /// A Cairn user's signal.
@@ -1152,6 +1307,16 @@ impl Gateway {
         let from_bare = bare_jid(from).unwrap_or_default();
         let server = parent_domain(&self.policy.domain).to_ascii_lowercase();
         if kind == "result" || kind == "error" {
+            // An upload slot, answered by the upload service only.
+            if self
+                .slots
+                .get(id)
+                .is_some_and(|_| from_bare.eq_ignore_ascii_case(&self.upload_service))
+                && let Some(wait) = self.slots.remove(id)
+            {
+                self.on_slot(stanza, wait, out);
+                return;
+            }
             // Only the server answers our ping: a reply from anyone else
             // with the same id settles nothing (THREAT_MODEL.md, "Attacks
             // tried" 9).
@@ -1478,6 +1643,86 @@ mod tests {
         assert!(matches!(
             g.on_stanza(Time::from_secs(2), &text).as_slice(),
             [Action::ToCairn { .. }]
+        ));
+    }
+
+    #[test]
+    fn an_upload_slot_is_taken_only_from_the_upload_service_and_only_its_headers() {
+        let (mut g, alice) = gateway(&[]);
+        let id = MessageId([5; 16]);
+        let asked = g.request_slot(
+            alice,
+            "juliet@x.example",
+            id,
+            "a <b>.pdf",
+            10,
+            "application/pdf",
+        );
+        let [Action::Send(iq)] = asked.as_slice() else {
+            panic!("{asked:?}")
+        };
+        assert_eq!(iq.attr("to"), Some("upload.example"));
+        let request = iq.get_child("request", NS_UPLOAD).unwrap();
+        assert_eq!(request.attr("filename"), Some("a <b>.pdf"));
+        assert_eq!(request.attr("size"), Some("10"));
+        let iq_id = iq.attr("id").unwrap().to_owned();
+        let slot = |from: &str, headers: &str| {
+            stanza(&format!(
+                "<iq xmlns='{NS_CLIENT}' type='result' from='{from}' to='alice\\20smith@cairn.example/cairn' id='{iq_id}'>\
+                 <slot xmlns='{NS_UPLOAD}'><put url='https://upload.example/p/1'>{headers}</put>\
+                 <get url='https://upload.example/g/1'/></slot></iq>"
+            ))
+        };
+        // Someone else answering with the same id is ignored.
+        assert!(
+            g.on_stanza(Time::from_secs(1), &slot("evil.example", ""))
+                .is_empty()
+        );
+        // The service's answer: only the headers XEP-0363 allows, on one line.
+        let out = g.on_stanza(
+            Time::from_secs(2),
+            &slot(
+                "upload.example",
+                "<header name='Authorization'>Basic x\ny</header><header name='Host'>evil</header>",
+            ),
+        );
+        assert_eq!(
+            out,
+            vec![Action::Upload {
+                user: alice,
+                id,
+                put: "https://upload.example/p/1".into(),
+                headers: vec![("Authorization".into(), "Basic xy".into())],
+                get: "https://upload.example/g/1".into(),
+            }]
+        );
+        // Answered once: a second answer does nothing.
+        assert!(
+            g.on_stanza(Time::from_secs(3), &slot("upload.example", ""))
+                .is_empty()
+        );
+        // A refusal tells the user and settles the file.
+        let asked = g.request_slot(alice, "juliet@x.example", id, "big.iso", 1 << 30, "");
+        let [Action::Send(iq)] = asked.as_slice() else {
+            panic!("{asked:?}")
+        };
+        let refused = stanza(&format!(
+            "<iq xmlns='{NS_CLIENT}' type='error' from='upload.example' to='alice\\20smith@cairn.example/cairn' id='{}'>\
+             <error type='modify'><not-acceptable xmlns='{NS_STANZAS}'/></error></iq>",
+            iq.attr("id").unwrap()
+        ));
+        let out = g.on_stanza(Time::from_secs(4), &refused);
+        assert!(
+            matches!(&out[..], [Action::Signal { signal: BridgeSignal::Bounced { reason, .. }, .. }, Action::Settle { .. }]
+                if reason.contains("not-acceptable")),
+            "{out:?}"
+        );
+        // Not to an address the gateway does not reach.
+        let (mut g, alice) = gateway(&["x.example"]);
+        assert!(matches!(
+            g.request_slot(alice, "eve@y.example", id, "a", 1, "")
+                .as_slice(),
+            [Action::Signal { .. }, Action::Settle { .. }]
         ));
     }
 

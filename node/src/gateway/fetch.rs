@@ -106,19 +106,52 @@ pub struct Fetched {
     pub data: Vec<u8>,
 }
 
-/// Fetches `url` (blocking: run it off the node's loop).
-pub fn fetch(url: &str) -> Result<Fetched, String> {
-    // No redirects (they could lead anywhere), no proxy from the
-    // environment, statuses checked here.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// No redirects (they could lead anywhere), no proxy from the environment,
+/// statuses checked by the caller.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .timeout_connect(Some(Duration::from_secs(10)))
         .max_redirects(0)
         .http_status_as_error(false)
         .proxy(None)
         .build()
-        .into();
-    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+        .into()
+}
+
+/// Uploads `data` to an HTTP upload slot's `put` address (blocking: run it
+/// off the node's loop). Only `http`/`https` addresses; 200 or 201 is
+/// success.
+pub fn upload(
+    put: &str,
+    headers: &[(String, String)],
+    mime: &str,
+    data: &[u8],
+) -> Result<(), String> {
+    if !parts(put).is_some_and(|p| matches!(p.scheme, "http" | "https")) {
+        return Err("the server gave an upload address that is not http(s)".to_owned());
+    }
+    let mut request = agent().put(put).header(
+        "Content-Type",
+        if mime.is_empty() {
+            "application/octet-stream"
+        } else {
+            mime
+        },
+    );
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let response = request.send(data).map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 | 201 => Ok(()),
+        status => Err(format!("the upload server answered {status}")),
+    }
+}
+
+/// Fetches `url` (blocking: run it off the node's loop).
+pub fn fetch(url: &str) -> Result<Fetched, String> {
+    let mut response = agent().get(url).call().map_err(|e| e.to_string())?;
     if response.status() != 200 {
         return Err(format!("the server answered {}", response.status()));
     }

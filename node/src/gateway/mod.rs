@@ -43,6 +43,17 @@ pub enum XmppEvent {
     Stanza(Element),
     /// A file shared from XMPP was fetched (or not).
     Fetched(Box<FetchDone>),
+    /// A Cairn user's file was uploaded for XMPP (or not).
+    Uploaded(Box<UploadDone>),
+}
+
+/// An upload's outcome: the user's file message and its address on XMPP.
+#[derive(Debug)]
+pub struct UploadDone {
+    user: IdentityKey,
+    id: MessageId,
+    get: String,
+    result: Result<(), String>,
 }
 
 /// A fetch's outcome, with what is needed to pass the file on.
@@ -360,6 +371,7 @@ impl GatewayRun {
                 self.fetching = self.fetching.saturating_sub(1);
                 self.fetched(engine, *done)
             }
+            XmppEvent::Uploaded(done) => self.uploaded(engine, *done),
         };
         self.apply(engine, actions);
     }
@@ -368,8 +380,19 @@ impl GatewayRun {
     /// the gateway's (a signal from one of its users).
     pub fn on_event(&mut self, engine: &mut Engine<RedbStore>, event: &Event) -> bool {
         let actions = match event {
+            // A file waits until it is whole (`FileProgress`, below); a
+            // user's offers are fetched like a contact's (users write
+            // first, so the engine holds them as a stranger's).
+            Event::MessageReceived(record)
+                if record.remote.is_some()
+                    && record.file.is_some()
+                    && self.core.is_user(&record.peer) =>
+            {
+                engine.accept_files_from(crate::timestamp::now(), &record.peer);
+                return false;
+            }
             Event::MessageReceived(record) | Event::BridgedOp(record)
-                if record.remote.is_some() =>
+                if record.remote.is_some() && record.file.is_none() =>
             {
                 let target = target_of(engine, record);
                 self.core.on_cairn_text(record, target)
@@ -386,6 +409,28 @@ impl GatewayRun {
                     actions.extend(self.core.on_read(peer, remote, &foreign));
                 }
                 actions
+            }
+            // A user's file for XMPP arrived whole: it goes up with HTTP
+            // upload (XEP-0363), then its address to the XMPP contact.
+            Event::FileProgress(file)
+                if !file.outgoing
+                    && file.state == cairn_protocol::file::TransferState::Complete
+                    && self.core.is_user(&file.peer) =>
+            {
+                match engine.store().message(&file.peer, &file.id) {
+                    Ok(Some(record)) => match &record.remote {
+                        Some(remote) => self.core.request_slot(
+                            file.peer,
+                            remote,
+                            file.id,
+                            &file.meta.name,
+                            file.meta.size,
+                            &file.meta.mime,
+                        ),
+                        None => return false,
+                    },
+                    _ => return false,
+                }
             }
             Event::GroupChanged { group } => {
                 self.refresh_room(engine, group);
@@ -530,6 +575,37 @@ impl GatewayRun {
                         let _ = events.send(XmppEvent::Fetched(Box::new(done))).await;
                     });
                 }
+                core::Action::Upload {
+                    user,
+                    id,
+                    put,
+                    headers,
+                    get,
+                } => {
+                    let (data, mime) = match (engine.file_data(&user, &id), engine.file(&user, &id))
+                    {
+                        (Ok(Some(data)), Some(f)) => (data, f.meta.mime.clone()),
+                        _ => {
+                            warn!("a file for XMPP was gone before its upload");
+                            continue;
+                        }
+                    };
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let result = tokio::task::spawn_blocking(move || {
+                            fetch::upload(&put, &headers, &mime, &data)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                        let done = UploadDone {
+                            user,
+                            id,
+                            get,
+                            result,
+                        };
+                        let _ = events.send(XmppEvent::Uploaded(Box::new(done))).await;
+                    });
+                }
                 core::Action::Signal { user, signal } => {
                     engine.send_bridge(now, &user, signal);
                 }
@@ -547,6 +623,27 @@ impl GatewayRun {
                 },
                 core::Action::PutSetting(key, value) => engine.put_setting(&key, value),
                 core::Action::DeleteSetting(key) => engine.delete_setting(&key),
+            }
+        }
+    }
+
+    /// An upload ended: the XMPP contact gets the file's address, or the
+    /// user is told why not.
+    fn uploaded(&mut self, engine: &mut Engine<RedbStore>, done: UploadDone) -> Vec<core::Action> {
+        let Ok(Some(mut record)) = engine.store().message(&done.user, &done.id) else {
+            return Vec::new();
+        };
+        let Some(remote) = record.remote.clone() else {
+            return Vec::new();
+        };
+        match done.result {
+            Ok(()) => {
+                record.text = done.get;
+                self.core.on_cairn_text(&record, None)
+            }
+            Err(why) => {
+                info!(%why, "a file for XMPP could not be uploaded");
+                self.core.upload_failed(done.user, &remote, done.id, &why)
             }
         }
     }

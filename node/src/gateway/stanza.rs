@@ -53,6 +53,16 @@ pub enum Action {
         markable: bool,
         sender: String,
     },
+    /// Upload a Cairn user's file (message `id`, to `remote`) to the HTTP
+    /// upload slot the server gave: PUT it at `put` with `headers`, then
+    /// tell `remote` its `get` address.
+    Upload {
+        user: IdentityKey,
+        id: MessageId,
+        put: String,
+        headers: Vec<(String, String)>,
+        get: String,
+    },
     /// Tell a Cairn user something (best effort).
     Signal {
         user: IdentityKey,

@@ -32,6 +32,33 @@ impl<S: Store> Engine<S> {
         result
     }
 
+    /// Offers a file to `remote` on a bridged network, through the gateway
+    /// `gateway` (which passes it on once it has it whole).
+    pub fn send_file_via(
+        &mut self,
+        now: Time,
+        gateway: &IdentityKey,
+        remote: &str,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, EngineError> {
+        crate::bridge::validate_remote(remote)
+            .map_err(|_| EngineError::BadRemote(remote.chars().take(80).collect()))?;
+        let id = self.new_outgoing(gateway)?;
+        let result = self.queue_file(now, gateway, Some(remote), id, name, mime, data);
+        self.pump(now);
+        result
+    }
+
+    /// Fetches what `peer` offered even though it is not a contact we added
+    /// (a gateway's user, who wrote first): its files are no longer held.
+    pub fn accept_files_from(&mut self, now: Time, peer: &IdentityKey) {
+        let up = self.session_peers();
+        self.files.release(now, peer, |p| up.contains(p));
+        self.pump(now);
+    }
+
     /// Queues, for `user`, a file `remote` sent on a bridged network, under
     /// the id the gateway derived from the other network's own (as
     /// [`Engine::send_bridged`] does for texts).
