@@ -530,45 +530,29 @@ impl CairnApp {
 
     /// Carries out what a message's menu asked for.
     fn message_action(&mut self, contact: &str, m: &MessageInfo, action: RowAction) {
-        let op = |op: &str, text: String| Request::MessageOp {
-            contact: contact.to_owned(),
-            id: m.id.clone(),
-            op: op.to_owned(),
-            text,
-        };
-        match action {
-            RowAction::Save => self.save_file(contact, m),
-            RowAction::Reply => {
-                self.composing = Composing::Reply {
-                    id: m.id.clone(),
-                    quote: m.text.chars().take(80).collect(),
-                };
-            }
-            RowAction::Edit => {
-                self.composing = Composing::Edit { id: m.id.clone() };
-                self.composer = m.text.clone();
-                self.caret_to_end = true;
-            }
-            RowAction::React(emoji) => {
-                // The same reaction again takes it back.
-                let mine = m
-                    .reactions
-                    .iter()
-                    .any(|r| r.by == "out" && r.emoji == emoji);
-                let emoji = if mine { String::new() } else { emoji };
-                if self.call(op("react", emoji)).is_some() {
-                    self.refresh();
-                }
-            }
-            RowAction::Delete => {
-                if self.call(op("delete", String::new())).is_some() {
-                    if matches!(&self.composing, Composing::Edit { id } | Composing::Reply { id, .. } if *id == m.id)
-                    {
-                        self.composing = Composing::New;
-                        self.composer.clear();
-                    }
-                    self.refresh();
-                }
+        if matches!(action, RowAction::Save) {
+            return self.save_file(contact, m);
+        }
+        let reacted = |e: &str| m.reactions.iter().any(|r| r.by == "out" && r.emoji == e);
+        let (composing, composer) = (&mut self.composing, &mut self.composer);
+        let op = menu_op(
+            composing,
+            composer,
+            &mut self.caret_to_end,
+            &m.id,
+            &m.text,
+            reacted,
+            action,
+        );
+        if let Some((op, text)) = op {
+            let request = Request::MessageOp {
+                contact: contact.to_owned(),
+                id: m.id.clone(),
+                op: op.to_owned(),
+                text,
+            };
+            if self.call(request).is_some() {
+                self.refresh();
             }
         }
     }
@@ -1427,42 +1411,24 @@ impl CairnApp {
 
     /// Carries out what a group message's menu asked for.
     fn group_message_action(&mut self, group: &str, m: &GroupMessageInfo, action: RowAction) {
-        let op = |op: &str, text: String| Request::GroupOp {
-            group: group.to_owned(),
-            id: m.id.clone(),
-            op: op.to_owned(),
-            text,
-        };
-        match action {
-            RowAction::Save => {}
-            RowAction::Reply => {
-                self.group_composing = Composing::Reply {
-                    id: m.id.clone(),
-                    quote: m.text.chars().take(80).collect(),
-                };
-            }
-            RowAction::Edit => {
-                self.group_composing = Composing::Edit { id: m.id.clone() };
-                self.group_composer = m.text.clone();
-                self.caret_to_end = true;
-            }
-            RowAction::React(emoji) => {
-                // The same reaction again takes it back.
-                let mine = m
-                    .reactions
-                    .iter()
-                    .any(|r| r.by == "you" && r.emoji == emoji);
-                let emoji = if mine { String::new() } else { emoji };
-                self.group_action(op("react", emoji));
-            }
-            RowAction::Delete => {
-                if matches!(&self.group_composing, Composing::Edit { id } | Composing::Reply { id, .. } if *id == m.id)
-                {
-                    self.group_composing = Composing::New;
-                    self.group_composer.clear();
-                }
-                self.group_action(op("delete", String::new()));
-            }
+        let reacted = |e: &str| m.reactions.iter().any(|r| r.by == "you" && r.emoji == e);
+        let (composing, composer) = (&mut self.group_composing, &mut self.group_composer);
+        let op = menu_op(
+            composing,
+            composer,
+            &mut self.caret_to_end,
+            &m.id,
+            &m.text,
+            reacted,
+            action,
+        );
+        if let Some((op, text)) = op {
+            self.group_action(Request::GroupOp {
+                group: group.to_owned(),
+                id: m.id.clone(),
+                op: op.to_owned(),
+                text,
+            });
         }
     }
 
@@ -1848,6 +1814,53 @@ fn row_height(m: &MessageInfo) -> f32 {
             Some(f) if f.state == "complete" && cairn_node::voice::is_voice(&f.mime) => 110.0,
             Some(_) => 60.0,
         }
+}
+
+/// What a message's menu asks of a composer (reply, edit) or of the node:
+/// the operation and its text (react — the same reaction again takes it
+/// back — or delete). Shared by chats and groups.
+fn menu_op(
+    composing: &mut Composing,
+    composer: &mut String,
+    caret_to_end: &mut bool,
+    id: &str,
+    text: &str,
+    reacted: impl Fn(&str) -> bool,
+    action: RowAction,
+) -> Option<(&'static str, String)> {
+    match action {
+        RowAction::Save => None,
+        RowAction::Reply => {
+            *composing = Composing::Reply {
+                id: id.to_owned(),
+                quote: text.chars().take(80).collect(),
+            };
+            None
+        }
+        RowAction::Edit => {
+            *composing = Composing::Edit { id: id.to_owned() };
+            *composer = text.to_owned();
+            *caret_to_end = true;
+            None
+        }
+        RowAction::React(emoji) => {
+            let emoji = if reacted(&emoji) {
+                String::new()
+            } else {
+                emoji
+            };
+            Some(("react", emoji))
+        }
+        RowAction::Delete => {
+            // Writing a reply to it, or an edit of it, ends there.
+            if matches!(&*composing, Composing::Edit { id: i } | Composing::Reply { id: i, .. } if i == id)
+            {
+                *composing = Composing::New;
+                composer.clear();
+            }
+            Some(("delete", String::new()))
+        }
+    }
 }
 
 /// One group message: its author, text, what it replies to, its reactions,

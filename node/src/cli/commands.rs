@@ -777,6 +777,27 @@ pub(crate) async fn doctor(profile: &Profile, ble_adapter: Option<String>) -> Re
     Ok(())
 }
 
+/// Queues a reply, reaction, edit or deletion; prints the operation's id.
+async fn message_op(
+    profile: &Profile,
+    contact: String,
+    id: String,
+    op: &str,
+    text: String,
+) -> Result<(), CliError> {
+    let op = op.to_owned();
+    sent_id(
+        profile,
+        Request::MessageOp {
+            contact,
+            id,
+            op,
+            text,
+        },
+    )
+    .await
+}
+
 /// Writes a reply, reaction, edit or deletion into a group; prints the id
 /// of what was written.
 async fn group_op(
@@ -786,42 +807,22 @@ async fn group_op(
     op: &str,
     text: String,
 ) -> Result<(), CliError> {
-    let Reply::Sent { id } = request(
+    let op = op.to_owned();
+    sent_id(
         profile,
         Request::GroupOp {
             group,
             id,
-            op: op.to_owned(),
+            op,
             text,
         },
     )
-    .await?
-    else {
-        return Err(unexpected());
-    };
-    println!("{id}");
-    Ok(())
+    .await
 }
 
-/// Queues a reply, reaction, edit or deletion; prints the operation's id.
-async fn message_op(
-    profile: &Profile,
-    contact: String,
-    id: String,
-    op: &str,
-    text: String,
-) -> Result<(), CliError> {
-    let Reply::Sent { id } = request(
-        profile,
-        Request::MessageOp {
-            contact,
-            id,
-            op: op.to_owned(),
-            text,
-        },
-    )
-    .await?
-    else {
+/// Makes a request answered with what was sent, and prints its id.
+async fn sent_id(profile: &Profile, r: Request) -> Result<(), CliError> {
+    let Reply::Sent { id } = request(profile, r).await? else {
         return Err(unexpected());
     };
     println!("{id}");

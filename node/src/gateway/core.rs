@@ -131,6 +131,8 @@ struct SlotWait {
     user: IdentityKey,
     remote: String,
     id: MessageId,
+    /// The request, sent again after a reconnection.
+    stanza: Element,
 }
 
 /// Files waiting for a slot at once; more are bounced until one is given.
@@ -351,6 +353,8 @@ impl Gateway {
                 .iter()
                 .map(|o| Action::Send(o.stanza.clone())),
         );
+        // Upload slots asked for while away, or never answered.
+        out.extend(self.slots.values().map(|w| Action::Send(w.stanza.clone())));
         self.push_marker(&mut out);
         out
     }
@@ -567,12 +571,9 @@ impl Gateway {
             refuse(&mut out, "the file's name cannot go into XML");
             return out;
         };
-        if !self.connected {
-            refuse(
-                &mut out,
-                "the gateway is not connected to XMPP; send it again later",
-            );
-            return out;
+        // Not connected: sent once the server is back (`on_connected`).
+        if self.connected {
+            out.push(Action::Send(stanza.clone()));
         }
         self.slots.insert(
             iq_id,
@@ -580,15 +581,17 @@ impl Gateway {
                 user,
                 remote: remote.to_owned(),
                 id,
+                stanza,
             },
         );
-        out.push(Action::Send(stanza));
         out
     }
 
     /// The upload service answered a slot request (`result` or `error`).
     fn on_slot(&mut self, stanza: &Element, wait: SlotWait, out: &mut Vec<Action>) {
-        let SlotWait { user, remote, id } = wait;
+        let SlotWait {
+            user, remote, id, ..
+        } = wait;
         let slot = stanza.get_child("slot", NS_UPLOAD);
         let put = slot.and_then(|s| s.get_child("put", NS_UPLOAD));
         let get = slot
@@ -1716,6 +1719,19 @@ mod tests {
             matches!(&out[..], [Action::Signal { signal: BridgeSignal::Bounced { reason, .. }, .. }, Action::Settle { .. }]
                 if reason.contains("not-acceptable")),
             "{out:?}"
+        );
+        // Asked while the server is away: sent when it is back.
+        g.on_disconnected();
+        let later = MessageId([6; 16]);
+        assert!(
+            g.request_slot(alice, "juliet@x.example", later, "b", 1, "")
+                .is_empty()
+        );
+        let back = g.on_connected();
+        assert!(
+            back.iter().any(|a| matches!(a, Action::Send(iq)
+                if iq.attr("id") == Some(format!("slot-{later}").as_str()))),
+            "{back:?}"
         );
         // Not to an address the gateway does not reach.
         let (mut g, alice) = gateway(&["x.example"]);

@@ -320,8 +320,29 @@ impl GatewayRun {
                     && record.remote.is_some()
                 {
                     resumed += 1;
-                    let target = target_of(engine, &record);
-                    let actions = this.core.on_cairn_text(&record, target);
+                    let actions = match (&record.file, engine.file(&user, &record.id)) {
+                        // A file: uploaded if it is whole, else fetched on.
+                        (Some(meta), Some(f))
+                            if f.state == cairn_protocol::file::TransferState::Complete =>
+                        {
+                            this.core.request_slot(
+                                user,
+                                record.remote.as_deref().unwrap_or_default(),
+                                record.id,
+                                &meta.name,
+                                meta.size,
+                                &meta.mime,
+                            )
+                        }
+                        (Some(_), _) => {
+                            engine.accept_files_from(crate::timestamp::now(), &user);
+                            Vec::new()
+                        }
+                        (None, _) => {
+                            let target = target_of(engine, &record);
+                            this.core.on_cairn_text(&record, target)
+                        }
+                    };
                     this.apply(engine, actions);
                 }
             }

@@ -1676,17 +1676,8 @@ impl Groups {
             .filter(|p| *p != self.me && !self.up.contains(p))
             .collect();
         for peer in away {
-            self.serial = self.serial.wrapping_add(1);
-            self.out.push_back(GroupOutput::Mesh {
-                peer,
-                fragment: GroupFragment {
-                    group: id,
-                    serial: self.serial,
-                    part: 0,
-                    parts: 1,
-                    data: blob.clone(),
-                },
-            });
+            let fragment = whole(&mut self.serial, id, blob.clone());
+            self.out.push_back(GroupOutput::Mesh { peer, fragment });
         }
     }
 
@@ -1792,17 +1783,8 @@ impl Groups {
                 let ids: Vec<[u8; 16]> = want.iter().filter_map(|i| unhex_arr(i)).collect();
                 ps.asked = want;
                 let blob = encode_blob(KIND_KEYS, &[], &[], &ids, None);
-                self.serial = self.serial.wrapping_add(1);
-                self.out.push_back(GroupOutput::Send {
-                    peer,
-                    fragment: GroupFragment {
-                        group: id,
-                        serial: self.serial,
-                        part: 0,
-                        parts: 1,
-                        data: blob,
-                    },
-                });
+                let fragment = whole(&mut self.serial, id, blob);
+                self.out.push_back(GroupOutput::Send { peer, fragment });
             }
         }
         // With a former member only our own heads count as movement: we
@@ -2058,7 +2040,11 @@ impl Groups {
             g.refresh_keys(&self.me, &self.secret, &self.static_key);
             g.accept_keys(&blob.keys, &named)
         };
-        if new_keys > 0 || outcome.accepted > 0 {
+        if outcome.accepted > outcome.new {
+            // Changes that were waiting for these applied too (a deletion
+            // that came before the edit it follows, say): look at them all.
+            g.prune();
+        } else if new_keys > 0 || outcome.accepted > 0 {
             g.prune_written(written.iter().map(|(slot, _)| slot.as_str()));
         }
         if new_keys > 0 && outcome.accepted == 0 && g.joined {
@@ -2104,17 +2090,8 @@ impl Groups {
         if blob.len() > FRAGMENT_LEN {
             return; // cannot happen: `MAX_WANT` keys of 97 bytes fit
         }
-        self.serial = self.serial.wrapping_add(1);
-        self.out.push_back(GroupOutput::Send {
-            peer,
-            fragment: GroupFragment {
-                group: id,
-                serial: self.serial,
-                part: 0,
-                parts: 1,
-                data: blob,
-            },
-        });
+        let fragment = whole(&mut self.serial, id, blob);
+        self.out.push_back(GroupOutput::Send { peer, fragment });
     }
 
     fn after_receive(&mut self, peer: IdentityKey, id: GroupId, outcome: &Outcome) {
@@ -2143,6 +2120,18 @@ impl Groups {
         } else {
             self.sync_one(peer, id);
         }
+    }
+}
+
+/// A blob that fits one fragment, under the next serial.
+fn whole(serial: &mut u32, group: GroupId, data: Vec<u8>) -> GroupFragment {
+    *serial = serial.wrapping_add(1);
+    GroupFragment {
+        group,
+        serial: *serial,
+        part: 0,
+        parts: 1,
+        data,
     }
 }
 

@@ -35,7 +35,7 @@ impl Node {
 pub(crate) struct Net {
     pub nodes: Vec<Node>,
     up: Vec<Vec<bool>>,
-    queue: VecDeque<(usize, usize, GroupFragment, bool)>,
+    pub(crate) queue: VecDeque<(usize, usize, GroupFragment, bool)>,
     pub rng: ChaCha20Rng,
     pub loss: u32,
     pub dup: u32,
@@ -332,7 +332,7 @@ impl Net {
 
 /// Node 0 creates "walkers" with nodes 1 and 2 as members, linked to both,
 /// and lets it settle.
-fn walkers(net: &mut Net) -> GroupId {
+pub(crate) fn walkers(net: &mut Net) -> GroupId {
     let g = net.create(0, "walkers");
     net.add(0, &g, 1, Role::Member).unwrap();
     net.add(0, &g, 2, Role::Member).unwrap();

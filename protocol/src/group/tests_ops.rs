@@ -6,7 +6,7 @@
 
 use super::groups::GroupOp;
 use super::posts::{Body, Post};
-use super::tests::Net;
+use super::tests::{Net, walkers};
 use super::*;
 
 impl Net {
@@ -57,16 +57,6 @@ impl Net {
     fn key_of(&self, who: usize) -> IdentityKey {
         self.nodes[who].id.key()
     }
-}
-
-fn walkers(net: &mut Net) -> GroupId {
-    let g = net.create(0, "walkers");
-    net.add(0, &g, 1, Role::Member).unwrap();
-    net.add(0, &g, 2, Role::Member).unwrap();
-    net.connect(0, 1);
-    net.connect(0, 2);
-    net.run(10_000);
-    g
 }
 
 #[test]
@@ -384,4 +374,37 @@ fn disappearing_posts_expire_and_their_keys_are_erased() {
     let much_later = Time::from_millis(net.now().as_millis() + 3_600_000);
     net.nodes[1].groups.handle_timeout(much_later);
     assert_eq!(net.message(1, &g, kept).text, "this one stays");
+}
+
+#[test]
+fn a_deletion_that_overtakes_the_edit_before_it_still_erases_at_once() {
+    let mut net = Net::new(3, 26);
+    let g = walkers(&mut net);
+    let first = net.say(0, &g, "the key is under the blue pot");
+    let second = net.say(0, &g, "and the code is 4711");
+    net.run(10_000);
+    // Carol is away: alice's edit of one post and deletion of the other go
+    // to her through the mesh, and the deletion arrives first (it waits for
+    // the edit, which it follows).
+    net.disconnect(0, 2);
+    net.op(
+        0,
+        &g,
+        GroupOp::Edit {
+            to: first,
+            text: "the key is under the red pot".into(),
+        },
+    )
+    .unwrap();
+    net.op(0, &g, GroupOp::Delete { to: second }).unwrap();
+    let mut to_carol: Vec<_> = net.queue.iter().filter(|q| q.1 == 2).cloned().collect();
+    assert_eq!(to_carol.len(), 2, "one push each");
+    net.queue.retain(|q| q.1 != 2);
+    to_carol.reverse();
+    net.queue.extend(to_carol);
+    net.run(10_000);
+    // No tick has run: the key went when the deletion applied.
+    assert_eq!(net.message(2, &g, first).text, "the key is under the red pot");
+    assert!(net.message(2, &g, second).deleted);
+    assert!(!net.holds(2, &g, "4711"), "carol keeps the key");
 }
