@@ -404,7 +404,10 @@ fn a_deletion_that_overtakes_the_edit_before_it_still_erases_at_once() {
     net.queue.extend(to_carol);
     net.run(10_000);
     // No tick has run: the key went when the deletion applied.
-    assert_eq!(net.message(2, &g, first).text, "the key is under the red pot");
+    assert_eq!(
+        net.message(2, &g, first).text,
+        "the key is under the red pot"
+    );
     assert!(net.message(2, &g, second).deleted);
     assert!(!net.holds(2, &g, "4711"), "carol keeps the key");
 }
