@@ -116,8 +116,9 @@ pub struct Group {
     /// them: shown to them when they come by, so they learn it (and what
     /// led to it, nothing after).
     notices: BTreeMap<IdentityKey, Vouch>,
-    /// Post keys we hold: id → key ([`posts`]).
+    /// Post keys we hold: id → key ([`posts`]), and slot → id.
     post_keys: BTreeMap<String, PostKey>,
+    slot_keys: BTreeMap<String, String>,
     /// Post keys to write at the next save, and ids to erase.
     keys_to_put: BTreeSet<String>,
     keys_to_erase: BTreeSet<String>,
@@ -173,6 +174,7 @@ impl Group {
             keyring: BTreeMap::new(),
             notices: BTreeMap::new(),
             post_keys: BTreeMap::new(),
+            slot_keys: BTreeMap::new(),
             keys_to_put: BTreeSet::new(),
             keys_to_erase: BTreeSet::new(),
             erased: BTreeSet::new(),
@@ -391,11 +393,9 @@ impl Group {
 
     /// Erases the keys of the posts in `dead` (here and, staged, on disk).
     fn erase(&mut self, dead: &BTreeSet<String>) -> bool {
-        let gone: Vec<String> = self
-            .post_keys
+        let gone: Vec<String> = dead
             .iter()
-            .filter(|(_, k)| dead.contains(&k.slot))
-            .map(|(id, _)| id.clone())
+            .filter_map(|slot| self.slot_keys.remove(slot))
             .collect();
         if !gone.is_empty() {
             self.read_cache.get_mut().clear();
@@ -454,7 +454,7 @@ impl Group {
 
     /// The key of the post in `slot`, if we hold one.
     fn key_of_slot(&self, slot: &str) -> Option<(&String, &PostKey)> {
-        self.post_keys.iter().find(|(_, k)| k.slot == slot)
+        self.post_keys.get_key_value(self.slot_keys.get(slot)?)
     }
 
     /// The keys to send beside `changes`: those their values name.
@@ -547,7 +547,7 @@ impl Group {
                     (key, Some(eid))
                 }
             };
-            self.post_keys.insert(
+            self.hold(
                 id.clone(),
                 PostKey {
                     slot: slot.clone(),
@@ -576,7 +576,7 @@ impl Group {
         if posts::post_key_id(&key) != id {
             return Err(DecodeError::Invalid("post key"));
         }
-        self.post_keys.insert(
+        self.hold(
             id.to_owned(),
             PostKey {
                 slot,
@@ -586,6 +586,12 @@ impl Group {
         );
         self.read_cache.get_mut().clear();
         Ok(())
+    }
+
+    /// Keeps a post key (by id and by its post's slot).
+    fn hold(&mut self, id: String, key: PostKey) {
+        self.slot_keys.insert(key.slot.clone(), id.clone());
+        self.post_keys.insert(id, key);
     }
 
     fn key_setting(&self, id: &str) -> String {
@@ -1481,7 +1487,7 @@ impl Groups {
         };
         let value = keys::seal_text(&key.key, &kid, &slot, &post.encode(), nonce);
         let hash = g.doc.post(msg, &value, now)?;
-        g.post_keys.insert(kid.clone(), key);
+        g.hold(kid.clone(), key);
         g.keys_to_put.insert(kid);
         sign_local(identity, g, hash);
         self.after_local(*id);
