@@ -96,6 +96,25 @@ pub enum Request {
         group: String,
         secs: u64,
     },
+    /// Post the file at `path` (read by the node) to a group; members fetch
+    /// it from whoever holds it (docs/GROUPS.md, "Files").
+    GroupSendFile {
+        group: String,
+        path: String,
+    },
+    /// Write a group file we hold whole to `path` (which must not exist).
+    GroupSaveFile {
+        group: String,
+        id: String,
+        path: String,
+    },
+    /// A group file's content (base64 in the reply); refused beyond `max`
+    /// bytes.
+    GroupFileData {
+        group: String,
+        id: String,
+        max: u64,
+    },
     GroupMembers {
         group: String,
     },
@@ -201,6 +220,7 @@ impl Request {
                 | Request::GroupSend { .. }
                 | Request::GroupOp { .. }
                 | Request::GroupDisappear { .. }
+                | Request::GroupSendFile { .. }
                 | Request::GroupLeave { .. }
                 | Request::BridgeJoin { .. }
                 | Request::BridgeLeave { .. }
@@ -519,6 +539,10 @@ pub struct GroupMessageInfo {
     /// Reactions: who (a member's id, "you" for us) and which emoji.
     #[serde(default)]
     pub reactions: Vec<ReactionInfo>,
+    /// For a file post: the file, and whether we hold it whole yet
+    /// (`state` "complete", else "going": fetched from members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -395,6 +395,13 @@ pub fn handle(
                         quote: m.quote.map(|q| q.chars().take(QUOTE_CHARS).collect()),
                         edited: m.edited,
                         deleted: m.deleted,
+                        file: m.file.map(|f| FileInfo {
+                            have: if m.file_held { f.size } else { 0 },
+                            state: if m.file_held { "complete" } else { "going" }.to_owned(),
+                            name: f.name,
+                            mime: f.mime,
+                            size: f.size,
+                        }),
                         reactions: m
                             .reactions
                             .into_iter()
@@ -515,6 +522,31 @@ pub fn handle(
                 .file(&peer, &id)
                 .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no file with that id"))?;
             Ok(Reply::File(file_info_of(record)))
+        })(),
+        Request::GroupSendFile { group, path } => (|| {
+            let id = engine.resolve_group(group)?;
+            let data = read_file(path)?;
+            let name = std::path::Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".to_owned());
+            let msg = engine.group_send_file(now, &id, &name, mime_of(&name), &data)?;
+            Ok(Reply::Sent {
+                id: msg.to_string(),
+            })
+        })(),
+        Request::GroupSaveFile { group, id, path } => (|| {
+            let (_, data) = group_file(engine, group, id, u64::MAX)?;
+            write_new(path, &data)?;
+            Ok(Reply::Done)
+        })(),
+        Request::GroupFileData { group, id, max } => (|| {
+            let (meta, data) = group_file(engine, group, id, *max)?;
+            Ok(Reply::FileData {
+                name: meta.name,
+                mime: meta.mime,
+                base64: data_encoding::BASE64.encode(&data),
+            })
         })(),
         Request::SaveFile { contact, id, path } => (|| {
             let (peer, id) = file_target(engine, contact, id)?;
@@ -857,6 +889,43 @@ fn complete_file(
 }
 
 /// Reads a file to send, within the size limit, with a clear error.
+/// A group file we hold whole, found by its message's id; refused beyond
+/// `max` bytes.
+fn group_file(
+    engine: &Engine<RedbStore>,
+    group: &str,
+    query: &str,
+    max: u64,
+) -> Result<(cairn_protocol::file::FileMeta, Vec<u8>), ApiError> {
+    let gid = engine.resolve_group(group)?;
+    let msg = find_group_message(engine, &gid, query)?;
+    let Some((_, meta, held)) = engine.group(&gid).and_then(|g| g.file_of(&msg)) else {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            "that message is not a file",
+        ));
+    };
+    if meta.size > max {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("the file is {} bytes, more than {max}", meta.size),
+        ));
+    }
+    if !held {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            "the file has not arrived yet: it comes from whichever member holds it",
+        ));
+    }
+    match engine.group_file_data(&gid, &msg)? {
+        Some(whole) => Ok(whole),
+        None => Err(ApiError::new(
+            ErrorKind::Storage,
+            "the file's content is missing from the store",
+        )),
+    }
+}
+
 fn read_file(path: &str) -> Result<Vec<u8>, ApiError> {
     let max = cairn_protocol::file::MAX_FILE_LEN;
     let meta = std::fs::metadata(path)

@@ -100,6 +100,19 @@ pub enum StoreOp {
         index: u32,
         data: Vec<u8>,
     },
+    /// Insert or replace a chunk of a group's file, keyed by the group and
+    /// the file's post key id (docs/GROUPS.md, "Files").
+    PutGroupChunk {
+        group: GroupId,
+        file: [u8; 16],
+        index: u32,
+        data: Vec<u8>,
+    },
+    /// Erase every chunk of a group's file (its post was deleted or expired).
+    EraseGroupFile {
+        group: GroupId,
+        file: [u8; 16],
+    },
 }
 
 /// A store's message table as operations need it. Both stores put messages
@@ -325,6 +338,13 @@ pub trait Store {
         id: &MessageId,
         index: u32,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// One chunk of a group's file, if stored.
+    fn group_chunk(
+        &self,
+        group: &GroupId,
+        file: &[u8; 16],
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Makes every op in `batch` durable, atomically.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
 }
@@ -343,6 +363,7 @@ pub struct MemoryStore {
     pub settings: BTreeMap<String, Vec<u8>>,
     pub files: BTreeMap<(IdentityKey, MessageId), FileRecord>,
     pub chunks: BTreeMap<(IdentityKey, MessageId, u32), Vec<u8>>,
+    pub group_chunks: BTreeMap<(GroupId, [u8; 16], u32), Vec<u8>>,
     index: BTreeMap<(IdentityKey, MessageId), usize>,
     /// When set, the next commit fails (to test what the core does then).
     pub fail_next_commit: bool,
@@ -496,6 +517,15 @@ impl Store for MemoryStore {
         Ok(self.chunks.get(&(*peer, *id, index)).cloned())
     }
 
+    fn group_chunk(
+        &self,
+        group: &GroupId,
+        file: &[u8; 16],
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.group_chunks.get(&(*group, *file, index)).cloned())
+    }
+
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         if std::mem::take(&mut self.fail_next_commit) {
             return Err(StoreError::msg("injected failure"));
@@ -550,6 +580,19 @@ impl Store for MemoryStore {
                     data,
                 } => {
                     self.chunks.insert((*peer, *id, *index), data.clone());
+                }
+                StoreOp::PutGroupChunk {
+                    group,
+                    file,
+                    index,
+                    data,
+                } => {
+                    self.group_chunks
+                        .insert((*group, *file, *index), data.clone());
+                }
+                StoreOp::EraseGroupFile { group, file } => {
+                    self.group_chunks
+                        .retain(|(g, f, _), _| (g, f) != (group, file));
                 }
             }
         }

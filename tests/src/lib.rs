@@ -659,6 +659,17 @@ pub fn two_friends(lab: &Lab) -> (Peer, Peer) {
     (alice, bob)
 }
 
+/// Speech as a WAV file (espeak-ng: 22 050 Hz, mono, 16 bits).
+pub fn speak(text: &str, to: &Path) {
+    let out = Command::new("espeak-ng")
+        .arg("-w")
+        .arg(to)
+        .arg(text)
+        .output()
+        .expect("espeak-ng (apt install espeak-ng) makes the test speech");
+    assert!(out.status.success(), "espeak-ng: {}", stderr(&out));
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

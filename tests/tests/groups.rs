@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use automerge::ReadDoc;
+use cairn_node::voice;
 use cairn_tests::{Lab, Peer, stderr, wait_until};
 use serde_json::Value;
 
@@ -496,4 +497,115 @@ fn group_operations_go_through_a_stranger_while_a_member_is_away() {
     assert!(!group_store_holds(&bob, "4711") && !group_store_holds(&bob, "pot"));
     // An edit keeps the earlier text in the history, unlike a deletion.
     assert!(group_store_holds(&carol, "blue pot"));
+}
+
+/// How many chunks of group files `p`'s store (stopped) holds.
+fn group_chunks_stored(p: &Peer) -> u64 {
+    cairn_store::RedbStore::open(&p.store_path(), cairn_tests::PASSPHRASE.as_bytes())
+        .unwrap()
+        .store
+        .group_chunks_stored()
+        .unwrap()
+}
+
+#[test]
+fn a_voice_note_in_a_group_comes_from_any_member_and_deletion_erases_it_from_every_store() {
+    let lab = Lab::new(3);
+    let (mut alice, mut bob, mut carol) = trio(&lab);
+    alice.ok(&["group", "create", "walkers"]);
+    start_walkers(&mut alice, &mut bob, &mut carol);
+    carol.stop();
+    let said = alice.profile().join("said.wav");
+    cairn_tests::speak(
+        "The bridge is closed. Take the ferry at noon, and bring the children.",
+        &said,
+    );
+    let original = voice::from_wav(&std::fs::read(&said).unwrap()).unwrap();
+    let id = alice
+        .ok(&["group", "send-voice", "walkers", said.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    let whole = |p: &Peer| {
+        group_message(p, "walkers", &id).is_some_and(|m| m["file"]["state"] == "complete")
+    };
+    assert!(
+        wait_until(PATIENCE, || whole(&bob)),
+        "bob never got the voice note whole: {:?}",
+        group_message(&bob, "walkers", &id)
+    );
+    // Alice, who wrote it, goes; carol comes back: bob has it, and gives it.
+    alice.stop();
+    carol.start();
+    assert!(
+        wait_until(PATIENCE, || whole(&carol)),
+        "carol never got the voice note from bob: {:?}",
+        group_message(&carol, "walkers", &id)
+    );
+    let m = group_message(&carol, "walkers", &id).unwrap();
+    assert_eq!(m["file"]["mime"], voice::MIME, "{m}");
+    assert!(
+        carol
+            .ok(&["group", "messages", "walkers"])
+            .contains("[voice note]")
+    );
+    let short = &id[24..];
+    let heard_path = carol.profile().join("heard.wav");
+    carol.ok(&[
+        "group",
+        "voice",
+        "walkers",
+        short,
+        "--out",
+        heard_path.to_str().unwrap(),
+    ]);
+    let heard = voice::from_wav(&std::fs::read(&heard_path).unwrap()).unwrap();
+    assert_eq!(heard.len(), original.len(), "the duration changed");
+    let similarity = voice::similarity(&voice::envelope(&original), &voice::envelope(&heard));
+    assert!(similarity > 0.9, "envelope similarity {similarity}");
+    // A text is not a voice note, and a file is not edited.
+    let text = carol
+        .ok(&["group", "send", "walkers", "on my way"])
+        .trim()
+        .to_owned();
+    let out = carol.cli(&[
+        "group",
+        "voice",
+        "walkers",
+        &text[24..],
+        "--out",
+        "/tmp/x.wav",
+    ]);
+    assert!(!out.status.success() && stderr(&out).contains("not a file"));
+    carol.stop();
+    assert!(
+        group_chunks_stored(&carol) > 0,
+        "the check sees what is there"
+    );
+
+    // Alice deletes it: its content goes from every store.
+    alice.start();
+    carol.start();
+    assert!(whole(&carol), "held whole across a restart");
+    let out = alice.cli(&["group", "edit", "walkers", short, "x"]);
+    assert!(!out.status.success() && stderr(&out).contains("cannot be edited"));
+    alice.ok(&["group", "delete", "walkers", short]);
+    for p in [&alice, &bob, &carol] {
+        assert!(
+            wait_until(PATIENCE, || group_message(p, "walkers", &id)
+                .is_some_and(|m| m["deleted"] == true && m["file"].is_null())),
+            "{} still shows the voice note",
+            p.name
+        );
+    }
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.stop();
+    }
+    for p in [&alice, &bob, &carol] {
+        assert_eq!(
+            group_chunks_stored(p),
+            0,
+            "{}'s store keeps the voice note",
+            p.name
+        );
+    }
 }

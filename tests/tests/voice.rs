@@ -6,24 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use cairn_node::voice;
-use cairn_tests::{Lab, stderr, two_friends, wait_until};
+use cairn_tests::{Lab, speak, stderr, two_friends, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// Speech as a WAV file (espeak-ng: 22 050 Hz, mono, 16 bits).
-fn speak(text: &str, to: &Path) {
-    let out = Command::new("espeak-ng")
-        .arg("-w")
-        .arg(to)
-        .arg(text)
-        .output()
-        .expect("espeak-ng (apt install espeak-ng) makes the test speech");
-    assert!(out.status.success(), "espeak-ng: {}", stderr(&out));
-}
 
 #[test]
 fn a_voice_note_is_sent_received_and_exported_as_long_and_as_shaped_as_it_was_said() {

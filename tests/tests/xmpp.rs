@@ -732,11 +732,7 @@ fn files_and_voice_notes_cross_the_gateway_both_ways_with_http_upload() {
     let doc_path = alice.profile().join("minutes.pdf");
     std::fs::write(&doc_path, &doc).unwrap();
     let wav = net.dir().join("said.wav");
-    let spoken = std::process::Command::new("espeak-ng")
-        .args(["-w", wav.to_str().unwrap(), "the bakery opens at six"])
-        .output()
-        .expect("espeak-ng (apt install espeak-ng) makes the test speech");
-    assert!(spoken.status.success());
+    cairn_tests::speak("the bakery opens at six", &wav);
     alice.ok(&["send-file", juliet_addr, doc_path.to_str().unwrap()]);
     alice.ok(&["send-voice", juliet_addr, wav.to_str().unwrap()]);
     let mut got = Vec::new();

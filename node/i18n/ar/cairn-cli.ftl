@@ -61,6 +61,7 @@ presence-unknown = الحالة غير معروفة
 ## Files in a conversation
 file-complete = مكتمل
 file-corrupt = فشل فحص سلامته
+file-arriving = في الطريق من الأعضاء
 msg-edited = (مُعدَّلة)
 msg-deleted = حُذفت الرسالة
 msg-reply-to = ردًّا على «{ $quote }»

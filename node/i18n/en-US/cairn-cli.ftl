@@ -56,6 +56,7 @@ presence-unknown = presence unknown
 ## Files in a conversation
 file-complete = complete
 file-corrupt = failed its integrity check
+file-arriving = on its way from members
 msg-edited = (edited)
 msg-deleted = message deleted
 msg-reply-to = reply to “{ $quote }”

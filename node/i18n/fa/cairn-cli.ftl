@@ -49,6 +49,7 @@ presence-unknown = وضعیت نامعلوم
 ## Files in a conversation
 file-complete = کامل
 file-corrupt = بررسی درستی‌اش ناموفق بود
+file-arriving = در راه از اعضا
 msg-edited = (ویرایش‌شده)
 msg-deleted = پیام حذف شد
 msg-reply-to = پاسخ به «{ $quote }»

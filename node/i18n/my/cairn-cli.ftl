@@ -49,6 +49,7 @@ presence-unknown = အခြေအနေ မသိ
 ## Files in a conversation
 file-complete = ပြီးပြည့်စုံ
 file-corrupt = ခိုင်မာမှု စစ်ဆေးချက် မအောင်မြင်
+file-arriving = အဖွဲ့ဝင်များထံမှ လာနေဆဲ
 msg-edited = (ပြင်ဆင်ထားသည်)
 msg-deleted = မက်ဆေ့ချ် ဖျက်ပြီး
 msg-reply-to = 「{ $quote }」 ကို ပြန်ကြားချက်

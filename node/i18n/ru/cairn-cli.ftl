@@ -57,6 +57,7 @@ presence-unknown = статус неизвестен
 ## Files in a conversation
 file-complete = готово
 file-corrupt = не прошёл проверку целостности
+file-arriving = в пути от участников
 msg-edited = (изменено)
 msg-deleted = сообщение удалено
 msg-reply-to = ответ на «{ $quote }»

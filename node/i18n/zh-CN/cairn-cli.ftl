@@ -49,6 +49,7 @@ presence-unknown = 状态未知
 ## Files in a conversation
 file-complete = 完成
 file-corrupt = 完整性校验失败
+file-arriving = 正从成员处传来
 msg-edited = （已编辑）
 msg-deleted = 消息已删除
 msg-reply-to = 回复“{ $quote }”

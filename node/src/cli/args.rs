@@ -383,6 +383,36 @@ pub(crate) enum GroupCommand {
     /// Send a text to the group. Exits 0 once it is stored; members get it
     /// when they are reachable.
     Send { group: String, text: String },
+    /// Send a file to the group (at most 64 MiB); prints its id. Members
+    /// fetch the content from whichever member holds it.
+    SendFile {
+        group: String,
+        path: std::path::PathBuf,
+    },
+    /// Send a voice note recorded as a WAV file (encoded with Opus at
+    /// 16 kbit/s, at most ten minutes); prints its id.
+    SendVoice {
+        group: String,
+        path: std::path::PathBuf,
+    },
+    /// Play a group's voice note (the id is in `cairn group messages`), or
+    /// save it as a WAV file with --out.
+    Voice {
+        group: String,
+        id: String,
+        /// Write it to this WAV file instead of playing it (an existing file
+        /// is never overwritten).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Save a group's file (the id is in `cairn group messages`).
+    SaveFile {
+        group: String,
+        id: String,
+        /// Where to write it (default: its name, in the current directory).
+        /// An existing file is never overwritten.
+        path: Option<std::path::PathBuf>,
+    },
     /// Reply to a group message: yours quotes it. ID is the message's id or
     /// its last 6+ characters, as `cairn group messages` shows them.
     Reply {

@@ -149,7 +149,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<(), CliError> {
             path,
             no_wait,
         } => send_voice(&profile, contact, path, no_wait).await,
-        Command::Voice { contact, id, out } => voice(&profile, contact, id, out).await,
+        Command::Voice { contact, id, out } => {
+            let max = cairn_node::voice::MAX_BYTES;
+            voice(&profile, Request::FileData { contact, id, max }, out).await
+        }
         Command::SaveFile { contact, id, path } => {
             let path = match path {
                 Some(p) => p,
@@ -404,6 +407,52 @@ pub(crate) async fn group_command(
                 return Err(unexpected());
             };
             println!("{id}");
+        }
+        GroupCommand::SendFile { group, path } => group_send_file(profile, group, &path).await?,
+        GroupCommand::SendVoice { group, path } => {
+            let staged = stage_voice(profile, &path)?;
+            let sent = group_send_file(profile, group, &staged.path).await;
+            drop(staged);
+            sent?
+        }
+        GroupCommand::Voice { group, id, out } => {
+            let max = cairn_node::voice::MAX_BYTES;
+            voice(profile, Request::GroupFileData { group, id, max }, out).await?
+        }
+        GroupCommand::SaveFile { group, id, path } => {
+            let path = match path {
+                Some(p) => p,
+                None => {
+                    let Reply::GroupMessages { messages, .. } = request(
+                        profile,
+                        Request::GroupMessages {
+                            group: group.clone(),
+                            limit: None,
+                        },
+                    )
+                    .await?
+                    else {
+                        return Err(unexpected());
+                    };
+                    let name = messages
+                        .into_iter()
+                        .find(|m| m.id.starts_with(&id) || m.id.ends_with(&id))
+                        .and_then(|m| m.file)
+                        .map_or_else(|| "file".to_owned(), |f| f.name);
+                    std::path::PathBuf::from(name)
+                }
+            };
+            let shown = path.display().to_string();
+            request(
+                profile,
+                Request::GroupSaveFile {
+                    group,
+                    id,
+                    path: absolute(&path)?,
+                },
+            )
+            .await?;
+            println!("{}", tr!("saved", path = shown));
         }
         GroupCommand::Messages { group, limit, json } => {
             let Reply::GroupMessages { messages, .. } =
@@ -838,7 +887,41 @@ async fn send_voice(
     path: std::path::PathBuf,
     no_wait: bool,
 ) -> Result<(), CliError> {
-    let wav = std::fs::read(&path).map_err(|e| {
+    let staged = stage_voice(profile, &path)?;
+    // The node reads the file before it answers; nothing is left behind.
+    let sent = send_file(profile, contact, staged.path.clone(), no_wait).await;
+    drop(staged);
+    sent
+}
+
+/// Posts a file to a group; prints its id.
+async fn group_send_file(
+    profile: &Profile,
+    group: String,
+    path: &std::path::Path,
+) -> Result<(), CliError> {
+    let Reply::Sent { id } = request(
+        profile,
+        Request::GroupSendFile {
+            group,
+            path: absolute(path)?,
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    println!("{id}");
+    Ok(())
+}
+
+/// A WAV recording encoded as a voice note, staged in the profile for the
+/// node to read (removed when dropped).
+fn stage_voice(
+    profile: &Profile,
+    path: &std::path::Path,
+) -> Result<cairn_node::voice::Staged, CliError> {
+    let wav = std::fs::read(path).map_err(|e| {
         CliError::Usage(tr!(
             "cannot-read",
             path = path.display().to_string(),
@@ -848,31 +931,16 @@ async fn send_voice(
     let note = cairn_node::voice::from_wav(&wav)
         .and_then(|samples| cairn_node::voice::encode(&samples))
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let staged = cairn_node::voice::Staged::new(profile.dir(), &note)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    // The node reads the file before it answers; nothing is left behind.
-    let sent = send_file(profile, contact, staged.path.clone(), no_wait).await;
-    drop(staged);
-    sent
+    cairn_node::voice::Staged::new(profile.dir(), &note).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Plays a voice note, or writes it as WAV to `out`.
 async fn voice(
     profile: &Profile,
-    contact: String,
-    id: String,
+    file_data: Request,
     out: Option<std::path::PathBuf>,
 ) -> Result<(), CliError> {
-    let Reply::FileData { mime, base64, .. } = request(
-        profile,
-        Request::FileData {
-            contact,
-            id,
-            max: cairn_node::voice::MAX_BYTES,
-        },
-    )
-    .await?
-    else {
+    let Reply::FileData { mime, base64, .. } = request(profile, file_data).await? else {
         return Err(unexpected());
     };
     if !cairn_node::voice::is_voice(&mime) {

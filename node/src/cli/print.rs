@@ -120,6 +120,26 @@ pub(crate) fn print_group_message(m: &GroupMessageInfo, who: &str) {
         .iter()
         .map(|r| format!(" {}", esc(&r.emoji)))
         .collect();
+    if let Some(f) = &m.file {
+        let kind = if cairn_node::voice::is_voice(&f.mime) {
+            tr!("voice-note")
+        } else {
+            "file".to_owned()
+        };
+        let state = if f.state == "complete" {
+            tr!("file-complete")
+        } else {
+            tr!("file-arriving")
+        };
+        println!(
+            "{} {}: [{kind}] {} ({}, {state}){reactions}  #{short}",
+            when(m.sent_at),
+            esc(who),
+            esc(&m.text),
+            size(f.size)
+        );
+        return;
+    }
     let edited = if m.edited {
         format!(" ({})", tr!("msg-edited"))
     } else {

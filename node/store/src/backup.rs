@@ -29,6 +29,7 @@ use blake2::Blake2bMac;
 use blake2::digest::Mac;
 use blake2::digest::consts::U16;
 use cairn_protocol::file::{CHUNK_LEN, FileRecord};
+use cairn_protocol::group::files::{FILE_SETTING_PREFIX, parse_file_setting};
 use cairn_protocol::identity::IDENTITY_SECRET_LEN;
 use cairn_protocol::prekeys::STORE_PREFIX as FORWARD_SECRECY_PREFIX;
 use cairn_protocol::wire::{Reader, Writer};
@@ -65,6 +66,7 @@ const KIND_GROUP_LOG: u8 = 5;
 const KIND_SETTING: u8 = 6;
 const KIND_FILE: u8 = 7;
 const KIND_FILE_CHUNK: u8 = 8;
+const KIND_GROUP_CHUNK: u8 = 9;
 const KIND_END: u8 = 255;
 
 #[derive(Debug, thiserror::Error)]
@@ -302,13 +304,18 @@ impl RedbStore {
             }
             summary.groups += 1;
         }
-        for (key, value) in self.settings().map_err(store_err)? {
+        let settings = self.settings().map_err(store_err)?;
+        for (key, value) in &settings {
             // Forward secrecy: never in a backup (see the module's docs).
-            if key.starts_with(FORWARD_SECRECY_PREFIX) {
+            // A group file held whole: only with its content (else it is
+            // fetched again from the members).
+            if key.starts_with(FORWARD_SECRECY_PREFIX)
+                || (!options.files && key.starts_with(FILE_SETTING_PREFIX))
+            {
                 continue;
             }
             let mut w = Writer::with_capacity(8 + key.len() + value.len());
-            w.bytes(key.as_bytes()).long_bytes(&value);
+            w.bytes(key.as_bytes()).long_bytes(value);
             s.record(KIND_SETTING, &Zeroizing::new(w.into_vec()))?;
             summary.settings += 1;
         }
@@ -330,6 +337,22 @@ impl RedbStore {
                         .u32(index)
                         .long_bytes(&data);
                     s.record(KIND_FILE_CHUNK, &Zeroizing::new(w.into_vec()))?;
+                    summary.file_bytes += data.len() as u64;
+                }
+            }
+            for (key, value) in &settings {
+                let Some((group, file, chunks)) = parse_file_setting(key, value) else {
+                    continue;
+                };
+                summary.files += 1;
+                for index in 0..chunks {
+                    let Some(data) = self.group_chunk(&group, &file, index).map_err(store_err)?
+                    else {
+                        continue;
+                    };
+                    let mut w = Writer::with_capacity(64 + data.len());
+                    w.raw(&group.0).raw(&file).u32(index).long_bytes(&data);
+                    s.record(KIND_GROUP_CHUNK, &Zeroizing::new(w.into_vec()))?;
                     summary.file_bytes += data.len() as u64;
                 }
             }
@@ -643,6 +666,22 @@ fn decode_record(kind: u8, body: &[u8], summary: &mut Summary) -> Result<StoreOp
             let op = StoreOp::PutFileChunk {
                 peer,
                 id,
+                index,
+                data: data.to_vec(),
+            };
+            r.finish().map_err(damaged)?;
+            op
+        }
+        KIND_GROUP_CHUNK => {
+            let mut r = Reader::new(body);
+            let group = GroupId(r.array("group id").map_err(damaged)?);
+            let file = r.array("group file id").map_err(damaged)?;
+            let index = r.u32("chunk index").map_err(damaged)?;
+            let data = r.long_bytes(CHUNK_LEN, "chunk").map_err(damaged)?;
+            summary.file_bytes += data.len() as u64;
+            let op = StoreOp::PutGroupChunk {
+                group,
+                file,
                 index,
                 data: data.to_vec(),
             };
@@ -985,6 +1024,67 @@ mod tests {
         assert_eq!((summary.files, summary.file_bytes), (0, 0));
         assert!(opened.store.files().unwrap().is_empty());
         assert_eq!(opened.store.history(&f.bob, None).unwrap().len(), 305);
+    }
+
+    #[test]
+    fn a_group_file_held_whole_is_restored_with_its_content_or_fetched_again() {
+        let mut f = fixture();
+        let group = GroupId([9; 16]);
+        let data: Vec<u8> = (0..CHUNK_LEN + 500).map(|i| (i % 7) as u8).collect();
+        let mut batch = WriteBatch::default();
+        batch.push(StoreOp::PutSetting {
+            key: format!("{FILE_SETTING_PREFIX}{group}/{}", "ab".repeat(16)),
+            value: 2u32.to_be_bytes().to_vec(),
+        });
+        for (index, chunk) in data.chunks(CHUNK_LEN).enumerate() {
+            batch.push(StoreOp::PutGroupChunk {
+                group,
+                file: [0xab; 16],
+                index: index as u32,
+                data: chunk.to_vec(),
+            });
+        }
+        f.store.commit(&batch).unwrap();
+        let (opened, summary) = restore_into(
+            &backup_of(&f, &quick()),
+            b"backup pass",
+            &f.dir.join("a.redb"),
+        )
+        .unwrap();
+        assert_eq!(summary.file_bytes, (f.file_data.len() + data.len()) as u64);
+        let mut back = Vec::new();
+        for i in 0..2 {
+            back.extend(
+                opened
+                    .store
+                    .group_chunk(&group, &[0xab; 16], i)
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        assert_eq!(back, data);
+        assert_eq!(opened.store.group_chunks_stored().unwrap(), 2);
+        // Without files: neither the content nor the mark that it is held
+        // (the restored profile fetches it again from the members).
+        let options = BackupOptions {
+            files: false,
+            ..quick()
+        };
+        let (opened, _) = restore_into(
+            &backup_of(&f, &options),
+            b"backup pass",
+            &f.dir.join("b.redb"),
+        )
+        .unwrap();
+        assert_eq!(opened.store.group_chunks_stored().unwrap(), 0);
+        assert!(
+            opened
+                .store
+                .settings()
+                .unwrap()
+                .iter()
+                .all(|(k, _)| !k.starts_with(FILE_SETTING_PREFIX))
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! | `settings` | blind("setting", name)           | name and value (a gateway's users, bridged contacts) |
 //! | `files`    | blind("file", peer, message id)  | `FileRecord`: a transfer and where it stands |
 //! | `file_chunks` | blind("file", peer, message id) ‖ index:u32 | one chunk of its content |
+//! | `group_file_chunks` | blind("group-file", group id, file id) ‖ index:u32 | one chunk of a group's file |
 //!
 //! Opening checks the passphrase through a read-only handle first, so a wrong
 //! passphrase leaves the file byte-for-byte as it was.
@@ -54,6 +55,8 @@ pub(crate) const GROUP_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new
 pub(crate) const SETTINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("settings");
 pub(crate) const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 pub(crate) const FILE_CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("file_chunks");
+pub(crate) const GROUP_FILE_CHUNKS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("group_file_chunks");
 /// A gateway's index: the id a message passed on from another network had
 /// there (so operations on it can name it there).
 pub(crate) const BRIDGE_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bridge_ids");
@@ -212,6 +215,17 @@ impl RedbStore {
             identity,
             name,
         })
+    }
+
+    /// How many chunks of group files the store holds, over all groups
+    /// (what erasing a group's file must bring down).
+    pub fn group_chunks_stored(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        match txn.open_table(GROUP_FILE_CHUNKS) {
+            Ok(t) => t.len().map_err(backend),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     /// Messages exchanged with `peer`, oldest first; at most the last `limit`.
@@ -760,6 +774,29 @@ impl Store for RedbStore {
         Ok(Some(plain.to_vec()))
     }
 
+    fn group_chunk(
+        &self,
+        group: &GroupId,
+        file: &[u8; 16],
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = match txn.open_table(GROUP_FILE_CHUNKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        let key = group_chunk_key(&self.vault, group, file, index);
+        let Some(sealed) = table.get(key.as_slice()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let plain = self
+            .vault
+            .open("group_file_chunks", &key, sealed.value())
+            .map_err(backend)?;
+        Ok(Some(plain.to_vec()))
+    }
+
     fn has_message(&self, peer: &IdentityKey, id: &MessageId) -> Result<bool, StoreError> {
         let index_key = self.vault.blind(&[peer.as_bytes(), &id.0]);
         let txn = self.db.begin_read().map_err(backend)?;
@@ -834,6 +871,16 @@ impl Store for RedbStore {
                 } else {
                     None
                 };
+            let mut group_files = if touches(|op| {
+                matches!(
+                    op,
+                    StoreOp::PutGroupChunk { .. } | StoreOp::EraseGroupFile { .. }
+                )
+            }) {
+                Some(txn.open_table(GROUP_FILE_CHUNKS).map_err(backend)?)
+            } else {
+                None
+            };
             let unopened = || StoreError::msg("table not opened for this batch");
             for op in &batch.ops {
                 match op {
@@ -964,6 +1011,33 @@ impl Store for RedbStore {
                                 k.as_slice(),
                                 self.vault.seal("file_chunks", &k, data).as_slice(),
                             )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::PutGroupChunk {
+                        group,
+                        file,
+                        index,
+                        data,
+                    } => {
+                        let k = group_chunk_key(&self.vault, group, file, *index);
+                        group_files
+                            .as_mut()
+                            .ok_or_else(unopened)?
+                            .insert(
+                                k.as_slice(),
+                                self.vault.seal("group_file_chunks", &k, data).as_slice(),
+                            )
+                            .map_err(backend)?;
+                    }
+                    StoreOp::EraseGroupFile { group, file } => {
+                        let (lo, hi) = (
+                            group_chunk_key(&self.vault, group, file, 0),
+                            group_chunk_key(&self.vault, group, file, u32::MAX),
+                        );
+                        group_files
+                            .as_mut()
+                            .ok_or_else(unopened)?
+                            .retain_in(lo.as_slice()..=hi.as_slice(), |_, _| false)
                             .map_err(backend)?;
                     }
                 }
@@ -1216,6 +1290,12 @@ fn op_keys(
 /// Where a file's chunk is kept: the file's blinded name, then the index.
 fn chunk_key(vault: &Vault, peer: &IdentityKey, id: &MessageId, index: u32) -> Vec<u8> {
     let mut key = vault.blind(&[b"file", peer.as_bytes(), &id.0]).to_vec();
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn group_chunk_key(vault: &Vault, group: &GroupId, file: &[u8; 16], index: u32) -> Vec<u8> {
+    let mut key = vault.blind(&[b"group-file", &group.0, file]).to_vec();
     key.extend_from_slice(&index.to_be_bytes());
     key
 }

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use rand_core::RngCore;
 use tracing::warn;
 
+use crate::file::FileMeta;
 use crate::group::groups::{Group, GroupOp, GroupOutput};
 use crate::group::{Entry, GroupId, NewDevice, NewMember, Role};
 use crate::identity::IdentityKey;
 use crate::payload::{MessageId, Payload};
-use crate::store::Store;
+use crate::store::{Store, StoreOp};
 use crate::time::Time;
 
 use super::Engine;
@@ -197,6 +198,53 @@ impl<S: Store> Engine<S> {
         Ok(id)
     }
 
+    /// Posts a file (a voice note, say) to a group: the post says what it
+    /// is; members fetch the content from whoever holds it (docs/GROUPS.md,
+    /// "Files"). Durable at the next flush, sent after it.
+    pub fn group_send_file(
+        &mut self,
+        now: Time,
+        group: &GroupId,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId, EngineError> {
+        let meta = FileMeta::of(name, mime, data)?;
+        let id = self.group_message_id(now);
+        let file = self
+            .groups
+            .post_file(&self.identity, group, id, meta, now)?;
+        for (index, chunk) in data.chunks(crate::file::CHUNK_LEN).enumerate() {
+            self.batch.push(StoreOp::PutGroupChunk {
+                group: *group,
+                file,
+                index: index as u32,
+                data: chunk.to_vec(),
+            });
+        }
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// A group file's whole content, once held (sent, or fetched and checked).
+    pub fn group_file_data(
+        &self,
+        group: &GroupId,
+        msg: &MessageId,
+    ) -> Result<Option<(FileMeta, Vec<u8>)>, EngineError> {
+        let Some((file, meta, true)) = self.groups.get(group).and_then(|g| g.file_of(msg)) else {
+            return Ok(None);
+        };
+        let mut data = Vec::with_capacity(meta.size as usize);
+        for index in 0..meta.chunks() {
+            match self.store.group_chunk(group, &file, index)? {
+                Some(chunk) => data.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+        Ok((data.len() as u64 == meta.size).then_some((meta, data)))
+    }
+
     /// Replies to, reacts to, edits or deletes a group message, or sets the
     /// group's disappearing-message timer. Returns the id of what was
     /// written (a reply's own id).
@@ -285,6 +333,33 @@ impl<S: Store> Engine<S> {
             }
             GroupOutput::Mesh { peer, fragment } => {
                 self.mesh_send(now, &peer, &Payload::Group(Box::new(fragment)), None);
+                false
+            }
+            GroupOutput::Serve {
+                peer,
+                group,
+                file,
+                from,
+                count,
+            } => {
+                for index in from..from.saturating_add(count) {
+                    let data = match self.store.group_chunk(&group, &file, index) {
+                        Ok(Some(data)) => data,
+                        Ok(None) => {
+                            warn!(group = %group, index, "a group file's chunk is not stored");
+                            break;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "could not read a group file's chunk");
+                            break;
+                        }
+                    };
+                    let fragment = self.groups.file_chunk(group, file, index, data);
+                    // A full session queue: the rest is asked for again.
+                    if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
+                        break;
+                    }
+                }
                 false
             }
             GroupOutput::Store(op) => {

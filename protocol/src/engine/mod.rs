@@ -199,15 +199,20 @@ impl<S: Store> Engine<S> {
                 warn!(group = %id, error = %e, "a stored group could not be read");
             }
         }
-        // Post keys live with the groups, not among the engine's settings.
-        let prefix = crate::group::groups::KEY_SETTING_PREFIX;
-        groups.restore_keys(
-            settings
-                .range(prefix.to_owned()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.as_str(), v.as_slice())),
-        );
-        settings.retain(|k, _| !k.starts_with(prefix));
+        // Post keys and files held live with the groups, not among the
+        // engine's settings.
+        for prefix in [
+            crate::group::groups::KEY_SETTING_PREFIX,
+            crate::group::files::FILE_SETTING_PREFIX,
+        ] {
+            groups.restore_keys(
+                settings
+                    .range(prefix.to_owned()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| (k.as_str(), v.as_slice())),
+            );
+            settings.retain(|k, _| !k.starts_with(prefix));
+        }
         // Their periodic work starts its clock now.
         groups.handle_timeout(now);
         files.handle_timeout(now, |_| false);

@@ -38,12 +38,14 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use zeroize::Zeroizing;
 
+use super::files::{self, Fetch, FileBlob, Taken};
 use super::gate::{Gate, Outcome, VOUCH_DOMAIN, Vouch, changes_in};
 use super::keys;
 use super::posts::{self, Body, Post, PostKey, TOMBSTONE};
 use super::{
     GroupDoc, GroupError, GroupId, GroupMessage, Member, NewDevice, NewMember, Role, message_slot,
 };
+use crate::file::FileMeta;
 use crate::identity::{Identity, IdentityKey, StaticKey};
 use crate::ids::MessageId;
 use crate::payload::GroupFragment;
@@ -86,6 +88,15 @@ pub enum GroupOutput {
     Mesh {
         peer: IdentityKey,
         fragment: GroupFragment,
+    },
+    /// Send chunks [from, from + count) of a group file we hold to `peer`,
+    /// read from the store ([`files`]).
+    Serve {
+        peer: IdentityKey,
+        group: GroupId,
+        file: [u8; 16],
+        from: u32,
+        count: u32,
     },
     /// Stage a write.
     Store(StoreOp),
@@ -132,6 +143,16 @@ pub struct Group {
     /// each batch would decrypt the whole history again. Emptied whenever
     /// the keys we hold change.
     read_cache: std::cell::RefCell<BTreeMap<String, (String, Reading)>>,
+    /// Files ([`files`]) by post key id: held whole (→ chunks), being
+    /// fetched, given up on (until the next start).
+    files_held: BTreeMap<String, u32>,
+    fetches: BTreeMap<String, Fetch>,
+    files_failed: BTreeSet<String>,
+    /// Files to mark held at the next save, and to erase (with every file
+    /// erased since start-up, erased again after a failed commit).
+    files_to_put: BTreeSet<String>,
+    files_to_erase: BTreeSet<String>,
+    files_erased: BTreeSet<String>,
 }
 
 /// The stored name of a group's post key ([`crate::store::StoreOp::PutSetting`]).
@@ -155,6 +176,8 @@ struct Folded {
     dead: BTreeSet<String>,
     /// Post keys named by posts we hold but not held (id → slot).
     missing: BTreeMap<String, String>,
+    /// Files of live posts, by post key id.
+    files: Vec<(String, FileMeta)>,
 }
 
 impl Group {
@@ -181,6 +204,12 @@ impl Group {
             now: Time::ZERO,
             missing: BTreeMap::new(),
             read_cache: Default::default(),
+            files_held: BTreeMap::new(),
+            fetches: BTreeMap::new(),
+            files_failed: BTreeSet::new(),
+            files_to_put: BTreeSet::new(),
+            files_to_erase: BTreeSet::new(),
+            files_erased: BTreeSet::new(),
         }
     }
 
@@ -333,13 +362,14 @@ impl Group {
             .filter_map(|(slot, _, p)| Some((slot.as_str(), p.as_ref()?)))
             .collect();
         let mut messages = Vec::new();
+        let mut files = Vec::new();
         for (slot, m, post) in &posts {
             let mut m = m.clone();
             if dead.contains(slot) {
                 if matches!(
                     post,
                     None | Some(Post {
-                        body: Body::Text { .. },
+                        body: Body::Text { .. } | Body::File(_),
                         ..
                     })
                 ) {
@@ -348,16 +378,28 @@ impl Group {
                 }
                 continue;
             }
-            let Some(Post {
-                body: Body::Text { reply_to },
-                edited,
-                text,
-            }) = post
-            else {
-                continue;
+            let (reply_to, edited, text) = match post {
+                Some(Post {
+                    body: Body::Text { reply_to },
+                    edited,
+                    text,
+                }) => (reply_to, *edited, text),
+                Some(Post {
+                    body: Body::File(meta),
+                    text,
+                    ..
+                }) => {
+                    if let Some(kid) = self.slot_keys.get(slot) {
+                        m.file_held = self.files_held.contains_key(kid);
+                        files.push((kid.clone(), meta.clone()));
+                    }
+                    m.file = Some(meta.clone());
+                    (&None, false, text)
+                }
+                _ => continue,
             };
             m.text = text.clone();
-            m.edited = *edited;
+            m.edited = edited;
             m.unwrap_bridged();
             if let Some(target) = reply_to {
                 m.reply_to = target
@@ -366,7 +408,7 @@ impl Group {
                 m.quote = texts
                     .get(target.as_str())
                     .filter(|_| !dead.contains(target))
-                    .filter(|p| matches!(p.body, Body::Text { .. }))
+                    .filter(|p| matches!(p.body, Body::Text { .. } | Body::File(_)))
                     .map(|p| p.text.clone());
             }
             m.reactions = reactions
@@ -380,15 +422,56 @@ impl Group {
             messages,
             dead,
             missing,
+            files,
         }
     }
 
     /// Erases the keys of posts deleted or expired, and notes the keys we
     /// lack. Returns whether any was erased.
     fn prune(&mut self) -> bool {
-        let Folded { dead, missing, .. } = self.fold();
+        let Folded {
+            dead,
+            missing,
+            files,
+            ..
+        } = self.fold();
         self.missing = missing;
+        for (kid, meta) in files {
+            self.want_file(kid, meta);
+        }
         self.erase(&dead)
+    }
+
+    /// Fetches the file of a post we read, unless held, being fetched or
+    /// given up on.
+    fn want_file(&mut self, kid: String, meta: FileMeta) {
+        if self.files_held.contains_key(&kid)
+            || self.fetches.contains_key(&kid)
+            || self.files_failed.contains(&kid)
+        {
+            return;
+        }
+        if meta.size == 0 {
+            self.files_held.insert(kid.clone(), 0);
+            self.files_to_put.insert(kid);
+        } else {
+            self.fetches.insert(kid, Fetch::new(meta));
+        }
+    }
+
+    /// A file message's id, what it is, and whether we hold it whole.
+    pub fn file_of(&self, msg: &MessageId) -> Option<([u8; 16], FileMeta, bool)> {
+        let m = self
+            .messages()
+            .into_iter()
+            .find(|m| m.id == *msg && !m.deleted)?;
+        let kid = self.slot_keys.get(&message_slot(&m.device, &m.id))?;
+        Some((unhex_arr(kid)?, m.file?, m.file_held))
+    }
+
+    /// Files of the group: held whole, and being fetched.
+    pub fn file_counts(&self) -> (usize, usize) {
+        (self.files_held.len(), self.fetches.len())
     }
 
     /// Erases the keys of the posts in `dead` (here and, staged, on disk).
@@ -401,6 +484,12 @@ impl Group {
             self.read_cache.get_mut().clear();
         }
         for id in &gone {
+            let held = self.files_held.remove(id).is_some();
+            if held | self.fetches.remove(id).is_some() | self.files_failed.remove(id) {
+                self.files_to_put.remove(id);
+                self.files_to_erase.insert(id.clone());
+                self.files_erased.insert(id.clone());
+            }
             self.post_keys.remove(id);
             self.keys_to_put.remove(id);
             self.keys_to_erase.insert(id.clone());
@@ -434,6 +523,14 @@ impl Group {
                 }
                 Reading::Sealed(Some(id)) => {
                     self.missing.insert(id, slot.to_owned());
+                }
+                Reading::Post(Post {
+                    body: Body::File(meta),
+                    ..
+                }) => {
+                    if let Some(kid) = self.slot_keys.get(slot).cloned() {
+                        self.want_file(kid, meta);
+                    }
                 }
                 _ => {}
             }
@@ -708,6 +805,25 @@ impl Group {
         for id in std::mem::take(&mut self.keys_to_erase) {
             out.push_back(GroupOutput::Store(StoreOp::DeleteSetting {
                 key: self.key_setting(&id),
+            }));
+        }
+        for id in std::mem::take(&mut self.files_to_put) {
+            if let Some(chunks) = self.files_held.get(&id) {
+                out.push_back(GroupOutput::Store(StoreOp::PutSetting {
+                    key: files::file_setting(&self.id, &id),
+                    value: chunks.to_be_bytes().to_vec(),
+                }));
+            }
+        }
+        for id in std::mem::take(&mut self.files_to_erase) {
+            if let Some(file) = unhex_arr(&id) {
+                out.push_back(GroupOutput::Store(StoreOp::EraseGroupFile {
+                    group: self.id,
+                    file,
+                }));
+            }
+            out.push_back(GroupOutput::Store(StoreOp::DeleteSetting {
+                key: files::file_setting(&self.id, &id),
             }));
         }
     }
@@ -1083,9 +1199,17 @@ impl Groups {
     }
 
     /// Restores the stored post keys (settings named [`KEY_SETTING_PREFIX`]
-    /// `<group>/<key id>`), after the groups.
+    /// `<group>/<key id>`) and the marks of files held whole
+    /// ([`files::FILE_SETTING_PREFIX`]), after the groups.
     pub fn restore_keys<'a>(&mut self, stored: impl Iterator<Item = (&'a str, &'a [u8])>) {
         for (name, value) in stored {
+            if let Some((group, file, chunks)) = files::parse_file_setting(name, value) {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.files_held
+                        .insert(data_encoding::HEXLOWER.encode(&file), chunks);
+                }
+                continue;
+            }
             let Some((group, id)) = name
                 .strip_prefix(KEY_SETTING_PREFIX)
                 .and_then(|rest| rest.split_once('/'))
@@ -1134,6 +1258,8 @@ impl Groups {
             g.saved.clear();
             g.keys_to_put = g.post_keys.keys().cloned().collect();
             g.keys_to_erase = g.erased.clone();
+            g.files_to_put = g.files_held.keys().cloned().collect();
+            g.files_to_erase = g.files_erased.clone();
         }
     }
 
@@ -1494,6 +1620,34 @@ impl Groups {
         Ok(())
     }
 
+    /// Posts a file (its content is the caller's to store, under the id
+    /// returned: [`StoreOp::PutGroupChunk`]). Members fetch it from whoever
+    /// holds it ([`files`]).
+    pub fn post_file(
+        &mut self,
+        identity: &Identity,
+        id: &GroupId,
+        msg: MessageId,
+        meta: FileMeta,
+        now: Time,
+    ) -> GroupResult<[u8; 16]> {
+        let chunks = meta.chunks();
+        self.write_post(identity, id, msg, &Post::file(meta), now)?;
+        let slot = message_slot(&self.me, &msg);
+        let g = self
+            .groups
+            .get_mut(id)
+            .ok_or(GroupError::Malformed("no such group"))?;
+        let Some(kid) = g.slot_keys.get(&slot).cloned() else {
+            return Err(GroupError::Malformed("a post without its key"));
+        };
+        let file = unhex_arr(&kid).ok_or(GroupError::Malformed("a post key id"))?;
+        g.files_held.insert(kid.clone(), chunks);
+        g.files_to_put.insert(kid);
+        g.stage_save(&mut self.out);
+        Ok(file)
+    }
+
     /// Writes any post body (a hostile member's, in tests).
     #[cfg(test)]
     pub(crate) fn post_raw(
@@ -1579,6 +1733,9 @@ impl Groups {
             GroupOp::Edit { text, .. } => {
                 if !mine {
                     return Err(GroupError::NotAuthor);
+                }
+                if m.file.is_some() {
+                    return Err(GroupError::FileNotEditable);
                 }
                 if m.device != me {
                     return Err(GroupError::OtherDevice);
@@ -1711,6 +1868,18 @@ impl Groups {
     /// The session with `peer` is gone (a send failed).
     pub fn peer_down(&mut self, peer: &IdentityKey) {
         self.up.remove(peer);
+        let mut asking = Vec::new();
+        for g in self.groups.values_mut() {
+            for f in g.fetches.values_mut() {
+                if f.peer.as_ref() == Some(peer) {
+                    f.peer = None;
+                    asking.push(g.id);
+                }
+            }
+        }
+        for id in asking {
+            self.ask_files_everywhere(id);
+        }
         self.sync.retain(|(p, _), _| p != peer);
         let before = self.partial.len();
         self.partial.retain(|(p, _), _| p != peer);
@@ -1751,6 +1920,16 @@ impl Groups {
             ps.quiet = 0;
             ps.asked.clear();
         }
+        // Fetches that brought nothing since the last tick ask again (maybe
+        // someone else); members that said no are asked again.
+        for g in self.groups.values_mut() {
+            for f in g.fetches.values_mut() {
+                if !std::mem::take(&mut f.moved) {
+                    f.peer = None;
+                }
+                f.refused.clear();
+            }
+        }
         // A full pass: what batch-by-batch pruning cannot see (a deletion
         // by someone made admin since, keys we still lack).
         for g in self.groups.values_mut() {
@@ -1774,6 +1953,7 @@ impl Groups {
     }
 
     fn sync_one(&mut self, peer: IdentityKey, id: GroupId) {
+        self.ask_files(peer, id);
         let Some(g) = self.groups.get_mut(&id) else {
             return;
         };
@@ -1889,6 +2069,165 @@ impl Groups {
         }
     }
 
+    /// Asks `peer` (a member) for files of group `id` no one is asked for,
+    /// up to [`files::MAX_FETCHING`] at once.
+    fn ask_files(&mut self, peer: IdentityKey, id: GroupId) {
+        let me = self.me;
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        if g.fetches.is_empty()
+            || !g.joined
+            || !g.doc.is_ready()
+            || g.mode_with(&me, &peer) != Mode::Full
+        {
+            return;
+        }
+        let mut busy = g.fetches.values().filter(|f| f.peer.is_some()).count();
+        let mut wants = Vec::new();
+        for (kid, f) in &mut g.fetches {
+            if busy >= files::MAX_FETCHING {
+                break;
+            }
+            if f.peer.is_some() || f.refused.contains(&peer) {
+                continue;
+            }
+            let Some(file) = unhex_arr(kid) else {
+                continue;
+            };
+            let (from, count) = f.ask(peer);
+            wants.push(FileBlob::Want { file, from, count });
+            busy += 1;
+        }
+        for want in wants {
+            let fragment = whole(&mut self.serial, id, want.encode());
+            self.out.push_back(GroupOutput::Send { peer, fragment });
+        }
+    }
+
+    fn ask_files_everywhere(&mut self, id: GroupId) {
+        let peers: Vec<IdentityKey> = self.up.iter().copied().collect();
+        for peer in peers {
+            self.ask_files(peer, id);
+        }
+    }
+
+    /// A chunk of a group file, as it travels (what the engine sends for a
+    /// [`GroupOutput::Serve`]).
+    pub fn file_chunk(
+        &mut self,
+        group: GroupId,
+        file: [u8; 16],
+        index: u32,
+        data: Vec<u8>,
+    ) -> GroupFragment {
+        let blob = FileBlob::Chunk {
+            file,
+            index,
+            data: Some(data),
+        };
+        whole(&mut self.serial, group, blob.encode())
+    }
+
+    /// A member asks for a file, or sends (a chunk of) one we asked for.
+    fn on_file_blob(&mut self, peer: IdentityKey, id: GroupId, blob: FileBlob, in_session: bool) {
+        let me = self.me;
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        if !in_session || !g.joined || g.mode_with(&me, &peer) != Mode::Full {
+            return;
+        }
+        match blob {
+            FileBlob::Want { file, from, count } => {
+                let kid = data_encoding::HEXLOWER.encode(&file);
+                match g.files_held.get(&kid) {
+                    Some(&chunks) if from < chunks => {
+                        let count = u32::from(count).min(files::WINDOW).min(chunks - from);
+                        self.out.push_back(GroupOutput::Serve {
+                            peer,
+                            group: id,
+                            file,
+                            from,
+                            count,
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        let no = FileBlob::Chunk {
+                            file,
+                            index: from,
+                            data: None,
+                        };
+                        let fragment = whole(&mut self.serial, id, no.encode());
+                        self.out.push_back(GroupOutput::Send { peer, fragment });
+                    }
+                }
+            }
+            FileBlob::Chunk { file, index, data } => {
+                let kid = data_encoding::HEXLOWER.encode(&file);
+                let Some(f) = g.fetches.get_mut(&kid) else {
+                    return;
+                };
+                if f.peer != Some(peer) {
+                    return;
+                }
+                let Some(data) = data else {
+                    f.refused.insert(peer);
+                    f.peer = None;
+                    self.ask_files_everywhere(id);
+                    return;
+                };
+                match f.take(&peer, index, &data) {
+                    Taken::Ignored => {}
+                    Taken::Stored(next) => {
+                        self.out
+                            .push_back(GroupOutput::Store(StoreOp::PutGroupChunk {
+                                group: id,
+                                file,
+                                index,
+                                data,
+                            }));
+                        if let Some((from, count)) = next {
+                            let want = FileBlob::Want { file, from, count };
+                            let fragment = whole(&mut self.serial, id, want.encode());
+                            self.out.push_back(GroupOutput::Send { peer, fragment });
+                        }
+                    }
+                    Taken::Complete => {
+                        let chunks = f.meta.chunks();
+                        self.out
+                            .push_back(GroupOutput::Store(StoreOp::PutGroupChunk {
+                                group: id,
+                                file,
+                                index,
+                                data,
+                            }));
+                        g.fetches.remove(&kid);
+                        g.files_held.insert(kid.clone(), chunks);
+                        g.files_to_put.insert(kid);
+                        g.stage_save(&mut self.out);
+                        self.out.push_back(GroupOutput::Changed(id));
+                        self.ask_files_everywhere(id);
+                    }
+                    Taken::Corrupt(give_up) => {
+                        tracing::debug!(group = %id, "a group file did not match its hash");
+                        self.out
+                            .push_back(GroupOutput::Store(StoreOp::EraseGroupFile {
+                                group: id,
+                                file,
+                            }));
+                        if give_up {
+                            g.fetches.remove(&kid);
+                            g.files_failed.insert(kid);
+                        }
+                        self.ask_files_everywhere(id);
+                    }
+                }
+            }
+        }
+    }
+
     // ---- receiving ----------------------------------------------------------
 
     /// A fragment from `peer`. `in_session` says whether it came in a live
@@ -1953,6 +2292,13 @@ impl Groups {
             self.partial_bytes -= done.data.len();
             done.data
         };
+        if files::is_file_blob(&blob) {
+            match FileBlob::decode(&blob) {
+                Ok(b) => self.on_file_blob(peer, frag.group, b, in_session),
+                Err(e) => tracing::debug!(error = %e, "undecodable group file message"),
+            }
+            return;
+        }
         match decode_blob(&blob) {
             Ok(b) => self.on_blob(peer, frag.group, b, in_session, contact),
             Err(e) => tracing::debug!(error = %e, "undecodable group message"),

@@ -36,12 +36,15 @@
 //! change, so a document proves which group it is.
 
 pub mod chunk;
+pub mod files;
 pub mod gate;
 pub mod groups;
 pub mod keys;
 pub mod posts;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_files;
 #[cfg(test)]
 mod tests_ops;
 
@@ -223,6 +226,8 @@ pub enum GroupError {
     OtherDevice,
     #[error("a reaction is one emoji")]
     NotAReaction,
+    #[error("a file cannot be edited (delete it and send it again)")]
+    FileNotEditable,
 }
 
 impl From<automerge::AutomergeError> for GroupError {
@@ -295,6 +300,9 @@ pub struct GroupMessage {
     pub edited: bool,
     /// Deleted for everyone, by its author or an admin: the text is gone.
     pub deleted: bool,
+    /// A file (the text is its name), and whether we hold it whole.
+    pub file: Option<crate::file::FileMeta>,
+    pub file_held: bool,
 }
 
 /// Starts a text a bridge posts for someone elsewhere:
@@ -1178,6 +1186,8 @@ impl GroupDoc {
                     reactions: Vec::new(),
                     edited: false,
                     deleted: false,
+                    file: None,
+                    file_held: false,
                 })
             })
             .collect();

@@ -24,7 +24,10 @@
 //!
 //! **The body** (inside the encryption): a plain text, or
 //! `OP_MARK kind ["*"] ":" target "\n" text` — kind `text`, `reply`, `react`,
-//! `delete`; `*` marks an edited post; target a slot (`<author hex>/<id hex>`).
+//! `delete`, `file`; `*` marks an edited post; target a slot (`<author
+//! hex>/<id hex>`). A file's text is `sha256-hex " " size "\n" mime "\n"
+//! name`: the content travels outside the document ([`super::groups`],
+//! "Files"), checked against that hash.
 //! A post deleted by its author is overwritten with [`TOMBSTONE`], unsealed.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -32,6 +35,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::file::FileMeta;
 use crate::ids::MessageId;
 
 /// Marks a post body that is more than a text. Texts may not start with it.
@@ -173,6 +177,8 @@ pub enum Body {
     /// Its writer deletes the post in that slot (its own, from another of
     /// its devices; or anyone's, as an admin).
     Delete { target: String },
+    /// A file (a voice note, say): what it is; the post's text is its name.
+    File(FileMeta),
 }
 
 /// A post's body, read.
@@ -192,9 +198,27 @@ impl Post {
         }
     }
 
+    /// A file's post.
+    pub fn file(meta: FileMeta) -> Self {
+        Self {
+            text: meta.name.clone(),
+            body: Body::File(meta),
+            edited: false,
+        }
+    }
+
     /// The body as written into the (encrypted) value. A plain text that is
     /// no reply and not edited stays as it is.
     pub fn encode(&self) -> String {
+        if let Body::File(meta) = &self.body {
+            return format!(
+                "{OP_MARK}file:\n{} {}\n{}\n{}",
+                data_encoding::HEXLOWER.encode(&meta.sha256),
+                meta.size,
+                meta.mime,
+                meta.name
+            );
+        }
         let (kind, target) = match &self.body {
             Body::Text { reply_to: None } if !self.edited => return self.text.clone(),
             Body::Text { reply_to: None } => ("text", ""),
@@ -203,6 +227,7 @@ impl Post {
             } => ("reply", slot.as_str()),
             Body::React { target } => ("react", target.as_str()),
             Body::Delete { target } => ("delete", target.as_str()),
+            Body::File(_) => unreachable!("encoded above"),
         };
         let star = if self.edited { "*" } else { "" };
         format!("{OP_MARK}{kind}{star}:{target}\n{}", self.text)
@@ -231,6 +256,7 @@ impl Post {
             },
             ("react", false) if crate::message::is_reaction(text) => Body::React { target },
             ("delete", false) if text.is_empty() => Body::Delete { target },
+            ("file", true) if !edited => return decode_file(text).map(Self::file),
             _ => return None,
         };
         Some(Self {
@@ -239,6 +265,33 @@ impl Post {
             text: text.to_owned(),
         })
     }
+}
+
+/// A file post's text: `sha256-hex " " size "\n" mime "\n" name`, within
+/// the bounds of a file offered in a chat.
+fn decode_file(text: &str) -> Option<FileMeta> {
+    let mut lines = text.split('\n');
+    let (hash, size) = lines.next()?.split_once(' ')?;
+    let (mime, name) = (lines.next()?, lines.next()?);
+    if lines.next().is_some() || hash.len() != 64 || size.len() > 20 {
+        return None;
+    }
+    let sha256: [u8; 32] = data_encoding::HEXLOWER
+        .decode(hash.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()?;
+    let size: u64 = size.parse().ok()?;
+    let ok = size <= crate::file::MAX_FILE_LEN
+        && mime.len() <= crate::file::MAX_MIME_LEN
+        && !mime.chars().any(char::is_control)
+        && crate::file::clean_name(name).as_deref() == Some(name);
+    ok.then(|| FileMeta {
+        name: name.to_owned(),
+        mime: mime.to_owned(),
+        size,
+        sha256,
+    })
 }
 
 /// The id under which `reactor` keeps its reaction to the post in `target`
@@ -290,6 +343,8 @@ mod tests {
                 edited: false,
                 text: String::new(),
             },
+            Post::file(FileMeta::of("note.ogg", "audio/ogg", b"OggS...").unwrap()),
+            Post::file(FileMeta::of("a b.txt", "", b"").unwrap()),
         ] {
             assert_eq!(Post::decode(&post.encode()), Some(post));
         }
@@ -305,6 +360,14 @@ mod tests {
             "\u{3}text".into(),
             "\u{3}".into(),
             TOMBSTONE.into(),
+            // Files: a short hash, a size past the bound, a path for a
+            // name, an extra line, an edit mark, a target.
+            "\u{3}file:\nabcd 3\naudio/ogg\nx.ogg".into(),
+            format!("\u{3}file:\n{} 99999999999\n\nx", "0".repeat(64)),
+            format!("\u{3}file:\n{} 3\n\n../x", "0".repeat(64)),
+            format!("\u{3}file:\n{} 3\n\nx\ny", "0".repeat(64)),
+            format!("\u{3}file*:\n{} 3\n\nx", "0".repeat(64)),
+            format!("\u{3}file:{SLOT}\n{} 3\n\nx", "0".repeat(64)),
         ] {
             assert_eq!(Post::decode(&hostile), None, "{hostile:?}");
         }

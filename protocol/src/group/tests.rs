@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use automerge::transaction::Transactable;
 use proptest::prelude::*;
@@ -14,10 +14,13 @@ use super::groups::{GroupOutput, Groups};
 use super::*;
 use crate::identity::Identity;
 use crate::payload::GroupFragment;
+use crate::store::StoreOp;
 
 pub(crate) struct Node {
     pub id: Identity,
     pub groups: Groups,
+    /// Its store's group file chunks (what the engine would keep).
+    pub chunks: BTreeMap<(GroupId, [u8; 16], u32), Vec<u8>>,
 }
 
 impl Node {
@@ -52,7 +55,11 @@ impl Net {
             .map(|_| {
                 let id = Identity::generate(&mut rng);
                 let groups = Groups::new(&id, true, [rng.next_u32() as u8; 32]);
-                Node { id, groups }
+                Node {
+                    id,
+                    groups,
+                    chunks: BTreeMap::new(),
+                }
             })
             .collect();
         Self {
@@ -120,7 +127,40 @@ impl Net {
                     self.queue.push_back((from, to, fragment, false));
                 }
                 GroupOutput::Changed(id) => changed.push(id),
+                GroupOutput::Store(StoreOp::PutGroupChunk {
+                    group,
+                    file,
+                    index,
+                    data,
+                }) => {
+                    self.nodes[from].chunks.insert((group, file, index), data);
+                }
+                GroupOutput::Store(StoreOp::EraseGroupFile { group, file }) => {
+                    self.nodes[from]
+                        .chunks
+                        .retain(|(g, f, _), _| (*g, *f) != (group, file));
+                }
                 GroupOutput::Store(_) => {}
+                GroupOutput::Serve {
+                    peer,
+                    group,
+                    file,
+                    from: first,
+                    count,
+                } => {
+                    let to = self.index_of(&peer);
+                    for index in first..first + count {
+                        let Some(data) =
+                            self.nodes[from].chunks.get(&(group, file, index)).cloned()
+                        else {
+                            break;
+                        };
+                        let fragment = self.nodes[from].groups.file_chunk(group, file, index, data);
+                        if self.up[from][to] {
+                            self.queue.push_back((from, to, fragment, true));
+                        }
+                    }
+                }
             }
         }
         // As the engine does: an admin starts the epoch a member's

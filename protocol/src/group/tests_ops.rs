@@ -10,7 +10,12 @@ use super::tests::{Net, walkers};
 use super::*;
 
 impl Net {
-    fn op(&mut self, who: usize, g: &GroupId, op: GroupOp) -> Result<MessageId, GroupError> {
+    pub(super) fn op(
+        &mut self,
+        who: usize,
+        g: &GroupId,
+        op: GroupOp,
+    ) -> Result<MessageId, GroupError> {
         let now = self.now();
         let fresh = message_id(now, [who as u8; 8]);
         let node = &mut self.nodes[who];
@@ -31,7 +36,7 @@ impl Net {
         self.collect(who);
     }
 
-    fn messages(&self, who: usize, g: &GroupId) -> Vec<GroupMessage> {
+    pub(super) fn messages(&self, who: usize, g: &GroupId) -> Vec<GroupMessage> {
         self.nodes[who].groups.get(g).unwrap().messages()
     }
 
