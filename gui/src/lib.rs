@@ -24,7 +24,8 @@ mod voice;
 
 use cairn_node::api::Notice;
 use cairn_node::api::{
-    ContactInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, SafetyInfo, StatusInfo,
+    ContactInfo, FileInfo, GroupInfo, GroupMemberInfo, GroupMessageInfo, MessageInfo, SafetyInfo,
+    StatusInfo,
 };
 use cairn_node::{
     Client, ClientError, NodeConfig, NodeHandle, Profile, Reply, Request, RunOptions,
@@ -581,6 +582,12 @@ impl CairnApp {
         let Some(contact) = self.selected.clone() else {
             return;
         };
+        self.send_voice_as(note, |path| Request::SendFile { contact, path });
+    }
+
+    /// Stages a recorded voice note for the node and sends it with the
+    /// request `send` makes of its path (a chat's or a group's).
+    fn send_voice_as(&mut self, note: &[u8], send: impl FnOnce(String) -> Request) {
         let staged = match cairn_node::voice::Staged::new(self.profile.dir(), note) {
             Ok(s) => s,
             Err(e) => {
@@ -590,7 +597,7 @@ impl CairnApp {
         };
         let path = staged.path.display().to_string();
         // The node has read the file when it answers; the copy then goes.
-        if self.call(Request::SendFile { contact, path }).is_some() {
+        if self.call(send(path)).is_some() {
             self.error = None;
             self.refresh();
         }
@@ -598,20 +605,28 @@ impl CairnApp {
 
     /// The samples of a complete voice note, fetched and decoded once.
     fn fetch_voice(&mut self, contact: &str, m: &MessageInfo) {
-        if !self.voice.needs(&m.id) {
+        self.fetch_voice_with(
+            &m.id,
+            Request::FileData {
+                contact: contact.to_owned(),
+                id: m.id.clone(),
+                max: cairn_node::voice::MAX_BYTES,
+            },
+        );
+    }
+
+    /// The samples of the voice note `id`, fetched once with `request`.
+    fn fetch_voice_with(&mut self, id: &str, request: Request) {
+        if !self.voice.needs(id) {
             return;
         }
-        let bytes = match self.call(Request::FileData {
-            contact: contact.to_owned(),
-            id: m.id.clone(),
-            max: cairn_node::voice::MAX_BYTES,
-        }) {
+        let bytes = match self.call(request) {
             Some(Reply::FileData { base64, .. }) => {
                 data_encoding::BASE64.decode(base64.as_bytes()).ok()
             }
             _ => None,
         };
-        self.voice.keep(&m.id, bytes.as_deref());
+        self.voice.keep(id, bytes.as_deref());
     }
 
     /// Sound for voice notes from somewhere other than the sound devices
@@ -629,31 +644,28 @@ impl CairnApp {
     /// not yet taken there.
     fn save_file(&mut self, contact: &str, m: &MessageInfo) {
         let Some(f) = &m.file else { return };
-        let dir = directories::UserDirs::new()
-            .and_then(|u| u.download_dir().map(std::path::Path::to_path_buf))
-            .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
-            .unwrap_or_else(|| std::path::PathBuf::from("."));
-        let (stem, ext) = match f.name.rsplit_once('.') {
-            Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
-            _ => (f.name.clone(), String::new()),
+        let path = download_path(&f.name);
+        let request = Request::SaveFile {
+            contact: contact.to_owned(),
+            id: m.id.clone(),
+            path: path.clone(),
         };
-        let mut path = dir.join(&f.name);
-        for n in 1..1000 {
-            if !path.exists() {
-                break;
-            }
-            path = dir.join(format!("{stem} ({n}){ext}"));
+        if self.call(request).is_some() {
+            self.saved = Some(tr!("saved-file", path = path));
         }
-        let shown = path.display().to_string();
-        if self
-            .call(Request::SaveFile {
-                contact: contact.to_owned(),
-                id: m.id.clone(),
-                path: shown.clone(),
-            })
-            .is_some()
-        {
-            self.saved = Some(tr!("saved-file", path = shown));
+    }
+
+    /// Saves a group's file we hold into the downloads folder.
+    fn save_group_file(&mut self, group: &str, m: &GroupMessageInfo) {
+        let Some(f) = &m.file else { return };
+        let path = download_path(&f.name);
+        let request = Request::GroupSaveFile {
+            group: group.to_owned(),
+            id: m.id.clone(),
+            path: path.clone(),
+        };
+        if self.call(request).is_some() {
+            self.saved = Some(tr!("saved-file", path = path));
         }
     }
 
@@ -1351,16 +1363,49 @@ impl CairnApp {
                     self.group_composer.clear();
                 }
             }
-            // The group's disappearing timer: admins set it, everyone sees it.
-            if admin {
-                if let Some(secs) = timer_choice(ui, info.timer) {
-                    self.group_action(Request::GroupDisappear {
-                        group: id.clone(),
-                        secs,
-                    });
-                }
-            } else if info.timer > 0 {
-                ui.weak(tr!("timer-set", after = span(info.timer)));
+            if composer(
+                ui,
+                &tr!("file-to-send"),
+                &mut self.file_path,
+                &tr!("send-file"),
+            ) {
+                let path = self.file_path.trim().to_owned();
+                self.group_action(Request::GroupSendFile {
+                    group: id.clone(),
+                    path,
+                });
+                self.file_path.clear();
+            }
+            // The group's disappearing timer (admins set it, everyone sees
+            // it) and the voice-note button, on one line.
+            let (secs, note) = row(ui, |ui| {
+                let secs = if admin {
+                    timer_choice(ui, info.timer)
+                } else {
+                    if info.timer > 0 {
+                        ui.weak(tr!("timer-set", after = span(info.timer)));
+                    }
+                    None
+                };
+                ui.separator();
+                (secs, self.voice.record_button(ui))
+            })
+            .inner;
+            if let Some(secs) = secs {
+                self.group_action(Request::GroupDisappear {
+                    group: id.clone(),
+                    secs,
+                });
+            }
+            if let Some(note) = note {
+                let group = id.clone();
+                self.send_voice_as(&note, |path| Request::GroupSendFile { group, path });
+            }
+            if let Some(e) = &self.voice.error {
+                ui.colored_label(Color32::RED, e);
+            }
+            if let Some(saved) = &self.saved {
+                label(ui, RichText::new(saved).weak());
             }
         });
         label(ui, RichText::new(&info.name).heading());
@@ -1370,14 +1415,38 @@ impl CairnApp {
                 tr!("bridged-group", address = address.clone()),
             );
         }
-        // Replies take a line more: rows are placed by their heights.
+        // Replies take a line more, files two, voice notes their player:
+        // rows are placed by their heights.
         let heights: Vec<f32> = self
             .group_messages
             .iter()
-            .map(|m| TEXT_ROW + if m.reply_to.is_some() { 18.0 } else { 0.0 })
+            .map(|m| {
+                let quote = if m.reply_to.is_some() { 18.0 } else { 0.0 };
+                quote
+                    + match &m.file {
+                        Some(f) if is_voice_held(f) => 110.0,
+                        Some(_) => 60.0,
+                        None => TEXT_ROW,
+                    }
+            })
             .collect();
+        let group_voice: Vec<String> = self
+            .group_messages
+            .iter()
+            .filter(|m| m.file.as_ref().is_some_and(is_voice_held))
+            .map(|m| m.id.clone())
+            .collect();
+        for note in group_voice {
+            let request = Request::GroupFileData {
+                group: id.clone(),
+                id: note.clone(),
+                max: cairn_node::voice::MAX_BYTES,
+            };
+            self.fetch_voice_with(&note, request);
+        }
         let total: f32 = heights.iter().sum();
         let messages = std::mem::take(&mut self.group_messages);
+        let voice = &mut self.voice;
         let mut action = None;
         egui::ScrollArea::vertical()
             .stick_to_bottom(true)
@@ -1395,7 +1464,7 @@ impl CairnApp {
                             egui::vec2(width, *h),
                         );
                         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
-                            if let Some(a) = group_row(ui, m, now, writable, admin) {
+                            if let Some(a) = group_row(ui, m, now, writable, admin, voice) {
                                 action = Some((m.clone(), a));
                             }
                         });
@@ -1411,6 +1480,9 @@ impl CairnApp {
 
     /// Carries out what a group message's menu asked for.
     fn group_message_action(&mut self, group: &str, m: &GroupMessageInfo, action: RowAction) {
+        if matches!(action, RowAction::Save) {
+            return self.save_group_file(group, m);
+        }
         let reacted = |e: &str| m.reactions.iter().any(|r| r.by == "you" && r.emoji == e);
         let (composing, composer) = (&mut self.group_composing, &mut self.group_composer);
         let op = menu_op(
@@ -1816,6 +1888,27 @@ fn row_height(m: &MessageInfo) -> f32 {
         }
 }
 
+/// Where a file named `name` is saved: the user's downloads folder (else
+/// home), under a name not yet taken there.
+fn download_path(name: &str) -> String {
+    let dir = directories::UserDirs::new()
+        .and_then(|u| u.download_dir().map(std::path::Path::to_path_buf))
+        .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+        _ => (name.to_owned(), String::new()),
+    };
+    let mut path = dir.join(name);
+    for n in 1..1000 {
+        if !path.exists() {
+            break;
+        }
+        path = dir.join(format!("{stem} ({n}){ext}"));
+    }
+    path.display().to_string()
+}
+
 /// What a message's menu asks of a composer (reply, edit) or of the node:
 /// the operation and its text (react — the same reaction again takes it
 /// back — or delete). Shared by chats and groups.
@@ -1871,6 +1964,7 @@ fn group_row(
     now: chrono::DateTime<chrono::Local>,
     writable: bool,
     admin: bool,
+    voice: &mut voice::VoiceUi,
 ) -> Option<RowAction> {
     if m.reply_to.is_some() {
         let quote = m.quote.clone().unwrap_or_else(|| tr!("quote-gone"));
@@ -1891,11 +1985,38 @@ fn group_row(
             ui.weak(RichText::new(tr!("message-deleted")).italics());
             return None;
         }
+        let reactions: Vec<&str> = m.reactions.iter().map(|r| r.emoji.as_str()).collect();
+        if let Some(f) = &m.file {
+            // A file: its name, and once held, the player or a save button.
+            let mut saving = None;
+            ui.vertical(|ui| {
+                row(ui, |ui| {
+                    label(ui, format!("{} ({})", f.name, human_size(f.size)));
+                    if !reactions.is_empty() {
+                        label(ui, reactions.join(" "));
+                    }
+                });
+                if f.state != "complete" {
+                    ui.weak(tr!("file-arriving"));
+                    return;
+                }
+                if is_voice_held(f) {
+                    voice.note_row(ui, &m.id);
+                }
+                if text::button(ui, tr!("save-file", name = f.name.clone()), true).clicked() {
+                    saving = Some(RowAction::Save);
+                }
+            });
+            // Files are not edited; they are replied to, reacted to, deleted.
+            let menu = writable
+                .then(|| message_menu(ui, false, m.mine || admin))
+                .flatten();
+            return saving.or(menu);
+        }
         label(ui, &m.text);
         if m.edited {
             ui.weak(tr!("edited"));
         }
-        let reactions: Vec<&str> = m.reactions.iter().map(|r| r.emoji.as_str()).collect();
         if !reactions.is_empty() {
             label(ui, reactions.join(" "));
         }
@@ -1905,6 +2026,11 @@ fn group_row(
             .flatten()
     })
     .inner
+}
+
+/// Whether a file is a voice note held whole (played inline).
+fn is_voice_held(f: &FileInfo) -> bool {
+    f.state == "complete" && cairn_node::voice::is_voice(&f.mime)
 }
 
 /// A message's menu: reply, react, and (for one's own texts; deleting, in a

@@ -1273,3 +1273,91 @@ fn replying_reacting_editing_deleting_and_a_timer_in_a_group_from_the_window() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_voice_note_recorded_in_a_group_reaches_a_member_plays_back_and_is_deleted() {
+    use cairn_node::voice;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, bob, rt) = pair(dir.path());
+    let said = speechlike(3.0);
+    h.state_mut()
+        .set_audio(Box::new(cairn_node::audio::FromFile {
+            wav: voice::to_wav(&said),
+        }));
+    click(&mut h, "Groups");
+    type_into(&mut h, "New group name", "walkers");
+    click(&mut h, "Create group");
+    wait(&mut h, "the new group", |h| {
+        h.query_by_label("walkers (1 member)").is_some()
+    });
+    click(&mut h, "Add bob");
+    wait(&mut h, "bob in the group", |h| {
+        h.query_by_label("walkers (2 members)").is_some()
+    });
+
+    // Press and hold the group's record button; let go: it is posted.
+    let at = h
+        .get_by_label("Hold to record a voice note")
+        .rect()
+        .center();
+    let press = |pressed| egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::default(),
+    };
+    h.event(egui::Event::PointerMoved(at));
+    h.event(press(true));
+    wait(&mut h, "a second recorded", |h| {
+        h.query_by_label_contains("Recording 0:01").is_some()
+    });
+    h.event(press(false));
+    h.run_steps(3);
+    // Bob's node fetches the content from alice's and holds it whole.
+    wait_group(&rt, &bob, "the voice note at bob's", |m| {
+        m.file
+            .as_ref()
+            .is_some_and(|f| f.mime == voice::MIME && f.state == "complete")
+    });
+    let note = group_messages_of(&rt, &bob)
+        .into_iter()
+        .find(|m| m.file.is_some())
+        .unwrap();
+    let Reply::FileData { base64, .. } = rt
+        .block_on(bob.call(Request::GroupFileData {
+            group: "walkers".into(),
+            id: note.id.clone(),
+            max: voice::MAX_BYTES,
+        }))
+        .unwrap()
+    else {
+        panic!("no file data")
+    };
+    let heard = voice::decode(&data_encoding::BASE64.decode(base64.as_bytes()).unwrap()).unwrap();
+    let secs = heard.len() as f32 / voice::RATE as f32;
+    assert!((1.0..=3.0).contains(&secs), "{secs} s recorded");
+    let similarity = voice::similarity(
+        &voice::envelope(&said[..heard.len()]),
+        &voice::envelope(&heard),
+    );
+    assert!(similarity > 0.9, "envelope similarity {similarity}");
+
+    // In the group's window: the note with its length, played to the end.
+    wait(&mut h, "the note in the window", |h| {
+        h.query_by_label_contains("Voice note 0:0").is_some()
+    });
+    click(&mut h, "Play");
+    assert_eq!(h.state().playing_voice(), Some(note.id.as_str()));
+    wait(&mut h, "the end of the note", |h| {
+        h.state().playing_voice().is_none()
+    });
+
+    // Files are not edited; alice deletes it for everyone from its menu.
+    message_menu(&mut h, "Delete for everyone");
+    wait_group(&rt, &bob, "the deletion", |m| {
+        m.id == note.id && m.deleted && m.file.is_none()
+    });
+    wait(&mut h, "the deletion on screen", |h| {
+        shows(h, "This message was deleted") && h.query_by_label("Play").is_none()
+    });
+}

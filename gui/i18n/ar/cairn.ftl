@@ -65,6 +65,7 @@ save-file = حفظ { $name }
 file-failed = لم يطابق مجموعه الاختباري؛ اطلبه مرة أخرى
 file-sending = جارٍ الإرسال { $percent }٪
 file-receiving = جارٍ الاستلام { $percent }٪
+file-arriving = في الطريق من الأعضاء
 
 ## Delivery states of a message (as the node names them)
 state-queued = في الانتظار

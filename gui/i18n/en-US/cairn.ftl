@@ -64,6 +64,7 @@ save-file = Save { $name }
 file-failed = did not match its checksum; ask for it again
 file-sending = sending { $percent }%
 file-receiving = receiving { $percent }%
+file-arriving = on its way from members
 
 ## Delivery states of a message (as the node names them)
 state-queued = queued

@@ -65,6 +65,7 @@ save-file = ذخیره‌ی { $name }
 file-failed = با چکیده‌اش جور نبود؛ دوباره درخواستش کنید
 file-sending = در حال فرستادن { $percent }٪
 file-receiving = در حال دریافت { $percent }٪
+file-arriving = در راه از اعضا
 
 ## Delivery states of a message (as the node names them)
 state-queued = در صف

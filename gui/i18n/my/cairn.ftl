@@ -65,6 +65,7 @@ save-file = { $name } ကို သိမ်းရန်
 file-failed = checksum မကိုက်ညီပါ; ထပ်မံ တောင်းပါ
 file-sending = ပို့နေသည် { $percent }%
 file-receiving = ရယူနေသည် { $percent }%
+file-arriving = အဖွဲ့ဝင်များထံမှ လာနေဆဲ
 
 ## Delivery states of a message (as the node names them)
 state-queued = တန်းစီထားသည်

@@ -65,6 +65,7 @@ save-file = Сохранить { $name }
 file-failed = не совпала контрольная сумма; запросите файл ещё раз
 file-sending = отправка { $percent }%
 file-receiving = получение { $percent }%
+file-arriving = в пути от участников
 
 ## Delivery states of a message (as the node names them)
 state-queued = в очереди

@@ -65,6 +65,7 @@ save-file = 保存 { $name }
 file-failed = 校验和不匹配；请重新索取
 file-sending = 正在发送 { $percent }%
 file-receiving = 正在接收 { $percent }%
+file-arriving = 正从成员处传来
 
 ## Delivery states of a message (as the node names them)
 state-queued = 排队中
