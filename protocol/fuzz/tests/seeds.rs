@@ -103,3 +103,12 @@ fn group_chunks() {
         env!("CARGO_BIN_EXE_group_chunks"),
     );
 }
+
+#[test]
+fn group_files() {
+    replay::replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "group_files",
+        env!("CARGO_BIN_EXE_group_files"),
+    );
+}
