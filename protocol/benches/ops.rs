@@ -1,7 +1,8 @@
 //! Bytes on the wire per reply, reaction, edit and deletion
 //! (docs/PERFORMANCE.md, "Chat operations"), beside a plain text of the same
 //! length, over a live session and through a mesh relay — and in a group of
-//! two over a live session (each post with its own key beside it).
+//! two over a live session (each post with its own key beside it; a voice
+//! note's post and its content fetched by the other member).
 //!
 //! Everything runs in memory on real engines (the protocol's scenario
 //! harness): each operation's frames and its receipt's are counted, both
@@ -171,6 +172,20 @@ fn measure_group(net: &mut Net) {
                     e.group_operate(now, &g, GroupOp::Delete { to: target })
                         .unwrap()
                 });
+            }),
+        ),
+        (
+            "voice note (84 107 B)",
+            cost(net, |n| {
+                // The size of a minute of speech (the voice bench's note):
+                // the post, then carol fetching the content from alice.
+                let note: Vec<u8> = (0..84_107u32).map(|i| (i * 31 % 251) as u8).collect();
+                let id = group(n, &|e| {
+                    e.group_send_file(now, &g, "voice-note.ogg", "audio/ogg", &note)
+                        .unwrap()
+                });
+                let held = n.nodes[2].engine.group_file_data(&g, &id).unwrap();
+                assert_eq!(held.map(|(_, d)| d), Some(note), "carol holds the note");
             }),
         ),
     ];
