@@ -31,6 +31,10 @@ const BLOB_VERSION: u8 = 2;
 pub const WINDOW: u32 = 4;
 /// Files of one group being fetched at once.
 pub const MAX_FETCHING: usize = 4;
+/// Files of one group waiting to be fetched (more are noted at a later
+/// tick, as these are done): what a flood of file posts can make a member
+/// keep in memory.
+pub const MAX_QUEUED: usize = 1024;
 /// Whole fetches that may fail their hash before the file is given up
 /// (until the next start).
 pub const MAX_ATTEMPTS: u8 = 3;

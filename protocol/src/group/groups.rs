@@ -448,6 +448,7 @@ impl Group {
         if self.files_held.contains_key(&kid)
             || self.fetches.contains_key(&kid)
             || self.files_failed.contains(&kid)
+            || self.fetches.len() >= files::MAX_QUEUED
         {
             return;
         }
