@@ -118,6 +118,14 @@ fn catch_up(messages: usize) {
     let secs = start.elapsed().as_secs_f64();
     let got = nodes[1].groups.get(&g).map_or(0, |g| g.doc.message_count());
     assert_eq!(got, messages, "the newcomer has every message");
+    // …and can read every one (each post's key came with it).
+    let sealed = nodes[1].groups.get(&g).map_or(messages, |g| {
+        g.messages()
+            .iter()
+            .filter(|m| m.text == cairn_protocol::group::groups::SEALED_TEXT)
+            .count()
+    });
+    assert_eq!(sealed, 0, "posts the newcomer cannot read");
     let wire = sent[0] + sent[1];
     println!(
         "catch-up: {secs:.2} s; wire {wire} B ({} from the member, {} back) = {:.3} × the raw text ({raw} B)",

@@ -503,12 +503,31 @@ impl Group {
     /// pass after every batch would read the whole history again; the
     /// periodic tick makes one).
     fn prune_written<'a>(&mut self, slots: impl Iterator<Item = &'a str>) {
+        let values: Vec<(String, String)> = slots
+            .filter_map(|slot| Some((slot.to_owned(), self.doc.raw_message(slot)?)))
+            .collect();
+        self.prune_values(values);
+    }
+
+    /// [`Group::prune_written`] for a batch that wrote the whole document
+    /// (a newcomer adopting it): every value, read in one pass.
+    fn prune_all_written(&mut self) {
+        let values = self.doc.raw_messages();
+        self.prune_values(values);
+    }
+
+    /// Looks at these slots' values for deletions, keys we lack and files
+    /// to fetch.
+    fn prune_values(&mut self, values: Vec<(String, String)>) {
         let mut dead = BTreeSet::new();
-        for slot in slots {
-            let Some(raw) = self.doc.raw_message(slot) else {
-                continue;
-            };
-            match self.read(slot, &raw) {
+        for (slot, raw) in values {
+            let reading = self.read(&slot, &raw);
+            // What the next fold (showing the messages) reads again.
+            self.read_cache
+                .get_mut()
+                .insert(slot.clone(), (raw, reading.clone()));
+            let slot = slot.as_str();
+            match reading {
                 Reading::Tombstone => {
                     dead.insert(slot.to_owned());
                 }
@@ -612,9 +631,9 @@ impl Group {
     }
 
     /// Takes the keys a blob brought that its changes name (`named`: id →
-    /// slot) and that we can open. Returns how many were new.
-    fn accept_keys(&mut self, wire: &[WireKey], named: &BTreeMap<String, String>) -> usize {
-        let mut new = 0;
+    /// slot) and that we can open. Returns the slots of the new ones.
+    fn accept_keys(&mut self, wire: &[WireKey], named: &BTreeMap<String, String>) -> Vec<String> {
+        let mut new = Vec::new();
         for w in wire {
             let id = data_encoding::HEXLOWER.encode(&w.id);
             let Some(slot) = named.get(&id) else {
@@ -655,9 +674,9 @@ impl Group {
             );
             self.missing.remove(&id);
             self.keys_to_put.insert(id);
-            new += 1;
+            new.push(slot.clone());
         }
-        if new > 0 {
+        if !new.is_empty() {
             self.read_cache.get_mut().clear();
         }
         new
@@ -1004,8 +1023,9 @@ struct WireKey {
     bytes: Vec<u8>,
 }
 
-/// Post keys in one blob (each names a change's value in it).
-const MAX_BLOB_KEYS: usize = u16::MAX as usize;
+/// Post keys in one blob (each names a change's value in it; its count is
+/// a u16). Small in tests, so that tests reach past it.
+const MAX_BLOB_KEYS: usize = if cfg!(test) { 64 } else { u16::MAX as usize };
 
 fn encode_blob(
     kind: u8,
@@ -2049,12 +2069,28 @@ impl Groups {
         } else {
             Vec::new()
         };
+        // A blob names at most `MAX_BLOB_KEYS` keys (its count is a u16): a
+        // whole document of more posts sends the rest in keys blobs after
+        // it, which the receiver takes as keys it lacks.
+        let rest = wire_keys.get(MAX_BLOB_KEYS..).unwrap_or_default().to_vec();
         let blob = encode_blob(KIND_SYNC, &vouches, &wire_keys, &[], Some(message));
+        if !self.send_blob(peer, id, &blob) {
+            tracing::warn!(group = %id, "a sync message too large to send");
+            return;
+        }
+        for keys in rest.chunks(MAX_BLOB_KEYS) {
+            let blob = encode_blob(KIND_KEYS, &[], keys, &[], None);
+            self.send_blob(peer, id, &blob);
+        }
+    }
+
+    /// Sends a blob in the session with `peer`, in fragments. `false`: too
+    /// large to send.
+    fn send_blob(&mut self, peer: IdentityKey, id: GroupId, blob: &[u8]) -> bool {
         self.serial = self.serial.wrapping_add(1);
         let parts = blob.len().div_ceil(FRAGMENT_LEN).max(1);
         if parts > MAX_PARTS {
-            tracing::warn!(group = %id, "a sync message too large to send");
-            return;
+            return false;
         }
         for (i, chunk) in blob.chunks(FRAGMENT_LEN).enumerate() {
             self.out.push_back(GroupOutput::Send {
@@ -2068,6 +2104,7 @@ impl Groups {
                 },
             });
         }
+        true
     }
 
     /// Asks `peer` (a member) for files of group `id` no one is asked for,
@@ -2391,12 +2428,14 @@ impl Groups {
                 .filter_map(|(slot, id)| Some((id.clone()?, slot.clone())))
                 .collect();
             g.refresh_keys(&self.me, &self.secret, &self.static_key);
-            g.accept_keys(&blob.keys, &named)
+            g.accept_keys(&blob.keys, &named).len()
         };
         if outcome.accepted > outcome.new {
             // Changes that were waiting for these applied too (a deletion
             // that came before the edit it follows, say): look at them all.
             g.prune();
+        } else if outcome.adopted.is_some() {
+            g.prune_all_written();
         } else if new_keys > 0 || outcome.accepted > 0 {
             g.prune_written(written.iter().map(|(slot, _)| slot.as_str()));
         }
@@ -2426,8 +2465,12 @@ impl Groups {
         if !wire.is_empty() {
             let named = g.missing.clone();
             g.refresh_keys(&self.me, &self.secret, &self.static_key);
-            if g.accept_keys(wire, &named) > 0 {
-                g.prune();
+            let slots = g.accept_keys(wire, &named);
+            if !slots.is_empty() {
+                // Only the posts these keys open: a full pass per answer
+                // would read the whole history again (a newcomer to a big
+                // group takes its keys in several blobs).
+                g.prune_written(slots.iter().map(String::as_str));
                 g.stage_save(&mut self.out);
                 self.out.push_back(GroupOutput::Changed(id));
             }

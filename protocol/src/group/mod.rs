@@ -1156,23 +1156,22 @@ impl GroupDoc {
 
     /// Messages, oldest first (by the authors' clocks, then author and id).
     pub fn messages(&self) -> Vec<GroupMessage> {
-        let Some(l) = &self.layout else {
-            return Vec::new();
-        };
         let accounts = self.device_accounts();
+        // A key is a curve point: decompressed once per device, not once per
+        // message (it was most of the time of reading a big group).
+        let mut keys: BTreeMap<[u8; 32], Option<IdentityKey>> = BTreeMap::new();
         let mut out: Vec<GroupMessage> = self
-            .doc
-            .keys(&l.messages)
-            .filter_map(|k| {
+            .raw_messages()
+            .into_iter()
+            .filter_map(|(k, text)| {
                 let (device, id) = k.split_once('/')?;
                 let device = unhex::<32>(device)?;
-                let author = match accounts.get(&device) {
-                    Some(account) => *account,
-                    None => IdentityKey::from_bytes(device).ok()?,
-                };
-                let device = IdentityKey::from_bytes(device).ok()?;
+                let key = *keys
+                    .entry(device)
+                    .or_insert_with(|| IdentityKey::from_bytes(device).ok());
+                let device = key?;
+                let author = accounts.get(device.as_bytes()).copied().unwrap_or(device);
                 let id = MessageId(unhex(id)?);
-                let text = self.string(&l.messages, &k)?;
                 Some(GroupMessage {
                     author,
                     device,
@@ -1203,6 +1202,36 @@ impl GroupDoc {
             Some(l) => self.doc.keys(&l.messages).collect(),
             None => Vec::new(),
         }
+    }
+
+    /// Every message slot with its value as stored, in one pass over the
+    /// map (a lookup per slot cost most of reading a big group). With a
+    /// removal's cut-off in force each value is looked up as
+    /// [`GroupDoc::raw_message`] does, so what a removed member wrote past
+    /// it still counts for nothing.
+    pub fn raw_messages(&self) -> Vec<(String, String)> {
+        let Some(l) = &self.layout else {
+            return Vec::new();
+        };
+        if !self.cuts(None).is_empty() {
+            return self
+                .doc
+                .keys(&l.messages)
+                .filter_map(|k| {
+                    let v = self.string(&l.messages, &k)?;
+                    Some((k, v))
+                })
+                .collect();
+        }
+        self.doc
+            .map_range(&l.messages, ..)
+            .filter_map(|item| match item.value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(v)) => {
+                    Some((item.key.into_owned(), v.into_owned()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The value in a message slot as stored (encrypted, a tombstone).

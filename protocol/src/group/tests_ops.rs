@@ -416,3 +416,28 @@ fn a_deletion_that_overtakes_the_edit_before_it_still_erases_at_once() {
     assert!(net.message(2, &g, second).deleted);
     assert!(!net.holds(2, &g, "4711"), "carol keeps the key");
 }
+
+#[test]
+fn a_newcomer_to_a_group_of_more_posts_than_one_blob_names_gets_every_key_at_once() {
+    // One blob names at most 64 keys in tests (65 535 otherwise): a
+    // newcomer handed the whole document takes the rest from keys blobs,
+    // not one want (of 512) per tick.
+    let mut net = Net::new(2, 26);
+    let g = net.create(0, "big");
+    for i in 0..200 {
+        net.post(0, &g, &format!("post number {i}")).unwrap();
+    }
+    net.add(0, &g, 1, Role::Member).unwrap();
+    net.connect(0, 1);
+    net.run(100_000);
+    let texts: Vec<String> = net.messages(1, &g).into_iter().map(|m| m.text).collect();
+    assert_eq!(texts.len(), 200);
+    assert!(
+        texts.iter().all(|t| t.starts_with("post number")),
+        "sealed posts left: {}",
+        texts
+            .iter()
+            .filter(|t| !t.starts_with("post number"))
+            .count()
+    );
+}
