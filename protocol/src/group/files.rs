@@ -7,7 +7,12 @@
 //! want  = version:u8(=2) kind:u8(=4) file:[16] from:u32 count:u16      "send chunks [from, from+count)"
 //! chunk = version:u8(=2) kind:u8(=5) file:[16] index:u32 0             "I do not hold it"
 //!       | version:u8(=2) kind:u8(=5) file:[16] index:u32 1 data:long_bytes (≤ 61 440)
+//! held  = version:u8(=2) kind:u8(=6) file:[16]                         "I hold it now"
 //! ```
+//!
+//! A member still fetching a file when another asks for it says "not held",
+//! remembers who asked, and tells them "held" once it has the whole file: a
+//! file crosses a chain of members without waiting for ticks.
 //!
 //! A file is named by its post's key id, so deleting the post (or its
 //! expiry) erases the content with the key. Chunks are taken only from the
@@ -26,9 +31,12 @@ use crate::wire::{DecodeError, Reader, Writer};
 /// Blob kinds beside sync (1), push (2) and keys (3).
 pub const KIND_FILE_WANT: u8 = 4;
 pub const KIND_FILE_CHUNK: u8 = 5;
+pub const KIND_FILE_HELD: u8 = 6;
 const BLOB_VERSION: u8 = 2;
 /// Chunks asked for at once (a voice note of a minute is two).
 pub const WINDOW: u32 = 4;
+/// Members remembered per file as having asked while we fetched it.
+pub const MAX_ASKED_BY: usize = 32;
 /// Files of one group being fetched at once.
 pub const MAX_FETCHING: usize = 4;
 /// Files of one group waiting to be fetched (more are noted at a later
@@ -78,11 +86,16 @@ pub enum FileBlob {
         index: u32,
         data: Option<Vec<u8>>,
     },
+    /// "I hold this file now" (to a member we told we did not).
+    Held { file: [u8; 16] },
 }
 
 /// Whether a reassembled group blob is a file blob.
 pub fn is_file_blob(blob: &[u8]) -> bool {
-    matches!(blob.get(1), Some(&KIND_FILE_WANT | &KIND_FILE_CHUNK))
+    matches!(
+        blob.get(1),
+        Some(&KIND_FILE_WANT | &KIND_FILE_CHUNK | &KIND_FILE_HELD)
+    )
 }
 
 impl FileBlob {
@@ -106,6 +119,9 @@ impl FileBlob {
                         w.u8(1).long_bytes(d);
                     }
                 }
+            }
+            FileBlob::Held { file } => {
+                w.u8(BLOB_VERSION).u8(KIND_FILE_HELD).raw(file);
             }
         }
         w.into_vec()
@@ -133,6 +149,7 @@ impl FileBlob {
                 };
                 FileBlob::Chunk { file, index, data }
             }
+            KIND_FILE_HELD => FileBlob::Held { file },
             _ => return Err(DecodeError::Invalid("group blob kind")),
         };
         r.finish()?;
@@ -157,6 +174,9 @@ pub struct Fetch {
     /// again after the next tick).
     pub refused: BTreeSet<IdentityKey>,
     pub attempts: u8,
+    /// Members that asked us for it while we fetched it: told once we hold
+    /// it (at most [`MAX_ASKED_BY`]).
+    pub asked_by: BTreeSet<IdentityKey>,
 }
 
 /// What a chunk did to a fetch.
@@ -183,6 +203,7 @@ impl Fetch {
             moved: false,
             refused: BTreeSet::new(),
             attempts: 0,
+            asked_by: BTreeSet::new(),
         }
     }
 
@@ -254,6 +275,7 @@ mod tests {
                 index: 0,
                 data: Some(vec![5; 100]),
             },
+            FileBlob::Held { file: [3; 16] },
         ] {
             let bytes = blob.encode();
             assert!(is_file_blob(&bytes));

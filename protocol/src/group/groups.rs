@@ -2192,6 +2192,13 @@ impl Groups {
                     }
                     Some(_) => {}
                     None => {
+                        // Still fetching it ourselves: they hear when we
+                        // hold it.
+                        if let Some(f) = g.fetches.get_mut(&kid)
+                            && f.asked_by.len() < files::MAX_ASKED_BY
+                        {
+                            f.asked_by.insert(peer);
+                        }
                         let no = FileBlob::Chunk {
                             file,
                             index: from,
@@ -2200,6 +2207,14 @@ impl Groups {
                         let fragment = whole(&mut self.serial, id, no.encode());
                         self.out.push_back(GroupOutput::Send { peer, fragment });
                     }
+                }
+            }
+            FileBlob::Held { file } => {
+                // A member that said no holds it now: ask it (again).
+                let kid = data_encoding::HEXLOWER.encode(&file);
+                if let Some(f) = g.fetches.get_mut(&kid) {
+                    f.refused.remove(&peer);
+                    self.ask_files(peer, id);
                 }
             }
             FileBlob::Chunk { file, index, data } => {
@@ -2234,6 +2249,7 @@ impl Groups {
                     }
                     Taken::Complete => {
                         let chunks = f.meta.chunks();
+                        let asked_by = std::mem::take(&mut f.asked_by);
                         self.out
                             .push_back(GroupOutput::Store(StoreOp::PutGroupChunk {
                                 group: id,
@@ -2246,6 +2262,14 @@ impl Groups {
                         g.files_to_put.insert(kid);
                         g.stage_save(&mut self.out);
                         self.out.push_back(GroupOutput::Changed(id));
+                        for who in asked_by.into_iter().filter(|p| self.up.contains(p)) {
+                            let held = FileBlob::Held { file };
+                            let fragment = whole(&mut self.serial, id, held.encode());
+                            self.out.push_back(GroupOutput::Send {
+                                peer: who,
+                                fragment,
+                            });
+                        }
                         self.ask_files_everywhere(id);
                     }
                     Taken::Corrupt(give_up) => {
