@@ -95,6 +95,16 @@ impl<S: Store> Engine<S> {
                 (AfterCommit::Send(peer, payload), true) => {
                     self.send_payload(&peer, &payload);
                 }
+                (
+                    AfterCommit::ServeGroupFile {
+                        peer,
+                        group,
+                        file,
+                        from,
+                        count,
+                    },
+                    true,
+                ) => self.serve_group_file(peer, group, file, from, count),
                 (AfterCommit::Originate(o), true) => {
                     let o = *o;
                     self.mesh.originate(now, o.env, o.peer, o.message, o.secret);

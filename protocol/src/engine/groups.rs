@@ -342,24 +342,13 @@ impl<S: Store> Engine<S> {
                 from,
                 count,
             } => {
-                for index in from..from.saturating_add(count) {
-                    let data = match self.store.group_chunk(&group, &file, index) {
-                        Ok(Some(data)) => data,
-                        Ok(None) => {
-                            warn!(group = %group, index, "a group file's chunk is not stored");
-                            break;
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "could not read a group file's chunk");
-                            break;
-                        }
-                    };
-                    let fragment = self.groups.file_chunk(group, file, index, data);
-                    // A full session queue: the rest is asked for again.
-                    if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
-                        break;
-                    }
-                }
+                self.after_commit.push(AfterCommit::ServeGroupFile {
+                    peer,
+                    group,
+                    file,
+                    from,
+                    count,
+                });
                 false
             }
             GroupOutput::Store(op) => {
@@ -377,6 +366,36 @@ impl<S: Store> Engine<S> {
                 // and no admin has yet, we start the new epoch.
                 self.groups.rotate_if_owed(&self.identity, &group, now);
                 true
+            }
+        }
+    }
+
+    /// Sends chunks [from, from + count) of a group file we hold to `peer`
+    /// (a member asked; docs/GROUPS.md, "Files").
+    pub(super) fn serve_group_file(
+        &mut self,
+        peer: IdentityKey,
+        group: GroupId,
+        file: [u8; 16],
+        from: u32,
+        count: u32,
+    ) {
+        for index in from..from.saturating_add(count) {
+            let data = match self.store.group_chunk(&group, &file, index) {
+                Ok(Some(data)) => data,
+                Ok(None) => {
+                    warn!(group = %group, index, "a group file's chunk is not stored");
+                    break;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not read a group file's chunk");
+                    break;
+                }
+            };
+            let fragment = self.groups.file_chunk(group, file, index, data);
+            // A full session queue: the rest is asked for again.
+            if !self.send_payload(&peer, &Payload::Group(Box::new(fragment))) {
+                break;
             }
         }
     }

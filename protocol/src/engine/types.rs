@@ -252,6 +252,16 @@ pub(super) enum AfterCommit {
     /// Send in the session with the peer, if one is up (a file want: it
     /// acknowledges chunks in this batch).
     Send(IdentityKey, Payload),
+    /// Send chunks of a group file a member asked for: read from the store
+    /// once what is before them is committed (the file's own chunks may be
+    /// in a batch still being written when the post reached the member).
+    ServeGroupFile {
+        peer: IdentityKey,
+        group: crate::group::GroupId,
+        file: [u8; 16],
+        from: u32,
+        count: u32,
+    },
     /// Start an envelope of ours through the mesh: the ratchet state that
     /// sealed it is in this batch, and must be durable before anyone holds
     /// a message only that state can answer.

@@ -177,6 +177,9 @@ pub struct Fetch {
     /// Members that asked us for it while we fetched it: told once we hold
     /// it (at most [`MAX_ASKED_BY`]).
     pub asked_by: BTreeSet<IdentityKey>,
+    /// The device that posted it: asked first when it is up (it surely
+    /// holds it).
+    pub author: Option<IdentityKey>,
 }
 
 /// What a chunk did to a fetch.
@@ -204,6 +207,7 @@ impl Fetch {
             refused: BTreeSet::new(),
             attempts: 0,
             asked_by: BTreeSet::new(),
+            author: None,
         }
     }
 

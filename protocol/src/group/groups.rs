@@ -456,7 +456,9 @@ impl Group {
             self.files_held.insert(kid.clone(), 0);
             self.files_to_put.insert(kid);
         } else {
-            self.fetches.insert(kid, Fetch::new(meta));
+            let mut f = Fetch::new(meta);
+            f.author = self.post_keys.get(&kid).and_then(|k| device_of(&k.slot));
+            self.fetches.insert(kid, f);
         }
     }
 
@@ -2108,7 +2110,9 @@ impl Groups {
     }
 
     /// Asks `peer` (a member) for files of group `id` no one is asked for,
-    /// up to [`files::MAX_FETCHING`] at once.
+    /// up to [`files::MAX_FETCHING`] at once — or a file's author instead,
+    /// when it is up too (it surely holds it; another member may still be
+    /// fetching it, or be gone without our knowing yet).
     fn ask_files(&mut self, peer: IdentityKey, id: GroupId) {
         let me = self.me;
         let Some(g) = self.groups.get_mut(&id) else {
@@ -2123,23 +2127,39 @@ impl Groups {
         }
         let mut busy = g.fetches.values().filter(|f| f.peer.is_some()).count();
         let mut wants = Vec::new();
+        let up = &self.up;
+        let authors: BTreeMap<IdentityKey, bool> = g
+            .fetches
+            .values()
+            .filter_map(|f| f.author)
+            .filter(|a| *a != peer && up.contains(a))
+            .map(|a| (a, g.mode_with(&me, &a) == Mode::Full))
+            .collect();
         for (kid, f) in &mut g.fetches {
             if busy >= files::MAX_FETCHING {
                 break;
             }
-            if f.peer.is_some() || f.refused.contains(&peer) {
+            if f.peer.is_some() {
                 continue;
             }
+            let target = match f.author {
+                Some(a) if authors.get(&a) == Some(&true) && !f.refused.contains(&a) => a,
+                _ if f.refused.contains(&peer) => continue,
+                _ => peer,
+            };
             let Some(file) = unhex_arr(kid) else {
                 continue;
             };
-            let (from, count) = f.ask(peer);
-            wants.push(FileBlob::Want { file, from, count });
+            let (from, count) = f.ask(target);
+            wants.push((target, FileBlob::Want { file, from, count }));
             busy += 1;
         }
-        for want in wants {
+        for (target, want) in wants {
             let fragment = whole(&mut self.serial, id, want.encode());
-            self.out.push_back(GroupOutput::Send { peer, fragment });
+            self.out.push_back(GroupOutput::Send {
+                peer: target,
+                fragment,
+            });
         }
     }
 
