@@ -1074,6 +1074,46 @@ fn speechlike(secs: f32) -> Vec<i16> {
         .collect()
 }
 
+/// Presses the record button, holds it until a second is recorded (the
+/// time and "Release to send" show), and lets go: the note is sent.
+fn record(h: &mut Harness<'_, CairnApp>) {
+    let at = h
+        .get_by_label("Hold to record a voice note")
+        .rect()
+        .center();
+    let press = |pressed| egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::default(),
+    };
+    h.event(egui::Event::PointerMoved(at));
+    h.event(press(true));
+    wait(h, "a second recorded", |h| {
+        h.query_by_label_contains("Recording 0:01").is_some()
+            && h.query_by_label("Release to send").is_some()
+    });
+    h.event(press(false));
+    h.run_steps(3);
+}
+
+/// What `node` got (asked with `request`) is what was said, for as long as
+/// the button was held.
+fn heard_as_said(rt: &tokio::runtime::Handle, node: &NodeHandle, request: Request, said: &[i16]) {
+    use cairn_node::voice;
+    let Reply::FileData { base64, .. } = rt.block_on(node.call(request)).unwrap() else {
+        panic!("no file data")
+    };
+    let heard = voice::decode(&data_encoding::BASE64.decode(base64.as_bytes()).unwrap()).unwrap();
+    let secs = heard.len() as f32 / voice::RATE as f32;
+    assert!((1.0..=3.0).contains(&secs), "{secs} s recorded");
+    let similarity = voice::similarity(
+        &voice::envelope(&said[..heard.len()]),
+        &voice::envelope(&heard),
+    );
+    assert!(similarity > 0.9, "envelope similarity {similarity}");
+}
+
 #[test]
 fn a_voice_note_recorded_from_a_test_source_is_sent_and_played_back() {
     use cairn_node::voice;
@@ -1089,24 +1129,7 @@ fn a_voice_note_recorded_from_a_test_source_is_sent_and_played_back() {
     h.run_steps(3);
 
     // Press and hold: the time shows while it records; let go: it is sent.
-    let at = h
-        .get_by_label("Hold to record a voice note")
-        .rect()
-        .center();
-    let press = |pressed| egui::Event::PointerButton {
-        pos: at,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: egui::Modifiers::default(),
-    };
-    h.event(egui::Event::PointerMoved(at));
-    h.event(press(true));
-    wait(&mut h, "a second recorded", |h| {
-        h.query_by_label_contains("Recording 0:01").is_some()
-            && h.query_by_label("Release to send").is_some()
-    });
-    h.event(press(false));
-    h.run_steps(3);
+    record(&mut h);
     wait_node(&rt, &bob, "alice", "the voice note at bob's", |m| {
         m.file
             .as_ref()
@@ -1118,24 +1141,16 @@ fn a_voice_note_recorded_from_a_test_source_is_sent_and_played_back() {
         .into_iter()
         .find(|m| m.file.is_some())
         .unwrap();
-    let Reply::FileData { base64, .. } = rt
-        .block_on(bob.call(Request::FileData {
+    heard_as_said(
+        &rt,
+        &bob,
+        Request::FileData {
             contact: "alice".into(),
             id: note.id.clone(),
             max: voice::MAX_BYTES,
-        }))
-        .unwrap()
-    else {
-        panic!("no file data")
-    };
-    let heard = voice::decode(&data_encoding::BASE64.decode(base64.as_bytes()).unwrap()).unwrap();
-    let secs = heard.len() as f32 / voice::RATE as f32;
-    assert!((1.0..=3.0).contains(&secs), "{secs} s recorded");
-    let similarity = voice::similarity(
-        &voice::envelope(&said[..heard.len()]),
-        &voice::envelope(&heard),
+        },
+        &said,
     );
-    assert!(similarity > 0.9, "envelope similarity {similarity}");
 
     // In alice's window: the note with its length; Play shows where it is
     // until the end.
@@ -1296,23 +1311,7 @@ fn a_voice_note_recorded_in_a_group_reaches_a_member_plays_back_and_is_deleted()
     });
 
     // Press and hold the group's record button; let go: it is posted.
-    let at = h
-        .get_by_label("Hold to record a voice note")
-        .rect()
-        .center();
-    let press = |pressed| egui::Event::PointerButton {
-        pos: at,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: egui::Modifiers::default(),
-    };
-    h.event(egui::Event::PointerMoved(at));
-    h.event(press(true));
-    wait(&mut h, "a second recorded", |h| {
-        h.query_by_label_contains("Recording 0:01").is_some()
-    });
-    h.event(press(false));
-    h.run_steps(3);
+    record(&mut h);
     // Bob's node fetches the content from alice's and holds it whole.
     wait_group(&rt, &bob, "the voice note at bob's", |m| {
         m.file
@@ -1323,24 +1322,16 @@ fn a_voice_note_recorded_in_a_group_reaches_a_member_plays_back_and_is_deleted()
         .into_iter()
         .find(|m| m.file.is_some())
         .unwrap();
-    let Reply::FileData { base64, .. } = rt
-        .block_on(bob.call(Request::GroupFileData {
+    heard_as_said(
+        &rt,
+        &bob,
+        Request::GroupFileData {
             group: "walkers".into(),
             id: note.id.clone(),
             max: voice::MAX_BYTES,
-        }))
-        .unwrap()
-    else {
-        panic!("no file data")
-    };
-    let heard = voice::decode(&data_encoding::BASE64.decode(base64.as_bytes()).unwrap()).unwrap();
-    let secs = heard.len() as f32 / voice::RATE as f32;
-    assert!((1.0..=3.0).contains(&secs), "{secs} s recorded");
-    let similarity = voice::similarity(
-        &voice::envelope(&said[..heard.len()]),
-        &voice::envelope(&heard),
+        },
+        &said,
     );
-    assert!(similarity > 0.9, "envelope similarity {similarity}");
 
     // In the group's window: the note with its length, played to the end.
     wait(&mut h, "the note in the window", |h| {

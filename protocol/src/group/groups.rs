@@ -2251,16 +2251,19 @@ impl Groups {
                     self.ask_files_everywhere(id);
                     return;
                 };
-                match f.take(&peer, index, &data) {
+                let taken = f.take(&peer, index, &data);
+                if matches!(taken, Taken::Stored(_) | Taken::Complete) {
+                    self.out
+                        .push_back(GroupOutput::Store(StoreOp::PutGroupChunk {
+                            group: id,
+                            file,
+                            index,
+                            data,
+                        }));
+                }
+                match taken {
                     Taken::Ignored => {}
                     Taken::Stored(next) => {
-                        self.out
-                            .push_back(GroupOutput::Store(StoreOp::PutGroupChunk {
-                                group: id,
-                                file,
-                                index,
-                                data,
-                            }));
                         if let Some((from, count)) = next {
                             let want = FileBlob::Want { file, from, count };
                             let fragment = whole(&mut self.serial, id, want.encode());
@@ -2270,13 +2273,6 @@ impl Groups {
                     Taken::Complete => {
                         let chunks = f.meta.chunks();
                         let asked_by = std::mem::take(&mut f.asked_by);
-                        self.out
-                            .push_back(GroupOutput::Store(StoreOp::PutGroupChunk {
-                                group: id,
-                                file,
-                                index,
-                                data,
-                            }));
                         g.fetches.remove(&kid);
                         g.files_held.insert(kid.clone(), chunks);
                         g.files_to_put.insert(kid);
