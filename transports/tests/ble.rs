@@ -276,3 +276,46 @@ fn a_channel_times_frames_through_the_arq_and_never_loses_one() {
     assert!(done - t < Duration::from_secs(1), "{:?}", done - t);
     assert!(ch.counters[0].lost > 0 || ch.counters[1].lost > 0);
 }
+
+/// KNOWN BUG, open (found by `frames_arrive_in_order_under_loss` in CI,
+/// mtu 23, loss 0.226): at the smallest MTU with a fifth to a quarter of
+/// packets lost, 1–2 exchanges in 300 end in "the hop handshake timed out"
+/// with neither side up. The initiator keeps one packet in flight and
+/// resends it (15 times in one case) while the responder counts the copies
+/// as duplicates and acknowledges them (31 acks sent, 7 duplicates): an
+/// acknowledgement the initiator never takes, not loss alone (seven lost
+/// acks in a row at 25 % is 6e-5). Moving the handshake deadline on with
+/// each message did not cure it. Run with
+/// `cargo test --release -p cairn-transports --test ble -- --ignored`.
+#[test]
+#[ignore = "known bug in the BLE ARQ under heavy loss at the smallest MTU; see the comment"]
+fn handshakes_at_the_smallest_mtu_under_heavy_loss_all_complete() {
+    let mut failed = Vec::new();
+    for s in 0..300u64 {
+        let mut radio = Radio::new(MIN_ATT_MTU);
+        radio.loss = 0.2 + (s % 50) as f64 / 1000.0;
+        radio.seed = s.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let frames: Vec<Bytes> = [300usize, 5_000, 20_000]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| frame(*l, i as u8))
+            .collect();
+        let (a, b) = contacts();
+        let mut pair = Pair::new(radio, &a, &b, BLE_FRAME_MTU).unwrap();
+        for f in &frames {
+            pair.send(0, f.clone());
+            pair.send(1, f.clone());
+        }
+        let n = frames.len();
+        if let Err(e) = pair.run_until(Duration::from_secs(600), |p| {
+            p.received[0].len() == n && p.received[1].len() == n
+        }) {
+            failed.push(format!(
+                "case {s}: {e:?}; a [{}]; b [{}]",
+                pair.ends[0].describe(),
+                pair.ends[1].describe()
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{} of 300: {failed:?}", failed.len());
+}
